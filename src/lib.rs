@@ -8,4 +8,14 @@
 //! Module map:
 //! - [`protocol`]: wire formats with no I/O (framing, RecordBatch v2, codecs).
 
+pub mod config;
 pub mod protocol;
+pub mod storage;
+
+/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,4 +1,7 @@
 //! Wire formats with no I/O: request framing, the RecordBatch v2 view, varints, record
 //! decoding and compression codecs, and the hand-framed fetch response. Runs on every shard.
 
+pub mod compression;
 pub mod record_batch;
+pub mod records;
+pub mod varint;

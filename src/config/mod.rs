@@ -1,0 +1,316 @@
+//! Broker and topic configuration: Kafka's key names where they exist, parsed from a
+//! server.properties-style file and overridden by command-line flags. Built once on the main
+//! thread before shards start; each shard then holds a read-only copy.
+
+mod properties;
+mod topic;
+
+pub use properties::{PropertiesError, parse_properties};
+pub use topic::{
+    TOPIC_KEYS, TimestampType, TopicConfig, TopicConfigError, TopicDefaults, ValueSource,
+    validate_topic_key,
+};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A configuration value that failed validation, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Properties(#[from] PropertiesError),
+}
+
+/// The broker-wide settings every shard needs.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub data_dir: PathBuf,
+    pub host: String,
+    pub advertised_host: String,
+    pub bootstrap_port: u16,
+    /// Port of shard `c` is `shard_ports[c]`.
+    pub shard_ports: Vec<u16>,
+    pub cores: usize,
+    pub auto_create_topics: bool,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    /// Largest request frame accepted (`socket.request.max.bytes`).
+    pub socket_request_max_bytes: usize,
+    /// Topic defaults from `log.*` / `message.*` broker keys.
+    pub topic_defaults: TopicDefaults,
+    /// Every key the operator set, for DescribeConfigs on the broker resource.
+    pub explicit: BTreeMap<String, String>,
+}
+
+/// Command-line overrides; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub cores: Option<usize>,
+    pub node_id: Option<i32>,
+}
+
+fn parse_key<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+impl BrokerConfig {
+    /// Builds the effective configuration: defaults, then the file's keys, then flags.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        flags: &Overrides,
+        available_cores: usize,
+    ) -> Result<Self, ConfigError> {
+        let props = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                parse_properties(&text)?
+            }
+            None => BTreeMap::new(),
+        };
+        Self::from_properties(&props, flags, available_cores)
+    }
+
+    pub fn from_properties(
+        props: &BTreeMap<String, String>,
+        flags: &Overrides,
+        available_cores: usize,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = BrokerConfig {
+            node_id: 0,
+            data_dir: PathBuf::from("./data"),
+            host: "127.0.0.1".into(),
+            advertised_host: "127.0.0.1".into(),
+            bootstrap_port: 9092,
+            shard_ports: Vec::new(),
+            cores: available_cores.max(1),
+            auto_create_topics: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            topic_defaults: TopicDefaults::default(),
+            explicit: props.clone(),
+        };
+        let mut advertised: Option<String> = None;
+        let mut shard_ports: Option<Vec<u16>> = None;
+        for (key, value) in props {
+            match key.as_str() {
+                "node.id" | "broker.id" => cfg.node_id = parse_key(key, value)?,
+                "log.dirs" | "log.dir" => {
+                    let first = value.split(',').next().unwrap_or("").trim();
+                    if first.is_empty() {
+                        return Err(invalid(key, value, "must name a directory"));
+                    }
+                    cfg.data_dir = PathBuf::from(first);
+                }
+                "listeners" => {
+                    let (host, port) = parse_listener(key, value)?;
+                    cfg.host = host;
+                    cfg.bootstrap_port = port;
+                }
+                "advertised.listeners" => advertised = Some(parse_listener(key, value)?.0),
+                "sluice.shard.ports" => {
+                    let ports = value
+                        .split(',')
+                        .map(|p| parse_key::<u16>(key, p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    shard_ports = Some(ports);
+                }
+                "sluice.cores" => cfg.cores = parse_key(key, value)?,
+                "auto.create.topics.enable" => cfg.auto_create_topics = parse_key(key, value)?,
+                "num.partitions" => {
+                    cfg.num_partitions = parse_key(key, value)?;
+                    if cfg.num_partitions < 1 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
+                }
+                "default.replication.factor" => {
+                    cfg.default_replication_factor = parse_key(key, value)?
+                }
+                "socket.request.max.bytes" => {
+                    cfg.socket_request_max_bytes = parse_key(key, value)?;
+                    if cfg.socket_request_max_bytes < 1024 {
+                        return Err(invalid(key, value, "must be at least 1024"));
+                    }
+                }
+                other => {
+                    let known = cfg
+                        .topic_defaults
+                        .apply_broker_key(other, value)
+                        .map_err(|e| invalid(other, value, &e.to_string()))?;
+                    if !known {
+                        tracing::warn!(key = other, "unknown configuration key ignored");
+                    }
+                }
+            }
+        }
+        if let Some(dir) = &flags.data_dir {
+            cfg.data_dir = dir.clone();
+        }
+        if let Some(host) = &flags.host {
+            cfg.host = host.clone();
+        }
+        if let Some(port) = flags.port {
+            cfg.bootstrap_port = port;
+        }
+        if let Some(cores) = flags.cores {
+            cfg.cores = cores;
+        }
+        if let Some(id) = flags.node_id {
+            cfg.node_id = id;
+        }
+        if cfg.cores == 0 || cfg.cores > available_cores.max(1) {
+            return Err(invalid(
+                "--cores",
+                &cfg.cores.to_string(),
+                &format!("this machine has {available_cores} cores"),
+            ));
+        }
+        cfg.advertised_host = advertised.unwrap_or_else(|| advertise_for(&cfg.host));
+        cfg.shard_ports = match shard_ports {
+            Some(ports) if ports.len() == cfg.cores => ports,
+            Some(ports) => {
+                return Err(invalid(
+                    "sluice.shard.ports",
+                    &format!("{ports:?}"),
+                    "needs exactly one port per core",
+                ));
+            }
+            None => (0..cfg.cores)
+                .map(|c| shard_port(cfg.bootstrap_port, c))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(cfg)
+    }
+
+    /// Kafka broker id of a shard: `node_id * 1000 + core`.
+    pub fn broker_id(&self, core: usize) -> i32 {
+        self.node_id * 1000 + core as i32
+    }
+
+    /// The shard a broker id names on this node, if any.
+    pub fn core_of_broker(&self, broker_id: i32) -> Option<usize> {
+        let core = broker_id - self.node_id * 1000;
+        (0..self.cores as i32)
+            .contains(&core)
+            .then_some(core as usize)
+    }
+}
+
+fn shard_port(bootstrap: u16, core: usize) -> Result<u16, ConfigError> {
+    u16::try_from(bootstrap as usize + 1 + core).map_err(|_| {
+        invalid(
+            "--port",
+            &bootstrap.to_string(),
+            "shard ports would exceed 65535",
+        )
+    })
+}
+
+/// A wildcard listen address cannot be given to clients; advertise loopback instead.
+fn advertise_for(host: &str) -> String {
+    if host == "0.0.0.0" || host == "::" || host.is_empty() {
+        "127.0.0.1".into()
+    } else {
+        host.to_string()
+    }
+}
+
+/// Parses the first entry of a Kafka listener list such as `PLAINTEXT://host:9092`.
+fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
+    let first = value.split(',').next().unwrap_or("").trim();
+    let addr = first.split_once("://").map(|(_, a)| a).unwrap_or(first);
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
+    Ok((host.to_string(), parse_key(key, port)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_give_shard_ports_after_bootstrap() {
+        let cfg = BrokerConfig::from_properties(&props(&[]), &Overrides::default(), 2).unwrap();
+        assert_eq!(cfg.bootstrap_port, 9092);
+        assert_eq!(cfg.shard_ports, vec![9093, 9094]);
+        assert_eq!(cfg.broker_id(1), 1);
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let p = props(&[
+            ("listeners", "PLAINTEXT://0.0.0.0:7000"),
+            ("num.partitions", "3"),
+        ]);
+        let flags = Overrides {
+            port: Some(8000),
+            cores: Some(1),
+            ..Default::default()
+        };
+        let cfg = BrokerConfig::from_properties(&p, &flags, 2).unwrap();
+        assert_eq!(cfg.bootstrap_port, 8000);
+        assert_eq!(cfg.host, "0.0.0.0");
+        assert_eq!(cfg.advertised_host, "127.0.0.1");
+        assert_eq!(cfg.num_partitions, 3);
+        assert_eq!(cfg.shard_ports, vec![8001]);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = BrokerConfig::from_properties(
+            &props(&[("num.partitions", "many")]),
+            &Overrides::default(),
+            1,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("num.partitions"), "{err}");
+        let err = BrokerConfig::from_properties(
+            &props(&[("log.segment.bytes", "-5")]),
+            &Overrides::default(),
+            1,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("log.segment.bytes"), "{err}");
+    }
+}

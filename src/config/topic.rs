@@ -1,0 +1,330 @@
+//! Topic-level configuration (`segment.bytes`, `retention.ms`, ...): the table of keys Sluice
+//! knows with their broker-level names and defaults, validation, and the three layers Kafka
+//! reports in DescribeConfigs (default, broker, topic). Pure data; used by every shard.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicConfigError {
+    #[error("unknown topic config {0}")]
+    UnknownKey(String),
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+enum Kind {
+    /// An integer with an inclusive lower bound.
+    Int(i64),
+    Choice(&'static [&'static str]),
+}
+
+/// One topic-level key: its name, the broker keys that set its default, Kafka's default.
+pub struct KeySpec {
+    pub name: &'static str,
+    broker_keys: &'static [(&'static str, i64)],
+    pub default: &'static str,
+    kind: Kind,
+}
+
+const MAX: &str = "9223372036854775807";
+
+/// Broker keys are listed with the factor that converts their unit to the topic key's unit.
+pub const TOPIC_KEYS: &[KeySpec] = &[
+    KeySpec {
+        name: "cleanup.policy",
+        broker_keys: &[("log.cleanup.policy", 1)],
+        default: "delete",
+        kind: Kind::Choice(&["delete", "compact", "compact,delete", "delete,compact"]),
+    },
+    KeySpec {
+        name: "compression.type",
+        broker_keys: &[("compression.type", 1)],
+        default: "producer",
+        kind: Kind::Choice(&["producer"]),
+    },
+    KeySpec {
+        name: "delete.retention.ms",
+        broker_keys: &[("log.cleaner.delete.retention.ms", 1)],
+        default: "86400000",
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "flush.messages",
+        broker_keys: &[("log.flush.interval.messages", 1)],
+        default: MAX,
+        kind: Kind::Int(1),
+    },
+    KeySpec {
+        name: "flush.ms",
+        broker_keys: &[("log.flush.interval.ms", 1)],
+        default: MAX,
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "index.interval.bytes",
+        broker_keys: &[("log.index.interval.bytes", 1)],
+        default: "4096",
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "max.message.bytes",
+        broker_keys: &[("message.max.bytes", 1)],
+        default: "1048588",
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "message.timestamp.type",
+        broker_keys: &[("log.message.timestamp.type", 1)],
+        default: "CreateTime",
+        kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
+    },
+    KeySpec {
+        name: "min.cleanable.dirty.ratio",
+        broker_keys: &[],
+        default: "0.5",
+        kind: Kind::Choice(&[]),
+    },
+    KeySpec {
+        name: "min.insync.replicas",
+        broker_keys: &[("min.insync.replicas", 1)],
+        default: "1",
+        kind: Kind::Int(1),
+    },
+    KeySpec {
+        name: "retention.bytes",
+        broker_keys: &[("log.retention.bytes", 1)],
+        default: "-1",
+        kind: Kind::Int(-1),
+    },
+    KeySpec {
+        name: "retention.ms",
+        broker_keys: &[
+            ("log.retention.ms", 1),
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", 3_600_000),
+        ],
+        default: "604800000",
+        kind: Kind::Int(-1),
+    },
+    KeySpec {
+        name: "segment.bytes",
+        broker_keys: &[("log.segment.bytes", 1)],
+        default: "1073741824",
+        kind: Kind::Int(14),
+    },
+    KeySpec {
+        name: "segment.ms",
+        broker_keys: &[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)],
+        default: "604800000",
+        kind: Kind::Int(1),
+    },
+];
+
+fn spec(name: &str) -> Option<&'static KeySpec> {
+    TOPIC_KEYS.iter().find(|k| k.name == name)
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> TopicConfigError {
+    TopicConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks one topic-level key and value as CreateTopics and AlterConfigs receive them.
+pub fn validate_topic_key(key: &str, value: &str) -> Result<(), TopicConfigError> {
+    let spec = spec(key).ok_or_else(|| TopicConfigError::UnknownKey(key.to_string()))?;
+    check_kind(spec, key, value)
+}
+
+fn check_kind(spec: &KeySpec, key: &str, value: &str) -> Result<(), TopicConfigError> {
+    match &spec.kind {
+        Kind::Int(min) => {
+            let v: i64 = value
+                .trim()
+                .parse()
+                .map_err(|e| invalid(key, value, format!("{e}")))?;
+            if v < *min {
+                return Err(invalid(key, value, format!("must be at least {min}")));
+            }
+        }
+        Kind::Choice(options) if options.is_empty() => {
+            let v: f64 = value
+                .trim()
+                .parse()
+                .map_err(|e| invalid(key, value, format!("{e}")))?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, value, "must be between 0 and 1"));
+            }
+        }
+        Kind::Choice(options) => {
+            if !options.contains(&value.trim()) {
+                return Err(invalid(key, value, format!("must be one of {options:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a topic config value comes from, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueSource {
+    Default,
+    Broker,
+    Topic,
+}
+
+/// The broker-level layer: defaults for every topic, set by `log.*` keys.
+#[derive(Debug, Clone, Default)]
+pub struct TopicDefaults {
+    broker_set: BTreeMap<&'static str, String>,
+}
+
+impl TopicDefaults {
+    /// Applies a broker key if it sets a topic default; `Ok(false)` if the key is not one.
+    pub fn apply_broker_key(&mut self, key: &str, value: &str) -> Result<bool, TopicConfigError> {
+        for spec in TOPIC_KEYS {
+            let Some((_, factor)) = spec.broker_keys.iter().find(|(k, _)| *k == key) else {
+                continue;
+            };
+            check_kind(spec, key, value)?;
+            let topic_value = if *factor == 1 {
+                value.trim().to_string()
+            } else {
+                let v: i64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|e| invalid(key, value, format!("{e}")))?;
+                v.saturating_mul(*factor).to_string()
+            };
+            self.broker_set.insert(spec.name, topic_value);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Effective value and source of every known key for a topic's own settings.
+    pub fn describe(
+        &self,
+        topic_set: &BTreeMap<String, String>,
+    ) -> Vec<(&'static str, String, ValueSource)> {
+        TOPIC_KEYS
+            .iter()
+            .map(|spec| {
+                if let Some(v) = topic_set.get(spec.name) {
+                    (spec.name, v.clone(), ValueSource::Topic)
+                } else if let Some(v) = self.broker_set.get(spec.name) {
+                    (spec.name, v.clone(), ValueSource::Broker)
+                } else {
+                    (spec.name, spec.default.to_string(), ValueSource::Default)
+                }
+            })
+            .collect()
+    }
+
+    /// The typed configuration of a topic with the given overrides.
+    pub fn resolve(
+        &self,
+        topic_set: &BTreeMap<String, String>,
+    ) -> Result<TopicConfig, TopicConfigError> {
+        let values: BTreeMap<&str, String> = self
+            .describe(topic_set)
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect();
+        let int = |key: &str| -> Result<i64, TopicConfigError> {
+            let v = &values[key];
+            v.trim()
+                .parse()
+                .map_err(|e| invalid(key, v, format!("{e}")))
+        };
+        let policy = values["cleanup.policy"].as_str();
+        Ok(TopicConfig {
+            segment_bytes: int("segment.bytes")? as u64,
+            segment_ms: int("segment.ms")?,
+            index_interval_bytes: int("index.interval.bytes")? as u64,
+            max_message_bytes: int("max.message.bytes")? as usize,
+            timestamp_type: if values["message.timestamp.type"] == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            retention_ms: int("retention.ms")?,
+            retention_bytes: int("retention.bytes")?,
+            compact: policy.contains("compact"),
+            delete: policy.contains("delete"),
+            flush_messages: int("flush.messages")?,
+            flush_ms: int("flush.ms")?,
+        })
+    }
+}
+
+/// The typed, effective configuration of one topic.
+#[derive(Debug, Clone)]
+pub struct TopicConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub index_interval_bytes: u64,
+    pub max_message_bytes: usize,
+    pub timestamp_type: TimestampType,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub compact: bool,
+    pub delete: bool,
+    pub flush_messages: i64,
+    pub flush_ms: i64,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicDefaults::default()
+            .resolve(&BTreeMap::new())
+            .expect("the built-in defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_report_their_source() {
+        let mut d = TopicDefaults::default();
+        assert!(d.apply_broker_key("log.retention.hours", "1").unwrap());
+        let mut t = BTreeMap::new();
+        t.insert("segment.bytes".to_string(), "1024".to_string());
+        let described = d.describe(&t);
+        let find = |k: &str| described.iter().find(|(n, _, _)| *n == k).unwrap().clone();
+        assert_eq!(
+            find("retention.ms"),
+            ("retention.ms", "3600000".into(), ValueSource::Broker)
+        );
+        assert_eq!(find("segment.bytes").2, ValueSource::Topic);
+        assert_eq!(find("flush.ms").2, ValueSource::Default);
+        let cfg = d.resolve(&t).unwrap();
+        assert_eq!(cfg.segment_bytes, 1024);
+        assert_eq!(cfg.retention_ms, 3_600_000);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        assert!(matches!(
+            validate_topic_key("nope", "1"),
+            Err(TopicConfigError::UnknownKey(_))
+        ));
+        let e = validate_topic_key("message.timestamp.type", "Later").unwrap_err();
+        assert!(e.to_string().contains("message.timestamp.type"));
+        assert!(validate_topic_key("cleanup.policy", "compact").is_ok());
+    }
+}

@@ -1,0 +1,209 @@
+//! Sparse offset (`.index`) and time (`.timeindex`) indexes of one segment, in Kafka's
+//! on-disk format: fixed-size big-endian entries relative to the segment's base offset.
+//! Entries live in memory for lookups and are appended to the file as they are added.
+//! Owned by the segment, on the shard that owns the partition.
+//!
+//! `.index` entry: relative offset u32, file position u32 (8 bytes).
+//! `.timeindex` entry: timestamp i64, relative offset u32 (12 bytes).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// One fixed-size index entry.
+pub trait IndexEntry: Copy {
+    const SIZE: usize;
+    fn encode(&self, out: &mut [u8]);
+    fn decode(buf: &[u8]) -> Self;
+    /// The key entries are sorted by (offset or timestamp).
+    fn key(&self) -> i64;
+}
+
+/// `.index`: maps an offset (relative to the segment base) to a byte position in `.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetEntry {
+    pub relative_offset: u32,
+    pub position: u32,
+}
+
+impl IndexEntry for OffsetEntry {
+    const SIZE: usize = 8;
+    fn encode(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&self.relative_offset.to_be_bytes());
+        out[4..8].copy_from_slice(&self.position.to_be_bytes());
+    }
+    fn decode(buf: &[u8]) -> Self {
+        Self {
+            relative_offset: u32::from_be_bytes(buf[0..4].try_into().expect("4 bytes")),
+            position: u32::from_be_bytes(buf[4..8].try_into().expect("4 bytes")),
+        }
+    }
+    fn key(&self) -> i64 {
+        self.relative_offset as i64
+    }
+}
+
+/// `.timeindex`: the largest timestamp seen so far and the offset where it was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeEntry {
+    pub timestamp: i64,
+    pub relative_offset: u32,
+}
+
+impl IndexEntry for TimeEntry {
+    const SIZE: usize = 12;
+    fn encode(&self, out: &mut [u8]) {
+        out[0..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+    fn decode(buf: &[u8]) -> Self {
+        Self {
+            timestamp: i64::from_be_bytes(buf[0..8].try_into().expect("8 bytes")),
+            relative_offset: u32::from_be_bytes(buf[8..12].try_into().expect("4 bytes")),
+        }
+    }
+    fn key(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+/// An index file and its entries in memory.
+pub struct Index<E: IndexEntry> {
+    entries: Vec<E>,
+    file: File,
+}
+
+impl<E: IndexEntry> Index<E> {
+    /// Opens (or creates) an index file and loads its longest sorted prefix of entries.
+    /// Zero-filled tails (Kafka preallocates index files) and torn entries are dropped.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let mut raw = Vec::new();
+        file.read_to_end(&mut raw)?;
+        let mut entries: Vec<E> = Vec::with_capacity(raw.len() / E::SIZE);
+        for chunk in raw.chunks_exact(E::SIZE) {
+            let entry = E::decode(chunk);
+            let sorted = entries.last().is_none_or(|last| entry.key() > last.key());
+            if !sorted || (chunk.iter().all(|b| *b == 0) && !entries.is_empty()) {
+                break;
+            }
+            entries.push(entry);
+        }
+        let mut index = Self { entries, file };
+        if index.entries.len() * E::SIZE != raw.len() {
+            index.rewrite()?;
+        }
+        Ok(index)
+    }
+
+    pub fn entries(&self) -> &[E] {
+        &self.entries
+    }
+
+    pub fn last(&self) -> Option<E> {
+        self.entries.last().copied()
+    }
+
+    /// Appends one entry to memory and to the file (a page-cache write of 8-12 bytes).
+    pub fn append(&mut self, entry: E) -> io::Result<()> {
+        let mut buf = [0u8; 16];
+        entry.encode(&mut buf[..E::SIZE]);
+        self.file.write_all(&buf[..E::SIZE])?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Keeps only the entries for which `keep` holds (a prefix), and rewrites the file.
+    pub fn truncate_while(&mut self, keep: impl Fn(&E) -> bool) -> io::Result<()> {
+        let n = self.entries.iter().take_while(|e| keep(e)).count();
+        if n != self.entries.len() {
+            self.entries.truncate(n);
+            self.rewrite()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the file's contents with the in-memory entries.
+    pub fn rewrite(&mut self) -> io::Result<()> {
+        let mut buf = vec![0u8; self.entries.len() * E::SIZE];
+        for (entry, chunk) in self.entries.iter().zip(buf.chunks_exact_mut(E::SIZE)) {
+            entry.encode(chunk);
+        }
+        self.file.set_len(0)?;
+        use std::io::{Seek, SeekFrom};
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(&buf)
+    }
+
+    /// The last entry whose key is at most `key`.
+    pub fn floor(&self, key: i64) -> Option<E> {
+        let n = self.entries.partition_point(|e| e.key() <= key);
+        n.checked_sub(1).map(|i| self.entries[i])
+    }
+
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_reload_and_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
+        for i in 0..10u32 {
+            idx.append(OffsetEntry {
+                relative_offset: i * 10,
+                position: i * 4096,
+            })
+            .unwrap();
+        }
+        drop(idx);
+        let idx = Index::<OffsetEntry>::open(&path).unwrap();
+        assert_eq!(idx.entries().len(), 10);
+        assert_eq!(
+            idx.floor(55).unwrap(),
+            OffsetEntry {
+                relative_offset: 50,
+                position: 5 * 4096
+            }
+        );
+        assert_eq!(idx.floor(0).unwrap().position, 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 80);
+    }
+
+    #[test]
+    fn torn_and_zero_filled_tails_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.timeindex");
+        let mut idx = Index::<TimeEntry>::open(&path).unwrap();
+        idx.append(TimeEntry {
+            timestamp: 5,
+            relative_offset: 1,
+        })
+        .unwrap();
+        idx.append(TimeEntry {
+            timestamp: 9,
+            relative_offset: 3,
+        })
+        .unwrap();
+        drop(idx);
+        let mut raw = std::fs::read(&path).unwrap();
+        raw.extend_from_slice(&[0u8; 12 * 3]);
+        raw.extend_from_slice(&[7u8; 5]);
+        std::fs::write(&path, &raw).unwrap();
+        let idx = Index::<TimeEntry>::open(&path).unwrap();
+        assert_eq!(idx.entries().len(), 2);
+        assert_eq!(idx.floor(8).unwrap().relative_offset, 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+    }
+}

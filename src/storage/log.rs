@@ -1,0 +1,638 @@
+//! The log of one partition: its segments, offsets (log start, log end = high watermark on a
+//! single node), appends through the active segment's io_uring writer, segment rolls, reads
+//! for fetch, timestamp lookups, and start-up recovery. Lives on the shard that owns the
+//! partition; nothing here is shared across cores.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::config::{TimestampType, TopicConfig};
+use crate::protocol::record_batch::{self, BatchError, BatchIter};
+use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
+
+/// Why a produce could not be appended; each maps to one Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("corrupt batch: {0}")]
+    Corrupt(#[from] BatchError),
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("produce carried no record batch")]
+    Empty,
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+}
+
+/// Why a read could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("offset {offset} is outside [{start}, {end}]")]
+    OutOfRange { offset: i64, start: i64, end: i64 },
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+}
+
+/// Batches checked by [`validate_batches`], copied into one buffer ready to be patched.
+pub struct ValidatedBatches {
+    bytes: Vec<u8>,
+    /// (start in `bytes`, total size, last_offset_delta, max_timestamp) per batch.
+    batches: Vec<(usize, usize, i32, i64)>,
+    pub record_count: i64,
+}
+
+/// Validates every batch of a produce (magic 2, lengths, CRC-32C, codec, record count) and
+/// the size limit, then copies them into a buffer the log can patch and write. Nothing is
+/// appended when any batch fails.
+pub fn validate_batches(
+    records: &[u8],
+    max_message_bytes: usize,
+) -> Result<ValidatedBatches, AppendError> {
+    let mut batches = Vec::new();
+    let mut at = 0usize;
+    let mut record_count = 0i64;
+    for view in BatchIter::new(records, true) {
+        let view = view?;
+        if view.total_size() > max_message_bytes {
+            return Err(AppendError::TooLarge {
+                size: view.total_size(),
+                max: max_message_bytes,
+            });
+        }
+        if view.record_count() == 0 {
+            return Err(AppendError::Corrupt(BatchError::BadRecordCount {
+                count: 0,
+                last_offset_delta: view.last_offset_delta(),
+            }));
+        }
+        record_count += view.record_count() as i64;
+        batches.push((
+            at,
+            view.total_size(),
+            view.last_offset_delta(),
+            view.max_timestamp(),
+        ));
+        at += view.total_size();
+    }
+    if batches.is_empty() {
+        return Err(AppendError::Empty);
+    }
+    Ok(ValidatedBatches {
+        bytes: records[..at].to_vec(),
+        batches,
+        record_count,
+    })
+}
+
+/// Result of a successful append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// A byte range of a segment file that a fetch will send.
+pub struct ReadSlice {
+    pub file: Rc<File>,
+    pub position: u64,
+    pub len: u64,
+    /// The range lies in the active segment: the tail, almost surely in the page cache.
+    pub is_tail: bool,
+}
+
+/// The offsets of a partition as ListOffsets and Fetch report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+}
+
+pub struct PartitionLog {
+    pub topic: String,
+    pub partition: i32,
+    dir: PathBuf,
+    config: TopicConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    /// Offset of the next record; on one node this is also the high watermark.
+    next_offset: i64,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+}
+
+/// Directory name of a partition: `<topic>-<partition>`, as Kafka lays it out.
+pub fn partition_dir_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+fn segment_base_offsets(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".log")
+            && stem.len() == 20
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl PartitionLog {
+    /// Opens (creating if needed) the partition directory and recovers the active segment.
+    pub fn open(
+        dir: PathBuf,
+        topic: &str,
+        partition: i32,
+        config: TopicConfig,
+    ) -> io::Result<(Self, RecoveryReport)> {
+        std::fs::create_dir_all(&dir)?;
+        let mut bases = segment_base_offsets(&dir)?;
+        if bases.is_empty() {
+            Segment::create(&dir, 0)?;
+            bases.push(0);
+        }
+        let mut segments = BTreeMap::new();
+        for (i, base) in bases.iter().enumerate() {
+            let mut seg = Segment::open(&dir, *base)?;
+            if let Some(next_base) = bases.get(i + 1) {
+                seg.set_next_offset(*next_base);
+            }
+            segments.insert(*base, seg);
+        }
+        let active = segments
+            .values_mut()
+            .next_back()
+            .expect("at least one segment exists");
+        let report = active.recover(config.index_interval_bytes)?;
+        let next_offset = active.next_offset();
+        let log_start_offset = *bases.first().expect("at least one segment exists");
+        let log = Self {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            config,
+            segments,
+            log_start_offset,
+            next_offset,
+            unflushed_messages: 0,
+            last_flush_ms: crate::now_ms(),
+        };
+        Ok((log, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+    pub fn set_config(&mut self, config: TopicConfig) {
+        self.config = config;
+    }
+    pub fn watermarks(&self) -> Watermarks {
+        Watermarks {
+            log_start_offset: self.log_start_offset,
+            high_watermark: self.next_offset,
+        }
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size()).sum()
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    fn needs_roll(&self, incoming: usize, now_ms: i64) -> bool {
+        let active = self.active();
+        if active.is_empty() {
+            return false;
+        }
+        let too_big = active.size() + incoming as u64 > self.config.segment_bytes;
+        let too_old = active
+            .first_append_ms
+            .is_some_and(|t| now_ms - t >= self.config.segment_ms);
+        // Relative offsets in the index are u32: roll before they would overflow.
+        let offsets_exhausted = self.next_offset - active.base_offset > i32::MAX as i64;
+        too_big || too_old || offsets_exhausted
+    }
+
+    /// Offsets a failed write must not keep: cut the partial bytes of a failed append.
+    fn undo_partial_write(&self, position: u64) {
+        if let Err(e) = self.active().truncate_to(position) {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not truncate a failed append");
+        }
+    }
+}
+
+/// A partition log shared by the connections of its shard. Appends are serialized by the
+/// permit so offsets are assigned and written in order; reads never wait for it.
+pub struct Partition {
+    pub log: RefCell<PartitionLog>,
+    append_permit: glommio::sync::Semaphore,
+}
+
+impl Partition {
+    /// Wraps a recovered log and opens its active segment's io_uring writer.
+    pub async fn activate(log: PartitionLog) -> io::Result<Rc<Self>> {
+        let partition = Rc::new(Self {
+            log: RefCell::new(log),
+            append_permit: glommio::sync::Semaphore::new(1),
+        });
+        let mut active = partition.take_active_for_io();
+        let result = active.attach_writer().await;
+        partition.put_back_active(active);
+        result?;
+        Ok(partition)
+    }
+
+    /// Moves the active segment out of the log for an await (a RefCell borrow must not be
+    /// held across one). Only called while holding the append permit or before sharing.
+    fn take_active_for_io(&self) -> Segment {
+        let mut log = self.log.borrow_mut();
+        let base = *log
+            .segments
+            .keys()
+            .next_back()
+            .expect("a log always has an active segment");
+        log.segments.remove(&base).expect("key was just read")
+    }
+
+    fn put_back_active(&self, segment: Segment) {
+        self.log
+            .borrow_mut()
+            .segments
+            .insert(segment.base_offset, segment);
+    }
+
+    /// Appends validated batches: assigns offsets, stamps LogAppendTime if configured,
+    /// writes through io_uring, updates indexes, and flushes if the policy asks for it.
+    pub async fn append(
+        &self,
+        mut batches: ValidatedBatches,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let _permit = self
+            .append_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let total = batches.bytes.len();
+        if self.log.borrow().needs_roll(total, now_ms) {
+            self.roll().await?;
+        }
+        let (writer, position, base_offset, log_append_time_ms) = {
+            let log = self.log.borrow();
+            let append_time = log.config.timestamp_type == TimestampType::LogAppendTime;
+            let mut offset = log.next_offset;
+            for (start, size, last_delta, _) in &batches.batches {
+                let batch = &mut batches.bytes[*start..*start + *size];
+                record_batch::set_base_offset(batch, offset);
+                if append_time {
+                    record_batch::set_log_append_time(batch, now_ms);
+                }
+                offset += *last_delta as i64 + 1;
+            }
+            let active = log.active();
+            let writer = active
+                .writer()
+                .ok_or_else(|| io::Error::other("active segment has no writer"))?;
+            (
+                writer,
+                active.size(),
+                log.next_offset,
+                if append_time { now_ms } else { -1 },
+            )
+        };
+        let meta = std::mem::take(&mut batches.batches);
+        if let Err(e) = write_fully(&writer, batches.bytes, position).await {
+            self.log.borrow().undo_partial_write(position);
+            return Err(AppendError::Storage(e));
+        }
+        let info =
+            self.record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)?;
+        self.maybe_flush(batches.record_count, now_ms, &writer)
+            .await?;
+        Ok(info)
+    }
+
+    fn record_appended(
+        &self,
+        meta: &[(usize, usize, i32, i64)],
+        position: u64,
+        base_offset: i64,
+        log_append_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let mut log = self.log.borrow_mut();
+        let interval = log.config.index_interval_bytes;
+        let mut offset = base_offset;
+        let active = log.active_mut();
+        active.first_append_ms.get_or_insert(now_ms);
+        for (start, size, last_delta, max_ts) in meta {
+            let last_offset = offset + *last_delta as i64;
+            let max_timestamp = if log_append_time_ms >= 0 {
+                log_append_time_ms
+            } else {
+                *max_ts
+            };
+            let pos = position + *start as u64;
+            active.set_size(pos + *size as u64);
+            active.note_appended(
+                AppendedBatch {
+                    last_offset,
+                    max_timestamp,
+                    position: pos,
+                    size: *size as u64,
+                },
+                interval,
+            )?;
+            offset = last_offset + 1;
+        }
+        log.next_offset = offset;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: offset - 1,
+            log_append_time_ms,
+            log_start_offset: log.log_start_offset,
+        })
+    }
+
+    async fn maybe_flush(
+        &self,
+        records: i64,
+        now_ms: i64,
+        writer: &glommio::io::BufferedFile,
+    ) -> io::Result<()> {
+        let due = {
+            let mut log = self.log.borrow_mut();
+            log.unflushed_messages += records;
+            log.unflushed_messages >= log.config.flush_messages
+                || now_ms - log.last_flush_ms >= log.config.flush_ms
+        };
+        if due {
+            writer.fdatasync().await.map_err(io::Error::from)?;
+            let mut log = self.log.borrow_mut();
+            log.unflushed_messages = 0;
+            log.last_flush_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    /// Closes the active segment and starts a new one at the log end offset.
+    async fn roll(&self) -> io::Result<()> {
+        let mut old = self.take_active_for_io();
+        let detached = old.detach_writer().await;
+        self.put_back_active(old);
+        detached?;
+        let (dir, base) = {
+            let log = self.log.borrow();
+            (log.dir.clone(), log.next_offset)
+        };
+        let mut fresh = Segment::create(&dir, base)?;
+        fresh.attach_writer().await?;
+        let mut log = self.log.borrow_mut();
+        tracing::info!(topic = %log.topic, partition = log.partition, base_offset = base, "segment rolled");
+        log.segments.insert(base, fresh);
+        Ok(())
+    }
+
+    /// Flushes and closes the active segment's writer (clean shutdown).
+    pub async fn close(&self) -> io::Result<()> {
+        let _permit = self
+            .append_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut active = self.take_active_for_io();
+        let result = active.detach_writer().await;
+        self.put_back_active(active);
+        result
+    }
+}
+
+/// Writes the whole buffer in one io_uring write. A short write on a regular file means the
+/// device is full (or the file too big); it is reported as an error so the caller cuts the
+/// partial bytes and nothing half-written is ever acknowledged.
+async fn write_fully(
+    writer: &glommio::io::BufferedFile,
+    bytes: Vec<u8>,
+    position: u64,
+) -> io::Result<()> {
+    let len = bytes.len();
+    let written = writer
+        .write_at(bytes, position)
+        .await
+        .map_err(io::Error::from)?;
+    if written != len {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("short write: {written} of {len} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+impl PartitionLog {
+    /// The byte range a fetch from `offset` sends: from the batch holding `offset` up to
+    /// `max_bytes`, but always at least that whole first batch (KIP-74), within one segment.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<Option<ReadSlice>, ReadError> {
+        if offset < self.log_start_offset || offset > self.next_offset {
+            return Err(ReadError::OutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end: self.next_offset,
+            });
+        }
+        if offset == self.next_offset {
+            return Ok(None);
+        }
+        let active_base = self.active().base_offset;
+        for (base, segment) in self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .into_iter()
+            .chain(self.segments.range(offset + 1..))
+        {
+            let Some(location) = segment.position_of(offset)? else {
+                continue;
+            };
+            let available = segment.size() - location.position;
+            let len = available.min(max_bytes.max(location.size));
+            return Ok(Some(ReadSlice {
+                file: segment.file().clone(),
+                position: location.position,
+                len,
+                is_tail: *base == active_base,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets by timestamp: the first offset whose timestamp is >= `timestamp`, with
+    /// that record's timestamp; `None` when every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+        for segment in self.segments.values() {
+            if let Some(found) = segment.find_by_timestamp(timestamp)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Largest timestamp in the log and the offset that carries it (ListOffsets -3).
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.segments
+            .values()
+            .filter(|s| s.max_timestamp() >= 0)
+            .max_by_key(|s| s.max_timestamp())
+            .and_then(|s| s.find_by_timestamp(s.max_timestamp()).ok().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::record_batch::BatchBuilder;
+
+    fn batch(records: i32, ts: i64) -> Vec<u8> {
+        BatchBuilder {
+            last_offset_delta: records - 1,
+            record_count: records,
+            base_timestamp: ts,
+            max_timestamp: ts,
+            ..Default::default()
+        }
+        .build(&vec![7u8; 100])
+    }
+
+    #[test]
+    fn validation_refuses_corrupt_oversized_and_empty() {
+        let mut b = batch(2, 1);
+        assert!(validate_batches(&b, 1 << 20).is_ok());
+        assert!(matches!(
+            validate_batches(&b, 10),
+            Err(AppendError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            validate_batches(&[], 1 << 20),
+            Err(AppendError::Empty)
+        ));
+        let last = b.len() - 1;
+        b[last] ^= 1;
+        assert!(matches!(
+            validate_batches(&b, 1 << 20),
+            Err(AppendError::Corrupt(_))
+        ));
+    }
+
+    fn write_log(dir: &Path, batches: &[Vec<u8>]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut all = Vec::new();
+        let mut offset = 0;
+        for b in batches {
+            let mut b = b.clone();
+            record_batch::set_base_offset(&mut b, offset);
+            offset += record_batch::BatchView::parse(&b)
+                .unwrap()
+                .last_offset_delta() as i64
+                + 1;
+            all.extend_from_slice(&b);
+        }
+        std::fs::write(dir.join(format!("{:020}.log", 0)), all).unwrap();
+    }
+
+    /// Cutting the file at every byte of its tail, recovery keeps exactly the whole batches.
+    #[test]
+    fn recovery_keeps_exactly_the_whole_batches_at_every_cut() {
+        let batches: Vec<_> = (0..3).map(|i| batch(i + 1, 1000 + i as i64)).collect();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+        let full: usize = sizes.iter().sum();
+        for cut in 0..=full {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("t-0");
+            write_log(&dir, &batches);
+            let path = dir.join(format!("{:020}.log", 0));
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(cut as u64).unwrap();
+            let mut cfg = TopicConfig::default();
+            cfg.index_interval_bytes = 1;
+            let (log, report) = PartitionLog::open(dir.clone(), "t", 0, cfg).unwrap();
+            let mut whole = 0;
+            let mut next = 0;
+            for (i, s) in sizes.iter().enumerate() {
+                if whole + s <= cut {
+                    whole += s;
+                    next += i as i64 + 1;
+                }
+            }
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                whole as u64,
+                "cut {cut}"
+            );
+            assert_eq!(log.watermarks().high_watermark, next, "cut {cut}");
+            assert_eq!(report.truncated_bytes, (cut - whole) as u64);
+        }
+    }
+
+    #[test]
+    fn recovery_truncates_a_corrupt_middle_batch_and_everything_after() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        let batches: Vec<_> = (0..3).map(|_| batch(1, 5)).collect();
+        write_log(&dir, &batches);
+        let path = dir.join(format!("{:020}.log", 0));
+        let mut raw = std::fs::read(&path).unwrap();
+        let second = batches[0].len() + 70;
+        raw[second] ^= 0xff;
+        std::fs::write(&path, raw).unwrap();
+        let (log, _) = PartitionLog::open(dir, "t", 0, TopicConfig::default()).unwrap();
+        assert_eq!(log.watermarks().high_watermark, 1);
+    }
+
+    #[test]
+    fn reads_find_the_batch_holding_an_offset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        let batches: Vec<_> = (0..5).map(|_| batch(3, 5)).collect();
+        write_log(&dir, &batches);
+        let mut cfg = TopicConfig::default();
+        cfg.index_interval_bytes = 300;
+        let (log, _) = PartitionLog::open(dir, "t", 0, cfg).unwrap();
+        assert_eq!(log.watermarks().high_watermark, 15);
+        let size = batches[0].len() as u64;
+        let slice = log.read(7, 1).unwrap().unwrap();
+        assert_eq!((slice.position, slice.len), (2 * size, size));
+        let slice = log.read(0, 10 * size).unwrap().unwrap();
+        assert_eq!((slice.position, slice.len), (0, 5 * size));
+        assert!(log.read(15, 100).unwrap().is_none());
+        assert!(matches!(
+            log.read(16, 100),
+            Err(ReadError::OutOfRange { .. })
+        ));
+    }
+}

@@ -1,0 +1,8 @@
+//! Storage: partition logs in Kafka's on-disk layout (`<topic>-<partition>/` with `.log`,
+//! `.index`, `.timeindex` per segment), recovery, and the data-directory lock. Each partition
+//! log is owned by exactly one shard.
+
+pub mod index;
+pub mod lock;
+pub mod log;
+pub mod segment;

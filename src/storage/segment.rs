@@ -1,0 +1,431 @@
+//! One log segment: `<base_offset:020>.log` with its `.index` and `.timeindex`, start-up
+//! recovery of its tail, positional reads, and the io_uring writer of the active segment.
+//! Owned by a partition log on the shard that owns the partition.
+
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::protocol::record_batch::{self, BatchView, HEADER_LEN};
+use crate::storage::index::{Index, OffsetEntry, TimeEntry};
+
+/// File name stem of a segment: the base offset, zero-padded to 20 digits as Kafka does.
+pub fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// Paths of the three files of one segment.
+pub struct SegmentPaths {
+    pub log: PathBuf,
+    pub index: PathBuf,
+    pub time_index: PathBuf,
+}
+
+impl SegmentPaths {
+    pub fn new(dir: &Path, base_offset: i64) -> Self {
+        let stem = file_stem(base_offset);
+        Self {
+            log: dir.join(format!("{stem}.log")),
+            index: dir.join(format!("{stem}.index")),
+            time_index: dir.join(format!("{stem}.timeindex")),
+        }
+    }
+}
+
+/// What a recovery scan found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Bytes cut from the tail (torn or corrupt).
+    pub truncated_bytes: u64,
+    /// Batches validated by the scan.
+    pub batches_scanned: u64,
+}
+
+/// Summary of one appended batch, used to maintain the indexes.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendedBatch {
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub position: u64,
+    pub size: u64,
+}
+
+pub struct Segment {
+    pub base_offset: i64,
+    paths: SegmentPaths,
+    /// Reader handle: positional reads, sendfile, truncation. Shared with in-flight fetches.
+    file: Rc<File>,
+    /// The io_uring writer, present only while this is the active segment.
+    writer: Option<Rc<glommio::io::BufferedFile>>,
+    /// Bytes fully written and visible to readers.
+    size: Cell<u64>,
+    /// One past the last offset stored in this segment (== base_offset when empty).
+    next_offset: i64,
+    offset_index: Index<OffsetEntry>,
+    time_index: Index<TimeEntry>,
+    bytes_since_index_entry: u64,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    /// Wall-clock time of the first append, for `segment.ms` rolls.
+    pub first_append_ms: Option<i64>,
+}
+
+impl Segment {
+    /// Creates the files of a new, empty segment.
+    pub fn create(dir: &Path, base_offset: i64) -> io::Result<Self> {
+        let paths = SegmentPaths::new(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&paths.log)?;
+        Self::from_parts(paths, file, base_offset)
+    }
+
+    /// Opens an existing segment without scanning it (closed segments are trusted; the
+    /// active one is checked by [`Segment::recover`]).
+    pub fn open(dir: &Path, base_offset: i64) -> io::Result<Self> {
+        let paths = SegmentPaths::new(dir, base_offset);
+        let file = OpenOptions::new().read(true).write(true).open(&paths.log)?;
+        Self::from_parts(paths, file, base_offset)
+    }
+
+    fn from_parts(paths: SegmentPaths, file: File, base_offset: i64) -> io::Result<Self> {
+        let size = file.metadata()?.len();
+        let offset_index = Index::open(&paths.index)?;
+        let time_index = Index::open(&paths.time_index)?;
+        let mut seg = Self {
+            base_offset,
+            paths,
+            file: Rc::new(file),
+            writer: None,
+            size: Cell::new(size),
+            next_offset: base_offset,
+            offset_index,
+            time_index,
+            bytes_since_index_entry: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            first_append_ms: None,
+        };
+        seg.drop_index_entries_past(size)?;
+        if let Some(last) = seg.time_index.last() {
+            seg.max_timestamp = last.timestamp;
+            seg.offset_of_max_timestamp = base_offset + last.relative_offset as i64;
+        }
+        Ok(seg)
+    }
+
+    fn drop_index_entries_past(&mut self, size: u64) -> io::Result<()> {
+        self.offset_index
+            .truncate_while(|e| (e.position as u64) < size)?;
+        let last_indexed = self
+            .offset_index
+            .last()
+            .map(|e| e.relative_offset)
+            .unwrap_or(0);
+        self.time_index
+            .truncate_while(|e| e.relative_offset <= last_indexed)
+    }
+
+    /// Validates batches from the last trustworthy index entry to the end of the file,
+    /// truncates a torn or corrupt tail, and rebuilds the index entries it scanned.
+    /// Never lets an unvalidated byte stay below `size`.
+    pub fn recover(&mut self, index_interval_bytes: u64) -> io::Result<RecoveryReport> {
+        let file_len = self.file.metadata()?.len();
+        let start = self.trusted_scan_start(file_len)?;
+        let mut pos = start;
+        let mut batches = 0u64;
+        self.size.set(start);
+        self.bytes_since_index_entry = 0;
+        while let Some(header) = self.read_header(pos, file_len)? {
+            let total = header.len() as u64;
+            let bytes = self.read_exact_at(pos, total as usize)?;
+            let Ok(view) = BatchView::parse_validated(&bytes) else {
+                break;
+            };
+            let appended = AppendedBatch {
+                last_offset: view.last_offset(),
+                max_timestamp: view.max_timestamp(),
+                position: pos,
+                size: total,
+            };
+            if appended.last_offset < self.next_offset {
+                break; // offsets must grow; anything else is not ours to serve
+            }
+            self.size.set(pos + total);
+            self.note_appended(appended, index_interval_bytes)?;
+            pos += total;
+            batches += 1;
+        }
+        let truncated = file_len - self.size.get();
+        if truncated > 0 {
+            self.file.set_len(self.size.get())?;
+        }
+        Ok(RecoveryReport {
+            truncated_bytes: truncated,
+            batches_scanned: batches,
+        })
+    }
+
+    /// Picks where the recovery scan starts: the last index entry if the batch found there
+    /// really is the one the entry names, else the start of the file.
+    fn trusted_scan_start(&mut self, file_len: u64) -> io::Result<u64> {
+        while let Some(entry) = self.offset_index.last() {
+            let pos = entry.position as u64;
+            let expected_last = self.base_offset + entry.relative_offset as i64;
+            if let Some(view_bytes) = self.read_batch_at(pos, file_len)?
+                && let Ok(view) = BatchView::parse_validated(&view_bytes)
+                && view.last_offset() == expected_last
+            {
+                self.next_offset = view.base_offset();
+                self.offset_index
+                    .truncate_while(|e| (e.position as u64) < pos)?;
+                let keep_rel = self.offset_index.last().map(|e| e.relative_offset);
+                self.time_index
+                    .truncate_while(|t| keep_rel.is_some_and(|r| t.relative_offset <= r))?;
+                self.reload_max_timestamp();
+                return Ok(pos);
+            }
+            // The entry points at something that is not a valid batch: distrust all entries.
+            self.offset_index.truncate_while(|_| false)?;
+        }
+        self.time_index.truncate_while(|_| false)?;
+        self.next_offset = self.base_offset;
+        self.reload_max_timestamp();
+        Ok(0)
+    }
+
+    fn reload_max_timestamp(&mut self) {
+        match self.time_index.last() {
+            Some(t) => {
+                self.max_timestamp = t.timestamp;
+                self.offset_of_max_timestamp = self.base_offset + t.relative_offset as i64;
+            }
+            None => {
+                self.max_timestamp = -1;
+                self.offset_of_max_timestamp = -1;
+            }
+        }
+    }
+
+    /// Reads the 12-byte prefix of the batch at `pos` and returns it if the whole declared
+    /// batch fits in the file.
+    fn read_header(&self, pos: u64, file_len: u64) -> io::Result<Option<Vec<u8>>> {
+        if pos + HEADER_LEN as u64 > file_len {
+            return Ok(None);
+        }
+        let prefix = self.read_exact_at(pos, record_batch::LOG_OVERHEAD)?;
+        let Ok(total) = record_batch::total_size(&prefix) else {
+            return Ok(None);
+        };
+        if pos + total as u64 > file_len {
+            return Ok(None);
+        }
+        Ok(Some(vec![0u8; total]))
+    }
+
+    fn read_batch_at(&self, pos: u64, file_len: u64) -> io::Result<Option<Vec<u8>>> {
+        match self.read_header(pos, file_len)? {
+            Some(buf) => Ok(Some(self.read_exact_at(pos, buf.len())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, pos)?;
+        Ok(buf)
+    }
+
+    /// Records a batch that is now on disk: size, next offset and sparse index entries.
+    pub fn note_appended(&mut self, b: AppendedBatch, index_interval_bytes: u64) -> io::Result<()> {
+        self.next_offset = b.last_offset + 1;
+        if b.max_timestamp > self.max_timestamp {
+            self.max_timestamp = b.max_timestamp;
+            self.offset_of_max_timestamp = b.last_offset;
+        }
+        if self.offset_index.entries().is_empty()
+            || self.bytes_since_index_entry >= index_interval_bytes
+        {
+            let relative = (b.last_offset - self.base_offset) as u32;
+            self.offset_index.append(OffsetEntry {
+                relative_offset: relative,
+                position: b.position as u32,
+            })?;
+            let time_is_newer = self
+                .time_index
+                .last()
+                .is_none_or(|t| self.max_timestamp > t.timestamp);
+            if time_is_newer && self.max_timestamp >= 0 {
+                let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
+                self.time_index.append(TimeEntry {
+                    timestamp: self.max_timestamp,
+                    relative_offset: rel,
+                })?;
+            }
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += b.size;
+        Ok(())
+    }
+
+    /// Opens the io_uring writer for appends; called when this segment becomes active.
+    pub async fn attach_writer(&mut self) -> io::Result<()> {
+        let writer = glommio::io::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .buffered_open(&self.paths.log)
+            .await
+            .map_err(io::Error::from)?;
+        self.writer = Some(Rc::new(writer));
+        Ok(())
+    }
+
+    /// Closes the writer when the segment stops being active (after a roll or at shutdown).
+    pub async fn detach_writer(&mut self) -> io::Result<()> {
+        if let Some(writer) = self.writer.take() {
+            writer.fdatasync().await.map_err(io::Error::from)?;
+            if let Ok(writer) = Rc::try_unwrap(writer) {
+                writer.close().await.map_err(io::Error::from)?;
+            }
+        }
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
+        self.writer.clone()
+    }
+
+    pub fn file(&self) -> &Rc<File> {
+        &self.file
+    }
+    pub fn size(&self) -> u64 {
+        self.size.get()
+    }
+    pub fn set_size(&self, size: u64) {
+        self.size.set(size);
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub fn set_next_offset(&mut self, next: i64) {
+        self.next_offset = next;
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size.get() == 0
+    }
+    pub fn paths(&self) -> &SegmentPaths {
+        &self.paths
+    }
+
+    /// Cuts a failed append's partial bytes so the next append starts on a batch boundary.
+    pub fn truncate_to(&self, size: u64) -> io::Result<()> {
+        self.file.set_len(size)?;
+        self.size.set(size);
+        Ok(())
+    }
+
+    /// File position of the batch that contains `offset`, scanning forward from the sparse
+    /// index entry at or before it. `None` when the offset is past this segment's data.
+    pub fn position_of(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
+        let size = self.size.get();
+        let mut pos = self
+            .offset_index
+            .floor(offset - self.base_offset)
+            .map(|e| e.position as u64)
+            .unwrap_or(0);
+        // The floor entry names the *last* offset of its batch; if that is still below the
+        // target the batch itself is skipped by the scan below.
+        let mut header = [0u8; 27];
+        while pos + HEADER_LEN as u64 <= size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let base = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
+            let length = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
+            let delta = i32::from_be_bytes(header[23..27].try_into().expect("4 bytes"));
+            let total = record_batch::LOG_OVERHEAD as u64 + length.max(0) as u64;
+            if base + delta as i64 >= offset {
+                return Ok(Some(BatchLocation {
+                    position: pos,
+                    size: total,
+                    base_offset: base,
+                }));
+            }
+            pos += total;
+        }
+        Ok(None)
+    }
+
+    /// First batch whose max timestamp is at least `timestamp`.
+    pub fn find_by_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+        if self.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let start_offset = self
+            .time_index
+            .floor(timestamp - 1)
+            .map(|t| self.base_offset + t.relative_offset as i64)
+            .unwrap_or(self.base_offset);
+        let mut pos = self
+            .position_of(start_offset)?
+            .map(|l| l.position)
+            .unwrap_or(0);
+        let size = self.size.get();
+        while pos + HEADER_LEN as u64 <= size {
+            let mut header = [0u8; HEADER_LEN];
+            self.file.read_exact_at(&mut header, pos)?;
+            let total = record_batch::total_size(&header).map_err(io::Error::other)?;
+            let mut full = vec![0u8; total];
+            self.file.read_exact_at(&mut full, pos)?;
+            let view = BatchView::parse(&full).map_err(io::Error::other)?;
+            if view.max_timestamp() >= timestamp {
+                return Ok(Some(first_record_at_or_after(&view, timestamp)));
+            }
+            pos += total as u64;
+        }
+        Ok(None)
+    }
+
+    /// Deletes the segment's files.
+    pub fn delete_files(&self) -> io::Result<()> {
+        for p in [&self.paths.log, &self.paths.index, &self.paths.time_index] {
+            match std::fs::remove_file(p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Offset and timestamp of the first record in `view` with timestamp >= `timestamp`;
+/// falls back to the batch's base offset and max timestamp when records cannot be read.
+fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) {
+    if view.is_log_append_time() {
+        return (view.base_offset(), view.max_timestamp());
+    }
+    if let Ok(records) = crate::protocol::records::decode_records(view) {
+        for r in records {
+            let ts = view.base_timestamp() + r.timestamp_delta;
+            if ts >= timestamp {
+                return (view.base_offset() + r.offset_delta as i64, ts);
+            }
+        }
+    }
+    (view.base_offset(), view.max_timestamp())
+}
+
+/// Where a batch sits in a segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLocation {
+    pub position: u64,
+    pub size: u64,
+    pub base_offset: i64,
+}
