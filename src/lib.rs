@@ -9,6 +9,7 @@
 //! - [`protocol`]: wire formats with no I/O (framing, RecordBatch v2, codecs).
 
 pub mod config;
+pub mod metadata;
 pub mod protocol;
 pub mod storage;
 

@@ -2,6 +2,7 @@
 //! decoding and compression codecs, and the hand-framed fetch response. Runs on every shard.
 
 pub mod compression;
+pub mod fetch_response;
 pub mod record_batch;
 pub mod records;
 pub mod varint;

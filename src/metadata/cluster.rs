@@ -1,0 +1,373 @@
+//! The node's cluster metadata: topics, their ids, partition-to-shard placement and topic
+//! configs. One copy per node behind a lock, read by every shard and written only by
+//! control-plane requests (create/delete topics, partitions, configs); never touched on the
+//! produce or fetch path once a shard has opened its partitions. Persisted as JSON in the
+//! data directory with an atomic rename, so a restart keeps placement and topic ids.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const METADATA_FILE: &str = "sluice-metadata.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopicName { name: String, reason: &'static str },
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("cannot persist cluster metadata: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cluster metadata file is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One topic as the node knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    /// Owning shard (core index) of each partition, indexed by partition number.
+    pub partitions: Vec<usize>,
+    /// Topic-level config overrides (Kafka key names).
+    pub configs: BTreeMap<String, String>,
+    pub internal: bool,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct PersistedState {
+    cluster_id: String,
+    topics: BTreeMap<String, Arc<TopicMeta>>,
+}
+
+pub struct Cluster {
+    pub cluster_id: String,
+    shard_count: usize,
+    path: PathBuf,
+    state: RwLock<PersistedState>,
+    /// Bumped on every change so shards can skip reconciling when nothing moved.
+    version: AtomicU64,
+}
+
+/// Kafka's topic name rules: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
+    let invalid = |reason| {
+        Err(MetadataError::InvalidTopicName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return invalid("must not be empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("must not be '.' or '..'");
+    }
+    if name.len() > 249 {
+        return invalid("longer than 249 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+impl Cluster {
+    /// Loads the node's metadata, or starts an empty cluster with a fresh id.
+    pub fn load_or_init(data_dir: &Path, shard_count: usize) -> Result<Self, MetadataError> {
+        let path = data_dir.join(METADATA_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(raw) => serde_json::from_slice::<PersistedState>(&raw)
+                .map_err(|e| MetadataError::Corrupt(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PersistedState {
+                cluster_id: new_cluster_id(),
+                topics: BTreeMap::new(),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let cluster = Self {
+            cluster_id: state.cluster_id.clone(),
+            shard_count,
+            path,
+            state: RwLock::new(state),
+            version: AtomicU64::new(1),
+        };
+        cluster.rebalance_orphans()?;
+        cluster.persist(&cluster.read())?;
+        Ok(cluster)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, PersistedState> {
+        // A poisoned lock means a writer panicked mid-update; the state is still a valid
+        // value (updates are built aside and swapped in), so keep serving it.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, PersistedState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a restart with fewer cores, partitions of vanished shards move to live ones
+    /// (their data directories are shared, so the new owner simply opens them).
+    fn rebalance_orphans(&self) -> Result<(), MetadataError> {
+        let mut state = self.write();
+        let shards = self.shard_count;
+        for topic in state.topics.values_mut() {
+            if topic.partitions.iter().any(|s| *s >= shards) {
+                let t = Arc::make_mut(topic);
+                for (p, owner) in t.partitions.iter_mut().enumerate() {
+                    if *owner >= shards {
+                        *owner = p % shards;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
+        self.read().topics.get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMeta>> {
+        self.read().topics.values().find(|t| t.id == id).cloned()
+    }
+
+    pub fn topics(&self) -> Vec<Arc<TopicMeta>> {
+        self.read().topics.values().cloned().collect()
+    }
+
+    /// Partitions per shard, for least-loaded placement.
+    fn load_per_shard(state: &PersistedState, shards: usize) -> Vec<usize> {
+        let mut load = vec![0usize; shards];
+        for t in state.topics.values() {
+            for s in &t.partitions {
+                load[*s] += 1;
+            }
+        }
+        load
+    }
+
+    /// Places `count` new partitions, each on the currently least-loaded shard.
+    fn place(load: &mut [usize], count: usize) -> Vec<usize> {
+        (0..count)
+            .map(|_| {
+                let shard = (0..load.len())
+                    .min_by_key(|s| (load[*s], *s))
+                    .expect("at least one shard");
+                load[shard] += 1;
+                shard
+            })
+            .collect()
+    }
+
+    /// Creates a topic (or, with `dry_run`, only checks that it could be created).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<Arc<TopicMeta>, MetadataError> {
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(MetadataError::InvalidPartitions(
+                "number of partitions must be larger than 0".into(),
+            ));
+        }
+        let mut state = self.write();
+        if state.topics.contains_key(name) {
+            return Err(MetadataError::TopicExists(name.to_string()));
+        }
+        let mut load = Self::load_per_shard(&state, self.shard_count);
+        let topic = Arc::new(TopicMeta {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions: Self::place(&mut load, partitions as usize),
+            configs,
+            internal: name.starts_with("__"),
+        });
+        if dry_run {
+            return Ok(topic);
+        }
+        let mut next = state.clone();
+        next.topics.insert(name.to_string(), topic.clone());
+        self.commit(&mut state, next)?;
+        tracing::info!(topic = name, partitions, "topic created");
+        Ok(topic)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMeta>, MetadataError> {
+        let mut state = self.write();
+        let mut next = state.clone();
+        let removed = next
+            .topics
+            .remove(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        self.commit(&mut state, next)?;
+        tracing::info!(topic = name, "topic deleted");
+        Ok(removed)
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        dry_run: bool,
+    ) -> Result<Arc<TopicMeta>, MetadataError> {
+        let mut state = self.write();
+        let current = state
+            .topics
+            .get(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?
+            .clone();
+        let have = current.partitions.len() as i32;
+        if total <= have {
+            return Err(MetadataError::InvalidPartitions(format!(
+                "topic currently has {have} partitions, which is higher than or equal to the requested {total}"
+            )));
+        }
+        let mut load = Self::load_per_shard(&state, self.shard_count);
+        let mut grown = (*current).clone();
+        grown
+            .partitions
+            .extend(Self::place(&mut load, (total - have) as usize));
+        let grown = Arc::new(grown);
+        if dry_run {
+            return Ok(grown);
+        }
+        let mut next = state.clone();
+        next.topics.insert(name.to_string(), grown.clone());
+        self.commit(&mut state, next)?;
+        tracing::info!(topic = name, partitions = total, "partitions added");
+        Ok(grown)
+    }
+
+    /// Replaces a topic's config overrides.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        let mut state = self.write();
+        let current = state
+            .topics
+            .get(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        let mut changed = (**current).clone();
+        changed.configs = configs;
+        let mut next = state.clone();
+        next.topics.insert(name.to_string(), Arc::new(changed));
+        self.commit(&mut state, next)
+    }
+
+    /// Persists `next` and only then makes it visible: a failed write changes nothing.
+    fn commit(
+        &self,
+        state: &mut PersistedState,
+        next: PersistedState,
+    ) -> Result<(), MetadataError> {
+        self.persist(&next)?;
+        *state = next;
+        self.version.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn persist(&self, state: &PersistedState) -> Result<(), MetadataError> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| MetadataError::Corrupt(e.to_string()))?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+fn new_cluster_id() -> String {
+    // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
+    let bytes = Uuid::new_v4().into_bytes();
+    base64_url(&bytes)
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_persist_and_spread_over_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::load_or_init(dir.path(), 2).unwrap();
+        assert_eq!(c.cluster_id.len(), 22);
+        let t = c.create_topic("a", 3, BTreeMap::new(), false).unwrap();
+        assert_eq!(t.partitions, vec![0, 1, 0]);
+        let u = c.create_topic("b", 1, BTreeMap::new(), false).unwrap();
+        assert_eq!(u.partitions, vec![1]);
+        assert!(matches!(
+            c.create_topic("a", 1, BTreeMap::new(), false),
+            Err(MetadataError::TopicExists(_))
+        ));
+        let reloaded = Cluster::load_or_init(dir.path(), 2).unwrap();
+        assert_eq!(reloaded.topic("a").unwrap().id, t.id);
+        assert_eq!(reloaded.cluster_id, c.cluster_id);
+        let shrunk = Cluster::load_or_init(dir.path(), 1).unwrap();
+        assert_eq!(shrunk.topic("a").unwrap().partitions, vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn names_and_partition_counts_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::load_or_init(dir.path(), 1).unwrap();
+        for bad in ["", ".", "..", "a b", "x/y"] {
+            assert!(
+                c.create_topic(bad, 1, BTreeMap::new(), false).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(c.create_topic("ok", 0, BTreeMap::new(), false).is_err());
+        c.create_topic("ok", 1, BTreeMap::new(), false).unwrap();
+        assert!(c.add_partitions("ok", 1, false).is_err());
+        assert_eq!(
+            c.add_partitions("ok", 4, false).unwrap().partitions.len(),
+            4
+        );
+        assert!(c.create_topic("dry", 2, BTreeMap::new(), true).is_ok());
+        assert!(c.topic("dry").is_none());
+    }
+}

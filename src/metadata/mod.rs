@@ -1,0 +1,6 @@
+//! Cluster metadata: topics, ids, partition placement and topic configs for this node,
+//! shared read-mostly by all shards and written only by control-plane requests.
+
+pub mod cluster;
+
+pub use cluster::{Cluster, MetadataError, TopicMeta, validate_topic_name};
