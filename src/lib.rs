@@ -6,11 +6,20 @@
 //! cross cores. See `../shared/ARCHITECTURE.md` and the README for the reasons.
 //!
 //! Module map:
-//! - [`protocol`]: wire formats with no I/O (framing, RecordBatch v2, codecs).
+//! - [`config`]: broker and topic configuration (Kafka key names), properties files.
+//! - [`protocol`]: wire formats with no I/O (RecordBatch v2, records, codecs, fetch framing).
+//! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock.
+//! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
+//! - [`shard`]: per-core state, node start-up and shutdown.
+//! - [`server`]: listeners, connections, dispatch, zero-copy sends.
+//! - [`handlers`]: one module per Kafka API, with the versions each implements.
 
 pub mod config;
+pub mod handlers;
 pub mod metadata;
 pub mod protocol;
+pub mod server;
+pub mod shard;
 pub mod storage;
 
 /// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.

@@ -1,0 +1,121 @@
+//! CreateTopics (key 19): validates names, partition counts, replication factor (a single
+//! node can only hold one replica) and configs, then places partitions on the least-loaded
+//! shards. `validate_only` checks everything and creates nothing.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+use crate::config::validate_topic_key;
+use crate::handlers::describe_configs::source_code;
+use crate::handlers::str_bytes;
+use crate::metadata::MetadataError;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (2, 7);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let mut response = CreateTopicsResponse::default();
+    for topic in request.topics {
+        response
+            .topics
+            .push(create_one(shard, ctx.version, topic, request.validate_only));
+    }
+    response
+}
+
+fn failed(
+    mut result: CreatableTopicResult,
+    code: ResponseError,
+    message: String,
+) -> CreatableTopicResult {
+    result.error_code = code.code();
+    result.error_message = Some(str_bytes(message));
+    result.num_partitions = -1;
+    result.replication_factor = -1;
+    result
+}
+
+fn create_one(
+    shard: &Shard,
+    version: i16,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> CreatableTopicResult {
+    let mut result = CreatableTopicResult::default();
+    result.name = topic.name.clone();
+    let partitions = if topic.num_partitions == -1 {
+        shard.config.num_partitions
+    } else {
+        topic.num_partitions
+    };
+    let replication = if topic.replication_factor == -1 {
+        shard.config.default_replication_factor
+    } else {
+        topic.replication_factor
+    };
+    if replication != 1 {
+        let message = format!(
+            "replication factor {replication} is not possible: this Sluice node is the only one, so every partition has exactly 1 replica"
+        );
+        return failed(result, ResponseError::InvalidReplicationFactor, message);
+    }
+    if !topic.assignments.is_empty() {
+        let message = "manual replica assignment is not supported; partitions are placed on the least-loaded shard".to_string();
+        return failed(result, ResponseError::InvalidReplicaAssignment, message);
+    }
+    let mut configs = BTreeMap::new();
+    for c in &topic.configs {
+        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        if let Err(e) = validate_topic_key(&c.name, &value) {
+            return failed(result, ResponseError::InvalidConfig, e.to_string());
+        }
+        configs.insert(c.name.to_string(), value);
+    }
+    match shard
+        .cluster
+        .create_topic(&topic.name.0, partitions, configs, validate_only)
+    {
+        Ok(meta) => {
+            result.topic_id = meta.id;
+            result.num_partitions = meta.partitions.len() as i32;
+            result.replication_factor = 1;
+            result.configs = (version >= 5).then(|| {
+                shard
+                    .config
+                    .topic_defaults
+                    .describe(&meta.configs)
+                    .into_iter()
+                    .map(|(name, value, source)| {
+                        let mut c = CreatableTopicConfigs::default();
+                        c.name = str_bytes(name);
+                        c.value = Some(str_bytes(value));
+                        c.config_source = source_code(source);
+                        c
+                    })
+                    .collect()
+            });
+            result
+        }
+        Err(e) => {
+            let code = match &e {
+                MetadataError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+                MetadataError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+                MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+                _ => ResponseError::UnknownServerError,
+            };
+            failed(result, code, e.to_string())
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! DeleteTopics (key 20): removes topics from the cluster metadata by name or id; the shards
+//! that own their partitions close and delete the files on their next reconcile.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+
+use crate::handlers::{str_bytes, topic_name};
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (1, 6);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let mut targets: Vec<(Option<String>, uuid::Uuid)> = request
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+        .collect();
+    targets.extend(
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)),
+    );
+    let mut response = DeleteTopicsResponse::default();
+    for (name, id) in targets {
+        response.responses.push(delete_one(shard, name, id));
+    }
+    response
+}
+
+fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> DeletableTopicResult {
+    let mut result = DeletableTopicResult::default();
+    result.topic_id = id;
+    let resolved = match &name {
+        Some(n) => Some(n.clone()),
+        None => shard.cluster.topic_by_id(id).map(|t| t.name.clone()),
+    };
+    result.name = resolved.as_deref().map(topic_name);
+    let Some(resolved) = resolved else {
+        result.error_code = ResponseError::UnknownTopicId.code();
+        return result;
+    };
+    match shard.cluster.delete_topic(&resolved) {
+        Ok(meta) => result.topic_id = meta.id,
+        Err(e) => {
+            result.error_code = ResponseError::UnknownTopicOrPartition.code();
+            result.error_message = Some(str_bytes(e.to_string()));
+        }
+    }
+    result
+}

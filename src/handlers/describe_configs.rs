@@ -1,0 +1,156 @@
+//! DescribeConfigs (key 32): effective topic configs with their source (default, broker
+//! file, topic override) and the broker's own settings.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+
+use crate::config::ValueSource;
+use crate::handlers::str_bytes;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (1, 4);
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// Kafka's ConfigSource codes.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+pub fn source_code(source: ValueSource) -> i8 {
+    match source {
+        ValueSource::Topic => SOURCE_TOPIC,
+        ValueSource::Broker => SOURCE_STATIC_BROKER,
+        ValueSource::Default => SOURCE_DEFAULT,
+    }
+}
+
+/// Kafka's ConfigType codes for the value's type, as newer admin clients display them.
+fn config_type(name: &str) -> i8 {
+    const BOOLEAN: i8 = 1;
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const LONG: i8 = 5;
+    const DOUBLE: i8 = 6;
+    const LIST: i8 = 7;
+    match name {
+        "cleanup.policy" => LIST,
+        "compression.type" | "message.timestamp.type" => STRING,
+        "min.cleanable.dirty.ratio" => DOUBLE,
+        "index.interval.bytes"
+        | "max.message.bytes"
+        | "segment.bytes"
+        | "min.insync.replicas"
+        | "num.partitions" => INT,
+        "auto.create.topics.enable" => BOOLEAN,
+        _ => LONG,
+    }
+}
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let mut response = DescribeConfigsResponse::default();
+    response.results = request
+        .resources
+        .iter()
+        .map(|r| describe_resource(shard, r))
+        .collect();
+    response
+}
+
+fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult {
+    let mut c = DescribeConfigsResourceResult::default();
+    c.name = str_bytes(name);
+    c.value = Some(str_bytes(value));
+    c.config_source = source;
+    c.config_type = config_type(name);
+    c
+}
+
+fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> DescribeConfigsResult {
+    let mut result = DescribeConfigsResult::default();
+    result.resource_type = resource.resource_type;
+    result.resource_name = resource.resource_name.clone();
+    let entries = match resource.resource_type {
+        RESOURCE_TOPIC => match shard.cluster.topic(&resource.resource_name) {
+            Some(meta) => Ok(shard
+                .config
+                .topic_defaults
+                .describe(&meta.configs)
+                .into_iter()
+                .map(|(name, value, source)| entry(name, value, source_code(source)))
+                .collect::<Vec<_>>()),
+            None => Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic '{}' does not exist", &*resource.resource_name),
+            )),
+        },
+        RESOURCE_BROKER => Ok(broker_entries(shard)),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("resource type {other} is not supported"),
+        )),
+    };
+    match entries {
+        Ok(mut configs) => {
+            if let Some(keys) = &resource.configuration_keys {
+                configs.retain(|c| keys.iter().any(|k| *k == c.name));
+            }
+            result.configs = configs;
+        }
+        Err((code, message)) => {
+            result.error_code = code.code();
+            result.error_message = Some(str_bytes(message));
+        }
+    }
+    result
+}
+
+fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
+    let c = &shard.config;
+    let effective = [
+        ("node.id", c.node_id.to_string()),
+        ("log.dirs", c.data_dir.display().to_string()),
+        ("num.partitions", c.num_partitions.to_string()),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+        ),
+        (
+            "default.replication.factor",
+            c.default_replication_factor.to_string(),
+        ),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+        ),
+    ];
+    let mut out: Vec<_> = effective
+        .into_iter()
+        .map(|(name, value)| {
+            let source = if c.explicit.contains_key(name) {
+                SOURCE_STATIC_BROKER
+            } else {
+                SOURCE_DEFAULT
+            };
+            entry(name, value, source)
+        })
+        .collect();
+    for (name, value) in &c.explicit {
+        if !out.iter().any(|e| *e.name == **name) {
+            out.push(entry(name, value.clone(), SOURCE_STATIC_BROKER));
+        }
+    }
+    out
+}

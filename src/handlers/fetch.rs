@@ -1,0 +1,207 @@
+//! Fetch (key 1): long-poll reads. For each partition it finds the batch holding the fetch
+//! offset through the sparse index and sends the byte range from the segment file, zero-copy
+//! from the page cache for the tail. It waits (up to `max_wait_ms`) until `min_bytes` are
+//! available, woken by appends on this shard. Respects `max_bytes` and
+//! `partition_max_bytes`, always returning at least one whole batch (KIP-74).
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::fetch_request::FetchPartition;
+
+use crate::handlers::produce::partition_error_code;
+use crate::protocol::fetch_response::{
+    FetchResponseWriter, Part, PartitionHeader, RecordsSource, TopicKey,
+};
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+use crate::storage::log::ReadError;
+
+pub const VERSIONS: (i16, i16) = (4, 16);
+
+/// Longest long-poll a client can ask for; bounds how long a request holds a connection.
+const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+/// `isolation_level` 1 is read_committed.
+const READ_COMMITTED: i8 = 1;
+
+struct PartitionPlan {
+    header: PartitionHeaderOwned,
+    records: Option<RecordsSource>,
+}
+
+struct PartitionHeaderOwned {
+    index: i32,
+    error: i16,
+    high_watermark: i64,
+    log_start_offset: i64,
+}
+
+struct TopicPlan {
+    name: String,
+    id: uuid::Uuid,
+    partitions: Vec<PartitionPlan>,
+}
+
+pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchRequest) -> Vec<Part> {
+    let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
+    let deadline = Instant::now() + wait;
+    loop {
+        let seen = shard.data_arrived.generation();
+        let (plan, bytes, errors) = plan_reads(shard, ctx.version, &request).await;
+        let now = Instant::now();
+        if bytes >= request.min_bytes.max(0) as u64
+            || errors
+            || now >= deadline
+            || shard.is_shutting_down()
+        {
+            return encode(ctx, &request, plan);
+        }
+        futures_lite::future::or(
+            shard.data_arrived.changed_since(seen),
+            glommio::timer::sleep(deadline - now),
+        )
+        .await;
+    }
+}
+
+async fn plan_reads(
+    shard: &Rc<Shard>,
+    version: i16,
+    request: &FetchRequest,
+) -> (Vec<TopicPlan>, u64, bool) {
+    let mut budget = request.max_bytes.max(0) as u64;
+    let mut total = 0u64;
+    let mut errors = false;
+    let mut plans = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let (name, id, known) = if version >= 13 {
+            match shard.cluster.topic_by_id(topic.topic_id) {
+                Some(meta) => (meta.name.clone(), topic.topic_id, true),
+                None => (String::new(), topic.topic_id, false),
+            }
+        } else {
+            (topic.topic.0.to_string(), uuid::Uuid::nil(), true)
+        };
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let plan = if known {
+                plan_partition(shard, &name, p, &mut budget).await
+            } else {
+                error_plan(p.partition, ResponseError::UnknownTopicId)
+            };
+            errors |= plan.header.error != 0;
+            total += plan.records.as_ref().map(records_len).unwrap_or(0);
+            partitions.push(plan);
+        }
+        plans.push(TopicPlan {
+            name,
+            id,
+            partitions,
+        });
+    }
+    (plans, total, errors)
+}
+
+fn records_len(r: &RecordsSource) -> u64 {
+    match r {
+        RecordsSource::None => 0,
+        RecordsSource::Bytes(b) => b.len() as u64,
+        RecordsSource::File { len, .. } => *len,
+    }
+}
+
+fn error_plan(index: i32, error: ResponseError) -> PartitionPlan {
+    PartitionPlan {
+        header: PartitionHeaderOwned {
+            index,
+            error: error.code(),
+            high_watermark: -1,
+            log_start_offset: -1,
+        },
+        records: None,
+    }
+}
+
+async fn plan_partition(
+    shard: &Rc<Shard>,
+    topic: &str,
+    p: &FetchPartition,
+    budget: &mut u64,
+) -> PartitionPlan {
+    let partition = match shard.partition(topic, p.partition).await {
+        Ok(partition) => partition,
+        Err(e) => return error_plan(p.partition, partition_error_code(&e)),
+    };
+    let log = partition.log.borrow();
+    let marks = log.watermarks();
+    let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
+    // Once the request budget is spent, later partitions get no data (but a first batch
+    // is always returned whole, however large, so a big batch never stalls a consumer).
+    let read = if limit == 0 && *budget == 0 {
+        Ok(None)
+    } else {
+        log.read(p.fetch_offset, limit)
+    };
+    match read {
+        Ok(slice) => {
+            let records = slice.map(|s| {
+                *budget = budget.saturating_sub(s.len);
+                RecordsSource::File {
+                    file: s.file,
+                    position: s.position,
+                    len: s.len,
+                    is_tail: s.is_tail,
+                }
+            });
+            PartitionPlan {
+                header: PartitionHeaderOwned {
+                    index: p.partition,
+                    error: 0,
+                    high_watermark: marks.high_watermark,
+                    log_start_offset: marks.log_start_offset,
+                },
+                records,
+            }
+        }
+        Err(ReadError::OutOfRange { .. }) => {
+            error_plan(p.partition, ResponseError::OffsetOutOfRange)
+        }
+        Err(ReadError::Storage(e)) => {
+            tracing::error!(topic, partition = p.partition, error = %e, "fetch read failed");
+            error_plan(p.partition, ResponseError::KafkaStorageError)
+        }
+    }
+}
+
+fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -> Vec<Part> {
+    let read_committed = request.isolation_level == READ_COMMITTED;
+    let no_aborted: [(i64, i64); 0] = [];
+    let mut w = FetchResponseWriter::new(ctx.version, ctx.correlation_id, 0, 0, plans.len());
+    for topic in plans {
+        let key = if ctx.version >= 13 {
+            TopicKey::Id(topic.id)
+        } else {
+            TopicKey::Name(&topic.name)
+        };
+        w.begin_topic(key, topic.partitions.len());
+        for p in topic.partitions {
+            let h = &p.header;
+            let header = PartitionHeader {
+                partition_index: h.index,
+                error_code: h.error,
+                high_watermark: h.high_watermark,
+                // No transactions yet: everything below the high watermark is stable.
+                last_stable_offset: h.high_watermark,
+                log_start_offset: h.log_start_offset,
+                aborted_transactions: read_committed.then_some(&no_aborted[..]),
+                preferred_read_replica: -1,
+            };
+            w.partition(&header, p.records.unwrap_or(RecordsSource::None));
+        }
+        w.end_topic();
+    }
+    w.finish()
+}

@@ -1,0 +1,92 @@
+//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), earliest local (-4)
+//! and by timestamp (the first offset whose timestamp is at or after the target).
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::handlers::produce::partition_error_code;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (1, 8);
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let mut response = ListOffsetsResponse::default();
+    for topic in request.topics {
+        let mut out = ListOffsetsTopicResponse::default();
+        out.name = topic.name.clone();
+        for p in topic.partitions {
+            out.partitions.push(
+                list_partition(
+                    shard,
+                    ctx.version,
+                    &topic.name.0,
+                    p.partition_index,
+                    p.timestamp,
+                )
+                .await,
+            );
+        }
+        response.topics.push(out);
+    }
+    response
+}
+
+async fn list_partition(
+    shard: &Rc<Shard>,
+    version: i16,
+    topic: &str,
+    index: i32,
+    timestamp: i64,
+) -> ListOffsetsPartitionResponse {
+    let mut out = ListOffsetsPartitionResponse::default();
+    out.partition_index = index;
+    out.timestamp = -1;
+    out.offset = -1;
+    out.leader_epoch = -1;
+    let partition = match shard.partition(topic, index).await {
+        Ok(p) => p,
+        Err(e) => {
+            out.error_code = partition_error_code(&e).code();
+            return out;
+        }
+    };
+    let log = partition.log.borrow();
+    let marks = log.watermarks();
+    let found = match timestamp {
+        LATEST => Ok(Some((marks.high_watermark, -1))),
+        EARLIEST | EARLIEST_LOCAL => Ok(Some((marks.log_start_offset, -1))),
+        MAX_TIMESTAMP => Ok(log.max_timestamp()),
+        t if t < 0 => Err(ResponseError::InvalidRequest),
+        t => log
+            .offset_for_timestamp(t)
+            .map_err(|_| ResponseError::KafkaStorageError),
+    };
+    match found {
+        Ok(Some((offset, ts))) => {
+            out.offset = offset;
+            out.timestamp = ts;
+            // The field exists from v4; older versions must leave it at its default.
+            if version >= 4 {
+                out.leader_epoch = 0;
+            }
+        }
+        Ok(None) => {}
+        Err(code) => out.error_code = code.code(),
+    }
+    out
+}

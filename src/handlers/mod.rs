@@ -1,0 +1,44 @@
+//! One module per Kafka API. Each declares the versions it implements next to its handler;
+//! [`SUPPORTED`] collects them, and both dispatch and the ApiVersions answer read it, so what
+//! Sluice advertises is exactly what it serves. Handlers run on the shard that received the
+//! request.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::{ApiKey, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+/// Every API Sluice serves, with the inclusive version range its handler implements.
+pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
+    (ApiKey::Produce, produce::VERSIONS),
+    (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::ListOffsets, list_offsets::VERSIONS),
+    (ApiKey::Metadata, metadata::VERSIONS),
+    (ApiKey::ApiVersions, api_versions::VERSIONS),
+    (ApiKey::CreateTopics, create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+];
+
+pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+pub(crate) fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}

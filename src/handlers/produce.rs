@@ -1,0 +1,129 @@
+//! Produce (key 0): validates each partition's record batches (CRC-32C, magic, lengths,
+//! `max.message.bytes`), appends them to the partition log through the shard's io_uring
+//! ring and answers once the acks policy is met. acks=0 gets no answer; on a single node
+//! acks=all is satisfied by the local append (and the flush policy, when one is set).
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::handlers::metadata::auto_create;
+use crate::server::dispatch::RequestContext;
+use crate::shard::{PartitionError, Shard};
+use crate::storage::log::{AppendError, validate_batches};
+
+pub const VERSIONS: (i16, i16) = (3, 12);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let acks_valid = matches!(acks, 0 | 1 | -1);
+    let mut response = ProduceResponse::default();
+    let mut appended = false;
+    for topic in request.topic_data {
+        let mut out = TopicProduceResponse::default();
+        out.name = topic.name.clone();
+        out.topic_id = topic.topic_id;
+        for data in topic.partition_data {
+            let result = if acks_valid {
+                produce_partition(shard, &topic.name.0, data.index, data.records).await
+            } else {
+                failure(data.index, ResponseError::InvalidRequiredAcks, None)
+            };
+            appended |= result.error_code == 0;
+            out.partition_responses.push(result);
+        }
+        response.responses.push(out);
+    }
+    if appended {
+        shard.data_arrived.notify();
+    }
+    (acks != 0).then_some(response)
+}
+
+fn failure(index: i32, error: ResponseError, message: Option<String>) -> PartitionProduceResponse {
+    let mut p = PartitionProduceResponse::default();
+    p.index = index;
+    p.error_code = error.code();
+    p.base_offset = -1;
+    p.log_append_time_ms = -1;
+    p.log_start_offset = -1;
+    p.error_message = message.map(StrBytes::from_string);
+    p
+}
+
+async fn produce_partition(
+    shard: &Rc<Shard>,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+) -> PartitionProduceResponse {
+    let partition = match shard.partition(topic, index).await {
+        Ok(p) => p,
+        Err(PartitionError::UnknownTopicOrPartition)
+            if shard.config.auto_create_topics && shard.cluster.topic(topic).is_none() =>
+        {
+            match auto_create(shard, topic) {
+                Ok(_) => return retry_after_create(shard, topic, index, records).await,
+                Err(code) => return failure(index, code, None),
+            }
+        }
+        Err(e) => return failure(index, partition_error_code(&e), Some(e.to_string())),
+    };
+    let records = records.unwrap_or_default();
+    let max_message_bytes = partition.log.borrow().config().max_message_bytes;
+    let validated = match validate_batches(&records, max_message_bytes) {
+        Ok(v) => v,
+        Err(e) => return failure(index, append_error_code(&e), Some(e.to_string())),
+    };
+    match partition.append(validated, crate::now_ms()).await {
+        Ok(info) => {
+            let mut p = PartitionProduceResponse::default();
+            p.index = index;
+            p.base_offset = info.base_offset;
+            p.log_append_time_ms = info.log_append_time_ms;
+            p.log_start_offset = info.log_start_offset;
+            p
+        }
+        Err(e) => {
+            tracing::warn!(topic, partition = index, error = %e, "append failed");
+            failure(index, append_error_code(&e), Some(e.to_string()))
+        }
+    }
+}
+
+/// The created topic's partition may live on another shard: then the client must move.
+async fn retry_after_create(
+    shard: &Rc<Shard>,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+) -> PartitionProduceResponse {
+    match shard.partition(topic, index).await {
+        Ok(_) => Box::pin(produce_partition(shard, topic, index, records)).await,
+        Err(e) => failure(index, partition_error_code(&e), Some(e.to_string())),
+    }
+}
+
+pub fn partition_error_code(e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
+        PartitionError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+fn append_error_code(e: &AppendError) -> ResponseError {
+    match e {
+        AppendError::Corrupt(_) | AppendError::Empty => ResponseError::CorruptMessage,
+        AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        AppendError::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}

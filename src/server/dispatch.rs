@@ -1,0 +1,150 @@
+//! Request dispatch: checks the API key and version against the handler table, decodes the
+//! header and body, calls the handler, and encodes the response with its header. One table
+//! (`handlers::SUPPORTED`) drives both this and the ApiVersions answer. Runs on the shard
+//! that accepted the connection.
+
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+
+use crate::handlers::{self, api_versions};
+use crate::protocol::fetch_response::Part;
+use crate::shard::Shard;
+
+/// What the connection sends back for one request.
+pub enum Reply {
+    /// acks=0 produce: Kafka sends nothing.
+    None,
+    /// A complete frame, size prefix included.
+    Frame(BytesMut),
+    /// A frame made of byte chunks and file regions (zero-copy fetch).
+    Parts(Vec<Part>),
+}
+
+/// A request the connection cannot answer; the connection is closed, as Kafka does.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("API {key:?} version {version} is not supported")]
+    UnsupportedVersion { key: ApiKey, version: i16 },
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("cannot encode the response: {0}")]
+    Encode(String),
+}
+
+/// Fields of the request header handlers need.
+pub struct RequestContext {
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: String,
+}
+
+fn encode_error(e: impl std::fmt::Display) -> DispatchError {
+    DispatchError::Encode(e.to_string())
+}
+
+fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, DispatchError> {
+    R::decode(body, version).map_err(|e| DispatchError::Malformed(e.to_string()))
+}
+
+/// Encodes a response frame: size, response header, body. Fails only when a handler set a
+/// field the client's version cannot carry: a bug, reported and answered by closing the
+/// connection rather than by sending a wrong frame.
+pub fn encode_frame<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> Result<Reply, DispatchError> {
+    let mut buf = BytesMut::with_capacity(128);
+    buf.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(encode_error)?;
+    response.encode(&mut buf, version).map_err(encode_error)?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Reply::Frame(buf))
+}
+
+/// Routes a request to its handler module: decode, handle, encode.
+macro_rules! route {
+    ($shard:expr, $ctx:expr, $body:expr, $module:ident, $request:ty) => {{
+        let request: $request = decode(&mut $body, $ctx.version)?;
+        let response = handlers::$module::handle($shard, &$ctx, request).await;
+        encode_frame($ctx.correlation_id, $ctx.version, &response)
+    }};
+}
+
+pub async fn dispatch(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Reply, DispatchError> {
+    if frame.len() < 8 {
+        return Err(DispatchError::Malformed(format!(
+            "{}-byte request is shorter than a header",
+            frame.len()
+        )));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(key).map_err(|_| DispatchError::UnknownApiKey(key))?;
+    let supported = handlers::versions_of(api_key).ok_or(DispatchError::UnknownApiKey(key))?;
+    if !(supported.0..=supported.1).contains(&version) {
+        if api_key == ApiKey::ApiVersions {
+            // Kafka answers an ApiVersions it cannot parse with a v0 body carrying
+            // UNSUPPORTED_VERSION and its ranges, so the client can retry with one we speak.
+            return api_versions::unsupported_version_reply(correlation_id);
+        }
+        return Err(DispatchError::UnsupportedVersion {
+            key: api_key,
+            version,
+        });
+    }
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(|e| DispatchError::Malformed(e.to_string()))?;
+    let ctx = RequestContext {
+        api_key,
+        version,
+        correlation_id,
+        client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+    };
+    match api_key {
+        ApiKey::Produce => {
+            let request: ProduceRequest = decode(&mut frame, version)?;
+            match handlers::produce::handle(shard, &ctx, request).await {
+                Some(response) => encode_frame(correlation_id, version, &response),
+                None => Ok(Reply::None),
+            }
+        }
+        ApiKey::Fetch => {
+            let request: FetchRequest = decode(&mut frame, version)?;
+            Ok(Reply::Parts(
+                handlers::fetch::handle(shard, &ctx, request).await,
+            ))
+        }
+        ApiKey::ListOffsets => route!(shard, ctx, frame, list_offsets, ListOffsetsRequest),
+        ApiKey::Metadata => route!(shard, ctx, frame, metadata, MetadataRequest),
+        ApiKey::ApiVersions => route!(shard, ctx, frame, api_versions, ApiVersionsRequest),
+        ApiKey::CreateTopics => route!(shard, ctx, frame, create_topics, CreateTopicsRequest),
+        ApiKey::DeleteTopics => route!(shard, ctx, frame, delete_topics, DeleteTopicsRequest),
+        ApiKey::CreatePartitions => route!(
+            shard,
+            ctx,
+            frame,
+            create_partitions,
+            CreatePartitionsRequest
+        ),
+        ApiKey::DescribeConfigs => {
+            route!(shard, ctx, frame, describe_configs, DescribeConfigsRequest)
+        }
+        ApiKey::DescribeCluster => {
+            route!(shard, ctx, frame, describe_cluster, DescribeClusterRequest)
+        }
+        other => Err(DispatchError::UnknownApiKey(other as i16)),
+    }
+}

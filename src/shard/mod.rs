@@ -1,0 +1,237 @@
+//! A shard: the per-core state of one glommio executor. It owns the partitions placed on its
+//! core (opened lazily or at start-up), the long-poll wake-up for its fetches, and the
+//! reconcile loop that applies control-plane changes (deleted topics, config changes) to its
+//! own partitions. Everything here is `!Send` and lives on exactly one core.
+
+pub mod event;
+pub mod runtime;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::BrokerConfig;
+use crate::metadata::{Cluster, TopicMeta};
+use crate::storage::log::{Partition, PartitionLog, partition_dir_name};
+use event::Event;
+
+/// Why a shard cannot serve a partition; each maps to a Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    #[error("partition is owned by another shard")]
+    NotLeader,
+    #[error("partition storage failed: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+type PartitionKey = (String, i32);
+
+pub struct Shard {
+    pub core: usize,
+    pub config: Arc<BrokerConfig>,
+    pub cluster: Arc<Cluster>,
+    partitions: RefCell<HashMap<PartitionKey, (uuid::Uuid, Rc<Partition>)>>,
+    opening: RefCell<HashSet<PartitionKey>>,
+    /// Signalled after every append on this shard; long-polling fetches wait on it.
+    pub data_arrived: Event,
+    /// Signalled once when shutdown begins; accept loops and idle connections wait on it.
+    pub shutdown_event: Event,
+    shutdown: Arc<AtomicBool>,
+    /// Requests being processed right now, so shutdown can let them finish.
+    pub in_flight: Cell<usize>,
+    reconciled_version: Cell<u64>,
+}
+
+impl Shard {
+    pub fn new(
+        core: usize,
+        config: Arc<BrokerConfig>,
+        cluster: Arc<Cluster>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            core,
+            config,
+            cluster,
+            partitions: RefCell::new(HashMap::new()),
+            opening: RefCell::new(HashSet::new()),
+            data_arrived: Event::default(),
+            shutdown_event: Event::default(),
+            shutdown,
+            in_flight: Cell::new(0),
+            reconciled_version: Cell::new(0),
+        }
+    }
+
+    pub fn broker_id(&self) -> i32 {
+        self.config.broker_id(self.core)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.config
+            .data_dir
+            .join(partition_dir_name(topic, partition))
+    }
+
+    /// The partition if this shard owns it, opening its log on first use.
+    pub async fn partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Rc<Partition>, PartitionError> {
+        let key = (topic.to_string(), partition);
+        loop {
+            let meta = self
+                .cluster
+                .topic(topic)
+                .ok_or(PartitionError::UnknownTopicOrPartition)?;
+            let owner = *meta
+                .partitions
+                .get(partition as usize)
+                .ok_or(PartitionError::UnknownTopicOrPartition)?;
+            if owner != self.core {
+                return Err(PartitionError::NotLeader);
+            }
+            if let Some((id, p)) = self.partitions.borrow().get(&key)
+                && *id == meta.id
+            {
+                return Ok(p.clone());
+            }
+            if self.opening.borrow_mut().insert(key.clone()) {
+                let opened = self.open_partition(&meta, partition).await;
+                self.opening.borrow_mut().remove(&key);
+                return opened;
+            }
+            // Another request is opening it; wait for that to finish and look again.
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    async fn open_partition(
+        &self,
+        meta: &TopicMeta,
+        partition: i32,
+    ) -> Result<Rc<Partition>, PartitionError> {
+        let key = (meta.name.clone(), partition);
+        let stale = self.partitions.borrow_mut().remove(&key);
+        if let Some((_, old)) = stale {
+            self.drop_partition(old).await;
+        }
+        let dir = self.partition_dir(&meta.name, partition);
+        ensure_dir_belongs_to(&dir, meta.id)?;
+        let config = self
+            .config
+            .topic_defaults
+            .resolve(&meta.configs)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (log, report) = PartitionLog::open(dir, &meta.name, partition, config)?;
+        if report.truncated_bytes > 0 {
+            tracing::warn!(topic = %meta.name, partition, truncated_bytes = report.truncated_bytes, "recovery truncated a torn or corrupt tail");
+        }
+        let opened = Partition::activate(log).await?;
+        self.partitions
+            .borrow_mut()
+            .insert(key, (meta.id, opened.clone()));
+        Ok(opened)
+    }
+
+    /// Closes a partition's files and deletes its directory (topic deleted or recreated).
+    async fn drop_partition(&self, partition: Rc<Partition>) {
+        if let Err(e) = partition.close().await {
+            tracing::warn!(error = %e, "closing a deleted partition failed");
+        }
+        let dir = partition.log.borrow().dir().to_path_buf();
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition failed");
+        }
+    }
+
+    /// Opens every partition placed on this shard (start-up recovery happens here).
+    pub async fn open_owned_partitions(&self) {
+        for topic in self.cluster.topics() {
+            for (p, owner) in topic.partitions.iter().enumerate() {
+                if *owner == self.core
+                    && let Err(e) = self.partition(&topic.name, p as i32).await
+                {
+                    tracing::error!(topic = %topic.name, partition = p, error = %e, "partition failed to open; it stays offline");
+                }
+            }
+        }
+    }
+
+    /// Applies control-plane changes to this shard's partitions: drops partitions of deleted
+    /// topics and pushes new topic configs into open logs.
+    pub async fn reconcile(&self) {
+        let version = self.cluster.version();
+        if version == self.reconciled_version.get() {
+            return;
+        }
+        self.reconciled_version.set(version);
+        let open: Vec<(PartitionKey, uuid::Uuid, Rc<Partition>)> = self
+            .partitions
+            .borrow()
+            .iter()
+            .map(|(k, (id, p))| (k.clone(), *id, p.clone()))
+            .collect();
+        for (key, id, partition) in open {
+            match self.cluster.topic(&key.0) {
+                Some(meta) if meta.id == id => {
+                    if let Ok(cfg) = self.config.topic_defaults.resolve(&meta.configs) {
+                        partition.log.borrow_mut().set_config(cfg);
+                    }
+                }
+                _ => {
+                    self.partitions.borrow_mut().remove(&key);
+                    self.drop_partition(partition).await;
+                    tracing::info!(topic = %key.0, partition = key.1, "deleted partition removed from disk");
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes every partition (clean shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<Rc<Partition>> = self
+            .partitions
+            .borrow()
+            .values()
+            .map(|(_, p)| p.clone())
+            .collect();
+        for p in all {
+            if let Err(e) = p.close().await {
+                tracing::error!(error = %e, "flush at shutdown failed");
+            }
+        }
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions.borrow().len()
+    }
+}
+
+/// Kafka's `partition.metadata` file ties a directory to a topic id, so a directory left by
+/// a deleted topic is never served as the data of a new topic with the same name.
+fn ensure_dir_belongs_to(dir: &std::path::Path, id: uuid::Uuid) -> std::io::Result<()> {
+    let marker = dir.join("partition.metadata");
+    let expected = format!("version: 0\ntopic_id: {}\n", id.simple());
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found == expected => return Ok(()),
+        Ok(_) => {
+            tracing::warn!(dir = %dir.display(), "directory belongs to an older topic with this name; removing it");
+            std::fs::remove_dir_all(dir)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&marker, expected)
+}

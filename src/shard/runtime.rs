@@ -1,0 +1,277 @@
+//! Node start-up and shutdown, on the main thread: lock the data directory, load cluster
+//! metadata, start one pinned glommio executor per core (each a shard with its own
+//! listener), wait until all are ready, then wait for SIGTERM/SIGINT and stop them in order:
+//! stop accepting, let in-flight requests finish, flush and close files.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::BrokerConfig;
+use crate::metadata::{Cluster, MetadataError};
+use crate::server;
+use crate::shard::Shard;
+use crate::storage::lock::{DirLock, LockError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("cannot start shard executor: {0}")]
+    Executor(String),
+    #[error("shard failed to start: {0}")]
+    Shard(String),
+    #[error("cannot listen on {0}")]
+    Address(String),
+    #[error("i/o error during start-up: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How often a shard checks for shutdown and applies control-plane changes.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(50);
+/// Longest a shard waits for in-flight requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn run(config: BrokerConfig) -> Result<(), StartError> {
+    let _lock = DirLock::acquire(&config.data_dir)?;
+    raise_memlock_limit();
+    let cluster = Arc::new(Cluster::load_or_init(&config.data_dir, config.cores)?);
+    write_meta_properties(&config, &cluster)?;
+    remove_orphan_partition_dirs(&config, &cluster);
+    let signals = block_shutdown_signals();
+    let config = Arc::new(config);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
+    let mut executors = Vec::with_capacity(config.cores);
+    for core in 0..config.cores {
+        let (config, cluster, shutdown, ready) = (
+            config.clone(),
+            cluster.clone(),
+            shutdown.clone(),
+            ready_tx.clone(),
+        );
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("shard-{core}"))
+            .spawn(move || async move { shard_main(core, config, cluster, shutdown, ready).await })
+            .map_err(|e| StartError::Executor(e.to_string()))?;
+        executors.push(handle);
+    }
+    drop(ready_tx);
+    let started = wait_until_ready(&ready_rx, config.cores);
+    if let Err(e) = started {
+        shutdown.store(true, Ordering::Release);
+        executors.into_iter().for_each(|h| drop(h.join()));
+        return Err(e);
+    }
+    tracing::info!(
+        bootstrap = %format!("{}:{}", config.advertised_host, config.bootstrap_port),
+        shards = config.cores,
+        ports = ?config.shard_ports,
+        data_dir = %config.data_dir.display(),
+        "sluice ready"
+    );
+    let signal = wait_for_signal(&signals);
+    tracing::info!(
+        signal,
+        "shutting down: no new connections, finishing in-flight requests"
+    );
+    shutdown.store(true, Ordering::Release);
+    for handle in executors {
+        if handle.join().is_err() {
+            return Err(StartError::Shard("a shard panicked during shutdown".into()));
+        }
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn wait_until_ready(
+    ready: &mpsc::Receiver<Result<usize, String>>,
+    cores: usize,
+) -> Result<(), StartError> {
+    for _ in 0..cores {
+        match ready.recv() {
+            Ok(Ok(_core)) => {}
+            Ok(Err(message)) => return Err(StartError::Shard(message)),
+            Err(_) => return Err(StartError::Shard("a shard exited during start-up".into())),
+        }
+    }
+    Ok(())
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| StartError::Address(format!("{host}:{port}")))
+}
+
+async fn shard_main(
+    core: usize,
+    config: Arc<BrokerConfig>,
+    cluster: Arc<Cluster>,
+    shutdown: Arc<AtomicBool>,
+    ready: mpsc::Sender<Result<usize, String>>,
+) {
+    let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
+    let listeners = match bind_listeners(&config, core) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {core}: {e}")));
+            return;
+        }
+    };
+    shard.open_owned_partitions().await;
+    let accepts: Vec<_> = listeners
+        .into_iter()
+        .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l)))
+        .collect();
+    tracing::info!(
+        core,
+        port = config.shard_ports[core],
+        partitions = shard.partition_count(),
+        "shard ready"
+    );
+    let _ = ready.send(Ok(core));
+    housekeeping_until_shutdown(&shard).await;
+    for accept in accepts {
+        accept.await;
+    }
+    drain_in_flight(&shard).await;
+    shard.close_all().await;
+    tracing::info!(core, "shard stopped");
+}
+
+fn bind_listeners(
+    config: &BrokerConfig,
+    core: usize,
+) -> Result<Vec<glommio::net::TcpListener>, StartError> {
+    let mut ports = vec![config.shard_ports[core]];
+    if core == 0 {
+        ports.push(config.bootstrap_port);
+    }
+    ports
+        .into_iter()
+        .map(|port| {
+            let addr = resolve(&config.host, port)?;
+            server::bind(addr).map_err(|e| StartError::Address(format!("{addr}: {e}")))
+        })
+        .collect()
+}
+
+async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
+    while !shard.is_shutting_down() {
+        glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
+        shard.reconcile().await;
+    }
+    shard.shutdown_event.notify();
+}
+
+async fn drain_in_flight(shard: &Rc<Shard>) {
+    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+    while shard.in_flight.get() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    if shard.in_flight.get() > 0 {
+        tracing::warn!(
+            core = shard.core,
+            in_flight = shard.in_flight.get(),
+            "shutdown drain timed out"
+        );
+    }
+}
+
+/// glommio registers I/O buffers in locked memory; raise the limit when we are allowed to.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct; failure only means we lack privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        tracing::debug!(
+            "could not raise RLIMIT_MEMLOCK; glommio may warn about registered buffers"
+        );
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread before shards start, so every executor thread
+/// inherits the mask and the signals are taken only by `wait_for_signal`.
+fn block_shutdown_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a zeroed, local sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
+    loop {
+        // SAFETY: sigwait with a valid signal set and an out-parameter on our stack.
+        let mut sig: libc::c_int = 0;
+        if unsafe { libc::sigwait(set, &mut sig) } == 0 {
+            return if sig == libc::SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+        }
+    }
+}
+
+/// Kafka's `meta.properties`, so operators and tools recognise the directory.
+fn write_meta_properties(config: &BrokerConfig, cluster: &Cluster) -> std::io::Result<()> {
+    let text = format!(
+        "version=1\nnode.id={}\ncluster.id={}\n",
+        config.node_id, cluster.cluster_id
+    );
+    let path = config.data_dir.join("meta.properties");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// Removes partition directories whose topic or partition no longer exists (a delete that a
+/// crash interrupted). Runs before any shard opens a partition.
+fn remove_orphan_partition_dirs(config: &BrokerConfig, cluster: &Cluster) {
+    let Ok(entries) = std::fs::read_dir(&config.data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(partition) = partition.parse::<usize>() else {
+            continue;
+        };
+        if !entry.path().join("partition.metadata").exists() {
+            continue; // not a directory we made
+        }
+        let known = cluster
+            .topic(topic)
+            .is_some_and(|t| partition < t.partitions.len());
+        if !known {
+            tracing::info!(dir = %name, "removing the directory of a deleted partition");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %name, error = %e, "could not remove orphan partition directory");
+            }
+        }
+    }
+}
