@@ -8,4 +8,5 @@
 //! Module map:
 //! - [`protocol`]: wire formats with no I/O (framing, RecordBatch v2, codecs).
 
+pub mod coordinator;
 pub mod protocol;
