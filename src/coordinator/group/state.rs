@@ -518,14 +518,27 @@ impl Group {
         out: &mut Vec<Delivery>,
     ) {
         let previous_leader = self.leader_id.clone().unwrap_or_default();
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let old_metadata = self
+            .members
+            .get(old_member_id)
+            .map(|m| m.metadata(&protocol));
         self.replace_static_member(old_member_id, &new_member_id, out);
         if let Some(member) = self.members.get_mut(&new_member_id) {
             member.arm_heartbeat(now_ms);
         }
         self.update_member(req, &new_member_id, token, out);
+        let new_metadata = self
+            .members
+            .get(&new_member_id)
+            .map(|m| m.metadata(&protocol));
         match self.state {
             GroupState::Stable => {
-                if self.select_protocol() == self.protocol_name {
+                // Kafka only checks that the selected protocol stays the same; we also
+                // rebalance when the member's subscription changed, so the leader assigns
+                // from what the restarted member really subscribes to.
+                let unchanged = old_metadata == new_metadata;
+                if unchanged && self.select_protocol() == self.protocol_name {
                     // Nothing the assignment depends on changed: no rebalance. The old leader
                     // id is returned so that a replaced leader does not run a trivial
                     // assignment that a Stable group would never distribute.
@@ -809,14 +822,15 @@ impl Group {
             }
             GroupState::CompletingRebalance => {
                 self.pending_sync.remove(&req.member_id);
-                if let Some(member) = self.members.get_mut(&req.member_id) {
-                    if let Some(old) = member.sync_token.replace(token) {
-                        push_sync(
-                            &mut out,
-                            old,
-                            SyncResponse::error(ResponseError::RebalanceInProgress),
-                        );
-                    }
+                // A repeated SyncGroup replaces the parked one, which is answered now.
+                if let Some(member) = self.members.get_mut(&req.member_id)
+                    && let Some(old) = member.sync_token.replace(token)
+                {
+                    push_sync(
+                        &mut out,
+                        old,
+                        SyncResponse::error(ResponseError::RebalanceInProgress),
+                    );
                 }
                 if self.leader_id.as_deref() == Some(req.member_id.as_str()) {
                     self.complete_sync(req.assignments, now_ms, &mut out);
@@ -1060,10 +1074,10 @@ impl Group {
                 SyncResponse::error(ResponseError::UnknownMemberId),
             );
         }
-        if let Some(instance) = &member.group_instance_id {
-            if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
-                self.static_members.remove(instance);
-            }
+        if let Some(instance) = &member.group_instance_id
+            && self.static_members.get(instance).map(String::as_str) == Some(member_id)
+        {
+            self.static_members.remove(instance);
         }
         self.pending_sync.remove(member_id);
         if self.leader_id.as_deref() == Some(member_id) {
