@@ -26,6 +26,8 @@ pub mod types;
 pub mod wire;
 
 #[cfg(test)]
+mod tests_coordinator;
+#[cfg(test)]
 mod tests_state;
 
 pub use config::GroupConfig;

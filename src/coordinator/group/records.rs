@@ -509,3 +509,226 @@ pub fn replay(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offset_key_fixture() -> Vec<u8> {
+        // key version 1 | group "g1" | topic "t" | partition 2
+        vec![0, 1, 0, 2, b'g', b'1', 0, 1, b't', 0, 0, 0, 2]
+    }
+
+    fn offset_value_fixture() -> Vec<u8> {
+        let mut v = vec![0, 3]; // value version 3
+        v.extend_from_slice(&42i64.to_be_bytes()); // offset
+        v.extend_from_slice(&[0, 0, 0, 5]); // leader epoch
+        v.extend_from_slice(&[0, 1, b'm']); // metadata "m"
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x03, 0xe8]); // commit timestamp 1000
+        v
+    }
+
+    fn group_value_fixture() -> Vec<u8> {
+        let mut v = vec![0, 3]; // value version 3
+        v.extend_from_slice(&[0, 8]);
+        v.extend_from_slice(b"consumer"); // protocol type
+        v.extend_from_slice(&[0, 0, 0, 1]); // generation
+        v.extend_from_slice(&[0, 5]);
+        v.extend_from_slice(b"range"); // protocol
+        v.extend_from_slice(&[0, 2, b'm', b'1']); // leader
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x03, 0xe8]); // current state timestamp
+        v.extend_from_slice(&[0, 0, 0, 1]); // one member
+        v.extend_from_slice(&[0, 2, b'm', b'1']); // member id
+        v.extend_from_slice(&[0xff, 0xff]); // group instance id: null
+        v.extend_from_slice(&[0, 1, b'c']); // client id
+        v.extend_from_slice(&[0, 1, b'h']); // client host
+        v.extend_from_slice(&[0, 0, 0x75, 0x30]); // rebalance timeout 30000
+        v.extend_from_slice(&[0, 0, 0x27, 0x10]); // session timeout 10000
+        v.extend_from_slice(&[0, 0, 0, 2, 1, 2]); // subscription
+        v.extend_from_slice(&[0, 0, 0, 1, 3]); // assignment
+        v
+    }
+
+    fn group_value() -> GroupMetadataValue {
+        GroupMetadataValue {
+            protocol_type: "consumer".to_owned(),
+            generation: 1,
+            protocol: Some("range".to_owned()),
+            leader: Some("m1".to_owned()),
+            current_state_timestamp: 1_000,
+            members: vec![MemberMetadataValue {
+                member_id: "m1".to_owned(),
+                group_instance_id: None,
+                client_id: "c".to_owned(),
+                client_host: "h".to_owned(),
+                rebalance_timeout: 30_000,
+                session_timeout: 10_000,
+                subscription: Bytes::from_static(&[1, 2]),
+                assignment: Bytes::from_static(&[3]),
+            }],
+        }
+    }
+
+    #[test]
+    fn offset_commit_key_and_value_match_kafka_bytes() {
+        let key = OffsetCommitKey {
+            group: "g1".to_owned(),
+            topic: "t".to_owned(),
+            partition: 2,
+        };
+        assert_eq!(key.encode().as_ref(), offset_key_fixture().as_slice());
+        let value = OffsetCommitValue {
+            offset: 42,
+            leader_epoch: 5,
+            metadata: "m".to_owned(),
+            commit_timestamp: 1_000,
+            expire_timestamp: None,
+        };
+        assert_eq!(value.encode().as_ref(), offset_value_fixture().as_slice());
+        assert_eq!(
+            decode_key(&offset_key_fixture()),
+            Ok(RecordKey::OffsetCommit(key))
+        );
+        assert_eq!(
+            decode_offset_commit_value(&offset_value_fixture()),
+            Ok(value)
+        );
+    }
+
+    #[test]
+    fn group_metadata_key_and_value_match_kafka_bytes() {
+        let key = GroupMetadataKey {
+            group: "g1".to_owned(),
+        };
+        assert_eq!(key.encode().as_ref(), &[0, 2, 0, 2, b'g', b'1']);
+        assert_eq!(
+            group_value().encode().as_ref(),
+            group_value_fixture().as_slice()
+        );
+        assert_eq!(
+            decode_group_metadata_value(&group_value_fixture()),
+            Ok(group_value())
+        );
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let mut value = group_value();
+        value.members.push(MemberMetadataValue {
+            member_id: "m2".to_owned(),
+            group_instance_id: Some("instance-2".to_owned()),
+            client_id: "c2".to_owned(),
+            client_host: "/10.0.0.2".to_owned(),
+            rebalance_timeout: 1,
+            session_timeout: 2,
+            subscription: Bytes::new(),
+            assignment: Bytes::from_static(b"xyz"),
+        });
+        assert_eq!(decode_group_metadata_value(&value.encode()), Ok(value));
+        let empty = GroupMetadataValue {
+            protocol_type: String::new(),
+            generation: 7,
+            protocol: None,
+            leader: None,
+            current_state_timestamp: -1,
+            members: Vec::new(),
+        };
+        assert_eq!(decode_group_metadata_value(&empty.encode()), Ok(empty));
+        let with_expiry = OffsetCommitValue {
+            offset: -1,
+            leader_epoch: -1,
+            metadata: "ünïcode".to_owned(),
+            commit_timestamp: 5,
+            expire_timestamp: Some(99),
+        };
+        let bytes = with_expiry.encode();
+        assert_eq!(
+            &bytes[..2],
+            &[0, 1],
+            "an explicit expiry needs value version 1"
+        );
+        assert_eq!(decode_offset_commit_value(&bytes), Ok(with_expiry));
+    }
+
+    #[test]
+    fn older_value_versions_decode() {
+        // OffsetCommitValue v0: offset, metadata, commit timestamp.
+        let mut v0 = vec![0, 0];
+        v0.extend_from_slice(&7i64.to_be_bytes());
+        v0.extend_from_slice(&[0, 0]);
+        v0.extend_from_slice(&9i64.to_be_bytes());
+        let decoded =
+            decode_offset_commit_value(&v0).map(|v| (v.offset, v.leader_epoch, v.commit_timestamp));
+        assert_eq!(decoded, Ok((7, -1, 9)));
+        // GroupMetadataValue v0 member: no instance id, no rebalance timeout, no state time.
+        let mut g0 = vec![0, 0, 0, 8];
+        g0.extend_from_slice(b"consumer");
+        g0.extend_from_slice(&[0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1]);
+        g0.extend_from_slice(&[0, 1, b'm', 0, 1, b'c', 0, 1, b'h', 0, 0, 0x27, 0x10]);
+        g0.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        let value = decode_group_metadata_value(&g0);
+        let member = value
+            .as_ref()
+            .ok()
+            .map(|v| (v.current_state_timestamp, v.members[0].rebalance_timeout));
+        assert_eq!(member, Some((-1, 10_000)));
+    }
+
+    #[test]
+    fn every_truncation_is_a_clean_error() {
+        for fixture in [offset_key_fixture(), vec![0, 2, 0, 2, b'g', b'1']] {
+            for cut in 0..fixture.len() {
+                assert!(decode_key(&fixture[..cut]).is_err(), "key cut at {cut}");
+            }
+        }
+        let value = offset_value_fixture();
+        for cut in 0..value.len() {
+            assert!(decode_offset_commit_value(&value[..cut]).is_err());
+        }
+        let group = group_value_fixture();
+        for cut in 0..group.len() {
+            assert!(decode_group_metadata_value(&group[..cut]).is_err());
+        }
+        let mut long = group_value_fixture();
+        long.push(0);
+        assert_eq!(
+            decode_group_metadata_value(&long),
+            Err(RecordError::TrailingBytes(1))
+        );
+        assert!(matches!(
+            decode_key(&[0, 9, 0, 0]),
+            Err(RecordError::UnsupportedVersion { version: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn tombstones_have_keys_and_no_value() {
+        let record = offset_tombstone("g1", "t", 2);
+        assert_eq!(record.key.as_ref(), offset_key_fixture().as_slice());
+        assert_eq!(record.value, None);
+        let decoded = decode_record(&group_tombstone("g").key, None);
+        assert!(matches!(
+            decoded,
+            Ok(DecodedRecord::Group { value: None, .. })
+        ));
+    }
+
+    #[test]
+    fn partition_for_group_follows_kafka() {
+        // Java: "hello".hashCode() == 99162322; "Aa" and "BB" collide at 2112.
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("Aa"), 2112);
+        assert_eq!(java_string_hash("BB"), 2112);
+        assert_eq!(partition_for_group("hello", 50), 22);
+        assert_eq!(partition_for_group("", 50), 0);
+        // Hash is exactly i32::MIN: Utils.abs gives 0.
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        assert_eq!(partition_for_group("polygenelubricants", 50), 0);
+        // Negative hashes use abs, not `& 0x7fffffff` (which would give 17 here).
+        assert_eq!(java_string_hash("test-consumer-group"), -1_793_216_381);
+        assert_eq!(partition_for_group("test-consumer-group", 50), 31);
+        // Hashing is over UTF-16 code units, surrogate pairs included.
+        assert_eq!(partition_for_group("groupé", 50), 6);
+        assert_eq!(java_string_hash("g😀"), 1_871_882);
+    }
+}
