@@ -487,3 +487,179 @@ pub fn list_groups_response(groups: &[GroupListing]) -> ListGroupsResponse {
         .collect();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    use super::super::offsets::FetchedPartition;
+    use super::super::types::{JoinedMember, LeaveResult};
+    use super::*;
+
+    fn encodes<T: Encodable>(message: &T, version: i16) -> Bytes {
+        let mut buf = BytesMut::new();
+        let encoded = message.encode(&mut buf, version);
+        assert!(encoded.is_ok(), "version {version}: {encoded:?}");
+        buf.freeze()
+    }
+
+    fn leader_response() -> JoinResponse {
+        JoinResponse {
+            error: None,
+            generation_id: 4,
+            protocol_type: Some("consumer".to_owned()),
+            protocol_name: Some("range".to_owned()),
+            leader: "m1".to_owned(),
+            skip_assignment: false,
+            member_id: "m1".to_owned(),
+            members: vec![JoinedMember {
+                member_id: "m1".to_owned(),
+                group_instance_id: Some("i1".to_owned()),
+                metadata: Bytes::from_static(b"meta"),
+            }],
+        }
+    }
+
+    #[test]
+    fn join_response_encodes_and_decodes_in_every_version() {
+        for version in 0..=9 {
+            let wire = join_response(&leader_response(), version);
+            let mut bytes = encodes(&wire, version);
+            let back = JoinGroupResponse::decode(&mut bytes, version);
+            let back = back.ok().unwrap_or_default();
+            assert_eq!(back.generation_id, 4);
+            assert_eq!(back.leader.as_str(), "m1");
+            assert_eq!(back.member_id.as_str(), "m1");
+            assert_eq!(
+                back.protocol_name.as_ref().map(StrBytes::as_str),
+                Some("range")
+            );
+            assert_eq!(back.members.len(), 1);
+            assert_eq!(back.members[0].metadata, "meta");
+            if version >= 7 {
+                assert_eq!(
+                    back.protocol_type.as_ref().map(StrBytes::as_str),
+                    Some("consumer")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn error_join_response_has_an_empty_protocol_name_before_v7() {
+        let error = JoinResponse::error(ResponseError::MemberIdRequired, "c-1");
+        for version in 0..=9 {
+            let wire = join_response(&error, version);
+            assert_eq!(wire.error_code, 79);
+            assert_eq!(wire.generation_id, -1);
+            assert_eq!(wire.member_id.as_str(), "c-1");
+            let expected = (version < 7).then(StrBytes::default);
+            assert_eq!(wire.protocol_name, expected);
+            encodes(&wire, version);
+        }
+    }
+
+    #[test]
+    fn join_request_normalises_versions() {
+        let mut req = JoinGroupRequest::default();
+        req.group_id = GroupId(StrBytes::from_static_str("g"));
+        req.session_timeout_ms = 10_000;
+        req.rebalance_timeout_ms = 60_000;
+        req.protocol_type = StrBytes::from_static_str("consumer");
+        req.group_instance_id = Some(StrBytes::from_static_str("i"));
+        let mut protocol = JoinGroupRequestProtocol::default();
+        protocol.name = StrBytes::from_static_str("range");
+        protocol.metadata = Bytes::from_static(b"m");
+        req.protocols = vec![protocol];
+
+        let (group, v0) = join_request(&req, 0, "client", "/1.2.3.4");
+        assert_eq!(group, "g");
+        assert_eq!(
+            v0.rebalance_timeout_ms, 10_000,
+            "v0 uses the session timeout"
+        );
+        assert!(!v0.require_known_member_id);
+        assert_eq!(v0.group_instance_id, None);
+        let (_, v5) = join_request(&req, 5, "client", "/1.2.3.4");
+        assert_eq!(v5.rebalance_timeout_ms, 60_000);
+        assert!(v5.require_known_member_id);
+        assert_eq!(v5.group_instance_id.as_deref(), Some("i"));
+        assert_eq!(v5.protocols[0].name, "range");
+        assert_eq!(v5.client_host, "/1.2.3.4");
+    }
+
+    #[test]
+    fn leave_group_is_batched_from_v3() {
+        let mut req = LeaveGroupRequest::default();
+        req.group_id = GroupId(StrBytes::from_static_str("g"));
+        req.member_id = StrBytes::from_static_str("m0");
+        let mut identity = MemberIdentity::default();
+        identity.member_id = StrBytes::from_static_str("m1");
+        req.members = vec![identity];
+        assert_eq!(leave_request(&req, 2).1[0].member_id, "m0");
+        assert_eq!(leave_request(&req, 3).1[0].member_id, "m1");
+
+        let resp = LeaveResponse {
+            error: None,
+            members: vec![LeaveResult {
+                member_id: "m0".to_owned(),
+                group_instance_id: None,
+                error: Some(ResponseError::UnknownMemberId),
+            }],
+        };
+        let old = leave_response(&resp, 2);
+        assert_eq!((old.error_code, old.members.len()), (25, 0));
+        encodes(&old, 2);
+        let new = leave_response(&resp, 3);
+        assert_eq!((new.error_code, new.members[0].error_code), (0, 25));
+        encodes(&new, 3);
+    }
+
+    #[test]
+    fn offset_fetch_response_shapes_by_version() {
+        let topics = vec![FetchedTopic {
+            name: "t".to_owned(),
+            partitions: vec![FetchedPartition {
+                partition: 0,
+                offset: 5,
+                leader_epoch: 2,
+                metadata: "m".to_owned(),
+                error: None,
+            }],
+        }];
+        let groups: Vec<FetchedGroup> = vec![("g".to_owned(), Ok(topics))];
+        for version in 1..=9 {
+            let wire = offset_fetch_response(&groups, version);
+            encodes(&wire, version);
+            if version < 8 {
+                assert_eq!(wire.topics[0].partitions[0].committed_offset, 5);
+            } else {
+                assert_eq!(wire.groups[0].topics[0].partitions[0].committed_offset, 5);
+            }
+        }
+    }
+
+    #[test]
+    fn describe_and_list_encode() {
+        let desc = GroupDescription {
+            group_id: "g".to_owned(),
+            state: "Dead",
+            protocol_type: String::new(),
+            protocol_data: String::new(),
+            members: Vec::new(),
+        };
+        assert_eq!(described_group(&desc, 5).error_code, 0);
+        assert_eq!(described_group(&desc, 6).error_code, 69);
+        let listing = [GroupListing {
+            group_id: "g".to_owned(),
+            protocol_type: "consumer".to_owned(),
+            state: "Stable",
+        }];
+        for version in 0..=5 {
+            encodes(&list_groups_response(&listing), version);
+        }
+    }
+}
