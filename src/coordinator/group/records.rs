@@ -123,6 +123,9 @@ pub fn java_string_hash(s: &str) -> i32 {
 /// The `__consumer_offsets` partition that coordinates `group_id`, by Kafka's rule
 /// `Utils.abs(groupId.hashCode) % partitions`, where `Utils.abs(i32::MIN)` is 0 (not the
 /// `hash & 0x7fffffff` of `Utils.toPositive`, which the producer partitioner uses).
+///
+/// # Panics
+/// If `num_partitions` is not positive; `offsets.topic.num.partitions` is validated at start-up.
 pub fn partition_for_group(group_id: &str, num_partitions: i32) -> i32 {
     assert!(
         num_partitions > 0,

@@ -800,3 +800,42 @@ fn group_state_names_parse_case_insensitively() {
     }
     assert_eq!(GroupState::parse("Rebalancing"), None);
 }
+
+#[test]
+fn pending_member_that_never_joins_expires_after_its_session_timeout() {
+    let mut group = Group::new("g", config(0), 0);
+    let x = member_id_round(&mut group, "x", 1, 0);
+    let y = member_id_round(&mut group, "y", 2, 0);
+    assert!(
+        group.join(join_req(&x, "x"), 3, 0).is_empty(),
+        "waits for the pending id"
+    );
+    assert_eq!(group.next_deadline_ms(), Some(i64::from(SESSION_MS)));
+    let out = group.tick(i64::from(SESSION_MS));
+    assert_eq!(join_of(&out, 3).generation_id, 1);
+    assert!(!group.is_pending_member(&y));
+    let out = group.join(join_req(&y, "y"), 4, 10_001);
+    assert_eq!(join_of(&out, 4).error, Some(ResponseError::UnknownMemberId));
+}
+
+#[test]
+fn group_max_size_turns_away_extra_members() {
+    let mut group = Group::new(
+        "g",
+        GroupConfig {
+            max_size: 1,
+            ..config(0)
+        },
+        0,
+    );
+    let a = member_id_round(&mut group, "a", 1, 0);
+    group.join(join_req(&a, "a"), 2, 0);
+    let mut b = join_req("", "b");
+    b.require_known_member_id = false;
+    let out = group.join(b, 3, 0);
+    assert_eq!(
+        join_of(&out, 3).error,
+        Some(ResponseError::GroupMaxSizeReached)
+    );
+    assert_eq!(group.member_count(), 1);
+}
