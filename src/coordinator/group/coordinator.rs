@@ -1,0 +1,468 @@
+//! The group coordinator of one shard: every group whose id hashes to a `__consumer_offsets`
+//! partition this shard owns, their committed offsets, and the records that persist them.
+//!
+//! Runs on the shard that owns those `__consumer_offsets` partitions; one instance per shard
+//! (or per partition, if the wiring prefers to unload partitions one by one). Each call returns
+//! [`Effects`]: records to append to `__consumer_offsets` first, then deliveries to send to the
+//! waiting connections. The caller checks that the group belongs to this shard
+//! (`records::partition_for_group`) and answers NOT_COORDINATOR otherwise.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+
+use super::config::GroupConfig;
+use super::offsets::{
+    self, FetchedTopic, OffsetAndMetadata, OffsetCommit, TopicErrors, TopicPartitions,
+};
+use super::records::{self, GroupMetadataValue, OffsetCommitKey, Record};
+use super::state::{Group, GroupState};
+use super::types::{
+    Delivery, GroupDescription, GroupListing, HeartbeatRequest, JoinRequest, JoinResponse,
+    LeaveResponse, LeaveResult, LeavingMember, RequestToken, Response, SyncRequest, SyncResponse,
+};
+
+/// Group type reported by ListGroups v5+ for groups of the classic protocol.
+pub const CLASSIC_GROUP_TYPE: &str = "classic";
+
+/// What a coordinator call asks the wiring layer to do, in this order: append `records` to
+/// the group's `__consumer_offsets` partition, then send each delivery to the connection
+/// waiting on its token. (Kafka answers only after the append; if it fails, the wiring layer
+/// should answer the affected requests with the append error instead.)
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Effects {
+    pub records: Vec<Record>,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Effects {
+    fn deliveries(deliveries: Vec<Delivery>) -> Self {
+        Self {
+            records: Vec::new(),
+            deliveries,
+        }
+    }
+
+    fn extend(&mut self, other: Effects) {
+        self.records.extend(other.records);
+        self.deliveries.extend(other.deliveries);
+    }
+}
+
+/// All groups coordinated by one shard.
+#[derive(Debug, Clone)]
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    groups: BTreeMap<String, Group>,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> Self {
+        Self {
+            config,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    pub fn group(&self, group_id: &str) -> Option<&Group> {
+        self.groups.get(group_id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// JoinGroup. A group is created by the first join without a member id; a join naming a
+    /// member of a group we do not know gets UNKNOWN_MEMBER_ID.
+    pub fn join(
+        &mut self,
+        group_id: &str,
+        req: JoinRequest,
+        token: RequestToken,
+        now_ms: i64,
+    ) -> Effects {
+        if group_id.is_empty() {
+            return join_error(token, ResponseError::InvalidGroupId, &req.member_id);
+        }
+        if !self.groups.contains_key(group_id) {
+            if !req.member_id.is_empty() {
+                return join_error(token, ResponseError::UnknownMemberId, &req.member_id);
+            }
+            let group = Group::new(group_id, self.config.clone(), now_ms);
+            self.groups.insert(group_id.to_owned(), group);
+        }
+        self.with_group(group_id, |g| g.join(req, token, now_ms))
+    }
+
+    /// SyncGroup.
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        req: SyncRequest,
+        token: RequestToken,
+        now_ms: i64,
+    ) -> Effects {
+        if !self.groups.contains_key(group_id) {
+            let error = if group_id.is_empty() {
+                ResponseError::InvalidGroupId
+            } else {
+                ResponseError::UnknownMemberId
+            };
+            return Effects::deliveries(vec![Delivery {
+                token,
+                response: Response::Sync(SyncResponse::error(error)),
+            }]);
+        }
+        self.with_group(group_id, |g| g.sync(req, token, now_ms))
+    }
+
+    /// Heartbeat; `None` is success.
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        req: &HeartbeatRequest,
+        now_ms: i64,
+    ) -> Option<ResponseError> {
+        match self.groups.get_mut(group_id) {
+            Some(group) => group.heartbeat(req, now_ms),
+            None if group_id.is_empty() => Some(ResponseError::InvalidGroupId),
+            None => Some(ResponseError::UnknownMemberId),
+        }
+    }
+
+    /// LeaveGroup for a batch of members.
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        leaving: &[LeavingMember],
+        now_ms: i64,
+    ) -> (LeaveResponse, Effects) {
+        if !self.groups.contains_key(group_id) {
+            let members = leaving
+                .iter()
+                .map(|m| LeaveResult {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    error: Some(ResponseError::UnknownMemberId),
+                })
+                .collect();
+            return (
+                LeaveResponse {
+                    error: None,
+                    members,
+                },
+                Effects::default(),
+            );
+        }
+        let mut response = None;
+        let effects = self.with_group(group_id, |g| {
+            let (r, deliveries) = g.leave(leaving, now_ms);
+            response = Some(r);
+            deliveries
+        });
+        // `with_group` ran the closure because the group exists (checked above).
+        let response = response.unwrap_or(LeaveResponse {
+            error: Some(ResponseError::CoordinatorNotAvailable),
+            members: Vec::new(),
+        });
+        (response, effects)
+    }
+
+    /// OffsetCommit. A commit outside group management (generation < 0) creates an Empty
+    /// group to hold the offsets; a commit naming a generation of an unknown group is refused
+    /// with ILLEGAL_GENERATION, as in Kafka.
+    pub fn commit_offsets(
+        &mut self,
+        group_id: &str,
+        req: &OffsetCommit,
+        now_ms: i64,
+    ) -> (Vec<TopicErrors>, Effects) {
+        if !self.groups.contains_key(group_id) {
+            if req.generation_id >= 0 {
+                let errors = offsets::uniform_errors(&req.topics, ResponseError::IllegalGeneration);
+                return (errors, Effects::default());
+            }
+            let group = Group::new(group_id, self.config.clone(), now_ms);
+            self.groups.insert(group_id.to_owned(), group);
+        }
+        let max = self.config.offset_metadata_max_bytes;
+        let mut results = Vec::new();
+        let mut records = Vec::new();
+        let effects = self.with_group(group_id, |g| {
+            let (r, recs) = offsets::commit(g, req, now_ms, max);
+            results = r;
+            records = recs;
+            Vec::new()
+        });
+        let mut all = Effects {
+            records,
+            deliveries: Vec::new(),
+        };
+        all.extend(effects);
+        self.drop_if_unused(group_id);
+        (results, all)
+    }
+
+    /// OffsetFetch for one group (multi-group requests call this per group).
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<&[TopicPartitions]>,
+    ) -> Vec<FetchedTopic> {
+        offsets::fetch(self.groups.get(group_id), topics)
+    }
+
+    /// OffsetDelete: a group-level error, or per-partition results.
+    pub fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        topics: &[TopicPartitions],
+    ) -> (Result<Vec<TopicErrors>, ResponseError>, Effects) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return (Err(ResponseError::GroupIdNotFound), Effects::default());
+        };
+        match offsets::delete(group, topics) {
+            Ok((results, records)) => (
+                Ok(results),
+                Effects {
+                    records,
+                    deliveries: Vec::new(),
+                },
+            ),
+            Err(error) => (Err(error), Effects::default()),
+        }
+    }
+
+    /// DeleteGroups: only groups without members can go; their offsets and metadata are
+    /// tombstoned.
+    pub fn delete_groups(
+        &mut self,
+        group_ids: &[String],
+        now_ms: i64,
+    ) -> (Vec<(String, Option<ResponseError>)>, Effects) {
+        let mut effects = Effects::default();
+        let results = group_ids
+            .iter()
+            .map(|id| {
+                let error = match self.groups.get(id).map(Group::state) {
+                    None | Some(GroupState::Dead) => Some(ResponseError::GroupIdNotFound),
+                    Some(GroupState::Empty) => {
+                        effects.extend(self.remove_group(id, now_ms));
+                        None
+                    }
+                    Some(_) => Some(ResponseError::NonEmptyGroup),
+                };
+                (id.clone(), error)
+            })
+            .collect();
+        (results, effects)
+    }
+
+    /// DescribeGroups data; an unknown group is reported Dead with no members, as Kafka does
+    /// up to DescribeGroups v5 (v6+ adds GROUP_ID_NOT_FOUND in the wiring layer).
+    pub fn describe_group(&self, group_id: &str) -> GroupDescription {
+        match self.groups.get(group_id) {
+            Some(group) => group.describe(),
+            None => GroupDescription {
+                group_id: group_id.to_owned(),
+                state: GroupState::Dead.as_str(),
+                protocol_type: String::new(),
+                protocol_data: String::new(),
+                members: Vec::new(),
+            },
+        }
+    }
+
+    /// ListGroups. Filters are Kafka's: empty means all; states compare case-insensitively
+    /// (v4+); types (v5+) match "classic", the only type this coordinator runs.
+    pub fn list_groups(
+        &self,
+        states_filter: &[String],
+        types_filter: &[String],
+    ) -> Vec<GroupListing> {
+        let type_ok = types_filter.is_empty()
+            || types_filter
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(CLASSIC_GROUP_TYPE));
+        if !type_ok {
+            return Vec::new();
+        }
+        let states: Vec<Option<GroupState>> =
+            states_filter.iter().map(|s| GroupState::parse(s)).collect();
+        self.groups
+            .values()
+            .filter(|g| g.state() != GroupState::Dead)
+            .filter(|g| states.is_empty() || states.contains(&Some(g.state())))
+            .map(|g| GroupListing {
+                group_id: g.group_id().to_owned(),
+                protocol_type: g.protocol_type().unwrap_or_default().to_owned(),
+                state: g.state().as_str(),
+            })
+            .collect()
+    }
+
+    /// Earliest time a group timer is due; call [`GroupCoordinator::tick`] then.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .filter_map(Group::next_deadline_ms)
+            .min()
+    }
+
+    /// Fires all group timers due at `now_ms`.
+    pub fn tick(&mut self, now_ms: i64) -> Effects {
+        let due: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.next_deadline_ms().is_some_and(|d| d <= now_ms))
+            .map(|g| g.group_id().to_owned())
+            .collect();
+        let mut effects = Effects::default();
+        for group_id in due {
+            effects.extend(self.with_group(&group_id, |g| g.tick(now_ms)));
+        }
+        effects
+    }
+
+    /// Offset retention: expires offsets per `offsets.retention.minutes`, then removes groups
+    /// left Empty with no offsets (tombstoning their metadata). Kafka runs this every
+    /// `offsets.retention.check.interval.ms` (default 10 minutes); so should the caller.
+    pub fn expire_offsets(&mut self, now_ms: i64) -> Effects {
+        let retention_ms = self.config.offsets_retention_ms;
+        let mut effects = Effects::default();
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            let Some(group) = self.groups.get_mut(&id) else {
+                continue;
+            };
+            effects
+                .records
+                .extend(offsets::expire(group, now_ms, retention_ms));
+            if group.state() == GroupState::Empty && group.offsets().is_empty() {
+                effects.extend(self.remove_group(&id, now_ms));
+            }
+        }
+        effects
+    }
+
+    /// Runs `f` on an existing group and collects the metadata record it may have dirtied.
+    fn with_group(
+        &mut self,
+        group_id: &str,
+        f: impl FnOnce(&mut Group) -> Vec<Delivery>,
+    ) -> Effects {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return Effects::default();
+        };
+        let deliveries = f(group);
+        let mut records = Vec::new();
+        if group.take_metadata_dirty() {
+            records.push(records::group_metadata_record(
+                group_id,
+                &group.to_metadata_value(),
+            ));
+        }
+        Effects {
+            records,
+            deliveries,
+        }
+    }
+
+    /// Kills a group and tombstones its offsets and metadata.
+    fn remove_group(&mut self, group_id: &str, now_ms: i64) -> Effects {
+        let Some(mut group) = self.groups.remove(group_id) else {
+            return Effects::default();
+        };
+        let deliveries = group.mark_dead(now_ms);
+        let mut records: Vec<Record> = group
+            .offsets()
+            .iter()
+            .map(|(t, p, _)| records::offset_tombstone(group_id, t, p))
+            .collect();
+        records.push(records::group_tombstone(group_id));
+        Effects {
+            records,
+            deliveries,
+        }
+    }
+
+    /// A group created for a refused anonymous commit should not linger.
+    fn drop_if_unused(&mut self, group_id: &str) {
+        let unused = self.groups.get(group_id).is_some_and(|g| {
+            g.state() == GroupState::Empty
+                && g.generation_id() == 0
+                && g.protocol_type().is_none()
+                && g.offsets().is_empty()
+        });
+        if unused {
+            self.groups.remove(group_id);
+        }
+    }
+
+    // ----- load from __consumer_offsets (see records::replay) -----
+
+    pub(crate) fn apply_offset_record(
+        &mut self,
+        key: OffsetCommitKey,
+        value: Option<records::OffsetCommitValue>,
+        now_ms: i64,
+    ) {
+        match value {
+            Some(value) => {
+                let config = self.config.clone();
+                let group = self
+                    .groups
+                    .entry(key.group.clone())
+                    .or_insert_with(|| Group::new(&key.group, config, now_ms));
+                group.offsets_mut().insert(
+                    &key.topic,
+                    key.partition,
+                    OffsetAndMetadata::from_value(&value),
+                );
+            }
+            None => {
+                if let Some(group) = self.groups.get_mut(&key.group) {
+                    group.offsets_mut().remove(&key.topic, key.partition);
+                }
+                self.drop_if_unused(&key.group);
+            }
+        }
+    }
+
+    pub(crate) fn apply_group_record(
+        &mut self,
+        group_id: &str,
+        value: Option<GroupMetadataValue>,
+        now_ms: i64,
+    ) {
+        let offsets = self
+            .groups
+            .remove(group_id)
+            .map(|g| g.offsets().clone())
+            .unwrap_or_default();
+        let group = match value {
+            Some(value) => {
+                Group::from_metadata_value(group_id, &value, offsets, self.config.clone(), now_ms)
+            }
+            // The group was deleted; offsets written after the tombstone still form a group.
+            None if !offsets.is_empty() => {
+                let mut group = Group::new(group_id, self.config.clone(), now_ms);
+                *group.offsets_mut() = offsets;
+                group
+            }
+            None => return,
+        };
+        self.groups.insert(group_id.to_owned(), group);
+    }
+}
+
+fn join_error(token: RequestToken, error: ResponseError, member_id: &str) -> Effects {
+    Effects::deliveries(vec![Delivery {
+        token,
+        response: Response::Join(JoinResponse::error(error, member_id)),
+    }])
+}

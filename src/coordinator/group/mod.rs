@@ -1,0 +1,36 @@
+//! Kafka's classic consumer-group coordinator as pure logic.
+//!
+//! Runs on the shard that owns the group's `__consumer_offsets` partition (see
+//! [`records::partition_for_group`]). Nothing here does I/O or waits: callers pass `now_ms`,
+//! get back [`Effects`] (records to append, then responses to deliver), and call
+//! [`GroupCoordinator::tick`] at [`GroupCoordinator::next_deadline_ms`].
+//!
+//! - [`config`]: broker settings (Kafka names and defaults).
+//! - [`types`]: version-free requests, responses, and [`Delivery`].
+//! - [`member`]: one member and its parked requests.
+//! - [`state`]: one group's rebalance state machine.
+//! - [`offsets`]: committed offsets, commit validation, fetch, delete, expiry.
+//! - [`records`]: the `__consumer_offsets` record format and start-up replay.
+//! - [`coordinator`]: all groups of a shard; the API the handlers call.
+//! - [`wire`]: conversions from and to the `kafka-protocol` request/response structs.
+//! - [`consumer_protocol`]: reading topic subscriptions out of consumer metadata.
+
+pub mod config;
+pub mod consumer_protocol;
+pub mod coordinator;
+pub mod member;
+pub mod offsets;
+pub mod records;
+pub mod state;
+pub mod types;
+pub mod wire;
+
+#[cfg(test)]
+mod tests_coordinator;
+#[cfg(test)]
+mod tests_state;
+
+pub use config::GroupConfig;
+pub use coordinator::{Effects, GroupCoordinator};
+pub use state::{Group, GroupState};
+pub use types::{Delivery, RequestToken, Response};
