@@ -48,6 +48,8 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub socket_request_max_bytes: usize,
+    /// How often retention runs (`log.retention.check.interval.ms`).
+    pub retention_check_interval_ms: u64,
     /// Topic defaults from `log.*` / `message.*` broker keys.
     pub topic_defaults: TopicDefaults,
     /// Every key the operator set, for DescribeConfigs on the broker resource.
@@ -120,6 +122,7 @@ impl BrokerConfig {
             num_partitions: 1,
             default_replication_factor: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            retention_check_interval_ms: 300_000,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
         };
@@ -158,6 +161,12 @@ impl BrokerConfig {
                 }
                 "default.replication.factor" => {
                     cfg.default_replication_factor = parse_key(key, value)?
+                }
+                "log.retention.check.interval.ms" => {
+                    cfg.retention_check_interval_ms = parse_key(key, value)?;
+                    if cfg.retention_check_interval_ms == 0 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
                 }
                 "socket.request.max.bytes" => {
                     cfg.socket_request_max_bytes = parse_key(key, value)?;

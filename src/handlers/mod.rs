@@ -3,13 +3,16 @@
 //! Sluice advertises is exactly what it serves. Handlers run on the shard that received the
 //! request.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -29,6 +32,13 @@ pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::DeleteRecords, delete_records::VERSIONS),
+    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        alter_configs::INCREMENTAL_VERSIONS,
+    ),
 ];
 
 pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {

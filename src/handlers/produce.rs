@@ -15,6 +15,7 @@ use crate::handlers::metadata::auto_create;
 use crate::server::dispatch::RequestContext;
 use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{AppendError, validate_batches};
+use crate::storage::producer_state::SequenceError;
 
 pub const VERSIONS: (i16, i16) = (3, 12);
 
@@ -125,5 +126,11 @@ fn append_error_code(e: &AppendError) -> ResponseError {
         AppendError::Corrupt(_) | AppendError::Empty => ResponseError::CorruptMessage,
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
         AppendError::Storage(_) => ResponseError::KafkaStorageError,
+        AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        AppendError::Sequence(SequenceError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
     }
 }

@@ -47,7 +47,13 @@ pub struct TopicMeta {
 struct PersistedState {
     cluster_id: String,
     topics: BTreeMap<String, Arc<TopicMeta>>,
+    /// Producer ids below this may have been handed out; a restart continues above it.
+    #[serde(default)]
+    producer_id_block_end: i64,
 }
+
+/// Producer ids are reserved in blocks so that allocation persists only once per block.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 pub struct Cluster {
     pub cluster_id: String,
@@ -56,6 +62,9 @@ pub struct Cluster {
     state: RwLock<PersistedState>,
     /// Bumped on every change so shards can skip reconciling when nothing moved.
     version: AtomicU64,
+    /// Next producer id to hand out; starts at the persisted block end, so ids never repeat
+    /// across restarts.
+    next_producer_id: std::sync::Mutex<i64>,
 }
 
 /// Kafka's topic name rules: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -94,10 +103,13 @@ impl Cluster {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PersistedState {
                 cluster_id: new_cluster_id(),
                 topics: BTreeMap::new(),
+                producer_id_block_end: 0,
             },
             Err(e) => return Err(e.into()),
         };
+        let first_producer_id = state.producer_id_block_end;
         let cluster = Self {
+            next_producer_id: std::sync::Mutex::new(first_producer_id),
             cluster_id: state.cluster_id.clone(),
             shard_count,
             path,
@@ -277,6 +289,24 @@ impl Cluster {
         self.commit(&mut state, next)
     }
 
+    /// A producer id never handed out before, on this node, across restarts.
+    pub fn allocate_producer_id(&self) -> Result<i64, MetadataError> {
+        let mut next = self
+            .next_producer_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let id = *next;
+        let mut state = self.write();
+        if id >= state.producer_id_block_end {
+            let mut grown = state.clone();
+            grown.producer_id_block_end = id + PRODUCER_ID_BLOCK;
+            self.persist(&grown)?;
+            state.producer_id_block_end = grown.producer_id_block_end;
+        }
+        *next = id + 1;
+        Ok(id)
+    }
+
     /// Persists `next` and only then makes it visible: a failed write changes nothing.
     fn commit(
         &self,
@@ -346,6 +376,14 @@ mod tests {
         let reloaded = Cluster::load_or_init(dir.path(), 2).unwrap();
         assert_eq!(reloaded.topic("a").unwrap().id, t.id);
         assert_eq!(reloaded.cluster_id, c.cluster_id);
+        let p0 = reloaded.allocate_producer_id().unwrap();
+        let p1 = reloaded.allocate_producer_id().unwrap();
+        assert_eq!(p1, p0 + 1);
+        let again = Cluster::load_or_init(dir.path(), 2).unwrap();
+        assert!(
+            again.allocate_producer_id().unwrap() > p1,
+            "ids never repeat across restarts"
+        );
         let shrunk = Cluster::load_or_init(dir.path(), 1).unwrap();
         assert_eq!(shrunk.topic("a").unwrap().partitions, vec![0, 0, 0]);
     }

@@ -119,6 +119,17 @@ pub fn total_size(buf: &[u8]) -> Result<usize, BatchError> {
     Ok(LOG_OVERHEAD + batch_length as usize)
 }
 
+/// The fixed header fields of a batch, read without needing the batch body.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub total_size: usize,
+    pub last_offset_delta: i32,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
 /// A borrowed, validated-on-demand view of one RecordBatch v2.
 #[derive(Clone, Copy)]
 pub struct BatchView<'a> {
@@ -142,6 +153,28 @@ impl<'a> BatchView<'a> {
             return Err(BatchError::UnsupportedMagic(view.magic()));
         }
         Ok(view)
+    }
+
+    /// Reads the fixed header from the first `HEADER_LEN` bytes of a batch.
+    pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+        if buf.len() < HEADER_LEN {
+            return Err(BatchError::Truncated {
+                needed: HEADER_LEN,
+                available: buf.len(),
+            });
+        }
+        let total_size = total_size(buf)?;
+        if buf[OFF_MAGIC] as i8 != 2 {
+            return Err(BatchError::UnsupportedMagic(buf[OFF_MAGIC] as i8));
+        }
+        Ok(BatchHeader {
+            base_offset: be_i64(buf, 0),
+            total_size,
+            last_offset_delta: be_i32(buf, OFF_LAST_OFFSET_DELTA),
+            producer_id: be_i64(buf, OFF_PRODUCER_ID),
+            producer_epoch: be_i16(buf, OFF_PRODUCER_EPOCH),
+            base_sequence: be_i32(buf, OFF_BASE_SEQUENCE),
+        })
     }
 
     /// Views and fully validates the first batch: length, magic, CRC, codec, record count.

@@ -145,6 +145,20 @@ pub async fn dispatch(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Reply, Disp
         ApiKey::DescribeCluster => {
             route!(shard, ctx, frame, describe_cluster, DescribeClusterRequest)
         }
+        ApiKey::DeleteRecords => route!(shard, ctx, frame, delete_records, DeleteRecordsRequest),
+        ApiKey::InitProducerId => {
+            route!(shard, ctx, frame, init_producer_id, InitProducerIdRequest)
+        }
+        ApiKey::AlterConfigs => {
+            let request: AlterConfigsRequest = decode(&mut frame, version)?;
+            let response = handlers::alter_configs::handle_alter(shard, request).await;
+            encode_frame(correlation_id, version, &response)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let request: IncrementalAlterConfigsRequest = decode(&mut frame, version)?;
+            let response = handlers::alter_configs::handle_incremental(shard, request).await;
+            encode_frame(correlation_id, version, &response)
+        }
         other => Err(DispatchError::UnknownApiKey(other as i16)),
     }
 }

@@ -171,9 +171,15 @@ fn bind_listeners(
 }
 
 async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
+    let retention_every = Duration::from_millis(shard.config.retention_check_interval_ms);
+    let mut last_retention = std::time::Instant::now();
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         shard.reconcile().await;
+        if last_retention.elapsed() >= retention_every {
+            last_retention = std::time::Instant::now();
+            shard.apply_retention(crate::now_ms()).await;
+        }
     }
     shard.shutdown_event.notify();
 }

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use crate::config::{TimestampType, TopicConfig};
 use crate::protocol::record_batch::{self, BatchError, BatchIter};
+use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
 use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
@@ -23,6 +24,8 @@ pub enum AppendError {
     TooLarge { size: usize, max: usize },
     #[error("produce carried no record batch")]
     Empty,
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
 }
@@ -36,11 +39,19 @@ pub enum ReadError {
     Storage(#[from] io::Error),
 }
 
+/// Where one validated batch sits in the buffer, and the header fields the log needs.
+#[derive(Debug, Clone, Copy)]
+struct BatchMeta {
+    start: usize,
+    size: usize,
+    max_timestamp: i64,
+    identity: BatchIdentity,
+}
+
 /// Batches checked by [`validate_batches`], copied into one buffer ready to be patched.
 pub struct ValidatedBatches {
     bytes: Vec<u8>,
-    /// (start in `bytes`, total size, last_offset_delta, max_timestamp) per batch.
-    batches: Vec<(usize, usize, i32, i64)>,
+    batches: Vec<BatchMeta>,
     pub record_count: i64,
 }
 
@@ -69,12 +80,17 @@ pub fn validate_batches(
             }));
         }
         record_count += view.record_count() as i64;
-        batches.push((
-            at,
-            view.total_size(),
-            view.last_offset_delta(),
-            view.max_timestamp(),
-        ));
+        batches.push(BatchMeta {
+            start: at,
+            size: view.total_size(),
+            max_timestamp: view.max_timestamp(),
+            identity: BatchIdentity {
+                producer_id: view.producer_id(),
+                producer_epoch: view.producer_epoch(),
+                base_sequence: view.base_sequence(),
+                last_offset_delta: view.last_offset_delta(),
+            },
+        });
         at += view.total_size();
     }
     if batches.is_empty() {
@@ -124,6 +140,7 @@ pub struct PartitionLog {
     next_offset: i64,
     unflushed_messages: i64,
     last_flush_ms: i64,
+    producers: ProducerStates,
 }
 
 /// Directory name of a partition: `<topic>-<partition>`, as Kafka lays it out.
@@ -165,6 +182,11 @@ impl PartitionLog {
         for (i, base) in bases.iter().enumerate() {
             let mut seg = Segment::open(&dir, *base)?;
             if let Some(next_base) = bases.get(i + 1) {
+                if seg.index_is_missing() {
+                    // A closed segment whose index files are gone (deleted by hand, or never
+                    // written before a crash): rebuild them by scanning, as Kafka does.
+                    seg.recover(config.index_interval_bytes)?;
+                }
                 seg.set_next_offset(*next_base);
             }
             segments.insert(*base, seg);
@@ -175,7 +197,11 @@ impl PartitionLog {
             .expect("at least one segment exists");
         let report = active.recover(config.index_interval_bytes)?;
         let next_offset = active.next_offset();
-        let log_start_offset = *bases.first().expect("at least one segment exists");
+        let first_base = *bases.first().expect("at least one segment exists");
+        let log_start_offset = read_log_start_checkpoint(&dir)
+            .unwrap_or(first_base)
+            .clamp(first_base, next_offset);
+        let producers = active.producer_states()?;
         let log = Self {
             topic: topic.to_string(),
             partition,
@@ -186,6 +212,7 @@ impl PartitionLog {
             next_offset,
             unflushed_messages: 0,
             last_flush_ms: crate::now_ms(),
+            producers,
         };
         Ok((log, report))
     }
@@ -247,6 +274,93 @@ impl PartitionLog {
     }
 }
 
+/// Per-partition checkpoint of the log start offset, moved by DeleteRecords and retention
+/// inside a segment; a plain decimal number, written atomically.
+const LOG_START_CHECKPOINT: &str = "log-start-offset";
+
+fn read_log_start_checkpoint(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(dir.join(LOG_START_CHECKPOINT))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn write_log_start_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{LOG_START_CHECKPOINT}.tmp"));
+    std::fs::write(&tmp, offset.to_string())?;
+    std::fs::rename(tmp, dir.join(LOG_START_CHECKPOINT))
+}
+
+/// Why DeleteRecords was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteRecordsError {
+    #[error("offset {offset} is above the high watermark {high_watermark}")]
+    OffsetOutOfRange { offset: i64, high_watermark: i64 },
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+}
+
+impl PartitionLog {
+    /// Removes closed segments that retention (time or size, whichever hits first) or the log
+    /// start offset no longer needs, and returns their file paths for deletion off the shard.
+    pub fn collect_expired_segments(&mut self, now_ms: i64) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        while self.segments.len() > 1 {
+            let (base, first) = self.segments.iter().next().expect("len > 1");
+            let next_base = first.next_offset();
+            let below_start = next_base <= self.log_start_offset;
+            let by_time = self.config.delete
+                && self.config.retention_ms >= 0
+                && first.max_timestamp() >= 0
+                && now_ms - first.max_timestamp() > self.config.retention_ms;
+            let by_size = self.config.delete
+                && self.config.retention_bytes >= 0
+                && self.size_bytes() - first.size() >= self.config.retention_bytes as u64;
+            if !(below_start || by_time || by_size) {
+                break;
+            }
+            let base = *base;
+            let segment = self.segments.remove(&base).expect("key was just read");
+            let paths = segment.paths();
+            removed.extend([
+                paths.log.clone(),
+                paths.index.clone(),
+                paths.time_index.clone(),
+            ]);
+            self.log_start_offset = self.log_start_offset.max(next_base);
+        }
+        if !removed.is_empty()
+            && let Err(e) = write_log_start_checkpoint(&self.dir, self.log_start_offset)
+        {
+            tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "cannot checkpoint log start offset");
+        }
+        removed
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (-1 means the high watermark)
+    /// and returns the new low watermark. Whole segments below it go at the next retention
+    /// pass.
+    pub fn delete_records(&mut self, offset: i64) -> Result<i64, DeleteRecordsError> {
+        let target = if offset == -1 {
+            self.next_offset
+        } else {
+            offset
+        };
+        if target < 0 || target > self.next_offset {
+            return Err(DeleteRecordsError::OffsetOutOfRange {
+                offset,
+                high_watermark: self.next_offset,
+            });
+        }
+        if target > self.log_start_offset {
+            write_log_start_checkpoint(&self.dir, target)?;
+            self.log_start_offset = target;
+        }
+        Ok(self.log_start_offset)
+    }
+}
+
 /// A partition log shared by the connections of its shard. Appends are serialized by the
 /// permit so offsets are assigned and written in order; reads never wait for it.
 pub struct Partition {
@@ -299,6 +413,9 @@ impl Partition {
             .acquire_permit(1)
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
+        if let Some(duplicate) = self.check_sequences(&batches)? {
+            return Ok(duplicate);
+        }
         let total = batches.bytes.len();
         if self.log.borrow().needs_roll(total, now_ms) {
             self.roll().await?;
@@ -307,13 +424,13 @@ impl Partition {
             let log = self.log.borrow();
             let append_time = log.config.timestamp_type == TimestampType::LogAppendTime;
             let mut offset = log.next_offset;
-            for (start, size, last_delta, _) in &batches.batches {
-                let batch = &mut batches.bytes[*start..*start + *size];
+            for meta in &batches.batches {
+                let batch = &mut batches.bytes[meta.start..meta.start + meta.size];
                 record_batch::set_base_offset(batch, offset);
                 if append_time {
                     record_batch::set_log_append_time(batch, now_ms);
                 }
-                offset += *last_delta as i64 + 1;
+                offset += meta.identity.last_offset_delta as i64 + 1;
             }
             let active = log.active();
             let writer = active
@@ -338,9 +455,34 @@ impl Partition {
         Ok(info)
     }
 
+    /// Idempotent producers: a retried batch already in the log is answered with its original
+    /// offset (nothing appended); a stale epoch or a sequence gap is refused.
+    fn check_sequences(
+        &self,
+        batches: &ValidatedBatches,
+    ) -> Result<Option<AppendInfo>, AppendError> {
+        let log = self.log.borrow();
+        for meta in batches
+            .batches
+            .iter()
+            .filter(|m| m.identity.is_idempotent())
+        {
+            if let SequenceCheck::Duplicate { base_offset } = log.producers.check(&meta.identity)? {
+                let last_offset = base_offset + meta.identity.last_offset_delta as i64;
+                return Ok(Some(AppendInfo {
+                    base_offset,
+                    last_offset,
+                    log_append_time_ms: -1,
+                    log_start_offset: log.log_start_offset,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     fn record_appended(
         &self,
-        meta: &[(usize, usize, i32, i64)],
+        meta: &[BatchMeta],
         position: u64,
         base_offset: i64,
         log_append_time_ms: i64,
@@ -351,25 +493,28 @@ impl Partition {
         let mut offset = base_offset;
         let active = log.active_mut();
         active.first_append_ms.get_or_insert(now_ms);
-        for (start, size, last_delta, max_ts) in meta {
-            let last_offset = offset + *last_delta as i64;
+        for m in meta {
+            let last_offset = offset + m.identity.last_offset_delta as i64;
             let max_timestamp = if log_append_time_ms >= 0 {
                 log_append_time_ms
             } else {
-                *max_ts
+                m.max_timestamp
             };
-            let pos = position + *start as u64;
-            active.set_size(pos + *size as u64);
-            active.note_appended(
-                AppendedBatch {
-                    last_offset,
-                    max_timestamp,
-                    position: pos,
-                    size: *size as u64,
-                },
-                interval,
-            )?;
+            let pos = position + m.start as u64;
+            active.set_size(pos + m.size as u64);
+            let appended = AppendedBatch {
+                last_offset,
+                max_timestamp,
+                position: pos,
+                size: m.size as u64,
+            };
+            active.note_appended(appended, interval)?;
             offset = last_offset + 1;
+        }
+        let mut next = base_offset;
+        for m in meta {
+            next += m.identity.last_offset_delta as i64 + 1;
+            log.producers.record(&m.identity, next - 1);
         }
         log.next_offset = offset;
         Ok(AppendInfo {
@@ -634,5 +779,91 @@ mod tests {
             log.read(16, 100),
             Err(ReadError::OutOfRange { .. })
         ));
+    }
+
+    fn write_segment(dir: &Path, base: i64, count: i64, ts: i64) -> u64 {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut all = Vec::new();
+        for i in 0..count {
+            let mut b = batch(1, ts);
+            record_batch::set_base_offset(&mut b, base + i);
+            all.extend_from_slice(&b);
+        }
+        std::fs::write(dir.join(format!("{base:020}.log")), &all).unwrap();
+        all.len() as u64
+    }
+
+    fn three_segments(config: TopicConfig, ts: [i64; 3]) -> (tempfile::TempDir, PartitionLog, u64) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        let size = write_segment(&dir, 0, 3, ts[0]);
+        write_segment(&dir, 3, 3, ts[1]);
+        write_segment(&dir, 6, 3, ts[2]);
+        let (log, _) = PartitionLog::open(dir, "t", 0, config).unwrap();
+        (tmp, log, size)
+    }
+
+    #[test]
+    fn size_retention_deletes_oldest_closed_segments_and_moves_log_start() {
+        let mut cfg = TopicConfig::default();
+        let (_tmp, mut log, seg) = three_segments(cfg.clone(), [1, 2, 3]);
+        assert_eq!(
+            log.watermarks(),
+            Watermarks {
+                log_start_offset: 0,
+                high_watermark: 9
+            }
+        );
+        cfg.retention_bytes = seg as i64;
+        log.set_config(cfg);
+        let removed = log.collect_expired_segments(10);
+        assert_eq!(removed.len(), 6, "two segments, three files each");
+        assert_eq!(log.watermarks().log_start_offset, 6);
+        assert!(matches!(
+            log.read(2, 100),
+            Err(ReadError::OutOfRange { .. })
+        ));
+        assert!(log.read(6, 100).unwrap().is_some());
+    }
+
+    #[test]
+    fn time_retention_keeps_the_active_segment_and_survives_restart() {
+        let mut cfg = TopicConfig::default();
+        cfg.retention_ms = 1_000;
+        let (tmp, mut log, _) = three_segments(cfg.clone(), [1_000, 5_000, 1_000]);
+        let removed = log.collect_expired_segments(4_000);
+        assert_eq!(removed.len(), 3, "only the first segment is old and closed");
+        removed
+            .iter()
+            .for_each(|p| std::fs::remove_file(p).unwrap());
+        assert_eq!(log.watermarks().log_start_offset, 3);
+        let (reopened, _) = PartitionLog::open(tmp.path().join("t-0"), "t", 0, cfg).unwrap();
+        assert_eq!(
+            reopened.watermarks(),
+            Watermarks {
+                log_start_offset: 3,
+                high_watermark: 9
+            }
+        );
+    }
+
+    #[test]
+    fn delete_records_moves_log_start_within_a_segment() {
+        let (tmp, mut log, _) = three_segments(TopicConfig::default(), [1, 2, 3]);
+        assert_eq!(log.delete_records(4).unwrap(), 4);
+        assert!(matches!(
+            log.delete_records(10),
+            Err(DeleteRecordsError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(log.delete_records(2).unwrap(), 4, "never moves backwards");
+        assert_eq!(
+            log.collect_expired_segments(0).len(),
+            3,
+            "segment [0,3) is wholly below"
+        );
+        let (reopened, _) =
+            PartitionLog::open(tmp.path().join("t-0"), "t", 0, TopicConfig::default()).unwrap();
+        assert_eq!(reopened.watermarks().log_start_offset, 4);
+        assert_eq!(log.delete_records(-1).unwrap(), 9);
     }
 }

@@ -5,4 +5,5 @@
 pub mod index;
 pub mod lock;
 pub mod log;
+pub mod producer_state;
 pub mod segment;

@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use crate::protocol::record_batch::{self, BatchView, HEADER_LEN};
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
+use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 
 /// File name stem of a segment: the base offset, zero-padded to 20 digits as Kafka does.
 pub fn file_stem(base_offset: i64) -> String {
@@ -319,6 +320,10 @@ impl Segment {
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
+    /// True when the segment holds data but its offset index has no entry.
+    pub fn index_is_missing(&self) -> bool {
+        self.size.get() > 0 && self.offset_index.entries().is_empty()
+    }
     pub fn is_empty(&self) -> bool {
         self.size.get() == 0
     }
@@ -391,6 +396,29 @@ impl Segment {
             pos += total as u64;
         }
         Ok(None)
+    }
+
+    /// Rebuilds idempotent-producer state from this segment's batch headers (start-up).
+    pub fn producer_states(&self) -> io::Result<ProducerStates> {
+        let mut states = ProducerStates::default();
+        let size = self.size.get();
+        let mut pos = 0u64;
+        let mut header = [0u8; HEADER_LEN];
+        while pos + HEADER_LEN as u64 <= size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let Ok(view) = BatchView::parse_header(&header) else {
+                break;
+            };
+            let identity = BatchIdentity {
+                producer_id: view.producer_id,
+                producer_epoch: view.producer_epoch,
+                base_sequence: view.base_sequence,
+                last_offset_delta: view.last_offset_delta,
+            };
+            states.record(&identity, view.base_offset + view.last_offset_delta as i64);
+            pos += view.total_size as u64;
+        }
+        Ok(states)
     }
 
     /// Deletes the segment's files.

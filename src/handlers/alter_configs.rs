@@ -1,0 +1,188 @@
+//! AlterConfigs (key 33) and IncrementalAlterConfigs (key 44) for topics: validate the new
+//! overrides, persist them in the cluster metadata, and let the owning shards pick them up on
+//! their next reconcile. Broker settings are static (the config file) and are refused with a
+//! message saying so.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::config::validate_topic_key;
+use crate::handlers::str_bytes;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (0, 2);
+pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);
+
+const RESOURCE_TOPIC: i8 = 2;
+
+/// IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+type Outcome = Result<(), (ResponseError, String)>;
+
+/// Applies `change` to a topic's current overrides, validates the result and stores it.
+fn alter_topic(
+    shard: &Shard,
+    resource_type: i8,
+    name: &StrBytes,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
+    if resource_type != RESOURCE_TOPIC {
+        return Err((
+            ResponseError::InvalidRequest,
+            "only topic configs can be altered at run time; broker settings come from the config file".into(),
+        ));
+    }
+    let topic = shard.cluster.topic(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic '{}' does not exist", &**name),
+        )
+    })?;
+    let mut configs = topic.configs.clone();
+    change(&mut configs)?;
+    for (k, v) in &configs {
+        validate_topic_key(k, v).map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+    }
+    if validate_only {
+        return Ok(());
+    }
+    shard
+        .cluster
+        .set_topic_configs(name, configs)
+        .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+    tracing::info!(topic = %&**name, "topic configs changed");
+    Ok(())
+}
+
+fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBytes>) {
+    if let Err((code, message)) = outcome {
+        *error_code = code.code();
+        *error_message = Some(str_bytes(message));
+    }
+}
+
+/// Legacy AlterConfigs: the request's set replaces all of the topic's overrides.
+pub async fn handle_alter(shard: &Rc<Shard>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut response = AlterConfigsResponse::default();
+    for resource in &request.resources {
+        let outcome = alter_topic(
+            shard,
+            resource.resource_type,
+            &resource.resource_name,
+            request.validate_only,
+            |configs| {
+                configs.clear();
+                for c in &resource.configs {
+                    configs.insert(
+                        c.name.to_string(),
+                        c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                    );
+                }
+                Ok(())
+            },
+        );
+        let mut out =
+            kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default(
+            );
+        out.resource_type = resource.resource_type;
+        out.resource_name = resource.resource_name.clone();
+        fill(outcome, &mut out.error_code, &mut out.error_message);
+        response.responses.push(out);
+    }
+    response
+}
+
+/// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on individual keys.
+pub async fn handle_incremental(
+    shard: &Rc<Shard>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut response = IncrementalAlterConfigsResponse::default();
+    for resource in &request.resources {
+        let outcome = alter_topic(
+            shard,
+            resource.resource_type,
+            &resource.resource_name,
+            request.validate_only,
+            |configs| {
+                for c in &resource.configs {
+                    apply_operation(configs, &c.name, c.config_operation, c.value.as_deref())?;
+                }
+                Ok(())
+            },
+        );
+        let mut out = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+        out.resource_type = resource.resource_type;
+        out.resource_name = resource.resource_name.clone();
+        fill(outcome, &mut out.error_code, &mut out.error_message);
+        response.responses.push(out);
+    }
+    response
+}
+
+fn apply_operation(
+    configs: &mut BTreeMap<String, String>,
+    name: &str,
+    op: i8,
+    value: Option<&str>,
+) -> Outcome {
+    let list = |configs: &BTreeMap<String, String>| -> Vec<String> {
+        configs
+            .get(name)
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match op {
+        OP_SET => {
+            configs.insert(name.to_string(), value.unwrap_or_default().to_string());
+        }
+        OP_DELETE => {
+            configs.remove(name);
+        }
+        OP_APPEND => {
+            let mut items = list(configs);
+            for v in value
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+            {
+                if !items.iter().any(|i| i == v) {
+                    items.push(v.to_string());
+                }
+            }
+            configs.insert(name.to_string(), items.join(","));
+        }
+        OP_SUBTRACT => {
+            let remove: Vec<&str> = value.unwrap_or_default().split(',').collect();
+            let items: Vec<String> = list(configs)
+                .into_iter()
+                .filter(|i| !remove.contains(&i.as_str()))
+                .collect();
+            configs.insert(name.to_string(), items.join(","));
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("unknown config operation {other}"),
+            ));
+        }
+    }
+    Ok(())
+}

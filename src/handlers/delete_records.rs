@@ -1,0 +1,68 @@
+//! DeleteRecords (key 21): moves a partition's log start offset forward (the admin
+//! `delete_records` call); whole segments below it are deleted right away, off the shard.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use crate::handlers::produce::partition_error_code;
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, retire_expired_segments};
+use crate::storage::log::DeleteRecordsError;
+
+pub const VERSIONS: (i16, i16) = (0, 2);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
+    let mut response = DeleteRecordsResponse::default();
+    for topic in request.topics {
+        let mut out = DeleteRecordsTopicResult::default();
+        out.name = topic.name.clone();
+        for p in topic.partitions {
+            out.partitions
+                .push(delete_in_partition(shard, &topic.name.0, p.partition_index, p.offset).await);
+        }
+        response.topics.push(out);
+    }
+    response
+}
+
+async fn delete_in_partition(
+    shard: &Rc<Shard>,
+    topic: &str,
+    index: i32,
+    offset: i64,
+) -> DeleteRecordsPartitionResult {
+    let mut out = DeleteRecordsPartitionResult::default();
+    out.partition_index = index;
+    out.low_watermark = -1;
+    let partition = match shard.partition(topic, index).await {
+        Ok(p) => p,
+        Err(e) => {
+            out.error_code = partition_error_code(&e).code();
+            return out;
+        }
+    };
+    let moved = partition.log.borrow_mut().delete_records(offset);
+    match moved {
+        Ok(low) => {
+            out.low_watermark = low;
+            retire_expired_segments(&partition, crate::now_ms()).await;
+        }
+        Err(DeleteRecordsError::OffsetOutOfRange { .. }) => {
+            out.error_code = ResponseError::OffsetOutOfRange.code()
+        }
+        Err(DeleteRecordsError::Storage(e)) => {
+            tracing::error!(topic, partition = index, error = %e, "delete records failed");
+            out.error_code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    out
+}
