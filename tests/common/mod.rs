@@ -175,6 +175,11 @@ impl Broker {
     /// The command line that starts this broker, for tests that want to run a second process
     /// (for example to check the data-dir lock).
     pub fn serve_command(&self) -> Command {
+        self.serve_command_on_port(self.base_port)
+    }
+
+    /// Like `serve_command` but with another bootstrap port (shards follow it).
+    pub fn serve_command_on_port(&self, base_port: u16) -> Command {
         let mut cmd = Command::new(sluice_bin());
         cmd.arg("serve")
             .arg("--data-dir")
@@ -182,7 +187,7 @@ impl Broker {
             .arg("--host")
             .arg("127.0.0.1")
             .arg("--port")
-            .arg(self.base_port.to_string())
+            .arg(base_port.to_string())
             .arg("--cores")
             .arg(self.options.cores.to_string());
         if self.options.config.is_some() {
