@@ -107,7 +107,10 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
 /// 12 bytes only. Used to walk a log without validating every batch.
 pub fn total_size(buf: &[u8]) -> Result<usize, BatchError> {
     if buf.len() < LOG_OVERHEAD {
-        return Err(BatchError::Truncated { needed: LOG_OVERHEAD, available: buf.len() });
+        return Err(BatchError::Truncated {
+            needed: LOG_OVERHEAD,
+            available: buf.len(),
+        });
     }
     let batch_length = be_i32(buf, OFF_BATCH_LENGTH);
     if (batch_length as i64) < (HEADER_LEN - LOG_OVERHEAD) as i64 {
@@ -127,9 +130,14 @@ impl<'a> BatchView<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<Self, BatchError> {
         let size = total_size(buf)?;
         if buf.len() < size {
-            return Err(BatchError::Truncated { needed: size, available: buf.len() });
+            return Err(BatchError::Truncated {
+                needed: size,
+                available: buf.len(),
+            });
         }
-        let view = Self { bytes: &buf[..size] };
+        let view = Self {
+            bytes: &buf[..size],
+        };
         if view.magic() != 2 {
             return Err(BatchError::UnsupportedMagic(view.magic()));
         }
@@ -147,7 +155,10 @@ impl<'a> BatchView<'a> {
     pub fn validate(&self) -> Result<(), BatchError> {
         let computed = crc32c::crc32c(&self.bytes[CRC_START..]);
         if computed != self.crc() {
-            return Err(BatchError::CrcMismatch { stored: self.crc(), computed });
+            return Err(BatchError::CrcMismatch {
+                stored: self.crc(),
+                computed,
+            });
         }
         Compression::from_attributes(self.attributes())?;
         let count = self.record_count();
@@ -155,7 +166,10 @@ impl<'a> BatchView<'a> {
         // Compaction may remove records, so count <= delta + 1; an empty or negative count
         // is never produced by a client.
         if delta < 0 || count < 0 || (count as i64) > delta as i64 + 1 {
-            return Err(BatchError::BadRecordCount { count, last_offset_delta: delta });
+            return Err(BatchError::BadRecordCount {
+                count,
+                last_offset_delta: delta,
+            });
         }
         Ok(())
     }
@@ -231,7 +245,10 @@ pub struct BatchIter<'a> {
 
 impl<'a> BatchIter<'a> {
     pub fn new(buf: &'a [u8], validate: bool) -> Self {
-        Self { rest: buf, validate }
+        Self {
+            rest: buf,
+            validate,
+        }
     }
 }
 
@@ -387,7 +404,10 @@ mod tests {
         for i in CRC_START..b.len() {
             let mut c = b.clone();
             c[i] ^= 0x40;
-            assert!(BatchView::parse_validated(&c).is_err(), "flip at byte {i} not detected");
+            assert!(
+                BatchView::parse_validated(&c).is_err(),
+                "flip at byte {i} not detected"
+            );
         }
     }
 
@@ -395,7 +415,10 @@ mod tests {
     fn every_truncation_is_an_error() {
         let b = sample();
         for cut in 0..b.len() {
-            assert!(BatchView::parse(&b[..cut]).is_err(), "cut at {cut} accepted");
+            assert!(
+                BatchView::parse(&b[..cut]).is_err(),
+                "cut at {cut} accepted"
+            );
         }
     }
 
@@ -403,7 +426,10 @@ mod tests {
     fn wrong_magic_is_refused() {
         let mut b = sample();
         b[OFF_MAGIC] = 1;
-        assert_eq!(BatchView::parse(&b).err(), Some(BatchError::UnsupportedMagic(1)));
+        assert_eq!(
+            BatchView::parse(&b).err(),
+            Some(BatchError::UnsupportedMagic(1))
+        );
     }
 
     #[test]

@@ -1,0 +1,54 @@
+"""kafka-python helpers shared by the tests. Consumers never join a group (the broker has no
+group coordinator yet): they assign partitions and seek themselves."""
+
+import time
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+CALL_TIMEOUT_S = 15
+
+
+def producer(bootstrap, **config):
+    config.setdefault("acks", "all")
+    config.setdefault("linger_ms", 5)
+    return KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **config)
+
+
+def consumer(bootstrap, **config):
+    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                         enable_auto_commit=False, auto_offset_reset="earliest",
+                         check_crcs=True, fetch_max_wait_ms=100,
+                         request_timeout_ms=15000, **config)
+
+
+def send_all(prod, topic, records, partition=0):
+    """Sends (key, value, headers[, timestamp_ms]) tuples pipelined; returns their metadata."""
+    futures = []
+    for rec in records:
+        key, value, headers = rec[:3]
+        ts = rec[3] if len(rec) > 3 else None
+        futures.append(prod.send(topic, key=key, value=value, headers=headers,
+                                 partition=partition, timestamp_ms=ts))
+    prod.flush(timeout=CALL_TIMEOUT_S)
+    return [f.get(timeout=CALL_TIMEOUT_S) for f in futures]
+
+
+def read_partition(bootstrap, topic, partition, count, timeout_s=30):
+    """Reads `count` records from offset 0; fails if fewer arrive or any extra shows up."""
+    cons = consumer(bootstrap)
+    tp = TopicPartition(topic, partition)
+    cons.assign([tp])
+    cons.seek_to_beginning(tp)
+    out = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < count:
+            assert time.monotonic() < deadline, (
+                f"only {len(out)} of {count} records read from {topic}/{partition}")
+            for recs in cons.poll(timeout_ms=200).values():
+                out.extend(recs)
+        extra = [r for recs in cons.poll(timeout_ms=500).values() for r in recs]
+        assert not extra, f"unexpected extra records at offsets {[r.offset for r in extra]}"
+    finally:
+        cons.close()
+    return out
