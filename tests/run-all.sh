@@ -78,8 +78,12 @@ install_kcat
 install_python_packages
 check_clients
 
+# Both the Rust and the Python tests start the broker from $SLUICE_BIN; make it absolute
+# because cargo runs each test binary from the package root.
 target_dir="${CARGO_TARGET_DIR:-target}"
-export SLUICE_BIN="${SLUICE_BIN:-$target_dir/debug/sluice}"
+SLUICE_BIN="${SLUICE_BIN:-$target_dir/debug/sluice}"
+case "$SLUICE_BIN" in /*) ;; *) SLUICE_BIN="$PWD/$SLUICE_BIN" ;; esac
+export SLUICE_BIN
 
 status=0
 

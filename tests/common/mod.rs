@@ -289,9 +289,13 @@ impl Drop for Broker {
     }
 }
 
-/// Path of the broker binary built by cargo for this test run.
+/// Path of the broker binary: `$SLUICE_BIN` when set (to test another build, for example a
+/// release binary), else the one cargo built for this test run.
 pub fn sluice_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+    match std::env::var_os("SLUICE_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_sluice")),
+    }
 }
 
 /// Finds `count` consecutive loopback ports that are free right now. Tests run in parallel

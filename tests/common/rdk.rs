@@ -57,11 +57,13 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
-/// Consumer without a group: the tests assign partitions and offsets themselves.
-/// `check.crcs` makes librdkafka verify every batch CRC the broker returns.
+/// Consumer that assigns partitions and offsets itself. librdkafka refuses `assign` without a
+/// `group.id`, so one is set, but the consumer never subscribes or commits, so no group
+/// coordinator is needed. `check.crcs` makes librdkafka verify every batch CRC it receives.
 pub fn consumer(bootstrap: &str) -> BaseConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("group.id", "sluice-tests-assign-only")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("check.crcs", "true")
