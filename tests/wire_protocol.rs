@@ -553,3 +553,110 @@ fn produce_to_the_wrong_shard_is_not_leader() {
     let mut right = Client::connect(broker.shard_port(leader as u16));
     assert_eq!(produce(&mut right, &topic, batch), (NONE, 0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fetch: byte-identical batches and long-poll
+
+/// One Fetch of partition 0 from `offset`; returns (error, high watermark, records bytes).
+fn fetch(
+    client: &mut Client,
+    topic: &str,
+    offset: i64,
+    max_wait_ms: i32,
+) -> (i16, i64, Option<Bytes>) {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    // v13+ name topics by id; these tests use names.
+    let version = client.version::<kafka_protocol::messages::FetchRequest>(12);
+    let request = kafka_protocol::messages::FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName::from(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(offset)
+                        .with_log_start_offset(-1)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
+    let response: kafka_protocol::messages::FetchResponse = client.call(request, version);
+    assert_eq!(response.error_code, NONE, "top-level Fetch error");
+    let p = &response.responses[0].partitions[0];
+    (p.error_code, p.high_watermark, p.records.clone())
+}
+
+/// A batch as stored and served must equal the one produced, except the base offset (assigned
+/// by the broker) and the partition leader epoch (a broker may stamp its epoch there; neither
+/// is covered by the CRC).
+fn assert_same_batch(served: &[u8], produced: &[u8], base_offset: i64) {
+    assert_eq!(served.len(), produced.len(), "served batch length");
+    assert_eq!(
+        i64::from_be_bytes(served[..8].try_into().unwrap()),
+        base_offset
+    );
+    assert_eq!(served[8..12], produced[8..12], "batch length field");
+    assert_eq!(
+        served[16..],
+        produced[16..],
+        "batch bytes from magic on differ"
+    );
+}
+
+#[test]
+fn fetch_serves_produced_batch_bytes_and_long_polls() {
+    let broker = Broker::start_with(BrokerOptions::default().with_cores(2));
+    let topic = unique_topic("fetch");
+    let mut bootstrap = Client::connect(broker.base_port());
+    let port = broker.shard_port(leader_of(&mut bootstrap, &topic) as u16);
+    let mut client = Client::connect(port);
+
+    let first = record_batch(&[(b"k0", b"v0"), (b"k1", b"v1")], 1_700_000_000_000);
+    assert_eq!(produce(&mut client, &topic, first.clone()), (NONE, 0));
+    let (error, high, records) = fetch(&mut client, &topic, 0, 0);
+    assert_eq!((error, high), (NONE, 2));
+    assert_same_batch(&records.expect("records at offset 0"), &first, 0);
+
+    // Long-poll: a fetch at the end waits, and returns as soon as a record arrives.
+    let second = record_batch(&[(b"k2", b"v2")], 1_700_000_000_002);
+    let producer = {
+        let (topic, batch) = (topic.clone(), second.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            let mut c = Client::connect(port);
+            produce(&mut c, &topic, batch)
+        })
+    };
+    let started = std::time::Instant::now();
+    let (error, high, records) = fetch(&mut client, &topic, 2, 5_000);
+    let waited = started.elapsed();
+    assert_eq!(producer.join().expect("producer thread"), (NONE, 2));
+    assert_eq!((error, high), (NONE, 3));
+    assert_same_batch(&records.expect("records at offset 2"), &second, 2);
+    assert!(
+        waited >= Duration::from_millis(400),
+        "fetch returned after {waited:?}, before any data existed"
+    );
+    assert!(
+        waited < Duration::from_millis(4_000),
+        "fetch waited {waited:?}: not woken by the produce"
+    );
+
+    // Nothing arrives: the fetch returns empty after about max_wait_ms.
+    let started = std::time::Instant::now();
+    let (error, high, records) = fetch(&mut client, &topic, 3, 1_000);
+    let waited = started.elapsed();
+    assert_eq!((error, high), (NONE, 3));
+    assert!(
+        records.is_none_or(|r| r.is_empty()),
+        "no records past the end"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(3_000),
+        "empty long-poll took {waited:?} for max_wait_ms 1000"
+    );
+}
