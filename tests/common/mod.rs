@@ -98,10 +98,8 @@ impl Broker {
                     eprintln!("broker start attempt {attempt} failed ({why}); retrying");
                     broker.kill9();
                 }
-                Err(why) => {
-                    broker.dump_logs();
-                    panic!("broker did not become ready: {why}");
-                }
+                // Drop prints the logs while the panic unwinds.
+                Err(why) => panic!("broker did not become ready: {why}"),
             }
         }
         unreachable!("the loop returns or panics")
@@ -149,7 +147,6 @@ impl Broker {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                self.dump_logs();
                 panic!("broker did not exit within {STOP_TIMEOUT:?} after signal {signal}");
             }
         }
@@ -167,7 +164,6 @@ impl Broker {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the broker before restarting it");
         if let Err(why) = self.spawn_and_wait() {
-            self.dump_logs();
             panic!("broker did not become ready after restart: {why}");
         }
     }
