@@ -111,10 +111,11 @@ fn every_codec_round_trips_and_survives_restart() {
         produce_codec(&broker, &topic, codec, &recs);
         verify_topic(&broker, &topic, &recs, &format!("{codec} before restart"));
         let on_disk = codecs_on_disk(&broker, &topic);
-        assert!(!on_disk.is_empty(), "{codec}: no batch on disk");
+        // librdkafka sends a batch uncompressed when compression does not shrink it, so a
+        // tiny batch may be plain; the big compressible ones must keep the producer's codec.
         assert!(
-            on_disk.iter().all(|&c| c == bits),
-            "{codec}: codec bits on disk {on_disk:?}, expected all {bits}"
+            on_disk.contains(&bits) && on_disk.iter().all(|&c| c == bits || c == 0),
+            "{codec}: codec bits on disk {on_disk:?}, expected {bits}"
         );
         topics.push((topic, recs));
     }

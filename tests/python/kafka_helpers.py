@@ -9,6 +9,9 @@ CALL_TIMEOUT_S = 15
 
 
 def producer(bootstrap, **config):
+    # kafka-python 3 defaults to an idempotent producer, which needs InitProducerId; the
+    # broker does not offer it yet. An idempotence test should pass enable_idempotence=True.
+    config.setdefault("enable_idempotence", False)
     config.setdefault("acks", "all")
     config.setdefault("linger_ms", 5)
     return KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **config)
@@ -52,3 +55,25 @@ def read_partition(bootstrap, topic, partition, count, timeout_s=30):
     finally:
         cons.close()
     return out
+
+
+CODEC_BITS = {None: 0, "none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def codecs_on_disk(data_dir, topic, partition=0):
+    """Codec bits (attributes & 7) of every batch in the partition's first segment. Batches
+    are stored as the producer sent them, so these are the producer's codecs."""
+    import struct
+    path = data_dir / f"{topic}-{partition}" / f"{0:020}.log"
+    data = path.read_bytes()
+    codecs, pos = [], 0
+    # RecordBatch v2: baseOffset i64, batchLength i32, leaderEpoch i32, magic i8, crc u32,
+    # attributes i16.
+    while pos + 23 <= len(data):
+        (length,) = struct.unpack(">i", data[pos + 8:pos + 12])
+        assert data[pos + 16] == 2, f"magic of batch at file position {pos}"
+        (attributes,) = struct.unpack(">h", data[pos + 21:pos + 23])
+        codecs.append(attributes & 7)
+        pos += 12 + length
+    assert pos == len(data), "segment ends in the middle of a batch"
+    return codecs

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from kafka_helpers import CODEC_BITS, codecs_on_disk
+
 TIMEOUT_S = 60
 
 
@@ -59,3 +61,18 @@ def test_list_metadata(kcat, broker, topic):
     parts = topics[topic]["partitions"]
     assert [p["partition"] for p in parts] == [0]
     assert parts[0]["leader"] in range(broker.cores)
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_compressed_produce_is_stored_compressed(kcat, broker, topic, codec):
+    # Compressible lines, so librdkafka has every reason to compress. librdkafka silently
+    # falls back to no compression when it believes the broker cannot take the codec (it
+    # infers that from ApiVersions), so the codec on disk shows what the client decided.
+    lines = [f"{i}:" + "z" * 500 for i in range(100)]
+    run(kcat, ["-b", broker.bootstrap, "-P", "-t", topic, "-p", "0", "-K:", "-z", codec],
+        stdin="".join(line + "\n" for line in lines).encode())
+    out = run(kcat, ["-b", broker.bootstrap, "-C", "-t", topic, "-p", "0", "-o", "beginning",
+                     "-e", "-f", "%k:%s\n"])
+    assert out.stdout.decode().splitlines() == lines
+    on_disk = codecs_on_disk(broker.data_dir, topic)
+    assert on_disk and set(on_disk) == {CODEC_BITS[codec]}, f"codec bits on disk: {on_disk}"

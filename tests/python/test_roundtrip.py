@@ -2,7 +2,7 @@
 
 import pytest
 
-from kafka_helpers import producer, read_partition, send_all
+from kafka_helpers import CODEC_BITS, codecs_on_disk, producer, read_partition, send_all
 
 CODECS = [None, "gzip", "snappy", "lz4", "zstd"]
 COUNT = 250
@@ -51,6 +51,11 @@ def test_round_trip_each_codec(broker, topic, codec):
     assert [m.offset for m in meta] == list(range(COUNT))
     assert {m.partition for m in meta} == {0}
     assert_same(recs, read_partition(broker.bootstrap, topic, 0, COUNT))
+    # kafka-python sends a batch uncompressed when compression would not shrink it (tiny
+    # batches), so some batches may be plain; the compressible ones must keep the codec.
+    on_disk = codecs_on_disk(broker.data_dir, topic)
+    bits = CODEC_BITS[codec]
+    assert bits in on_disk and set(on_disk) <= {0, bits}, f"codec bits on disk: {on_disk}"
 
 
 def test_records_survive_graceful_restart(broker, topic):
