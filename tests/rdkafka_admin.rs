@@ -149,18 +149,3 @@ fn describe_configs_shows_topic_overrides() {
         .expect("cleanup.policy described");
     assert_eq!(policy.value.as_deref(), Some("delete"));
 }
-
-#[test]
-fn describe_configs_of_unknown_topic_is_an_error() {
-    let broker = Broker::start();
-    let results = block_on(admin(&broker.bootstrap()).describe_configs(
-        [&ResourceSpecifier::Topic("no-such-topic")],
-        &admin_options(),
-    ))
-    .expect("DescribeConfigs request");
-    assert_eq!(results.len(), 1);
-    assert_eq!(
-        results[0].as_ref().err(),
-        Some(&RDKafkaErrorCode::UnknownTopicOrPartition)
-    );
-}

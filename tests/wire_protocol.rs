@@ -660,3 +660,28 @@ fn fetch_serves_produced_batch_bytes_and_long_polls() {
         "empty long-poll took {waited:?} for max_wait_ms 1000"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// DescribeConfigs errors (the rdkafka crate drops per-resource errors, so check them raw)
+
+#[test]
+fn describe_configs_of_unknown_topic_is_unknown_topic() {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    const TOPIC_RESOURCE: i8 = 2;
+    let broker = Broker::start();
+    let mut client = Client::connect(broker.base_port());
+    let version = client.version::<kafka_protocol::messages::DescribeConfigsRequest>(4);
+    let request = kafka_protocol::messages::DescribeConfigsRequest::default().with_resources(vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_static_str("no-such-topic"))
+            .with_configuration_keys(None),
+    ]);
+    let response: kafka_protocol::messages::DescribeConfigsResponse = client.call(request, version);
+    assert_eq!(response.results.len(), 1);
+    let result = &response.results[0];
+    assert_eq!(result.error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(result.resource_name.as_str(), "no-such-topic");
+    assert!(result.configs.is_empty());
+}
