@@ -1,0 +1,144 @@
+//! Criterion micro-benchmarks of the pieces on the produce and fetch paths: batch
+//! validation (CRC-32C), varints, request decode, fetch response framing, index lookup,
+//! and record decompression per codec. Run with `cargo bench --bench hot_paths`.
+
+use std::hint::black_box;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use sluice::protocol::compression::{compress, decompress};
+use sluice::protocol::fetch_response::{FetchResponseWriter, PartitionHeader, RecordsSource, TopicKey};
+use sluice::protocol::record_batch::{BatchBuilder, BatchView, Compression};
+use sluice::protocol::records::{Record, encode_record};
+use sluice::protocol::varint;
+use sluice::storage::index::{Index, OffsetEntry};
+
+/// A batch of `count` records of `value_len` bytes, like a producer would send.
+fn sample_batch(count: i32, value_len: usize, codec: Compression, attr: i16) -> Vec<u8> {
+    let mut section = Vec::new();
+    for i in 0..count {
+        let record = Record {
+            attributes: 0,
+            timestamp_delta: i as i64,
+            offset_delta: i,
+            key: Some(format!("key-{i}").into_bytes()),
+            value: Some(vec![(i % 251) as u8; value_len]),
+            headers: vec![],
+        };
+        encode_record(&mut section, &record);
+    }
+    let packed = compress(codec, &section);
+    BatchBuilder { attributes: attr, last_offset_delta: count - 1, record_count: count, ..Default::default() }.build(&packed)
+}
+
+fn batch_validation(c: &mut Criterion) {
+    let batch = sample_batch(16, 1024, Compression::None, 0);
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("validate_16x1KiB_crc32c", |b| b.iter(|| BatchView::parse_validated(black_box(&batch)).unwrap().record_count()));
+    g.bench_function("crc32c_16KiB", |b| b.iter(|| crc32c::crc32c(black_box(&batch))));
+    g.finish();
+}
+
+fn varints(c: &mut Criterion) {
+    let mut buf = Vec::new();
+    for v in [-1i64, 300, 1 << 20, -(1 << 40)] {
+        varint::write_varlong(&mut buf, v);
+    }
+    c.bench_function("varint/decode_4_varlongs", |b| {
+        b.iter(|| {
+            let mut at = 0;
+            let mut sum = 0i64;
+            while at < buf.len() {
+                let (v, n) = varint::read_varlong(&buf[at..]).unwrap();
+                sum = sum.wrapping_add(v);
+                at += n;
+            }
+            sum
+        })
+    });
+}
+
+fn produce_decode(c: &mut Criterion) {
+    let batch = Bytes::from(sample_batch(16, 1024, Compression::None, 0));
+    let mut partition = PartitionProduceData::default();
+    partition.index = 0;
+    partition.records = Some(batch.clone());
+    let mut topic = TopicProduceData::default();
+    topic.name = TopicName(StrBytes::from_static_str("bench"));
+    topic.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = 30_000;
+    request.topic_data = vec![topic];
+    let mut encoded = BytesMut::new();
+    request.encode(&mut encoded, 9).unwrap();
+    let encoded = encoded.freeze();
+    let mut g = c.benchmark_group("request");
+    g.throughput(Throughput::Bytes(encoded.len() as u64));
+    g.bench_function("produce_v9_decode_16KiB_zero_copy", |b| {
+        b.iter(|| ProduceRequest::decode(&mut black_box(encoded.clone()), 9).unwrap().topic_data.len())
+    });
+    g.finish();
+}
+
+fn fetch_framing(c: &mut Criterion) {
+    let file = std::rc::Rc::new(tempfile::tempfile().unwrap());
+    c.bench_function("fetch_response/frame_8_partitions_v12", |b| {
+        b.iter(|| {
+            let mut w = FetchResponseWriter::new(12, 1, 0, 0, 1);
+            w.begin_topic(TopicKey::Name("bench"), 8);
+            for p in 0..8 {
+                let h = PartitionHeader {
+                    partition_index: p,
+                    error_code: 0,
+                    high_watermark: 1000,
+                    last_stable_offset: 1000,
+                    log_start_offset: 0,
+                    aborted_transactions: None,
+                    preferred_read_replica: -1,
+                };
+                w.partition(&h, RecordsSource::File { file: file.clone(), position: 0, len: 65536, is_tail: true });
+            }
+            w.end_topic();
+            w.finish().len()
+        })
+    });
+}
+
+fn index_lookup(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::<OffsetEntry>::open(&dir.path().join("0.index")).unwrap();
+    for i in 0..100_000u32 {
+        index.append(OffsetEntry { relative_offset: i * 16, position: i * 4096 }).unwrap();
+    }
+    c.bench_function("index/floor_in_100k_entries", |b| {
+        let mut key = 0i64;
+        b.iter(|| {
+            key = (key + 7919) % 1_600_000;
+            index.floor(black_box(key)).map(|e| e.position)
+        })
+    });
+}
+
+fn codecs(c: &mut Criterion) {
+    let mut section = BytesMut::new();
+    for i in 0..1024u32 {
+        section.put_slice(format!("{{\"id\":{i},\"name\":\"user-{i}\",\"score\":{}}}", i * 7).as_bytes());
+    }
+    let section = section.freeze();
+    let mut g = c.benchmark_group("decompress");
+    g.throughput(Throughput::Bytes(section.len() as u64));
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let packed = compress(codec, &section);
+        g.bench_function(codec.name(), |b| b.iter(|| decompress(codec, black_box(&packed)).unwrap().len()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, batch_validation, varints, produce_decode, fetch_framing, index_lookup, codecs);
+criterion_main!(benches);
