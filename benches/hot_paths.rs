@@ -11,7 +11,9 @@ use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use sluice::protocol::compression::{compress, decompress};
-use sluice::protocol::fetch_response::{FetchResponseWriter, PartitionHeader, RecordsSource, TopicKey};
+use sluice::protocol::fetch_response::{
+    FetchResponseWriter, PartitionHeader, RecordsSource, TopicKey,
+};
 use sluice::protocol::record_batch::{BatchBuilder, BatchView, Compression};
 use sluice::protocol::records::{Record, encode_record};
 use sluice::protocol::varint;
@@ -32,15 +34,29 @@ fn sample_batch(count: i32, value_len: usize, codec: Compression, attr: i16) -> 
         encode_record(&mut section, &record);
     }
     let packed = compress(codec, &section);
-    BatchBuilder { attributes: attr, last_offset_delta: count - 1, record_count: count, ..Default::default() }.build(&packed)
+    BatchBuilder {
+        attributes: attr,
+        last_offset_delta: count - 1,
+        record_count: count,
+        ..Default::default()
+    }
+    .build(&packed)
 }
 
 fn batch_validation(c: &mut Criterion) {
     let batch = sample_batch(16, 1024, Compression::None, 0);
     let mut g = c.benchmark_group("batch");
     g.throughput(Throughput::Bytes(batch.len() as u64));
-    g.bench_function("validate_16x1KiB_crc32c", |b| b.iter(|| BatchView::parse_validated(black_box(&batch)).unwrap().record_count()));
-    g.bench_function("crc32c_16KiB", |b| b.iter(|| crc32c::crc32c(black_box(&batch))));
+    g.bench_function("validate_16x1KiB_crc32c", |b| {
+        b.iter(|| {
+            BatchView::parse_validated(black_box(&batch))
+                .unwrap()
+                .record_count()
+        })
+    });
+    g.bench_function("crc32c_16KiB", |b| {
+        b.iter(|| crc32c::crc32c(black_box(&batch)))
+    });
     g.finish();
 }
 
@@ -81,7 +97,12 @@ fn produce_decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("request");
     g.throughput(Throughput::Bytes(encoded.len() as u64));
     g.bench_function("produce_v9_decode_16KiB_zero_copy", |b| {
-        b.iter(|| ProduceRequest::decode(&mut black_box(encoded.clone()), 9).unwrap().topic_data.len())
+        b.iter(|| {
+            ProduceRequest::decode(&mut black_box(encoded.clone()), 9)
+                .unwrap()
+                .topic_data
+                .len()
+        })
     });
     g.finish();
 }
@@ -102,7 +123,15 @@ fn fetch_framing(c: &mut Criterion) {
                     aborted_transactions: None,
                     preferred_read_replica: -1,
                 };
-                w.partition(&h, RecordsSource::File { file: file.clone(), position: 0, len: 65536, is_tail: true });
+                w.partition(
+                    &h,
+                    RecordsSource::File {
+                        file: file.clone(),
+                        position: 0,
+                        len: 65536,
+                        is_tail: true,
+                    },
+                );
             }
             w.end_topic();
             w.finish().len()
@@ -114,7 +143,12 @@ fn index_lookup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut index = Index::<OffsetEntry>::open(&dir.path().join("0.index")).unwrap();
     for i in 0..100_000u32 {
-        index.append(OffsetEntry { relative_offset: i * 16, position: i * 4096 }).unwrap();
+        index
+            .append(OffsetEntry {
+                relative_offset: i * 16,
+                position: i * 4096,
+            })
+            .unwrap();
     }
     c.bench_function("index/floor_in_100k_entries", |b| {
         let mut key = 0i64;
@@ -128,17 +162,34 @@ fn index_lookup(c: &mut Criterion) {
 fn codecs(c: &mut Criterion) {
     let mut section = BytesMut::new();
     for i in 0..1024u32 {
-        section.put_slice(format!("{{\"id\":{i},\"name\":\"user-{i}\",\"score\":{}}}", i * 7).as_bytes());
+        section.put_slice(
+            format!("{{\"id\":{i},\"name\":\"user-{i}\",\"score\":{}}}", i * 7).as_bytes(),
+        );
     }
     let section = section.freeze();
     let mut g = c.benchmark_group("decompress");
     g.throughput(Throughput::Bytes(section.len() as u64));
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let packed = compress(codec, &section);
-        g.bench_function(codec.name(), |b| b.iter(|| decompress(codec, black_box(&packed)).unwrap().len()));
+        g.bench_function(codec.name(), |b| {
+            b.iter(|| decompress(codec, black_box(&packed)).unwrap().len())
+        });
     }
     g.finish();
 }
 
-criterion_group!(benches, batch_validation, varints, produce_decode, fetch_framing, index_lookup, codecs);
+criterion_group!(
+    benches,
+    batch_validation,
+    varints,
+    produce_decode,
+    fetch_framing,
+    index_lookup,
+    codecs
+);
 criterion_main!(benches);

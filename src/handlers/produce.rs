@@ -19,6 +19,8 @@ use crate::storage::producer_state::SequenceError;
 
 pub const VERSIONS: (i16, i16) = (3, 12);
 
+const ACKS_ALL: i16 = -1;
+
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,
@@ -34,7 +36,7 @@ pub async fn handle(
         out.topic_id = topic.topic_id;
         for data in topic.partition_data {
             let result = if acks_valid {
-                produce_partition(shard, &topic.name.0, data.index, data.records).await
+                produce_partition(shard, acks, &topic.name.0, data.index, data.records).await
             } else {
                 failure(data.index, ResponseError::InvalidRequiredAcks, None)
             };
@@ -62,6 +64,7 @@ fn failure(index: i32, error: ResponseError, message: Option<String>) -> Partiti
 
 async fn produce_partition(
     shard: &Rc<Shard>,
+    acks: i16,
     topic: &str,
     index: i32,
     records: Option<Bytes>,
@@ -72,7 +75,7 @@ async fn produce_partition(
             if shard.config.auto_create_topics && shard.cluster.topic(topic).is_none() =>
         {
             match auto_create(shard, topic) {
-                Ok(_) => return retry_after_create(shard, topic, index, records).await,
+                Ok(_) => return retry_after_create(shard, acks, topic, index, records).await,
                 Err(code) => return failure(index, code, None),
             }
         }
@@ -86,6 +89,27 @@ async fn produce_partition(
     };
     match partition.append(validated, crate::now_ms()).await {
         Ok(info) => {
+            if info.flush_due {
+                let through = info.last_offset + 1;
+                if acks == ACKS_ALL {
+                    // The policy asks for durability before acks=all is answered.
+                    if let Err(e) = partition.flush_through(through).await {
+                        return failure(
+                            index,
+                            ResponseError::KafkaStorageError,
+                            Some(e.to_string()),
+                        );
+                    }
+                } else {
+                    let partition = partition.clone();
+                    glommio::spawn_local(async move {
+                        if let Err(e) = partition.flush_through(through).await {
+                            tracing::error!(error = %e, "background flush failed");
+                        }
+                    })
+                    .detach();
+                }
+            }
             let mut p = PartitionProduceResponse::default();
             p.index = index;
             p.base_offset = info.base_offset;
@@ -103,12 +127,13 @@ async fn produce_partition(
 /// The created topic's partition may live on another shard: then the client must move.
 async fn retry_after_create(
     shard: &Rc<Shard>,
+    acks: i16,
     topic: &str,
     index: i32,
     records: Option<Bytes>,
 ) -> PartitionProduceResponse {
     match shard.partition(topic, index).await {
-        Ok(_) => Box::pin(produce_partition(shard, topic, index, records)).await,
+        Ok(_) => Box::pin(produce_partition(shard, acks, topic, index, records)).await,
         Err(e) => failure(index, partition_error_code(&e), Some(e.to_string())),
     }
 }

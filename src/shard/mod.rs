@@ -212,6 +212,22 @@ impl Shard {
         }
     }
 
+    /// Flushes partitions whose unflushed records are older than their `flush.ms`.
+    pub async fn flush_overdue(&self, now_ms: i64) {
+        let all: Vec<Rc<Partition>> = self
+            .partitions
+            .borrow()
+            .values()
+            .map(|(_, p)| p.clone())
+            .collect();
+        for p in all.into_iter().filter(|p| p.flush_overdue(now_ms)) {
+            let through = p.log.borrow().watermarks().high_watermark;
+            if let Err(e) = p.flush_through(through).await {
+                tracing::error!(error = %e, "scheduled flush failed");
+            }
+        }
+    }
+
     /// Flushes and closes every partition (clean shutdown).
     pub async fn close_all(&self) {
         let all: Vec<Rc<Partition>> = self

@@ -176,6 +176,7 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         shard.reconcile().await;
+        shard.flush_overdue(crate::now_ms()).await;
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();
             shard.apply_retention(crate::now_ms()).await;

@@ -3,7 +3,7 @@
 //! for fetch, timestamp lookups, and start-up recovery. Lives on the shard that owns the
 //! partition; nothing here is shared across cores.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use crate::config::{TimestampType, TopicConfig};
 use crate::protocol::record_batch::{self, BatchError, BatchIter};
+use crate::shard::event::Event;
 use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
 use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
 
@@ -111,6 +112,8 @@ pub struct AppendInfo {
     /// The broker's timestamp for LogAppendTime topics, else -1.
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// The flush policy asks for an fdatasync covering this append.
+    pub flush_due: bool,
 }
 
 /// A byte range of a segment file that a fetch will send.
@@ -366,14 +369,23 @@ impl PartitionLog {
 pub struct Partition {
     pub log: RefCell<PartitionLog>,
     append_permit: glommio::sync::Semaphore,
+    /// Everything below this offset has been fdatasync'ed.
+    synced_offset: Cell<i64>,
+    sync_in_flight: Cell<bool>,
+    /// Signalled when a sync finishes, for callers waiting to group-commit behind it.
+    sync_done: Event,
 }
 
 impl Partition {
     /// Wraps a recovered log and opens its active segment's io_uring writer.
     pub async fn activate(log: PartitionLog) -> io::Result<Rc<Self>> {
+        let synced = log.next_offset;
         let partition = Rc::new(Self {
             log: RefCell::new(log),
             append_permit: glommio::sync::Semaphore::new(1),
+            synced_offset: Cell::new(synced),
+            sync_in_flight: Cell::new(false),
+            sync_done: Event::default(),
         });
         let mut active = partition.take_active_for_io();
         let result = active.attach_writer().await;
@@ -450,9 +462,8 @@ impl Partition {
         }
         let info =
             self.record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)?;
-        self.maybe_flush(batches.record_count, now_ms, &writer)
-            .await?;
-        Ok(info)
+        let flush_due = self.flush_due(batches.record_count, now_ms);
+        Ok(AppendInfo { flush_due, ..info })
     }
 
     /// Idempotent producers: a retried batch already in the log is answered with its original
@@ -474,6 +485,7 @@ impl Partition {
                     last_offset,
                     log_append_time_ms: -1,
                     log_start_offset: log.log_start_offset,
+                    flush_due: false,
                 }));
             }
         }
@@ -522,28 +534,57 @@ impl Partition {
             last_offset: offset - 1,
             log_append_time_ms,
             log_start_offset: log.log_start_offset,
+            flush_due: false,
         })
     }
 
-    async fn maybe_flush(
-        &self,
-        records: i64,
-        now_ms: i64,
-        writer: &glommio::io::BufferedFile,
-    ) -> io::Result<()> {
-        let due = {
-            let mut log = self.log.borrow_mut();
-            log.unflushed_messages += records;
-            log.unflushed_messages >= log.config.flush_messages
-                || now_ms - log.last_flush_ms >= log.config.flush_ms
-        };
-        if due {
-            writer.fdatasync().await.map_err(io::Error::from)?;
-            let mut log = self.log.borrow_mut();
-            log.unflushed_messages = 0;
-            log.last_flush_ms = now_ms;
+    /// Counts the appended records against the flush policy (`flush.messages`,
+    /// `flush.ms`); true when a flush is due.
+    fn flush_due(&self, records: i64, now_ms: i64) -> bool {
+        let mut log = self.log.borrow_mut();
+        log.unflushed_messages += records;
+        log.unflushed_messages >= log.config.flush_messages
+            || now_ms - log.last_flush_ms >= log.config.flush_ms
+    }
+
+    /// True when records are waiting for an fdatasync and `flush.ms` has passed.
+    pub fn flush_overdue(&self, now_ms: i64) -> bool {
+        let log = self.log.borrow();
+        log.unflushed_messages > 0 && now_ms - log.last_flush_ms >= log.config.flush_ms
+    }
+
+    /// Makes everything below `offset` durable with fdatasync, group-committed: concurrent
+    /// callers share one sync, and a caller whose data was written while a sync was already
+    /// running waits for the next one, which covers all of them.
+    pub async fn flush_through(&self, offset: i64) -> io::Result<()> {
+        loop {
+            if self.synced_offset.get() >= offset {
+                return Ok(());
+            }
+            if self.sync_in_flight.get() {
+                let seen = self.sync_done.generation();
+                self.sync_done.changed_since(seen).await;
+                continue;
+            }
+            self.sync_in_flight.set(true);
+            let (writer, upto) = {
+                let log = self.log.borrow();
+                (log.active().writer(), log.next_offset)
+            };
+            let result = match writer {
+                Some(w) => w.fdatasync().await.map_err(io::Error::from),
+                None => Ok(()),
+            };
+            self.sync_in_flight.set(false);
+            if result.is_ok() {
+                self.synced_offset.set(self.synced_offset.get().max(upto));
+                let mut log = self.log.borrow_mut();
+                log.unflushed_messages = 0;
+                log.last_flush_ms = crate::now_ms();
+            }
+            self.sync_done.notify();
+            result?;
         }
-        Ok(())
     }
 
     /// Closes the active segment and starts a new one at the log end offset.
