@@ -50,6 +50,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// How often retention runs (`log.retention.check.interval.ms`).
     pub retention_check_interval_ms: u64,
+    /// How often the cleaner looks for logs to compact (`log.cleaner.backoff.ms`).
+    pub cleaner_backoff_ms: u64,
     /// Topic defaults from `log.*` / `message.*` broker keys.
     pub topic_defaults: TopicDefaults,
     /// Every key the operator set, for DescribeConfigs on the broker resource.
@@ -123,6 +125,7 @@ impl BrokerConfig {
             default_replication_factor: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             retention_check_interval_ms: 300_000,
+            cleaner_backoff_ms: 15_000,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
         };
@@ -165,6 +168,12 @@ impl BrokerConfig {
                 "log.retention.check.interval.ms" => {
                     cfg.retention_check_interval_ms = parse_key(key, value)?;
                     if cfg.retention_check_interval_ms == 0 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
+                }
+                "log.cleaner.backoff.ms" => {
+                    cfg.cleaner_backoff_ms = parse_key(key, value)?;
+                    if cfg.cleaner_backoff_ms == 0 {
                         return Err(invalid(key, value, "must be at least 1"));
                     }
                 }

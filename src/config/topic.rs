@@ -90,9 +90,15 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: "min.cleanable.dirty.ratio",
-        broker_keys: &[],
+        broker_keys: &[("log.cleaner.min.cleanable.ratio", 1)],
         default: "0.5",
         kind: Kind::Choice(&[]),
+    },
+    KeySpec {
+        name: "min.compaction.lag.ms",
+        broker_keys: &[("log.cleaner.min.compaction.lag.ms", 1)],
+        default: "0",
+        kind: Kind::Int(0),
     },
     KeySpec {
         name: "min.insync.replicas",
@@ -266,6 +272,12 @@ impl TopicDefaults {
             delete: policy.contains("delete"),
             flush_messages: int("flush.messages")?,
             flush_ms: int("flush.ms")?,
+            delete_retention_ms: int("delete.retention.ms")?,
+            min_compaction_lag_ms: int("min.compaction.lag.ms")?,
+            min_cleanable_dirty_ratio: values["min.cleanable.dirty.ratio"]
+                .trim()
+                .parse()
+                .unwrap_or(0.5),
         })
     }
 }
@@ -284,6 +296,9 @@ pub struct TopicConfig {
     pub delete: bool,
     pub flush_messages: i64,
     pub flush_ms: i64,
+    pub delete_retention_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for TopicConfig {

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::handlers::metadata::auto_create;
 use crate::server::dispatch::RequestContext;
 use crate::shard::{PartitionError, Shard};
-use crate::storage::log::{AppendError, validate_batches};
+use crate::storage::log::{AppendError, require_keys, validate_batches};
 use crate::storage::producer_state::SequenceError;
 
 pub const VERSIONS: (i16, i16) = (3, 12);
@@ -82,7 +82,13 @@ async fn produce_partition(
         Err(e) => return failure(index, partition_error_code(&e), Some(e.to_string())),
     };
     let records = records.unwrap_or_default();
-    let max_message_bytes = partition.log.borrow().config().max_message_bytes;
+    let (max_message_bytes, compacted) = {
+        let log = partition.log.borrow();
+        (log.config().max_message_bytes, log.config().compact)
+    };
+    if compacted && let Err(e) = require_keys(&records) {
+        return failure(index, append_error_code(&e), Some(e.to_string()));
+    }
     let validated = match validate_batches(&records, max_message_bytes) {
         Ok(v) => v,
         Err(e) => return failure(index, append_error_code(&e), Some(e.to_string())),
@@ -150,6 +156,7 @@ fn append_error_code(e: &AppendError) -> ResponseError {
     match e {
         AppendError::Corrupt(_) | AppendError::Empty => ResponseError::CorruptMessage,
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        AppendError::MissingKey => ResponseError::InvalidRecord,
         AppendError::Storage(_) => ResponseError::KafkaStorageError,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

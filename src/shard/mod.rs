@@ -212,6 +212,47 @@ impl Shard {
         }
     }
 
+    /// Compacts the partitions that need it, one at a time, on the blocking pool.
+    pub async fn run_cleaner(&self, now_ms: i64) {
+        let all: Vec<Rc<Partition>> = self
+            .partitions
+            .borrow()
+            .values()
+            .map(|(_, p)| p.clone())
+            .collect();
+        for p in all {
+            let Some(job) = p.log.borrow_mut().plan_clean(now_ms) else {
+                continue;
+            };
+            let work = job.clone();
+            let result = glommio::executor()
+                .spawn_blocking(move || crate::storage::cleaner::run_clean(&work))
+                .await;
+            let mut log = p.log.borrow_mut();
+            match result {
+                Ok(outcome) => {
+                    if let Err(e) = log.finish_clean(&job, Some(&outcome)) {
+                        tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "cannot swap in cleaned segments");
+                    } else if !outcome.rewritten.is_empty() {
+                        tracing::info!(
+                            topic = %log.topic,
+                            partition = log.partition,
+                            segments = outcome.rewritten.len(),
+                            records_removed = outcome.records_removed,
+                            bytes_before = outcome.bytes_before,
+                            bytes_after = outcome.bytes_after,
+                            "log compacted"
+                        );
+                    }
+                }
+                Err(e) => {
+                    let _ = log.finish_clean(&job, None);
+                    tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed; the log is unchanged");
+                }
+            }
+        }
+    }
+
     /// Flushes partitions whose unflushed records are older than their `flush.ms`.
     pub async fn flush_overdue(&self, now_ms: i64) {
         let all: Vec<Rc<Partition>> = self

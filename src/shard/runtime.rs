@@ -173,6 +173,8 @@ fn bind_listeners(
 async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
     let retention_every = Duration::from_millis(shard.config.retention_check_interval_ms);
     let mut last_retention = std::time::Instant::now();
+    let clean_every = Duration::from_millis(shard.config.cleaner_backoff_ms);
+    let mut last_clean = std::time::Instant::now();
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         shard.reconcile().await;
@@ -180,6 +182,10 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();
             shard.apply_retention(crate::now_ms()).await;
+        }
+        if last_clean.elapsed() >= clean_every {
+            last_clean = std::time::Instant::now();
+            shard.run_cleaner(crate::now_ms()).await;
         }
     }
     shard.shutdown_event.notify();

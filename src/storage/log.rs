@@ -13,6 +13,7 @@ use std::rc::Rc;
 use crate::config::{TimestampType, TopicConfig};
 use crate::protocol::record_batch::{self, BatchError, BatchIter};
 use crate::shard::event::Event;
+use crate::storage::cleaner::{CleanJob, CleanOutcome};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
 use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
 
@@ -25,6 +26,8 @@ pub enum AppendError {
     TooLarge { size: usize, max: usize },
     #[error("produce carried no record batch")]
     Empty,
+    #[error("compacted topic cannot accept a record without a key")]
+    MissingKey,
     #[error(transparent)]
     Sequence(#[from] SequenceError),
     #[error("storage error: {0}")]
@@ -104,6 +107,23 @@ pub fn validate_batches(
     })
 }
 
+/// Compacted topics keep the latest record per key, so every record needs one (Kafka refuses
+/// keyless records there too). Decompresses only on compacted topics.
+pub fn require_keys(records: &[u8]) -> Result<(), AppendError> {
+    for view in BatchIter::new(records, false) {
+        let view = view?;
+        if view.is_control() {
+            continue;
+        }
+        let decoded = crate::protocol::records::decode_records(&view)
+            .map_err(|_| AppendError::Corrupt(BatchError::UnknownCompression(view.attributes())))?;
+        if decoded.iter().any(|r| r.key.is_none()) {
+            return Err(AppendError::MissingKey);
+        }
+    }
+    Ok(())
+}
+
 /// Result of a successful append.
 #[derive(Debug, Clone, Copy)]
 pub struct AppendInfo {
@@ -144,6 +164,10 @@ pub struct PartitionLog {
     unflushed_messages: i64,
     last_flush_ms: i64,
     producers: ProducerStates,
+    /// A clean of this log's closed segments is running on the blocking pool.
+    cleaning: bool,
+    /// Offsets below this were compacted by the last clean (Kafka's cleaner checkpoint).
+    cleaner_checkpoint: i64,
 }
 
 /// Directory name of a partition: `<topic>-<partition>`, as Kafka lays it out.
@@ -176,6 +200,7 @@ impl PartitionLog {
         config: TopicConfig,
     ) -> io::Result<(Self, RecoveryReport)> {
         std::fs::create_dir_all(&dir)?;
+        crate::storage::cleaner::remove_stray_cleaned_files(&dir)?;
         let mut bases = segment_base_offsets(&dir)?;
         if bases.is_empty() {
             Segment::create(&dir, 0)?;
@@ -205,6 +230,7 @@ impl PartitionLog {
             .unwrap_or(first_base)
             .clamp(first_base, next_offset);
         let producers = active.producer_states()?;
+        let cleaner_checkpoint = read_offset_file(&dir, CLEANER_CHECKPOINT).unwrap_or(0);
         let log = Self {
             topic: topic.to_string(),
             partition,
@@ -216,6 +242,8 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: crate::now_ms(),
             producers,
+            cleaning: false,
+            cleaner_checkpoint,
         };
         Ok((log, report))
     }
@@ -281,18 +309,29 @@ impl PartitionLog {
 /// inside a segment; a plain decimal number, written atomically.
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
 
-fn read_log_start_checkpoint(dir: &Path) -> Option<i64> {
-    std::fs::read_to_string(dir.join(LOG_START_CHECKPOINT))
+/// Per-partition checkpoint of the first offset the cleaner has not compacted yet.
+const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+
+fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
+    std::fs::read_to_string(dir.join(name))
         .ok()?
         .trim()
         .parse()
         .ok()
 }
 
-fn write_log_start_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(format!("{LOG_START_CHECKPOINT}.tmp"));
+fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
     std::fs::write(&tmp, offset.to_string())?;
-    std::fs::rename(tmp, dir.join(LOG_START_CHECKPOINT))
+    std::fs::rename(tmp, dir.join(name))
+}
+
+fn read_log_start_checkpoint(dir: &Path) -> Option<i64> {
+    read_offset_file(dir, LOG_START_CHECKPOINT)
+}
+
+fn write_log_start_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
+    write_offset_file(dir, LOG_START_CHECKPOINT, offset)
 }
 
 /// Why DeleteRecords was refused.
@@ -309,6 +348,9 @@ impl PartitionLog {
     /// start offset no longer needs, and returns their file paths for deletion off the shard.
     pub fn collect_expired_segments(&mut self, now_ms: i64) -> Vec<PathBuf> {
         let mut removed = Vec::new();
+        if self.cleaning {
+            return removed; // the cleaner owns the closed segments until it finishes
+        }
         while self.segments.len() > 1 {
             let (base, first) = self.segments.iter().next().expect("len > 1");
             let next_base = first.next_offset();
@@ -339,6 +381,62 @@ impl PartitionLog {
             tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "cannot checkpoint log start offset");
         }
         removed
+    }
+
+    /// Decides whether compaction should run now and on which closed segments: those older
+    /// than `min.compaction.lag.ms`, when the share of not-yet-compacted bytes among them
+    /// reaches `min.cleanable.dirty.ratio`. Marks the log as cleaning.
+    pub fn plan_clean(&mut self, now_ms: i64) -> Option<CleanJob> {
+        if !self.config.compact || self.cleaning || self.segments.len() < 2 {
+            return None;
+        }
+        let lag = self.config.min_compaction_lag_ms;
+        let closed = self.segments.values().take(self.segments.len() - 1);
+        let cleanable: Vec<&Segment> = closed
+            .take_while(|s| lag == 0 || now_ms - s.max_timestamp() >= lag)
+            .collect();
+        let total: u64 = cleanable.iter().map(|s| s.size()).sum();
+        let dirty: u64 = cleanable
+            .iter()
+            .filter(|s| s.next_offset() > self.cleaner_checkpoint)
+            .map(|s| s.size())
+            .sum();
+        if total == 0 || (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+            return None;
+        }
+        self.cleaning = true;
+        Some(CleanJob {
+            dir: self.dir.clone(),
+            segments: cleanable.iter().map(|s| s.base_offset).collect(),
+            tombstone_horizon_ms: now_ms.saturating_sub(self.config.delete_retention_ms),
+            index_interval_bytes: self.config.index_interval_bytes,
+        })
+    }
+
+    /// Swaps the rewritten segments in after a clean (or just clears the flag on failure).
+    pub fn finish_clean(
+        &mut self,
+        job: &CleanJob,
+        outcome: Option<&CleanOutcome>,
+    ) -> io::Result<()> {
+        self.cleaning = false;
+        let Some(outcome) = outcome else {
+            return Ok(());
+        };
+        for base in &outcome.rewritten {
+            let Some(old) = self.segments.get(base) else {
+                continue;
+            };
+            let next = old.next_offset();
+            let mut fresh = Segment::open(&self.dir, *base)?;
+            fresh.set_next_offset(next);
+            self.segments.insert(*base, fresh);
+        }
+        if let Some(last) = job.segments.last().and_then(|b| self.segments.get(b)) {
+            self.cleaner_checkpoint = last.next_offset();
+            write_offset_file(&self.dir, CLEANER_CHECKPOINT, self.cleaner_checkpoint)?;
+        }
+        Ok(())
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (-1 means the high watermark)

@@ -2,6 +2,7 @@
 //! `.index`, `.timeindex` per segment), recovery, and the data-directory lock. Each partition
 //! log is owned by exactly one shard.
 
+pub mod cleaner;
 pub mod index;
 pub mod lock;
 pub mod log;
