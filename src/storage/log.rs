@@ -492,6 +492,20 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// Copies the bytes [`PartitionLog::read`] would send from `offset`. The last batch may
+    /// be cut at `max_bytes`. This is a blocking pread: meant for replaying internal topics
+    /// while a shard starts, before it serves requests, never for the fetch path.
+    pub fn read_bytes(&self, offset: i64, max_bytes: u64) -> Result<Option<Vec<u8>>, ReadError> {
+        use std::os::unix::fs::FileExt;
+        let Some(slice) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        let len = usize::try_from(slice.len).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; len];
+        slice.file.read_exact_at(&mut buf, slice.position)?;
+        Ok(Some(buf))
+    }
+
     /// ListOffsets by timestamp: the first offset whose timestamp is >= `timestamp`, with
     /// that record's timestamp; `None` when every record is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
