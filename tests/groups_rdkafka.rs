@@ -31,8 +31,9 @@ fn create_topic(bootstrap: &str, name: &str) {
         .create()
         .expect("admin client");
     let topic = NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1));
-    let results = futures_lite::future::block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-        .expect("create_topics request");
+    let results =
+        futures_lite::future::block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+            .expect("create_topics request");
     for result in results {
         result.expect("topic created");
     }
@@ -180,7 +181,10 @@ fn a_member_that_dies_without_leaving_is_removed_after_the_session_timeout() {
     let started = Instant::now();
     while assigned(&c1).len() != 3 {
         poll_all(&[&c1]);
-        assert!(started.elapsed() < Duration::from_secs(30), "child never joined");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "child never joined"
+        );
     }
     member.kill().expect("kill -9 the member");
     let _ = member.wait();
@@ -226,7 +230,9 @@ fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
     let c = consumer(&bootstrap, group, "range");
     let committed = committed_with_retry(&c, "resume");
     for p in 0..PARTITIONS {
-        let e = committed.find_partition("resume", p).expect("partition listed");
+        let e = committed
+            .find_partition("resume", p)
+            .expect("partition listed");
         assert_eq!(e.offset(), Offset::Offset(4), "partition {p}");
         assert_eq!(e.metadata(), format!("meta-{p}"), "metadata round-trips");
     }
@@ -234,7 +240,10 @@ fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
     let mut first: BTreeMap<i32, i64> = BTreeMap::new();
     let started = Instant::now();
     while first.len() < PARTITIONS as usize {
-        assert!(started.elapsed() < Duration::from_secs(30), "only {first:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "only {first:?}"
+        );
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             first.entry(m.partition()).or_insert(m.offset());
         }
@@ -339,7 +348,10 @@ fn admin_lists_describes_and_deletes_groups() {
     assert!(all.contains(&"g-admin".to_owned()), "listed: {all:?}");
     assert_eq!(delete("g-admin"), Ok("g-admin".to_owned()));
     let after = wait_for_state(&bootstrap, "g-admin", "Dead");
-    assert!(!after.contains(&"g-admin".to_owned()), "still listed: {after:?}");
+    assert!(
+        !after.contains(&"g-admin".to_owned()),
+        "still listed: {after:?}"
+    );
 }
 
 /// Waits until `group` is in `state` (a group that is no longer described counts as
@@ -351,7 +363,11 @@ fn wait_for_state(bootstrap: &str, group: &str, state: &str) -> Vec<String> {
         let one = probe
             .fetch_group_list(Some(group), Duration::from_secs(10))
             .expect("describe group");
-        let current = one.groups().first().map_or("Dead", |g| g.state()).to_owned();
+        let current = one
+            .groups()
+            .first()
+            .map_or("Dead", |g| g.state())
+            .to_owned();
         if current == state {
             let all = probe
                 .fetch_group_list(None, Duration::from_secs(10))

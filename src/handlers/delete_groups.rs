@@ -30,10 +30,14 @@ pub async fn handle(
     let now = crate::now_ms();
     let (deleted, effects) = shard.groups.call(|c| c.delete_groups(&owned, now));
     let stored = groups::apply(shard, effects).await;
-    results.extend(deleted.into_iter().map(|(id, error)| match (error, stored) {
-        (None, Err(e)) => (id, Some(e)),
-        (error, _) => (id, error),
-    }));
+    results.extend(
+        deleted
+            .into_iter()
+            .map(|(id, error)| match (error, stored) {
+                (None, Err(e)) => (id, Some(e)),
+                (error, _) => (id, error),
+            }),
+    );
     let mut response = DeleteGroupsResponse::default();
     response.results = results
         .into_iter()

@@ -47,3 +47,42 @@ fn describe(shard: &Shard, group_id: &str, version: i16) -> DescribedGroup {
 fn id(group_id: &str) -> kafka_protocol::messages::GroupId {
     kafka_protocol::messages::GroupId(crate::handlers::str_bytes(group_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::protocol::Encodable;
+
+    use crate::coordinator::group::types::{GroupDescription, MemberDescription};
+
+    use super::*;
+
+    #[test]
+    fn every_advertised_version_encodes_a_static_member() {
+        let description = GroupDescription {
+            group_id: "g".to_owned(),
+            state: "Stable",
+            protocol_type: "consumer".to_owned(),
+            protocol_data: "range".to_owned(),
+            members: vec![MemberDescription {
+                member_id: "m".to_owned(),
+                group_instance_id: Some("i".to_owned()),
+                client_id: "c".to_owned(),
+                client_host: "/127.0.0.1".to_owned(),
+                metadata: Bytes::from_static(b"s"),
+                assignment: Bytes::from_static(b"a"),
+            }],
+        };
+        for version in VERSIONS.0..=VERSIONS.1 {
+            let mut group = wire::described_group(&description, version);
+            if version < 4 {
+                group.members[0].group_instance_id = None;
+            }
+            let mut response = DescribeGroupsResponse::default();
+            response.groups = vec![group];
+            let mut buf = BytesMut::new();
+            let encoded = response.encode(&mut buf, version);
+            assert!(encoded.is_ok(), "v{version}: {encoded:?}");
+        }
+    }
+}

@@ -7,9 +7,9 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::coordinator::group::offsets::{self, CommitTopic};
 #[cfg(test)]
 use crate::coordinator::group::offsets::TopicErrors;
+use crate::coordinator::group::offsets::{self, CommitTopic};
 use crate::coordinator::group::wire;
 use crate::metadata::Cluster;
 use crate::server::dispatch::RequestContext;
@@ -47,7 +47,10 @@ pub async fn handle(
 }
 
 /// Splits off the partitions of topics (or partition numbers) the cluster does not have.
-fn split_unknown(cluster: &Cluster, topics: Vec<CommitTopic>) -> (Vec<CommitTopic>, Vec<CommitTopic>) {
+fn split_unknown(
+    cluster: &Cluster,
+    topics: Vec<CommitTopic>,
+) -> (Vec<CommitTopic>, Vec<CommitTopic>) {
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for topic in topics {

@@ -169,7 +169,13 @@ pub async fn load(shard: &Shard) {
     match offsets_log::replay_owned(shard, &shard.groups.coordinator, crate::now_ms()).await {
         Ok(records) => {
             let groups = shard.groups.read(|c| c.groups().count());
-            tracing::info!(core = shard.core, records, groups, elapsed_ms = started.elapsed().as_millis() as u64, "group coordinator loaded");
+            tracing::info!(
+                core = shard.core,
+                records,
+                groups,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "group coordinator loaded"
+            );
         }
         Err(e) => {
             tracing::error!(core = shard.core, error = %e, "loading {} failed; groups on this shard start empty", offsets_log::OFFSETS_TOPIC)

@@ -540,7 +540,7 @@ mod tests {
             max_timestamp: ts,
             ..Default::default()
         }
-        .build(&vec![7u8; 100])
+        .build(&[7u8; 100])
     }
 
     #[test]
@@ -592,8 +592,10 @@ mod tests {
             let path = dir.join(format!("{:020}.log", 0));
             let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
             f.set_len(cut as u64).unwrap();
-            let mut cfg = TopicConfig::default();
-            cfg.index_interval_bytes = 1;
+            let cfg = TopicConfig {
+                index_interval_bytes: 1,
+                ..TopicConfig::default()
+            };
             let (log, report) = PartitionLog::open(dir.clone(), "t", 0, cfg).unwrap();
             let mut whole = 0;
             let mut next = 0;
@@ -634,8 +636,10 @@ mod tests {
         let dir = tmp.path().join("t-0");
         let batches: Vec<_> = (0..5).map(|_| batch(3, 5)).collect();
         write_log(&dir, &batches);
-        let mut cfg = TopicConfig::default();
-        cfg.index_interval_bytes = 300;
+        let cfg = TopicConfig {
+            index_interval_bytes: 300,
+            ..TopicConfig::default()
+        };
         let (log, _) = PartitionLog::open(dir, "t", 0, cfg).unwrap();
         assert_eq!(log.watermarks().high_watermark, 15);
         let size = batches[0].len() as u64;

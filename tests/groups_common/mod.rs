@@ -55,7 +55,8 @@ impl Broker {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let config = data_dir.path().join("test.properties");
         let mut file = std::fs::File::create(&config).expect("config file");
-        file.write_all(TEST_CONFIG.as_bytes()).expect("write config");
+        file.write_all(TEST_CONFIG.as_bytes())
+            .expect("write config");
         let mut broker = Self {
             child: None,
             port: free_ports(),
@@ -95,7 +96,10 @@ impl Broker {
         for i in 0..=CORES {
             let addr = ("127.0.0.1", self.port + i);
             while TcpStream::connect(addr).is_err() {
-                assert!(Instant::now() < deadline, "broker did not listen on {addr:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "broker did not listen on {addr:?}"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
