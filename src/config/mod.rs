@@ -14,6 +14,8 @@ pub use topic::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::coordinator::group::GroupConfig;
+
 /// A configuration value that failed validation, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,6 +58,14 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicDefaults,
     /// Every key the operator set, for DescribeConfigs on the broker resource.
     pub explicit: BTreeMap<String, String>,
+    /// Group coordinator settings (`group.*`, `offsets.retention.minutes`, ...).
+    pub group: GroupConfig,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created
+    /// (Kafka default 50). Fixed afterwards: group placement hashes over it.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are removed
+    /// (Kafka default 600000).
+    pub offsets_retention_check_interval_ms: i64,
 }
 
 /// Command-line overrides; `None` means "not given".
@@ -128,6 +138,9 @@ impl BrokerConfig {
             cleaner_backoff_ms: 15_000,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
+            group: GroupConfig::default(),
+            offsets_topic_num_partitions: 50,
+            offsets_retention_check_interval_ms: 600_000,
         };
         let mut advertised: Option<String> = None;
         let mut shard_ports: Option<Vec<u16>> = None;
@@ -183,6 +196,7 @@ impl BrokerConfig {
                         return Err(invalid(key, value, "must be at least 1024"));
                     }
                 }
+                k if is_group_key(k) => apply_group_key(&mut cfg, k, value)?,
                 other => {
                     let known = cfg
                         .topic_defaults
@@ -245,6 +259,62 @@ impl BrokerConfig {
             .contains(&core)
             .then_some(core as usize)
     }
+}
+
+/// Broker keys of the group coordinator and `__consumer_offsets`.
+const GROUP_KEYS: &[&str] = &[
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
+    "offset.metadata.max.bytes",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.max.size",
+];
+
+fn is_group_key(key: &str) -> bool {
+    GROUP_KEYS.contains(&key)
+}
+
+fn positive<T: PartialOrd + Default>(key: &str, value: &str, v: T) -> Result<T, ConfigError> {
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(invalid(key, value, "must be positive"))
+    }
+}
+
+fn apply_group_key(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
+    let group = &mut cfg.group;
+    match key {
+        "offsets.topic.num.partitions" => {
+            cfg.offsets_topic_num_partitions = positive(key, value, parse_key(key, value)?)?
+        }
+        "offsets.retention.minutes" => {
+            let minutes: i64 = positive(key, value, parse_key(key, value)?)?;
+            group.offsets_retention_ms = minutes.saturating_mul(60_000);
+        }
+        "offsets.retention.check.interval.ms" => {
+            cfg.offsets_retention_check_interval_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "offset.metadata.max.bytes" => group.offset_metadata_max_bytes = parse_key(key, value)?,
+        "group.initial.rebalance.delay.ms" => {
+            group.initial_rebalance_delay_ms = parse_key(key, value)?;
+            if group.initial_rebalance_delay_ms < 0 {
+                return Err(invalid(key, value, "must not be negative"));
+            }
+        }
+        "group.min.session.timeout.ms" => {
+            group.min_session_timeout_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "group.max.session.timeout.ms" => {
+            group.max_session_timeout_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "group.max.size" => group.max_size = positive(key, value, parse_key(key, value)?)?,
+        _ => {}
+    }
+    Ok(())
 }
 
 fn shard_port(bootstrap: u16, core: usize) -> Result<u16, ConfigError> {
@@ -312,6 +382,24 @@ mod tests {
         assert_eq!(cfg.advertised_host, "127.0.0.1");
         assert_eq!(cfg.num_partitions, 3);
         assert_eq!(cfg.shard_ports, vec![8001]);
+    }
+
+    #[test]
+    fn group_keys_are_parsed() {
+        let p = props(&[
+            ("offsets.topic.num.partitions", "7"),
+            ("group.initial.rebalance.delay.ms", "0"),
+            ("offsets.retention.minutes", "2"),
+            ("group.max.size", "3"),
+        ]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        assert_eq!(cfg.offsets_topic_num_partitions, 7);
+        assert_eq!(cfg.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(cfg.group.offsets_retention_ms, 120_000);
+        assert_eq!(cfg.group.max_size, 3);
+        let bad = props(&[("offsets.topic.num.partitions", "0")]);
+        let err = BrokerConfig::from_properties(&bad, &Overrides::default(), 1).unwrap_err();
+        assert!(err.to_string().contains("offsets.topic.num.partitions"));
     }
 
     #[test]

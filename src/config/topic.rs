@@ -165,7 +165,7 @@ fn check_kind(spec: &KeySpec, key: &str, value: &str) -> Result<(), TopicConfigE
                 return Err(invalid(key, value, format!("must be at least {min}")));
             }
         }
-        Kind::Choice(options) if options.is_empty() => {
+        Kind::Choice([]) => {
             let v: f64 = value
                 .trim()
                 .parse()

@@ -105,7 +105,7 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
     match entries {
         Ok(mut configs) => {
             if let Some(keys) = &resource.configuration_keys {
-                configs.retain(|c| keys.iter().any(|k| *k == c.name));
+                configs.retain(|c| keys.contains(&c.name));
             }
             result.configs = configs;
         }

@@ -27,7 +27,7 @@ pub async fn handle(
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
-    let acks_valid = matches!(acks, 0 | 1 | -1);
+    let acks_valid = matches!(acks, -1..=1);
     let mut response = ProduceResponse::default();
     let mut appended = false;
     for topic in request.topic_data {

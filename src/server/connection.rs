@@ -30,12 +30,17 @@ const MIN_REQUEST_BYTES: i64 = 10;
 
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), ConnectionError> {
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
+    // Kafka's form of a member's host, e.g. "/127.0.0.1" (shown by DescribeGroups).
+    let client_host = stream
+        .peer_addr()
+        .map(|a| format!("/{}", a.ip()))
+        .unwrap_or_default();
     loop {
         let Some(frame) = next_frame(&shard, &mut stream).await? else {
             return Ok(());
         };
         shard.in_flight.set(shard.in_flight.get() + 1);
-        let result = answer(&shard, &mut stream, frame).await;
+        let result = answer(&shard, &mut stream, frame, &client_host).await;
         shard.in_flight.set(shard.in_flight.get() - 1);
         result?;
     }
@@ -45,8 +50,9 @@ async fn answer(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
     frame: Bytes,
+    client_host: &str,
 ) -> Result<(), ConnectionError> {
-    match dispatch::dispatch(shard, frame).await? {
+    match dispatch::dispatch(shard, frame, client_host).await? {
         Reply::None => Ok(()),
         Reply::Frame(bytes) => {
             stream.write_all(&bytes).await?;

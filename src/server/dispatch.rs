@@ -42,6 +42,8 @@ pub struct RequestContext {
     pub version: i16,
     pub correlation_id: i32,
     pub client_id: String,
+    /// The peer address as Kafka reports it (`/127.0.0.1`); DescribeGroups shows it.
+    pub client_host: String,
 }
 
 fn encode_error(e: impl std::fmt::Display) -> DispatchError {
@@ -82,7 +84,11 @@ macro_rules! route {
     }};
 }
 
-pub async fn dispatch(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Reply, DispatchError> {
+pub async fn dispatch(
+    shard: &Rc<Shard>,
+    mut frame: Bytes,
+    client_host: &str,
+) -> Result<Reply, DispatchError> {
     if frame.len() < 8 {
         return Err(DispatchError::Malformed(format!(
             "{}-byte request is shorter than a header",
@@ -112,6 +118,7 @@ pub async fn dispatch(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Reply, Disp
         version,
         correlation_id,
         client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+        client_host: client_host.to_owned(),
     };
     match api_key {
         ApiKey::Produce => {
@@ -159,6 +166,21 @@ pub async fn dispatch(shard: &Rc<Shard>, mut frame: Bytes) -> Result<Reply, Disp
             let response = handlers::alter_configs::handle_incremental(shard, request).await;
             encode_frame(correlation_id, version, &response)
         }
+        ApiKey::FindCoordinator => {
+            route!(shard, ctx, frame, find_coordinator, FindCoordinatorRequest)
+        }
+        ApiKey::JoinGroup => route!(shard, ctx, frame, join_group, JoinGroupRequest),
+        ApiKey::SyncGroup => route!(shard, ctx, frame, sync_group, SyncGroupRequest),
+        ApiKey::Heartbeat => route!(shard, ctx, frame, heartbeat, HeartbeatRequest),
+        ApiKey::LeaveGroup => route!(shard, ctx, frame, leave_group, LeaveGroupRequest),
+        ApiKey::OffsetCommit => route!(shard, ctx, frame, offset_commit, OffsetCommitRequest),
+        ApiKey::OffsetFetch => route!(shard, ctx, frame, offset_fetch, OffsetFetchRequest),
+        ApiKey::ListGroups => route!(shard, ctx, frame, list_groups, ListGroupsRequest),
+        ApiKey::DescribeGroups => {
+            route!(shard, ctx, frame, describe_groups, DescribeGroupsRequest)
+        }
+        ApiKey::DeleteGroups => route!(shard, ctx, frame, delete_groups, DeleteGroupsRequest),
+        ApiKey::OffsetDelete => route!(shard, ctx, frame, offset_delete, OffsetDeleteRequest),
         other => Err(DispatchError::UnknownApiKey(other as i16)),
     }
 }

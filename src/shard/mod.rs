@@ -4,6 +4,8 @@
 //! own partitions. Everything here is `!Send` and lives on exactly one core.
 
 pub mod event;
+pub mod groups;
+pub mod offsets_log;
 pub mod runtime;
 
 use std::cell::{Cell, RefCell};
@@ -45,6 +47,9 @@ pub struct Shard {
     /// Requests being processed right now, so shutdown can let them finish.
     pub in_flight: Cell<usize>,
     reconciled_version: Cell<u64>,
+    /// Consumer groups coordinated here (those whose `__consumer_offsets` partition this
+    /// shard owns).
+    pub groups: groups::Groups,
 }
 
 impl Shard {
@@ -56,6 +61,7 @@ impl Shard {
     ) -> Self {
         Self {
             core,
+            groups: groups::Groups::new(config.group.clone()),
             config,
             cluster,
             partitions: RefCell::new(HashMap::new()),

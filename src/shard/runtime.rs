@@ -133,6 +133,9 @@ async fn shard_main(
         }
     };
     shard.open_owned_partitions().await;
+    // Groups must be loaded before any request can reach them.
+    crate::shard::groups::load(&shard).await;
+    let timers = glommio::spawn_local(crate::shard::groups::run_timers(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
         .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l)))
@@ -148,6 +151,7 @@ async fn shard_main(
     for accept in accepts {
         accept.await;
     }
+    timers.await;
     drain_in_flight(&shard).await;
     shard.close_all().await;
     tracing::info!(core, "shard stopped");

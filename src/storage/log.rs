@@ -776,6 +776,20 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// Copies the bytes [`PartitionLog::read`] would send from `offset`. The last batch may
+    /// be cut at `max_bytes`. This is a blocking pread: meant for replaying internal topics
+    /// while a shard starts, before it serves requests, never for the fetch path.
+    pub fn read_bytes(&self, offset: i64, max_bytes: u64) -> Result<Option<Vec<u8>>, ReadError> {
+        use std::os::unix::fs::FileExt;
+        let Some(slice) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        let len = usize::try_from(slice.len).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; len];
+        slice.file.read_exact_at(&mut buf, slice.position)?;
+        Ok(Some(buf))
+    }
+
     /// ListOffsets by timestamp: the first offset whose timestamp is >= `timestamp`, with
     /// that record's timestamp; `None` when every record is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
@@ -810,7 +824,7 @@ mod tests {
             max_timestamp: ts,
             ..Default::default()
         }
-        .build(&vec![7u8; 100])
+        .build(&[7u8; 100])
     }
 
     #[test]
@@ -862,8 +876,10 @@ mod tests {
             let path = dir.join(format!("{:020}.log", 0));
             let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
             f.set_len(cut as u64).unwrap();
-            let mut cfg = TopicConfig::default();
-            cfg.index_interval_bytes = 1;
+            let cfg = TopicConfig {
+                index_interval_bytes: 1,
+                ..TopicConfig::default()
+            };
             let (log, report) = PartitionLog::open(dir.clone(), "t", 0, cfg).unwrap();
             let mut whole = 0;
             let mut next = 0;
@@ -904,8 +920,10 @@ mod tests {
         let dir = tmp.path().join("t-0");
         let batches: Vec<_> = (0..5).map(|_| batch(3, 5)).collect();
         write_log(&dir, &batches);
-        let mut cfg = TopicConfig::default();
-        cfg.index_interval_bytes = 300;
+        let cfg = TopicConfig {
+            index_interval_bytes: 300,
+            ..TopicConfig::default()
+        };
         let (log, _) = PartitionLog::open(dir, "t", 0, cfg).unwrap();
         assert_eq!(log.watermarks().high_watermark, 15);
         let size = batches[0].len() as u64;

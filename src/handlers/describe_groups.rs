@@ -1,0 +1,88 @@
+//! DescribeGroups (key 15): state, protocol and members of groups this shard coordinates;
+//! others get NOT_COORDINATOR. An unknown group is Dead (v0-v5) or GROUP_ID_NOT_FOUND (v6).
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use crate::coordinator::group::wire;
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, groups};
+
+pub const VERSIONS: (i16, i16) = (0, 6);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut response = DescribeGroupsResponse::default();
+    response.groups = request
+        .groups
+        .iter()
+        .map(|id| describe(shard, id.0.as_str(), ctx.version))
+        .collect();
+    response
+}
+
+fn describe(shard: &Shard, group_id: &str, version: i16) -> DescribedGroup {
+    if let Err(e) = groups::check_coordinator(shard, group_id) {
+        let mut out = DescribedGroup::default();
+        out.group_id = id(group_id);
+        out.error_code = e.code();
+        return out;
+    }
+    let description = shard.groups.read(|c| c.describe_group(group_id));
+    let mut out = wire::described_group(&description, version);
+    if version < 4 {
+        // Static membership (group instance ids) is reported from v4.
+        for member in &mut out.members {
+            member.group_instance_id = None;
+        }
+    }
+    out
+}
+
+fn id(group_id: &str) -> kafka_protocol::messages::GroupId {
+    kafka_protocol::messages::GroupId(crate::handlers::str_bytes(group_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::protocol::Encodable;
+
+    use crate::coordinator::group::types::{GroupDescription, MemberDescription};
+
+    use super::*;
+
+    #[test]
+    fn every_advertised_version_encodes_a_static_member() {
+        let description = GroupDescription {
+            group_id: "g".to_owned(),
+            state: "Stable",
+            protocol_type: "consumer".to_owned(),
+            protocol_data: "range".to_owned(),
+            members: vec![MemberDescription {
+                member_id: "m".to_owned(),
+                group_instance_id: Some("i".to_owned()),
+                client_id: "c".to_owned(),
+                client_host: "/127.0.0.1".to_owned(),
+                metadata: Bytes::from_static(b"s"),
+                assignment: Bytes::from_static(b"a"),
+            }],
+        };
+        for version in VERSIONS.0..=VERSIONS.1 {
+            let mut group = wire::described_group(&description, version);
+            if version < 4 {
+                group.members[0].group_instance_id = None;
+            }
+            let mut response = DescribeGroupsResponse::default();
+            response.groups = vec![group];
+            let mut buf = BytesMut::new();
+            let encoded = response.encode(&mut buf, version);
+            assert!(encoded.is_ok(), "v{version}: {encoded:?}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! FindCoordinator (key 10): names the shard that coordinates a group, i.e. the one owning
+//! the group's `__consumer_offsets` partition, as a broker (id, advertised host, that
+//! shard's port), so coordinator traffic goes straight to the right core. Any shard can
+//! answer: placement is in the node's metadata. v4+ batches keys. Transaction coordinators
+//! (key type 1) do not exist yet.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::handlers::str_bytes;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+use crate::shard::offsets_log;
+
+pub const VERSIONS: (i16, i16) = (0, 6);
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let keys = if ctx.version >= 4 {
+        request.coordinator_keys.clone()
+    } else {
+        vec![request.key.clone()]
+    };
+    let found: Vec<Coordinator> = keys
+        .into_iter()
+        .map(|key| find(shard, request.key_type, key))
+        .collect();
+    shape(found, ctx.version)
+}
+
+/// Before v4 the single coordinator is spread over the top-level fields.
+fn shape(mut found: Vec<Coordinator>, version: i16) -> FindCoordinatorResponse {
+    let mut response = FindCoordinatorResponse::default();
+    if version >= 4 {
+        response.coordinators = found;
+        return response;
+    }
+    if let Some(one) = found.pop() {
+        response.error_code = one.error_code;
+        response.error_message = one.error_message;
+        response.node_id = one.node_id;
+        response.host = one.host;
+        response.port = one.port;
+    }
+    response
+}
+
+fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
+    match key_type {
+        KEY_TYPE_GROUP => {}
+        KEY_TYPE_TRANSACTION => {
+            return failed(
+                key,
+                ResponseError::CoordinatorNotAvailable,
+                "transaction coordinators are not implemented yet",
+            );
+        }
+        other => {
+            return failed(
+                key,
+                ResponseError::InvalidRequest,
+                &format!("coordinator key type {other} is not supported"),
+            );
+        }
+    }
+    match offsets_log::coordinator_of(shard, key.as_str()) {
+        Ok((_, owner)) => {
+            let mut found = Coordinator::default();
+            found.key = key;
+            found.node_id = BrokerId(shard.config.broker_id(owner));
+            found.host = str_bytes(shard.config.advertised_host.clone());
+            found.port = i32::from(shard.config.shard_ports[owner]);
+            found
+        }
+        Err(e) => failed(
+            key,
+            ResponseError::CoordinatorNotAvailable,
+            &format!("cannot create {}: {e}", offsets_log::OFFSETS_TOPIC),
+        ),
+    }
+}
+
+fn failed(key: StrBytes, error: ResponseError, message: &str) -> Coordinator {
+    let mut out = Coordinator::default();
+    out.key = key;
+    out.node_id = BrokerId(-1);
+    out.port = -1;
+    out.error_code = error.code();
+    out.error_message = Some(str_bytes(message));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::protocol::Encodable;
+
+    use super::*;
+
+    fn coordinator(error: Option<ResponseError>) -> Coordinator {
+        match error {
+            Some(e) => failed(StrBytes::from_static_str("g"), e, "why"),
+            None => {
+                let mut c = Coordinator::default();
+                c.key = StrBytes::from_static_str("g");
+                c.node_id = BrokerId(1);
+                c.host = StrBytes::from_static_str("127.0.0.1");
+                c.port = 9094;
+                c
+            }
+        }
+    }
+
+    #[test]
+    fn every_advertised_version_encodes_success_and_error() {
+        for version in VERSIONS.0..=VERSIONS.1 {
+            for error in [None, Some(ResponseError::CoordinatorNotAvailable)] {
+                let response = shape(vec![coordinator(error)], version);
+                let mut buf = BytesMut::new();
+                let encoded = response.encode(&mut buf, version);
+                assert!(encoded.is_ok(), "v{version} {error:?}: {encoded:?}");
+                if version < 4 {
+                    assert_eq!(response.error_code, error.map_or(0, |e| e.code()));
+                    assert_eq!(response.port, if error.is_some() { -1 } else { 9094 });
+                } else {
+                    assert_eq!(response.coordinators.len(), 1);
+                }
+            }
+        }
+    }
+}

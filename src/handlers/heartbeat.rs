@@ -1,0 +1,28 @@
+//! Heartbeat (key 12): keeps a member's session alive and tells it when a rebalance began
+//! (REBALANCE_IN_PROGRESS). Answered at once; emits no records.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::coordinator::group::wire;
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, groups};
+
+pub const VERSIONS: (i16, i16) = (0, 4);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: HeartbeatRequest,
+) -> HeartbeatResponse {
+    let (group_id, heartbeat) = wire::heartbeat_request(&request, ctx.version);
+    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+        return wire::heartbeat_response(Some(e));
+    }
+    let now = crate::now_ms();
+    let error = shard
+        .groups
+        .call(|c| c.heartbeat(&group_id, &heartbeat, now));
+    wire::heartbeat_response(error)
+}

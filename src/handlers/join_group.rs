@@ -1,0 +1,37 @@
+//! JoinGroup (key 11): a member joins (or rejoins) a group on the shard that coordinates it.
+//! The request usually parks until the rebalance completes; the connection reads nothing
+//! else meanwhile, as Kafka's clients expect.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+
+use crate::coordinator::group::types::JoinResponse;
+use crate::coordinator::group::{Response, wire};
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, groups};
+
+pub const VERSIONS: (i16, i16) = (0, 9);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: JoinGroupRequest,
+) -> JoinGroupResponse {
+    let (group_id, join) =
+        wire::join_request(&request, ctx.version, &ctx.client_id, &ctx.client_host);
+    let member_id = join.member_id.clone();
+    let error = |e| wire::join_response(&JoinResponse::error(e, &member_id), ctx.version);
+    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+        return error(e);
+    }
+    let now = crate::now_ms();
+    match groups::call_parked(shard, |c, token| c.join(&group_id, join, token, now)).await {
+        Some(Response::Join(response)) => wire::join_response(&response, ctx.version),
+        // The coordinator only answers a join token with a join response.
+        Some(Response::Sync(_)) => error(ResponseError::UnknownServerError),
+        // Shutting down: the client looks for the coordinator again.
+        None => error(ResponseError::NotCoordinator),
+    }
+}

@@ -1,0 +1,34 @@
+//! LeaveGroup (key 13): members leave (a batch from v3, one before). Leaving starts a
+//! rebalance, which may answer other members' parked joins.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use crate::coordinator::group::types::LeaveResponse;
+use crate::coordinator::group::wire;
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, groups};
+
+pub const VERSIONS: (i16, i16) = (0, 5);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let (group_id, leaving) = wire::leave_request(&request, ctx.version);
+    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+        let refused = LeaveResponse {
+            error: Some(e),
+            members: Vec::new(),
+        };
+        return wire::leave_response(&refused, ctx.version);
+    }
+    let now = crate::now_ms();
+    let (mut response, effects) = shard.groups.call(|c| c.leave(&group_id, &leaving, now));
+    if let Err(e) = groups::apply(shard, effects).await {
+        response.error = Some(e);
+    }
+    wire::leave_response(&response, ctx.version)
+}

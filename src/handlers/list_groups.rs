@@ -1,0 +1,36 @@
+//! ListGroups (key 16): the groups this shard coordinates. Clients ask every broker, and
+//! each shard is a broker, so the union over shards is the node's list. States filter from
+//! v4, types filter from v5.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
+
+use crate::coordinator::group::wire;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (0, 5);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let (states, types) = wire::list_groups_request(&request);
+    let listed = shard.groups.read(|c| c.list_groups(&states, &types));
+    let mut response = wire::list_groups_response(&listed);
+    if ctx.version < 5 {
+        // The group type column exists only from v5.
+        for group in &mut response.groups {
+            group.group_type = Default::default();
+        }
+    }
+    if ctx.version < 4 {
+        // The group state column exists only from v4.
+        for group in &mut response.groups {
+            group.group_state = Default::default();
+        }
+    }
+    response
+}

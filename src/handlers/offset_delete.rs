@@ -1,0 +1,29 @@
+//! OffsetDelete (key 47): deletes committed offsets of partitions the group no longer
+//! consumes, tombstoning them in `__consumer_offsets` before answering.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use crate::coordinator::group::wire;
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, groups};
+
+pub const VERSIONS: (i16, i16) = (0, 0);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let (group_id, topics) = wire::offset_delete_request(&request);
+    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+        return wire::offset_delete_response(&Err(e));
+    }
+    let (result, effects) = shard.groups.call(|c| c.delete_offsets(&group_id, &topics));
+    let result = match groups::apply(shard, effects).await {
+        Ok(()) => result,
+        Err(e) => Err(e),
+    };
+    wire::offset_delete_response(&result)
+}

@@ -1,0 +1,219 @@
+//! The group coordinator of one shard, wired to connections and storage: the pure
+//! [`GroupCoordinator`] behind a `RefCell`, the connections parked in JoinGroup/SyncGroup
+//! waiting for their token, the timer task that fires rebalance and session deadlines and
+//! expires offsets, and the start-up replay of `__consumer_offsets`. Lives on one core; a
+//! group is served only by the shard that owns its `__consumer_offsets` partition.
+//!
+//! Order of every call: run the coordinator (synchronously, borrow released at once),
+//! append the records it emitted to `__consumer_offsets`, then hand each delivery to the
+//! connection waiting on its token. Kafka answers only after the append, so a response
+//! never promises state a crash would lose.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::future;
+use glommio::channels::local_channel::{self, LocalSender};
+use kafka_protocol::ResponseError;
+
+use crate::coordinator::group::types::{JoinResponse, SyncResponse};
+use crate::coordinator::group::{
+    Delivery, Effects, GroupConfig, GroupCoordinator, RequestToken, Response,
+};
+use crate::shard::Shard;
+use crate::shard::event::Event;
+use crate::shard::offsets_log::{self, OffsetsLogError};
+
+/// Longest the timer task sleeps without looking again; bounds the lateness of a deadline
+/// that appears while it sleeps and was not signalled (none should be).
+const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+
+/// Per-shard group state.
+pub struct Groups {
+    coordinator: RefCell<GroupCoordinator>,
+    /// Connections parked in JoinGroup/SyncGroup, by the token their request was given.
+    waiters: RefCell<HashMap<RequestToken, LocalSender<Response>>>,
+    next_token: Cell<RequestToken>,
+    /// Signalled after every coordinator call, since any call may move a deadline.
+    timers_changed: Event,
+}
+
+impl Groups {
+    pub fn new(config: GroupConfig) -> Self {
+        Self {
+            coordinator: RefCell::new(GroupCoordinator::new(config)),
+            waiters: RefCell::new(HashMap::new()),
+            next_token: Cell::new(1),
+            timers_changed: Event::default(),
+        }
+    }
+
+    /// Runs a mutating coordinator call. The borrow ends when `f` returns, so no borrow is
+    /// ever held across an await.
+    pub fn call<R>(&self, f: impl FnOnce(&mut GroupCoordinator) -> R) -> R {
+        let result = f(&mut self.coordinator.borrow_mut());
+        self.timers_changed.notify();
+        result
+    }
+
+    /// Runs a read-only coordinator call.
+    pub fn read<R>(&self, f: impl FnOnce(&GroupCoordinator) -> R) -> R {
+        f(&self.coordinator.borrow())
+    }
+
+    /// Registers a waiting connection and returns its token and the receiving end.
+    fn park(&self) -> (RequestToken, local_channel::LocalReceiver<Response>) {
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        let (sender, receiver) = local_channel::new_bounded(1);
+        self.waiters.borrow_mut().insert(token, sender);
+        (token, receiver)
+    }
+
+    fn deliver(&self, delivery: Delivery) {
+        let Some(sender) = self.waiters.borrow_mut().remove(&delivery.token) else {
+            // The connection gave up (closed, or the shard is stopping); nobody to answer.
+            return;
+        };
+        // The channel holds one item and this is the only send on it, so it cannot be full;
+        // it fails only if the receiver is gone, which is the same "nobody to answer".
+        let _ = sender.try_send(delivery.response);
+    }
+}
+
+/// Removes a parked token when its request ends, however it ends (answered, shutdown, or
+/// the connection task dropped).
+struct ParkedGuard<'a> {
+    groups: &'a Groups,
+    token: RequestToken,
+}
+
+impl Drop for ParkedGuard<'_> {
+    fn drop(&mut self) {
+        self.groups.waiters.borrow_mut().remove(&self.token);
+    }
+}
+
+/// Checks that this shard coordinates `group_id`: NOT_COORDINATOR if another shard owns its
+/// `__consumer_offsets` partition, COORDINATOR_NOT_AVAILABLE if the topic cannot be created.
+pub fn check_coordinator(shard: &Shard, group_id: &str) -> Result<(), ResponseError> {
+    match offsets_log::coordinator_of(shard, group_id) {
+        Ok((_, owner)) if owner == shard.core => Ok(()),
+        Ok(_) => Err(ResponseError::NotCoordinator),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create {}", offsets_log::OFFSETS_TOPIC);
+            Err(ResponseError::CoordinatorNotAvailable)
+        }
+    }
+}
+
+/// Appends the records of `effects`, then delivers its responses. If the append fails,
+/// every delivery becomes that error instead, and the error is returned for the caller's
+/// own response.
+pub async fn apply(shard: &Shard, effects: Effects) -> Result<(), ResponseError> {
+    let stored = offsets_log::append(shard, &effects.records, crate::now_ms()).await;
+    let error = stored.err().map(|e: OffsetsLogError| {
+        tracing::warn!(core = shard.core, error = %e, "storing group records failed");
+        e.response_error()
+    });
+    for delivery in effects.deliveries {
+        let delivery = match error {
+            Some(error) => failed(delivery, error),
+            None => delivery,
+        };
+        shard.groups.deliver(delivery);
+    }
+    error.map_or(Ok(()), Err)
+}
+
+fn failed(delivery: Delivery, error: ResponseError) -> Delivery {
+    let response = match delivery.response {
+        Response::Join(join) => Response::Join(JoinResponse::error(error, &join.member_id)),
+        Response::Sync(_) => Response::Sync(SyncResponse::error(error)),
+    };
+    Delivery {
+        token: delivery.token,
+        response,
+    }
+}
+
+/// Runs a coordinator call that may answer later (JoinGroup, SyncGroup): gives it a fresh
+/// token, applies its effects, then waits until some call delivers to that token. `None`
+/// when the shard starts shutting down first; the caller answers NOT_COORDINATOR so the
+/// client finds the coordinator again after the restart.
+pub async fn call_parked(
+    shard: &Shard,
+    f: impl FnOnce(&mut GroupCoordinator, RequestToken) -> Effects,
+) -> Option<Response> {
+    let groups = &shard.groups;
+    let (token, receiver) = groups.park();
+    let _guard = ParkedGuard { groups, token };
+    let seen_shutdown = shard.shutdown_event.generation();
+    let effects = groups.call(|c| f(c, token));
+    // The append error, if any, already reached our own delivery through `apply`.
+    let _ = apply(shard, effects).await;
+    // `or` polls the receiver first, so a response already delivered wins over shutdown.
+    future::or(receiver.recv(), async {
+        shard.shutdown_event.changed_since(seen_shutdown).await;
+        None
+    })
+    .await
+}
+
+/// Loads this shard's groups and offsets from its `__consumer_offsets` partitions. Runs
+/// once at start-up, before the shard accepts connections.
+pub async fn load(shard: &Shard) {
+    let started = std::time::Instant::now();
+    match offsets_log::replay_owned(shard, &shard.groups.coordinator, crate::now_ms()).await {
+        Ok(records) => {
+            let groups = shard.groups.read(|c| c.groups().count());
+            tracing::info!(
+                core = shard.core,
+                records,
+                groups,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "group coordinator loaded"
+            );
+        }
+        Err(e) => {
+            tracing::error!(core = shard.core, error = %e, "loading {} failed; groups on this shard start empty", offsets_log::OFFSETS_TOPIC)
+        }
+    }
+    shard.groups.timers_changed.notify();
+}
+
+/// Fires group deadlines (`tick` at `next_deadline_ms`) and expires offsets every
+/// `offsets.retention.check.interval.ms`, until the shard shuts down.
+pub async fn run_timers(shard: Rc<Shard>) {
+    let interval_ms = shard.config.offsets_retention_check_interval_ms;
+    let mut next_expiry_ms = crate::now_ms() + interval_ms;
+    while !shard.is_shutting_down() {
+        let seen_timers = shard.groups.timers_changed.generation();
+        let seen_shutdown = shard.shutdown_event.generation();
+        let now = crate::now_ms();
+        let due = shard.groups.read(GroupCoordinator::next_deadline_ms);
+        if due.is_some_and(|d| d <= now) {
+            let effects = shard.groups.call(|c| c.tick(now));
+            let _ = apply(&shard, effects).await;
+            continue;
+        }
+        if now >= next_expiry_ms {
+            let effects = shard.groups.call(|c| c.expire_offsets(now));
+            let _ = apply(&shard, effects).await;
+            next_expiry_ms = now + interval_ms;
+            continue;
+        }
+        let wake_ms = due.unwrap_or(i64::MAX).min(next_expiry_ms);
+        let wait_ms = (wake_ms - now).clamp(1, MAX_TIMER_SLEEP_MS);
+        future::or(
+            glommio::timer::sleep(Duration::from_millis(wait_ms as u64)),
+            future::or(
+                shard.groups.timers_changed.changed_since(seen_timers),
+                shard.shutdown_event.changed_since(seen_shutdown),
+            ),
+        )
+        .await;
+    }
+}

@@ -1,0 +1,251 @@
+//! The `__consumer_offsets` topic as a shard's group coordinator uses it: created on first
+//! use, appended to after every coordinator call that emits records, and replayed into the
+//! coordinator when the shard starts. Runs on the shard that owns the partitions it touches;
+//! a group's records always go to the partition its id hashes to, which this shard owns
+//! (the caller checked that before calling the coordinator).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+
+use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::group::records::{self, Record, RecordError, RecordKey};
+use crate::metadata::{MetadataError, TopicMeta};
+use crate::protocol::record_batch::{self, BatchBuilder, BatchError, BatchView};
+use crate::protocol::records::{self as batch_records, encode_record};
+use crate::shard::{PartitionError, Shard};
+use crate::storage::log::{AppendError, ReadError, validate_batches};
+
+/// Kafka's name for the internal topic of group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// How many bytes one replay read asks for; a batch larger than this is still read whole.
+const REPLAY_READ_BYTES: u64 = 1 << 20;
+
+/// Why an append to or a replay of `__consumer_offsets` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsLogError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("corrupt batch in {OFFSETS_TOPIC}: {0}")]
+    Batch(#[from] BatchError),
+    #[error("undecodable records in {OFFSETS_TOPIC}: {0}")]
+    Records(#[from] batch_records::RecordError),
+    #[error("undecodable group record key: {0}")]
+    Key(#[from] RecordError),
+}
+
+impl OffsetsLogError {
+    /// The error a client gets when its request's records could not be stored, following
+    /// Kafka's mapping for coordinator appends (retriable where a retry can help).
+    pub fn response_error(&self) -> ResponseError {
+        match self {
+            Self::Partition(PartitionError::NotLeader) => ResponseError::NotCoordinator,
+            Self::Append(AppendError::TooLarge { .. }) => ResponseError::InvalidCommitOffsetSize,
+            _ => ResponseError::CoordinatorNotAvailable,
+        }
+    }
+}
+
+/// The topic's metadata, creating it (compacted, `offsets.topic.num.partitions`
+/// partitions) on first use, as Kafka does when the first group appears.
+pub fn offsets_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
+    if let Some(meta) = shard.cluster.topic(OFFSETS_TOPIC) {
+        return Ok(meta);
+    }
+    let configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
+    let partitions = shard.config.offsets_topic_num_partitions;
+    match shard
+        .cluster
+        .create_topic(OFFSETS_TOPIC, partitions, configs, false)
+    {
+        Ok(meta) => Ok(meta),
+        // Another shard created it between our look-up and the create.
+        Err(MetadataError::TopicExists(_)) => shard
+            .cluster
+            .topic(OFFSETS_TOPIC)
+            .ok_or_else(|| MetadataError::UnknownTopic(OFFSETS_TOPIC.to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `__consumer_offsets` partition of `group_id` and the core that owns it. The hash
+/// runs over the topic's real partition count, so changing the config after creation
+/// cannot move groups away from their records.
+pub fn coordinator_of(shard: &Shard, group_id: &str) -> Result<(i32, usize), MetadataError> {
+    let meta = offsets_topic(shard)?;
+    let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
+    let partition = records::partition_for_group(group_id, count);
+    // `partition_for_group` returns a value in 0..count, an index of `partitions`.
+    Ok((partition, meta.partitions[partition as usize]))
+}
+
+/// Appends `records` to the partitions of their groups, one batch per partition, in order.
+pub async fn append(shard: &Shard, records: &[Record], now_ms: i64) -> Result<(), OffsetsLogError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let meta = offsets_topic(shard)?;
+    let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
+    let mut by_partition: BTreeMap<i32, Vec<&Record>> = BTreeMap::new();
+    for record in records {
+        let partition = records::partition_for_group(&group_of(record)?, count);
+        by_partition.entry(partition).or_default().push(record);
+    }
+    for (partition, records) in by_partition {
+        let log = shard.partition(OFFSETS_TOPIC, partition).await?;
+        let max_bytes = log.log.borrow().config().max_message_bytes;
+        let batch = build_batch(&records, now_ms);
+        log.append(validate_batches(&batch, max_bytes)?, now_ms)
+            .await?;
+    }
+    Ok(())
+}
+
+fn group_of(record: &Record) -> Result<String, RecordError> {
+    Ok(match records::decode_key(&record.key)? {
+        RecordKey::OffsetCommit(key) => key.group,
+        RecordKey::GroupMetadata(key) => key.group,
+    })
+}
+
+/// One uncompressed RecordBatch v2 holding `records`, stamped with CreateTime `now_ms`.
+fn build_batch(records: &[&Record], now_ms: i64) -> Vec<u8> {
+    let mut section = Vec::with_capacity(64 * records.len());
+    for (i, record) in records.iter().enumerate() {
+        let record = batch_records::Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: i as i32,
+            key: Some(record.key.to_vec()),
+            value: record.value.as_ref().map(|v| v.to_vec()),
+            headers: Vec::new(),
+        };
+        encode_record(&mut section, &record);
+    }
+    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
+    BatchBuilder {
+        last_offset_delta: count - 1,
+        base_timestamp: now_ms,
+        max_timestamp: now_ms,
+        record_count: count,
+        ..BatchBuilder::default()
+    }
+    .build(&section)
+}
+
+/// Loads every `__consumer_offsets` partition this shard owns into `coordinator`. Called
+/// once at start-up, before the shard serves requests.
+pub async fn replay_owned(
+    shard: &Shard,
+    coordinator: &std::cell::RefCell<GroupCoordinator>,
+    now_ms: i64,
+) -> Result<usize, OffsetsLogError> {
+    let Some(meta) = shard.cluster.topic(OFFSETS_TOPIC) else {
+        return Ok(0);
+    };
+    let mut replayed = 0;
+    for (p, owner) in meta.partitions.iter().enumerate() {
+        if *owner != shard.core {
+            continue;
+        }
+        let partition = shard.partition(OFFSETS_TOPIC, p as i32).await?;
+        let log = partition.log.borrow();
+        replayed += replay_log(&log, &mut coordinator.borrow_mut(), now_ms)?;
+    }
+    Ok(replayed)
+}
+
+/// Applies every record of one partition log in offset order; returns how many.
+fn replay_log(
+    log: &crate::storage::log::PartitionLog,
+    coordinator: &mut GroupCoordinator,
+    now_ms: i64,
+) -> Result<usize, OffsetsLogError> {
+    let mut offset = log.watermarks().log_start_offset;
+    let mut applied = 0;
+    while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
+        let mut at = 0;
+        // The read may end inside a batch; whole batches are applied, the rest re-read.
+        while let Ok(size) = record_batch::total_size(&bytes[at..]) {
+            if at + size > bytes.len() {
+                break;
+            }
+            let view = BatchView::parse_validated(&bytes[at..at + size])?;
+            if !view.is_control() {
+                applied += replay_batch(&view, coordinator, now_ms)?;
+            }
+            offset = view.last_offset() + 1;
+            at += size;
+        }
+        if at == 0 {
+            // `read` always returns at least one whole batch; an incomplete one is corrupt.
+            let needed = record_batch::total_size(&bytes)?;
+            return Err(OffsetsLogError::Batch(BatchError::Truncated {
+                needed,
+                available: bytes.len(),
+            }));
+        }
+    }
+    Ok(applied)
+}
+
+fn replay_batch(
+    view: &BatchView<'_>,
+    coordinator: &mut GroupCoordinator,
+    now_ms: i64,
+) -> Result<usize, OffsetsLogError> {
+    let decoded = batch_records::decode_records(view)?;
+    for record in &decoded {
+        let Some(key) = record.key.as_deref() else {
+            continue;
+        };
+        // A record of a future format must not stop the shard from loading the rest.
+        if let Err(e) = records::replay(coordinator, key, record.value.as_deref(), now_ms) {
+            tracing::warn!(error = %e, "skipping an undecodable {OFFSETS_TOPIC} record");
+        }
+    }
+    Ok(decoded.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn built_batches_validate_and_decode_back() {
+        let records = [
+            records::offset_tombstone("g", "t", 0),
+            Record {
+                key: Bytes::from_static(b"k"),
+                value: Some(Bytes::from_static(b"v")),
+            },
+        ];
+        let refs: Vec<&Record> = records.iter().collect();
+        let batch = build_batch(&refs, 1_000);
+        let view = BatchView::parse_validated(&batch).expect("a batch we built is valid");
+        assert_eq!(view.record_count(), 2);
+        assert_eq!(view.max_timestamp(), 1_000);
+        let decoded = batch_records::decode_records(&view).expect("decodes");
+        assert_eq!(decoded[0].key.as_deref(), Some(&records[0].key[..]));
+        assert_eq!(decoded[0].value, None);
+        assert_eq!(decoded[1].value.as_deref(), Some(&b"v"[..]));
+        assert_eq!(decoded[1].offset_delta, 1);
+    }
+
+    #[test]
+    fn records_route_by_their_group() {
+        let record = records::offset_tombstone("my-group", "t", 3);
+        assert_eq!(group_of(&record).ok().as_deref(), Some("my-group"));
+        let tombstone = records::group_tombstone("other");
+        assert_eq!(group_of(&tombstone).ok().as_deref(), Some("other"));
+    }
+}
