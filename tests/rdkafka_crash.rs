@@ -164,6 +164,10 @@ fn acknowledged_records_survive_sigkill() {
             acked.len()
         );
         let high = verify_acked(&broker, topic, acked, &format!("acks={acks}"));
+        eprintln!(
+            "acks={acks}: {} records acknowledged before the kill, {high} in the log after recovery",
+            acked.len()
+        );
         append_after_recovery(&broker, topic, high);
     }
 }

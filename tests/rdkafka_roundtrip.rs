@@ -105,18 +105,24 @@ fn codecs_on_disk(broker: &Broker, topic: &str) -> Vec<i16> {
 fn every_codec_round_trips_and_survives_restart() {
     let mut broker = Broker::start_with(BrokerOptions::default().with_cores(2));
     let mut topics = Vec::new();
+    // Codec mismatches on disk are collected and asserted at the end, so one codec the client
+    // declines to use does not hide whether restart and recovery work.
+    let mut codec_problems = Vec::new();
     for (codec, bits) in CODECS {
         let topic = unique_topic(&format!("codec-{codec}"));
         let recs = sample_records(RECORDS_PER_CODEC, codec);
         produce_codec(&broker, &topic, codec, &recs);
         verify_topic(&broker, &topic, &recs, &format!("{codec} before restart"));
-        let on_disk = codecs_on_disk(&broker, &topic);
         // librdkafka sends a batch uncompressed when compression does not shrink it, so a
         // tiny batch may be plain; the big compressible ones must keep the producer's codec.
-        assert!(
-            on_disk.contains(&bits) && on_disk.iter().all(|&c| c == bits || c == 0),
-            "{codec}: codec bits on disk {on_disk:?}, expected {bits}"
-        );
+        // librdkafka also sends everything uncompressed when it infers from ApiVersions that
+        // the broker cannot take the codec (lz4 needs FindCoordinator to be advertised).
+        let on_disk = codecs_on_disk(&broker, &topic);
+        if !(on_disk.contains(&bits) && on_disk.iter().all(|&c| c == bits || c == 0)) {
+            codec_problems.push(format!(
+                "{codec}: codec bits on disk {on_disk:?}, expected {bits}"
+            ));
+        }
         topics.push((topic, recs));
     }
 
@@ -128,6 +134,7 @@ fn every_codec_round_trips_and_survives_restart() {
         verify_topic(&broker, topic, recs, &format!("{topic} after restart"));
     }
     append_after_restart(&broker, &topics[0].0, topics[0].1.len());
+    assert!(codec_problems.is_empty(), "{}", codec_problems.join("\n"));
 }
 
 /// After recovery the log must accept new records at the next offset.

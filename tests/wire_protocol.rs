@@ -685,3 +685,57 @@ fn describe_configs_of_unknown_topic_is_unknown_topic() {
     assert_eq!(result.resource_name.as_str(), "no-such-topic");
     assert!(result.configs.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Offsets out of range and auto-creation switched off
+
+#[test]
+fn fetch_beyond_the_end_is_offset_out_of_range() {
+    const OFFSET_OUT_OF_RANGE: i16 = 1;
+    let broker = Broker::start();
+    let topic = unique_topic("range");
+    let mut bootstrap = Client::connect(broker.base_port());
+    let leader = leader_of(&mut bootstrap, &topic);
+    let mut client = Client::connect(broker.shard_port(leader as u16));
+    let batch = record_batch(&[(b"k", b"v")], 1_700_000_000_000);
+    assert_eq!(produce(&mut client, &topic, batch), (NONE, 0));
+    // Offset 1 is the end (a long-poll position); offset 5 does not exist yet.
+    // Kafka reports high watermark -1 with a partition error, so only the code is checked.
+    let (error, _, _) = fetch(&mut client, &topic, 5, 0);
+    assert_eq!(error, OFFSET_OUT_OF_RANGE, "fetch offset beyond the end");
+    let (error, high, _) = fetch(&mut client, &topic, 1, 0);
+    assert_eq!(
+        (error, high),
+        (NONE, 1),
+        "fetch at the end is not out of range"
+    );
+    let (error, _, _) = fetch(&mut client, &topic, -3, 0);
+    assert_eq!(error, OFFSET_OUT_OF_RANGE, "negative fetch offset");
+}
+
+#[test]
+fn without_auto_creation_unknown_topics_stay_unknown() {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    let broker = Broker::start_with(
+        BrokerOptions::default().with_config("auto.create.topics.enable", "false"),
+    );
+    let topic = unique_topic("no-auto");
+    let mut client = Client::connect(broker.base_port());
+    let version = client.version::<MetadataRequest>(12);
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName::from(StrBytes::from_string(topic.clone())))),
+        ]))
+        .with_allow_auto_topic_creation(true);
+    let response: MetadataResponse = client.call(request, version);
+    assert_eq!(response.topics.len(), 1);
+    assert_eq!(response.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    let mut shard = Client::connect(broker.shard_port(0));
+    let (error, _) = produce(&mut shard, &topic, record_batch(&[(b"k", b"v")], 0));
+    assert_eq!(
+        error, UNKNOWN_TOPIC_OR_PARTITION,
+        "produce to a missing topic"
+    );
+    assert!(!broker.data_dir().join(format!("{topic}-0")).exists());
+}
