@@ -13,12 +13,14 @@
 //! - [`shard`]: per-core state, node start-up and shutdown.
 //! - [`server`]: listeners, connections, dispatch, zero-copy sends.
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
+//! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group state machines and `__consumer_offsets` records.
 
 pub mod config;
 pub mod coordinator;
 pub mod handlers;
 pub mod metadata;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod shard;

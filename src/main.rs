@@ -44,6 +44,9 @@ enum Command {
         /// server.properties-style configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Prometheus endpoint address (`/metrics`, `/health`); `off` disables it.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
 }
 
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             cores,
             node_id,
             config,
+            metrics_addr,
         } => {
             let overrides = Overrides {
                 data_dir,
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
                 port,
                 cores,
                 node_id,
+                metrics_addr,
             };
             let config = match BrokerConfig::load(config.as_deref(), &overrides, available_cores())
             {

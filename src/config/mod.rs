@@ -50,6 +50,8 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub socket_request_max_bytes: usize,
+    /// Where the Prometheus endpoint listens; `None` turns it off (`--metrics-addr off`).
+    pub metrics_addr: Option<String>,
     /// How often retention runs (`log.retention.check.interval.ms`).
     pub retention_check_interval_ms: u64,
     /// How often the cleaner looks for logs to compact (`log.cleaner.backoff.ms`).
@@ -76,6 +78,7 @@ pub struct Overrides {
     pub port: Option<u16>,
     pub cores: Option<usize>,
     pub node_id: Option<i32>,
+    pub metrics_addr: Option<String>,
 }
 
 fn parse_key<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
@@ -135,6 +138,7 @@ impl BrokerConfig {
             default_replication_factor: 1,
             socket_request_max_bytes: 100 * 1024 * 1024,
             retention_check_interval_ms: 300_000,
+            metrics_addr: Some("127.0.0.1:9644".into()),
             cleaner_backoff_ms: 15_000,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
@@ -184,6 +188,7 @@ impl BrokerConfig {
                         return Err(invalid(key, value, "must be at least 1"));
                     }
                 }
+                "sluice.metrics.addr" => cfg.metrics_addr = metrics_addr(value),
                 "log.cleaner.backoff.ms" => {
                     cfg.cleaner_backoff_ms = parse_key(key, value)?;
                     if cfg.cleaner_backoff_ms == 0 {
@@ -222,6 +227,9 @@ impl BrokerConfig {
         }
         if let Some(id) = flags.node_id {
             cfg.node_id = id;
+        }
+        if let Some(addr) = &flags.metrics_addr {
+            cfg.metrics_addr = metrics_addr(addr);
         }
         if cfg.cores == 0 || cfg.cores > available_cores.max(1) {
             return Err(invalid(
@@ -315,6 +323,13 @@ fn apply_group_key(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(),
         _ => {}
     }
     Ok(())
+}
+
+/// `off` (or `none`, or empty) disables the metrics endpoint.
+fn metrics_addr(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!(v.is_empty() || v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none")))
+        .then(|| v.to_string())
 }
 
 fn shard_port(bootstrap: u16, core: usize) -> Result<u16, ConfigError> {

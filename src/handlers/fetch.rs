@@ -43,6 +43,7 @@ struct TopicPlan {
     name: String,
     id: uuid::Uuid,
     partitions: Vec<PartitionPlan>,
+    bytes: u64,
 }
 
 pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchRequest) -> Vec<Part> {
@@ -86,6 +87,7 @@ async fn plan_reads(
             (topic.topic.0.to_string(), uuid::Uuid::nil(), true)
         };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
+        let mut topic_bytes = 0u64;
         for p in &topic.partitions {
             let plan = if known {
                 plan_partition(shard, &name, p, &mut budget).await
@@ -94,12 +96,14 @@ async fn plan_reads(
             };
             errors |= plan.header.error != 0;
             total += plan.records.as_ref().map(records_len).unwrap_or(0);
+            topic_bytes += plan.records.as_ref().map(records_len).unwrap_or(0);
             partitions.push(plan);
         }
         plans.push(TopicPlan {
             name,
             id,
             partitions,
+            bytes: topic_bytes,
         });
     }
     (plans, total, errors)
@@ -181,6 +185,9 @@ fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -
     let no_aborted: [(i64, i64); 0] = [];
     let mut w = FetchResponseWriter::new(ctx.version, ctx.correlation_id, 0, 0, plans.len());
     for topic in plans {
+        if topic.bytes > 0 {
+            crate::metrics::with_current(|m| m.add_topic_traffic(&topic.name, 0, 0, topic.bytes));
+        }
         let key = if ctx.version >= 13 {
             TopicKey::Id(topic.id)
         } else {

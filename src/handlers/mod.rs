@@ -26,6 +26,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod produce_legacy;
 pub mod sync_group;
 
 use kafka_protocol::messages::{ApiKey, TopicName};

@@ -17,7 +17,8 @@ use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{AppendError, require_keys, validate_batches};
 use crate::storage::producer_state::SequenceError;
 
-pub const VERSIONS: (i16, i16) = (3, 12);
+/// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
+pub const VERSIONS: (i16, i16) = (0, 12);
 
 const ACKS_ALL: i16 = -1;
 
@@ -93,8 +94,10 @@ async fn produce_partition(
         Ok(v) => v,
         Err(e) => return failure(index, append_error_code(&e), Some(e.to_string())),
     };
+    let (bytes_in, messages_in) = (records.len() as u64, validated.record_count as u64);
     match partition.append(validated, crate::now_ms()).await {
         Ok(info) => {
+            crate::metrics::with_current(|m| m.add_topic_traffic(topic, bytes_in, messages_in, 0));
             if info.flush_due {
                 let through = info.last_offset + 1;
                 if acks == ACKS_ALL {

@@ -40,7 +40,11 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
             return Ok(());
         };
         shard.in_flight.set(shard.in_flight.get() + 1);
+        let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+        let started = std::time::Instant::now();
         let result = answer(&shard, &mut stream, frame, &client_host).await;
+        let elapsed = started.elapsed();
+        crate::metrics::with_current(|m| m.record_request(api_key, result.is_err(), elapsed));
         shard.in_flight.set(shard.in_flight.get() - 1);
         result?;
     }

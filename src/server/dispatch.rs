@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
-use crate::handlers::{self, api_versions};
+use crate::handlers::{self, api_versions, produce_legacy};
 use crate::protocol::fetch_response::Part;
 use crate::shard::Shard;
 
@@ -122,8 +122,16 @@ pub async fn dispatch(
     };
     match api_key {
         ApiKey::Produce => {
-            let request: ProduceRequest = decode(&mut frame, version)?;
+            let legacy = version <= produce_legacy::LEGACY_MAX_VERSION;
+            let request: ProduceRequest = if legacy {
+                produce_legacy::decode(frame)?
+            } else {
+                decode(&mut frame, version)?
+            };
             match handlers::produce::handle(shard, &ctx, request).await {
+                Some(response) if legacy => {
+                    Ok(produce_legacy::encode(correlation_id, version, &response))
+                }
                 Some(response) => encode_frame(correlation_id, version, &response),
                 None => Ok(Reply::None),
             }

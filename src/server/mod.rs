@@ -62,6 +62,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             continue;
         }
         connections.set(connections.get() + 1);
+        crate::metrics::with_current(|m| m.connection_opened());
         let (shard, connections) = (shard.clone(), connections.clone());
         glommio::spawn_local(async move {
             // A bug in one request must cost one connection, not the whole shard.
@@ -77,6 +78,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 Err(_) => tracing::error!("a request handler panicked; its connection was closed"),
             }
             connections.set(connections.get() - 1);
+            crate::metrics::with_current(|m| m.connection_closed());
         })
         .detach();
     }

@@ -259,6 +259,28 @@ impl Shard {
         }
     }
 
+    /// Publishes each partition's size and offsets for the metrics exporter.
+    pub fn publish_partition_metrics(&self) {
+        let gauges = self
+            .partitions
+            .borrow()
+            .iter()
+            .map(|((topic, partition), (_, p))| {
+                let log = p.log.borrow();
+                let marks = log.watermarks();
+                crate::metrics::PartitionGauge {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    size_bytes: log.size_bytes(),
+                    segments: log.segment_count(),
+                    high_watermark: marks.high_watermark,
+                    log_start_offset: marks.log_start_offset,
+                }
+            })
+            .collect();
+        crate::metrics::with_current(|m| m.publish_partitions(gauges));
+    }
+
     /// Flushes partitions whose unflushed records are older than their `flush.ms`.
     pub async fn flush_overdue(&self, now_ms: i64) {
         let all: Vec<Rc<Partition>> = self

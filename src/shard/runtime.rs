@@ -36,6 +36,8 @@ pub enum StartError {
 
 /// How often a shard checks for shutdown and applies control-plane changes.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(50);
+/// How often a shard publishes its partitions' sizes for the metrics endpoint.
+const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest a shard waits for in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -70,6 +72,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
         executors.into_iter().for_each(|h| drop(h.join()));
         return Err(e);
     }
+    start_metrics_exporter(&config);
     tracing::info!(
         bootstrap = %format!("{}:{}", config.advertised_host, config.bootstrap_port),
         shards = config.cores,
@@ -90,6 +93,22 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     }
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The metrics endpoint is an operator convenience: if its port is taken the broker still
+/// runs, and says so.
+fn start_metrics_exporter(config: &BrokerConfig) {
+    let Some(addr) = &config.metrics_addr else {
+        return;
+    };
+    let parsed = addr.parse::<SocketAddr>();
+    match parsed
+        .map_err(|e| e.to_string())
+        .and_then(|a| crate::metrics::serve_metrics(a).map_err(|e| e.to_string()))
+    {
+        Ok(_) => tracing::info!(addr = %addr, "metrics endpoint listening (/metrics, /health)"),
+        Err(e) => tracing::warn!(addr = %addr, error = %e, "metrics endpoint not started"),
+    }
 }
 
 fn wait_until_ready(
@@ -124,6 +143,7 @@ async fn shard_main(
     shutdown: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) {
+    crate::metrics::install_for_current_shard(core);
     let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
     let listeners = match bind_listeners(&config, core) {
         Ok(l) => l,
@@ -179,9 +199,14 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
     let mut last_retention = std::time::Instant::now();
     let clean_every = Duration::from_millis(shard.config.cleaner_backoff_ms);
     let mut last_clean = std::time::Instant::now();
+    let mut last_publish = std::time::Instant::now();
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         shard.reconcile().await;
+        if last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
+            last_publish = std::time::Instant::now();
+            shard.publish_partition_metrics();
+        }
         shard.flush_overdue(crate::now_ms()).await;
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();

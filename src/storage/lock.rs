@@ -10,9 +10,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "data directory {dir} is in use by another Sluice process{holder}; stop it or pick another --data-dir"
+        "data directory {dir} is in use by another Sluice process{holder}, which holds {lock}; stop it or pick another --data-dir"
     )]
-    InUse { dir: PathBuf, holder: String },
+    InUse {
+        dir: PathBuf,
+        lock: String,
+        holder: String,
+    },
     #[error("cannot open lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -53,6 +57,7 @@ impl DirLock {
             };
             return Err(LockError::InUse {
                 dir: dir.to_path_buf(),
+                lock: path.display().to_string(),
                 holder,
             });
         }

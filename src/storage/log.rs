@@ -669,10 +669,12 @@ impl Partition {
                 let log = self.log.borrow();
                 (log.active().writer(), log.next_offset)
             };
+            let started = std::time::Instant::now();
             let result = match writer {
                 Some(w) => w.fdatasync().await.map_err(io::Error::from),
                 None => Ok(()),
             };
+            crate::metrics::with_current(|m| m.record_fsync(started.elapsed()));
             self.sync_in_flight.set(false);
             if result.is_ok() {
                 self.synced_offset.set(self.synced_offset.get().max(upto));
@@ -985,8 +987,10 @@ mod tests {
 
     #[test]
     fn time_retention_keeps_the_active_segment_and_survives_restart() {
-        let mut cfg = TopicConfig::default();
-        cfg.retention_ms = 1_000;
+        let cfg = TopicConfig {
+            retention_ms: 1_000,
+            ..TopicConfig::default()
+        };
         let (tmp, mut log, _) = three_segments(cfg.clone(), [1_000, 5_000, 1_000]);
         let removed = log.collect_expired_segments(4_000);
         assert_eq!(removed.len(), 3, "only the first segment is old and closed");

@@ -1,0 +1,155 @@
+//! Metrics: per-shard counters and latency histograms, written only by their own shard
+//! (relaxed atomics and an uncontended lock: no cross-core traffic on the hot path), and a
+//! Prometheus text exporter on a plain thread that reads them. Every shard registers its
+//! [`ShardMetrics`] at start-up and reaches it through a thread-local, so storage and
+//! handlers can count without plumbing.
+
+mod exporter;
+
+pub use exporter::serve_metrics;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Highest Kafka API key we keep a counter slot for.
+const API_SLOTS: usize = 128;
+
+/// Bytes and messages per topic, counted once per request (not per record).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TopicTraffic {
+    pub bytes_in: u64,
+    pub messages_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Size of one partition's log, published by its shard once a second.
+#[derive(Debug, Clone)]
+pub struct PartitionGauge {
+    pub topic: String,
+    pub partition: i32,
+    pub size_bytes: u64,
+    pub segments: usize,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+pub struct ShardMetrics {
+    pub core: usize,
+    requests: Vec<AtomicU64>,
+    errors: Vec<AtomicU64>,
+    pub connections: AtomicI64,
+    pub fsyncs: AtomicU64,
+    latency_us: Mutex<BTreeMap<i16, Histogram<u64>>>,
+    fsync_us: Mutex<Histogram<u64>>,
+    topics: Mutex<BTreeMap<String, TopicTraffic>>,
+    partitions: Mutex<Vec<PartitionGauge>>,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs .. 60 s at 3 significant digits; the bounds are constants, so this cannot fail.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Writers never panic while holding these locks; if one did, the counts are still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ShardMetrics {
+    pub fn new(core: usize) -> Self {
+        Self {
+            core,
+            requests: (0..API_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            errors: (0..API_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            connections: AtomicI64::new(0),
+            fsyncs: AtomicU64::new(0),
+            latency_us: Mutex::new(BTreeMap::new()),
+            fsync_us: Mutex::new(new_histogram()),
+            topics: Mutex::new(BTreeMap::new()),
+            partitions: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn slot(api_key: i16) -> Option<usize> {
+        usize::try_from(api_key).ok().filter(|k| *k < API_SLOTS)
+    }
+
+    /// One request served (or failed), with its latency from frame read to reply written.
+    pub fn record_request(&self, api_key: i16, failed: bool, elapsed: Duration) {
+        let Some(slot) = Self::slot(api_key) else {
+            return;
+        };
+        self.requests[slot].fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors[slot].fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
+        let _ = lock(&self.latency_us)
+            .entry(api_key)
+            .or_insert_with(new_histogram)
+            .record(micros);
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn record_fsync(&self, elapsed: Duration) {
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let _ = lock(&self.fsync_us).record((elapsed.as_micros() as u64).clamp(1, 60_000_000));
+    }
+
+    pub fn add_topic_traffic(&self, topic: &str, bytes_in: u64, messages_in: u64, bytes_out: u64) {
+        let mut topics = lock(&self.topics);
+        let t = match topics.get_mut(topic) {
+            Some(t) => t,
+            None => topics.entry(topic.to_string()).or_default(),
+        };
+        t.bytes_in += bytes_in;
+        t.messages_in += messages_in;
+        t.bytes_out += bytes_out;
+    }
+
+    pub fn publish_partitions(&self, gauges: Vec<PartitionGauge>) {
+        *lock(&self.partitions) = gauges;
+    }
+}
+
+static REGISTRY: OnceLock<Mutex<Vec<Arc<ShardMetrics>>>> = OnceLock::new();
+
+fn registry() -> &'static Mutex<Vec<Arc<ShardMetrics>>> {
+    REGISTRY.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<Arc<ShardMetrics>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Registers the metrics of the shard running on this thread.
+pub fn install_for_current_shard(core: usize) -> Arc<ShardMetrics> {
+    let metrics = Arc::new(ShardMetrics::new(core));
+    lock(registry()).push(metrics.clone());
+    CURRENT.with(|c| *c.borrow_mut() = Some(metrics.clone()));
+    metrics
+}
+
+/// Runs `f` with this thread's shard metrics, if a shard runs here (tests may not have one).
+pub fn with_current(f: impl FnOnce(&ShardMetrics)) {
+    CURRENT.with(|c| {
+        if let Some(m) = c.borrow().as_ref() {
+            f(m)
+        }
+    });
+}
+
+fn all_shards() -> Vec<Arc<ShardMetrics>> {
+    lock(registry()).clone()
+}
