@@ -11,3 +11,4 @@
 //!   committed offsets, and the `__consumer_offsets` record format.
 
 pub mod group;
+pub mod txn;

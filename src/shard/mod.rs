@@ -5,6 +5,7 @@
 
 pub mod event;
 pub mod groups;
+pub mod mailbox;
 pub mod offsets_log;
 pub mod runtime;
 

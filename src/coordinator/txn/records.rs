@@ -1,0 +1,340 @@
+//! Byte formats of transactions, as Kafka writes them so its tools can read our logs:
+//! - `__transaction_state` records: `TransactionLogKey` v0 (transactional id) and
+//!   `TransactionLogValue` v0 (written) / v1 (flexible, read too), each prefixed by its
+//!   int16 version; a tombstone value removes an id.
+//! - Transaction markers: the single record of a control batch, key = version 0 + type
+//!   (0 ABORT, 1 COMMIT), value = version 0 + coordinator epoch.
+//!
+//! Pure encoding; no I/O. Used by the coordinator's shard and by partition logs on any shard.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::state::{TxnMetadata, TxnStatus};
+
+const KEY_VERSION: i16 = 0;
+const VALUE_VERSION_WRITTEN: i16 = 0;
+const VALUE_VERSION_FLEXIBLE: i16 = 1;
+const MARKER_VERSION: i16 = 0;
+const MARKER_TYPE_ABORT: i16 = 0;
+const MARKER_TYPE_COMMIT: i16 = 1;
+
+/// Why a stored record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnRecordError {
+    #[error("record ends early")]
+    Truncated,
+    #[error("unknown {what} version {version}")]
+    UnknownVersion { what: &'static str, version: i16 },
+    #[error("unknown transaction status {0}")]
+    UnknownStatus(i8),
+    #[error("string is not UTF-8")]
+    NotUtf8,
+    #[error("negative length {0}")]
+    NegativeLength(i64),
+}
+
+/// A big-endian reader over a record's bytes that fails cleanly on truncation.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TxnRecordError> {
+        if self.buf.len() < n {
+            return Err(TxnRecordError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], TxnRecordError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn i8(&mut self) -> Result<i8, TxnRecordError> {
+        Ok(i8::from_be_bytes(self.array()?))
+    }
+    fn i16(&mut self) -> Result<i16, TxnRecordError> {
+        Ok(i16::from_be_bytes(self.array()?))
+    }
+    fn i32(&mut self) -> Result<i32, TxnRecordError> {
+        Ok(i32::from_be_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, TxnRecordError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+    fn uvarint(&mut self) -> Result<u64, TxnRecordError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.array::<1>()?[0];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(TxnRecordError::Truncated)
+    }
+    fn utf8(&mut self, len: usize) -> Result<String, TxnRecordError> {
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| TxnRecordError::NotUtf8)
+    }
+    fn string(&mut self) -> Result<String, TxnRecordError> {
+        let len = self.i16()?;
+        let len = usize::try_from(len).map_err(|_| TxnRecordError::NegativeLength(len.into()))?;
+        self.utf8(len)
+    }
+    /// A flexible-version length: stored as n + 1 so 0 means null.
+    fn compact_len(&mut self) -> Result<Option<usize>, TxnRecordError> {
+        match self.uvarint()? {
+            0 => Ok(None),
+            n => usize::try_from(n - 1)
+                .map(Some)
+                .map_err(|_| TxnRecordError::Truncated),
+        }
+    }
+    fn compact_string(&mut self) -> Result<String, TxnRecordError> {
+        let len = self
+            .compact_len()?
+            .ok_or(TxnRecordError::NegativeLength(-1))?;
+        self.utf8(len)
+    }
+    fn skip_tagged_fields(&mut self) -> Result<(), TxnRecordError> {
+        for _ in 0..self.uvarint()? {
+            let _tag = self.uvarint()?;
+            let size = usize::try_from(self.uvarint()?).map_err(|_| TxnRecordError::Truncated)?;
+            self.take(size)?;
+        }
+        Ok(())
+    }
+}
+
+fn put_string(buf: &mut BytesMut, s: &str) {
+    // Transactional ids and topic names are far below i16::MAX bytes (Kafka limits both).
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    buf.put_i16(len);
+    buf.put_slice(&s.as_bytes()[..len as usize]);
+}
+
+/// `TransactionLogKey` v0.
+pub fn encode_key(transactional_id: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(4 + transactional_id.len());
+    buf.put_i16(KEY_VERSION);
+    put_string(&mut buf, transactional_id);
+    buf.freeze()
+}
+
+pub fn decode_key(bytes: &[u8]) -> Result<String, TxnRecordError> {
+    let mut r = Reader { buf: bytes };
+    match r.i16()? {
+        KEY_VERSION => r.string(),
+        version => Err(TxnRecordError::UnknownVersion {
+            what: "TransactionLogKey",
+            version,
+        }),
+    }
+}
+
+/// `TransactionLogValue` v0 of `meta`; partitions grouped by topic in name order.
+pub fn encode_value(meta: &TxnMetadata) -> Bytes {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i16(VALUE_VERSION_WRITTEN);
+    buf.put_i64(meta.producer_id);
+    buf.put_i16(meta.producer_epoch);
+    buf.put_i32(meta.timeout_ms);
+    buf.put_i8(meta.status as i8);
+    let topics = meta.partitions_by_topic();
+    buf.put_i32(topics.len() as i32);
+    for (topic, partitions) in &topics {
+        put_string(&mut buf, topic);
+        buf.put_i32(partitions.len() as i32);
+        partitions.iter().for_each(|p| buf.put_i32(*p));
+    }
+    buf.put_i64(meta.last_update_ms);
+    buf.put_i64(meta.start_ms);
+    buf.freeze()
+}
+
+/// Decodes a value (v0 or v1) for `transactional_id`.
+pub fn decode_value(transactional_id: &str, bytes: &[u8]) -> Result<TxnMetadata, TxnRecordError> {
+    let mut r = Reader { buf: bytes };
+    let version = r.i16()?;
+    let flexible = match version {
+        VALUE_VERSION_WRITTEN => false,
+        VALUE_VERSION_FLEXIBLE => true,
+        version => {
+            return Err(TxnRecordError::UnknownVersion {
+                what: "TransactionLogValue",
+                version,
+            });
+        }
+    };
+    let producer_id = r.i64()?;
+    let producer_epoch = r.i16()?;
+    let timeout_ms = r.i32()?;
+    let status_byte = r.i8()?;
+    let status =
+        TxnStatus::from_byte(status_byte).ok_or(TxnRecordError::UnknownStatus(status_byte))?;
+    let partitions = if flexible {
+        flexible_partitions(&mut r)?
+    } else {
+        classic_partitions(&mut r)?
+    };
+    let last_update_ms = r.i64()?;
+    let start_ms = r.i64()?;
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    Ok(TxnMetadata {
+        transactional_id: transactional_id.to_owned(),
+        producer_id,
+        producer_epoch,
+        timeout_ms,
+        status,
+        partitions,
+        last_update_ms,
+        start_ms,
+    })
+}
+
+type PartitionSet = std::collections::BTreeSet<(String, i32)>;
+
+fn classic_partitions(r: &mut Reader<'_>) -> Result<PartitionSet, TxnRecordError> {
+    let mut out = PartitionSet::new();
+    let topics = r.i32()?;
+    for _ in 0..topics.max(0) {
+        let topic = r.string()?;
+        for _ in 0..r.i32()?.max(0) {
+            out.insert((topic.clone(), r.i32()?));
+        }
+    }
+    Ok(out)
+}
+
+fn flexible_partitions(r: &mut Reader<'_>) -> Result<PartitionSet, TxnRecordError> {
+    let mut out = PartitionSet::new();
+    let topics = r.compact_len()?.unwrap_or(0);
+    for _ in 0..topics {
+        let topic = r.compact_string()?;
+        for _ in 0..r.compact_len()?.unwrap_or(0) {
+            out.insert((topic.clone(), r.i32()?));
+        }
+        r.skip_tagged_fields()?;
+    }
+    Ok(out)
+}
+
+/// The key and value of a transaction marker record.
+pub fn encode_marker(commit: bool, coordinator_epoch: i32) -> (Vec<u8>, Vec<u8>) {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&MARKER_VERSION.to_be_bytes());
+    let kind = if commit {
+        MARKER_TYPE_COMMIT
+    } else {
+        MARKER_TYPE_ABORT
+    };
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&MARKER_VERSION.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    (key, value)
+}
+
+/// Whether a control record key is a COMMIT (true) or ABORT (false) marker; `None` for
+/// other control records (Kafka has leader-change and snapshot ones too).
+pub fn decode_marker_key(key: &[u8]) -> Option<bool> {
+    let mut r = Reader { buf: key };
+    let _version = r.i16().ok()?;
+    match r.i16().ok()? {
+        MARKER_TYPE_COMMIT => Some(true),
+        MARKER_TYPE_ABORT => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> TxnMetadata {
+        TxnMetadata {
+            transactional_id: "tx-1".into(),
+            producer_id: 4001,
+            producer_epoch: 3,
+            timeout_ms: 60_000,
+            status: TxnStatus::Ongoing,
+            partitions: [
+                ("a".to_string(), 2),
+                ("a".to_string(), 0),
+                ("b".to_string(), 1),
+            ]
+            .into_iter()
+            .collect(),
+            last_update_ms: 1_700_000_000_123,
+            start_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn key_matches_kafka_bytes_and_round_trips() {
+        let key = encode_key("tx");
+        assert_eq!(&key[..], &[0, 0, 0, 2, b't', b'x']);
+        assert_eq!(decode_key(&key).as_deref(), Ok("tx"));
+    }
+
+    #[test]
+    fn value_v0_round_trips_and_has_kafka_layout() {
+        let value = encode_value(&meta());
+        // version, pid, epoch, timeout, status
+        assert_eq!(&value[0..2], &[0, 0]);
+        assert_eq!(&value[2..10], &4001i64.to_be_bytes());
+        assert_eq!(&value[10..12], &3i16.to_be_bytes());
+        assert_eq!(&value[12..16], &60_000i32.to_be_bytes());
+        assert_eq!(value[16], 1, "Ongoing is status 1");
+        assert_eq!(&value[17..21], &2i32.to_be_bytes(), "two topics");
+        assert_eq!(decode_value("tx-1", &value), Ok(meta()));
+    }
+
+    #[test]
+    fn value_v1_flexible_is_read() {
+        let mut v = vec![0, 1];
+        v.extend_from_slice(&7i64.to_be_bytes());
+        v.extend_from_slice(&2i16.to_be_bytes());
+        v.extend_from_slice(&1000i32.to_be_bytes());
+        v.push(4); // CompleteCommit
+        v.push(2); // one topic (n + 1)
+        v.push(2); // "t" (len + 1)
+        v.push(b't');
+        v.push(3); // two partitions
+        v.extend_from_slice(&0i32.to_be_bytes());
+        v.extend_from_slice(&5i32.to_be_bytes());
+        v.push(0); // topic tagged fields
+        v.extend_from_slice(&11i64.to_be_bytes());
+        v.extend_from_slice(&10i64.to_be_bytes());
+        v.extend_from_slice(&[1, 2, 2, 0, 2]); // one tagged field (tag 2, 2 bytes)
+        let m = decode_value("x", &v).expect("valid v1");
+        assert_eq!(m.status, TxnStatus::CompleteCommit);
+        assert_eq!(m.partitions.len(), 2);
+        assert_eq!((m.last_update_ms, m.start_ms), (11, 10));
+    }
+
+    #[test]
+    fn every_cut_of_a_value_is_a_clean_error() {
+        let value = encode_value(&meta());
+        for cut in 0..value.len() {
+            assert!(decode_value("tx-1", &value[..cut]).is_err(), "cut at {cut}");
+        }
+        for cut in 0..6 {
+            assert!(decode_key(&encode_key("tx")[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn markers_encode_type_and_coordinator_epoch() {
+        let (key, value) = encode_marker(true, 9);
+        assert_eq!(key, vec![0, 0, 0, 1]);
+        assert_eq!(value, vec![0, 0, 0, 0, 0, 9]);
+        assert_eq!(decode_marker_key(&key), Some(true));
+        assert_eq!(decode_marker_key(&encode_marker(false, 0).0), Some(false));
+        assert_eq!(decode_marker_key(&[0, 0, 0, 2]), None);
+    }
+}

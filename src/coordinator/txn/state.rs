@@ -1,0 +1,427 @@
+//! The transaction coordinator of one shard as a pure state machine: transactional id →
+//! producer id, epoch, status and the partitions of the open transaction. Every call takes
+//! `now_ms`, returns the `__transaction_state` record to persist (the wiring appends it
+//! before answering) and, when a transaction ends, the marker job the wiring must carry
+//! out before calling [`TxnCoordinator::complete`]. No I/O, no async: unit-tested as is.
+//! Runs on the shard owning the `__transaction_state` partition of each id it holds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bytes::Bytes;
+
+use super::records;
+
+/// Kafka's `TransactionState` ids, as stored in `TransactionLogValue.transaction_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum TxnStatus {
+    Empty = 0,
+    Ongoing = 1,
+    PrepareCommit = 2,
+    PrepareAbort = 3,
+    CompleteCommit = 4,
+    CompleteAbort = 5,
+    Dead = 6,
+    PrepareEpochFence = 7,
+}
+
+impl TxnStatus {
+    pub fn from_byte(b: i8) -> Option<Self> {
+        Some(match b {
+            0 => Self::Empty,
+            1 => Self::Ongoing,
+            2 => Self::PrepareCommit,
+            3 => Self::PrepareAbort,
+            4 => Self::CompleteCommit,
+            5 => Self::CompleteAbort,
+            6 => Self::Dead,
+            7 => Self::PrepareEpochFence,
+            _ => return None,
+        })
+    }
+
+    /// The name DescribeTransactions and ListTransactions report (Kafka's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::Ongoing => "Ongoing",
+            Self::PrepareCommit => "PrepareCommit",
+            Self::PrepareAbort => "PrepareAbort",
+            Self::CompleteCommit => "CompleteCommit",
+            Self::CompleteAbort => "CompleteAbort",
+            Self::Dead => "Dead",
+            Self::PrepareEpochFence => "PrepareEpochFence",
+        }
+    }
+
+    fn is_preparing(self) -> bool {
+        matches!(self, Self::PrepareCommit | Self::PrepareAbort)
+    }
+}
+
+/// The persisted state of one transactional id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnMetadata {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub timeout_ms: i32,
+    pub status: TxnStatus,
+    pub partitions: BTreeSet<(String, i32)>,
+    pub last_update_ms: i64,
+    /// When the current transaction began (first AddPartitions/AddOffsets); -1 if none.
+    pub start_ms: i64,
+}
+
+impl TxnMetadata {
+    pub fn partitions_by_topic(&self) -> BTreeMap<&str, Vec<i32>> {
+        let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (topic, p) in &self.partitions {
+            out.entry(topic.as_str()).or_default().push(*p);
+        }
+        out
+    }
+}
+
+/// A `__transaction_state` record: key and value (None = tombstone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnRecord {
+    pub key: Bytes,
+    pub value: Option<Bytes>,
+}
+
+fn record_of(meta: &TxnMetadata) -> TxnRecord {
+    TxnRecord {
+        key: records::encode_key(&meta.transactional_id),
+        value: Some(records::encode_value(meta)),
+    }
+}
+
+/// COMMIT or ABORT markers the wiring must write to every partition of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerJob {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub partitions: Vec<(String, i32)>,
+}
+
+/// Why a request is refused; each is one Kafka error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TxnError {
+    #[error("transaction timeout is above transaction.max.timeout.ms")]
+    InvalidTimeout,
+    #[error("the producer id is not the one assigned to this transactional id")]
+    InvalidProducerIdMapping,
+    #[error("a newer producer with this transactional id fenced this one")]
+    ProducerFenced,
+    #[error("the transaction is completing; retry")]
+    ConcurrentTransactions,
+    #[error("the request is not valid in the transaction's state")]
+    InvalidTxnState,
+    #[error("cannot allocate a producer id")]
+    ProducerIdUnavailable,
+}
+
+/// What InitProducerId produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitOutcome {
+    /// The producer may start: persist `record`, answer (producer_id, epoch).
+    Ready {
+        producer_id: i64,
+        producer_epoch: i16,
+        record: TxnRecord,
+    },
+    /// An open transaction of the old producer had to be aborted first (fencing): persist
+    /// `record`, write the markers, `complete`, then call init again.
+    AbortFirst { record: TxnRecord, job: MarkerJob },
+}
+
+/// Transaction ids coordinated by one shard.
+#[derive(Debug)]
+pub struct TxnCoordinator {
+    max_timeout_ms: i32,
+    txns: HashMap<String, TxnMetadata>,
+}
+
+/// Epochs stop short of i16::MAX so a bump never overflows; past it a new id is given.
+const MAX_EPOCH: i16 = i16::MAX - 1;
+
+impl TxnCoordinator {
+    pub fn new(max_timeout_ms: i32) -> Self {
+        Self {
+            max_timeout_ms,
+            txns: HashMap::new(),
+        }
+    }
+
+    pub fn get(&self, transactional_id: &str) -> Option<&TxnMetadata> {
+        self.txns.get(transactional_id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &TxnMetadata> {
+        self.txns.values()
+    }
+
+    /// InitProducerId with a transactional id. `expected` is the (id, epoch) a KIP-360
+    /// client sends to keep its producer id while bumping the epoch.
+    pub fn init_producer_id(
+        &mut self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        now_ms: i64,
+        allocate: impl FnOnce() -> Option<i64>,
+    ) -> Result<InitOutcome, TxnError> {
+        if timeout_ms <= 0 || timeout_ms > self.max_timeout_ms {
+            return Err(TxnError::InvalidTimeout);
+        }
+        let Some(meta) = self.txns.get_mut(transactional_id) else {
+            let producer_id = allocate().ok_or(TxnError::ProducerIdUnavailable)?;
+            let meta = TxnMetadata {
+                transactional_id: transactional_id.to_owned(),
+                producer_id,
+                producer_epoch: 0,
+                timeout_ms,
+                status: TxnStatus::Empty,
+                partitions: BTreeSet::new(),
+                last_update_ms: now_ms,
+                start_ms: -1,
+            };
+            let record = record_of(&meta);
+            self.txns.insert(transactional_id.to_owned(), meta);
+            return Ok(InitOutcome::Ready {
+                producer_id,
+                producer_epoch: 0,
+                record,
+            });
+        };
+        if let Some((id, epoch)) = expected
+            && (id != meta.producer_id || epoch != meta.producer_epoch)
+        {
+            // An older incarnation asking to continue: a newer one took over.
+            return Err(TxnError::ProducerFenced);
+        }
+        match meta.status {
+            s if s.is_preparing() => return Err(TxnError::ConcurrentTransactions),
+            TxnStatus::Ongoing => {
+                // Fence the old producer: its open transaction is aborted under a new
+                // epoch, so its late writes and its EndTxn are refused.
+                bump_epoch(meta, allocate)?;
+                let job = begin_end(meta, false, now_ms);
+                return Ok(InitOutcome::AbortFirst {
+                    record: record_of(meta),
+                    job,
+                });
+            }
+            _ => {}
+        }
+        bump_epoch(meta, allocate)?;
+        meta.timeout_ms = timeout_ms;
+        meta.status = TxnStatus::Empty;
+        meta.partitions.clear();
+        meta.start_ms = -1;
+        meta.last_update_ms = now_ms;
+        Ok(InitOutcome::Ready {
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            record: record_of(meta),
+        })
+    }
+
+    /// Checks that (producer_id, epoch) is the current producer of `transactional_id`.
+    fn current(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Result<&mut TxnMetadata, TxnError> {
+        let meta = self
+            .txns
+            .get_mut(transactional_id)
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        if meta.producer_id != producer_id {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        if meta.producer_epoch != producer_epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        Ok(meta)
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn (with the group's `__consumer_offsets`
+    /// partition): the transaction becomes Ongoing. `None` when nothing changed.
+    pub fn add_partitions(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+        now_ms: i64,
+    ) -> Result<Option<TxnRecord>, TxnError> {
+        let meta = self.current(transactional_id, producer_id, producer_epoch)?;
+        if meta.status.is_preparing() {
+            return Err(TxnError::ConcurrentTransactions);
+        }
+        if matches!(meta.status, TxnStatus::Dead | TxnStatus::PrepareEpochFence) {
+            return Err(TxnError::InvalidTxnState);
+        }
+        let already = meta.status == TxnStatus::Ongoing
+            && partitions.iter().all(|p| meta.partitions.contains(p));
+        if already {
+            return Ok(None);
+        }
+        if meta.status != TxnStatus::Ongoing {
+            meta.status = TxnStatus::Ongoing;
+            meta.partitions.clear();
+            meta.start_ms = now_ms;
+        }
+        meta.partitions.extend(partitions.iter().cloned());
+        meta.last_update_ms = now_ms;
+        Ok(Some(record_of(meta)))
+    }
+
+    /// Whether `partition` was added to the open transaction of this producer (for
+    /// TxnOffsetCommit and produce checks on this shard).
+    pub fn has_partition(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        partition: &(String, i32),
+    ) -> bool {
+        self.txns.get(transactional_id).is_some_and(|m| {
+            m.producer_id == producer_id
+                && m.status == TxnStatus::Ongoing
+                && m.partitions.contains(partition)
+        })
+    }
+
+    /// EndTxn. `Ok(None)` for a retried EndTxn whose transaction already completed the same
+    /// way; otherwise the record (PrepareCommit/PrepareAbort) and the marker job.
+    pub fn end_txn(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<Option<(TxnRecord, MarkerJob)>, TxnError> {
+        let meta = self.current(transactional_id, producer_id, producer_epoch)?;
+        match (meta.status, commit) {
+            (TxnStatus::Ongoing, _) => {
+                let job = begin_end(meta, commit, now_ms);
+                Ok(Some((record_of(meta), job)))
+            }
+            (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => Ok(None),
+            (TxnStatus::PrepareCommit, true) | (TxnStatus::PrepareAbort, false) => {
+                Err(TxnError::ConcurrentTransactions)
+            }
+            // An abort with nothing begun is harmless: the client may abort after an error
+            // that came before its first AddPartitions.
+            (TxnStatus::Empty, false) => Ok(None),
+            _ => Err(TxnError::InvalidTxnState),
+        }
+    }
+
+    /// Markers written: PrepareCommit → CompleteCommit, PrepareAbort → CompleteAbort.
+    pub fn complete(&mut self, transactional_id: &str, now_ms: i64) -> Option<TxnRecord> {
+        let meta = self.txns.get_mut(transactional_id)?;
+        meta.status = match meta.status {
+            TxnStatus::PrepareCommit => TxnStatus::CompleteCommit,
+            TxnStatus::PrepareAbort => TxnStatus::CompleteAbort,
+            _ => return None,
+        };
+        meta.partitions.clear();
+        meta.last_update_ms = now_ms;
+        Some(record_of(meta))
+    }
+
+    /// Aborts every Ongoing transaction older than its timeout, fencing its producer with
+    /// an epoch bump as Kafka does (the producer must re-initialise).
+    pub fn expire(&mut self, now_ms: i64) -> Vec<(TxnRecord, MarkerJob)> {
+        let mut out = Vec::new();
+        for meta in self.txns.values_mut() {
+            let expired = meta.status == TxnStatus::Ongoing
+                && now_ms >= meta.start_ms.saturating_add(meta.timeout_ms.into());
+            if !expired || meta.producer_epoch >= MAX_EPOCH {
+                continue;
+            }
+            meta.producer_epoch += 1;
+            let job = begin_end(meta, false, now_ms);
+            out.push((record_of(meta), job));
+        }
+        out
+    }
+
+    /// The earliest time an Ongoing transaction times out.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        self.txns
+            .values()
+            .filter(|m| m.status == TxnStatus::Ongoing)
+            .map(|m| m.start_ms.saturating_add(m.timeout_ms.into()))
+            .min()
+    }
+
+    /// Transactions left half-ended by a crash (replayed in PrepareCommit/PrepareAbort):
+    /// their markers must be written again (markers are idempotent for readers).
+    pub fn unfinished(&self) -> Vec<MarkerJob> {
+        self.txns
+            .values()
+            .filter(|m| m.status.is_preparing())
+            .map(|m| job_of(m, m.status == TxnStatus::PrepareCommit))
+            .collect()
+    }
+
+    /// Applies one `__transaction_state` record during start-up replay.
+    pub fn replay(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), records::TxnRecordError> {
+        let id = records::decode_key(key)?;
+        match value {
+            None => {
+                self.txns.remove(&id);
+            }
+            Some(value) => {
+                let meta = records::decode_value(&id, value)?;
+                self.txns.insert(id, meta);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bump_epoch(
+    meta: &mut TxnMetadata,
+    allocate: impl FnOnce() -> Option<i64>,
+) -> Result<(), TxnError> {
+    if meta.producer_epoch >= MAX_EPOCH {
+        meta.producer_id = allocate().ok_or(TxnError::ProducerIdUnavailable)?;
+        meta.producer_epoch = 0;
+    } else {
+        meta.producer_epoch += 1;
+    }
+    Ok(())
+}
+
+fn begin_end(meta: &mut TxnMetadata, commit: bool, now_ms: i64) -> MarkerJob {
+    meta.status = if commit {
+        TxnStatus::PrepareCommit
+    } else {
+        TxnStatus::PrepareAbort
+    };
+    meta.last_update_ms = now_ms;
+    job_of(meta, commit)
+}
+
+fn job_of(meta: &TxnMetadata, commit: bool) -> MarkerJob {
+    MarkerJob {
+        transactional_id: meta.transactional_id.clone(),
+        producer_id: meta.producer_id,
+        producer_epoch: meta.producer_epoch,
+        commit,
+        partitions: meta.partitions.iter().cloned().collect(),
+    }
+}
