@@ -68,6 +68,12 @@ pub struct BrokerConfig {
     /// `offsets.retention.check.interval.ms`: how often expired offsets are removed
     /// (Kafka default 600000).
     pub offsets_retention_check_interval_ms: i64,
+    /// `transaction.state.log.num.partitions`: partitions of `__transaction_state` when it
+    /// is created (Kafka default 50). Fixed afterwards: coordinator placement hashes over it.
+    pub transaction_state_num_partitions: i32,
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may
+    /// ask for (Kafka default 900000).
+    pub transaction_max_timeout_ms: i32,
 }
 
 /// Command-line overrides; `None` means "not given".
@@ -145,6 +151,8 @@ impl BrokerConfig {
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
             offsets_retention_check_interval_ms: 600_000,
+            transaction_state_num_partitions: 50,
+            transaction_max_timeout_ms: 900_000,
         };
         let mut advertised: Option<String> = None;
         let mut shard_ports: Option<Vec<u16>> = None;
@@ -271,6 +279,8 @@ impl BrokerConfig {
 
 /// Broker keys of the group coordinator and `__consumer_offsets`.
 const GROUP_KEYS: &[&str] = &[
+    "transaction.state.log.num.partitions",
+    "transaction.max.timeout.ms",
     "offsets.topic.num.partitions",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
@@ -298,6 +308,12 @@ fn apply_group_key(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(),
     match key {
         "offsets.topic.num.partitions" => {
             cfg.offsets_topic_num_partitions = positive(key, value, parse_key(key, value)?)?
+        }
+        "transaction.state.log.num.partitions" => {
+            cfg.transaction_state_num_partitions = positive(key, value, parse_key(key, value)?)?
+        }
+        "transaction.max.timeout.ms" => {
+            cfg.transaction_max_timeout_ms = positive(key, value, parse_key(key, value)?)?
         }
         "offsets.retention.minutes" => {
             let minutes: i64 = positive(key, value, parse_key(key, value)?)?;

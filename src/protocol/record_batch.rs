@@ -128,6 +128,16 @@ pub struct BatchHeader {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
+    pub attributes: i16,
+}
+
+impl BatchHeader {
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
 }
 
 /// A borrowed, validated-on-demand view of one RecordBatch v2.
@@ -174,6 +184,7 @@ impl<'a> BatchView<'a> {
             producer_id: be_i64(buf, OFF_PRODUCER_ID),
             producer_epoch: be_i16(buf, OFF_PRODUCER_EPOCH),
             base_sequence: be_i32(buf, OFF_BASE_SEQUENCE),
+            attributes: be_i16(buf, OFF_ATTRIBUTES),
         })
     }
 

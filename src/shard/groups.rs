@@ -19,6 +19,7 @@ use glommio::channels::local_channel::{self, LocalSender};
 use kafka_protocol::ResponseError;
 
 use crate::coordinator::group::types::{JoinResponse, SyncResponse};
+use crate::coordinator::group::records::Record;
 use crate::coordinator::group::{
     Delivery, Effects, GroupConfig, GroupCoordinator, RequestToken, Response,
 };
@@ -38,6 +39,10 @@ pub struct Groups {
     next_token: Cell<RequestToken>,
     /// Signalled after every coordinator call, since any call may move a deadline.
     timers_changed: Event,
+    /// Offsets committed inside open transactions (TxnOffsetCommit), by producer id: they
+    /// are stored in `__consumer_offsets` already but count only once the COMMIT marker
+    /// lands there; an ABORT drops them.
+    pending_txn_offsets: RefCell<HashMap<i64, Vec<Record>>>,
 }
 
 impl Groups {
@@ -47,6 +52,7 @@ impl Groups {
             waiters: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
             timers_changed: Event::default(),
+            pending_txn_offsets: RefCell::new(HashMap::new()),
         }
     }
 
@@ -81,6 +87,39 @@ impl Groups {
         // it fails only if the receiver is gone, which is the same "nobody to answer".
         let _ = sender.try_send(delivery.response);
     }
+}
+
+/// Holds offset records of producer `producer_id`'s open transaction until its marker.
+pub fn stage_txn_offsets(shard: &Shard, producer_id: i64, records: Vec<Record>) {
+    shard
+        .groups
+        .pending_txn_offsets
+        .borrow_mut()
+        .entry(producer_id)
+        .or_default()
+        .extend(records);
+}
+
+/// A marker reached `__consumer_offsets` on this shard: a COMMIT makes the producer's staged
+/// offsets the groups' committed offsets, an ABORT forgets them.
+pub fn settle_txn_offsets(shard: &Shard, producer_id: i64, commit: bool) {
+    let staged = shard
+        .groups
+        .pending_txn_offsets
+        .borrow_mut()
+        .remove(&producer_id);
+    let Some(staged) = staged.filter(|_| commit) else {
+        return;
+    };
+    let now = crate::now_ms();
+    shard.groups.call(|c| {
+        for record in &staged {
+            // Records we encoded ourselves; a failure would be a bug, logged not fatal.
+            if let Err(e) = crate::coordinator::group::records::replay(c, &record.key, record.value.as_deref(), now) {
+                tracing::warn!(error = %e, "cannot apply a transactional offset commit");
+            }
+        }
+    });
 }
 
 /// Removes a parked token when its request ends, however it ends (answered, shutdown, or

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod mailbox;
 pub mod offsets_log;
 pub mod runtime;
+pub mod txns;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -51,6 +52,11 @@ pub struct Shard {
     /// Consumer groups coordinated here (those whose `__consumer_offsets` partition this
     /// shard owns).
     pub groups: groups::Groups,
+    /// Transactional ids coordinated here (those whose `__transaction_state` partition
+    /// this shard owns).
+    pub txns: txns::Txns,
+    /// The way to ask other shards to write markers; set once at start-up.
+    pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
 }
 
 impl Shard {
@@ -63,6 +69,8 @@ impl Shard {
         Self {
             core,
             groups: groups::Groups::new(config.group.clone()),
+            txns: txns::Txns::new(config.transaction_max_timeout_ms),
+            mailbox: std::cell::OnceCell::new(),
             config,
             cluster,
             partitions: RefCell::new(HashMap::new()),

@@ -117,7 +117,7 @@ fn group_of(record: &Record) -> Result<String, RecordError> {
 }
 
 /// One uncompressed RecordBatch v2 holding `records`, stamped with CreateTime `now_ms`.
-fn build_batch(records: &[&Record], now_ms: i64) -> Vec<u8> {
+pub(crate) fn build_batch(records: &[&Record], now_ms: i64) -> Vec<u8> {
     let mut section = Vec::with_capacity(64 * records.len());
     for (i, record) in records.iter().enumerate() {
         let record = batch_records::Record {
@@ -152,21 +152,31 @@ pub async fn replay_owned(
         return Ok(0);
     };
     let mut replayed = 0;
+    let mut staged = Staged::new();
     for (p, owner) in meta.partitions.iter().enumerate() {
         if *owner != shard.core {
             continue;
         }
         let partition = shard.partition(OFFSETS_TOPIC, p as i32).await?;
         let log = partition.log.borrow();
-        replayed += replay_log(&log, &mut coordinator.borrow_mut(), now_ms)?;
+        replayed += replay_log(&log, &mut coordinator.borrow_mut(), &mut staged, now_ms)?;
+    }
+    // Transactions still open at the end of the log: their marker is yet to come.
+    for (producer_id, records) in staged {
+        crate::shard::groups::stage_txn_offsets(shard, producer_id, records);
     }
     Ok(replayed)
 }
 
-/// Applies every record of one partition log in offset order; returns how many.
+/// Offset records of open transactions met during replay, by producer id.
+type Staged = std::collections::HashMap<i64, Vec<Record>>;
+
+/// Applies every record of one partition log in offset order; returns how many. Records of
+/// transactional batches (TxnOffsetCommit) wait in `staged` for their marker.
 fn replay_log(
     log: &crate::storage::log::PartitionLog,
     coordinator: &mut GroupCoordinator,
+    staged: &mut Staged,
     now_ms: i64,
 ) -> Result<usize, OffsetsLogError> {
     let mut offset = log.watermarks().log_start_offset;
@@ -179,7 +189,11 @@ fn replay_log(
                 break;
             }
             let view = BatchView::parse_validated(&bytes[at..at + size])?;
-            if !view.is_control() {
+            if view.is_control() {
+                settle_staged(&view, coordinator, staged, now_ms);
+            } else if view.is_transactional() {
+                stage_batch(&view, staged)?;
+            } else {
                 applied += replay_batch(&view, coordinator, now_ms)?;
             }
             offset = view.last_offset() + 1;
@@ -195,6 +209,34 @@ fn replay_log(
         }
     }
     Ok(applied)
+}
+
+fn stage_batch(view: &BatchView<'_>, staged: &mut Staged) -> Result<(), OffsetsLogError> {
+    let records = batch_records::decode_records(view)?
+        .into_iter()
+        .filter_map(|r| {
+            Some(Record {
+                key: r.key?.into(),
+                value: r.value.map(Into::into),
+            })
+        });
+    staged.entry(view.producer_id()).or_default().extend(records);
+    Ok(())
+}
+
+fn settle_staged(view: &BatchView<'_>, coordinator: &mut GroupCoordinator, staged: &mut Staged, now_ms: i64) {
+    let commit = crate::storage::log::marker_of(view.bytes());
+    let Some(records) = staged.remove(&view.producer_id()) else {
+        return;
+    };
+    if commit != Some(true) {
+        return;
+    }
+    for record in records {
+        if let Err(e) = records::replay(coordinator, &record.key, record.value.as_deref(), now_ms) {
+            tracing::warn!(error = %e, "skipping an undecodable {OFFSETS_TOPIC} record");
+        }
+    }
 }
 
 fn replay_batch(

@@ -16,6 +16,10 @@ use crate::config::BrokerConfig;
 use crate::metadata::{Cluster, MetadataError};
 use crate::server;
 use crate::shard::Shard;
+use crate::shard::mailbox::Mailbox;
+use crate::shard::txns::{ShardAnswer, ShardRequest};
+
+type MailboxEnds = crate::shard::mailbox::MailboxEnds<ShardRequest, ShardAnswer>;
 use crate::storage::lock::{DirLock, LockError};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +56,11 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
     let mut executors = Vec::with_capacity(config.cores);
+    let mut mailboxes = crate::shard::mailbox::mesh(config.cores).into_iter();
     for core in 0..config.cores {
+        let ends = mailboxes
+            .next()
+            .ok_or_else(|| StartError::Executor("mailbox mesh is short of a core".into()))?;
         let (config, cluster, shutdown, ready) = (
             config.clone(),
             cluster.clone(),
@@ -61,7 +69,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
         );
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("shard-{core}"))
-            .spawn(move || async move { shard_main(core, config, cluster, shutdown, ready).await })
+            .spawn(move || async move { shard_main(core, config, cluster, shutdown, ready, ends).await })
             .map_err(|e| StartError::Executor(e.to_string()))?;
         executors.push(handle);
     }
@@ -142,9 +150,17 @@ async fn shard_main(
     cluster: Arc<Cluster>,
     shutdown: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<usize, String>>,
+    mailbox_ends: MailboxEnds,
 ) {
     crate::metrics::install_for_current_shard(core);
     let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
+    // Every shard connects its mailbox at the same point of start-up; a connect completes
+    // once the peer's end connects too.
+    let handler = crate::shard::txns::mailbox_handler(Rc::downgrade(&shard));
+    let mailbox = Mailbox::connect(mailbox_ends, handler).await;
+    if shard.mailbox.set(mailbox).is_err() {
+        tracing::error!(core, "mailbox was connected twice");
+    }
     let listeners = match bind_listeners(&config, core) {
         Ok(l) => l,
         Err(e) => {
@@ -155,7 +171,9 @@ async fn shard_main(
     shard.open_owned_partitions().await;
     // Groups must be loaded before any request can reach them.
     crate::shard::groups::load(&shard).await;
+    crate::shard::txns::load(&shard).await;
     let timers = glommio::spawn_local(crate::shard::groups::run_timers(shard.clone()));
+    let txn_timers = glommio::spawn_local(crate::shard::txns::run_timers(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
         .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l)))
@@ -172,6 +190,7 @@ async fn shard_main(
         accept.await;
     }
     timers.await;
+    txn_timers.await;
     drain_in_flight(&shard).await;
     shard.close_all().await;
     tracing::info!(core, "shard stopped");

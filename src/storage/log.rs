@@ -15,6 +15,7 @@ use crate::protocol::record_batch::{self, BatchError, BatchIter};
 use crate::shard::event::Event;
 use crate::storage::cleaner::{CleanJob, CleanOutcome};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
+use crate::storage::txn_index::{TxnBatch, TxnIndex};
 use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
@@ -50,6 +51,9 @@ struct BatchMeta {
     size: usize,
     max_timestamp: i64,
     identity: BatchIdentity,
+    transactional: bool,
+    /// For a transaction marker: COMMIT (true) or ABORT (false).
+    marker: Option<bool>,
 }
 
 /// Batches checked by [`validate_batches`], copied into one buffer ready to be patched.
@@ -93,6 +97,13 @@ pub fn validate_batches(
                 producer_epoch: view.producer_epoch(),
                 base_sequence: view.base_sequence(),
                 last_offset_delta: view.last_offset_delta(),
+                control: view.is_control(),
+            },
+            transactional: view.is_transactional(),
+            marker: if view.is_control() {
+                marker_of(view.bytes())
+            } else {
+                None
             },
         });
         at += view.total_size();
@@ -105,6 +116,30 @@ pub fn validate_batches(
         batches,
         record_count,
     })
+}
+
+impl ValidatedBatches {
+    /// Clients may not write control batches; only the transaction coordinator does.
+    pub fn has_control(&self) -> bool {
+        self.batches.iter().any(|b| b.identity.control)
+    }
+
+    /// The producer id and epoch of the first transactional batch, if any.
+    pub fn transactional_producer(&self) -> Option<(i64, i16)> {
+        self.batches
+            .iter()
+            .find(|b| b.transactional)
+            .map(|b| (b.identity.producer_id, b.identity.producer_epoch))
+    }
+}
+
+/// COMMIT (true) or ABORT (false) when `batch` is a control batch holding a transaction
+/// marker; `None` for anything else or an undecodable record.
+pub fn marker_of(batch: &[u8]) -> Option<bool> {
+    let view = record_batch::BatchView::parse(batch).ok()?;
+    let records = crate::protocol::records::decode_records(&view).ok()?;
+    let key = records.first()?.key.as_deref()?;
+    crate::coordinator::txn::records::decode_marker_key(key)
 }
 
 /// Compacted topics keep the latest record per key, so every record needs one (Kafka refuses
@@ -164,6 +199,8 @@ pub struct PartitionLog {
     unflushed_messages: i64,
     last_flush_ms: i64,
     producers: ProducerStates,
+    /// Open and aborted transactions, for the LSO and read_committed fetches.
+    txns: TxnIndex,
     /// A clean of this log's closed segments is running on the blocking pool.
     cleaning: bool,
     /// Offsets below this were compacted by the last clean (Kafka's cleaner checkpoint).
@@ -230,6 +267,11 @@ impl PartitionLog {
             .unwrap_or(first_base)
             .clamp(first_base, next_offset);
         let producers = active.producer_states()?;
+        let mut txns = TxnIndex::default();
+        for segment in segments.values() {
+            segment.scan_transactions(&mut txns)?;
+        }
+        txns.prune_below(log_start_offset);
         let cleaner_checkpoint = read_offset_file(&dir, CLEANER_CHECKPOINT).unwrap_or(0);
         let log = Self {
             topic: topic.to_string(),
@@ -242,6 +284,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: crate::now_ms(),
             producers,
+            txns,
             cleaning: false,
             cleaner_checkpoint,
         };
@@ -262,6 +305,18 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             high_watermark: self.next_offset,
         }
+    }
+    /// Last stable offset: read_committed readers see nothing at or past it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns.last_stable_offset(self.next_offset)
+    }
+    /// Aborted transactions (producer id, first offset) overlapping `[from, to)`.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        self.txns.aborted_between(from, to)
+    }
+    /// Producers with an open transaction on this partition and its first offset.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.txns.ongoing().collect()
     }
     pub fn segment_count(&self) -> usize {
         self.segments.len()
@@ -375,6 +430,7 @@ impl PartitionLog {
             ]);
             self.log_start_offset = self.log_start_offset.max(next_base);
         }
+        self.txns.prune_below(self.log_start_offset);
         if !removed.is_empty()
             && let Err(e) = write_log_start_checkpoint(&self.dir, self.log_start_offset)
         {
@@ -623,8 +679,15 @@ impl Partition {
         }
         let mut next = base_offset;
         for m in meta {
+            let batch_base = next;
             next += m.identity.last_offset_delta as i64 + 1;
             log.producers.record(&m.identity, next - 1);
+            log.txns.note(&TxnBatch {
+                producer_id: m.identity.producer_id,
+                base_offset: batch_base,
+                transactional: m.transactional,
+                marker: m.marker,
+            });
         }
         log.next_offset = offset;
         Ok(AppendInfo {
@@ -776,6 +839,35 @@ impl PartitionLog {
             }));
         }
         Ok(None)
+    }
+
+    /// [`PartitionLog::read`] for read_committed readers: stops before the last stable
+    /// offset. The LSO is always the base offset of a batch (the first of an open
+    /// transaction), so the cut falls on a batch boundary and the range stays zero-copy.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<Option<ReadSlice>, ReadError> {
+        let lso = self.last_stable_offset();
+        if offset >= lso && offset <= self.next_offset && offset >= self.log_start_offset {
+            return Ok(None);
+        }
+        let Some(mut slice) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        if lso < self.next_offset
+            && let Some((_, segment)) = self.segments.range(..=lso).next_back()
+            && let Some(stop) = segment.position_of(lso)?
+            && Rc::ptr_eq(segment.file(), &slice.file)
+            && stop.position < slice.position + slice.len
+        {
+            slice.len = stop.position.saturating_sub(slice.position);
+            if slice.len == 0 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(slice))
     }
 
     /// Copies the bytes [`PartitionLog::read`] would send from `offset`. The last batch may

@@ -8,3 +8,4 @@ pub mod lock;
 pub mod log;
 pub mod producer_state;
 pub mod segment;
+pub mod txn_index;

@@ -15,11 +15,15 @@ pub struct BatchIdentity {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub last_offset_delta: i32,
+    /// A control batch (transaction marker): it carries the producer's epoch but no
+    /// sequence, so it moves the epoch forward and is never checked for duplicates.
+    pub control: bool,
 }
 
 impl BatchIdentity {
     pub fn is_idempotent(&self) -> bool {
-        self.producer_id >= 0
+        // Coordinator-written transactional batches (TxnOffsetCommit) carry no sequence.
+        self.producer_id >= 0 && !self.control && self.base_sequence >= 0
     }
     fn last_sequence(&self) -> i32 {
         wrapping_sequence(self.base_sequence, self.last_offset_delta)
@@ -113,6 +117,10 @@ impl ProducerStates {
 
     /// Records an appended idempotent batch.
     pub fn record(&mut self, batch: &BatchIdentity, last_offset: i64) {
+        if batch.control && batch.producer_id >= 0 {
+            self.record_marker(batch);
+            return;
+        }
         if !batch.is_idempotent() {
             return;
         }
@@ -130,6 +138,16 @@ impl ProducerStates {
             last_offset,
             last_offset_delta: batch.last_offset_delta,
         });
+    }
+
+    /// A marker written under a newer epoch (the coordinator fenced the producer) makes
+    /// that epoch current here, so the old producer's late batches are refused.
+    fn record_marker(&mut self, batch: &BatchIdentity) {
+        let entry = self.producers.entry(batch.producer_id).or_default();
+        if batch.producer_epoch > entry.epoch {
+            entry.epoch = batch.producer_epoch;
+            entry.batches.clear();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -150,7 +168,28 @@ mod tests {
             producer_epoch: epoch,
             base_sequence: seq,
             last_offset_delta: records - 1,
+            control: false,
         }
+    }
+
+    #[test]
+    fn markers_move_the_epoch_but_keep_sequences() {
+        let mut s = ProducerStates::default();
+        s.record(&batch(0, 2, 0), 1);
+        let marker = |epoch| BatchIdentity {
+            base_sequence: -1,
+            last_offset_delta: 0,
+            control: true,
+            ..batch(0, 1, epoch)
+        };
+        s.record(&marker(0), 2);
+        assert_eq!(s.check(&batch(2, 1, 0)), Ok(SequenceCheck::Append));
+        s.record(&marker(1), 3);
+        assert_eq!(
+            s.check(&batch(2, 1, 0)),
+            Err(SequenceError::StaleEpoch { got: 0, current: 1 })
+        );
+        assert_eq!(s.check(&batch(0, 1, 1)), Ok(SequenceCheck::Append));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use crate::protocol::record_batch::{self, BatchView, HEADER_LEN};
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
+use crate::storage::txn_index::{TxnBatch, TxnIndex};
 
 /// File name stem of a segment: the base offset, zero-padded to 20 digits as Kafka does.
 pub fn file_stem(base_offset: i64) -> String {
@@ -414,11 +415,46 @@ impl Segment {
                 producer_epoch: view.producer_epoch,
                 base_sequence: view.base_sequence,
                 last_offset_delta: view.last_offset_delta,
+                control: view.is_control(),
             };
             states.record(&identity, view.base_offset + view.last_offset_delta as i64);
             pos += view.total_size as u64;
         }
         Ok(states)
+    }
+
+    /// Feeds every batch of this segment to a partition's transaction index: headers only,
+    /// except control batches, whose single record says COMMIT or ABORT.
+    pub fn scan_transactions(&self, index: &mut TxnIndex) -> io::Result<()> {
+        let size = self.size.get();
+        let mut pos = 0u64;
+        let mut header = [0u8; HEADER_LEN];
+        while pos + HEADER_LEN as u64 <= size {
+            self.file.read_exact_at(&mut header, pos)?;
+            let Ok(view) = BatchView::parse_header(&header) else {
+                break;
+            };
+            if view.is_transactional() {
+                let marker = if view.is_control() {
+                    let mut whole = vec![0u8; view.total_size];
+                    self.file.read_exact_at(&mut whole, pos)?;
+                    crate::storage::log::marker_of(&whole)
+                } else {
+                    None
+                };
+                // A control batch that is not a marker ends nothing: skip it.
+                if !view.is_control() || marker.is_some() {
+                    index.note(&TxnBatch {
+                        producer_id: view.producer_id,
+                        base_offset: view.base_offset,
+                        transactional: true,
+                        marker,
+                    });
+                }
+            }
+            pos += view.total_size as u64;
+        }
+        Ok(())
     }
 
     /// Deletes the segment's files.

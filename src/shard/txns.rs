@@ -1,0 +1,428 @@
+//! The transaction coordinator of one shard, wired to storage and to the other shards: the
+//! pure [`TxnCoordinator`] behind a `RefCell`, the `__transaction_state` topic (created on
+//! first use, appended after every state change, replayed at start-up), marker writes to
+//! the partitions of a transaction (through the cross-core mailbox when another shard owns
+//! them), and the timer task that aborts timed-out transactions and finishes transactions a
+//! crash left in PrepareCommit/PrepareAbort. Lives on one core; an id is served only by the
+//! shard owning its `__transaction_state` partition.
+//!
+//! Order of every change: run the coordinator (borrow released at once), append its record,
+//! then answer. An EndTxn's commit decision is durable (PrepareCommit stored) before any
+//! marker is written, so a crash after that point completes the commit on restart.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::future;
+use kafka_protocol::ResponseError;
+
+use crate::coordinator::group::records::{self as group_records, Record};
+use crate::coordinator::txn::records as txn_records;
+use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnRecord};
+use crate::metadata::{MetadataError, TopicMeta};
+use crate::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchBuilder, BatchView};
+use crate::protocol::records::{self as batch_records, encode_record};
+use crate::shard::event::Event;
+use crate::shard::mailbox::Handler;
+use crate::shard::offsets_log::{self, OffsetsLogError};
+use crate::shard::{PartitionError, Shard};
+use crate::storage::log::validate_batches;
+
+/// Kafka's name for the internal topic of transaction state.
+pub const TXN_TOPIC: &str = "__transaction_state";
+
+/// Longest the timer task sleeps; also how often unfinished marker jobs are retried.
+const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+
+/// Bytes per replay read; a larger batch is still read whole.
+const REPLAY_READ_BYTES: u64 = 1 << 20;
+
+/// A question one shard asks another through the mailbox.
+#[derive(Debug, Clone)]
+pub enum ShardRequest {
+    /// Append a COMMIT/ABORT marker of (producer id, epoch) to these partitions, which the
+    /// asked shard owns.
+    WriteMarkers {
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        partitions: Vec<(String, i32)>,
+    },
+}
+
+/// The answer: `Ok` or the Kafka error code of the first failure.
+pub type ShardAnswer = Result<(), i16>;
+
+/// Per-shard transaction state.
+pub struct Txns {
+    coordinator: RefCell<TxnCoordinator>,
+    /// Ids whose markers some task is writing right now. Only one task may finish a
+    /// transaction: a second, late marker could otherwise land after the producer's next
+    /// transaction began and end that one too.
+    finishing: RefCell<HashSet<String>>,
+    /// Signalled after every change, since any change may move a deadline.
+    timers_changed: Event,
+}
+
+impl Txns {
+    pub fn new(max_timeout_ms: i32) -> Self {
+        Self {
+            coordinator: RefCell::new(TxnCoordinator::new(max_timeout_ms)),
+            finishing: RefCell::new(HashSet::new()),
+            timers_changed: Event::default(),
+        }
+    }
+
+    /// Runs a coordinator call; the borrow ends when `f` returns, never across an await.
+    pub fn call<R>(&self, f: impl FnOnce(&mut TxnCoordinator) -> R) -> R {
+        let result = f(&mut self.coordinator.borrow_mut());
+        self.timers_changed.notify();
+        result
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&TxnCoordinator) -> R) -> R {
+        f(&self.coordinator.borrow())
+    }
+}
+
+/// The topic's metadata, creating it (compacted) on first use, as Kafka does.
+pub fn txn_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
+    if let Some(meta) = shard.cluster.topic(TXN_TOPIC) {
+        return Ok(meta);
+    }
+    let configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
+    let partitions = shard.config.transaction_state_num_partitions;
+    match shard
+        .cluster
+        .create_topic(TXN_TOPIC, partitions, configs, false)
+    {
+        Ok(meta) => Ok(meta),
+        Err(MetadataError::TopicExists(_)) => shard
+            .cluster
+            .topic(TXN_TOPIC)
+            .ok_or_else(|| MetadataError::UnknownTopic(TXN_TOPIC.to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `__transaction_state` partition of `transactional_id` and the core owning it
+/// (Kafka's rule: `abs(hashCode) % partitions`, the same as for groups).
+pub fn coordinator_of(shard: &Shard, transactional_id: &str) -> Result<(i32, usize), MetadataError> {
+    let meta = txn_topic(shard)?;
+    let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
+    let partition = group_records::partition_for_group(transactional_id, count);
+    // `partition_for_group` returns a value in 0..count, an index of `partitions`.
+    Ok((partition, meta.partitions[partition as usize]))
+}
+
+/// NOT_COORDINATOR unless this shard coordinates `transactional_id`.
+pub fn check_coordinator(shard: &Shard, transactional_id: &str) -> Result<(), ResponseError> {
+    match coordinator_of(shard, transactional_id) {
+        Ok((_, owner)) if owner == shard.core => Ok(()),
+        Ok(_) => Err(ResponseError::NotCoordinator),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create {TXN_TOPIC}");
+            Err(ResponseError::CoordinatorNotAvailable)
+        }
+    }
+}
+
+/// Appends one coordinator record to the id's `__transaction_state` partition.
+pub async fn persist(shard: &Shard, record: TxnRecord) -> Result<(), ResponseError> {
+    let stored = persist_inner(shard, record).await;
+    stored.map_err(|e| {
+        tracing::warn!(core = shard.core, error = %e, "storing transaction state failed");
+        e.response_error()
+    })
+}
+
+async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLogError> {
+    let id = txn_records::decode_key(&record.key)
+        .map_err(|_| OffsetsLogError::Metadata(MetadataError::UnknownTopic(TXN_TOPIC.into())))?;
+    let (partition, _) = coordinator_of(shard, &id)?;
+    let log = shard.partition(TXN_TOPIC, partition).await?;
+    let max_bytes = log.log.borrow().config().max_message_bytes;
+    let now = crate::now_ms();
+    let record = Record {
+        key: record.key,
+        value: record.value,
+    };
+    let batch = offsets_log::build_batch(&[&record], now);
+    log.append(validate_batches(&batch, max_bytes)?, now).await?;
+    Ok(())
+}
+
+/// Writes the markers of `job` to every partition of the transaction, asking the owning
+/// shard through the mailbox for partitions this shard does not own.
+pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
+    let mut by_owner: BTreeMap<usize, Vec<(String, i32)>> = BTreeMap::new();
+    for (topic, p) in &job.partitions {
+        // A partition of a deleted topic has nobody to tell: skip it.
+        let Some(owner) = shard
+            .cluster
+            .topic(topic)
+            .and_then(|m| m.partitions.get(*p as usize).copied())
+        else {
+            continue;
+        };
+        by_owner.entry(owner).or_default().push((topic.clone(), *p));
+    }
+    for (owner, partitions) in by_owner {
+        let answer = if owner == shard.core {
+            write_local_markers(shard, job.producer_id, job.producer_epoch, job.commit, &partitions).await
+        } else {
+            ask_remote(shard, owner, job, partitions).await
+        };
+        answer.map_err(|code| ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError))?;
+    }
+    Ok(())
+}
+
+async fn ask_remote(
+    shard: &Shard,
+    owner: usize,
+    job: &MarkerJob,
+    partitions: Vec<(String, i32)>,
+) -> ShardAnswer {
+    let Some(mailbox) = shard.mailbox.get() else {
+        return Err(ResponseError::CoordinatorNotAvailable.code());
+    };
+    let request = ShardRequest::WriteMarkers {
+        producer_id: job.producer_id,
+        producer_epoch: job.producer_epoch,
+        commit: job.commit,
+        partitions,
+    };
+    match mailbox.ask(owner, request).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(core = shard.core, owner, error = %e, "marker request to another shard failed");
+            Err(ResponseError::CoordinatorNotAvailable.code())
+        }
+    }
+}
+
+/// Appends a marker to each of `partitions`, all owned by this shard.
+pub async fn write_local_markers(
+    shard: &Shard,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    partitions: &[(String, i32)],
+) -> ShardAnswer {
+    let now = crate::now_ms();
+    let batch = marker_batch(producer_id, producer_epoch, commit, now);
+    for (topic, p) in partitions {
+        let log = match shard.partition(topic, *p).await {
+            Ok(log) => log,
+            Err(PartitionError::UnknownTopicOrPartition) => continue,
+            Err(e) => return Err(crate::handlers::produce::partition_error_code(&e).code()),
+        };
+        let max_bytes = log.log.borrow().config().max_message_bytes;
+        let validated = validate_batches(&batch, max_bytes).map_err(|_| ResponseError::CorruptMessage.code())?;
+        if let Err(e) = log.append(validated, now).await {
+            tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
+            return Err(ResponseError::KafkaStorageError.code());
+        }
+        if topic == offsets_log::OFFSETS_TOPIC {
+            crate::shard::groups::settle_txn_offsets(shard, producer_id, commit);
+        }
+    }
+    shard.data_arrived.notify();
+    Ok(())
+}
+
+/// One control batch holding one COMMIT/ABORT marker record (coordinator epoch 0: a single
+/// node has one coordinator generation).
+pub fn marker_batch(producer_id: i64, producer_epoch: i16, commit: bool, now_ms: i64) -> Vec<u8> {
+    let (key, value) = txn_records::encode_marker(commit, 0);
+    let mut section = Vec::with_capacity(32);
+    encode_record(
+        &mut section,
+        &batch_records::Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: 0,
+            key: Some(key),
+            value: Some(value),
+            headers: Vec::new(),
+        },
+    );
+    BatchBuilder {
+        attributes: ATTR_CONTROL | ATTR_TRANSACTIONAL,
+        last_offset_delta: 0,
+        base_timestamp: now_ms,
+        max_timestamp: now_ms,
+        producer_id,
+        producer_epoch,
+        base_sequence: -1,
+        record_count: 1,
+        ..BatchBuilder::default()
+    }
+    .build(&section)
+}
+
+/// Carries a transaction's end through: markers everywhere, then Complete stored. On a
+/// marker failure the transaction stays in Prepare and the timer task retries it.
+pub async fn finish(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
+    let id = job.transactional_id.clone();
+    if !shard.txns.finishing.borrow_mut().insert(id.clone()) {
+        return Err(ResponseError::ConcurrentTransactions);
+    }
+    let _done = FinishingGuard { txns: &shard.txns, id };
+    write_markers(shard, job).await?;
+    let record = shard
+        .txns
+        .call(|c| c.complete(&job.transactional_id, crate::now_ms()));
+    if let Some(record) = record {
+        persist(shard, record).await?;
+    }
+    Ok(())
+}
+
+struct FinishingGuard<'a> {
+    txns: &'a Txns,
+    id: String,
+}
+
+impl Drop for FinishingGuard<'_> {
+    fn drop(&mut self) {
+        self.txns.finishing.borrow_mut().remove(&self.id);
+    }
+}
+
+/// The mailbox handler of a shard: runs other shards' requests on this shard.
+pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer> {
+    Rc::new(move |request: ShardRequest| {
+        let shard = shard.clone();
+        Box::pin(async move {
+            let Some(shard) = shard.upgrade() else {
+                return Err(ResponseError::CoordinatorNotAvailable.code());
+            };
+            match request {
+                ShardRequest::WriteMarkers {
+                    producer_id,
+                    producer_epoch,
+                    commit,
+                    partitions,
+                } => write_local_markers(&shard, producer_id, producer_epoch, commit, &partitions).await,
+            }
+        })
+    })
+}
+
+/// Loads the transactional ids of this shard's `__transaction_state` partitions. Runs at
+/// start-up before the shard accepts connections.
+pub async fn load(shard: &Shard) {
+    let started = std::time::Instant::now();
+    match replay_owned(shard).await {
+        Ok(records) => tracing::info!(
+            core = shard.core,
+            records,
+            ids = shard.txns.read(|c| c.all().count()),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "transaction coordinator loaded"
+        ),
+        Err(e) => tracing::error!(core = shard.core, error = %e, "loading {TXN_TOPIC} failed; transactions on this shard start empty"),
+    }
+}
+
+async fn replay_owned(shard: &Shard) -> Result<usize, OffsetsLogError> {
+    let Some(meta) = shard.cluster.topic(TXN_TOPIC) else {
+        return Ok(0);
+    };
+    let mut replayed = 0;
+    for (p, owner) in meta.partitions.iter().enumerate() {
+        if *owner != shard.core {
+            continue;
+        }
+        let partition = shard.partition(TXN_TOPIC, p as i32).await?;
+        let log = partition.log.borrow();
+        let mut offset = log.watermarks().log_start_offset;
+        while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
+            let mut at = 0;
+            while let Ok(size) = crate::protocol::record_batch::total_size(&bytes[at..]) {
+                if at + size > bytes.len() {
+                    break;
+                }
+                let view = BatchView::parse_validated(&bytes[at..at + size])?;
+                replayed += replay_batch(shard, &view)?;
+                offset = view.last_offset() + 1;
+                at += size;
+            }
+            if at == 0 {
+                break; // `read` returns at least one whole batch; nothing more to apply
+            }
+        }
+    }
+    Ok(replayed)
+}
+
+fn replay_batch(shard: &Shard, view: &BatchView<'_>) -> Result<usize, OffsetsLogError> {
+    if view.is_control() {
+        return Ok(0);
+    }
+    let decoded = batch_records::decode_records(view)?;
+    for record in &decoded {
+        let Some(key) = record.key.as_deref() else {
+            continue;
+        };
+        // A record of a future format must not stop the shard loading the rest.
+        if let Err(e) = shard.txns.call(|c| c.replay(key, record.value.as_deref())) {
+            tracing::warn!(error = %e, "skipping an undecodable {TXN_TOPIC} record");
+        }
+    }
+    Ok(decoded.len())
+}
+
+/// Aborts timed-out transactions and finishes ones left in Prepare, until shutdown.
+pub async fn run_timers(shard: Rc<Shard>) {
+    let mut retry_at_ms = 0;
+    while !shard.is_shutting_down() {
+        let seen_timers = shard.txns.timers_changed.generation();
+        let seen_shutdown = shard.shutdown_event.generation();
+        let now = crate::now_ms();
+        for (record, job) in shard.txns.call(|c| c.expire(now)) {
+            tracing::info!(transactional_id = %job.transactional_id, "transaction timed out; aborting");
+            if persist(&shard, record).await.is_ok() {
+                let _ = finish(&shard, &job).await;
+            }
+        }
+        if now >= retry_at_ms {
+            retry_at_ms = now + MAX_TIMER_SLEEP_MS;
+            // Jobs another task is finishing right now are skipped by `finish`.
+            for job in shard.txns.read(TxnCoordinator::unfinished) {
+                let _ = finish(&shard, &job).await;
+            }
+        }
+        let due = shard.txns.read(TxnCoordinator::next_deadline_ms);
+        let wait_ms = (due.unwrap_or(i64::MAX).min(retry_at_ms) - crate::now_ms()).clamp(1, MAX_TIMER_SLEEP_MS);
+        future::or(
+            glommio::timer::sleep(Duration::from_millis(wait_ms as u64)),
+            future::or(
+                shard.txns.timers_changed.changed_since(seen_timers),
+                shard.shutdown_event.changed_since(seen_shutdown),
+            ),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_batches_are_valid_control_batches_with_the_marker_record() {
+        let batch = marker_batch(77, 3, true, 1_000);
+        let view = BatchView::parse_validated(&batch).expect("a batch we built is valid");
+        assert!(view.is_control() && view.is_transactional());
+        assert_eq!((view.producer_id(), view.producer_epoch()), (77, 3));
+        assert_eq!(view.base_sequence(), -1);
+        assert_eq!(crate::storage::log::marker_of(&batch), Some(true));
+        assert_eq!(crate::storage::log::marker_of(&marker_batch(1, 0, false, 0)), Some(false));
+    }
+}

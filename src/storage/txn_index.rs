@@ -1,0 +1,158 @@
+//! Transaction state of one partition, as readers need it: the first offset of every
+//! producer's open transaction (which bounds the last stable offset, LSO) and the aborted
+//! transactions (producer id, first offset, marker offset) a read_committed fetch must list
+//! so the client drops their records. Kept in memory, rebuilt at open by scanning batch
+//! headers (control batches are decoded for their marker type). Lives in the partition log,
+//! on the shard that owns the partition.
+
+use std::collections::HashMap;
+
+/// One aborted transaction of this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// Offset of its ABORT marker.
+    pub last_offset: i64,
+}
+
+/// What the index needs to know of each appended batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnBatch {
+    pub producer_id: i64,
+    pub base_offset: i64,
+    pub transactional: bool,
+    /// `Some(commit)` for a transaction marker, `None` for data (or other control records).
+    pub marker: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+pub struct TxnIndex {
+    /// Producer id → first offset of its open transaction here.
+    ongoing: HashMap<i64, i64>,
+    /// Ordered by `last_offset` (markers are appended in offset order).
+    aborted: Vec<AbortedTxn>,
+}
+
+impl TxnIndex {
+    /// Applies one appended (or recovered) batch.
+    pub fn note(&mut self, batch: &TxnBatch) {
+        if !batch.transactional {
+            return;
+        }
+        match batch.marker {
+            None => {
+                self.ongoing
+                    .entry(batch.producer_id)
+                    .or_insert(batch.base_offset);
+            }
+            Some(commit) => {
+                // A marker for a producer with no open transaction here (a retried marker
+                // write, or a transaction that wrote nothing to this partition) ends nothing.
+                let Some(first_offset) = self.ongoing.remove(&batch.producer_id) else {
+                    return;
+                };
+                if !commit {
+                    self.aborted.push(AbortedTxn {
+                        producer_id: batch.producer_id,
+                        first_offset,
+                        last_offset: batch.base_offset,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The last stable offset: nothing at or past the first offset of an open transaction
+    /// is visible to read_committed readers.
+    pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
+        self.ongoing
+            .values()
+            .copied()
+            .min()
+            .map_or(high_watermark, |first| first.min(high_watermark))
+    }
+
+    /// Aborted transactions overlapping offsets `[from, to)`, as Fetch lists them.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .map(|a| (a.producer_id, a.first_offset))
+            .collect()
+    }
+
+    /// Forgets aborted transactions wholly below the log start (deleted by retention).
+    pub fn prune_below(&mut self, log_start_offset: i64) {
+        let keep_from = self
+            .aborted
+            .partition_point(|a| a.last_offset < log_start_offset);
+        self.aborted.drain(..keep_from);
+    }
+
+    /// Producer ids with an open transaction here, with its first offset.
+    pub fn ongoing(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(p, o)| (*p, *o))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pid: i64, offset: i64) -> TxnBatch {
+        TxnBatch {
+            producer_id: pid,
+            base_offset: offset,
+            transactional: true,
+            marker: None,
+        }
+    }
+    fn marker(pid: i64, offset: i64, commit: bool) -> TxnBatch {
+        TxnBatch {
+            marker: Some(commit),
+            ..data(pid, offset)
+        }
+    }
+
+    #[test]
+    fn lso_stops_at_the_oldest_open_transaction() {
+        let mut idx = TxnIndex::default();
+        assert_eq!(idx.last_stable_offset(10), 10);
+        idx.note(&data(1, 10));
+        idx.note(&data(2, 12));
+        idx.note(&data(1, 14)); // same transaction: first offset stays 10
+        assert_eq!(idx.last_stable_offset(20), 10);
+        idx.note(&marker(1, 20, true));
+        assert_eq!(idx.last_stable_offset(21), 12);
+        idx.note(&marker(2, 21, false));
+        assert_eq!(idx.last_stable_offset(22), 22);
+        // Non-transactional batches never hold the LSO back.
+        idx.note(&TxnBatch {
+            transactional: false,
+            ..data(3, 22)
+        });
+        assert_eq!(idx.last_stable_offset(23), 23);
+    }
+
+    #[test]
+    fn aborted_transactions_are_listed_by_overlap() {
+        let mut idx = TxnIndex::default();
+        idx.note(&data(1, 0));
+        idx.note(&marker(1, 5, false));
+        idx.note(&data(2, 6));
+        idx.note(&marker(2, 8, true));
+        idx.note(&data(3, 9));
+        idx.note(&marker(3, 12, false));
+        assert_eq!(idx.aborted_between(0, 13), vec![(1, 0), (3, 9)]);
+        assert_eq!(idx.aborted_between(6, 9), Vec::<(i64, i64)>::new());
+        assert_eq!(idx.aborted_between(10, 11), vec![(3, 9)]);
+        assert_eq!(idx.aborted_between(5, 6), vec![(1, 0)]);
+        idx.prune_below(6);
+        assert_eq!(idx.aborted_between(0, 13), vec![(3, 9)]);
+        // A marker with nothing open is ignored.
+        idx.note(&marker(9, 13, false));
+        assert_eq!(idx.aborted_between(0, 14), vec![(3, 9)]);
+    }
+}
