@@ -3,6 +3,8 @@
 //! from the page cache for the tail. It waits (up to `max_wait_ms`) until `min_bytes` are
 //! available, woken by appends on this shard. Respects `max_bytes` and
 //! `partition_max_bytes`, always returning at least one whole batch (KIP-74).
+//! read_committed (isolation level 1) stops at the last stable offset and lists the
+//! aborted transactions in range; the data stays a zero-copy file range either way.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -36,7 +38,11 @@ struct PartitionHeaderOwned {
     index: i32,
     error: i16,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
+    /// read_committed only: aborted transactions (producer id, first offset) the client
+    /// must drop from the records it gets.
+    aborted: Option<Vec<(i64, i64)>>,
 }
 
 struct TopicPlan {
@@ -90,7 +96,8 @@ async fn plan_reads(
         let mut topic_bytes = 0u64;
         for p in &topic.partitions {
             let plan = if known {
-                plan_partition(shard, &name, p, &mut budget).await
+                let committed = request.isolation_level == READ_COMMITTED;
+                plan_partition(shard, &name, p, committed, &mut budget).await
             } else {
                 error_plan(p.partition, ResponseError::UnknownTopicId)
             };
@@ -123,7 +130,9 @@ fn error_plan(index: i32, error: ResponseError) -> PartitionPlan {
             index,
             error: error.code(),
             high_watermark: -1,
+            last_stable_offset: -1,
             log_start_offset: -1,
+            aborted: None,
         },
         records: None,
     }
@@ -133,6 +142,7 @@ async fn plan_partition(
     shard: &Rc<Shard>,
     topic: &str,
     p: &FetchPartition,
+    read_committed: bool,
     budget: &mut u64,
 ) -> PartitionPlan {
     let partition = match shard.partition(topic, p.partition).await {
@@ -144,11 +154,17 @@ async fn plan_partition(
     let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
     // Once the request budget is spent, later partitions get no data (but a first batch
     // is always returned whole, however large, so a big batch never stalls a consumer).
+    let lso = log.last_stable_offset();
     let read = if limit == 0 && *budget == 0 {
         Ok(None)
+    } else if read_committed {
+        log.read_committed(p.fetch_offset, limit)
     } else {
         log.read(p.fetch_offset, limit)
     };
+    // Aborted transactions up to the LSO: a superset of those overlapping the data sent,
+    // which clients accept (they match by producer id and offset).
+    let aborted = read_committed.then(|| log.aborted_between(p.fetch_offset, lso));
     match read {
         Ok(slice) => {
             let records = slice.map(|s| {
@@ -165,7 +181,9 @@ async fn plan_partition(
                     index: p.partition,
                     error: 0,
                     high_watermark: marks.high_watermark,
+                    last_stable_offset: lso,
                     log_start_offset: marks.log_start_offset,
+                    aborted,
                 },
                 records,
             }
@@ -182,7 +200,7 @@ async fn plan_partition(
 
 fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -> Vec<Part> {
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let no_aborted: [(i64, i64); 0] = [];
+    let no_aborted: Vec<(i64, i64)> = Vec::new();
     let mut w = FetchResponseWriter::new(ctx.version, ctx.correlation_id, 0, 0, plans.len());
     for topic in plans {
         if topic.bytes > 0 {
@@ -200,10 +218,10 @@ fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -
                 partition_index: h.index,
                 error_code: h.error,
                 high_watermark: h.high_watermark,
-                // No transactions yet: everything below the high watermark is stable.
-                last_stable_offset: h.high_watermark,
+                last_stable_offset: h.last_stable_offset,
                 log_start_offset: h.log_start_offset,
-                aborted_transactions: read_committed.then_some(&no_aborted[..]),
+                aborted_transactions: read_committed
+                    .then(|| h.aborted.as_deref().unwrap_or(&no_aborted[..])),
                 preferred_read_replica: -1,
             };
             w.partition(&header, p.records.unwrap_or(RecordsSource::None));

@@ -1,8 +1,8 @@
 //! FindCoordinator (key 10): names the shard that coordinates a group, i.e. the one owning
 //! the group's `__consumer_offsets` partition, as a broker (id, advertised host, that
 //! shard's port), so coordinator traffic goes straight to the right core. Any shard can
-//! answer: placement is in the node's metadata. v4+ batches keys. Transaction coordinators
-//! (key type 1) do not exist yet.
+//! answer: placement is in the node's metadata. v4+ batches keys. Key type 1 names the
+//! transaction coordinator: the shard owning the id's `__transaction_state` partition.
 
 use std::rc::Rc;
 
@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::handlers::str_bytes;
 use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
-use crate::shard::offsets_log;
+use crate::shard::{offsets_log, txns};
 
 pub const VERSIONS: (i16, i16) = (0, 6);
 
@@ -59,11 +59,14 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
     match key_type {
         KEY_TYPE_GROUP => {}
         KEY_TYPE_TRANSACTION => {
-            return failed(
-                key,
-                ResponseError::CoordinatorNotAvailable,
-                "transaction coordinators are not implemented yet",
-            );
+            return match txns::coordinator_of(shard, key.as_str()) {
+                Ok((_, owner)) => located(shard, key, owner),
+                Err(e) => failed(
+                    key,
+                    ResponseError::CoordinatorNotAvailable,
+                    &format!("cannot create {}: {e}", txns::TXN_TOPIC),
+                ),
+            };
         }
         other => {
             return failed(
@@ -74,20 +77,23 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
         }
     }
     match offsets_log::coordinator_of(shard, key.as_str()) {
-        Ok((_, owner)) => {
-            let mut found = Coordinator::default();
-            found.key = key;
-            found.node_id = BrokerId(shard.config.broker_id(owner));
-            found.host = str_bytes(shard.config.advertised_host.clone());
-            found.port = i32::from(shard.config.shard_ports[owner]);
-            found
-        }
+        Ok((_, owner)) => located(shard, key, owner),
         Err(e) => failed(
             key,
             ResponseError::CoordinatorNotAvailable,
             &format!("cannot create {}: {e}", offsets_log::OFFSETS_TOPIC),
         ),
     }
+}
+
+/// The shard `owner` as a broker: id, advertised host, that shard's port.
+fn located(shard: &Shard, key: StrBytes, owner: usize) -> Coordinator {
+    let mut found = Coordinator::default();
+    found.key = key;
+    found.node_id = BrokerId(shard.config.broker_id(owner));
+    found.host = str_bytes(shard.config.advertised_host.clone());
+    found.port = i32::from(shard.config.shard_ports[owner]);
+    found
 }
 
 fn failed(key: StrBytes, error: ResponseError, message: &str) -> Coordinator {

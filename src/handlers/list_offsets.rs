@@ -26,6 +26,7 @@ pub async fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let mut response = ListOffsetsResponse::default();
+    let read_committed = request.isolation_level == 1;
     for topic in request.topics {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = topic.name.clone();
@@ -37,6 +38,7 @@ pub async fn handle(
                     &topic.name.0,
                     p.partition_index,
                     p.timestamp,
+                    read_committed,
                 )
                 .await,
             );
@@ -52,6 +54,7 @@ async fn list_partition(
     topic: &str,
     index: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut out = ListOffsetsPartitionResponse::default();
     out.partition_index = index;
@@ -68,6 +71,8 @@ async fn list_partition(
     let log = partition.log.borrow();
     let marks = log.watermarks();
     let found = match timestamp {
+        // read_committed consumers start from the last stable offset, not the log end.
+        LATEST if read_committed => Ok(Some((log.last_stable_offset(), -1))),
         LATEST => Ok(Some((marks.high_watermark, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((marks.log_start_offset, -1))),
         MAX_TIMESTAMP => Ok(log.max_timestamp()),

@@ -3,6 +3,8 @@
 //! Sluice advertises is exactly what it serves. Handlers run on the shard that received the
 //! request.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -13,6 +15,8 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -21,6 +25,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -28,6 +33,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod produce_legacy;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use kafka_protocol::messages::{ApiKey, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -62,6 +68,15 @@ pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
+    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, end_txn::VERSIONS),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
+    (
+        ApiKey::DescribeTransactions,
+        describe_transactions::VERSIONS,
+    ),
+    (ApiKey::ListTransactions, list_transactions::VERSIONS),
 ];
 
 pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {

@@ -94,6 +94,14 @@ async fn produce_partition(
         Ok(v) => v,
         Err(e) => return failure(index, append_error_code(&e), Some(e.to_string())),
     };
+    if validated.has_control() {
+        // Markers come only from transaction coordinators, never from clients.
+        return failure(
+            index,
+            ResponseError::InvalidRecord,
+            Some("clients may not write control batches".into()),
+        );
+    }
     let (bytes_in, messages_in) = (records.len() as u64, validated.record_count as u64);
     match partition.append(validated, crate::now_ms()).await {
         Ok(info) => {

@@ -189,6 +189,42 @@ pub async fn dispatch(
         }
         ApiKey::DeleteGroups => route!(shard, ctx, frame, delete_groups, DeleteGroupsRequest),
         ApiKey::OffsetDelete => route!(shard, ctx, frame, offset_delete, OffsetDeleteRequest),
+        ApiKey::AddPartitionsToTxn => route!(
+            shard,
+            ctx,
+            frame,
+            add_partitions_to_txn,
+            AddPartitionsToTxnRequest
+        ),
+        ApiKey::AddOffsetsToTxn => {
+            route!(
+                shard,
+                ctx,
+                frame,
+                add_offsets_to_txn,
+                AddOffsetsToTxnRequest
+            )
+        }
+        ApiKey::EndTxn => route!(shard, ctx, frame, end_txn, EndTxnRequest),
+        ApiKey::TxnOffsetCommit => {
+            route!(shard, ctx, frame, txn_offset_commit, TxnOffsetCommitRequest)
+        }
+        ApiKey::DescribeTransactions => route!(
+            shard,
+            ctx,
+            frame,
+            describe_transactions,
+            DescribeTransactionsRequest
+        ),
+        ApiKey::ListTransactions => {
+            route!(
+                shard,
+                ctx,
+                frame,
+                list_transactions,
+                ListTransactionsRequest
+            )
+        }
         other => Err(DispatchError::UnknownApiKey(other as i16)),
     }
 }

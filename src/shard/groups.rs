@@ -18,8 +18,8 @@ use futures_lite::future;
 use glommio::channels::local_channel::{self, LocalSender};
 use kafka_protocol::ResponseError;
 
-use crate::coordinator::group::types::{JoinResponse, SyncResponse};
 use crate::coordinator::group::records::Record;
+use crate::coordinator::group::types::{JoinResponse, SyncResponse};
 use crate::coordinator::group::{
     Delivery, Effects, GroupConfig, GroupCoordinator, RequestToken, Response,
 };
@@ -115,7 +115,12 @@ pub fn settle_txn_offsets(shard: &Shard, producer_id: i64, commit: bool) {
     shard.groups.call(|c| {
         for record in &staged {
             // Records we encoded ourselves; a failure would be a bug, logged not fatal.
-            if let Err(e) = crate::coordinator::group::records::replay(c, &record.key, record.value.as_deref(), now) {
+            if let Err(e) = crate::coordinator::group::records::replay(
+                c,
+                &record.key,
+                record.value.as_deref(),
+                now,
+            ) {
                 tracing::warn!(error = %e, "cannot apply a transactional offset commit");
             }
         }

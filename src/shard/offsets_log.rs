@@ -118,6 +118,16 @@ fn group_of(record: &Record) -> Result<String, RecordError> {
 
 /// One uncompressed RecordBatch v2 holding `records`, stamped with CreateTime `now_ms`.
 pub(crate) fn build_batch(records: &[&Record], now_ms: i64) -> Vec<u8> {
+    build_batch_as(records, now_ms, None)
+}
+
+/// [`build_batch`], transactional for `producer` = (id, epoch) when given (TxnOffsetCommit:
+/// the offsets count only once that producer's COMMIT marker follows).
+pub(crate) fn build_batch_as(
+    records: &[&Record],
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Vec<u8> {
     let mut section = Vec::with_capacity(64 * records.len());
     for (i, record) in records.iter().enumerate() {
         let record = batch_records::Record {
@@ -136,6 +146,13 @@ pub(crate) fn build_batch(records: &[&Record], now_ms: i64) -> Vec<u8> {
         base_timestamp: now_ms,
         max_timestamp: now_ms,
         record_count: count,
+        attributes: if producer.is_some() {
+            record_batch::ATTR_TRANSACTIONAL
+        } else {
+            0
+        },
+        producer_id: producer.map_or(-1, |p| p.0),
+        producer_epoch: producer.map_or(-1, |p| p.1),
         ..BatchBuilder::default()
     }
     .build(&section)
@@ -220,11 +237,19 @@ fn stage_batch(view: &BatchView<'_>, staged: &mut Staged) -> Result<(), OffsetsL
                 value: r.value.map(Into::into),
             })
         });
-    staged.entry(view.producer_id()).or_default().extend(records);
+    staged
+        .entry(view.producer_id())
+        .or_default()
+        .extend(records);
     Ok(())
 }
 
-fn settle_staged(view: &BatchView<'_>, coordinator: &mut GroupCoordinator, staged: &mut Staged, now_ms: i64) {
+fn settle_staged(
+    view: &BatchView<'_>,
+    coordinator: &mut GroupCoordinator,
+    staged: &mut Staged,
+    now_ms: i64,
+) {
     let commit = crate::storage::log::marker_of(view.bytes());
     let Some(records) = staged.remove(&view.producer_id()) else {
         return;

@@ -67,10 +67,13 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
             shutdown.clone(),
             ready_tx.clone(),
         );
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
-            .name(&format!("shard-{core}"))
-            .spawn(move || async move { shard_main(core, config, cluster, shutdown, ready, ends).await })
-            .map_err(|e| StartError::Executor(e.to_string()))?;
+        let handle =
+            LocalExecutorBuilder::new(Placement::Fixed(core))
+                .name(&format!("shard-{core}"))
+                .spawn(move || async move {
+                    shard_main(core, config, cluster, shutdown, ready, ends).await
+                })
+                .map_err(|e| StartError::Executor(e.to_string()))?;
         executors.push(handle);
     }
     drop(ready_tx);

@@ -21,7 +21,7 @@ use kafka_protocol::ResponseError;
 
 use crate::coordinator::group::records::{self as group_records, Record};
 use crate::coordinator::txn::records as txn_records;
-use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnRecord};
+use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord};
 use crate::metadata::{MetadataError, TopicMeta};
 use crate::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchBuilder, BatchView};
 use crate::protocol::records::{self as batch_records, encode_record};
@@ -110,7 +110,10 @@ pub fn txn_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
 
 /// The `__transaction_state` partition of `transactional_id` and the core owning it
 /// (Kafka's rule: `abs(hashCode) % partitions`, the same as for groups).
-pub fn coordinator_of(shard: &Shard, transactional_id: &str) -> Result<(i32, usize), MetadataError> {
+pub fn coordinator_of(
+    shard: &Shard,
+    transactional_id: &str,
+) -> Result<(i32, usize), MetadataError> {
     let meta = txn_topic(shard)?;
     let count = i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX);
     let partition = group_records::partition_for_group(transactional_id, count);
@@ -151,7 +154,8 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
         value: record.value,
     };
     let batch = offsets_log::build_batch(&[&record], now);
-    log.append(validate_batches(&batch, max_bytes)?, now).await?;
+    log.append(validate_batches(&batch, max_bytes)?, now)
+        .await?;
     Ok(())
 }
 
@@ -172,11 +176,20 @@ pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), Respons
     }
     for (owner, partitions) in by_owner {
         let answer = if owner == shard.core {
-            write_local_markers(shard, job.producer_id, job.producer_epoch, job.commit, &partitions).await
+            write_local_markers(
+                shard,
+                job.producer_id,
+                job.producer_epoch,
+                job.commit,
+                &partitions,
+            )
+            .await
         } else {
             ask_remote(shard, owner, job, partitions).await
         };
-        answer.map_err(|code| ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError))?;
+        answer.map_err(|code| {
+            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+        })?;
     }
     Ok(())
 }
@@ -222,7 +235,8 @@ pub async fn write_local_markers(
             Err(e) => return Err(crate::handlers::produce::partition_error_code(&e).code()),
         };
         let max_bytes = log.log.borrow().config().max_message_bytes;
-        let validated = validate_batches(&batch, max_bytes).map_err(|_| ResponseError::CorruptMessage.code())?;
+        let validated = validate_batches(&batch, max_bytes)
+            .map_err(|_| ResponseError::CorruptMessage.code())?;
         if let Err(e) = log.append(validated, now).await {
             tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
             return Err(ResponseError::KafkaStorageError.code());
@@ -272,7 +286,10 @@ pub async fn finish(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError>
     if !shard.txns.finishing.borrow_mut().insert(id.clone()) {
         return Err(ResponseError::ConcurrentTransactions);
     }
-    let _done = FinishingGuard { txns: &shard.txns, id };
+    let _done = FinishingGuard {
+        txns: &shard.txns,
+        id,
+    };
     write_markers(shard, job).await?;
     let record = shard
         .txns
@@ -294,6 +311,20 @@ impl Drop for FinishingGuard<'_> {
     }
 }
 
+/// The Kafka error for a refused coordinator call. Clients older than `fenced_since` do not
+/// know PRODUCER_FENCED and get INVALID_PRODUCER_EPOCH, as Kafka answers them.
+pub fn error_code(e: TxnError, version: i16, fenced_since: i16) -> ResponseError {
+    match e {
+        TxnError::InvalidTimeout => ResponseError::InvalidTransactionTimeout,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::ProducerFenced if version >= fenced_since => ResponseError::ProducerFenced,
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+        TxnError::ProducerIdUnavailable => ResponseError::UnknownServerError,
+    }
+}
+
 /// The mailbox handler of a shard: runs other shards' requests on this shard.
 pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer> {
     Rc::new(move |request: ShardRequest| {
@@ -308,7 +339,10 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     producer_epoch,
                     commit,
                     partitions,
-                } => write_local_markers(&shard, producer_id, producer_epoch, commit, &partitions).await,
+                } => {
+                    write_local_markers(&shard, producer_id, producer_epoch, commit, &partitions)
+                        .await
+                }
             }
         })
     })
@@ -326,7 +360,9 @@ pub async fn load(shard: &Shard) {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "transaction coordinator loaded"
         ),
-        Err(e) => tracing::error!(core = shard.core, error = %e, "loading {TXN_TOPIC} failed; transactions on this shard start empty"),
+        Err(e) => {
+            tracing::error!(core = shard.core, error = %e, "loading {TXN_TOPIC} failed; transactions on this shard start empty")
+        }
     }
 }
 
@@ -399,7 +435,8 @@ pub async fn run_timers(shard: Rc<Shard>) {
             }
         }
         let due = shard.txns.read(TxnCoordinator::next_deadline_ms);
-        let wait_ms = (due.unwrap_or(i64::MAX).min(retry_at_ms) - crate::now_ms()).clamp(1, MAX_TIMER_SLEEP_MS);
+        let wait_ms = (due.unwrap_or(i64::MAX).min(retry_at_ms) - crate::now_ms())
+            .clamp(1, MAX_TIMER_SLEEP_MS);
         future::or(
             glommio::timer::sleep(Duration::from_millis(wait_ms as u64)),
             future::or(
@@ -423,6 +460,9 @@ mod tests {
         assert_eq!((view.producer_id(), view.producer_epoch()), (77, 3));
         assert_eq!(view.base_sequence(), -1);
         assert_eq!(crate::storage::log::marker_of(&batch), Some(true));
-        assert_eq!(crate::storage::log::marker_of(&marker_batch(1, 0, false, 0)), Some(false));
+        assert_eq!(
+            crate::storage::log::marker_of(&marker_batch(1, 0, false, 0)),
+            Some(false)
+        );
     }
 }

@@ -15,8 +15,8 @@ use crate::protocol::record_batch::{self, BatchError, BatchIter};
 use crate::shard::event::Event;
 use crate::storage::cleaner::{CleanJob, CleanOutcome};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
-use crate::storage::txn_index::{TxnBatch, TxnIndex};
 use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
+use crate::storage::txn_index::{TxnBatch, TxnIndex};
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]

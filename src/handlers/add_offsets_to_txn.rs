@@ -1,0 +1,54 @@
+//! AddOffsetsToTxn (key 25), v0-v3: the producer will commit a group's offsets in its
+//! transaction. The coordinator adds the group's `__consumer_offsets` partition to the
+//! transaction, so EndTxn writes a marker there too and the offsets become visible (or are
+//! dropped) with the transaction.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+
+use crate::server::dispatch::RequestContext;
+use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
+use crate::shard::{Shard, txns};
+
+pub const VERSIONS: (i16, i16) = (0, 3);
+
+const FENCED_SINCE: i16 = 2;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let mut response = AddOffsetsToTxnResponse::default();
+    if let Err(e) = add(shard, ctx.version, &request).await {
+        response.error_code = e.code();
+    }
+    response
+}
+
+async fn add(
+    shard: &Shard,
+    version: i16,
+    request: &AddOffsetsToTxnRequest,
+) -> Result<(), ResponseError> {
+    let id = request.transactional_id.as_str();
+    txns::check_coordinator(shard, id)?;
+    let (partition, _) = offsets_log::coordinator_of(shard, request.group_id.as_str())
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+    let wanted = [(OFFSETS_TOPIC.to_owned(), partition)];
+    let record = shard.txns.call(|c| {
+        c.add_partitions(
+            id,
+            request.producer_id.0,
+            request.producer_epoch,
+            &wanted,
+            crate::now_ms(),
+        )
+    });
+    match record.map_err(|e| txns::error_code(e, version, FENCED_SINCE))? {
+        Some(record) => txns::persist(shard, record).await,
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,56 @@
+//! EndTxn (key 26), v0-v3: commit or abort. The decision (PrepareCommit/PrepareAbort) is
+//! stored first; then a marker goes to every partition of the transaction, through the
+//! cross-core mailbox for partitions of other shards; then CompleteCommit/CompleteAbort is
+//! stored and the producer is answered. A marker failure still answers OK once the
+//! decision is stored (Kafka does the same): the timer task finishes the markers.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
+
+use crate::server::dispatch::RequestContext;
+use crate::shard::{Shard, txns};
+
+/// v4 (KIP-890 part 2, epoch bump per transaction, v5 response fields) is not implemented.
+pub const VERSIONS: (i16, i16) = (0, 3);
+
+const FENCED_SINCE: i16 = 2;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    request: EndTxnRequest,
+) -> EndTxnResponse {
+    let mut response = EndTxnResponse::default();
+    if ctx.version >= 5 {
+        response.producer_id = ProducerId(-1);
+        response.producer_epoch = -1;
+    }
+    if let Err(e) = end(shard, ctx.version, &request).await {
+        response.error_code = e.code();
+    }
+    response
+}
+
+async fn end(shard: &Shard, version: i16, request: &EndTxnRequest) -> Result<(), ResponseError> {
+    let id = request.transactional_id.as_str();
+    txns::check_coordinator(shard, id)?;
+    let ended = shard.txns.call(|c| {
+        c.end_txn(
+            id,
+            request.producer_id.0,
+            request.producer_epoch,
+            request.committed,
+            crate::now_ms(),
+        )
+    });
+    let Some((record, job)) = ended.map_err(|e| txns::error_code(e, version, FENCED_SINCE))? else {
+        return Ok(());
+    };
+    txns::persist(shard, record).await?;
+    if let Err(e) = txns::finish(shard, &job).await {
+        tracing::warn!(transactional_id = id, error = ?e, "markers not all written; the timer task retries");
+    }
+    Ok(())
+}

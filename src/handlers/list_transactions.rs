@@ -1,0 +1,73 @@
+//! ListTransactions (key 66), v0-v1: the transactional ids this shard coordinates, filtered
+//! by state, producer id and (v1) minimum running time. The admin client asks every broker
+//! (every shard) and merges the answers.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::list_transactions_response::TransactionState;
+use kafka_protocol::messages::{
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
+};
+
+use crate::coordinator::txn::{TxnMetadata, TxnStatus};
+use crate::handlers::str_bytes;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (0, 1);
+
+const STATES: [TxnStatus; 8] = [
+    TxnStatus::Empty,
+    TxnStatus::Ongoing,
+    TxnStatus::PrepareCommit,
+    TxnStatus::PrepareAbort,
+    TxnStatus::CompleteCommit,
+    TxnStatus::CompleteAbort,
+    TxnStatus::Dead,
+    TxnStatus::PrepareEpochFence,
+];
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: ListTransactionsRequest,
+) -> ListTransactionsResponse {
+    let mut response = ListTransactionsResponse::default();
+    response.unknown_state_filters = request
+        .state_filters
+        .iter()
+        .filter(|f| !STATES.iter().any(|s| s.name() == f.as_str()))
+        .cloned()
+        .collect();
+    let now = crate::now_ms();
+    let states = shard.txns.read(|c| {
+        c.all()
+            .filter(|m| matches(m, &request, now))
+            .map(|m| {
+                let mut s = TransactionState::default();
+                s.transactional_id = TransactionalId(str_bytes(m.transactional_id.clone()));
+                s.producer_id = ProducerId(m.producer_id);
+                s.transaction_state = str_bytes(m.status.name());
+                s
+            })
+            .collect()
+    });
+    response.transaction_states = states;
+    response
+}
+
+fn matches(m: &TxnMetadata, request: &ListTransactionsRequest, now_ms: i64) -> bool {
+    let state_ok = request.state_filters.is_empty()
+        || request
+            .state_filters
+            .iter()
+            .any(|f| f.as_str() == m.status.name());
+    let pid_ok = request.producer_id_filters.is_empty()
+        || request
+            .producer_id_filters
+            .iter()
+            .any(|p| p.0 == m.producer_id);
+    let duration_ok = request.duration_filter < 0
+        || (m.status == TxnStatus::Ongoing && now_ms - m.start_ms >= request.duration_filter);
+    state_ok && pid_ok && duration_ok
+}

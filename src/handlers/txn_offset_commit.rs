@@ -1,0 +1,104 @@
+//! TxnOffsetCommit (key 28), v0-v3: offsets a transactional producer commits for a group
+//! (consume-transform-produce). Sent to the group's coordinator shard, stored in the group's
+//! `__consumer_offsets` partition as a transactional batch of the producer, and held aside
+//! until the transaction's marker reaches that partition: a COMMIT makes them the group's
+//! committed offsets, an ABORT drops them.
+
+use std::rc::Rc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use crate::coordinator::group::records::{OffsetCommitKey, OffsetCommitValue, Record};
+use crate::server::dispatch::RequestContext;
+use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
+use crate::shard::{Shard, groups};
+use crate::storage::log::validate_batches;
+
+pub const VERSIONS: (i16, i16) = (0, 3);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let code = match commit(shard, &request).await {
+        Ok(()) => 0,
+        Err(e) => e.code(),
+    };
+    let mut response = TxnOffsetCommitResponse::default();
+    for topic in &request.topics {
+        let mut t = TxnOffsetCommitResponseTopic::default();
+        t.name = topic.name.clone();
+        for p in &topic.partitions {
+            let mut out = TxnOffsetCommitResponsePartition::default();
+            out.partition_index = p.partition_index;
+            out.error_code = code;
+            t.partitions.push(out);
+        }
+        response.topics.push(t);
+    }
+    response
+}
+
+async fn commit(shard: &Shard, request: &TxnOffsetCommitRequest) -> Result<(), ResponseError> {
+    let group = request.group_id.as_str();
+    groups::check_coordinator(shard, group)?;
+    let records = records_of(request, crate::now_ms());
+    if records.is_empty() {
+        return Ok(());
+    }
+    let (partition, _) = offsets_log::coordinator_of(shard, group)
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+    let log = shard
+        .partition(OFFSETS_TOPIC, partition)
+        .await
+        .map_err(|_| ResponseError::NotCoordinator)?;
+    let producer = (request.producer_id.0, request.producer_epoch);
+    let refs: Vec<&Record> = records.iter().collect();
+    let now = crate::now_ms();
+    let batch = offsets_log::build_batch_as(&refs, now, Some(producer));
+    let max_bytes = log.log.borrow().config().max_message_bytes;
+    let validated =
+        validate_batches(&batch, max_bytes).map_err(|_| ResponseError::InvalidCommitOffsetSize)?;
+    log.append(validated, now).await.map_err(|e| {
+        tracing::warn!(group, error = %e, "storing transactional offsets failed");
+        ResponseError::CoordinatorNotAvailable
+    })?;
+    groups::stage_txn_offsets(shard, producer.0, records);
+    Ok(())
+}
+
+fn records_of(request: &TxnOffsetCommitRequest, now_ms: i64) -> Vec<Record> {
+    let group = request.group_id.as_str();
+    request
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.as_str(), p)))
+        .map(|(topic, p)| Record {
+            key: OffsetCommitKey {
+                group: group.to_owned(),
+                topic: topic.to_owned(),
+                partition: p.partition_index,
+            }
+            .encode(),
+            value: Some(
+                OffsetCommitValue {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p
+                        .committed_metadata
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                    commit_timestamp: now_ms,
+                    expire_timestamp: None,
+                }
+                .encode(),
+            ),
+        })
+        .collect()
+}
