@@ -421,7 +421,15 @@ pub async fn run_timers(shard: Rc<Shard>) {
         let seen_timers = shard.txns.timers_changed.generation();
         let seen_shutdown = shard.shutdown_event.generation();
         let now = crate::now_ms();
-        for (record, job) in shard.txns.call(|c| c.expire(now)) {
+        // `call` signals `timers_changed`; calling it on every pass would wake this loop at
+        // once, forever, and starve the shard. Only call it when a deadline is due.
+        let due = shard.txns.read(TxnCoordinator::next_deadline_ms);
+        let expired = if due.is_some_and(|d| d <= now) {
+            shard.txns.call(|c| c.expire(now))
+        } else {
+            Vec::new()
+        };
+        for (record, job) in expired {
             tracing::info!(transactional_id = %job.transactional_id, "transaction timed out; aborting");
             if persist(&shard, record).await.is_ok() {
                 let _ = finish(&shard, &job).await;
