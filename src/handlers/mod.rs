@@ -15,6 +15,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
@@ -77,6 +78,7 @@ pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
         describe_transactions::VERSIONS,
     ),
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
+    (ApiKey::DescribeProducers, describe_producers::VERSIONS),
 ];
 
 pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {

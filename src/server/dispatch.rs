@@ -216,6 +216,15 @@ pub async fn dispatch(
             describe_transactions,
             DescribeTransactionsRequest
         ),
+        ApiKey::DescribeProducers => {
+            route!(
+                shard,
+                ctx,
+                frame,
+                describe_producers,
+                DescribeProducersRequest
+            )
+        }
         ApiKey::ListTransactions => {
             route!(
                 shard,

@@ -314,6 +314,10 @@ impl PartitionLog {
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
         self.txns.aborted_between(from, to)
     }
+    /// Known producers of this partition: (id, epoch, last sequence).
+    pub fn producers(&self) -> Vec<(i64, i16, i32)> {
+        self.producers.describe()
+    }
     /// Producers with an open transaction on this partition and its first offset.
     pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
         self.txns.ongoing().collect()

@@ -150,6 +150,23 @@ impl ProducerStates {
         }
     }
 
+    /// Every known producer: (id, epoch, last sequence or -1).
+    pub fn describe(&self) -> Vec<(i64, i16, i32)> {
+        let mut out: Vec<(i64, i16, i32)> = self
+            .producers
+            .iter()
+            .map(|(id, e)| {
+                (
+                    *id,
+                    e.epoch,
+                    e.batches.back().map_or(-1, |b| b.last_sequence),
+                )
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.producers.len()
     }

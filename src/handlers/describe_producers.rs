@@ -1,0 +1,63 @@
+//! DescribeProducers (key 61), v0: the producers a partition knows (id, epoch, last
+//! sequence) and, for those inside a transaction, the offset it began at. Served by the
+//! shard owning the partition, NOT_LEADER_OR_FOLLOWER elsewhere, like produce and fetch.
+//! Last timestamps are not tracked per producer and are reported as -1.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use crate::handlers::produce::partition_error_code;
+use crate::server::dispatch::RequestContext;
+use crate::shard::Shard;
+
+pub const VERSIONS: (i16, i16) = (0, 0);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let mut response = DescribeProducersResponse::default();
+    for topic in request.topics {
+        let mut out = TopicResponse::default();
+        out.name = topic.name.clone();
+        for index in topic.partition_indexes {
+            out.partitions
+                .push(describe(shard, &topic.name.0, index).await);
+        }
+        response.topics.push(out);
+    }
+    response
+}
+
+async fn describe(shard: &Shard, topic: &str, index: i32) -> PartitionResponse {
+    let mut out = PartitionResponse::default();
+    out.partition_index = index;
+    let partition = match shard.partition(topic, index).await {
+        Ok(p) => p,
+        Err(e) => {
+            out.error_code = partition_error_code(&e).code();
+            return out;
+        }
+    };
+    let log = partition.log.borrow();
+    let open = log.ongoing_transactions();
+    for (producer_id, epoch, last_sequence) in log.producers() {
+        let mut p = ProducerState::default();
+        p.producer_id = ProducerId(producer_id);
+        p.producer_epoch = i32::from(epoch);
+        p.last_sequence = last_sequence;
+        p.last_timestamp = -1;
+        p.coordinator_epoch = 0;
+        p.current_txn_start_offset = open
+            .iter()
+            .find(|(id, _)| *id == producer_id)
+            .map_or(-1, |(_, first)| *first);
+        out.active_producers.push(p);
+    }
+    out
+}

@@ -1,0 +1,281 @@
+//! Transactions at the wire level, with requests built by the `kafka-protocol` crate against a
+//! two-shard broker: FindCoordinator key type 1, InitProducerId with a transactional id
+//! (NOT_COORDINATOR on the wrong shard), AddPartitionsToTxn, a transactional produce,
+//! ListOffsets latest under read_committed (the LSO) and read_uncommitted,
+//! DescribeProducers, DescribeTransactions, ListTransactions, a client control batch
+//! refused, a stale-epoch EndTxn fenced, and the commit moving the LSO.
+
+mod txn_common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::describe_producers_request::TopicRequest;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Request, StrBytes, encode_request_header_into_buffer};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use sluice::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchBuilder};
+use sluice::protocol::records::{Record, encode_record};
+use txn_common::Broker;
+
+const TOPIC: &str = "wire-txn";
+const TXN_ID: &str = "wire-tx";
+const NOT_COORDINATOR: i16 = 16;
+const INVALID_RECORD: i16 = 87;
+const PRODUCER_FENCED: i16 = 90;
+
+fn call<R: Request>(port: u16, request: R, version: i16) -> R::Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("txn-wire")));
+    let mut payload = BytesMut::new();
+    encode_request_header_into_buffer(&mut payload, &header).expect("header");
+    request.encode(&mut payload, version).expect("request");
+    let mut frame = BytesMut::new();
+    frame.put_i32(payload.len() as i32);
+    frame.put(payload);
+    stream.write_all(&frame).expect("send");
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).expect("body");
+    let mut body = Bytes::from(body);
+    let header_version = ApiKey::try_from(R::KEY)
+        .expect("known key")
+        .response_header_version(version);
+    ResponseHeader::decode(&mut body, header_version).expect("response header");
+    R::Response::decode(&mut body, version).expect("response")
+}
+
+fn shard_port(broker: &Broker, core: i32) -> u16 {
+    broker.port + 1 + core as u16
+}
+
+fn leader_port(broker: &Broker, partition: i32) -> u16 {
+    let mut request = MetadataRequest::default();
+    let mut topic = metadata_request::MetadataRequestTopic::default();
+    topic.name = Some(TopicName(StrBytes::from_static_str(TOPIC)));
+    request.topics = Some(vec![topic]);
+    let response = call(broker.port, request, 9);
+    let leader = response.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .expect("partition listed")
+        .leader_id
+        .0;
+    shard_port(broker, leader % 1000)
+}
+
+fn batch(producer_id: i64, epoch: i16, attributes: i16, key: &[u8], value: &[u8]) -> Bytes {
+    let mut section = Vec::new();
+    encode_record(
+        &mut section,
+        &Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: 0,
+            key: Some(key.to_vec()),
+            value: Some(value.to_vec()),
+            headers: Vec::new(),
+        },
+    );
+    Bytes::from(
+        BatchBuilder {
+            attributes,
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence: 0,
+            record_count: 1,
+            ..BatchBuilder::default()
+        }
+        .build(&section),
+    )
+}
+
+fn produce(port: u16, records: Bytes) -> (i16, i64) {
+    let mut data = PartitionProduceData::default();
+    data.index = 0;
+    data.records = Some(records);
+    let mut topic = TopicProduceData::default();
+    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
+    topic.partition_data = vec![data];
+    let mut request = ProduceRequest::default();
+    request.acks = -1;
+    request.timeout_ms = 5_000;
+    request.transactional_id = Some(TransactionalId(StrBytes::from_static_str(TXN_ID)));
+    request.topic_data = vec![topic];
+    let response = call(port, request, 8);
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn latest(port: u16, index: i32, isolation_level: i8) -> i64 {
+    let mut partition = ListOffsetsPartition::default();
+    partition.partition_index = index;
+    partition.timestamp = -1;
+    let mut topic = ListOffsetsTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
+    topic.partitions = vec![partition];
+    let mut request = ListOffsetsRequest::default();
+    request.replica_id = BrokerId(-1);
+    request.isolation_level = isolation_level;
+    request.topics = vec![topic];
+    call(port, request, 5).topics[0].partitions[0].offset
+}
+
+fn describe_txn(port: u16) -> describe_transactions_response::TransactionState {
+    let mut request = DescribeTransactionsRequest::default();
+    request.transactional_ids = vec![TransactionalId(StrBytes::from_static_str(TXN_ID))];
+    call(port, request, 0).transaction_states.remove(0)
+}
+
+fn end_txn(port: u16, producer_id: i64, epoch: i16, commit: bool) -> i16 {
+    let mut request = EndTxnRequest::default();
+    request.transactional_id = TransactionalId(StrBytes::from_static_str(TXN_ID));
+    request.producer_id = ProducerId(producer_id);
+    request.producer_epoch = epoch;
+    request.committed = commit;
+    call(port, request, 3).error_code
+}
+
+#[test]
+fn a_transaction_at_the_wire_level() {
+    let broker = Broker::start();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("admin");
+    let topic = NewTopic::new(TOPIC, 2, TopicReplication::Fixed(1));
+    for r in futures_lite::future::block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .expect("create")
+    {
+        r.expect("created");
+    }
+
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_static_str(TXN_ID);
+    find.key_type = 1;
+    let found = call(broker.port, find, 3);
+    assert_eq!(found.error_code, 0);
+    let coordinator = found.port as u16;
+    let other = if coordinator == shard_port(&broker, 0) {
+        shard_port(&broker, 1)
+    } else {
+        shard_port(&broker, 0)
+    };
+
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(TransactionalId(StrBytes::from_static_str(TXN_ID)));
+    init.transaction_timeout_ms = 60_000;
+    init.producer_id = ProducerId(-1);
+    init.producer_epoch = -1;
+    assert_eq!(call(other, init.clone(), 4).error_code, NOT_COORDINATOR);
+    let ready = call(coordinator, init, 4);
+    assert_eq!(ready.error_code, 0);
+    let (pid, epoch) = (ready.producer_id.0, ready.producer_epoch);
+    assert!(pid >= 0);
+
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str(TXN_ID));
+    add.v3_and_below_producer_id = ProducerId(pid);
+    add.v3_and_below_producer_epoch = epoch;
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = TopicName(StrBytes::from_static_str(TOPIC));
+    t.partitions = vec![0, 1];
+    add.v3_and_below_topics = vec![t];
+    let added = call(coordinator, add, 3);
+    for topic in &added.results_by_topic_v3_and_below {
+        for p in &topic.results_by_partition {
+            assert_eq!(p.partition_error_code, 0, "partition {}", p.partition_index);
+        }
+    }
+
+    let leader = leader_port(&broker, 0);
+    assert_ne!(
+        leader,
+        leader_port(&broker, 1),
+        "the partitions live on different shards"
+    );
+    assert_eq!(
+        produce(leader, batch(pid, epoch, ATTR_TRANSACTIONAL, b"k", b"v")),
+        (0, 0)
+    );
+    assert_eq!(latest(leader, 0, 1), 0, "read_committed latest is the LSO");
+    assert_eq!(
+        latest(leader, 0, 0),
+        1,
+        "read_uncommitted latest is the high watermark"
+    );
+
+    let mut producers = DescribeProducersRequest::default();
+    let mut tr = TopicRequest::default();
+    tr.name = TopicName(StrBytes::from_static_str(TOPIC));
+    tr.partition_indexes = vec![0];
+    producers.topics = vec![tr];
+    let described = call(leader, producers, 0);
+    let partition = &described.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0);
+    let state = partition
+        .active_producers
+        .iter()
+        .find(|p| p.producer_id.0 == pid)
+        .expect("our producer is listed");
+    assert_eq!(
+        (state.last_sequence, state.current_txn_start_offset),
+        (0, 0)
+    );
+
+    let open = describe_txn(coordinator);
+    assert_eq!(
+        (open.error_code, open.transaction_state.as_str()),
+        (0, "Ongoing")
+    );
+    assert_eq!(open.topics[0].partitions, vec![0, 1]);
+    let listed = call(coordinator, ListTransactionsRequest::default(), 1);
+    assert!(listed.transaction_states.iter().any(
+        |s| s.transactional_id.as_str() == TXN_ID && s.transaction_state.as_str() == "Ongoing"
+    ));
+
+    let marker = batch(
+        pid,
+        epoch,
+        ATTR_CONTROL | ATTR_TRANSACTIONAL,
+        &[0, 0, 0, 1],
+        &[0, 0, 0, 0, 0, 0],
+    );
+    assert_eq!(
+        produce(leader, marker).0,
+        INVALID_RECORD,
+        "clients cannot write markers"
+    );
+    assert_eq!(end_txn(coordinator, pid, epoch + 1, true), PRODUCER_FENCED);
+    assert_eq!(end_txn(coordinator, pid, epoch, true), 0);
+    assert_eq!(
+        describe_txn(coordinator).transaction_state.as_str(),
+        "CompleteCommit"
+    );
+    assert_eq!(
+        latest(leader, 0, 1),
+        2,
+        "after the COMMIT marker the LSO is the log end"
+    );
+    assert_eq!(
+        latest(leader_port(&broker, 1), 1, 1),
+        1,
+        "the other shard got its marker too"
+    );
+}
