@@ -1,6 +1,7 @@
 //! Transactions at the wire level, with requests built by the `kafka-protocol` crate against a
 //! two-shard broker: FindCoordinator key type 1, InitProducerId with a transactional id
-//! (NOT_COORDINATOR on the wrong shard), AddPartitionsToTxn, a transactional produce,
+//! (NOT_COORDINATOR on the wrong shard), transactional data refused before its partition is
+//! added, AddPartitionsToTxn, a transactional produce,
 //! ListOffsets latest under read_committed (the LSO) and read_uncommitted,
 //! DescribeProducers, DescribeTransactions, ListTransactions, a client control batch
 //! refused, a stale-epoch EndTxn fenced, and the commit moving the LSO.
@@ -29,6 +30,7 @@ const TOPIC: &str = "wire-txn";
 const TXN_ID: &str = "wire-tx";
 const NOT_COORDINATOR: i16 = 16;
 const INVALID_RECORD: i16 = 87;
+const INVALID_TXN_STATE: i16 = 48;
 const PRODUCER_FENCED: i16 = 90;
 
 fn call<R: Request>(port: u16, request: R, version: i16) -> R::Response {
@@ -189,6 +191,13 @@ fn a_transaction_at_the_wire_level() {
     let (pid, epoch) = (ready.producer_id.0, ready.producer_epoch);
     assert!(pid >= 0);
 
+    let leader = leader_port(&broker, 0);
+    assert_eq!(
+        produce(leader, batch(pid, epoch, ATTR_TRANSACTIONAL, b"k", b"v")).0,
+        INVALID_TXN_STATE,
+        "a partition not added to the transaction refuses its data"
+    );
+
     let mut add = AddPartitionsToTxnRequest::default();
     add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str(TXN_ID));
     add.v3_and_below_producer_id = ProducerId(pid);
@@ -204,7 +213,6 @@ fn a_transaction_at_the_wire_level() {
         }
     }
 
-    let leader = leader_port(&broker, 0);
     assert_ne!(
         leader,
         leader_port(&broker, 1),

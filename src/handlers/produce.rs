@@ -2,6 +2,9 @@
 //! `max.message.bytes`), appends them to the partition log through the shard's io_uring
 //! ring and answers once the acks policy is met. acks=0 gets no answer; on a single node
 //! acks=all is satisfied by the local append (and the flush policy, when one is set).
+//! A producer's first transactional batch on a partition is checked with its transaction
+//! coordinator (through the mailbox if another shard holds it): the partition must have
+//! been added to the open transaction of that producer id and epoch.
 
 use std::rc::Rc;
 
@@ -37,7 +40,13 @@ pub async fn handle(
         out.topic_id = topic.topic_id;
         for data in topic.partition_data {
             let result = if acks_valid {
-                produce_partition(shard, acks, &topic.name.0, data.index, data.records).await
+                let target = Target {
+                    acks,
+                    transactional_id: request.transactional_id.as_ref().map(|t| t.as_str()),
+                    topic: &topic.name.0,
+                    index: data.index,
+                };
+                produce_partition(shard, &target, data.records).await
             } else {
                 failure(data.index, ResponseError::InvalidRequiredAcks, None)
             };
@@ -63,20 +72,27 @@ fn failure(index: i32, error: ResponseError, message: Option<String>) -> Partiti
     p
 }
 
+/// Where one partition's records go, and on whose behalf.
+struct Target<'a> {
+    acks: i16,
+    transactional_id: Option<&'a str>,
+    topic: &'a str,
+    index: i32,
+}
+
 async fn produce_partition(
     shard: &Rc<Shard>,
-    acks: i16,
-    topic: &str,
-    index: i32,
+    target: &Target<'_>,
     records: Option<Bytes>,
 ) -> PartitionProduceResponse {
+    let (acks, topic, index) = (target.acks, target.topic, target.index);
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
         Err(PartitionError::UnknownTopicOrPartition)
             if shard.config.auto_create_topics && shard.cluster.topic(topic).is_none() =>
         {
             match auto_create(shard, topic) {
-                Ok(_) => return retry_after_create(shard, acks, topic, index, records).await,
+                Ok(_) => return retry_after_create(shard, target, records).await,
                 Err(code) => return failure(index, code, None),
             }
         }
@@ -101,6 +117,12 @@ async fn produce_partition(
             ResponseError::InvalidRecord,
             Some("clients may not write control batches".into()),
         );
+    }
+    if let Some((producer_id, epoch)) = validated.transactional_producer()
+        && !partition.log.borrow().in_transaction(producer_id)
+        && let Err(code) = verify_transactional(shard, target, producer_id, epoch).await
+    {
+        return failure(index, code, None);
     }
     let (bytes_in, messages_in) = (records.len() as u64, validated.record_count as u64);
     match partition.append(validated, crate::now_ms()).await {
@@ -144,15 +166,30 @@ async fn produce_partition(
 /// The created topic's partition may live on another shard: then the client must move.
 async fn retry_after_create(
     shard: &Rc<Shard>,
-    acks: i16,
-    topic: &str,
-    index: i32,
+    target: &Target<'_>,
     records: Option<Bytes>,
 ) -> PartitionProduceResponse {
-    match shard.partition(topic, index).await {
-        Ok(_) => Box::pin(produce_partition(shard, acks, topic, index, records)).await,
-        Err(e) => failure(index, partition_error_code(&e), Some(e.to_string())),
+    match shard.partition(target.topic, target.index).await {
+        Ok(_) => Box::pin(produce_partition(shard, target, records)).await,
+        Err(e) => failure(target.index, partition_error_code(&e), Some(e.to_string())),
     }
+}
+
+/// The first transactional batch of a producer on this partition: its coordinator must
+/// know the partition is in the producer's open transaction (once per transaction and
+/// partition; later batches find the transaction open here already).
+async fn verify_transactional(
+    shard: &Shard,
+    target: &Target<'_>,
+    producer_id: i64,
+    epoch: i16,
+) -> Result<(), ResponseError> {
+    let Some(transactional_id) = target.transactional_id else {
+        return Err(ResponseError::InvalidTxnState);
+    };
+    let partition = (target.topic.to_owned(), target.index);
+    crate::shard::txns::verify_partition(shard, transactional_id, producer_id, epoch, partition)
+        .await
 }
 
 pub fn partition_error_code(e: &PartitionError) -> ResponseError {

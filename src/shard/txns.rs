@@ -51,6 +51,14 @@ pub enum ShardRequest {
         commit: bool,
         partitions: Vec<(String, i32)>,
     },
+    /// Is `partition` part of the open transaction of (producer id, epoch)? Asked by a
+    /// partition leader of the coordinator of `transactional_id`.
+    VerifyPartition {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: (String, i32),
+    },
 }
 
 /// The answer: `Ok` or the Kafka error code of the first failure.
@@ -311,6 +319,61 @@ impl Drop for FinishingGuard<'_> {
     }
 }
 
+/// Checks with the coordinator of `transactional_id` (here or through the mailbox) that
+/// producer (id, epoch) added `partition` to its open transaction. The error is what a
+/// produce answers: INVALID_PRODUCER_EPOCH for a fenced producer, INVALID_TXN_STATE for a
+/// partition never added.
+pub async fn verify_partition(
+    shard: &Shard,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partition: (String, i32),
+) -> Result<(), ResponseError> {
+    let (_, owner) = coordinator_of(shard, transactional_id)
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+    if owner == shard.core {
+        return verify_local(
+            shard,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            &partition,
+        );
+    }
+    let Some(mailbox) = shard.mailbox.get() else {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    };
+    let request = ShardRequest::VerifyPartition {
+        transactional_id: transactional_id.to_owned(),
+        producer_id,
+        producer_epoch,
+        partition,
+    };
+    match mailbox.ask(owner, request).await {
+        Ok(answer) => answer.map_err(|code| {
+            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+        }),
+        Err(_) => Err(ResponseError::CoordinatorNotAvailable),
+    }
+}
+
+fn verify_local(
+    shard: &Shard,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partition: &(String, i32),
+) -> Result<(), ResponseError> {
+    shard
+        .txns
+        .read(|c| c.verify_partition(transactional_id, producer_id, producer_epoch, partition))
+        .map_err(|e| match e {
+            TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+            other => error_code(other, 0, i16::MAX),
+        })
+}
+
 /// The Kafka error for a refused coordinator call. Clients older than `fenced_since` do not
 /// know PRODUCER_FENCED and get INVALID_PRODUCER_EPOCH, as Kafka answers them.
 pub fn error_code(e: TxnError, version: i16, fenced_since: i16) -> ResponseError {
@@ -343,6 +406,19 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     write_local_markers(&shard, producer_id, producer_epoch, commit, &partitions)
                         .await
                 }
+                ShardRequest::VerifyPartition {
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partition,
+                } => verify_local(
+                    &shard,
+                    &transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    &partition,
+                )
+                .map_err(|e| e.code()),
             }
         })
     })

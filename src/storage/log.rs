@@ -318,6 +318,10 @@ impl PartitionLog {
     pub fn producers(&self) -> Vec<(i64, i16, i32)> {
         self.producers.describe()
     }
+    /// Whether `producer_id` has an open transaction on this partition.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.txns.is_open(producer_id)
+    }
     /// Producers with an open transaction on this partition and its first offset.
     pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
         self.txns.ongoing().collect()

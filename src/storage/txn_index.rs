@@ -91,6 +91,10 @@ impl TxnIndex {
         self.aborted.drain(..keep_from);
     }
 
+    pub fn is_open(&self, producer_id: i64) -> bool {
+        self.ongoing.contains_key(&producer_id)
+    }
+
     /// Producer ids with an open transaction here, with its first offset.
     pub fn ongoing(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.ongoing.iter().map(|(p, o)| (*p, *o))

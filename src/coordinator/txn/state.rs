@@ -297,6 +297,32 @@ impl TxnCoordinator {
         })
     }
 
+    /// Whether producer (id, epoch) may write transactional data to `partition` now: its
+    /// transaction is open and the partition was added to it. Partition leaders ask this
+    /// before the first transactional batch of a producer, so a batch the coordinator does
+    /// not know of never holds back a partition's LSO forever (Kafka's KIP-890 check).
+    pub fn verify_partition(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: &(String, i32),
+    ) -> Result<(), TxnError> {
+        let meta = self
+            .txns
+            .get(transactional_id)
+            .filter(|m| m.producer_id == producer_id)
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        if producer_epoch != meta.producer_epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        if meta.status == TxnStatus::Ongoing && meta.partitions.contains(partition) {
+            Ok(())
+        } else {
+            Err(TxnError::InvalidTxnState)
+        }
+    }
+
     /// EndTxn. `Ok(None)` for a retried EndTxn whose transaction already completed the same
     /// way; otherwise the record (PrepareCommit/PrepareAbort) and the marker job.
     pub fn end_txn(

@@ -196,3 +196,34 @@ fn replaying_emitted_records_rebuilds_the_same_state() {
         .expect("tombstone decodes");
     assert!(replayed.get("t").is_none());
 }
+
+#[test]
+fn only_added_partitions_of_the_current_producer_verify() {
+    let mut c = coordinator();
+    let (pid, epoch) = init(&mut c, "t", 0);
+    let a0 = ("a".to_string(), 0);
+    assert_eq!(
+        c.verify_partition("t", pid, epoch, &a0),
+        Err(TxnError::InvalidTxnState),
+        "nothing added yet"
+    );
+    c.add_partitions("t", pid, epoch, &parts(&[("a", 0)]), 1)
+        .expect("added");
+    assert_eq!(c.verify_partition("t", pid, epoch, &a0), Ok(()));
+    assert_eq!(
+        c.verify_partition("t", pid, epoch, &("a".to_string(), 1)),
+        Err(TxnError::InvalidTxnState)
+    );
+    assert_eq!(
+        c.verify_partition("t", pid, epoch + 1, &a0),
+        Err(TxnError::ProducerFenced)
+    );
+    assert_eq!(
+        c.verify_partition("t", pid + 1, epoch, &a0),
+        Err(TxnError::InvalidProducerIdMapping)
+    );
+    assert_eq!(
+        c.verify_partition("unknown", pid, epoch, &a0),
+        Err(TxnError::InvalidProducerIdMapping)
+    );
+}
