@@ -27,9 +27,17 @@ pub async fn handle(
         response.producer_id = ProducerId(-1);
         response.producer_epoch = -1;
     }
+    let started = std::time::Instant::now();
     if let Err(e) = end(shard, ctx.version, &request).await {
         response.error_code = e.code();
     }
+    tracing::debug!(
+        transactional_id = request.transactional_id.as_str(),
+        commit = request.committed,
+        error_code = response.error_code,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "EndTxn"
+    );
     response
 }
 
