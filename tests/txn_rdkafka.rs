@@ -399,11 +399,23 @@ fn a_forgotten_transaction_is_aborted_by_its_timeout() {
     assign_from_start(&reader, "forgotten");
     // Held back behind the open transaction until the coordinator aborts it (2 s).
     let early = read_for(&reader, Duration::from_millis(1_000));
-    assert_eq!(count_tag(&early, "fresh"), 0, "held back by the open transaction");
+    assert_eq!(
+        count_tag(&early, "fresh"),
+        0,
+        "held back by the open transaction"
+    );
     let seen = read_until(&reader, OP_TIMEOUT, |v| count_tag(v, "fresh") >= 20);
     let seen = [early, seen, read_for(&reader, Duration::from_secs(1))].concat();
-    assert_eq!(count_tag(&seen, "fresh"), 20, "visible once the timeout aborted the other");
-    assert_eq!(count_tag(&seen, "stale"), 0, "the timed-out transaction was aborted");
+    assert_eq!(
+        count_tag(&seen, "fresh"),
+        20,
+        "visible once the timeout aborted the other"
+    );
+    assert_eq!(
+        count_tag(&seen, "stale"),
+        0,
+        "the timed-out transaction was aborted"
+    );
     // The timed-out producer was fenced by the abort's epoch bump.
     assert!(forgotten.commit_transaction(OP_TIMEOUT).is_err());
 }

@@ -337,7 +337,10 @@ pub async fn retire_expired_segments(p: &Partition, now_ms: i64) {
         let log = p.log.borrow();
         (log.topic.clone(), log.partition)
     };
-    let segments = expired.len() / 3;
+    let segments = expired
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .count();
     glommio::executor()
         .spawn_blocking(move || {
             for path in expired {

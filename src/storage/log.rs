@@ -272,6 +272,10 @@ impl PartitionLog {
             segment.scan_transactions(&mut txns)?;
         }
         txns.prune_below(log_start_offset);
+        let active_base = segments.keys().next_back().copied().unwrap_or(0);
+        if let Some(active) = segments.values().next_back() {
+            active.rewrite_txn_index(txns.aborted_from(active_base))?;
+        }
         let cleaner_checkpoint = read_offset_file(&dir, CLEANER_CHECKPOINT).unwrap_or(0);
         let log = Self {
             topic: topic.to_string(),
@@ -435,6 +439,7 @@ impl PartitionLog {
                 paths.log.clone(),
                 paths.index.clone(),
                 paths.time_index.clone(),
+                paths.txn_index.clone(),
             ]);
             self.log_start_offset = self.log_start_offset.max(next_base);
         }
@@ -690,12 +695,19 @@ impl Partition {
             let batch_base = next;
             next += m.identity.last_offset_delta as i64 + 1;
             log.producers.record(&m.identity, next - 1);
-            log.txns.note(&TxnBatch {
+            let aborted = log.txns.note(&TxnBatch {
                 producer_id: m.identity.producer_id,
                 base_offset: batch_base,
                 transactional: m.transactional,
                 marker: m.marker,
             });
+            // The in-memory index is the truth; a lost `.txnindex` append is rewritten at
+            // the next open, so a failure here only warns.
+            if let Some(aborted) = aborted
+                && let Err(e) = log.active().append_aborted(&aborted)
+            {
+                tracing::warn!(topic = %log.topic, partition = log.partition, error = %e, "cannot append to .txnindex");
+            }
         }
         log.next_offset = offset;
         Ok(AppendInfo {
@@ -963,6 +975,53 @@ mod tests {
             all.extend_from_slice(&b);
         }
         std::fs::write(dir.join(format!("{:020}.log", 0)), all).unwrap();
+    }
+
+    /// Open rebuilds open and aborted transactions from the batches, rewrites the active
+    /// segment's `.txnindex`, and read_committed reads stop at the LSO.
+    #[test]
+    fn open_rebuilds_transactions_and_the_txnindex() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        let txn = |pid: i64| {
+            BatchBuilder {
+                attributes: record_batch::ATTR_TRANSACTIONAL,
+                producer_id: pid,
+                producer_epoch: 0,
+                base_sequence: 0,
+                record_count: 1,
+                ..Default::default()
+            }
+            .build(&[7u8; 10])
+        };
+        let first = txn(1);
+        let abort = crate::shard::txns::marker_batch(1, 0, false, 0);
+        // Offsets: 0 producer 1, 1 producer 2 (left open), 2 ABORT of producer 1, 3 plain.
+        write_log(&dir, &[first.clone(), txn(2), abort, batch(1, 0)]);
+        let (log, _) = PartitionLog::open(dir.clone(), "t", 0, TopicConfig::default()).unwrap();
+        assert_eq!(log.watermarks().high_watermark, 4);
+        assert_eq!(log.last_stable_offset(), 1);
+        assert_eq!(log.aborted_between(0, 4), vec![(1, 0)]);
+        assert!(log.in_transaction(2) && !log.in_transaction(1));
+        let file = std::fs::read(dir.join(format!("{:020}.txnindex", 0))).unwrap();
+        let entries = crate::storage::txn_index::AbortedTxn::decode_all(&file);
+        assert_eq!(entries.len(), 1);
+        assert_eq!((entries[0].first_offset, entries[0].last_offset), (0, 2));
+        assert_eq!(entries[0].last_stable_offset, 1);
+        let slice = log
+            .read_committed(0, 1 << 20)
+            .unwrap()
+            .expect("offset 0 is stable");
+        assert_eq!(
+            slice.len,
+            first.len() as u64,
+            "cut before the open transaction"
+        );
+        assert!(log.read_committed(1, 1 << 20).unwrap().is_none());
+        assert!(
+            log.read(1, 1 << 20).unwrap().is_some(),
+            "read_uncommitted is not cut"
+        );
     }
 
     /// Cutting the file at every byte of its tail, recovery keeps exactly the whole batches.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use crate::protocol::record_batch::{self, BatchView, HEADER_LEN};
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
-use crate::storage::txn_index::{TxnBatch, TxnIndex};
+use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
 
 /// File name stem of a segment: the base offset, zero-padded to 20 digits as Kafka does.
 pub fn file_stem(base_offset: i64) -> String {
@@ -24,6 +24,8 @@ pub struct SegmentPaths {
     pub log: PathBuf,
     pub index: PathBuf,
     pub time_index: PathBuf,
+    /// Kafka's aborted-transaction index; exists only once the segment holds an ABORT.
+    pub txn_index: PathBuf,
 }
 
 impl SegmentPaths {
@@ -33,6 +35,7 @@ impl SegmentPaths {
             log: dir.join(format!("{stem}.log")),
             index: dir.join(format!("{stem}.index")),
             time_index: dir.join(format!("{stem}.timeindex")),
+            txn_index: dir.join(format!("{stem}.txnindex")),
         }
     }
 }
@@ -457,9 +460,41 @@ impl Segment {
         Ok(())
     }
 
+    /// Appends one aborted transaction to this segment's `.txnindex`. A plain blocking
+    /// append: aborts are rare and the entry is 34 bytes.
+    pub fn append_aborted(&self, aborted: &AbortedTxn) -> io::Result<()> {
+        use std::io::Write;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.paths.txn_index)?
+            .write_all(&aborted.encode())
+    }
+
+    /// Rewrites `.txnindex` with exactly `entries` (removing it when there are none).
+    pub fn rewrite_txn_index(&self, entries: &[AbortedTxn]) -> io::Result<()> {
+        if entries.is_empty() {
+            return match std::fs::remove_file(&self.paths.txn_index) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        let bytes: Vec<u8> = entries.iter().flat_map(|a| a.encode()).collect();
+        let on_disk = std::fs::read(&self.paths.txn_index).unwrap_or_default();
+        if on_disk == bytes {
+            return Ok(());
+        }
+        std::fs::write(&self.paths.txn_index, bytes)
+    }
+
     /// Deletes the segment's files.
     pub fn delete_files(&self) -> io::Result<()> {
-        for p in [&self.paths.log, &self.paths.index, &self.paths.time_index] {
+        for p in [
+            &self.paths.log,
+            &self.paths.index,
+            &self.paths.time_index,
+            &self.paths.txn_index,
+        ] {
             match std::fs::remove_file(p) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}

@@ -2,8 +2,11 @@
 //! producer's open transaction (which bounds the last stable offset, LSO) and the aborted
 //! transactions (producer id, first offset, marker offset) a read_committed fetch must list
 //! so the client drops their records. Kept in memory, rebuilt at open by scanning batch
-//! headers (control batches are decoded for their marker type). Lives in the partition log,
-//! on the shard that owns the partition.
+//! headers (control batches are decoded for their marker type). Each aborted transaction is
+//! also appended to its marker's segment's `.txnindex` file in Kafka's format, so operators'
+//! tools can read it; the scan stays the source of truth, and the active segment's file is
+//! rewritten from it at open (an append a crash lost is restored). Lives in the partition
+//! log, on the shard that owns the partition.
 
 use std::collections::HashMap;
 
@@ -14,6 +17,44 @@ pub struct AbortedTxn {
     pub first_offset: i64,
     /// Offset of its ABORT marker.
     pub last_offset: i64,
+    /// The partition's LSO right after the marker (Kafka stores it in `.txnindex`).
+    pub last_stable_offset: i64,
+}
+
+/// Size of one `.txnindex` entry: version, producer id, first, last and last stable offset.
+pub const ENTRY_BYTES: usize = 34;
+const ENTRY_VERSION: i16 = 0;
+
+impl AbortedTxn {
+    /// Kafka's `AbortedTxn` entry layout (big-endian, version 0).
+    pub fn encode(&self) -> [u8; ENTRY_BYTES] {
+        let mut out = [0u8; ENTRY_BYTES];
+        out[0..2].copy_from_slice(&ENTRY_VERSION.to_be_bytes());
+        out[2..10].copy_from_slice(&self.producer_id.to_be_bytes());
+        out[10..18].copy_from_slice(&self.first_offset.to_be_bytes());
+        out[18..26].copy_from_slice(&self.last_offset.to_be_bytes());
+        out[26..34].copy_from_slice(&self.last_stable_offset.to_be_bytes());
+        out
+    }
+
+    /// Decodes whole entries of version 0; a torn tail or another version ends the list.
+    pub fn decode_all(bytes: &[u8]) -> Vec<Self> {
+        let field = |e: &[u8], at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&e[at..at + 8]);
+            i64::from_be_bytes(b)
+        };
+        bytes
+            .chunks_exact(ENTRY_BYTES)
+            .take_while(|e| e[0..2] == ENTRY_VERSION.to_be_bytes())
+            .map(|e| Self {
+                producer_id: field(e, 2),
+                first_offset: field(e, 10),
+                last_offset: field(e, 18),
+                last_stable_offset: field(e, 26),
+            })
+            .collect()
+    }
 }
 
 /// What the index needs to know of each appended batch.
@@ -35,30 +76,34 @@ pub struct TxnIndex {
 }
 
 impl TxnIndex {
-    /// Applies one appended (or recovered) batch.
-    pub fn note(&mut self, batch: &TxnBatch) {
+    /// Applies one appended (or recovered) batch; returns the transaction an ABORT marker
+    /// ended, for the segment's `.txnindex`.
+    pub fn note(&mut self, batch: &TxnBatch) -> Option<AbortedTxn> {
         if !batch.transactional {
-            return;
+            return None;
         }
         match batch.marker {
             None => {
                 self.ongoing
                     .entry(batch.producer_id)
                     .or_insert(batch.base_offset);
+                None
             }
             Some(commit) => {
                 // A marker for a producer with no open transaction here (a retried marker
                 // write, or a transaction that wrote nothing to this partition) ends nothing.
-                let Some(first_offset) = self.ongoing.remove(&batch.producer_id) else {
-                    return;
-                };
-                if !commit {
-                    self.aborted.push(AbortedTxn {
-                        producer_id: batch.producer_id,
-                        first_offset,
-                        last_offset: batch.base_offset,
-                    });
+                let first_offset = self.ongoing.remove(&batch.producer_id)?;
+                if commit {
+                    return None;
                 }
+                let aborted = AbortedTxn {
+                    producer_id: batch.producer_id,
+                    first_offset,
+                    last_offset: batch.base_offset,
+                    last_stable_offset: self.last_stable_offset(batch.base_offset + 1),
+                };
+                self.aborted.push(aborted);
+                Some(aborted)
             }
         }
     }
@@ -89,6 +134,12 @@ impl TxnIndex {
             .aborted
             .partition_point(|a| a.last_offset < log_start_offset);
         self.aborted.drain(..keep_from);
+    }
+
+    /// Aborted transactions whose marker is at or after `offset` (one segment's entries).
+    pub fn aborted_from(&self, offset: i64) -> &[AbortedTxn] {
+        let start = self.aborted.partition_point(|a| a.last_offset < offset);
+        &self.aborted[start..]
     }
 
     pub fn is_open(&self, producer_id: i64) -> bool {
@@ -141,6 +192,33 @@ mod tests {
     }
 
     #[test]
+    fn txnindex_entries_round_trip_in_kafkas_layout() {
+        let mut idx = TxnIndex::default();
+        idx.note(&data(1, 0));
+        idx.note(&data(2, 3));
+        let aborted = idx
+            .note(&marker(1, 5, false))
+            .expect("an abort ends a transaction");
+        assert_eq!(
+            aborted.last_stable_offset, 3,
+            "producer 2 still holds the LSO"
+        );
+        let bytes = aborted.encode();
+        assert_eq!(&bytes[0..2], &[0, 0]);
+        assert_eq!(&bytes[2..10], &1i64.to_be_bytes());
+        let mut file = bytes.to_vec();
+        file.extend_from_slice(&bytes[..20]); // a torn second entry
+        assert_eq!(AbortedTxn::decode_all(&file), vec![aborted]);
+        assert_eq!(
+            idx.note(&marker(2, 6, true)),
+            None,
+            "commits are not indexed"
+        );
+        assert_eq!(idx.aborted_from(5).len(), 1);
+        assert!(idx.aborted_from(6).is_empty());
+    }
+
+    #[test]
     fn aborted_transactions_are_listed_by_overlap() {
         let mut idx = TxnIndex::default();
         idx.note(&data(1, 0));
@@ -156,7 +234,7 @@ mod tests {
         idx.prune_below(6);
         assert_eq!(idx.aborted_between(0, 13), vec![(3, 9)]);
         // A marker with nothing open is ignored.
-        idx.note(&marker(9, 13, false));
+        assert_eq!(idx.note(&marker(9, 13, false)), None);
         assert_eq!(idx.aborted_between(0, 14), vec![(3, 9)]);
     }
 }
