@@ -439,8 +439,11 @@ impl PartitionLog {
                 paths.log.clone(),
                 paths.index.clone(),
                 paths.time_index.clone(),
-                paths.txn_index.clone(),
             ]);
+            // Only segments that ever held an ABORT have a `.txnindex`.
+            if paths.txn_index.exists() {
+                removed.push(paths.txn_index.clone());
+            }
             self.log_start_offset = self.log_start_offset.max(next_base);
         }
         self.txns.prune_below(self.log_start_offset);
