@@ -10,11 +10,13 @@
 //! - [`protocol`]: wire formats with no I/O (RecordBatch v2, records, codecs, fetch framing).
 //! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock.
 //! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
-//! - [`shard`]: per-core state, node start-up and shutdown.
+//! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
+//!   cross-core traffic: coordinator requests such as transaction markers).
 //! - [`server`]: listeners, connections, dispatch, zero-copy sends.
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
-//! - [`coordinator`]: consumer-group state machines and `__consumer_offsets` records.
+//! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
+//!   and `__transaction_state` records, transaction markers.
 
 pub mod config;
 pub mod coordinator;
