@@ -193,6 +193,7 @@ pub fn decode_value(transactional_id: &str, bytes: &[u8]) -> Result<TxnMetadata,
         partitions,
         last_update_ms,
         start_ms,
+        timed_out_epoch: None,
     })
 }
 
@@ -271,6 +272,7 @@ mod tests {
             .collect(),
             last_update_ms: 1_700_000_000_123,
             start_ms: 1_700_000_000_000,
+            timed_out_epoch: None,
         }
     }
 

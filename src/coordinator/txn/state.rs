@@ -71,6 +71,10 @@ pub struct TxnMetadata {
     pub last_update_ms: i64,
     /// When the current transaction began (first AddPartitions/AddOffsets); -1 if none.
     pub start_ms: i64,
+    /// The epoch a timeout abort fenced, kept in memory only (as Kafka does): that producer
+    /// may come back with InitProducerId (KIP-360) and continue under a bumped epoch,
+    /// since nobody else took the id over.
+    pub timed_out_epoch: Option<i16>,
 }
 
 impl TxnMetadata {
@@ -188,6 +192,7 @@ impl TxnCoordinator {
                 partitions: BTreeSet::new(),
                 last_update_ms: now_ms,
                 start_ms: -1,
+                timed_out_epoch: None,
             };
             let record = record_of(&meta);
             self.txns.insert(transactional_id.to_owned(), meta);
@@ -197,8 +202,10 @@ impl TxnCoordinator {
                 record,
             });
         };
+        let resumes_after_timeout = meta.timed_out_epoch.is_some()
+            && expected.map(|(_, epoch)| epoch) == meta.timed_out_epoch;
         if let Some((id, epoch)) = expected
-            && (id != meta.producer_id || epoch != meta.producer_epoch)
+            && (id != meta.producer_id || (epoch != meta.producer_epoch && !resumes_after_timeout))
         {
             // An older incarnation asking to continue: a newer one took over.
             return Err(TxnError::ProducerFenced);
@@ -209,6 +216,7 @@ impl TxnCoordinator {
                 // Fence the old producer: its open transaction is aborted under a new
                 // epoch, so its late writes and its EndTxn are refused.
                 bump_epoch(meta, allocate)?;
+                meta.timed_out_epoch = None;
                 let job = begin_end(meta, false, now_ms);
                 return Ok(InitOutcome::AbortFirst {
                     record: record_of(meta),
@@ -218,6 +226,7 @@ impl TxnCoordinator {
             _ => {}
         }
         bump_epoch(meta, allocate)?;
+        meta.timed_out_epoch = None;
         meta.timeout_ms = timeout_ms;
         meta.status = TxnStatus::Empty;
         meta.partitions.clear();
@@ -373,6 +382,7 @@ impl TxnCoordinator {
             if !expired || meta.producer_epoch >= MAX_EPOCH {
                 continue;
             }
+            meta.timed_out_epoch = Some(meta.producer_epoch);
             meta.producer_epoch += 1;
             let job = begin_end(meta, false, now_ms);
             out.push((record_of(meta), job));

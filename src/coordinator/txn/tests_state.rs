@@ -146,6 +146,24 @@ fn timeouts_abort_with_an_epoch_bump() {
         c.end_txn("t", pid, epoch, true, 11_001),
         Err(TxnError::ProducerFenced)
     );
+    // KIP-360: the timed-out producer resumes with its old epoch once the abort completed.
+    assert_eq!(
+        c.init_producer_id("t", 10_000, Some((pid, epoch)), 11_002, || None),
+        Err(TxnError::ConcurrentTransactions)
+    );
+    c.complete("t", 11_003);
+    let resumed = c
+        .init_producer_id("t", 10_000, Some((pid, epoch)), 11_004, || None)
+        .expect("the timed-out producer may continue");
+    assert!(matches!(
+        resumed,
+        InitOutcome::Ready { producer_id, producer_epoch, .. } if producer_id == pid && producer_epoch == epoch + 2
+    ));
+    // Only once: the old epoch is fenced again afterwards.
+    assert_eq!(
+        c.init_producer_id("t", 10_000, Some((pid, epoch)), 11_005, || None),
+        Err(TxnError::ProducerFenced)
+    );
 }
 
 #[test]
