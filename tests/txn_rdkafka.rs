@@ -1,8 +1,9 @@
 //! Transactions against a real two-shard Sluice broker with librdkafka (the `rdkafka`
 //! crate): commit and abort across partitions of both shards, read_committed versus
 //! read_uncommitted consumers, fencing by a second producer with the same transactional
-//! id, an open transaction holding read_committed consumers back, offsets sent to a
-//! transaction (visible on commit, unchanged on abort), and restarts (SIGTERM and
+//! id, an open transaction holding read_committed consumers back (until it ends or times
+//! out), offsets sent to a transaction whose group lives on the other shard (visible on
+//! commit, unchanged on abort, kept across `kill -9`), and restarts (SIGTERM and
 //! `kill -9`) in the middle of a transaction: never half-visible. Every test starts its own
 //! broker process.
 
@@ -250,14 +251,22 @@ fn offsets_sent_to_a_transaction_count_only_when_it_commits() {
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "ctp");
-    let group = "ctp-group";
+    let producer = txn_producer(&bootstrap, "tx-ctp", 30_000);
+    // Pick a group coordinated by the other shard than the transaction, so the marker that
+    // makes its offsets visible crosses the mailbox.
+    assert_eq!(committed_offset(&bootstrap, "probe"), None); // creates __consumer_offsets
+    let txn_shard = leader_of(&bootstrap, "__transaction_state", "tx-ctp");
+    let group = (0..100)
+        .map(|i| format!("ctp-group-{i}"))
+        .find(|g| leader_of(&bootstrap, "__consumer_offsets", g) != txn_shard)
+        .expect("some group lands on the other shard");
+    let group = group.as_str();
     let group_consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
         .expect("group consumer");
-    let producer = txn_producer(&bootstrap, "tx-ctp", 30_000);
     let offsets_at = |offset: i64| {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset("ctp", 0, Offset::Offset(offset))
@@ -292,6 +301,26 @@ fn offsets_sent_to_a_transaction_count_only_when_it_commits() {
     let mut broker = broker;
     broker.restart_killed();
     assert_eq!(committed_offset(&broker.bootstrap(), group), Some(11));
+}
+
+/// The broker (shard) leading the internal-topic partition that `key` hashes to.
+fn leader_of(bootstrap: &str, internal_topic: &str, key: &str) -> i32 {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("metadata client");
+    let metadata = client
+        .fetch_metadata(Some(internal_topic), OP_TIMEOUT)
+        .expect("metadata");
+    let partitions = metadata.topics()[0].partitions();
+    let count = i32::try_from(partitions.len()).expect("partition count fits i32");
+    assert!(count > 0, "{internal_topic} exists");
+    let p = sluice::coordinator::group::records::partition_for_group(key, count);
+    partitions
+        .iter()
+        .find(|m| m.id() == p)
+        .expect("partition listed")
+        .leader()
 }
 
 fn committed_offset(bootstrap: &str, group: &str) -> Option<i64> {
