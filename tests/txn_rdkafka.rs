@@ -416,7 +416,8 @@ fn a_forgotten_transaction_is_aborted_by_its_timeout() {
     let broker = Broker::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "forgotten");
-    let forgotten = txn_producer(&bootstrap, "tx-forgotten", 2_000);
+    // Long enough that the set-up below and the first read window end well before it.
+    let forgotten = txn_producer(&bootstrap, "tx-forgotten", 5_000);
     forgotten.begin_transaction().expect("begin");
     send_all(&forgotten, "forgotten", "stale", 5);
     let later = txn_producer(&bootstrap, "tx-after-timeout", 30_000);
@@ -426,7 +427,7 @@ fn a_forgotten_transaction_is_aborted_by_its_timeout() {
 
     let reader = consumer(&bootstrap, "read_committed");
     assign_from_start(&reader, "forgotten");
-    // Held back behind the open transaction until the coordinator aborts it (2 s).
+    // Held back behind the open transaction until the coordinator aborts it (5 s).
     let early = read_for(&reader, Duration::from_millis(1_000));
     assert_eq!(
         count_tag(&early, "fresh"),
