@@ -146,6 +146,11 @@ impl<E: IndexEntry> Index<E> {
         n.checked_sub(1).map(|i| self.entries[i])
     }
 
+    /// A second handle on the index file, so it can be synced on another thread.
+    pub fn try_clone_file(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }

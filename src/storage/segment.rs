@@ -298,6 +298,18 @@ impl Segment {
         self.time_index.sync()
     }
 
+    /// Hands over the writer and index files of a segment that stopped being active, so they
+    /// are flushed in the background instead of holding up the next append.
+    pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
+        Ok(RetiredWriter {
+            writer: self.writer.take(),
+            indexes: vec![
+                self.offset_index.try_clone_file()?,
+                self.time_index.try_clone_file()?,
+            ],
+        })
+    }
+
     pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
         self.writer.clone()
     }
@@ -448,6 +460,29 @@ fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) 
         }
     }
     (view.base_offset(), view.max_timestamp())
+}
+
+/// The files of a just-closed segment that still need an fdatasync.
+pub struct RetiredWriter {
+    writer: Option<Rc<glommio::io::BufferedFile>>,
+    indexes: Vec<File>,
+}
+
+impl RetiredWriter {
+    /// Syncs and closes the log through io_uring and syncs the index files on glommio's
+    /// blocking pool: nothing here runs on the append path.
+    pub async fn flush_and_close(self) -> io::Result<()> {
+        if let Some(writer) = self.writer {
+            writer.fdatasync().await.map_err(io::Error::from)?;
+            if let Ok(writer) = Rc::try_unwrap(writer) {
+                writer.close().await.map_err(io::Error::from)?;
+            }
+        }
+        let indexes = self.indexes;
+        glommio::executor()
+            .spawn_blocking(move || indexes.iter().try_for_each(|f| f.sync_data()))
+            .await
+    }
 }
 
 /// Where a batch sits in a segment file.
