@@ -112,6 +112,10 @@ pub struct Args {
     #[arg(long = "client-prop", value_name = "KEY=VALUE")]
     pub client_props: Vec<String>,
 
+    /// Only create the topic (and wait until it has leaders), then exit: for other tools.
+    #[arg(long)]
+    pub create_only: bool,
+
     /// No progress line every second.
     #[arg(long)]
     pub quiet: bool,

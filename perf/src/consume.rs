@@ -130,6 +130,7 @@ mod tests {
         let parts = [0, 1, 2, 3, 4];
         assert_eq!(share(&parts, 0, 2), vec![0, 2, 4]);
         assert_eq!(share(&parts, 1, 2), vec![1, 3]);
-        assert!(share(&parts, 3, 4).is_empty());
+        assert_eq!(share(&parts, 3, 4), vec![3]);
+        assert!(share(&parts, 5, 6).is_empty());
     }
 }

@@ -62,6 +62,9 @@ async fn main() -> anyhow::Result<()> {
     };
     eprintln!("broker: {broker}");
     let plan = Arc::new(prepare(args, &bootstrap).await?);
+    if plan.args.create_only {
+        return Ok(());
+    }
     watch_ctrl_c(plan.stop.clone());
     let mut runs = Vec::new();
     for rate in plan.args.rates() {

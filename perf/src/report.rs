@@ -234,7 +234,7 @@ mod tests {
         let text = hgrm(&h);
         assert!(text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"));
         assert!(text.contains("Total count    =         1000]"));
-        let last_row = text.lines().filter(|l| !l.starts_with('#')).last().unwrap();
+        let last_row = text.lines().rfind(|l| !l.starts_with('#')).unwrap();
         assert!(last_row.contains("1.000000000000"), "{last_row}");
     }
 }
