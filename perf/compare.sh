@@ -37,10 +37,15 @@ exec > >(tee -a "$RUN_DIR/output.txt") 2>&1
 
 say() { printf '\n### %s\n' "$*"; }
 
-# Runs a command, logging it verbatim into commands.txt first.
-run() {
+# Logs a command verbatim into commands.txt.
+log_cmd() {
   printf '%q ' "$@" >>"$RUN_DIR/commands.txt"
   printf '\n' >>"$RUN_DIR/commands.txt"
+}
+
+# Runs a command in the foreground, logging it first.
+run() {
+  log_cmd "$@"
   "$@"
 }
 
@@ -146,6 +151,7 @@ iperf() {
   say "iperf3 loopback (server core $BROKER_CPU, client core $LOAD_CPU)"
   local port
   port=$(free_port)
+  log_cmd taskset -c "$BROKER_CPU" iperf3 -s -1 -p "$port"
   taskset -c "$BROKER_CPU" iperf3 -s -1 -p "$port" >"$RUN_DIR/iperf3-server.txt" 2>&1 &
   local pid=$!
   wait_port "$port" "$pid"
@@ -156,9 +162,11 @@ iperf() {
 
 start_tansu() {
   PORT=$(free_port)
-  run taskset -c "$BROKER_CPU" "$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$PORT" --storage-engine memory://tansu/ \
-    >>"$RUN_DIR/tansu.log" 2>&1 &
+  local cmd=(taskset -c "$BROKER_CPU" "$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT"
+    --advertised-listener-url "tcp://127.0.0.1:$PORT" --storage-engine memory://tansu/)
+  log_cmd "${cmd[@]}"
+  # Started directly (not through a function) so $! is the broker: taskset execs it.
+  "${cmd[@]}" >>"$RUN_DIR/tansu.log" 2>&1 &
   BPID=$!
   wait_port "$PORT" "$BPID" || { echo "tansu did not start"; tail "$RUN_DIR/tansu.log"; return 1; }
 }
@@ -167,8 +175,9 @@ start_sluice() {
   [[ -x $SLUICE ]] || { echo "no sluice binary at $SLUICE"; return 1; }
   PORT=$(free_port_pair)
   DATA=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compare.XXXXXX")
-  run taskset -c "$BROKER_CPU" "$SLUICE" serve --data-dir "$DATA" --port "$PORT" --cores 1 \
-    >>"$RUN_DIR/sluice.log" 2>&1 &
+  local cmd=(taskset -c "$BROKER_CPU" "$SLUICE" serve --data-dir "$DATA" --port "$PORT" --cores 1)
+  log_cmd "${cmd[@]}"
+  "${cmd[@]}" >>"$RUN_DIR/sluice.log" 2>&1 &
   BPID=$!
   if ! wait_port "$PORT" "$BPID" || ! wait_port $((PORT + 1)) "$BPID"; then
     echo "sluice did not open ports $PORT and $((PORT + 1)):"
@@ -181,7 +190,8 @@ start_sluice() {
 }
 
 stop_broker() {
-  stop_pid "$BPID"
+  [[ -n ${BPID:-} ]] && stop_pid "$BPID"
+  BPID=
   if [[ -n ${DATA:-} ]]; then
     du -sh "$DATA" 2>/dev/null | sed 's/^/sluice data dir after run: /'
     rm -rf "$DATA"
@@ -235,9 +245,14 @@ for b in ("sluice", "tansu"):
     except Exception:
         pass
 else:
-    print("10000 none")
+    print("10000 no-broker's (default 10000 msg/s)")
 EOF
 }
+
+BPID=
+DATA=
+# Never leave a broker running or a data dir behind, even on Ctrl-C.
+trap stop_broker EXIT
 
 main() {
   install_deps
@@ -253,6 +268,7 @@ main() {
     echo "Sluice: not measured (see above)" | tee "$RUN_DIR/sluice-failed.txt"
   fi
 
+  local LAT_RATE LAT_BASIS
   read -r LAT_RATE LAT_BASIS < <(half_peak)
   echo "latency rate: $LAT_RATE msg/s (half of $LAT_BASIS peak)" | tee "$RUN_DIR/latency-rate.txt"
 

@@ -135,7 +135,7 @@ def main(run_dir):
     failed = os.path.join(run_dir, "sluice-failed.txt")
     if os.path.exists(failed):
         out.append("")
-        out.append("Sluice: " + open(failed).read().strip())
+        out.append(open(failed).read().strip())
     print("\n".join(out))
 
 
