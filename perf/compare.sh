@@ -205,22 +205,48 @@ stop_broker() {
 
 sp() { run taskset -c "$LOAD_CPU" timeout 600 "$SP" --bootstrap-server "127.0.0.1:$PORT" "$@"; }
 
+# CPU ticks (user+system) used so far by the broker, and by the whole machine (busy, not idle).
+broker_ticks() { sed 's/.*) //' "/proc/$BPID/stat" | awk '{print $12 + $13}'; }
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# Runs one measured step ($1 = label, rest = command) and appends its wall time, the broker's
+# CPU time and the rest of the machine's busy time to cpu.csv. On two cores the clients are often
+# the bottleneck, so the broker's CPU per step says more about its efficiency than throughput;
+# the top snapshot shows whether anything else (another build) competed for the cores.
+step() {
+  local label=$1
+  shift
+  local b0 m0 t0 b1 m1 t1 hz
+  hz=$(getconf CLK_TCK)
+  b0=$(broker_ticks) m0=$(machine_ticks) t0=$(date +%s.%N)
+  { echo "== $label"; top -b -n 1 -w 200 | sed -n '7,14p'; } >>"$RUN_DIR/top-snapshots.txt"
+  "$@"
+  b1=$(broker_ticks) m1=$(machine_ticks) t1=$(date +%s.%N)
+  [[ -s $RUN_DIR/cpu.csv ]] || echo "step,wall_s,broker_cpu_s,other_busy_cpu_s" >"$RUN_DIR/cpu.csv"
+  awk -v l="$label" -v t0="$t0" -v t1="$t1" -v b=$((b1 - b0)) -v m=$((m1 - m0)) -v hz="$hz" \
+    'BEGIN {printf "%s,%.2f,%.2f,%.2f\n", l, t1 - t0, b / hz, (m - b) / hz}' >>"$RUN_DIR/cpu.csv"
+}
+
 # Produce and consume throughput of broker $1 with both clients.
 throughput() {
   local b=$1
   say "$b: sluice-perf produce, unpaced, acks=all, ${MSG_SIZE} B"
-  sp --scenario produce --rate max --acks all --message-size "$MSG_SIZE" --topic "sp-$b" \
+  step "$b sluice-perf produce" \
+    sp --scenario produce --rate max --acks all --message-size "$MSG_SIZE" --topic "sp-$b" \
     --warmup-secs "$WARMUP" --duration-secs "$DURATION" --json "$RUN_DIR/$b-sp-produce.json" --quiet
   say "$b: sluice-perf consume from start"
-  sp --scenario consume --from start --topic "sp-$b" --warmup-secs 0 --duration-secs 120 \
+  step "$b sluice-perf consume" \
+    sp --scenario consume --from start --topic "sp-$b" --warmup-secs 0 --duration-secs 120 \
     --json "$RUN_DIR/$b-sp-consume.json" --quiet
   say "$b: rdkafka_performance produce ($RDK_COUNT records)"
   sp --topic "rk-$b" --create-only
-  run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
+  step "$b rdkafka_performance produce" \
+    run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
     -a -1 -c "$RDK_COUNT" -u >"$RUN_DIR/$b-rk-produce.txt" 2>&1
   tail -3 "$RUN_DIR/$b-rk-produce.txt"
   say "$b: rdkafka_performance consume from start"
-  run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -C -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -o beginning -e \
+  step "$b rdkafka_performance consume" \
+    run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -C -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -o beginning -e \
     -u >"$RUN_DIR/$b-rk-consume.txt" 2>&1
   tail -3 "$RUN_DIR/$b-rk-consume.txt"
 }
@@ -229,7 +255,8 @@ throughput() {
 latency() {
   local b=$1 rate=$2
   say "$b: e2e latency at $rate msg/s"
-  sp --scenario e2e --rate "$rate" --acks all --message-size "$MSG_SIZE" --topic "lat-$b" \
+  step "$b e2e latency" \
+    sp --scenario e2e --rate "$rate" --acks all --message-size "$MSG_SIZE" --topic "lat-$b" \
     --from tail --warmup-secs "$WARMUP" --duration-secs "$LAT_DURATION" \
     --json "$RUN_DIR/$b-latency.json" --hgrm-dir "$RUN_DIR/hgrm-$b" --quiet
 }

@@ -78,6 +78,21 @@ def iperf_mb(run_dir):
         return None
 
 
+def cpu_table(run_dir):
+    """Broker CPU per step from cpu.csv: on 2 cores the clients usually saturate first, so the
+    broker's CPU share is the fairer efficiency comparison."""
+    path = os.path.join(run_dir, "cpu.csv")
+    if not os.path.exists(path):
+        return []
+    rows = [line.split(",") for line in open(path).read().splitlines()[1:] if line]
+    out = ["", "CPU per step (broker pinned to one core; 'rest' = clients and anything else, of 2 cores):", "",
+           "| step | wall s | broker CPU s | broker core busy | rest CPU s |", "|---|---|---|---|---|"]
+    for label, wall, broker, rest in rows:
+        busy = float(broker) / float(wall) * 100 if float(wall) > 0 else 0
+        out.append(f"| {label} | {wall} | {broker} | {busy:.0f}% | {rest} |")
+    return out
+
+
 def fmt(x, spec="{:.1f}"):
     return "-" if x is None else spec.format(x)
 
@@ -132,6 +147,7 @@ def main(run_dir):
         out.append(f"- {client}: Sluice/Tansu produce {fmt(ratio(sp and sp[0], tp and tp[0]), '{:.2f}')}, "
                    f"consume {fmt(ratio(sc and sc[0], tc and tc[0]), '{:.2f}')}; "
                    f"Sluice produce / iperf3 {fmt(ratio(sp and sp[0], bw), '{:.3f}')}")
+    out += cpu_table(run_dir)
     failed = os.path.join(run_dir, "sluice-failed.txt")
     if os.path.exists(failed):
         out.append("")
