@@ -426,7 +426,10 @@ impl Client {
             for p in t.partitions {
                 ClientError::check(p.error_code, context, None)?;
                 if p.committed_offset >= 0 {
-                    out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                    out.insert(
+                        (t.name.0.to_string(), p.partition_index),
+                        p.committed_offset,
+                    );
                 }
             }
         }

@@ -133,12 +133,15 @@ impl Client {
 
     /// Connects to `host:port` directly (a coordinator the metadata may not list yet).
     pub fn broker_at(&mut self, id: i32, host: &str, port: i32) -> Result<&mut Connection> {
-        self.metadata.brokers.entry(id).or_insert_with(|| BrokerInfo {
-            id,
-            host: host.to_string(),
-            port,
-            rack: None,
-        });
+        self.metadata
+            .brokers
+            .entry(id)
+            .or_insert_with(|| BrokerInfo {
+                id,
+                host: host.to_string(),
+                port,
+                rack: None,
+            });
         self.broker(id)
     }
 

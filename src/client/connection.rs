@@ -145,7 +145,11 @@ impl Connection {
         Ok(correlation_id)
     }
 
-    fn read_response<R: Request>(&mut self, correlation_id: i32, version: i16) -> Result<R::Response> {
+    fn read_response<R: Request>(
+        &mut self,
+        correlation_id: i32,
+        version: i16,
+    ) -> Result<R::Response> {
         let mut body = self.read_frame()?;
         let decode_error = |reason: String| ClientError::Decode {
             api: api_name(R::KEY),
@@ -225,7 +229,9 @@ fn encode_request<R: Request>(request: &R, version: i16, correlation_id: i32) ->
     header
         .encode(&mut buf, R::header_version(version))
         .map_err(|e| encode_error(R::KEY, version, e))?;
-    request.encode(&mut buf, version).map_err(|e| encode_error(R::KEY, version, e))?;
+    request
+        .encode(&mut buf, version)
+        .map_err(|e| encode_error(R::KEY, version, e))?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf)

@@ -108,7 +108,8 @@ impl Client {
         for (leader, ps) in self.by_leader(&topic.name, &partitions)? {
             let conn = self.broker(leader)?;
             let version = conn.version_for::<FetchRequest>(None)?;
-            let request = fetch_request(topic, &ps, positions, isolation_level, max_wait_ms, version);
+            let request =
+                fetch_request(topic, &ps, positions, isolation_level, max_wait_ms, version);
             let response = conn.send_at(&request, version)?;
             out.extend(parse_fetch(response, positions, isolation_level)?);
         }

@@ -48,7 +48,9 @@ pub enum ClientError {
         addr: String,
         reason: String,
     },
-    #[error("broker {addr} does not support {api} (it offers {offered}, this client speaks {ours})")]
+    #[error(
+        "broker {addr} does not support {api} (it offers {offered}, this client speaks {ours})"
+    )]
     Unsupported {
         api: String,
         addr: String,

@@ -18,12 +18,15 @@ const PRODUCE_TIMEOUT_MS: i32 = 30_000;
 /// Leadership changes tolerated per send before giving up.
 const LEADER_RETRIES: usize = 3;
 
+/// Record headers: name and optional value, in order.
+pub type Headers = Vec<(String, Option<Vec<u8>>)>;
+
 /// One record to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub headers: Headers,
     pub timestamp_ms: i64,
 }
 
