@@ -85,6 +85,9 @@ fn available_cores() -> usize {
 fn main() -> ExitCode {
     let args = Cli::parse();
     init_logging(&args.log_level);
+    if !matches!(args.command, Command::Serve { .. }) {
+        cli::restore_default_sigpipe();
+    }
     match args.command {
         Command::Topics(c) => cli::report(cli::topics::run(c)),
         Command::Produce(a) => cli::report(cli::produce::run(a)),

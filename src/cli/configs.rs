@@ -7,7 +7,7 @@ use crate::client::admin::{ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
 
 use super::table::Table;
 use super::topics::unsupported_alter;
-use super::{CliError, Common, OutputFormat, parse_key_values, print_json};
+use super::{CliError, Common, Outcome, OutputFormat, parse_key_values, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigsCommand {
@@ -68,6 +68,12 @@ pub fn run(command: ConfigsCommand) -> Result<(), CliError> {
     }
 }
 
+#[derive(serde::Serialize)]
+struct ConfigsReport<'a> {
+    resource: &'a str,
+    configs: &'a [ConfigEntry],
+}
+
 fn describe(a: DescribeArgs) -> Result<(), CliError> {
     let (kind, name, label) = a.resource.key();
     let mut client = a.common.connect()?;
@@ -81,10 +87,10 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
         .filter(|e| a.all || e.is_override())
         .collect();
     match a.common.output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "resource": label,
-            "configs": entries,
-        })),
+        OutputFormat::Json => print_json(&ConfigsReport {
+            resource: &label,
+            configs: &entries,
+        }),
         OutputFormat::Table => {
             let which = if a.all { "All" } else { "Non-default" };
             println!("{which} configs for {label}:");
@@ -126,10 +132,15 @@ fn alter(a: AlterArgs) -> Result<(), CliError> {
         .map_err(|e| unsupported_alter(e, &a.common.bootstrap_server))?;
     match a.common.output {
         OutputFormat::Table => println!("Completed updating config for {label}."),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({ "resource": label, "result": "altered" })
-        ),
+        OutputFormat::Json => {
+            let (resource, name) = label.split_once(' ').unwrap_or(("", &label));
+            return Outcome {
+                resource,
+                name,
+                result: "altered",
+            }
+            .print();
+        }
     }
     Ok(())
 }

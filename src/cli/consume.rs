@@ -306,23 +306,49 @@ fn headers_text(headers: &[(String, Option<Vec<u8>>)]) -> String {
         .join(",")
 }
 
-fn record_json(r: &ConsumedRecord) -> serde_json::Value {
-    let text = |b: &Option<Vec<u8>>| {
-        b.as_deref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    };
-    let headers: Vec<serde_json::Value> = r
-        .headers
-        .iter()
-        .map(|(k, v)| serde_json::json!({ "key": k, "value": text(v) }))
-        .collect();
-    serde_json::json!({
-        "partition": r.partition,
-        "offset": r.offset,
-        "timestamp": r.timestamp,
-        "timestamp_type": if r.log_append_time { "LogAppendTime" } else { "CreateTime" },
-        "key": text(&r.key),
-        "value": text(&r.value),
-        "headers": headers,
-    })
+/// One record as a JSON line; bytes shown as UTF-8 (lossily), null when absent.
+#[derive(serde::Serialize)]
+struct RecordJson {
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    timestamp_type: &'static str,
+    key: Option<String>,
+    value: Option<String>,
+    headers: Vec<HeaderJson>,
+}
+
+#[derive(serde::Serialize)]
+struct HeaderJson {
+    key: String,
+    value: Option<String>,
+}
+
+fn text(bytes: &Option<Vec<u8>>) -> Option<String> {
+    bytes
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+fn record_json(r: &ConsumedRecord) -> RecordJson {
+    RecordJson {
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        timestamp_type: if r.log_append_time {
+            "LogAppendTime"
+        } else {
+            "CreateTime"
+        },
+        key: text(&r.key),
+        value: text(&r.value),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| HeaderJson {
+                key: k.clone(),
+                value: text(v),
+            })
+            .collect(),
+    }
 }

@@ -10,7 +10,7 @@ use crate::client::admin::{GroupDescription, Offsets};
 use crate::client::fetch::{EARLIEST, LATEST, READ_UNCOMMITTED};
 
 use super::table::Table;
-use super::{CliError, Common, OutputFormat, print_json, summarize, time};
+use super::{CliError, Common, Outcome, OutputFormat, print_json, summarize, time};
 
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
@@ -36,6 +36,9 @@ pub struct DescribeArgs {
     pub common: Common,
     #[arg(long)]
     pub group: String,
+    /// List members and their assignments instead of per-partition offsets.
+    #[arg(long)]
+    pub members: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,8 +122,17 @@ struct GroupReport {
     group: String,
     state: String,
     coordinator: i32,
-    members: usize,
+    members: Vec<MemberRow>,
     partitions: Vec<LagRow>,
+}
+
+/// One member and the partitions assigned to it.
+#[derive(Debug, Serialize)]
+struct MemberRow {
+    consumer_id: String,
+    host: String,
+    client_id: String,
+    assignment: BTreeMap<String, Vec<i32>>,
 }
 
 fn describe(a: DescribeArgs) -> Result<(), CliError> {
@@ -138,13 +150,27 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
         group: description.group.clone(),
         state: description.state.clone(),
         coordinator: description.coordinator,
-        members: description.members.len(),
+        members: description
+            .members
+            .iter()
+            .map(|m| MemberRow {
+                consumer_id: m.member_id.clone(),
+                host: m.client_host.clone(),
+                client_id: m.client_id.clone(),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
         partitions: rows,
     };
     match a.common.output {
         OutputFormat::Json => print_json(&report),
         OutputFormat::Table => {
-            print_report(&report);
+            print_header(&report);
+            if a.members {
+                print_members(&report.members);
+            } else {
+                print_partitions(&report.partitions);
+            }
             Ok(())
         }
     }
@@ -212,11 +238,46 @@ fn dash(v: &Option<impl ToString>) -> String {
         .map_or_else(|| "-".to_string(), ToString::to_string)
 }
 
-fn print_report(report: &GroupReport) {
+fn print_header(report: &GroupReport) {
     println!(
         "Group: {}  State: {}  Coordinator: {}  Members: {}",
-        report.group, report.state, report.coordinator, report.members
+        report.group,
+        report.state,
+        report.coordinator,
+        report.members.len()
     );
+}
+
+fn print_members(members: &[MemberRow]) {
+    let mut table = Table::new(&[
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+        "#PARTITIONS",
+        "ASSIGNMENT",
+    ]);
+    for m in members {
+        let count: usize = m.assignment.values().map(Vec::len).sum();
+        let assignment: Vec<String> = m
+            .assignment
+            .iter()
+            .map(|(t, ps)| {
+                let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
+                format!("{t}({})", ps.join(","))
+            })
+            .collect();
+        table.row(vec![
+            m.consumer_id.clone(),
+            m.host.clone(),
+            m.client_id.clone(),
+            count.to_string(),
+            dash(&Some(assignment.join(" ")).filter(|s| !s.is_empty())),
+        ]);
+    }
+    table.print();
+}
+
+fn print_partitions(partitions: &[LagRow]) {
     let mut table = Table::new(&[
         "TOPIC",
         "PARTITION",
@@ -227,7 +288,7 @@ fn print_report(report: &GroupReport) {
         "HOST",
         "CLIENT-ID",
     ]);
-    for r in &report.partitions {
+    for r in partitions {
         table.row(vec![
             r.topic.clone(),
             r.partition.to_string(),
@@ -249,6 +310,12 @@ struct ResetRow {
     partition: i32,
     current_offset: Option<i64>,
     new_offset: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct ResetReport {
+    executed: bool,
+    offsets: Vec<ResetRow>,
 }
 
 fn reset(a: ResetArgs) -> Result<(), CliError> {
@@ -287,10 +354,10 @@ fn reset(a: ResetArgs) -> Result<(), CliError> {
         })
         .collect();
     match a.common.output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "executed": a.execute,
-            "offsets": rows,
-        })),
+        OutputFormat::Json => print_json(&ResetReport {
+            executed: a.execute,
+            offsets: rows,
+        }),
         OutputFormat::Table => {
             let mut table = Table::new(&[
                 "GROUP",
@@ -425,10 +492,12 @@ fn delete(a: DeleteArgs) -> Result<(), CliError> {
         if result.is_ok() {
             match a.common.output {
                 OutputFormat::Table => println!("Deleted group {group}."),
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::json!({ "group": group, "result": "deleted" })
-                ),
+                OutputFormat::Json => Outcome {
+                    resource: "group",
+                    name: group,
+                    result: "deleted",
+                }
+                .print()?,
             }
         }
     }

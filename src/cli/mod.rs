@@ -50,8 +50,12 @@ impl Common {
 pub enum CliError {
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Bad arguments (exit code 2, as clap uses).
     #[error("{message}")]
     Usage { message: String, hint: String },
+    /// A failure we can explain better than the underlying error.
+    #[error("{message}")]
+    Explained { message: String, hint: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -71,6 +75,13 @@ impl CliError {
         }
     }
 
+    pub fn explained(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Explained {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         CliError::Io {
             context: context.into(),
@@ -82,7 +93,7 @@ impl CliError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CliError::Client(e) => client_hint(e),
-            CliError::Usage { hint, .. } => Some(hint.clone()),
+            CliError::Usage { hint, .. } | CliError::Explained { hint, .. } => Some(hint.clone()),
             CliError::Io { .. } | CliError::Partial { .. } | CliError::Json(_) => None,
         }
     }
@@ -149,6 +160,15 @@ fn broker_hint(error: ResponseError) -> Option<&'static str> {
     })
 }
 
+/// Tools print to pipes (`| head`); like other Unix tools they should end quietly when the
+/// reader goes away instead of panicking on EPIPE. Rust ignores SIGPIPE by default.
+pub fn restore_default_sigpipe() {
+    // SAFETY: resetting a signal disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Prints a failure and its hint to stderr and returns the exit code.
 pub fn report(result: Result<(), CliError>) -> ExitCode {
     match result {
@@ -160,6 +180,21 @@ pub fn report(result: Result<(), CliError>) -> ExitCode {
             }
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// The JSON line a change command prints: what it acted on and what it did.
+#[derive(serde::Serialize)]
+pub struct Outcome<'a> {
+    pub resource: &'a str,
+    pub name: &'a str,
+    pub result: &'a str,
+}
+
+impl Outcome<'_> {
+    pub fn print(&self) -> Result<(), CliError> {
+        println!("{}", serde_json::to_string(self)?);
+        Ok(())
     }
 }
 

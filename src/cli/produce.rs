@@ -205,6 +205,13 @@ impl Batcher<'_> {
     }
 }
 
+#[derive(Serialize)]
+struct ProduceReport<'a> {
+    topic: &'a str,
+    records: usize,
+    partitions: &'a BTreeMap<i32, PartitionSummary>,
+}
+
 fn print_summary(
     output: OutputFormat,
     topic: &str,
@@ -212,11 +219,11 @@ fn print_summary(
 ) -> Result<(), CliError> {
     let total: usize = summary.values().map(|s| s.records).sum();
     match output {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "topic": topic,
-            "records": total,
-            "partitions": summary,
-        })),
+        OutputFormat::Json => print_json(&ProduceReport {
+            topic,
+            records: total,
+            partitions: summary,
+        }),
         OutputFormat::Table => {
             let mut table = Table::new(&["PARTITION", "RECORDS", "FIRST-OFFSET"]);
             for (p, s) in summary {

@@ -8,7 +8,7 @@ use crate::client::cluster::TopicInfo;
 use crate::client::{Client, ClientError};
 
 use super::table::Table;
-use super::{CliError, Common, OutputFormat, parse_key_value, print_json, summarize};
+use super::{CliError, Common, Outcome, OutputFormat, parse_key_value, print_json, summarize};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicsCommand {
@@ -147,10 +147,14 @@ fn report_done(output: OutputFormat, action: &str, topic: &str) -> Result<(), Cl
             verb[..1].make_ascii_uppercase();
             println!("{verb} topic {topic}.");
         }
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({ "topic": topic, "result": action })
-        ),
+        OutputFormat::Json => {
+            return Outcome {
+                resource: "topic",
+                name: topic,
+                result: action,
+            }
+            .print();
+        }
     }
     Ok(())
 }
@@ -260,7 +264,7 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
 
 fn print_description(d: &TopicDescription) {
     let configs: Vec<String> = d.configs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!(
+    let header = format!(
         "Topic: {}  TopicId: {}  PartitionCount: {}  ReplicationFactor: {}  Configs: {}",
         d.topic,
         d.topic_id,
@@ -268,6 +272,7 @@ fn print_description(d: &TopicDescription) {
         d.replication_factor,
         configs.join(",")
     );
+    println!("{}", header.trim_end());
     let mut table = Table::new(&["PARTITION", "LEADER", "REPLICAS", "ISR"]);
     for p in &d.partitions {
         table.row(vec![
@@ -353,9 +358,11 @@ fn alter(a: AlterArgs) -> Result<(), CliError> {
 /// Turns "IncrementalAlterConfigs unsupported" into a message that says what to do.
 pub fn unsupported_alter(e: ClientError, bootstrap: &str) -> CliError {
     if is_unsupported(&e) {
-        CliError::usage(
-            format!("the broker at {bootstrap} cannot change configs: {e}"),
-            "it lacks IncrementalAlterConfigs (Kafka 2.3+); set configs at creation with --config instead",
+        CliError::explained(
+            format!(
+                "the broker at {bootstrap} cannot change configs at run time: it does not implement IncrementalAlterConfigs"
+            ),
+            "set configs when creating the topic (`sluice topics create --config name=value`), or upgrade the broker",
         )
     } else {
         e.into()

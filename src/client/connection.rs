@@ -103,7 +103,7 @@ impl Connection {
     /// to topic ids or batched forms this client does not build).
     pub fn version_for<R: Request>(&self, cap: Option<i16>) -> Result<i16> {
         let ours_max = cap.map_or(R::VERSIONS.max, |c| c.min(R::VERSIONS.max));
-        let unsupported = |offered: String| ClientError::Unsupported {
+        let unsupported = |offered: Option<String>| ClientError::Unsupported {
             api: api_name(R::KEY),
             addr: self.addr.clone(),
             offered,
@@ -112,10 +112,10 @@ impl Connection {
         let &(min, max) = self
             .versions
             .get(&R::KEY)
-            .ok_or_else(|| unsupported("no version".into()))?;
+            .ok_or_else(|| unsupported(None))?;
         let version = max.min(ours_max);
         if version < min.max(R::VERSIONS.min) {
-            return Err(unsupported(format!("v{min}-v{max}")));
+            return Err(unsupported(Some(format!("v{min}-v{max}"))));
         }
         Ok(version)
     }

@@ -48,13 +48,12 @@ pub enum ClientError {
         addr: String,
         reason: String,
     },
-    #[error(
-        "broker {addr} does not support {api} (it offers {offered}, this client speaks {ours})"
-    )]
+    #[error("broker {addr} does not implement {api}{}", unsupported_detail(offered.as_deref(), ours))]
     Unsupported {
         api: String,
         addr: String,
-        offered: String,
+        /// The broker's range, when it has the API at all.
+        offered: Option<String>,
         ours: String,
     },
     #[error("{context}: {error}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
@@ -73,6 +72,12 @@ pub enum ClientError {
     UnknownBroker(i32),
     #[error("protocol error: {0}")]
     Protocol(String),
+}
+
+fn unsupported_detail(offered: Option<&str>, ours: &str) -> String {
+    offered.map_or_else(String::new, |o| {
+        format!(" in a version this client speaks (it offers {o}, we speak {ours})")
+    })
 }
 
 impl ClientError {
