@@ -25,6 +25,14 @@ pub fn sluice_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")))
 }
 
+/// The broker to test against: `SLUICE_BROKER_BIN` (e.g. a build of another branch, to try
+/// the tools against APIs not merged yet), else the binary under test.
+pub fn broker_bin() -> PathBuf {
+    std::env::var_os("SLUICE_BROKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(sluice_bin)
+}
+
 /// What a finished `sluice` run printed and returned.
 #[derive(Debug)]
 pub struct Run {
@@ -83,7 +91,7 @@ impl Broker {
             let data_dir = tempfile::tempdir().expect("tempdir");
             let port = free_port_range(SHARDS + 1);
             let log = std::fs::File::create(data_dir.path().join("broker.log")).expect("log");
-            let child = Command::new(sluice_bin())
+            let child = Command::new(broker_bin())
                 .args(["serve", "--data-dir"])
                 .arg(data_dir.path().join("data"))
                 .args(["--port", &port.to_string(), "--cores", &SHARDS.to_string()])
