@@ -785,3 +785,46 @@ fn groups_commit_describe_reset_and_delete() {
         "{run:?}"
     );
 }
+
+#[test]
+fn tuning_check_reports_every_limit_read_only() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tuning/check");
+    let Ok(out) = std::process::Command::new("python3")
+        .args([script, "--json", "--data-dir", env!("CARGO_MANIFEST_DIR")])
+        .output()
+    else {
+        eprintln!("skipping: python3 is not installed");
+        return;
+    };
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            for field in ["value", "recommended", "status", "why"] {
+                assert!(r[field].is_string(), "{r}");
+            }
+            assert!(
+                ["ok", "warn", "info"].contains(&r["status"].as_str().unwrap()),
+                "{r}"
+            );
+            r["check"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "kernel",
+            "io_uring",
+            "memlock limit",
+            "cpu governor",
+            "transparent huge pages",
+            "disk scheduler",
+            "loopback MTU",
+            "NIC MTU",
+            "open files limit"
+        ]
+    );
+}
