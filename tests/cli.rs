@@ -828,3 +828,77 @@ fn tuning_check_reports_every_limit_read_only() {
         ]
     );
 }
+
+/// The tools against a different Kafka implementation: librdkafka's mock cluster (three
+/// brokers, its own API version ranges, partitions led by different brokers).
+#[test]
+fn tools_work_against_another_kafka_implementation() {
+    let mock = rdkafka::mocking::MockCluster::new(3).unwrap();
+    mock.create_topic("mock", 3, 1).unwrap();
+    let bootstrap = mock.bootstrap_servers();
+    let run = |args: &[&str], stdin: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--bootstrap-server", &bootstrap]);
+        sluice(&all, stdin)
+    };
+    let out = run(&["topics", "describe", "--topic", "mock"], "").ok();
+    assert_eq!(
+        mask_after(&out, "TopicId: "),
+        "Topic: mock  TopicId: *  PartitionCount: 3  ReplicationFactor: 1  Configs:\n\
+         PARTITION  LEADER  REPLICAS  ISR\n\
+         0          1       1         1\n\
+         1          2       2         2\n\
+         2          3       3         3\n"
+    );
+    // Keys are spread by Kafka's murmur2 partitioner, each batch sent to its leader.
+    let out = run(
+        &[
+            "produce",
+            "--topic",
+            "mock",
+            "--key-separator",
+            "=",
+            "--compression",
+            "lz4",
+        ],
+        "a=1\nb=2\nc=3\nd=4\n",
+    )
+    .ok();
+    assert_eq!(
+        out,
+        "PARTITION  RECORDS  FIRST-OFFSET\n1          2        0\n2          2        0\n"
+    );
+    let consume = [
+        "consume",
+        "--topic",
+        "mock",
+        "--group",
+        "mg",
+        "--print-key",
+        "--print-partition",
+    ];
+    let mut args = consume.to_vec();
+    args.extend(["--from-beginning", "--max-messages", "4"]);
+    assert_eq!(
+        run(&args, "").ok(),
+        "Partition:1\ta\t1\nPartition:1\tc\t3\nPartition:2\tb\t2\nPartition:2\td\t4\n"
+    );
+    // The group committed its position: a second run sees only what came after.
+    run(
+        &["produce", "--topic", "mock", "--partition", "0"],
+        "late\n",
+    )
+    .ok();
+    let mut args = consume.to_vec();
+    args.extend(["--max-messages", "1", "--timeout-ms", "5000"]);
+    assert_eq!(run(&args, "").ok(), "Partition:0\tnull\tlate\n");
+
+    // What this broker lacks is named, with a hint, and exit code 1.
+    let err = run(&["topics", "create", "--topic", "n"], "").fails(1);
+    let err = mask_after(&err, "broker 127.0.0.1:");
+    assert_eq!(
+        err,
+        "sluice: error: broker 127.0.0.1:* does not implement CreateTopics\n\
+         hint: this broker does not implement that API; upgrade it or use a tool it supports\n"
+    );
+}

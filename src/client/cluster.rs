@@ -71,9 +71,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the bootstrap server and loads the broker list.
+    /// Connects to the first reachable of the comma-separated bootstrap servers and loads
+    /// the broker list.
     pub fn connect(bootstrap: &str) -> Result<Self> {
-        let bootstrap = Connection::connect(bootstrap)?;
+        let bootstrap = connect_any(bootstrap)?;
         let mut client = Self {
             bootstrap,
             connections: HashMap::new(),
@@ -182,6 +183,19 @@ impl Client {
     pub fn broker_ids(&self) -> Vec<i32> {
         self.metadata.brokers.keys().copied().collect()
     }
+}
+
+/// Tries each `host:port` of a Kafka-style comma-separated list in turn; the last error
+/// is reported when none answers.
+fn connect_any(list: &str) -> Result<Connection> {
+    let mut last = None;
+    for addr in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        match Connection::connect(addr) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ClientError::Protocol("--bootstrap-server is empty".into())))
 }
 
 fn request_topic(name: &str) -> MetadataRequestTopic {

@@ -68,7 +68,8 @@ pub fn sluice(args: &[&str], stdin: &str) -> Run {
         .expect("spawn sluice");
     // Invariant: stdin was requested as a pipe above.
     let mut input = child.stdin.take().expect("stdin pipe");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
+    // A command that fails early closes stdin; its exit status tells the story.
+    let _ = input.write_all(stdin.as_bytes());
     drop(input);
     let out = child.wait_with_output().expect("wait for sluice");
     Run {
