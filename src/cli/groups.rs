@@ -10,7 +10,7 @@ use crate::client::admin::{GroupDescription, Offsets};
 use crate::client::fetch::{EARLIEST, LATEST, READ_UNCOMMITTED};
 
 use super::table::Table;
-use super::{CliError, Common, Outcome, OutputFormat, print_json, summarize, time};
+use super::{CliError, Common, Outcome, OutputFormat, first_error, print_json, time};
 
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
@@ -501,10 +501,5 @@ fn delete(a: DeleteArgs) -> Result<(), CliError> {
             }
         }
     }
-    if results.len() == 1 && results[0].1.is_err() {
-        // Invariant: exactly one result, and it is an error.
-        let (_, result) = results.into_iter().next().expect("one result");
-        return Err(result.expect_err("checked above").into());
-    }
-    summarize(&results)
+    first_error(results)
 }

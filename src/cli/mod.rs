@@ -244,6 +244,16 @@ pub fn summarize<T>(results: &[(String, Result<T, ClientError>)]) -> Result<(), 
     }
 }
 
+/// A single failure is reported as itself (with its hint); several as a summary.
+pub fn first_error(mut results: Vec<(String, Result<(), ClientError>)>) -> Result<(), CliError> {
+    if results.len() == 1 {
+        // Invariant: length checked just above.
+        let (_, result) = results.pop().expect("one result");
+        return Ok(result?);
+    }
+    summarize(&results)
+}
+
 /// Bytes as text for display: UTF-8 where valid, lossily otherwise; `null` for none.
 pub fn show_bytes(bytes: Option<&[u8]>) -> String {
     bytes.map_or_else(

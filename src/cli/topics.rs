@@ -8,7 +8,7 @@ use crate::client::cluster::TopicInfo;
 use crate::client::{Client, ClientError};
 
 use super::table::Table;
-use super::{CliError, Common, Outcome, OutputFormat, parse_key_value, print_json, summarize};
+use super::{CliError, Common, Outcome, OutputFormat, first_error, parse_key_value, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicsCommand {
@@ -127,16 +127,6 @@ fn create(a: CreateArgs) -> Result<(), CliError> {
         }
     }
     first_error(results)
-}
-
-/// A single failure is reported as itself (with its hint); several as a summary.
-fn first_error(mut results: Vec<(String, Result<(), ClientError>)>) -> Result<(), CliError> {
-    if results.len() == 1 {
-        // Invariant: length checked just above.
-        let (_, result) = results.pop().expect("one result");
-        return Ok(result?);
-    }
-    summarize(&results)
 }
 
 fn report_done(output: OutputFormat, action: &str, topic: &str) -> Result<(), CliError> {
