@@ -20,9 +20,26 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// worktrees share one target directory and the uplifted `target/debug/sluice` may belong
 /// to another branch.
 pub fn sluice_bin() -> PathBuf {
-    std::env::var_os("SLUICE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")))
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let bin = std::env::var_os("SLUICE_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")));
+            // Fail once, clearly, rather than in every assertion with a foreign binary.
+            let help = Command::new(&bin)
+                .arg("--help")
+                .output()
+                .expect("run sluice --help");
+            assert!(
+                String::from_utf8_lossy(&help.stdout).contains("dump-log"),
+                "{} has no tool subcommands: another branch's build in a shared target \
+                 directory? Point SLUICE_BIN at this branch's binary.",
+                bin.display()
+            );
+            bin
+        })
+        .clone()
 }
 
 /// The broker to test against: `SLUICE_BROKER_BIN` (e.g. a build of another branch, to try
