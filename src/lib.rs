@@ -15,7 +15,12 @@
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group state machines and `__consumer_offsets` records.
+//! - [`client`]: a small synchronous Kafka client for the tools (any Kafka-compatible broker).
+//! - [`cli`]: the Kafka-tool-like subcommands (topics, produce, consume, groups, configs,
+//!   dump-log) and their table/JSON output.
 
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod coordinator;
 pub mod handlers;
