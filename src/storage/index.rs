@@ -110,12 +110,13 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// Appends one entry to memory and to the file (a page-cache write of 8-12 bytes).
+    /// The in-memory entry is kept even if the file write fails (a full disk): lookups stay
+    /// right, and recovery validates and rebuilds the file's entries after a restart.
     pub fn append(&mut self, entry: E) -> io::Result<()> {
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::SIZE]);
-        self.file.write_all(&buf[..E::SIZE])?;
         self.entries.push(entry);
-        Ok(())
+        self.file.write_all(&buf[..E::SIZE])
     }
 
     /// Keeps only the entries for which `keep` holds (a prefix), and rewrites the file.

@@ -253,20 +253,28 @@ impl Segment {
             || self.bytes_since_index_entry >= index_interval_bytes
         {
             let relative = (b.last_offset - self.base_offset) as u32;
-            self.offset_index.append(OffsetEntry {
+            // Index files are a cache of the log (recovery rebuilds them): a failed index
+            // write must not fail an append whose batch is already on disk.
+            let entry = OffsetEntry {
                 relative_offset: relative,
                 position: b.position as u32,
-            })?;
+            };
+            if let Err(e) = self.offset_index.append(entry) {
+                tracing::warn!(error = %e, "offset index write failed; it will be rebuilt");
+            }
             let time_is_newer = self
                 .time_index
                 .last()
                 .is_none_or(|t| self.max_timestamp > t.timestamp);
             if time_is_newer && self.max_timestamp >= 0 {
                 let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
-                self.time_index.append(TimeEntry {
+                let entry = TimeEntry {
                     timestamp: self.max_timestamp,
                     relative_offset: rel,
-                })?;
+                };
+                if let Err(e) = self.time_index.append(entry) {
+                    tracing::warn!(error = %e, "time index write failed; it will be rebuilt");
+                }
             }
             self.bytes_since_index_entry = 0;
         }
