@@ -49,6 +49,9 @@ enum Command {
         /// Prometheus endpoint address (`/metrics`, `/health`); `off` disables it.
         #[arg(long)]
         metrics_addr: Option<String>,
+        /// Print the effective configuration with the source of each value, then exit.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Create, list, describe, alter and delete topics (like kafka-topics.sh).
     #[command(subcommand)]
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             node_id,
             config,
             metrics_addr,
+            print_config,
         } => {
             let overrides = Overrides {
                 data_dir,
@@ -123,6 +127,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if print_config {
+                for (key, value, source) in config.effective() {
+                    println!("{key}={value}  # {source}");
+                }
+                return ExitCode::SUCCESS;
+            }
             match sluice::shard::runtime::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
