@@ -298,20 +298,7 @@ fn topic_overrides(
 
 /// Kafka shows topic ids as URL-safe base64 without padding.
 pub fn kafka_uuid(id: &uuid::Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = id.as_bytes();
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    crate::metadata::cluster::kafka_base64_uuid(id)
 }
 
 fn alter(a: AlterArgs) -> Result<(), CliError> {

@@ -335,9 +335,13 @@ impl Cluster {
 }
 
 fn new_cluster_id() -> String {
-    // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
-    let bytes = Uuid::new_v4().into_bytes();
-    base64_url(&bytes)
+    kafka_base64_uuid(&Uuid::new_v4())
+}
+
+/// A UUID the way Kafka prints topic and cluster ids: 22 characters of URL-safe base64
+/// without padding.
+pub fn kafka_base64_uuid(id: &Uuid) -> String {
+    base64_url(id.as_bytes())
 }
 
 fn base64_url(bytes: &[u8]) -> String {
