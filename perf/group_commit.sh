@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 RATE=${1:-4000}
 DURATION=${2:-10}
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --bin sluice -p sluice-perf >&2
+cargo build --release -p sluice --bin sluice >&2
+cargo build --release -p sluice-perf >&2
 SLUICE=$TARGET/release/sluice
 PERF=$TARGET/release/sluice-perf
 
