@@ -792,7 +792,8 @@ fn tuning_check_reports_every_limit_read_only() {
             "disk scheduler",
             "loopback MTU",
             "NIC MTU",
-            "open files limit"
+            "open files limit",
+            "dirty background writeback"
         ]
     );
 }
