@@ -153,3 +153,20 @@ def test_kill_9_during_compaction_and_retention_loses_nothing_acknowledged(broke
         low, high = low_high(broker, retained_topic)
         assert high == 30 * (round_ + 1)
         assert [m.offset for m in read_all(broker, retained_topic)] == list(range(low, high))
+
+
+def test_log_append_time_topics_stamp_the_broker_time(broker_factory, topic):
+    broker = broker_factory(cores=1)
+    create(broker, topic, {"message.timestamp.type": "LogAppendTime"})
+    prod = producer(broker.bootstrap, linger_ms=0)
+    before = int(time.time() * 1000)
+    meta = send_all(prod, topic, [(b"k", b"v", [], 1_000)])    # an ancient CreateTime
+    after = int(time.time() * 1000)
+    assert before <= meta[0].timestamp <= after, "the produce response carries the append time"
+    [record] = read_all(broker, topic)
+    assert record.timestamp_type == 1 and before <= record.timestamp <= after
+    c = consumer(broker.bootstrap)
+    tp = TopicPartition(topic, 0)
+    assert c.offsets_for_times({tp: before})[tp].offset == 0
+    assert c.offsets_for_times({tp: after + 1})[tp] is None
+    c.close()
