@@ -17,7 +17,12 @@
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
 //!   and `__transaction_state` records, transaction markers.
+//! - [`client`]: a small synchronous Kafka client for the tools (any Kafka-compatible broker).
+//! - [`cli`]: the Kafka-tool-like subcommands (topics, produce, consume, groups, configs,
+//!   dump-log) and their table/JSON output.
 
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod coordinator;
 pub mod handlers;

@@ -1,11 +1,13 @@
 //! The `sluice` binary: parses the command line and hands off. `serve` starts the broker;
-//! other subcommands are tools. Nothing else lives here.
+//! the other subcommands are Kafka-style tools implemented in `sluice::cli`. Nothing else
+//! lives here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use sluice::cli;
 use sluice::config::{BrokerConfig, Overrides};
 
 #[derive(Parser)]
@@ -47,7 +49,26 @@ enum Command {
         /// Prometheus endpoint address (`/metrics`, `/health`); `off` disables it.
         #[arg(long)]
         metrics_addr: Option<String>,
+        /// Print the effective configuration with the source of each value, then exit.
+        #[arg(long)]
+        print_config: bool,
     },
+    /// Create, list, describe, alter and delete topics (like kafka-topics.sh).
+    #[command(subcommand)]
+    Topics(cli::topics::TopicsCommand),
+    /// Send stdin lines as records (like kafka-console-producer.sh).
+    Produce(cli::produce::ProduceArgs),
+    /// Print records of a topic (like kafka-console-consumer.sh).
+    Consume(cli::consume::ConsumeArgs),
+    /// List, describe, reset offsets of and delete consumer groups (like
+    /// kafka-consumer-groups.sh).
+    #[command(subcommand)]
+    Groups(cli::groups::GroupsCommand),
+    /// Describe and alter topic and broker configs (like kafka-configs.sh).
+    #[command(subcommand)]
+    Configs(cli::configs::ConfigsCommand),
+    /// Print segment and index files (like kafka-dump-log.sh); needs no broker.
+    DumpLog(cli::dump_log::DumpLogArgs),
 }
 
 fn init_logging(level: &str) {
@@ -68,9 +89,18 @@ fn available_cores() -> usize {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(&cli.log_level);
-    match cli.command {
+    let args = Cli::parse();
+    init_logging(&args.log_level);
+    if !matches!(args.command, Command::Serve { .. }) {
+        cli::restore_default_sigpipe();
+    }
+    match args.command {
+        Command::Topics(c) => cli::report(cli::topics::run(c)),
+        Command::Produce(a) => cli::report(cli::produce::run(a)),
+        Command::Consume(a) => cli::report(cli::consume::run(a)),
+        Command::Groups(c) => cli::report(cli::groups::run(c)),
+        Command::Configs(c) => cli::report(cli::configs::run(c)),
+        Command::DumpLog(a) => cli::report(cli::dump_log::run(a)),
         Command::Serve {
             data_dir,
             host,
@@ -79,6 +109,7 @@ fn main() -> ExitCode {
             node_id,
             config,
             metrics_addr,
+            print_config,
         } => {
             let overrides = Overrides {
                 data_dir,
@@ -96,6 +127,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if print_config {
+                for (key, value, source) in config.effective() {
+                    println!("{key}={value}  # {source}");
+                }
+                return ExitCode::SUCCESS;
+            }
             match sluice::shard::runtime::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -261,7 +261,8 @@ fn committed_with_retry(c: &BaseConsumer, topic: &str) -> TopicPartitionList {
     loop {
         match c.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
             Ok(found) => return found,
-            Err(e) if started.elapsed() < Duration::from_secs(20) => {
+            // Generous: CI machines are shared and a cold client can be slow to get metadata.
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
                 eprintln!("committed_offsets retry: {e}")
             }
             Err(e) => panic!("committed_offsets: {e}"),

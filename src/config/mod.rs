@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicDefaults,
     /// Every key the operator set, for DescribeConfigs on the broker resource.
     pub explicit: BTreeMap<String, String>,
+    /// Keys set by command-line flags (they override the file).
+    pub from_flags: Vec<&'static str>,
     /// Group coordinator settings (`group.*`, `offsets.retention.minutes`, ...).
     pub group: GroupConfig,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets` when it is created
@@ -148,6 +150,7 @@ impl BrokerConfig {
             cleaner_backoff_ms: 15_000,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
+            from_flags: Vec::new(),
             group: GroupConfig::default(),
             offsets_topic_num_partitions: 50,
             offsets_retention_check_interval_ms: 600_000,
@@ -223,21 +226,27 @@ impl BrokerConfig {
         }
         if let Some(dir) = &flags.data_dir {
             cfg.data_dir = dir.clone();
+            cfg.from_flags.push("log.dirs");
         }
         if let Some(host) = &flags.host {
             cfg.host = host.clone();
+            cfg.from_flags.push("listeners");
         }
         if let Some(port) = flags.port {
             cfg.bootstrap_port = port;
+            cfg.from_flags.push("listeners");
         }
         if let Some(cores) = flags.cores {
             cfg.cores = cores;
+            cfg.from_flags.push("sluice.cores");
         }
         if let Some(id) = flags.node_id {
             cfg.node_id = id;
+            cfg.from_flags.push("node.id");
         }
         if let Some(addr) = &flags.metrics_addr {
             cfg.metrics_addr = metrics_addr(addr);
+            cfg.from_flags.push("sluice.metrics.addr");
         }
         if cfg.cores == 0 || cfg.cores > available_cores.max(1) {
             return Err(invalid(
@@ -261,6 +270,88 @@ impl BrokerConfig {
                 .collect::<Result<_, _>>()?,
         };
         Ok(cfg)
+    }
+
+    /// The effective broker settings as (key, value, source), for `serve --print-config`.
+    pub fn effective(&self) -> Vec<(String, String, &'static str)> {
+        let source = |key: &str| {
+            if self.from_flags.contains(&key) {
+                "flag"
+            } else if self.explicit.contains_key(key) {
+                "file"
+            } else {
+                "default"
+            }
+        };
+        let ports = self
+            .shard_ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let broker = [
+            ("node.id", self.node_id.to_string()),
+            ("log.dirs", self.data_dir.display().to_string()),
+            (
+                "listeners",
+                format!("PLAINTEXT://{}:{}", self.host, self.bootstrap_port),
+            ),
+            (
+                "advertised.listeners",
+                format!(
+                    "PLAINTEXT://{}:{}",
+                    self.advertised_host, self.bootstrap_port
+                ),
+            ),
+            ("sluice.cores", self.cores.to_string()),
+            ("sluice.shard.ports", ports),
+            (
+                "sluice.metrics.addr",
+                self.metrics_addr.clone().unwrap_or_else(|| "off".into()),
+            ),
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics.to_string(),
+            ),
+            ("num.partitions", self.num_partitions.to_string()),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+            ),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+            ),
+            (
+                "log.retention.check.interval.ms",
+                self.retention_check_interval_ms.to_string(),
+            ),
+            (
+                "log.cleaner.backoff.ms",
+                self.cleaner_backoff_ms.to_string(),
+            ),
+            (
+                "offsets.topic.num.partitions",
+                self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "offsets.retention.check.interval.ms",
+                self.offsets_retention_check_interval_ms.to_string(),
+            ),
+        ];
+        let mut out: Vec<_> = broker
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v, source(k)))
+            .collect();
+        for (name, value, from) in self.topic_defaults.describe(&BTreeMap::new()) {
+            let source = if from == ValueSource::Broker {
+                "file"
+            } else {
+                "default"
+            };
+            out.push((format!("(topic default) {name}"), value, source));
+        }
+        out
     }
 
     /// Kafka broker id of a shard: `node_id * 1000 + core`.

@@ -57,6 +57,7 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
     let deadline = Instant::now() + wait;
     loop {
         let seen = shard.data_arrived.generation();
+        let stopping = shard.shutdown_event.generation();
         let (plan, bytes, errors) = plan_reads(shard, ctx.version, &request).await;
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as u64
@@ -66,11 +67,13 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
         {
             return encode(ctx, &request, plan);
         }
-        futures_lite::future::or(
+        // Wake on new data, on the deadline, or when shutdown begins (answer now, don't
+        // hold the drain for a whole max_wait_ms).
+        let woken = futures_lite::future::or(
             shard.data_arrived.changed_since(seen),
-            glommio::timer::sleep(deadline - now),
-        )
-        .await;
+            shard.shutdown_event.changed_since(stopping),
+        );
+        futures_lite::future::or(woken, glommio::timer::sleep(deadline - now)).await;
     }
 }
 

@@ -102,8 +102,12 @@ impl Cluster {
                 .map_err(|e| MetadataError::Corrupt(e.to_string()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PersistedState {
                 cluster_id: new_cluster_id(),
-                topics: BTreeMap::new(),
-                producer_id_block_end: 0,
+                // A lost metadata file must not turn existing data into orphans (which
+                // start-up deletes): topics are rebuilt from their partition directories.
+                topics: adopt_partition_dirs(data_dir, shard_count),
+                // Producer ids handed out before are unknown: start far above any plausible
+                // earlier allocation rather than risk reusing one.
+                producer_id_block_end: 1 << 40,
             },
             Err(e) => return Err(e.into()),
         };
@@ -334,10 +338,81 @@ impl Cluster {
     }
 }
 
+/// Rebuilds topics from `<topic>-<partition>/partition.metadata` files: ids from the files,
+/// partition counts from the directories present, default configs, round-robin placement.
+fn adopt_partition_dirs(data_dir: &Path, shard_count: usize) -> BTreeMap<String, Arc<TopicMeta>> {
+    let mut found: BTreeMap<String, (Uuid, i32)> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return BTreeMap::new();
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let (Ok(partition), Ok(text)) = (
+            partition.parse::<i32>(),
+            std::fs::read_to_string(entry.path().join("partition.metadata")),
+        ) else {
+            continue;
+        };
+        let Some(id) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("topic_id: "))
+            .and_then(parse_kafka_base64_uuid)
+        else {
+            continue;
+        };
+        let slot = found.entry(topic.to_string()).or_insert((id, 0));
+        slot.1 = slot.1.max(partition + 1);
+    }
+    found
+        .into_iter()
+        .map(|(name, (id, partitions))| {
+            tracing::warn!(topic = %name, partitions, "cluster metadata missing: topic recovered from its partition directories");
+            let meta = TopicMeta {
+                internal: name.starts_with("__"),
+                name: name.clone(),
+                id,
+                partitions: (0..partitions as usize).map(|p| p % shard_count.max(1)).collect(),
+                configs: BTreeMap::new(),
+            };
+            (name, Arc::new(meta))
+        })
+        .collect()
+}
+
+/// Inverse of [`kafka_base64_uuid`].
+fn parse_kafka_base64_uuid(text: &str) -> Option<Uuid> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let text = text.trim();
+    if text.len() != 22 {
+        return None;
+    }
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(16);
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
+        bits = (bits << 6) | v;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    Uuid::from_slice(&out).ok()
+}
+
 fn new_cluster_id() -> String {
-    // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
-    let bytes = Uuid::new_v4().into_bytes();
-    base64_url(&bytes)
+    kafka_base64_uuid(&Uuid::new_v4())
+}
+
+/// A UUID the way Kafka prints topic and cluster ids: 22 characters of URL-safe base64
+/// without padding.
+pub fn kafka_base64_uuid(id: &Uuid) -> String {
+    base64_url(id.as_bytes())
 }
 
 fn base64_url(bytes: &[u8]) -> String {
@@ -386,6 +461,32 @@ mod tests {
         );
         let shrunk = Cluster::load_or_init(dir.path(), 1).unwrap();
         assert_eq!(shrunk.topic("a").unwrap().partitions, vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn kafka_base64_ids_round_trip() {
+        for _ in 0..100 {
+            let id = Uuid::new_v4();
+            assert_eq!(parse_kafka_base64_uuid(&kafka_base64_uuid(&id)), Some(id));
+        }
+        assert_eq!(parse_kafka_base64_uuid("short"), None);
+    }
+
+    #[test]
+    fn a_lost_metadata_file_recovers_topics_from_partition_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Uuid::new_v4();
+        for p in [0, 2] {
+            let part = dir.path().join(format!("orders-{p}"));
+            std::fs::create_dir_all(&part).unwrap();
+            let text = format!("version: 0\ntopic_id: {}\n", kafka_base64_uuid(&id));
+            std::fs::write(part.join("partition.metadata"), text).unwrap();
+        }
+        let c = Cluster::load_or_init(dir.path(), 2).unwrap();
+        let t = c.topic("orders").expect("topic recovered");
+        assert_eq!(t.id, id);
+        assert_eq!(t.partitions, vec![0, 1, 0]);
+        assert!(c.allocate_producer_id().unwrap() >= 1 << 40);
     }
 
     #[test]

@@ -126,7 +126,8 @@ async fn send_parts(stream: &mut TcpStream, parts: Vec<Part>) -> Result<(), Conn
                     0
                 };
                 if sent < len {
-                    zero_copy::copy_region(stream, &file, position + sent, len - sent).await?;
+                    zero_copy::copy_region(stream, &file, position + sent, len - sent, !is_tail)
+                        .await?;
                 }
             }
         }

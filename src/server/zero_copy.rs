@@ -81,33 +81,47 @@ pub fn sendfile_nonblocking(
     Ok(sent)
 }
 
+/// Fills `buffer` from `file` at `position` on a blocking-pool thread and hands it back.
+async fn read_off_shard(file: &File, mut buffer: Vec<u8>, position: u64) -> io::Result<Vec<u8>> {
+    // The thread gets its own descriptor (a dup), so it never depends on the shard keeping
+    // `file` open while it reads.
+    let file = file.try_clone()?;
+    glommio::executor()
+        .spawn_blocking(move || file.read_exact_at(&mut buffer, position).map(|()| buffer))
+        .await
+}
+
 /// Sends a file region by reading it into a pooled buffer and writing it through io_uring.
+/// Reads from the page cache inline when the range is hot (the tail); a cold range (older
+/// segments) is read on glommio's blocking pool, so a disk read never stalls the shard.
 pub async fn copy_region(
     stream: &mut TcpStream,
     file: &File,
     mut position: u64,
     len: u64,
+    cold: bool,
 ) -> io::Result<()> {
     let mut buffer = COPY_BUFFERS
         .with(|p| p.borrow_mut().pop())
         .unwrap_or_default();
     let end = position + len;
-    let result = async {
-        while position < end {
-            let chunk = ((end - position) as usize).min(COPY_CHUNK_BYTES);
-            buffer.resize(chunk, 0);
+    while position < end {
+        let chunk = ((end - position) as usize).min(COPY_CHUNK_BYTES);
+        buffer.resize(chunk, 0);
+        if cold {
+            buffer = read_off_shard(file, buffer, position).await?;
+        } else {
             file.read_exact_at(&mut buffer[..chunk], position)?;
-            stream.write_all(&buffer[..chunk]).await?;
-            position += chunk as u64;
         }
-        Ok(())
+        stream.write_all(&buffer[..chunk]).await?;
+        position += chunk as u64;
     }
-    .await;
+    // Only a buffer that made it through is pooled again; an error drops it.
     COPY_BUFFERS.with(|p| {
         let mut pool = p.borrow_mut();
         if pool.len() < 16 {
             pool.push(buffer);
         }
     });
-    result
+    Ok(())
 }

@@ -163,6 +163,7 @@ pub async fn apply(shard: &Shard, effects: Effects) -> Result<(), ResponseError>
         e.response_error()
     });
     for delivery in effects.deliveries {
+        log_completed_join(shard, &delivery);
         let delivery = match error {
             Some(error) => failed(delivery, error),
             None => delivery,
@@ -170,6 +171,22 @@ pub async fn apply(shard: &Shard, effects: Effects) -> Result<(), ResponseError>
         shard.groups.deliver(delivery);
     }
     error.map_or(Ok(()), Err)
+}
+
+/// One lifecycle line per rebalance: the leader's JoinGroup answer marks a new generation.
+fn log_completed_join(shard: &Shard, delivery: &Delivery) {
+    if let Response::Join(join) = &delivery.response
+        && join.error.is_none()
+        && join.member_id == join.leader
+    {
+        tracing::info!(
+            core = shard.core,
+            generation = join.generation_id,
+            members = join.members.len(),
+            protocol = join.protocol_name.as_deref().unwrap_or(""),
+            "group rebalanced"
+        );
+    }
 }
 
 fn failed(delivery: Delivery, error: ResponseError) -> Delivery {

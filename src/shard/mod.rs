@@ -216,12 +216,7 @@ impl Shard {
     /// Deletes segments past retention on every partition of this shard. The unlinks run on
     /// glommio's blocking pool so a large file's deletion never stalls produce or fetch.
     pub async fn apply_retention(&self, now_ms: i64) {
-        let all: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow()
-            .values()
-            .map(|(_, p)| p.clone())
-            .collect();
+        let all = self.open_partitions();
         for p in all {
             retire_expired_segments(&p, now_ms).await;
         }
@@ -229,12 +224,7 @@ impl Shard {
 
     /// Compacts the partitions that need it, one at a time, on the blocking pool.
     pub async fn run_cleaner(&self, now_ms: i64) {
-        let all: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow()
-            .values()
-            .map(|(_, p)| p.clone())
-            .collect();
+        let all = self.open_partitions();
         for p in all {
             let Some(job) = p.log.borrow_mut().plan_clean(now_ms) else {
                 continue;
@@ -292,12 +282,7 @@ impl Shard {
 
     /// Flushes partitions whose unflushed records are older than their `flush.ms`.
     pub async fn flush_overdue(&self, now_ms: i64) {
-        let all: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow()
-            .values()
-            .map(|(_, p)| p.clone())
-            .collect();
+        let all = self.open_partitions();
         for p in all.into_iter().filter(|p| p.flush_overdue(now_ms)) {
             let through = p.log.borrow().watermarks().high_watermark;
             if let Err(e) = p.flush_through(through).await {
@@ -308,17 +293,22 @@ impl Shard {
 
     /// Flushes and closes every partition (clean shutdown).
     pub async fn close_all(&self) {
-        let all: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow()
-            .values()
-            .map(|(_, p)| p.clone())
-            .collect();
+        let all = self.open_partitions();
         for p in all {
             if let Err(e) = p.close().await {
                 tracing::error!(error = %e, "flush at shutdown failed");
             }
         }
+    }
+
+    /// Every partition open on this shard (cloned handles, so no borrow is held across an
+    /// await by the caller).
+    fn open_partitions(&self) -> Vec<Rc<Partition>> {
+        self.partitions
+            .borrow()
+            .values()
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     pub fn partition_count(&self) -> usize {
@@ -359,7 +349,10 @@ pub async fn retire_expired_segments(p: &Partition, now_ms: i64) {
 /// a deleted topic is never served as the data of a new topic with the same name.
 fn ensure_dir_belongs_to(dir: &std::path::Path, id: uuid::Uuid) -> std::io::Result<()> {
     let marker = dir.join("partition.metadata");
-    let expected = format!("version: 0\ntopic_id: {}\n", id.simple());
+    let expected = format!(
+        "version: 0\ntopic_id: {}\n",
+        crate::metadata::cluster::kafka_base64_uuid(&id)
+    );
     match std::fs::read_to_string(&marker) {
         Ok(found) if found == expected => return Ok(()),
         Ok(_) => {

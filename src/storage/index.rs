@@ -110,12 +110,13 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// Appends one entry to memory and to the file (a page-cache write of 8-12 bytes).
+    /// The in-memory entry is kept even if the file write fails (a full disk): lookups stay
+    /// right, and recovery validates and rebuilds the file's entries after a restart.
     pub fn append(&mut self, entry: E) -> io::Result<()> {
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::SIZE]);
-        self.file.write_all(&buf[..E::SIZE])?;
         self.entries.push(entry);
-        Ok(())
+        self.file.write_all(&buf[..E::SIZE])
     }
 
     /// Keeps only the entries for which `keep` holds (a prefix), and rewrites the file.
@@ -144,6 +145,11 @@ impl<E: IndexEntry> Index<E> {
     pub fn floor(&self, key: i64) -> Option<E> {
         let n = self.entries.partition_point(|e| e.key() <= key);
         n.checked_sub(1).map(|i| self.entries[i])
+    }
+
+    /// A second handle on the index file, so it can be synced on another thread.
+    pub fn try_clone_file(&self) -> io::Result<File> {
+        self.file.try_clone()
     }
 
     pub fn sync(&self) -> io::Result<()> {

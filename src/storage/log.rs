@@ -544,6 +544,15 @@ pub struct Partition {
     sync_in_flight: Cell<bool>,
     /// Signalled when a sync finishes, for callers waiting to group-commit behind it.
     sync_done: Event,
+    /// Background flushes of segments closed by a roll.
+    roll_flushes: Rc<RollFlushes>,
+}
+
+/// Count of rolled segments still being flushed in the background, and their wake-up.
+#[derive(Default)]
+struct RollFlushes {
+    pending: Cell<usize>,
+    done: Event,
 }
 
 impl Partition {
@@ -556,6 +565,7 @@ impl Partition {
             synced_offset: Cell::new(synced),
             sync_in_flight: Cell::new(false),
             sync_done: Event::default(),
+            roll_flushes: Rc::default(),
         });
         let mut active = partition.take_active_for_io();
         let result = active.attach_writer().await;
@@ -741,6 +751,7 @@ impl Partition {
     /// callers share one sync, and a caller whose data was written while a sync was already
     /// running waits for the next one, which covers all of them.
     pub async fn flush_through(&self, offset: i64) -> io::Result<()> {
+        self.wait_for_roll_flushes().await;
         loop {
             if self.synced_offset.get() >= offset {
                 return Ok(());
@@ -774,11 +785,23 @@ impl Partition {
     }
 
     /// Closes the active segment and starts a new one at the log end offset.
+    /// The old segment's fdatasync (up to a whole `segment.bytes` of dirty pages) runs in
+    /// the background: waiting for it here stalled appends for hundreds of milliseconds.
+    /// Flushes that must cover it (`flush_through`, shutdown) wait for it instead.
     async fn roll(&self) -> io::Result<()> {
-        let mut old = self.take_active_for_io();
-        let detached = old.detach_writer().await;
-        self.put_back_active(old);
-        detached?;
+        let retired = self.log.borrow_mut().active_mut().retire_writer()?;
+        self.roll_flushes
+            .pending
+            .set(self.roll_flushes.pending.get() + 1);
+        let flushes = self.roll_flushes.clone();
+        glommio::spawn_local(async move {
+            if let Err(e) = retired.flush_and_close().await {
+                tracing::error!(error = %e, "flushing a rolled segment failed");
+            }
+            flushes.pending.set(flushes.pending.get() - 1);
+            flushes.done.notify();
+        })
+        .detach();
         let (dir, base) = {
             let log = self.log.borrow();
             (log.dir.clone(), log.next_offset)
@@ -791,6 +814,14 @@ impl Partition {
         Ok(())
     }
 
+    /// Waits until the background flushes of rolled segments have finished.
+    async fn wait_for_roll_flushes(&self) {
+        while self.roll_flushes.pending.get() > 0 {
+            let seen = self.roll_flushes.done.generation();
+            self.roll_flushes.done.changed_since(seen).await;
+        }
+    }
+
     /// Flushes and closes the active segment's writer (clean shutdown).
     pub async fn close(&self) -> io::Result<()> {
         let _permit = self
@@ -798,6 +829,7 @@ impl Partition {
             .acquire_permit(1)
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
+        self.wait_for_roll_flushes().await;
         let mut active = self.take_active_for_io();
         let result = active.detach_writer().await;
         self.put_back_active(active);

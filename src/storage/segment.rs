@@ -257,20 +257,28 @@ impl Segment {
             || self.bytes_since_index_entry >= index_interval_bytes
         {
             let relative = (b.last_offset - self.base_offset) as u32;
-            self.offset_index.append(OffsetEntry {
+            // Index files are a cache of the log (recovery rebuilds them): a failed index
+            // write must not fail an append whose batch is already on disk.
+            let entry = OffsetEntry {
                 relative_offset: relative,
                 position: b.position as u32,
-            })?;
+            };
+            if let Err(e) = self.offset_index.append(entry) {
+                tracing::warn!(error = %e, "offset index write failed; it will be rebuilt");
+            }
             let time_is_newer = self
                 .time_index
                 .last()
                 .is_none_or(|t| self.max_timestamp > t.timestamp);
             if time_is_newer && self.max_timestamp >= 0 {
                 let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
-                self.time_index.append(TimeEntry {
+                let entry = TimeEntry {
                     timestamp: self.max_timestamp,
                     relative_offset: rel,
-                })?;
+                };
+                if let Err(e) = self.time_index.append(entry) {
+                    tracing::warn!(error = %e, "time index write failed; it will be rebuilt");
+                }
             }
             self.bytes_since_index_entry = 0;
         }
@@ -300,6 +308,18 @@ impl Segment {
         }
         self.offset_index.sync()?;
         self.time_index.sync()
+    }
+
+    /// Hands over the writer and index files of a segment that stopped being active, so they
+    /// are flushed in the background instead of holding up the next append.
+    pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
+        Ok(RetiredWriter {
+            writer: self.writer.take(),
+            indexes: vec![
+                self.offset_index.try_clone_file()?,
+                self.time_index.try_clone_file()?,
+            ],
+        })
     }
 
     pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
@@ -519,6 +539,29 @@ fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) 
         }
     }
     (view.base_offset(), view.max_timestamp())
+}
+
+/// The files of a just-closed segment that still need an fdatasync.
+pub struct RetiredWriter {
+    writer: Option<Rc<glommio::io::BufferedFile>>,
+    indexes: Vec<File>,
+}
+
+impl RetiredWriter {
+    /// Syncs and closes the log through io_uring and syncs the index files on glommio's
+    /// blocking pool: nothing here runs on the append path.
+    pub async fn flush_and_close(self) -> io::Result<()> {
+        if let Some(writer) = self.writer {
+            writer.fdatasync().await.map_err(io::Error::from)?;
+            if let Ok(writer) = Rc::try_unwrap(writer) {
+                writer.close().await.map_err(io::Error::from)?;
+            }
+        }
+        let indexes = self.indexes;
+        glommio::executor()
+            .spawn_blocking(move || indexes.iter().try_for_each(|f| f.sync_data()))
+            .await
+    }
 }
 
 /// Where a batch sits in a segment file.

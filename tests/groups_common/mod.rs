@@ -67,6 +67,15 @@ impl Broker {
         broker
     }
 
+    /// The broker's stderr goes to a file that a failing test prints (see `Drop`).
+    fn log_file(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.path().join("broker.log"))
+            .expect("broker log file")
+    }
+
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -84,7 +93,7 @@ impl Broker {
             .arg("--config")
             .arg(&self.config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file())
             .spawn()
             .expect("start the sluice binary");
         self.child = Some(child);
@@ -132,6 +141,11 @@ impl Drop for Broker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.data_dir.path().join("broker.log"))
+                .unwrap_or_default();
+            eprintln!("---- broker log ----\n{log}---- end of broker log ----");
         }
     }
 }

@@ -1,5 +1,5 @@
-"""kafka-python helpers shared by the tests. Consumers never join a group (the broker has no
-group coordinator yet): they assign partitions and seek themselves."""
+"""kafka-python helpers shared by the tests. These consumers assign partitions and seek
+themselves; group tests live in test_groups.py."""
 
 import time
 
@@ -9,9 +9,8 @@ CALL_TIMEOUT_S = 15
 
 
 def producer(bootstrap, **config):
-    # kafka-python 3 defaults to an idempotent producer, which needs InitProducerId; the
-    # broker does not offer it yet. An idempotence test should pass enable_idempotence=True.
-    config.setdefault("enable_idempotence", False)
+    # kafka-python 3's default producer is idempotent (InitProducerId, sequence numbers), and
+    # so is this one unless a test says otherwise.
     config.setdefault("acks", "all")
     config.setdefault("linger_ms", 5)
     return KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **config)

