@@ -2,7 +2,8 @@
 # THE test command: bash tests/run-all.sh
 #
 # Installs what the tests need when it is missing (fresh Debian machine, run as root), builds
-# the broker, runs every Rust unit and integration test and the Python real-client tests.
+# the broker, runs every Rust unit and integration test and the Python real-client tests, then
+# (second stage) the clients' own test suites in tests/compat/run.sh.
 # Exits non-zero if anything fails. A missing client is a failure, never a skip.
 set -euo pipefail
 
@@ -96,6 +97,15 @@ cargo test --no-fail-fast -- --test-threads=2 || status=1
 
 log "pytest tests/python"
 python3 -m pytest tests/python -v -p no:cacheprovider || status=1
+
+# Second stage: the clients' own test suites (librdkafka's, rust-rdkafka's, kcat and kafkajs
+# workflows) against a real broker, checked against the allow-lists in tests/compat/. It takes
+# ~15 minutes on a fresh 2-core machine (mostly building librdkafka twice and its test run);
+# SLUICE_SKIP_COMPAT=1 leaves it out of a quick local run. See tests/compat/README.md.
+if [ "${SLUICE_SKIP_COMPAT:-0}" != 1 ]; then
+  log "compat: bash tests/compat/run.sh"
+  bash tests/compat/run.sh || status=1
+fi
 
 if [ "$status" -ne 0 ]; then
   log "FAILED"

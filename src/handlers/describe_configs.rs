@@ -42,7 +42,7 @@ fn config_type(name: &str) -> i8 {
     const DOUBLE: i8 = 6;
     const LIST: i8 = 7;
     match name {
-        "cleanup.policy" => LIST,
+        "cleanup.policy" | "listeners" | "advertised.listeners" => LIST,
         "compression.type" | "message.timestamp.type" => STRING,
         "min.cleanable.dirty.ratio" => DOUBLE,
         "index.interval.bytes"
@@ -147,6 +147,21 @@ fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
             entry(name, value, source)
         })
         .collect();
+    // This shard's own listener, as Kafka shows a broker's: fixed at start-up (flags or config
+    // file), hence static and read-only. Admin tools read advertised.listeners to reach a broker.
+    let port = c.shard_ports[shard.core];
+    for (name, host) in [
+        ("listeners", &c.host),
+        ("advertised.listeners", &c.advertised_host),
+    ] {
+        let mut e = entry(
+            name,
+            format!("PLAINTEXT://{host}:{port}"),
+            SOURCE_STATIC_BROKER,
+        );
+        e.read_only = true;
+        out.push(e);
+    }
     for (name, value) in &c.explicit {
         if !out.iter().any(|e| *e.name == **name) {
             out.push(entry(name, value.clone(), SOURCE_STATIC_BROKER));

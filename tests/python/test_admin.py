@@ -79,3 +79,15 @@ def test_describe_cluster_lists_every_shard(broker, admin):
     brokers = sorted((b["broker_id"], b["host"], b["port"]) for b in cluster["brokers"])
     assert brokers == [(c, "127.0.0.1", broker.shard_port(c)) for c in range(broker.cores)]
     assert cluster["cluster_id"], "a cluster id"
+
+
+def test_describe_configs_broker_shows_its_listener(broker, admin):
+    # Admin tools (kafka-python's own suite among them) read a broker's advertised.listeners.
+    for core in range(broker.cores):
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, core)], config_filter="all")
+        entry = configs["broker"][str(core)]["advertised.listeners"]
+        assert entry["value"] == f"PLAINTEXT://127.0.0.1:{broker.shard_port(core)}"
+        assert entry["config_source"] == "STATIC_BROKER_CONFIG"
+        assert entry["read_only"] is True
+        assert entry["config_type"] == "LIST"

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Compatibility stage: the Kafka clients' own test suites against a real Sluice.
+#
+#   bash tests/compat/run.sh                 # every CI suite
+#   COMPAT_SUITES="console" bash tests/compat/run.sh
+#
+# Suites (see tests/compat/README.md): librdkafka (its own C test suite, shipped inside the
+# rdkafka-sys crate), rdkafka (the rust-rdkafka crate's integration tests, shipped in its crate
+# package), console (kcat from Debian and kafkajs from npm). Everything comes from the package
+# registries (crates.io, Debian, npm), so this runs on a fresh machine.
+#
+# Each suite writes `<id>\t<PASS|FAIL|SKIP>\t<detail>` lines; compare.py checks them against
+# tests/compat/<suite>.allow. A listed test that does not pass fails the run; a test that passes
+# without being listed is only reported, so the list grows by a reviewed commit.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+root=$PWD
+compat=$root/tests/compat
+
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir=$root/$target_dir ;; esac
+# Builds of the client suites are cached here between runs (keyed by client version).
+work=$target_dir/compat
+mkdir -p "$work"
+results=$work/results
+rm -rf "$results"
+mkdir -p "$results"
+
+suites=${COMPAT_SUITES:-librdkafka rdkafka console}
+# librdkafka tests to run: "all" (default) runs every test of the quick run except those marked
+# [no-run], so a test that starts passing is noticed; "allow" runs only the allow-listed ones
+# (faster, for a quick local check).
+librdkafka_tests=${COMPAT_LIBRDKAFKA_TESTS:-all}
+
+KAFKA_VERSION_CLAIM=3.9.0   # the broker version the suites are told to expect
+KAFKAJS_VERSION=2.2.4
+
+log() { printf '\n=== compat: %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies: installed only when missing, so a developer machine is left alone.
+
+apt_install() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  log "apt-get install ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages (not root): ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# librdkafka's configure picks up these codecs and SASL; without the -dev packages some tests
+# (compression, SASL config) would be built differently from what the list was made with.
+# rapidjson-dev lets the stats tests (0053, 0110) verify their JSON instead of skipping.
+apt_install libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev rapidjson-dev
+# Tools are checked by command, not package: node may come from elsewhere (nodesource bundles
+# npm in its nodejs package, and Debian's npm package would conflict with it).
+command -v gcc >/dev/null && command -v g++ >/dev/null && command -v make >/dev/null ||
+  apt_install build-essential
+command -v python3 >/dev/null || apt_install python3
+command -v kcat >/dev/null || apt_install kcat
+command -v node >/dev/null || apt_install nodejs
+command -v npm >/dev/null || apt_install npm
+
+# ---------------------------------------------------------------------------------------------
+# The broker.
+
+log "cargo build --bin sluice"
+cargo build --bin sluice
+sluice_bin=$target_dir/debug/sluice
+
+broker_pid=""
+broker_dir=""
+
+stop_broker() {
+  if [ -n "$broker_pid" ]; then
+    kill "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=""
+  fi
+}
+trap stop_broker EXIT
+
+# A free base port P such that P, P+1 and P+2 (bootstrap and the two shards) are all free.
+free_port_base() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 60000)
+    socks = []
+    try:
+        for q in (p, p + 1, p + 2):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
+        print(p); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+# start_broker NAME [server.properties lines...]: a fresh broker on a fresh data dir; sets
+# $broker_port (bootstrap) and $broker_dir. The log stays in $broker_dir/broker.log.
+start_broker() {
+  local name=$1
+  shift
+  broker_dir=$work/broker-$name
+  rm -rf "$broker_dir"
+  mkdir -p "$broker_dir"
+  printf '%s\n' "$@" >"$broker_dir/server.properties"
+  broker_port=$(free_port_base)
+  "$sluice_bin" serve --data-dir "$broker_dir/data" --port "$broker_port" --cores 2 \
+    --metrics-addr off --config "$broker_dir/server.properties" >"$broker_dir/broker.log" 2>&1 &
+  broker_pid=$!
+  local i q up
+  for i in $(seq 1 150); do
+    up=1
+    for q in "$broker_port" $((broker_port + 1)) $((broker_port + 2)); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$q") 2>/dev/null || up=0
+    done
+    [ "$up" = 1 ] && return 0
+    kill -0 "$broker_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "broker did not start; log:" >&2
+  cat "$broker_dir/broker.log" >&2
+  exit 1
+}
+
+# Ids of a list file: the first word of each line that is not a comment.
+list_ids() {
+  grep -v '^\s*#' "$compat/$1" | awk 'NF {print $1}'
+}
+# Ids the skip reasons of a suite mark [no-run].
+no_run_ids() {
+  grep -v '^\s*#' "$compat/$1.skip-reasons" | awk '/\[no-run\]/ {print $1}'
+}
+
+status=0
+compare() {
+  local suite=$1
+  python3 "$compat/compare.py" "$suite" "$results/$suite.tsv" "$compat/$suite.allow" \
+    "$compat/$suite.skip-reasons" || status=1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Suite: librdkafka's own tests.
+
+# The rdkafka-sys crate version comes from our Cargo.lock, so CI tests the librdkafka we ship.
+rdkafka_sys_src() {
+  local v
+  v=$(awk '/^name = "rdkafka-sys"/{getline; gsub(/"/,"",$3); print $3}' "$root/Cargo.lock")
+  local d
+  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rdkafka-sys-"$v"; do
+    [ -d "$d/librdkafka" ] && { echo "$d"; return; }
+  done
+  echo "rdkafka-sys $v source not found; run cargo fetch" >&2
+  return 1
+}
+
+suite_librdkafka() {
+  log "suite librdkafka: build"
+  cargo fetch --quiet
+  local src
+  src=$(rdkafka_sys_src)
+  local build=$work/librdkafka-$(basename "$src")
+  # Built once per rdkafka-sys version; a partial build is redone from scratch.
+  if [ ! -x "$build/tests/test-runner" ]; then
+    rm -rf "$build"
+    cp -r "$src/librdkafka" "$build"
+    # Logs go outside the tree: mklove's configure loads every ./configure.* file as a module.
+    (cd "$build" && ./configure >"$work/librdkafka-build.log" 2>&1 &&
+      make -j2 libs >>"$work/librdkafka-build.log" 2>&1 &&
+      make -j2 -C tests build >>"$work/librdkafka-build.log" 2>&1) || {
+      tail -n 40 "$work/librdkafka-build.log" >&2
+      echo "librdkafka build failed, see $work/librdkafka-build.log" >&2
+      exit 1
+    }
+  fi
+
+  # Many tests produce to partitions 0..3 of topics they let the broker auto-create; with the
+  # default num.partitions=1, 0012, 0015, 0029, 0054, 0056 and 0057 fail with "Unknown partition".
+  start_broker librdkafka "num.partitions=4"
+  printf 'metadata.broker.list=127.0.0.1:%s\n' "$broker_port" >"$build/tests/test.conf"
+
+  # Tests marked [no-run] in the skip reasons are never started: a test that times out makes
+  # the runner abort every test after it, and the JVM-tool tests only burn minutes failing.
+  local tests_env=(TESTS_SKIP="$(no_run_ids librdkafka | cut -c1-4 | paste -sd, -)")
+  if [ "$librdkafka_tests" = allow ]; then
+    # TESTS is matched by substring against each test's number; list the allowed ones.
+    tests_env+=(TESTS="$(list_ids librdkafka.allow | cut -c1-4 | paste -sd, -)")
+  fi
+  log "suite librdkafka: run (broker on $broker_port)"
+  # -Q quick mode, -E no socket-emulation tests, -L no local-only tests, -p2: two at a time.
+  # The runner sometimes aborts at exit ("threads still active") after writing its report, so
+  # its exit status is not used: the JSON report is the result.
+  rm -f "$build/tests/report.json"
+  (cd "$build/tests" &&
+    env "${tests_env[@]}" LD_LIBRARY_PATH=../src:../src-cpp TEST_KAFKA_VERSION=$KAFKA_VERSION_CLAIM TEST_REPORT=report.json \
+      timeout 1800 ./test-runner -Q -E -L -p2 >"$work/librdkafka.log" 2>&1) || true
+  stop_broker
+  cp "$broker_dir/broker.log" "$work/librdkafka-broker.log"
+  python3 "$compat/librdkafka_report.py" "$build/tests/report.json" "$work/librdkafka.log" \
+    >"$results/librdkafka.tsv"
+  compare librdkafka
+}
+
+# ---------------------------------------------------------------------------------------------
+# Suite: rust-rdkafka's integration tests (tests/ ships in the crate package).
+
+suite_rdkafka() {
+  log "suite rdkafka: build"
+  cargo fetch --quiet
+  local v
+  v=$(awk '/^name = "rdkafka"$/{getline; gsub(/"/,"",$3); print $3}' "$root/Cargo.lock")
+  local src="" d
+  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rdkafka-"$v"; do
+    [ -d "$d/tests" ] && src=$d
+  done
+  [ -n "$src" ] || { echo "rdkafka $v source with tests/ not found" >&2; exit 1; }
+  # Copied because cargo must not write into the registry; its own Cargo.lock pins the deps.
+  local crate=$work/rdkafka-$v
+  if [ ! -f "$crate/Cargo.toml" ]; then
+    rm -rf "$crate"
+    cp -r "$src" "$crate"
+  fi
+  # Every integration-test target except those marked [no-run] (test_transactions hangs until
+  # transactions exist) and utils.rs, which holds helpers only.
+  local targets=() f
+  for f in "$crate"/tests/test_*.rs; do
+    f=$(basename "$f" .rs)
+    no_run_ids rdkafka | grep -qx "$f" || targets+=(--test "$f")
+  done
+  (cd "$crate" && CARGO_TARGET_DIR=$work/rdkafka-target cargo test --locked --no-run \
+    "${targets[@]}" >"$work/rdkafka-build.log" 2>&1) || {
+    tail -n 30 "$work/rdkafka-build.log" >&2
+    exit 1
+  }
+  # The tests expect auto-created topics to have 3 partitions.
+  start_broker rdkafka "num.partitions=3"
+  log "suite rdkafka: run (broker on $broker_port)"
+  (cd "$crate" && KAFKA_HOST=127.0.0.1:$broker_port KAFKA_VERSION=$KAFKA_VERSION_CLAIM \
+    CARGO_TARGET_DIR=$work/rdkafka-target timeout 900 cargo test --locked "${targets[@]}" \
+    --no-fail-fast -- --test-threads=2 >"$work/rdkafka.log" 2>&1) || true
+  stop_broker
+  cp "$broker_dir/broker.log" "$work/rdkafka-broker.log"
+  python3 "$compat/cargo_test_report.py" "$work/rdkafka.log" >"$results/rdkafka.tsv"
+  compare rdkafka
+}
+
+# ---------------------------------------------------------------------------------------------
+# Suite: console workflows with kcat (Debian, librdkafka 2.0) and kafkajs (npm, pure JS).
+
+suite_console() {
+  log "suite console: install kafkajs $KAFKAJS_VERSION"
+  local node=$work/node
+  if [ ! -f "$node/node_modules/kafkajs/package.json" ] ||
+    ! grep -q "\"version\": \"$KAFKAJS_VERSION\"" "$node/node_modules/kafkajs/package.json"; then
+    mkdir -p "$node"
+    npm install --silent --no-audit --no-fund --prefix "$node" "kafkajs@$KAFKAJS_VERSION" >/dev/null
+  fi
+  start_broker console
+  log "suite console: run (broker on $broker_port)"
+  : >"$results/console.tsv"
+  bash "$compat/kcat.sh" "127.0.0.1:$broker_port" >>"$results/console.tsv" 2>"$work/kcat.log" ||
+    true
+  NODE_PATH=$node/node_modules timeout 300 node "$compat/kafkajs.js" "127.0.0.1:$broker_port" \
+    >>"$results/console.tsv" 2>"$work/kafkajs.log" || true
+  stop_broker
+  cp "$broker_dir/broker.log" "$work/console-broker.log"
+  compare console
+}
+
+start=$(date +%s)
+for suite in $suites; do
+  suite_start=$(date +%s)
+  "suite_$suite"
+  echo "[$suite] took $(($(date +%s) - suite_start)) s"
+done
+
+log "done in $(($(date +%s) - start)) s; results in $results, logs in $work"
+if [ "$status" -ne 0 ]; then
+  log "FAILED: a test on an allow-list did not pass"
+fi
+exit "$status"
