@@ -138,8 +138,8 @@ impl Shard {
     ) -> Result<Rc<Partition>, PartitionError> {
         let key = (meta.name.clone(), partition);
         let stale = self.partitions.borrow_mut().remove(&key);
-        if let Some((_, old)) = stale {
-            self.drop_partition(old).await;
+        if let Some((old_id, old)) = stale {
+            self.drop_partition(old, old_id).await;
         }
         let dir = self.partition_dir(&meta.name, partition);
         ensure_dir_belongs_to(&dir, meta.id)?;
@@ -160,14 +160,37 @@ impl Shard {
     }
 
     /// Closes a partition's files and deletes its directory (topic deleted or recreated).
-    async fn drop_partition(&self, partition: Rc<Partition>) {
+    /// The directory is deleted only if it still belongs to the deleted incarnation (`id`):
+    /// a topic re-created under the same name may already own `<topic>-<p>` again. It is first
+    /// renamed aside (atomic), then removed on the blocking pool.
+    async fn drop_partition(&self, partition: Rc<Partition>, id: uuid::Uuid) {
         if let Err(e) = partition.close().await {
             tracing::warn!(error = %e, "closing a deleted partition failed");
         }
         let dir = partition.log.borrow().dir().to_path_buf();
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition failed");
+        // No await between this check and the rename: nothing on this shard can re-create
+        // the directory in between, and no other shard touches it.
+        if !dir_belongs_to(&dir, id) {
+            return;
         }
+        let doomed = dir.with_file_name(format!(
+            "{}.{}-delete",
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            id.simple()
+        ));
+        if let Err(e) = std::fs::rename(&dir, &doomed) {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing a deleted partition failed");
+            return;
+        }
+        glommio::executor()
+            .spawn_blocking(move || {
+                if let Err(e) = std::fs::remove_dir_all(&doomed) {
+                    tracing::warn!(dir = %doomed.display(), error = %e, "removing a deleted partition failed");
+                }
+            })
+            .await;
     }
 
     /// Opens every partition placed on this shard (start-up recovery happens here).
@@ -205,8 +228,14 @@ impl Shard {
                     }
                 }
                 _ => {
-                    self.partitions.borrow_mut().remove(&key);
-                    self.drop_partition(partition).await;
+                    // A request may have re-opened a newer incarnation meanwhile: remove
+                    // only the entry that is still this stale one.
+                    let mut map = self.partitions.borrow_mut();
+                    if map.get(&key).is_some_and(|(current, _)| *current == id) {
+                        map.remove(&key);
+                    }
+                    drop(map);
+                    self.drop_partition(partition, id).await;
                     tracing::info!(topic = %key.0, partition = key.1, "deleted partition removed from disk");
                 }
             }
@@ -345,14 +374,24 @@ pub async fn retire_expired_segments(p: &Partition, now_ms: i64) {
     tracing::info!(topic = %topic, partition, segments, "retention deleted segments");
 }
 
+/// True when `dir/partition.metadata` names topic `id`.
+fn dir_belongs_to(dir: &std::path::Path, id: uuid::Uuid) -> bool {
+    std::fs::read_to_string(dir.join("partition.metadata"))
+        .is_ok_and(|text| text == partition_metadata(id))
+}
+
+fn partition_metadata(id: uuid::Uuid) -> String {
+    format!(
+        "version: 0\ntopic_id: {}\n",
+        crate::metadata::cluster::kafka_base64_uuid(&id)
+    )
+}
+
 /// Kafka's `partition.metadata` file ties a directory to a topic id, so a directory left by
 /// a deleted topic is never served as the data of a new topic with the same name.
 fn ensure_dir_belongs_to(dir: &std::path::Path, id: uuid::Uuid) -> std::io::Result<()> {
     let marker = dir.join("partition.metadata");
-    let expected = format!(
-        "version: 0\ntopic_id: {}\n",
-        crate::metadata::cluster::kafka_base64_uuid(&id)
-    );
+    let expected = partition_metadata(id);
     match std::fs::read_to_string(&marker) {
         Ok(found) if found == expected => return Ok(()),
         Ok(_) => {

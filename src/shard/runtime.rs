@@ -319,6 +319,13 @@ fn remove_orphan_partition_dirs(config: &BrokerConfig, cluster: &Cluster) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with("-delete") {
+            // A deleted partition renamed aside whose removal a crash interrupted.
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %name, error = %e, "could not remove a deleted partition directory");
+            }
+            continue;
+        }
         let Some((topic, partition)) = name.rsplit_once('-') else {
             continue;
         };

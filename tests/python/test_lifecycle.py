@@ -170,3 +170,21 @@ def test_log_append_time_topics_stamp_the_broker_time(broker_factory, topic):
     assert c.offsets_for_times({tp: before})[tp].offset == 0
     assert c.offsets_for_times({tp: after + 1})[tp] is None
     c.close()
+
+
+def test_a_topic_recreated_right_after_delete_keeps_its_new_data(broker_factory, topic):
+    broker = broker_factory(cores=2)
+    a = admin(broker)
+    for round_ in range(3):
+        create(broker, topic, {}, partitions=2)
+        prod = producer(broker.bootstrap, linger_ms=0)
+        for p in range(2):
+            send_all(prod, topic, [(b"k", b"round-%d" % round_, [])] * 3, partition=p)
+        prod.close()
+        if round_ < 2:
+            a.delete_topics([topic])   # and re-create at once, before shards reconcile
+    time.sleep(0.5)                     # several housekeeping passes
+    values = [m.value for m in read_all(broker, topic)]
+    assert values == [b"round-2"] * 3, values
+    leftovers = [p.name for p in broker.data_dir.iterdir() if p.name.endswith("-delete")]
+    assert not leftovers, leftovers
