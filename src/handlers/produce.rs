@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -27,7 +29,7 @@ const ACKS_ALL: i16 = -1;
 
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -41,6 +43,7 @@ pub async fn handle(
         for data in topic.partition_data {
             let result = if acks_valid {
                 let target = Target {
+                    version: ctx.version,
                     acks,
                     transactional_id: request.transactional_id.as_ref().map(|t| t.as_str()),
                     topic: &topic.name.0,
@@ -74,6 +77,7 @@ fn failure(index: i32, error: ResponseError, message: Option<String>) -> Partiti
 
 /// Where one partition's records go, and on whose behalf.
 struct Target<'a> {
+    version: i16,
     acks: i16,
     transactional_id: Option<&'a str>,
     topic: &'a str,
@@ -104,7 +108,24 @@ async fn produce_partition(
         (log.config().max_message_bytes, log.config().compact)
     };
     if compacted && let Err(e) = require_keys(&records) {
-        return failure(index, append_error_code(&e), Some(e.to_string()));
+        let mut refused = failure(index, append_error_code(&e), Some(e.to_string()));
+        if let AppendError::MissingKey { record_indexes } = &e
+            && target.version >= 8
+        {
+            // v8+ names the offending records, so a client fails only those (KIP-467).
+            refused.record_errors = record_indexes
+                .iter()
+                .map(|i| {
+                    let mut r = BatchIndexAndErrorMessage::default();
+                    r.batch_index = *i;
+                    r.batch_index_error_message = Some(StrBytes::from_static_str(
+                        "Compacted topic cannot accept message without key",
+                    ));
+                    r
+                })
+                .collect();
+        }
+        return refused;
     }
     let validated = match validate_batches(&records, max_message_bytes) {
         Ok(v) => v,
@@ -204,7 +225,7 @@ fn append_error_code(e: &AppendError) -> ResponseError {
     match e {
         AppendError::Corrupt(_) | AppendError::Empty => ResponseError::CorruptMessage,
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
-        AppendError::MissingKey => ResponseError::InvalidRecord,
+        AppendError::MissingKey { .. } => ResponseError::InvalidRecord,
         AppendError::Storage(_) => ResponseError::KafkaStorageError,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch

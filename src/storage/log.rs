@@ -28,7 +28,10 @@ pub enum AppendError {
     #[error("produce carried no record batch")]
     Empty,
     #[error("compacted topic cannot accept a record without a key")]
-    MissingKey,
+    MissingKey {
+        /// Positions of the keyless records in the produce (Kafka's `batch_index`).
+        record_indexes: Vec<i32>,
+    },
     #[error(transparent)]
     Sequence(#[from] SequenceError),
     #[error("storage error: {0}")]
@@ -145,6 +148,8 @@ pub fn marker_of(batch: &[u8]) -> Option<bool> {
 /// Compacted topics keep the latest record per key, so every record needs one (Kafka refuses
 /// keyless records there too). Decompresses only on compacted topics.
 pub fn require_keys(records: &[u8]) -> Result<(), AppendError> {
+    let mut record_indexes = Vec::new();
+    let mut position = 0i32;
     for view in BatchIter::new(records, false) {
         let view = view?;
         if view.is_control() {
@@ -152,11 +157,18 @@ pub fn require_keys(records: &[u8]) -> Result<(), AppendError> {
         }
         let decoded = crate::protocol::records::decode_records(&view)
             .map_err(|_| AppendError::Corrupt(BatchError::UnknownCompression(view.attributes())))?;
-        if decoded.iter().any(|r| r.key.is_none()) {
-            return Err(AppendError::MissingKey);
+        for r in &decoded {
+            if r.key.is_none() {
+                record_indexes.push(position);
+            }
+            position += 1;
         }
     }
-    Ok(())
+    if record_indexes.is_empty() {
+        Ok(())
+    } else {
+        Err(AppendError::MissingKey { record_indexes })
+    }
 }
 
 /// Result of a successful append.
