@@ -21,7 +21,7 @@ use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 use crate::storage::log::ReadError;
 
-pub const VERSIONS: (i16, i16) = (4, 16);
+pub const VERSIONS: (i16, i16) = (4, 17);
 
 /// Longest long-poll a client can ask for; bounds how long a request holds a connection.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);

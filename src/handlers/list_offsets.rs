@@ -13,12 +13,17 @@ use crate::handlers::produce::partition_error_code;
 use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
-pub const VERSIONS: (i16, i16) = (1, 8);
+/// v9 adds -5 (earliest pending tiered upload), v10 a timeout; neither changes the answer
+/// shape.
+pub const VERSIONS: (i16, i16) = (1, 10);
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+/// Tiered storage's earliest offset not yet uploaded: Sluice has no tiered storage, so there
+/// is none (Kafka answers offset -1 in that case too).
+const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -76,6 +81,7 @@ async fn list_partition(
         LATEST => Ok(Some((marks.high_watermark, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((marks.log_start_offset, -1))),
         MAX_TIMESTAMP => Ok(log.max_timestamp()),
+        EARLIEST_PENDING_UPLOAD => Ok(None),
         t if t < 0 => Err(ResponseError::InvalidRequest),
         t => log
             .offset_for_timestamp(t)

@@ -150,6 +150,15 @@ pub fn with_current(f: impl FnOnce(&ShardMetrics)) {
     });
 }
 
+/// The partition sizes shard `core` last published (at most a second old).
+pub fn published_partitions(core: usize) -> Vec<PartitionGauge> {
+    all_shards()
+        .iter()
+        .filter(|s| s.core == core)
+        .flat_map(|s| lock(&s.partitions).clone())
+        .collect()
+}
+
 fn all_shards() -> Vec<Arc<ShardMetrics>> {
     lock(registry()).clone()
 }

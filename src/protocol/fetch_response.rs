@@ -69,7 +69,7 @@ pub struct FetchResponseWriter {
 }
 
 pub const MIN_VERSION: i16 = 4;
-pub const MAX_VERSION: i16 = 16;
+pub const MAX_VERSION: i16 = 17;
 
 impl FetchResponseWriter {
     /// Starts a response: header, throttle time, top-level error and session id.

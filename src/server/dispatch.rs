@@ -234,6 +234,18 @@ pub async fn dispatch(
                 ListTransactionsRequest
             )
         }
+        ApiKey::DescribeLogDirs => {
+            route!(shard, ctx, frame, describe_log_dirs, DescribeLogDirsRequest)
+        }
+        ApiKey::DescribeTopicPartitions => {
+            route!(
+                shard,
+                ctx,
+                frame,
+                describe_topic_partitions,
+                DescribeTopicPartitionsRequest
+            )
+        }
         other => Err(DispatchError::UnknownApiKey(other as i16)),
     }
 }

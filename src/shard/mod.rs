@@ -230,11 +230,12 @@ impl Shard {
                 _ => {
                     // A request may have re-opened a newer incarnation meanwhile: remove
                     // only the entry that is still this stale one.
-                    let mut map = self.partitions.borrow_mut();
-                    if map.get(&key).is_some_and(|(current, _)| *current == id) {
-                        map.remove(&key);
+                    {
+                        let mut map = self.partitions.borrow_mut();
+                        if map.get(&key).is_some_and(|(current, _)| *current == id) {
+                            map.remove(&key);
+                        }
                     }
-                    drop(map);
                     self.drop_partition(partition, id).await;
                     tracing::info!(topic = %key.0, partition = key.1, "deleted partition removed from disk");
                 }

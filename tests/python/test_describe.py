@@ -1,0 +1,39 @@
+"""DescribeLogDirs and DescribeTopicPartitions through kafka-python's admin client."""
+
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from kafka_helpers import producer, send_all
+
+
+def test_log_dirs_and_topic_partitions_are_described(broker_factory, topic):
+    broker = broker_factory(cores=2)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic(topic, 3, 1)])
+    prod = producer(broker.bootstrap, linger_ms=0)
+    for p in range(3):
+        send_all(prod, topic, [(b"k", b"x" * 100, [])] * 5, partition=p)
+    time.sleep(1.2)  # shards publish partition sizes once a second
+
+    sizes = {}
+    for per_broker in admin.describe_log_dirs():
+        for log_dir in per_broker["log_dirs"]:
+            assert log_dir["error_code"] == 0 and log_dir["log_dir"] == str(broker.data_dir)
+            assert log_dir["total_bytes"] >= log_dir["usable_bytes"] > 0
+            for t in log_dir["topics"]:
+                for p in t["partitions"]:
+                    if t["name"] == topic:
+                        assert (t["name"], p["partition_index"]) not in sizes, "one broker per partition"
+                        sizes[(t["name"], p["partition_index"])] = p["partition_size"]
+    on_disk = {(topic, p): (broker.data_dir / f"{topic}-{p}" / f"{0:020}.log").stat().st_size
+               for p in range(3)}
+    assert sizes == on_disk
+
+    [described] = admin.describe_topics([topic])
+    assert described["error_code"] == 0 and described["name"] == topic
+    leaders = [p["leader_id"] for p in described["partitions"]]
+    assert [p["partition_index"] for p in described["partitions"]] == [0, 1, 2]
+    assert set(leaders) == {0, 1}, "partitions are spread over both shards"
+    assert all(p["isr_nodes"] == [p["leader_id"]] for p in described["partitions"])
