@@ -233,6 +233,10 @@ suite_rdkafka() {
     rm -rf "$crate"
     cp -r "$src" "$crate"
   fi
+  # The copy may sit inside this repository (target/compat/ by default): an empty workspace
+  # table makes it its own workspace instead of a stray member of ours.
+  grep -q '^\[workspace\]' "$crate/Cargo.toml" || printf '\n[workspace]\n' >>"$crate/Cargo.toml"
+
   # Every integration-test target except those marked [no-run] (test_transactions hangs until
   # transactions exist) and utils.rs, which holds helpers only.
   local targets=() f
