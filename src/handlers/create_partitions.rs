@@ -4,15 +4,49 @@
 use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
+use crate::handlers::create_topics::manual_placement;
 use crate::handlers::str_bytes;
 use crate::metadata::MetadataError;
 use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 3);
+
+type Refusal = (ResponseError, String);
+
+/// The shards named by a manual assignment of the new partitions, if one was given.
+fn new_partition_placement(
+    shard: &Shard,
+    topic: &CreatePartitionsTopic,
+) -> Result<Option<Vec<usize>>, Refusal> {
+    let Some(assignments) = topic.assignments.as_ref().filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let refused = |message: String| (ResponseError::InvalidReplicaAssignment, message);
+    let placement = manual_placement(shard, assignments.iter().map(|a| a.broker_ids.as_slice()))
+        .ok_or_else(|| {
+            refused(
+                "each new partition needs exactly one replica, on a broker (shard) of this node"
+                    .into(),
+            )
+        })?;
+    let existing = shard
+        .cluster
+        .topic(&topic.name.0)
+        .map_or(0, |t| t.partitions.len() as i32);
+    if placement.len() as i32 != topic.count - existing {
+        return Err(refused(format!(
+            "{} assignments given for {} new partitions",
+            placement.len(),
+            topic.count - existing
+        )));
+    }
+    Ok(Some(placement))
+}
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -23,15 +57,10 @@ pub async fn handle(
     for topic in request.topics {
         let mut result = CreatePartitionsTopicResult::default();
         result.name = topic.name.clone();
-        let outcome = if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
-            Err((
-                ResponseError::InvalidReplicaAssignment,
-                "manual replica assignment is not supported".to_string(),
-            ))
-        } else {
+        let outcome = new_partition_placement(shard, &topic).and_then(|placement| {
             shard
                 .cluster
-                .add_partitions(&topic.name.0, topic.count, request.validate_only)
+                .add_partitions_placed(&topic.name.0, topic.count, placement, request.validate_only)
                 .map(|_| ())
                 .map_err(|e| {
                     let code = match e {
@@ -41,7 +70,7 @@ pub async fn handle(
                     };
                     (code, e.to_string())
                 })
-        };
+        });
         if let Err((code, message)) = outcome {
             result.error_code = code.code();
             result.error_message = Some(str_bytes(message));

@@ -35,6 +35,20 @@ pub async fn handle(
     response
 }
 
+/// Shards named by a manual replica assignment: one replica per partition (a single node
+/// holds one), and every broker id must be a shard of this node. `None` if not possible.
+pub(crate) fn manual_placement<'a>(
+    shard: &Shard,
+    lists: impl Iterator<Item = &'a [kafka_protocol::messages::BrokerId]>,
+) -> Option<Vec<usize>> {
+    lists
+        .map(|ids| match ids {
+            [only] => shard.config.core_of_broker(only.0),
+            _ => None,
+        })
+        .collect()
+}
+
 fn failed(
     mut result: CreatableTopicResult,
     code: ResponseError,
@@ -71,10 +85,25 @@ fn create_one(
         );
         return failed(result, ResponseError::InvalidReplicationFactor, message);
     }
-    if !topic.assignments.is_empty() {
-        let message = "manual replica assignment is not supported; partitions are placed on the least-loaded shard".to_string();
-        return failed(result, ResponseError::InvalidReplicaAssignment, message);
-    }
+    let placement = if topic.assignments.is_empty() {
+        None
+    } else {
+        let mut sorted: Vec<_> = topic.assignments.iter().collect();
+        sorted.sort_by_key(|a| a.partition_index);
+        let indexes_ok = sorted
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.partition_index == i as i32);
+        let lists = sorted.iter().map(|a| a.broker_ids.as_slice());
+        match manual_placement(shard, lists).filter(|_| indexes_ok) {
+            Some(p) => Some(p),
+            None => {
+                let message = "manual replica assignment must give partitions 0..n-1 exactly one replica each, on a broker (shard) of this node".to_string();
+                return failed(result, ResponseError::InvalidReplicaAssignment, message);
+            }
+        }
+    };
+    let partitions = placement.as_ref().map_or(partitions, |p| p.len() as i32);
     let mut configs = BTreeMap::new();
     for c in &topic.configs {
         let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
@@ -83,10 +112,13 @@ fn create_one(
         }
         configs.insert(c.name.to_string(), value);
     }
-    match shard
-        .cluster
-        .create_topic(&topic.name.0, partitions, configs, validate_only)
-    {
+    match shard.cluster.create_topic_placed(
+        &topic.name.0,
+        partitions,
+        placement,
+        configs,
+        validate_only,
+    ) {
         Ok(meta) => {
             result.topic_id = meta.id;
             result.num_partitions = meta.partitions.len() as i32;

@@ -200,6 +200,19 @@ impl Cluster {
         configs: BTreeMap<String, String>,
         dry_run: bool,
     ) -> Result<Arc<TopicMeta>, MetadataError> {
+        self.create_topic_placed(name, partitions, None, configs, dry_run)
+    }
+
+    /// Creates a topic; `placement` (one shard per partition) overrides least-loaded
+    /// placement, as a manual replica assignment does in Kafka.
+    pub fn create_topic_placed(
+        &self,
+        name: &str,
+        partitions: i32,
+        placement: Option<Vec<usize>>,
+        configs: BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<Arc<TopicMeta>, MetadataError> {
         validate_topic_name(name)?;
         if partitions < 1 {
             return Err(MetadataError::InvalidPartitions(
@@ -214,7 +227,7 @@ impl Cluster {
         let topic = Arc::new(TopicMeta {
             name: name.to_string(),
             id: Uuid::new_v4(),
-            partitions: Self::place(&mut load, partitions as usize),
+            partitions: placement.unwrap_or_else(|| Self::place(&mut load, partitions as usize)),
             configs,
             internal: name.starts_with("__"),
         });
@@ -247,6 +260,17 @@ impl Cluster {
         total: i32,
         dry_run: bool,
     ) -> Result<Arc<TopicMeta>, MetadataError> {
+        self.add_partitions_placed(name, total, None, dry_run)
+    }
+
+    /// Grows a topic; `placement` names the shard of each new partition.
+    pub fn add_partitions_placed(
+        &self,
+        name: &str,
+        total: i32,
+        placement: Option<Vec<usize>>,
+        dry_run: bool,
+    ) -> Result<Arc<TopicMeta>, MetadataError> {
         let mut state = self.write();
         let current = state
             .topics
@@ -261,9 +285,8 @@ impl Cluster {
         }
         let mut load = Self::load_per_shard(&state, self.shard_count);
         let mut grown = (*current).clone();
-        grown
-            .partitions
-            .extend(Self::place(&mut load, (total - have) as usize));
+        let added = placement.unwrap_or_else(|| Self::place(&mut load, (total - have) as usize));
+        grown.partitions.extend(added);
         let grown = Arc::new(grown);
         if dry_run {
             return Ok(grown);

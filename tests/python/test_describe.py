@@ -37,3 +37,21 @@ def test_log_dirs_and_topic_partitions_are_described(broker_factory, topic):
     assert [p["partition_index"] for p in described["partitions"]] == [0, 1, 2]
     assert set(leaders) == {0, 1}, "partitions are spread over both shards"
     assert all(p["isr_nodes"] == [p["leader_id"]] for p in described["partitions"])
+
+
+def test_manual_replica_assignment_places_partitions_on_named_shards(broker_factory, topic):
+    from kafka.admin import NewPartitions
+    from kafka.errors import InvalidReplicationAssignmentError
+    import pytest
+
+    broker = broker_factory(cores=2)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic(topic, replica_assignments={0: [1], 1: [1], 2: [0]})])
+    leaders = lambda: [p["leader_id"] for p in admin.describe_topics([topic])[0]["partitions"]]
+    assert leaders() == [1, 1, 0]
+    admin.create_partitions({topic: NewPartitions(5, [[0], [1]])})
+    assert leaders() == [1, 1, 0, 0, 1]
+    with pytest.raises(InvalidReplicationAssignmentError):
+        admin.create_partitions({topic: NewPartitions(6, [[0, 1]])})   # one node, one replica
+    with pytest.raises(InvalidReplicationAssignmentError):
+        admin.create_topics([NewTopic(topic + "-x", replica_assignments={0: [7]})])  # no broker 7
