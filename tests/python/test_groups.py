@@ -30,13 +30,28 @@ def six_partitions(broker, topic):
 
 
 def poll_until(members, condition, what, timeout_s=30):
-    """Polls every member (that is what drives their heartbeats) until `condition` holds."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: " + str(
-            [sorted(tp.partition for tp in m.assignment()) for m in members])
-        for m in members:
-            m.poll(timeout_ms=50)
+    """Polls every member, each on its own thread as applications run consumers (polling is
+    what drives a kafka-python member's group protocol), until `condition` holds."""
+    import threading
+    stop = threading.Event()
+
+    def run(m):
+        while not stop.is_set():
+            m.poll(timeout_ms=100)
+
+    threads = [threading.Thread(target=run, args=(m,), daemon=True) for m in members]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: " + str(
+                [sorted(tp.partition for tp in m.assignment()) for m in members])
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
 
 
 def assignments(members):
