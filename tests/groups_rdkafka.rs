@@ -3,13 +3,13 @@
 //! across a graceful and a `kill -9` restart, cooperative-sticky rebalancing, and the admin
 //! group APIs. Every test starts its own broker process.
 
-mod groups_common;
+mod broker_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use groups_common::Broker;
+use broker_common::Broker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

@@ -7,18 +7,18 @@
 //! `kill -9`) in the middle of a transaction: never half-visible. Every test starts its own
 //! broker process.
 
-mod txn_common;
+mod broker_common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use broker_common::Broker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use txn_common::Broker;
 
 /// Partitions per test topic; placement alternates shards, so both shards hold some.
 const PARTITIONS: i32 = 4;

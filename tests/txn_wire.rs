@@ -6,12 +6,13 @@
 //! DescribeProducers, DescribeTransactions, ListTransactions, a client control batch
 //! refused, a stale-epoch EndTxn fenced, and the commit moving the LSO.
 
-mod txn_common;
+mod broker_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use broker_common::Broker;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
@@ -24,7 +25,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use sluice::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchBuilder};
 use sluice::protocol::records::{Record, encode_record};
-use txn_common::Broker;
 
 const TOPIC: &str = "wire-txn";
 const TXN_ID: &str = "wire-tx";
