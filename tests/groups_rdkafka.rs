@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use broker_common::Broker;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -25,18 +25,9 @@ const MEMBER_BOOTSTRAP: &str = "SLUICE_TEST_MEMBER_BOOTSTRAP";
 const MEMBER_GROUP: &str = "SLUICE_TEST_MEMBER_GROUP";
 const MEMBER_TOPIC: &str = "SLUICE_TEST_MEMBER_TOPIC";
 
+/// Creates a test topic with [`PARTITIONS`] partitions through librdkafka's admin API.
 fn create_topic(bootstrap: &str, name: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1));
-    let results =
-        futures_lite::future::block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-            .expect("create_topics request");
-    for result in results {
-        result.expect("topic created");
-    }
+    broker_common::create_topic(bootstrap, name, PARTITIONS);
 }
 
 /// Produces `per_partition` records to every partition; values are "p<partition>-<i>".

@@ -13,8 +13,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use broker_common::Broker;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -24,18 +22,9 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 const PARTITIONS: i32 = 4;
 const OP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Creates a test topic with [`PARTITIONS`] partitions through librdkafka's admin API.
 fn create_topic(bootstrap: &str, name: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client");
-    let topic = NewTopic::new(name, PARTITIONS, TopicReplication::Fixed(1));
-    let results =
-        futures_lite::future::block_on(admin.create_topics(&[topic], &AdminOptions::new()))
-            .expect("create_topics request");
-    for result in results {
-        result.expect("topic created");
-    }
+    broker_common::create_topic(bootstrap, name, PARTITIONS);
 }
 
 fn txn_producer(bootstrap: &str, id: &str, timeout_ms: u32) -> BaseProducer {

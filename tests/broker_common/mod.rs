@@ -151,3 +151,21 @@ impl Drop for Broker {
         }
     }
 }
+
+/// Creates a topic with `partitions` partitions through librdkafka's admin API.
+pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results =
+        futures_lite::future::block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+            .expect("create_topics request");
+    for result in results {
+        result.expect("topic created");
+    }
+}
