@@ -119,32 +119,19 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
 
 fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
     let c = &shard.config;
-    let effective = [
-        ("node.id", c.node_id.to_string()),
-        ("log.dirs", c.data_dir.display().to_string()),
-        ("num.partitions", c.num_partitions.to_string()),
-        (
-            "auto.create.topics.enable",
-            c.auto_create_topics.to_string(),
-        ),
-        (
-            "default.replication.factor",
-            c.default_replication_factor.to_string(),
-        ),
-        (
-            "socket.request.max.bytes",
-            c.socket_request_max_bytes.to_string(),
-        ),
-    ];
-    let mut out: Vec<_> = effective
+    // The same effective settings `serve --print-config` shows; the listener keys are
+    // replaced below by this shard's own, and topic defaults are described per topic.
+    let mut out: Vec<_> = c
+        .effective()
         .into_iter()
-        .map(|(name, value)| {
-            let source = if c.explicit.contains_key(name) {
-                SOURCE_STATIC_BROKER
-            } else {
+        .filter(|(name, _, _)| !name.starts_with('(') && !name.contains("listeners"))
+        .map(|(name, value, source)| {
+            let source = if source == "default" {
                 SOURCE_DEFAULT
+            } else {
+                SOURCE_STATIC_BROKER
             };
-            entry(name, value, source)
+            entry(&name, value, source)
         })
         .collect();
     // This shard's own listener, as Kafka shows a broker's: fixed at start-up (flags or config
