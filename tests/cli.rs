@@ -4,8 +4,10 @@
 //! timestamps, CRCs over timestamps) are masked before comparing.
 
 mod cli_common;
+mod common;
 
-use cli_common::{Broker, mask_after, segment_file, sluice};
+use cli_common::{Cli, mask_after, segment_file, sluice, start_broker};
+use common::Broker;
 
 /// Records with keys and two headers, as `produce --key-separator : --headers ...` sends.
 const LINES: &str = "k1:first\nk2:second\nk1:third\n";
@@ -26,7 +28,7 @@ fn create(broker: &Broker, topic: &str, partitions: &str) {
 
 #[test]
 fn topics_create_list_describe_alter_delete() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let out = broker
         .cli(&[
             "topics",
@@ -170,7 +172,7 @@ fn topics_create_list_describe_alter_delete() {
 
 #[test]
 fn bad_arguments_and_failures_explain_themselves() {
-    let broker = Broker::start();
+    let broker = start_broker();
     create(&broker, "t", "1");
 
     // clap: missing required flag, exit 2.
@@ -282,7 +284,7 @@ fn bad_arguments_and_failures_explain_themselves() {
 
 #[test]
 fn produce_consume_round_trips_keys_headers_and_every_codec() {
-    let broker = Broker::start();
+    let broker = start_broker();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("rt-{codec}");
         create(&broker, &topic, "1");
@@ -427,7 +429,7 @@ fn produce_consume_round_trips_keys_headers_and_every_codec() {
 
 #[test]
 fn configs_describe_and_alter() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let out = broker
         .cli(&[
             "topics",
@@ -513,9 +515,86 @@ fn configs_describe_and_alter() {
     );
 }
 
+/// `sluice configs alter --broker 0 <flag> <value>`.
+fn alter_broker_0(broker: &Broker, flag: &str, value: &str) -> cli_common::Run {
+    broker.cli(&["configs", "alter", "--broker", "0", flag, value])
+}
+
+/// The entry `name` of `sluice configs describe ... --all --output json`: (value, source).
+fn described(broker: &Broker, resource: &[&str], name: &str) -> (String, String) {
+    let mut args = vec!["configs", "describe"];
+    args.extend_from_slice(resource);
+    args.extend(["--all", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&broker.cli(&args).ok()).unwrap();
+    let entry = json["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {json}"))
+        .clone();
+    (
+        entry["value"].as_str().unwrap().to_string(),
+        entry["source"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn broker_configs_change_at_run_time_and_survive_a_restart() {
+    let mut broker = start_broker();
+    create(&broker, "dyn", "1");
+    let set = alter_broker_0(
+        &broker,
+        "--add-config",
+        "log.retention.ms=1234,log.flush.interval.messages=99",
+    )
+    .ok();
+    assert_eq!(set, "Completed updating config for broker 0.\n");
+    // Every broker of the node and every topic without its own value see the new default.
+    for broker_id in ["0", "1"] {
+        assert_eq!(
+            described(&broker, &["--broker", broker_id], "log.retention.ms"),
+            ("1234".into(), "DYNAMIC_BROKER_CONFIG".into())
+        );
+    }
+    assert_eq!(
+        described(&broker, &["--topic", "dyn"], "retention.ms"),
+        ("1234".into(), "DYNAMIC_BROKER_CONFIG".into())
+    );
+    assert_eq!(
+        described(&broker, &["--topic", "dyn"], "flush.messages"),
+        ("99".into(), "DYNAMIC_BROKER_CONFIG".into())
+    );
+
+    // Settings fixed at start-up are refused with the way to change them.
+    let err = alter_broker_0(&broker, "--add-config", "num.partitions=7").fails(1);
+    assert!(
+        err.contains("num.partitions cannot be changed at run time: set it in the config file"),
+        "{err}"
+    );
+    let err = alter_broker_0(&broker, "--add-config", "log.retention.ms=soon").fails(1);
+    assert!(err.contains("log.retention.ms"), "{err}");
+
+    broker.restart_graceful();
+    assert_eq!(
+        described(&broker, &["--topic", "dyn"], "retention.ms"),
+        ("1234".into(), "DYNAMIC_BROKER_CONFIG".into())
+    );
+    let deleted = alter_broker_0(&broker, "--delete-config", "log.retention.ms").ok();
+    assert_eq!(deleted, "Completed updating config for broker 0.\n");
+    assert_eq!(
+        described(&broker, &["--topic", "dyn"], "retention.ms"),
+        ("604800000".into(), "DEFAULT_CONFIG".into())
+    );
+    assert_eq!(
+        described(&broker, &["--broker", "0"], "log.flush.interval.messages"),
+        ("99".into(), "DYNAMIC_BROKER_CONFIG".into())
+    );
+}
+
 #[test]
 fn dump_log_shows_produced_records_after_sigterm() {
-    let mut broker = Broker::start();
+    let mut broker = start_broker();
     create(&broker, "d", "1");
     broker
         .cli_with_stdin(
@@ -539,7 +618,7 @@ fn dump_log_shows_produced_records_after_sigterm() {
         .ok();
     broker.stop();
 
-    let log = segment_file(&broker.data(), "d", 0, "log");
+    let log = segment_file(broker.data_dir(), "d", 0, "log");
     let out = sluice(&["dump-log", "--print-data-log", &log], "").ok();
     let masked = mask_after(&mask_after(&out, "CreateTime: "), "crc: ");
     assert_eq!(
@@ -580,7 +659,7 @@ fn dump_log_shows_produced_records_after_sigterm() {
 
     // Index files: one entry per batch at this index interval or a sparse few; each line
     // names an offset inside the log and a position where a batch starts.
-    let index = segment_file(&broker.data(), "d", 0, "index");
+    let index = segment_file(broker.data_dir(), "d", 0, "index");
     let out = sluice(&["dump-log", &index], "").ok();
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some(format!("Dumping {index}").as_str()));
@@ -590,7 +669,7 @@ fn dump_log_shows_produced_records_after_sigterm() {
             "{out}"
         );
     }
-    let timeindex = segment_file(&broker.data(), "d", 0, "timeindex");
+    let timeindex = segment_file(broker.data_dir(), "d", 0, "timeindex");
     let out = sluice(&["dump-log", &timeindex], "").ok();
     assert!(out.starts_with(&format!("Dumping {timeindex}\n")), "{out}");
     for line in out.lines().skip(1) {
@@ -602,7 +681,8 @@ fn dump_log_shows_produced_records_after_sigterm() {
     }
 
     // A torn tail is reported, not hidden.
-    let torn = broker.data_dir.path().join("00000000000000000000.log");
+    let scratch = tempfile::tempdir().unwrap();
+    let torn = scratch.path().join("00000000000000000000.log");
     let mut bytes = std::fs::read(&log).unwrap();
     bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 0, 0]);
     std::fs::write(&torn, bytes).unwrap();
@@ -618,7 +698,7 @@ fn dump_log_shows_produced_records_after_sigterm() {
 
 #[test]
 fn groups_commit_describe_reset_and_delete() {
-    let broker = Broker::start();
+    let broker = start_broker();
     create(&broker, "g", "1");
     broker
         .cli_with_stdin(&["produce", "--topic", "g"], "a\nb\nc\n")

@@ -4,12 +4,13 @@
 //! group APIs. Every test starts its own broker process.
 
 mod broker_common;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use broker_common::Broker;
+use common::Broker;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -107,7 +108,7 @@ fn wait_for_split(consumers: &[&BaseConsumer], limit: Duration) -> Duration {
 
 #[test]
 fn three_members_split_the_topic_and_take_over_after_a_leave() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "split");
     let c1 = consumer(&bootstrap, "g-split", "range");
@@ -162,7 +163,7 @@ fn spawn_member(bootstrap: &str, group: &str, topic: &str) -> Child {
 
 #[test]
 fn a_member_that_dies_without_leaving_is_removed_after_the_session_timeout() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "crash");
     let mut member = spawn_member(&bootstrap, "g-crash", "crash");
@@ -199,7 +200,7 @@ fn a_member_that_dies_without_leaving_is_removed_after_the_session_timeout() {
 /// Commits offset 4 (with metadata) on every partition, restarts the broker with `restart`,
 /// and checks that a new member of the group starts from offset 4 everywhere.
 fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
-    let mut broker = Broker::start();
+    let mut broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "resume");
     produce(&bootstrap, "resume", 10);
@@ -273,7 +274,7 @@ fn committed_offsets_survive_kill_9() {
 
 #[test]
 fn cooperative_sticky_keeps_owned_partitions_when_a_member_leaves() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "coop");
     let strategy = "cooperative-sticky";
@@ -306,7 +307,7 @@ fn cooperative_sticky_keeps_owned_partitions_when_a_member_leaves() {
 
 #[test]
 fn admin_lists_describes_and_deletes_groups() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "adm");
     let c = consumer(&bootstrap, "g-admin", "range");

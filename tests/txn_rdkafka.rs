@@ -8,11 +8,11 @@
 //! broker process.
 
 mod broker_common;
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use broker_common::Broker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -117,7 +117,7 @@ fn count_tag(values: &[String], tag: &str) -> usize {
 
 #[test]
 fn commit_and_abort_across_shards_respect_isolation_levels() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "orders");
     let producer = txn_producer(&bootstrap, "tx-commit-abort", 30_000);
@@ -165,7 +165,7 @@ fn commit_and_abort_across_shards_respect_isolation_levels() {
 
 #[test]
 fn a_second_producer_with_the_same_id_fences_the_first() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "fence");
     let first = txn_producer(&bootstrap, "tx-fence", 30_000);
@@ -196,7 +196,7 @@ fn a_second_producer_with_the_same_id_fences_the_first() {
 
 #[test]
 fn an_open_transaction_holds_back_read_committed_readers_until_it_ends() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "held");
     let plain: BaseProducer = ClientConfig::new()
@@ -237,7 +237,7 @@ fn an_open_transaction_holds_back_read_committed_readers_until_it_ends() {
 
 #[test]
 fn offsets_sent_to_a_transaction_count_only_when_it_commits() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "ctp");
     let producer = txn_producer(&bootstrap, "tx-ctp", 30_000);
@@ -332,7 +332,7 @@ fn committed_offset(bootstrap: &str, group: &str) -> Option<i64> {
 /// A transaction open across a restart ends whole: committed by its producer after the
 /// restart, or aborted by the timeout; never half-visible. Later transactions flow.
 fn restart_mid_transaction(kill: bool) {
-    let mut broker = Broker::start();
+    let mut broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "crash");
     let open = txn_producer(&bootstrap, "tx-open", 5_000);
@@ -377,7 +377,7 @@ fn kill_9_mid_transaction_is_never_half_visible() {
 
 #[test]
 fn committed_transactions_survive_kill_9() {
-    let mut broker = Broker::start();
+    let mut broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "durable");
     let producer = txn_producer(&bootstrap, "tx-durable", 30_000);
@@ -402,7 +402,7 @@ fn committed_transactions_survive_kill_9() {
 
 #[test]
 fn a_forgotten_transaction_is_aborted_by_its_timeout() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "forgotten");
     // Long enough that the set-up below and the first read window end well before it.

@@ -7,13 +7,14 @@
 //! refused, a stale-epoch EndTxn fenced, and the commit moving the LSO.
 
 mod broker_common;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use broker_common::Broker;
 use bytes::{BufMut, Bytes, BytesMut};
+use common::Broker;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -32,6 +33,7 @@ const NOT_COORDINATOR: i16 = 16;
 const INVALID_RECORD: i16 = 87;
 const INVALID_TXN_STATE: i16 = 48;
 const PRODUCER_FENCED: i16 = 90;
+const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
 fn call<R: Request>(port: u16, request: R, version: i16) -> R::Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -62,16 +64,12 @@ fn call<R: Request>(port: u16, request: R, version: i16) -> R::Response {
     R::Response::decode(&mut body, version).expect("response")
 }
 
-fn shard_port(broker: &Broker, core: i32) -> u16 {
-    broker.port + 1 + core as u16
-}
-
 fn leader_port(broker: &Broker, partition: i32) -> u16 {
     let mut request = MetadataRequest::default();
     let mut topic = metadata_request::MetadataRequestTopic::default();
     topic.name = Some(TopicName(StrBytes::from_static_str(TOPIC)));
     request.topics = Some(vec![topic]);
-    let response = call(broker.port, request, 9);
+    let response = call(broker.base_port(), request, 9);
     let leader = response.topics[0]
         .partitions
         .iter()
@@ -79,7 +77,7 @@ fn leader_port(broker: &Broker, partition: i32) -> u16 {
         .expect("partition listed")
         .leader_id
         .0;
-    shard_port(broker, leader % 1000)
+    broker.shard_port((leader % 1000) as u16)
 }
 
 fn batch(producer_id: i64, epoch: i16, attributes: i16, key: &[u8], value: &[u8]) -> Bytes {
@@ -156,7 +154,7 @@ fn end_txn(port: u16, producer_id: i64, epoch: i16, commit: bool) -> i16 {
 
 #[test]
 fn a_transaction_at_the_wire_level() {
-    let broker = Broker::start();
+    let broker = broker_common::start();
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .create()
@@ -168,27 +166,15 @@ fn a_transaction_at_the_wire_level() {
         r.expect("created");
     }
 
-    let mut find = FindCoordinatorRequest::default();
-    find.key = StrBytes::from_static_str(TXN_ID);
-    find.key_type = 1;
-    let found = call(broker.port, find, 3);
-    assert_eq!(found.error_code, 0);
-    let coordinator = found.port as u16;
-    let other = if coordinator == shard_port(&broker, 0) {
-        shard_port(&broker, 1)
+    let coordinator = txn_coordinator_port(&broker);
+    let other = if coordinator == broker.shard_port(0) {
+        broker.shard_port(1)
     } else {
-        shard_port(&broker, 0)
+        broker.shard_port(0)
     };
 
-    let mut init = InitProducerIdRequest::default();
-    init.transactional_id = Some(TransactionalId(StrBytes::from_static_str(TXN_ID)));
-    init.transaction_timeout_ms = 60_000;
-    init.producer_id = ProducerId(-1);
-    init.producer_epoch = -1;
-    assert_eq!(call(other, init.clone(), 4).error_code, NOT_COORDINATOR);
-    let ready = call(coordinator, init, 4);
-    assert_eq!(ready.error_code, 0);
-    let (pid, epoch) = (ready.producer_id.0, ready.producer_epoch);
+    assert_eq!(call(other, init_request(), 4).error_code, NOT_COORDINATOR);
+    let (pid, epoch) = init_producer(coordinator);
     assert!(pid >= 0);
 
     let leader = leader_port(&broker, 0);
@@ -198,15 +184,7 @@ fn a_transaction_at_the_wire_level() {
         "a partition not added to the transaction refuses its data"
     );
 
-    let mut add = AddPartitionsToTxnRequest::default();
-    add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str(TXN_ID));
-    add.v3_and_below_producer_id = ProducerId(pid);
-    add.v3_and_below_producer_epoch = epoch;
-    let mut t = AddPartitionsToTxnTopic::default();
-    t.name = TopicName(StrBytes::from_static_str(TOPIC));
-    t.partitions = vec![0, 1];
-    add.v3_and_below_topics = vec![t];
-    let added = call(coordinator, add, 3);
+    let added = add_partitions(coordinator, pid, epoch, vec![0, 1]);
     for topic in &added.results_by_topic_v3_and_below {
         for p in &topic.results_by_partition {
             assert_eq!(p.partition_error_code, 0, "partition {}", p.partition_index);
@@ -285,5 +263,129 @@ fn a_transaction_at_the_wire_level() {
         latest(leader_port(&broker, 1), 1, 1),
         1,
         "the other shard got its marker too"
+    );
+}
+
+fn init_request() -> InitProducerIdRequest {
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(TransactionalId(StrBytes::from_static_str(TXN_ID)));
+    init.transaction_timeout_ms = 60_000;
+    init.producer_id = ProducerId(-1);
+    init.producer_epoch = -1;
+    init
+}
+
+/// InitProducerId for [`TXN_ID`] at its coordinator: (producer id, epoch).
+fn init_producer(coordinator: u16) -> (i64, i16) {
+    let ready = call(coordinator, init_request(), 4);
+    assert_eq!(ready.error_code, 0);
+    (ready.producer_id.0, ready.producer_epoch)
+}
+
+fn add_partitions(
+    coordinator: u16,
+    pid: i64,
+    epoch: i16,
+    partitions: Vec<i32>,
+) -> AddPartitionsToTxnResponse {
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str(TXN_ID));
+    add.v3_and_below_producer_id = ProducerId(pid);
+    add.v3_and_below_producer_epoch = epoch;
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = TopicName(StrBytes::from_static_str(TOPIC));
+    t.partitions = partitions;
+    add.v3_and_below_topics = vec![t];
+    call(coordinator, add, 3)
+}
+
+/// The coordinator shard's port for [`TXN_ID`].
+fn txn_coordinator_port(broker: &Broker) -> u16 {
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_static_str(TXN_ID);
+    find.key_type = 1;
+    let found = call(broker.base_port(), find, 3);
+    assert_eq!(found.error_code, 0);
+    found.port as u16
+}
+
+/// The producers DescribeProducers lists on partition 0: (producer id, last timestamp).
+fn producers_of_partition_0(leader: u16) -> Vec<(i64, i64)> {
+    let mut request = DescribeProducersRequest::default();
+    let mut tr = TopicRequest::default();
+    tr.name = TopicName(StrBytes::from_static_str(TOPIC));
+    tr.partition_indexes = vec![0];
+    request.topics = vec![tr];
+    let described = call(leader, request, 0);
+    let partition = &described.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0);
+    partition
+        .active_producers
+        .iter()
+        .map(|p| (p.producer_id.0, p.last_timestamp))
+        .collect()
+}
+
+/// An idle transactional id (`transactional.id.expiration.ms`) and an idle producer id
+/// (`producer.id.expiration.ms`) are forgotten, and the transactional id stays forgotten
+/// across a restart (its tombstone is in `__transaction_state`).
+#[test]
+fn idle_transactional_and_producer_ids_expire() {
+    let mut broker = broker_common::start_with(&[
+        ("transactional.id.expiration.ms", "1500"),
+        (
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            "200",
+        ),
+        ("producer.id.expiration.ms", "1500"),
+        ("producer.id.expiration.check.interval.ms", "200"),
+    ]);
+    broker_common::create_topic(&broker.bootstrap(), TOPIC, 1);
+    let coordinator = txn_coordinator_port(&broker);
+    let (pid, epoch) = init_producer(coordinator);
+
+    add_partitions(coordinator, pid, epoch, vec![0]);
+    let leader = leader_port(&broker, 0);
+    let sent_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    assert_eq!(
+        produce(leader, batch(pid, epoch, ATTR_TRANSACTIONAL, b"k", b"v")),
+        (0, 0)
+    );
+    assert_eq!(end_txn(coordinator, pid, epoch, true), 0);
+    let listed = producers_of_partition_0(leader);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, pid);
+    assert!(
+        (sent_at - 1_000..sent_at + 10_000).contains(&listed[0].1),
+        "last timestamp {} is the append time (sent at {sent_at})",
+        listed[0].1
+    );
+    assert_eq!(
+        describe_txn(coordinator).transaction_state.as_str(),
+        "CompleteCommit"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let txn_gone = describe_txn(coordinator).error_code == TRANSACTIONAL_ID_NOT_FOUND;
+        let producer_gone = producers_of_partition_0(leader).is_empty();
+        if txn_gone && producer_gone {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not expired after 15 s: transactional id gone {txn_gone}, producer gone {producer_gone}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    broker.restart_graceful();
+    assert_eq!(
+        describe_txn(txn_coordinator_port(&broker)).error_code,
+        TRANSACTIONAL_ID_NOT_FOUND,
+        "the tombstone keeps the id forgotten after a restart"
     );
 }

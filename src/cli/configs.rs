@@ -57,8 +57,15 @@ pub struct AlterArgs {
     #[command(flatten)]
     pub resource: Resource,
     /// Configs to set: name=value,name2=value2.
-    #[arg(long, required = true, value_name = "K=V,...")]
-    pub add_config: String,
+    #[arg(
+        long,
+        value_name = "K=V,...",
+        required_unless_present = "delete_config"
+    )]
+    pub add_config: Option<String>,
+    /// Configs to remove (back to the broker's or the default value): name,name2.
+    #[arg(long, value_name = "K,...")]
+    pub delete_config: Option<String>,
 }
 
 pub fn run(command: ConfigsCommand) -> Result<(), CliError> {
@@ -116,11 +123,22 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
 
 fn alter(a: AlterArgs) -> Result<(), CliError> {
     let (kind, name, label) = a.resource.key();
-    let set = parse_key_values(&a.add_config, "--add-config")?;
-    if set.is_empty() {
+    let set = match &a.add_config {
+        Some(text) => parse_key_values(text, "--add-config")?,
+        None => Vec::new(),
+    };
+    let delete: Vec<String> = a
+        .delete_config
+        .iter()
+        .flat_map(|text| text.split(','))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect();
+    if set.is_empty() && delete.is_empty() {
         return Err(CliError::usage(
-            "--add-config is empty",
-            "pass --add-config name=value[,name2=value2]",
+            "nothing to alter",
+            "pass --add-config name=value[,name2=value2] and/or --delete-config name[,name2]",
         ));
     }
     let mut client = a.common.connect()?;
@@ -128,7 +146,7 @@ fn alter(a: AlterArgs) -> Result<(), CliError> {
         client.topic(&name)?;
     }
     client
-        .alter_configs(kind, &name, &set)
+        .alter_configs(kind, &name, &set, &delete)
         .map_err(|e| unsupported_alter(e, &a.common.bootstrap_server))?;
     match a.common.output {
         OutputFormat::Table => println!("Completed updating config for {label}."),

@@ -326,7 +326,7 @@ fn alter(a: AlterArgs) -> Result<(), CliError> {
     }
     if !configs.is_empty() {
         client
-            .alter_configs(RESOURCE_TOPIC, &a.topic, &configs)
+            .alter_configs(RESOURCE_TOPIC, &a.topic, &configs, &[])
             .map_err(|e| unsupported_alter(e, &a.common.bootstrap_server))?;
     }
     report_done(a.common.output, "altered", &a.topic)

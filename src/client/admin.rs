@@ -230,20 +230,24 @@ impl Client {
         resource_type: i8,
         name: &str,
         set: &[(String, String)],
+        delete: &[String],
     ) -> Result<()> {
         const OP_SET: i8 = 0;
+        const OP_DELETE: i8 = 1;
+        let config = |name: &str, op: i8, value: Option<&str>| {
+            let mut c = AlterableConfig::default();
+            c.name = sb(name);
+            c.config_operation = op;
+            c.value = value.map(sb);
+            c
+        };
         let mut resource = AlterConfigsResource::default();
         resource.resource_type = resource_type;
         resource.resource_name = sb(name);
         resource.configs = set
             .iter()
-            .map(|(k, v)| {
-                let mut c = AlterableConfig::default();
-                c.name = sb(k.as_str());
-                c.config_operation = OP_SET;
-                c.value = Some(sb(v.as_str()));
-                c
-            })
+            .map(|(k, v)| config(k, OP_SET, Some(v)))
+            .chain(delete.iter().map(|k| config(k, OP_DELETE, None)))
             .collect();
         let mut request = IncrementalAlterConfigsRequest::default();
         request.resources = vec![resource];

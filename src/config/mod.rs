@@ -8,7 +8,7 @@ mod topic;
 pub use properties::{PropertiesError, parse_properties};
 pub use topic::{
     TOPIC_KEYS, TimestampType, TopicConfig, TopicConfigError, TopicDefaults, ValueSource,
-    validate_topic_key,
+    is_dynamic_broker_key, validate_topic_key,
 };
 
 use std::collections::BTreeMap;
@@ -34,6 +34,10 @@ pub enum ConfigError {
     Properties(#[from] PropertiesError),
 }
 
+/// Default `sluice.log.writeback.bytes`: 1 MiB, small against the kernel's dirty thresholds
+/// (hundreds of MiB) and large enough that the syscall per chunk costs nothing measurable.
+pub const DEFAULT_WRITEBACK_BYTES: u64 = 1 << 20;
+
 /// The broker-wide settings every shard needs.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -56,6 +60,11 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// How often the cleaner looks for logs to compact (`log.cleaner.backoff.ms`).
     pub cleaner_backoff_ms: u64,
+    /// `sluice.log.writeback.bytes`: every this many appended bytes a partition asks the
+    /// kernel to start writing them back (`sync_file_range`), so dirty pages never pile up
+    /// to the point where the kernel throttles the shard's writes; 0 leaves writeback to the
+    /// kernel's own thresholds.
+    pub writeback_bytes: u64,
     /// Topic defaults from `log.*` / `message.*` broker keys.
     pub topic_defaults: TopicDefaults,
     /// Every key the operator set, for DescribeConfigs on the broker resource.
@@ -76,6 +85,17 @@ pub struct BrokerConfig {
     /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may
     /// ask for (Kafka default 900000).
     pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: a transactional id with no transaction running is
+    /// forgotten after this long without a request (Kafka default 7 days).
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired
+    /// transactional ids are looked for (Kafka default 1 hour).
+    pub transactional_id_cleanup_interval_ms: i64,
+    /// `producer.id.expiration.ms`: a partition forgets an idempotent producer that wrote
+    /// nothing for this long (Kafka default 1 day).
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`: how often (Kafka default 10 minutes).
+    pub producer_id_expiration_check_interval_ms: i64,
 }
 
 /// Command-line overrides; `None` means "not given".
@@ -148,6 +168,7 @@ impl BrokerConfig {
             retention_check_interval_ms: 300_000,
             metrics_addr: Some("127.0.0.1:9644".into()),
             cleaner_backoff_ms: 15_000,
+            writeback_bytes: DEFAULT_WRITEBACK_BYTES,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
             from_flags: Vec::new(),
@@ -156,6 +177,10 @@ impl BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             transaction_state_num_partitions: 50,
             transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transactional_id_cleanup_interval_ms: 3_600_000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
         };
         let mut advertised: Option<String> = None;
         let mut shard_ports: Option<Vec<u16>> = None;
@@ -200,6 +225,7 @@ impl BrokerConfig {
                     }
                 }
                 "sluice.metrics.addr" => cfg.metrics_addr = metrics_addr(value),
+                "sluice.log.writeback.bytes" => cfg.writeback_bytes = parse_key(key, value)?,
                 "log.cleaner.backoff.ms" => {
                     cfg.cleaner_backoff_ms = parse_key(key, value)?;
                     if cfg.cleaner_backoff_ms == 0 {
@@ -327,6 +353,10 @@ impl BrokerConfig {
                 self.retention_check_interval_ms.to_string(),
             ),
             (
+                "sluice.log.writeback.bytes",
+                self.writeback_bytes.to_string(),
+            ),
+            (
                 "log.cleaner.backoff.ms",
                 self.cleaner_backoff_ms.to_string(),
             ),
@@ -337,6 +367,22 @@ impl BrokerConfig {
             (
                 "offsets.retention.check.interval.ms",
                 self.offsets_retention_check_interval_ms.to_string(),
+            ),
+            (
+                "transactional.id.expiration.ms",
+                self.transactional_id_expiration_ms.to_string(),
+            ),
+            (
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                self.transactional_id_cleanup_interval_ms.to_string(),
+            ),
+            (
+                "producer.id.expiration.ms",
+                self.producer_id_expiration_ms.to_string(),
+            ),
+            (
+                "producer.id.expiration.check.interval.ms",
+                self.producer_id_expiration_check_interval_ms.to_string(),
             ),
         ];
         let mut out: Vec<_> = broker
@@ -368,10 +414,14 @@ impl BrokerConfig {
     }
 }
 
-/// Broker keys of the group coordinator and `__consumer_offsets`.
+/// Broker keys of the group and transaction coordinators and their internal topics.
 const GROUP_KEYS: &[&str] = &[
     "transaction.state.log.num.partitions",
     "transaction.max.timeout.ms",
+    "transactional.id.expiration.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "producer.id.expiration.ms",
+    "producer.id.expiration.check.interval.ms",
     "offsets.topic.num.partitions",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
@@ -405,6 +455,19 @@ fn apply_group_key(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(),
         }
         "transaction.max.timeout.ms" => {
             cfg.transaction_max_timeout_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "transactional.id.expiration.ms" => {
+            cfg.transactional_id_expiration_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+            cfg.transactional_id_cleanup_interval_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "producer.id.expiration.ms" => {
+            cfg.producer_id_expiration_ms = positive(key, value, parse_key(key, value)?)?
+        }
+        "producer.id.expiration.check.interval.ms" => {
+            cfg.producer_id_expiration_check_interval_ms =
+                positive(key, value, parse_key(key, value)?)?
         }
         "offsets.retention.minutes" => {
             let minutes: i64 = positive(key, value, parse_key(key, value)?)?;

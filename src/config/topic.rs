@@ -187,14 +187,35 @@ fn check_kind(spec: &KeySpec, key: &str, value: &str) -> Result<(), TopicConfigE
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueSource {
     Default,
+    /// The broker's config file or flags.
     Broker,
+    /// A dynamic broker config (AlterConfigs on a broker resource).
+    DynamicBroker,
     Topic,
 }
 
-/// The broker-level layer: defaults for every topic, set by `log.*` keys.
+/// The broker-level layer: defaults for every topic, set by `log.*` keys in the config file
+/// and, on top of those, by dynamic broker configs.
 #[derive(Debug, Clone, Default)]
 pub struct TopicDefaults {
-    broker_set: BTreeMap<&'static str, String>,
+    broker_set: BTreeMap<&'static str, (String, ValueSource)>,
+}
+
+/// The broker key that sets topic key `spec` in the topic key's own unit (`log.retention.ms`
+/// for `retention.ms`, not `log.retention.hours`), if there is one.
+fn unit_broker_key(spec: &KeySpec) -> Option<&'static str> {
+    spec.broker_keys
+        .iter()
+        .find(|(_, factor)| *factor == 1)
+        .map(|(k, _)| *k)
+}
+
+/// Whether a broker key can be changed at run time (AlterConfigs on a broker): the topic
+/// defaults in their topic key's unit, as Kafka's cluster-wide dynamic log configs.
+pub fn is_dynamic_broker_key(key: &str) -> bool {
+    TOPIC_KEYS
+        .iter()
+        .any(|spec| unit_broker_key(spec) == Some(key))
 }
 
 impl TopicDefaults {
@@ -214,7 +235,8 @@ impl TopicDefaults {
                     .map_err(|e| invalid(key, value, format!("{e}")))?;
                 v.saturating_mul(*factor).to_string()
             };
-            self.broker_set.insert(spec.name, topic_value);
+            self.broker_set
+                .insert(spec.name, (topic_value, ValueSource::Broker));
             return Ok(true);
         }
         Ok(false)
@@ -230,13 +252,55 @@ impl TopicDefaults {
             .map(|spec| {
                 if let Some(v) = topic_set.get(spec.name) {
                     (spec.name, v.clone(), ValueSource::Topic)
-                } else if let Some(v) = self.broker_set.get(spec.name) {
-                    (spec.name, v.clone(), ValueSource::Broker)
+                } else if let Some((v, source)) = self.broker_set.get(spec.name) {
+                    (spec.name, v.clone(), *source)
                 } else {
                     (spec.name, spec.default.to_string(), ValueSource::Default)
                 }
             })
             .collect()
+    }
+
+    /// These defaults with dynamic broker configs on top. Values were validated when they
+    /// were altered; one that no longer parses is skipped with a warning.
+    pub fn with_dynamic(&self, dynamic: &BTreeMap<String, String>) -> TopicDefaults {
+        let mut out = self.clone();
+        for (key, value) in dynamic {
+            let spec = TOPIC_KEYS
+                .iter()
+                .find(|spec| unit_broker_key(spec) == Some(key.as_str()));
+            match spec {
+                Some(spec) if check_kind(spec, key, value).is_ok() => {
+                    out.broker_set.insert(
+                        spec.name,
+                        (value.trim().to_string(), ValueSource::DynamicBroker),
+                    );
+                }
+                _ => tracing::warn!(key = %key, value = %value, "ignoring a dynamic broker config"),
+            }
+        }
+        out
+    }
+
+    /// Each topic default under its broker key (`log.flush.interval.messages`, ...), with its
+    /// value and source, as DescribeConfigs on a broker lists them.
+    pub fn describe_broker_keys(&self) -> Vec<(&'static str, String, ValueSource)> {
+        self.describe(&BTreeMap::new())
+            .into_iter()
+            .zip(TOPIC_KEYS)
+            .filter_map(|((_, value, source), spec)| {
+                unit_broker_key(spec).map(|key| (key, value, source))
+            })
+            .collect()
+    }
+
+    /// Checks a dynamic broker config as AlterConfigs receives it.
+    pub fn validate_dynamic(key: &str, value: &str) -> Result<(), TopicConfigError> {
+        let spec = TOPIC_KEYS
+            .iter()
+            .find(|spec| unit_broker_key(spec) == Some(key))
+            .ok_or_else(|| TopicConfigError::UnknownKey(key.to_string()))?;
+        check_kind(spec, key, value)
     }
 
     /// The typed configuration of a topic with the given overrides.
@@ -312,6 +376,54 @@ impl Default for TopicConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dynamic_broker_configs_override_the_file_and_name_their_source() {
+        let mut file = TopicDefaults::default();
+        assert!(file.apply_broker_key("log.retention.hours", "1").unwrap());
+        let dynamic = BTreeMap::from([
+            ("log.retention.ms".to_string(), "5000".to_string()),
+            ("log.segment.bytes".to_string(), "not a number".to_string()),
+        ]);
+        let now = file.with_dynamic(&dynamic);
+        let described = now.describe(&BTreeMap::new());
+        let find = |name: &str| {
+            described
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            find("retention.ms"),
+            ("retention.ms", "5000".into(), ValueSource::DynamicBroker)
+        );
+        // A value that no longer parses is skipped, not fatal.
+        assert_eq!(find("segment.bytes").2, ValueSource::Default);
+        assert_eq!(now.resolve(&BTreeMap::new()).unwrap().retention_ms, 5000);
+        let broker_keys = now.describe_broker_keys();
+        assert!(broker_keys.contains(&(
+            "log.retention.ms",
+            "5000".into(),
+            ValueSource::DynamicBroker
+        )));
+        assert!(
+            !broker_keys
+                .iter()
+                .any(|(k, _, _)| *k == "log.retention.hours")
+        );
+    }
+
+    #[test]
+    fn only_topic_defaults_in_their_own_unit_are_dynamic() {
+        assert!(is_dynamic_broker_key("log.flush.interval.messages"));
+        assert!(is_dynamic_broker_key("log.retention.ms"));
+        assert!(!is_dynamic_broker_key("log.retention.hours"));
+        assert!(!is_dynamic_broker_key("num.partitions"));
+        assert!(TopicDefaults::validate_dynamic("log.retention.ms", "-1").is_ok());
+        assert!(TopicDefaults::validate_dynamic("log.retention.ms", "soon").is_err());
+        assert!(TopicDefaults::validate_dynamic("listeners", "x").is_err());
+    }
 
     #[test]
     fn layers_report_their_source() {

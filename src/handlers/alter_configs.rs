@@ -1,7 +1,8 @@
-//! AlterConfigs (key 33) and IncrementalAlterConfigs (key 44) for topics: validate the new
-//! overrides, persist them in the cluster metadata, and let the owning shards pick them up on
-//! their next reconcile. Broker settings are static (the config file) and are refused with a
-//! message saying so.
+//! AlterConfigs (key 33) and IncrementalAlterConfigs (key 44) for topics and brokers: validate
+//! the new values, persist them in the cluster metadata, and let every shard pick them up on its
+//! next reconcile. On a broker only the topic defaults (`log.retention.ms`, ...) are dynamic, as
+//! Kafka's cluster-wide log configs; the rest come from the config file and are refused with a
+//! message saying so. Runs on the shard that received the request.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -13,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::validate_topic_key;
+use crate::config::{TopicDefaults, is_dynamic_broker_key, validate_topic_key};
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
@@ -21,6 +22,7 @@ pub const VERSIONS: (i16, i16) = (0, 2);
 pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);
 
 const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
 
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
@@ -30,20 +32,31 @@ const OP_SUBTRACT: i8 = 3;
 
 type Outcome = Result<(), (ResponseError, String)>;
 
-/// Applies `change` to a topic's current overrides, validates the result and stores it.
-fn alter_topic(
+/// Applies `change` to the current configs of a topic or a broker.
+fn alter_resource(
     shard: &Shard,
     resource_type: i8,
     name: &StrBytes,
     validate_only: bool,
     change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
 ) -> Outcome {
-    if resource_type != RESOURCE_TOPIC {
-        return Err((
+    match resource_type {
+        RESOURCE_TOPIC => alter_topic(shard, name, validate_only, change),
+        RESOURCE_BROKER => alter_broker(shard, name, validate_only, change),
+        other => Err((
             ResponseError::InvalidRequest,
-            "only topic configs can be altered at run time; broker settings come from the config file".into(),
-        ));
+            format!("resource type {other} has no configs to alter; topics (2) and brokers (4) do"),
+        )),
     }
+}
+
+/// Applies `change` to a topic's current overrides, validates the result and stores it.
+fn alter_topic(
+    shard: &Shard,
+    name: &StrBytes,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
     let topic = shard.cluster.topic(name).ok_or_else(|| {
         (
             ResponseError::UnknownTopicOrPartition,
@@ -66,6 +79,53 @@ fn alter_topic(
     Ok(())
 }
 
+/// Applies `change` to the dynamic broker configs. `name` is one of this node's broker ids or
+/// empty (Kafka's cluster-wide default): both change the node's one configuration, because
+/// its shards are one process.
+fn alter_broker(
+    shard: &Shard,
+    name: &StrBytes,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
+    if !name.is_empty() {
+        let on_this_node = name
+            .parse::<i32>()
+            .ok()
+            .and_then(|id| shard.config.core_of_broker(id));
+        if on_this_node.is_none() {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("'{}' is not a broker id of this node", &**name),
+            ));
+        }
+    }
+    let mut configs = shard.cluster.broker_configs();
+    change(&mut configs)?;
+    for (key, value) in &configs {
+        if !is_dynamic_broker_key(key) {
+            return Err((
+                ResponseError::InvalidConfig,
+                format!(
+                    "{key} cannot be changed at run time: set it in the config file (--config) and restart; \
+                     the dynamic broker configs are the topic defaults (log.retention.ms, log.segment.bytes, ...)"
+                ),
+            ));
+        }
+        TopicDefaults::validate_dynamic(key, value)
+            .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+    }
+    if validate_only {
+        return Ok(());
+    }
+    shard
+        .cluster
+        .set_broker_configs(configs)
+        .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+    tracing::info!(broker = %&**name, "dynamic broker configs changed");
+    Ok(())
+}
+
 fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBytes>) {
     if let Err((code, message)) = outcome {
         *error_code = code.code();
@@ -73,11 +133,11 @@ fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBy
     }
 }
 
-/// Legacy AlterConfigs: the request's set replaces all of the topic's overrides.
+/// Legacy AlterConfigs: the request's set replaces all of the resource's configs.
 pub async fn handle_alter(shard: &Rc<Shard>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = alter_topic(
+        let outcome = alter_resource(
             shard,
             resource.resource_type,
             &resource.resource_name,
@@ -111,7 +171,7 @@ pub async fn handle_incremental(
 ) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = alter_topic(
+        let outcome = alter_resource(
             shard,
             resource.resource_type,
             &resource.resource_name,

@@ -125,8 +125,7 @@ fn create_one(
             result.replication_factor = 1;
             result.configs = (version >= 5).then(|| {
                 shard
-                    .config
-                    .topic_defaults
+                    .topic_defaults()
                     .describe(&meta.configs)
                     .into_iter()
                     .map(|(name, value, source)| {

@@ -22,6 +22,7 @@ const RESOURCE_BROKER: i8 = 4;
 
 /// Kafka's ConfigSource codes.
 const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
@@ -29,6 +30,7 @@ pub fn source_code(source: ValueSource) -> i8 {
     match source {
         ValueSource::Topic => SOURCE_TOPIC,
         ValueSource::Broker => SOURCE_STATIC_BROKER,
+        ValueSource::DynamicBroker => SOURCE_DYNAMIC_BROKER,
         ValueSource::Default => SOURCE_DEFAULT,
     }
 }
@@ -85,8 +87,7 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
     let entries = match resource.resource_type {
         RESOURCE_TOPIC => match shard.cluster.topic(&resource.resource_name) {
             Some(meta) => Ok(shard
-                .config
-                .topic_defaults
+                .topic_defaults()
                 .describe(&meta.configs)
                 .into_iter()
                 .map(|(name, value, source)| entry(name, value, source_code(source)))
@@ -121,6 +122,8 @@ fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
     let c = &shard.config;
     // The same effective settings `serve --print-config` shows; the listener keys are
     // replaced below by this shard's own, and topic defaults are described per topic.
+    // Those are fixed at start-up, hence read-only; the topic defaults under their broker keys
+    // (`log.retention.ms`, ...) follow and are the dynamic ones.
     let mut out: Vec<_> = c
         .effective()
         .into_iter()
@@ -131,9 +134,16 @@ fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
             } else {
                 SOURCE_STATIC_BROKER
             };
-            entry(&name, value, source)
+            let mut e = entry(&name, value, source);
+            e.read_only = true;
+            e
         })
         .collect();
+    for (name, value, source) in shard.topic_defaults().describe_broker_keys() {
+        if !out.iter().any(|e| *e.name == *name) {
+            out.push(entry(name, value, source_code(source)));
+        }
+    }
     // This shard's own listener, as Kafka shows a broker's: fixed at start-up (flags or config
     // file), hence static and read-only. Admin tools read advertised.listeners to reach a broker.
     let port = c.shard_ports[shard.core];

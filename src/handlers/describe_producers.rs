@@ -46,12 +46,12 @@ async fn describe(shard: &Shard, topic: &str, index: i32) -> PartitionResponse {
     };
     let log = partition.log.borrow();
     let open = log.ongoing_transactions();
-    for (producer_id, epoch, last_sequence) in log.producers() {
+    for (producer_id, epoch, last_sequence, last_timestamp) in log.producers() {
         let mut p = ProducerState::default();
         p.producer_id = ProducerId(producer_id);
         p.producer_epoch = i32::from(epoch);
         p.last_sequence = last_sequence;
-        p.last_timestamp = -1;
+        p.last_timestamp = last_timestamp;
         p.coordinator_epoch = 0;
         p.current_txn_start_offset = open
             .iter()

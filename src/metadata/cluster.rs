@@ -50,6 +50,10 @@ struct PersistedState {
     /// Producer ids below this may have been handed out; a restart continues above it.
     #[serde(default)]
     producer_id_block_end: i64,
+    /// Dynamic broker configs (AlterConfigs on a broker resource), Kafka key names. They
+    /// apply to the whole node: its shards are one process sharing one configuration.
+    #[serde(default)]
+    broker_configs: BTreeMap<String, String>,
 }
 
 /// Producer ids are reserved in blocks so that allocation persists only once per block.
@@ -108,6 +112,7 @@ impl Cluster {
                 // Producer ids handed out before are unknown: start far above any plausible
                 // earlier allocation rather than risk reusing one.
                 producer_id_block_end: 1 << 40,
+                broker_configs: BTreeMap::new(),
             },
             Err(e) => return Err(e.into()),
         };
@@ -313,6 +318,22 @@ impl Cluster {
         changed.configs = configs;
         let mut next = state.clone();
         next.topics.insert(name.to_string(), Arc::new(changed));
+        self.commit(&mut state, next)
+    }
+
+    /// The dynamic broker configs (empty until an AlterConfigs on a broker resource).
+    pub fn broker_configs(&self) -> BTreeMap<String, String> {
+        self.read().broker_configs.clone()
+    }
+
+    /// Replaces the dynamic broker configs; shards apply them at their next reconcile.
+    pub fn set_broker_configs(
+        &self,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        let mut state = self.write();
+        let mut next = state.clone();
+        next.broker_configs = configs;
         self.commit(&mut state, next)
     }
 

@@ -129,6 +129,7 @@ pub struct BatchHeader {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub attributes: i16,
+    pub max_timestamp: i64,
 }
 
 impl BatchHeader {
@@ -185,6 +186,7 @@ impl<'a> BatchView<'a> {
             producer_epoch: be_i16(buf, OFF_PRODUCER_EPOCH),
             base_sequence: be_i32(buf, OFF_BASE_SEQUENCE),
             attributes: be_i16(buf, OFF_ATTRIBUTES),
+            max_timestamp: be_i64(buf, OFF_MAX_TIMESTAMP),
         })
     }
 

@@ -144,15 +144,14 @@ impl Shard {
         let dir = self.partition_dir(&meta.name, partition);
         ensure_dir_belongs_to(&dir, meta.id)?;
         let config = self
-            .config
-            .topic_defaults
+            .topic_defaults()
             .resolve(&meta.configs)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (log, report) = PartitionLog::open(dir, &meta.name, partition, config)?;
         if report.truncated_bytes > 0 {
             tracing::warn!(topic = %meta.name, partition, truncated_bytes = report.truncated_bytes, "recovery truncated a torn or corrupt tail");
         }
-        let opened = Partition::activate(log).await?;
+        let opened = Partition::activate(log, self.config.writeback_bytes).await?;
         self.partitions
             .borrow_mut()
             .insert(key, (meta.id, opened.clone()));
@@ -206,14 +205,23 @@ impl Shard {
         }
     }
 
+    /// Topic defaults as they stand now: the config file's, with the dynamic broker configs
+    /// (AlterConfigs on a broker) on top.
+    pub fn topic_defaults(&self) -> crate::config::TopicDefaults {
+        self.config
+            .topic_defaults
+            .with_dynamic(&self.cluster.broker_configs())
+    }
+
     /// Applies control-plane changes to this shard's partitions: drops partitions of deleted
-    /// topics and pushes new topic configs into open logs.
+    /// topics and pushes new topic configs (their own or new defaults) into open logs.
     pub async fn reconcile(&self) {
         let version = self.cluster.version();
         if version == self.reconciled_version.get() {
             return;
         }
         self.reconciled_version.set(version);
+        let defaults = self.topic_defaults();
         let open: Vec<(PartitionKey, uuid::Uuid, Rc<Partition>)> = self
             .partitions
             .borrow()
@@ -223,7 +231,7 @@ impl Shard {
         for (key, id, partition) in open {
             match self.cluster.topic(&key.0) {
                 Some(meta) if meta.id == id => {
-                    if let Ok(cfg) = self.config.topic_defaults.resolve(&meta.configs) {
+                    if let Ok(cfg) = defaults.resolve(&meta.configs) {
                         partition.log.borrow_mut().set_config(cfg);
                     }
                 }
@@ -249,6 +257,19 @@ impl Shard {
         let all = self.open_partitions();
         for p in all {
             retire_expired_segments(&p, now_ms).await;
+        }
+    }
+
+    /// Forgets idempotent producers idle for `producer.id.expiration.ms` in every open
+    /// partition (those with a transaction open stay).
+    pub fn expire_producers(&self, now_ms: i64) {
+        let expiration_ms = self.config.producer_id_expiration_ms;
+        for p in self.open_partitions() {
+            let mut log = p.log.borrow_mut();
+            let expired = log.expire_producers(now_ms, expiration_ms);
+            if expired > 0 {
+                tracing::info!(topic = %log.topic, partition = log.partition, producers = expired, "idle producer ids expired");
+            }
         }
     }
 

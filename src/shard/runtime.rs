@@ -221,6 +221,9 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
     let mut last_retention = std::time::Instant::now();
     let clean_every = Duration::from_millis(shard.config.cleaner_backoff_ms);
     let mut last_clean = std::time::Instant::now();
+    let producer_expiry_every =
+        Duration::from_millis(shard.config.producer_id_expiration_check_interval_ms as u64);
+    let mut last_producer_expiry = std::time::Instant::now();
     let mut last_publish = std::time::Instant::now();
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
@@ -237,6 +240,10 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         if last_clean.elapsed() >= clean_every {
             last_clean = std::time::Instant::now();
             shard.run_cleaner(crate::now_ms()).await;
+        }
+        if last_producer_expiry.elapsed() >= producer_expiry_every {
+            last_producer_expiry = std::time::Instant::now();
+            shard.expire_producers(crate::now_ms());
         }
     }
     shard.shutdown_event.notify();

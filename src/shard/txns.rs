@@ -490,9 +490,29 @@ fn replay_batch(shard: &Shard, view: &BatchView<'_>) -> Result<usize, OffsetsLog
     Ok(decoded.len())
 }
 
+/// Forgets idle transactional ids (`transactional.id.expiration.ms`) and writes their
+/// tombstones. A tombstone that cannot be written only delays forgetting to the next start-up
+/// replay, which brings the id back until the next cleanup.
+async fn expire_transactional_ids(shard: &Shard, now_ms: i64) {
+    let expiration_ms = shard.config.transactional_id_expiration_ms;
+    let tombstones = shard.txns.call(|c| c.expire_ids(now_ms, expiration_ms));
+    if !tombstones.is_empty() {
+        tracing::info!(
+            core = shard.core,
+            count = tombstones.len(),
+            "idle transactional ids expired"
+        );
+    }
+    for record in tombstones {
+        let _ = persist(shard, record).await;
+    }
+}
+
 /// Aborts timed-out transactions and finishes ones left in Prepare, until shutdown.
 pub async fn run_timers(shard: Rc<Shard>) {
     let mut retry_at_ms = 0;
+    let id_cleanup_every_ms = shard.config.transactional_id_cleanup_interval_ms;
+    let mut id_cleanup_at_ms = crate::now_ms().saturating_add(id_cleanup_every_ms);
     while !shard.is_shutting_down() {
         let seen_timers = shard.txns.timers_changed.generation();
         let seen_shutdown = shard.shutdown_event.generation();
@@ -510,6 +530,10 @@ pub async fn run_timers(shard: Rc<Shard>) {
             if persist(&shard, record).await.is_ok() {
                 let _ = finish(&shard, &job).await;
             }
+        }
+        if now >= id_cleanup_at_ms {
+            id_cleanup_at_ms = now.saturating_add(id_cleanup_every_ms);
+            expire_transactional_ids(&shard, now).await;
         }
         if now >= retry_at_ms {
             retry_at_ms = now + MAX_TIMER_SLEEP_MS;

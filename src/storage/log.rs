@@ -17,6 +17,7 @@ use crate::storage::cleaner::{CleanJob, CleanOutcome};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
 use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
 use crate::storage::txn_index::{TxnBatch, TxnIndex};
+use crate::storage::writeback::Writeback;
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -330,9 +331,15 @@ impl PartitionLog {
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
         self.txns.aborted_between(from, to)
     }
-    /// Known producers of this partition: (id, epoch, last sequence).
-    pub fn producers(&self) -> Vec<(i64, i16, i32)> {
+    /// Known producers of this partition: (id, epoch, last sequence, last write time).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
         self.producers.describe()
+    }
+    /// Forgets producers idle for `expiration_ms` that have no transaction open here.
+    pub fn expire_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let txns = &self.txns;
+        self.producers
+            .expire(now_ms, expiration_ms, |id| txns.is_open(id))
     }
     /// Whether `producer_id` has an open transaction on this partition.
     pub fn in_transaction(&self, producer_id: i64) -> bool {
@@ -558,6 +565,8 @@ pub struct Partition {
     sync_done: Event,
     /// Background flushes of segments closed by a roll.
     roll_flushes: Rc<RollFlushes>,
+    /// Early writeback of appended pages, so the kernel never throttles the shard.
+    writeback: Writeback,
 }
 
 /// Count of rolled segments still being flushed in the background, and their wake-up.
@@ -569,7 +578,8 @@ struct RollFlushes {
 
 impl Partition {
     /// Wraps a recovered log and opens its active segment's io_uring writer.
-    pub async fn activate(log: PartitionLog) -> io::Result<Rc<Self>> {
+    /// `writeback_bytes` is `sluice.log.writeback.bytes` (0: no early writeback).
+    pub async fn activate(log: PartitionLog, writeback_bytes: u64) -> io::Result<Rc<Self>> {
         let synced = log.next_offset;
         let partition = Rc::new(Self {
             log: RefCell::new(log),
@@ -578,6 +588,7 @@ impl Partition {
             sync_in_flight: Cell::new(false),
             sync_done: Event::default(),
             roll_flushes: Rc::default(),
+            writeback: Writeback::new(writeback_bytes),
         });
         let mut active = partition.take_active_for_io();
         let result = active.attach_writer().await;
@@ -654,6 +665,12 @@ impl Partition {
         }
         let info =
             self.record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)?;
+        {
+            let log = self.log.borrow();
+            let active = log.active();
+            self.writeback
+                .after_append(active.file(), active.base_offset, active.size());
+        }
         let flush_due = self.flush_due(batches.record_count, now_ms);
         Ok(AppendInfo { flush_due, ..info })
     }
@@ -719,7 +736,7 @@ impl Partition {
         for m in meta {
             let batch_base = next;
             next += m.identity.last_offset_delta as i64 + 1;
-            log.producers.record(&m.identity, next - 1);
+            log.producers.record(&m.identity, next - 1, now_ms);
             let aborted = log.txns.note(&TxnBatch {
                 producer_id: m.identity.producer_id,
                 base_offset: batch_base,

@@ -9,3 +9,4 @@ pub mod log;
 pub mod producer_state;
 pub mod segment;
 pub mod txn_index;
+pub mod writeback;

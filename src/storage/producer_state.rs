@@ -1,7 +1,8 @@
 //! Idempotent-producer state of one partition: per producer id, the current epoch and the
 //! sequence ranges of its last five batches, so a retried batch is answered with its
 //! original offset instead of being appended twice, and a gap is refused. Rebuilt at start-up
-//! from the active segment's batch headers. Lives in the partition log, on its shard.
+//! from the active segment's batch headers; a producer idle for `producer.id.expiration.ms` is
+//! forgotten. Lives in the partition log, on its shard.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -47,6 +48,8 @@ struct RememberedBatch {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<RememberedBatch>,
+    /// When this producer last wrote here (append time; at start-up, the batch timestamps).
+    last_timestamp_ms: i64,
 }
 
 /// What to do with an incoming batch.
@@ -115,16 +118,17 @@ impl ProducerStates {
         Ok(SequenceCheck::Append)
     }
 
-    /// Records an appended idempotent batch.
-    pub fn record(&mut self, batch: &BatchIdentity, last_offset: i64) {
+    /// Records an appended idempotent batch, written at `timestamp_ms`.
+    pub fn record(&mut self, batch: &BatchIdentity, last_offset: i64, timestamp_ms: i64) {
         if batch.control && batch.producer_id >= 0 {
-            self.record_marker(batch);
+            self.record_marker(batch, timestamp_ms);
             return;
         }
         if !batch.is_idempotent() {
             return;
         }
         let entry = self.producers.entry(batch.producer_id).or_default();
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
         if batch.producer_epoch != entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
@@ -142,17 +146,34 @@ impl ProducerStates {
 
     /// A marker written under a newer epoch (the coordinator fenced the producer) makes
     /// that epoch current here, so the old producer's late batches are refused.
-    fn record_marker(&mut self, batch: &BatchIdentity) {
+    fn record_marker(&mut self, batch: &BatchIdentity, timestamp_ms: i64) {
         let entry = self.producers.entry(batch.producer_id).or_default();
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
         if batch.producer_epoch > entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
         }
     }
 
-    /// Every known producer: (id, epoch, last sequence or -1).
-    pub fn describe(&self) -> Vec<(i64, i16, i32)> {
-        let mut out: Vec<(i64, i16, i32)> = self
+    /// Forgets producers that wrote nothing for `expiration_ms` (`producer.id.expiration.ms`),
+    /// except those `in_transaction` says have a transaction open here. Returns how many.
+    /// A forgotten producer that comes back is treated as new, as in Kafka.
+    pub fn expire(
+        &mut self,
+        now_ms: i64,
+        expiration_ms: i64,
+        in_transaction: impl Fn(i64) -> bool,
+    ) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|id, e| {
+            now_ms.saturating_sub(e.last_timestamp_ms) < expiration_ms || in_transaction(*id)
+        });
+        before - self.producers.len()
+    }
+
+    /// Every known producer: (id, epoch, last sequence or -1, last write time).
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64)> {
+        let mut out: Vec<(i64, i16, i32, i64)> = self
             .producers
             .iter()
             .map(|(id, e)| {
@@ -160,6 +181,7 @@ impl ProducerStates {
                     *id,
                     e.epoch,
                     e.batches.back().map_or(-1, |b| b.last_sequence),
+                    e.last_timestamp_ms,
                 )
             })
             .collect();
@@ -192,16 +214,16 @@ mod tests {
     #[test]
     fn markers_move_the_epoch_but_keep_sequences() {
         let mut s = ProducerStates::default();
-        s.record(&batch(0, 2, 0), 1);
+        s.record(&batch(0, 2, 0), 1, 0);
         let marker = |epoch| BatchIdentity {
             base_sequence: -1,
             last_offset_delta: 0,
             control: true,
             ..batch(0, 1, epoch)
         };
-        s.record(&marker(0), 2);
+        s.record(&marker(0), 2, 0);
         assert_eq!(s.check(&batch(2, 1, 0)), Ok(SequenceCheck::Append));
-        s.record(&marker(1), 3);
+        s.record(&marker(1), 3, 0);
         assert_eq!(
             s.check(&batch(2, 1, 0)),
             Err(SequenceError::StaleEpoch { got: 0, current: 1 })
@@ -213,7 +235,7 @@ mod tests {
     fn duplicates_return_the_original_offset_and_gaps_are_refused() {
         let mut s = ProducerStates::default();
         assert_eq!(s.check(&batch(0, 3, 0)), Ok(SequenceCheck::Append));
-        s.record(&batch(0, 3, 0), 12);
+        s.record(&batch(0, 3, 0), 12, 0);
         assert_eq!(
             s.check(&batch(0, 3, 0)),
             Ok(SequenceCheck::Duplicate { base_offset: 10 })
@@ -232,7 +254,7 @@ mod tests {
     fn only_the_last_five_batches_are_remembered() {
         let mut s = ProducerStates::default();
         for i in 0..6 {
-            s.record(&batch(i, 1, 0), i as i64);
+            s.record(&batch(i, 1, 0), i as i64, 0);
         }
         assert_eq!(
             s.check(&batch(0, 1, 0)),
@@ -250,7 +272,7 @@ mod tests {
     #[test]
     fn epochs_fence_old_producers_and_restart_sequences() {
         let mut s = ProducerStates::default();
-        s.record(&batch(0, 1, 1), 0);
+        s.record(&batch(0, 1, 1), 0, 0);
         assert_eq!(
             s.check(&batch(1, 1, 0)),
             Err(SequenceError::StaleEpoch { got: 0, current: 1 })
@@ -266,9 +288,25 @@ mod tests {
     }
 
     #[test]
+    fn idle_producers_expire_unless_a_transaction_is_open() {
+        let mut s = ProducerStates::default();
+        s.record(&batch(0, 1, 0), 0, 1_000);
+        let other = BatchIdentity {
+            producer_id: 8,
+            ..batch(0, 1, 0)
+        };
+        s.record(&other, 1, 1_000);
+        assert_eq!(s.expire(5_000, 10_000, |_| false), 0);
+        assert_eq!(s.expire(11_000, 10_000, |id| id == 8), 1);
+        assert_eq!(s.describe(), vec![(8, 0, 0, 1_000)]);
+        // A forgotten producer's next batch is accepted as from a new producer.
+        assert_eq!(s.check(&batch(3, 1, 0)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
     fn sequences_wrap_at_i32_max() {
         let mut s = ProducerStates::default();
-        s.record(&batch(i32::MAX - 1, 2, 0), 1);
+        s.record(&batch(i32::MAX - 1, 2, 0), 1, 0);
         assert_eq!(s.check(&batch(0, 1, 0)), Ok(SequenceCheck::Append));
     }
 }

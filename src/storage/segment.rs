@@ -440,7 +440,8 @@ impl Segment {
                 last_offset_delta: view.last_offset_delta,
                 control: view.is_control(),
             };
-            states.record(&identity, view.base_offset + view.last_offset_delta as i64);
+            let last_offset = view.base_offset + view.last_offset_delta as i64;
+            states.record(&identity, last_offset, view.max_timestamp);
             pos += view.total_size as u64;
         }
         Ok(states)

@@ -1,31 +1,25 @@
-//! Harness for the CLI tests: starts the real `sluice serve` on free ports in a temporary
-//! data directory, runs `sluice` subcommands as subprocesses, and normalises the parts of
-//! their output that vary between runs (topic ids, timestamps, CRCs).
-//!
-//! Kept apart from `tests/common` (the broker tests' harness) so the two can evolve alone.
+//! Harness for the CLI tests, on top of the broker harness in `tests/common`: runs `sluice`
+//! subcommands as subprocesses against a test broker, and normalises the parts of their output
+//! that vary between runs (topic ids, timestamps, CRCs).
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use crate::common::{Broker, BrokerOptions};
 
 /// Shards the test broker runs; it listens on port P (bootstrap) and P+1..=P+SHARDS.
 pub const SHARDS: u16 = 2;
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `sluice` binary under test. `SLUICE_BIN` overrides Cargo's path: useful when several
-/// worktrees share one target directory and the uplifted `target/debug/sluice` may belong
-/// to another branch.
+/// The `sluice` binary under test (`common::sluice_bin`), checked once to have the tool
+/// subcommands.
 pub fn sluice_bin() -> PathBuf {
     static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     CHECKED
         .get_or_init(|| {
-            let bin = std::env::var_os("SLUICE_BIN")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluice")));
+            let bin = crate::common::sluice_bin();
             // Fail once, clearly, rather than in every assertion with a foreign binary.
             let help = Command::new(&bin)
                 .arg("--help")
@@ -40,14 +34,6 @@ pub fn sluice_bin() -> PathBuf {
             bin
         })
         .clone()
-}
-
-/// The broker to test against: `SLUICE_BROKER_BIN` (e.g. a build of another branch, to try
-/// the tools against APIs not merged yet), else the binary under test.
-pub fn broker_bin() -> PathBuf {
-    std::env::var_os("SLUICE_BROKER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(sluice_bin)
 }
 
 /// What a finished `sluice` run printed and returned.
@@ -96,132 +82,27 @@ pub fn sluice(args: &[&str], stdin: &str) -> Run {
     }
 }
 
-/// A running broker with its own data directory; killed on drop.
-pub struct Broker {
-    child: Option<Child>,
-    pub port: u16,
-    pub data_dir: tempfile::TempDir,
+/// Starts the CLI tests' broker (two shards, so commands meet a multi-broker cluster).
+pub fn start_broker() -> Broker {
+    Broker::start_with(BrokerOptions::default().with_cores(SHARDS))
 }
 
-impl Broker {
-    pub fn start() -> Self {
-        for _ in 0..20 {
-            let data_dir = tempfile::tempdir().expect("tempdir");
-            let port = free_port_range(SHARDS + 1);
-            let log = std::fs::File::create(data_dir.path().join("broker.log")).expect("log");
-            let child = Command::new(broker_bin())
-                .args(["serve", "--data-dir"])
-                .arg(data_dir.path().join("data"))
-                .args(["--port", &port.to_string(), "--cores", &SHARDS.to_string()])
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawn broker");
-            let mut broker = Broker {
-                child: Some(child),
-                port,
-                data_dir,
-            };
-            if broker.wait_ready() {
-                return broker;
-            }
-            // Lost a race for a port, most likely: say so and try another range.
-            eprintln!("broker on port {port} did not start:\n{}", broker.log());
-            broker.kill();
-        }
-        panic!("broker did not start after 20 attempts");
-    }
-
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && child.try_wait().ok().flatten().is_some()
-            {
-                return false;
-            }
-            let up = (0..=SHARDS).all(|i| TcpStream::connect(("127.0.0.1", self.port + i)).is_ok());
-            if up {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
+/// `sluice` subcommands pointed at a test broker.
+pub trait Cli {
     /// Runs `sluice args... --bootstrap-server <this broker>`.
-    pub fn cli(&self, args: &[&str]) -> Run {
+    fn cli(&self, args: &[&str]) -> Run {
         self.cli_with_stdin(args, "")
     }
 
-    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+    fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Run;
+}
+
+impl Cli for Broker {
+    fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let bootstrap = self.bootstrap();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--bootstrap-server", &bootstrap]);
         sluice(&all, stdin)
-    }
-
-    /// The broker's data directory (`<data_dir>/<topic>-<partition>/...`).
-    pub fn data(&self) -> PathBuf {
-        self.data_dir.path().join("data")
-    }
-
-    /// SIGTERM and wait: a graceful shutdown that flushes and closes segments.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-            unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("broker ignored SIGTERM for 20 s");
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.path().join("broker.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A base port P with P..P+count all free right now.
-fn free_port_range(count: u16) -> u16 {
-    loop {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        // Invariant: a bound listener has a local address.
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if base.checked_add(count).is_none() {
-            continue;
-        }
-        let all_free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if all_free {
-            return base;
-        }
     }
 }
 

@@ -1,8 +1,10 @@
-//! Shared helpers for the integration tests: start the real `sluice` binary on a temporary data
-//! directory and a free range of loopback ports, wait until every listener accepts, stop it
-//! gracefully or with SIGKILL, and print its log when a test fails.
+//! The one broker harness of the integration tests: start the real `sluice` binary on a
+//! temporary data directory and a free range of loopback ports, wait until every listener
+//! accepts, stop or restart it gracefully or with SIGKILL, and print its log when a test fails.
 //!
-//! Every test binary includes this module, and not every binary uses every helper.
+//! Every test binary includes this module, and not every binary uses every helper. Suites
+//! with their own needs layer on top of it: `broker_common` (group and transaction settings)
+//! and `cli_common` (running `sluice` subcommands).
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -158,6 +160,19 @@ impl Broker {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Graceful restart: SIGTERM, a clean exit, then start again on the same data.
+    pub fn restart_graceful(&mut self) {
+        let status = self.stop();
+        assert!(status.success(), "broker exited with {status} on SIGTERM");
+        self.restart();
+    }
+
+    /// Crash restart: SIGKILL, then start again on the same data.
+    pub fn restart_killed(&mut self) {
+        self.kill9();
+        self.restart();
     }
 
     /// Starts the process again on the same data dir and ports and waits until it is ready.

@@ -390,6 +390,33 @@ impl TxnCoordinator {
         out
     }
 
+    /// Forgets transactional ids with no transaction running (Empty, CompleteCommit,
+    /// CompleteAbort) and no request for `expiration_ms` (`transactional.id.expiration.ms`).
+    /// Returns their tombstones for `__transaction_state`, so a restart forgets them too.
+    pub fn expire_ids(&mut self, now_ms: i64, expiration_ms: i64) -> Vec<TxnRecord> {
+        let expired: Vec<String> = self
+            .txns
+            .values()
+            .filter(|m| {
+                matches!(
+                    m.status,
+                    TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort
+                ) && now_ms.saturating_sub(m.last_update_ms) >= expiration_ms
+            })
+            .map(|m| m.transactional_id.clone())
+            .collect();
+        expired
+            .into_iter()
+            .map(|id| {
+                self.txns.remove(&id);
+                TxnRecord {
+                    key: records::encode_key(&id),
+                    value: None,
+                }
+            })
+            .collect()
+    }
+
     /// The earliest time an Ongoing transaction times out.
     pub fn next_deadline_ms(&self) -> Option<i64> {
         self.txns

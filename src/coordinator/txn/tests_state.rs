@@ -245,3 +245,36 @@ fn only_added_partitions_of_the_current_producer_verify() {
         Err(TxnError::InvalidProducerIdMapping)
     );
 }
+
+#[test]
+fn idle_transactional_ids_expire_but_running_transactions_do_not() {
+    let mut c = coordinator();
+    init(&mut c, "idle", 0);
+    init(&mut c, "busy", 0);
+    let (busy_pid, busy_epoch) = (42, 0);
+    assert!(matches!(
+        c.add_partitions("busy", busy_pid, busy_epoch, &parts(&[("a", 0)]), 1),
+        Ok(Some(_))
+    ));
+    assert!(c.expire_ids(999, 1_000).is_empty());
+    let tombstones = c.expire_ids(1_000, 1_000);
+    assert_eq!(
+        tombstones,
+        vec![TxnRecord {
+            key: records::encode_key("idle"),
+            value: None,
+        }]
+    );
+    assert!(c.get("idle").is_none());
+    assert_eq!(c.get("busy").map(|m| m.status), Some(TxnStatus::Ongoing));
+    // Replaying the tombstone forgets the id after a restart too.
+    let mut replayed = coordinator();
+    init(&mut replayed, "idle", 0);
+    replayed.replay(&tombstones[0].key, None).expect("replay");
+    assert!(replayed.get("idle").is_none());
+    // The id can start again as a new producer.
+    assert!(matches!(
+        c.init_producer_id("idle", 10_000, None, 2_000, || Some(43)),
+        Ok(InitOutcome::Ready { .. })
+    ));
+}
