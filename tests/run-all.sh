@@ -10,10 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned versions of the Python test dependencies. python-snappy (on cramjam), lz4 and
-# zstandard are the codecs kafka-python needs for snappy, lz4 and zstd batches.
+# zstandard are the codecs kafka-python needs for snappy, lz4 and zstd batches (aiokafka uses
+# the same ones). confluent-kafka's wheel carries its own librdkafka (2.16).
 PIP_PACKAGES=(
   "pytest==9.2.0"
   "kafka-python==3.0.12"
+  "confluent-kafka==2.16.0"
+  "aiokafka==0.14.0"
   "cramjam==2.14.0"
   "python-snappy==0.7.3"
   "lz4==4.4.5"
@@ -72,6 +75,9 @@ missing = [n for n, ok in [("gzip", c.has_gzip()), ("snappy", c.has_snappy()),
                            ("lz4", c.has_lz4()), ("zstd", c.has_zstd())] if not ok]
 if missing:
     raise SystemExit(f"kafka-python lacks codecs: {missing}")
+import aiokafka, confluent_kafka
+print(f"clients: kafka-python {__import__('kafka').__version__}, aiokafka {aiokafka.__version__}, "
+      f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})")
 PY
 }
 
