@@ -7,7 +7,7 @@
 # rdkafka_performance, then end-to-end latency at half of Sluice's peak produce rate.
 # Everything lands in perf/runs/<date>-<host>/ (commands, versions, kernel, CPU, raw output).
 #
-# Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION BROKER_CPU
+# Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION LAT_LINGER_MS BROKER_CPU
 #                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT; SLUICE_BIN
 #                                         and SLUICE_NOTE for a broker built elsewhere)
 #
@@ -23,6 +23,11 @@ MSG_SIZE=1024
 WARMUP=${WARMUP:-3}
 DURATION=${DURATION:-15}
 LAT_DURATION=${LAT_DURATION:-20}
+# The latency step's producer linger.ms (the throughput steps keep sluice-perf's 5 ms): a
+# latency run measures the broker, and 5 ms of client-side batching would sit in every
+# percentile. 1 ms still batches ~160 records per request at half peak; 0 sends so many tiny
+# requests that the broker saturates. Same setting for every broker.
+LAT_LINGER_MS=${LAT_LINGER_MS:-1}
 # rdkafka_performance has no duration flag: it sends a count (2 GB of 1 KiB records).
 RDK_COUNT=${RDK_COUNT:-2000000}
 IPERF_SECS=${IPERF_SECS:-10}
@@ -99,7 +104,7 @@ record_env() {
   say "environment"
   {
     echo "command: $0 $*"
-    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE"
+    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host: $host"
     echo "kernel: $(uname -srvm)"
@@ -277,13 +282,25 @@ throughput() {
   tail -3 "$RUN_DIR/$b-rk-consume.txt"
 }
 
+# Writes the page cache's dirty backlog to disk and records how big it was. The throughput
+# steps leave gigabytes of dirty pages behind (Sluice persists; Tansu keeps memory); without
+# this the latency step measured the kernel flushing the previous step's data (run 043039:
+# Sluice e2e p99 973 ms with its core 28% busy, 2.1 ms on a settled machine).
+settle_page_cache() {
+  local before
+  before=$(awk '/^Dirty:/{print $2}' /proc/meminfo)
+  sync
+  echo "page cache settled: $((before / 1024)) MiB dirty before sync, $(awk '/^Dirty:/{print int($2/1024)}' /proc/meminfo) MiB after"
+}
+
 # End-to-end latency (due send time -> consumed) of broker $1 at rate $2 msgs/s.
 latency() {
   local b=$1 rate=$2
   say "$b: e2e latency at $rate msg/s"
+  settle_page_cache
   step "$b e2e latency" \
     sp --scenario e2e --rate "$rate" --acks all --message-size "$MSG_SIZE" --topic "lat-$b" \
-    --from tail --warmup-secs "$WARMUP" --duration-secs "$LAT_DURATION" \
+    --linger-ms "$LAT_LINGER_MS" --from tail --warmup-secs "$WARMUP" --duration-secs "$LAT_DURATION" \
     --json "$RUN_DIR/$b-latency.json" --hgrm-dir "$RUN_DIR/hgrm-$b" --quiet
 }
 
@@ -328,7 +345,7 @@ main() {
 
   local LAT_RATE LAT_BASIS
   read -r LAT_RATE LAT_BASIS < <(half_peak)
-  echo "latency rate: $LAT_RATE msg/s (half of $LAT_BASIS peak)" | tee "$RUN_DIR/latency-rate.txt"
+  echo "latency rate: $LAT_RATE msg/s (half of $LAT_BASIS peak), linger.ms $LAT_LINGER_MS" | tee "$RUN_DIR/latency-rate.txt"
 
   say "Tansu (memory engine)"
   if start_tansu; then
