@@ -95,6 +95,12 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         kind: Kind::Choice(&[]),
     },
     KeySpec {
+        name: "max.compaction.lag.ms",
+        broker_keys: &[("log.cleaner.max.compaction.lag.ms", 1)],
+        default: MAX,
+        kind: Kind::Int(1),
+    },
+    KeySpec {
         name: "min.compaction.lag.ms",
         broker_keys: &[("log.cleaner.min.compaction.lag.ms", 1)],
         default: "0",
@@ -338,6 +344,7 @@ impl TopicDefaults {
             flush_ms: int("flush.ms")?,
             delete_retention_ms: int("delete.retention.ms")?,
             min_compaction_lag_ms: int("min.compaction.lag.ms")?,
+            max_compaction_lag_ms: int("max.compaction.lag.ms")?,
             min_cleanable_dirty_ratio: values["min.cleanable.dirty.ratio"]
                 .trim()
                 .parse()
@@ -362,6 +369,10 @@ pub struct TopicConfig {
     pub flush_ms: i64,
     pub delete_retention_ms: i64,
     pub min_compaction_lag_ms: i64,
+    /// A record stays uncompacted at most this long (KIP-354): a log whose dirty part holds
+    /// older records is cleaned whatever its dirty ratio, and a compacted topic's active
+    /// segment rolls once its first append is that old, so its records can be cleaned.
+    pub max_compaction_lag_ms: i64,
     pub min_cleanable_dirty_ratio: f64,
 }
 

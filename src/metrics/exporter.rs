@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 
 use kafka_protocol::messages::ApiKey;
 
-use super::{ShardMetrics, all_shards, lock};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{CommittedOffset, ShardMetrics, all_shards, lock};
 
 /// Starts the exporter thread; returns an error if the address cannot be bound.
 pub fn serve_metrics(addr: SocketAddr) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -80,7 +83,148 @@ pub fn render() -> String {
     render_shard_gauges(&mut out, &shards);
     render_topics(&mut out, &shards);
     render_partitions(&mut out, &shards);
+    render_ring_io(&mut out, &shards);
+    render_pools(&mut out, &shards);
+    render_group_lag(&mut out, &shards);
     out
+}
+
+fn render_ring_io(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let io: Vec<(usize, super::RingIo)> =
+        shards.iter().map(|s| (s.core, *lock(&s.ring_io))).collect();
+    let ops = |r: &super::RingIo| {
+        [
+            ("read", r.reads, r.read_bytes),
+            ("buffered_read", r.buffered_reads, r.buffered_read_bytes),
+            ("write", r.writes, r.write_bytes),
+            ("buffered_write", r.buffered_writes, r.buffered_write_bytes),
+        ]
+    };
+    header(
+        out,
+        "sluice_uring_file_ops_total",
+        "counter",
+        "File operations submitted to the shard's io_uring rings and completed (glommio's ring statistics; appends are buffered_write).",
+    );
+    for (core, r) in &io {
+        for (op, count, _) in ops(r) {
+            let _ = writeln!(
+                out,
+                "sluice_uring_file_ops_total{{shard=\"{core}\",op=\"{op}\"}} {count}"
+            );
+        }
+    }
+    header(
+        out,
+        "sluice_uring_file_bytes_total",
+        "counter",
+        "Bytes moved by those file operations.",
+    );
+    for (core, r) in &io {
+        for (op, _, bytes) in ops(r) {
+            let _ = writeln!(
+                out,
+                "sluice_uring_file_bytes_total{{shard=\"{core}\",op=\"{op}\"}} {bytes}"
+            );
+        }
+    }
+    header(
+        out,
+        "sluice_uring_files_open",
+        "gauge",
+        "Files the shard's rings have open (opened minus closed).",
+    );
+    for (core, r) in &io {
+        let open = r.files_opened.saturating_sub(r.files_closed);
+        let _ = writeln!(out, "sluice_uring_files_open{{shard=\"{core}\"}} {open}");
+    }
+}
+
+fn render_pools(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let pools: Vec<(usize, super::PoolGauge)> =
+        shards.iter().map(|s| (s.core, *lock(&s.pools))).collect();
+    header(
+        out,
+        "sluice_pool_buffers",
+        "gauge",
+        "Buffers kept for reuse, by shard and pool.",
+    );
+    for (core, p) in &pools {
+        let _ = writeln!(
+            out,
+            "sluice_pool_buffers{{shard=\"{core}\",pool=\"fetch_copy\"}} {}",
+            p.copy_buffers
+        );
+    }
+    header(
+        out,
+        "sluice_pool_bytes",
+        "gauge",
+        "Memory held by those buffers (capacity).",
+    );
+    for (core, p) in &pools {
+        let _ = writeln!(
+            out,
+            "sluice_pool_bytes{{shard=\"{core}\",pool=\"fetch_copy\"}} {}",
+            p.copy_buffer_bytes
+        );
+    }
+}
+
+/// Each committed offset with its lag: the partition's high watermark (as its owning shard
+/// last published it) minus the offset, never below 0. Partitions not (yet) published by
+/// their shard are left out rather than reported with a made-up lag.
+fn group_lag(
+    committed: &[CommittedOffset],
+    high_watermarks: &HashMap<(&str, i32), i64>,
+) -> Vec<(CommittedOffset, i64)> {
+    committed
+        .iter()
+        .filter_map(|c| {
+            let hw = high_watermarks.get(&(c.topic.as_str(), c.partition))?;
+            Some((c.clone(), (hw - c.offset).max(0)))
+        })
+        .collect()
+}
+
+fn render_group_lag(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let partitions: Vec<_> = shards.iter().map(|s| lock(&s.partitions).clone()).collect();
+    let high_watermarks: HashMap<(&str, i32), i64> = partitions
+        .iter()
+        .flatten()
+        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .collect();
+    let committed: Vec<CommittedOffset> = shards
+        .iter()
+        .flat_map(|s| lock(&s.committed).clone())
+        .collect();
+    let lags = group_lag(&committed, &high_watermarks);
+    header(
+        out,
+        "sluice_consumer_group_committed_offset",
+        "gauge",
+        "A consumer group's committed offset for a partition.",
+    );
+    for (c, _) in &lags {
+        let _ = writeln!(
+            out,
+            "sluice_consumer_group_committed_offset{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {}",
+            c.group, c.topic, c.partition, c.offset
+        );
+    }
+    header(
+        out,
+        "sluice_consumer_group_lag",
+        "gauge",
+        "High watermark minus the group's committed offset (records not yet consumed).",
+    );
+    for (c, lag) in &lags {
+        let _ = writeln!(
+            out,
+            "sluice_consumer_group_lag{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {lag}",
+            c.group, c.topic, c.partition
+        );
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -250,5 +394,39 @@ fn render_partitions(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) 
                 p.log_start_offset
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(group: &str, topic: &str, partition: i32, offset: i64) -> CommittedOffset {
+        CommittedOffset {
+            group: group.into(),
+            topic: topic.into(),
+            partition,
+            offset,
+        }
+    }
+
+    #[test]
+    fn lag_is_the_high_watermark_minus_the_committed_offset() {
+        let hw = HashMap::from([(("t", 0), 10), (("t", 1), 5)]);
+        let lags = group_lag(
+            &[
+                committed("g", "t", 0, 4),
+                committed("g", "t", 1, 7),
+                committed("g", "gone", 0, 1),
+            ],
+            &hw,
+        );
+        assert_eq!(
+            lags,
+            vec![
+                (committed("g", "t", 0, 4), 6),
+                (committed("g", "t", 1, 7), 0)
+            ]
+        );
     }
 }

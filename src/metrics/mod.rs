@@ -37,6 +37,60 @@ pub struct PartitionGauge {
     pub log_start_offset: i64,
 }
 
+/// A group's committed offset for one partition, published by the group's coordinating shard;
+/// the exporter joins it with the partition's high watermark (from its owning shard) for lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// File I/O a shard submitted to its io_uring rings (glommio's ring statistics), summed since
+/// start-up. Socket I/O is not in glommio's statistics and not counted here.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RingIo {
+    pub reads: u64,
+    pub read_bytes: u64,
+    pub buffered_reads: u64,
+    pub buffered_read_bytes: u64,
+    pub writes: u64,
+    pub write_bytes: u64,
+    pub buffered_writes: u64,
+    pub buffered_write_bytes: u64,
+    pub files_opened: u64,
+    pub files_closed: u64,
+}
+
+impl RingIo {
+    /// Adds glommio's counters since the previous call (glommio resets them when read).
+    pub fn add(&mut self, delta: &glommio::RingIoStats) {
+        let (reads, read_bytes) = delta.file_reads();
+        let (buffered_reads, buffered_read_bytes) = delta.file_buffered_reads();
+        let (writes, write_bytes) = delta.file_writes();
+        let (buffered_writes, buffered_write_bytes) = delta.file_buffered_writes();
+        self.reads += reads;
+        self.read_bytes += read_bytes;
+        self.buffered_reads += buffered_reads;
+        self.buffered_read_bytes += buffered_read_bytes;
+        self.writes += writes;
+        self.write_bytes += write_bytes;
+        self.buffered_writes += buffered_writes;
+        self.buffered_write_bytes += buffered_write_bytes;
+        self.files_opened += delta.files_opened();
+        self.files_closed += delta.files_closed();
+    }
+}
+
+/// Memory a shard keeps in its pools for reuse.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGauge {
+    /// Fetch copy-path buffers waiting for reuse, and their capacity in bytes.
+    pub copy_buffers: usize,
+    pub copy_buffer_bytes: usize,
+}
+
 pub struct ShardMetrics {
     pub core: usize,
     requests: Vec<AtomicU64>,
@@ -47,6 +101,9 @@ pub struct ShardMetrics {
     fsync_us: Mutex<Histogram<u64>>,
     topics: Mutex<BTreeMap<String, TopicTraffic>>,
     partitions: Mutex<Vec<PartitionGauge>>,
+    committed: Mutex<Vec<CommittedOffset>>,
+    ring_io: Mutex<RingIo>,
+    pools: Mutex<PoolGauge>,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -71,6 +128,9 @@ impl ShardMetrics {
             fsync_us: Mutex::new(new_histogram()),
             topics: Mutex::new(BTreeMap::new()),
             partitions: Mutex::new(Vec::new()),
+            committed: Mutex::new(Vec::new()),
+            ring_io: Mutex::new(RingIo::default()),
+            pools: Mutex::new(PoolGauge::default()),
         }
     }
 
@@ -120,6 +180,18 @@ impl ShardMetrics {
 
     pub fn publish_partitions(&self, gauges: Vec<PartitionGauge>) {
         *lock(&self.partitions) = gauges;
+    }
+
+    pub fn publish_committed(&self, committed: Vec<CommittedOffset>) {
+        *lock(&self.committed) = committed;
+    }
+
+    pub fn add_ring_io(&self, delta: &glommio::RingIoStats) {
+        lock(&self.ring_io).add(delta);
+    }
+
+    pub fn publish_pools(&self, pools: PoolGauge) {
+        *lock(&self.pools) = pools;
     }
 }
 

@@ -20,6 +20,17 @@ thread_local! {
     static COPY_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// This shard's copy-buffer pool: buffers waiting for reuse and their capacity in bytes.
+pub fn pool_gauge() -> crate::metrics::PoolGauge {
+    COPY_BUFFERS.with(|p| {
+        let pool = p.borrow();
+        crate::metrics::PoolGauge {
+            copy_buffers: pool.len(),
+            copy_buffer_bytes: pool.iter().map(Vec::capacity).sum(),
+        }
+    })
+}
+
 /// Restores the socket's file status flags when dropped.
 struct NonBlockingGuard {
     fd: RawFd,

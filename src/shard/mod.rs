@@ -310,7 +310,36 @@ impl Shard {
     }
 
     /// Publishes each partition's size and offsets for the metrics exporter.
-    pub fn publish_partition_metrics(&self) {
+    /// Publishes this shard's gauges for the metrics exporter (once a second, from
+    /// housekeeping): partition sizes and offsets, committed offsets of the groups it
+    /// coordinates, its io_uring file I/O since the last call, and its buffer pools.
+    pub fn publish_metrics(&self) {
+        self.publish_partition_metrics();
+        let committed = self.groups.read(|c| {
+            c.groups()
+                .flat_map(|g| {
+                    g.offsets().iter().map(|(topic, partition, o)| {
+                        crate::metrics::CommittedOffset {
+                            group: g.group_id().to_string(),
+                            topic: topic.to_string(),
+                            partition,
+                            offset: o.offset,
+                        }
+                    })
+                })
+                .collect()
+        });
+        // glommio hands out its ring counters and resets them: add, do not overwrite.
+        let io = glommio::executor().io_stats().all_rings();
+        let pools = crate::server::zero_copy::pool_gauge();
+        crate::metrics::with_current(|m| {
+            m.publish_committed(committed);
+            m.add_ring_io(&io);
+            m.publish_pools(pools);
+        });
+    }
+
+    fn publish_partition_metrics(&self) {
         let gauges = self
             .partitions
             .borrow()

@@ -230,7 +230,7 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         shard.reconcile().await;
         if last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
             last_publish = std::time::Instant::now();
-            shard.publish_partition_metrics();
+            shard.publish_metrics();
         }
         shard.flush_overdue(crate::now_ms()).await;
         if last_retention.elapsed() >= retention_every {

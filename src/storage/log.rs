@@ -375,9 +375,16 @@ impl PartitionLog {
             return false;
         }
         let too_big = active.size() + incoming as u64 > self.config.segment_bytes;
+        let max_age = if self.config.compact {
+            self.config
+                .segment_ms
+                .min(self.config.max_compaction_lag_ms)
+        } else {
+            self.config.segment_ms
+        };
         let too_old = active
             .first_append_ms
-            .is_some_and(|t| now_ms - t >= self.config.segment_ms);
+            .is_some_and(|t| now_ms - t >= max_age);
         // Relative offsets in the index are u32: roll before they would overflow.
         let offsets_exhausted = self.next_offset - active.base_offset > i32::MAX as i64;
         too_big || too_old || offsets_exhausted
@@ -487,12 +494,18 @@ impl PartitionLog {
             .take_while(|s| lag == 0 || now_ms - s.max_timestamp() >= lag)
             .collect();
         let total: u64 = cleanable.iter().map(|s| s.size()).sum();
-        let dirty: u64 = cleanable
-            .iter()
-            .filter(|s| s.next_offset() > self.cleaner_checkpoint)
-            .map(|s| s.size())
-            .sum();
-        if total == 0 || (dirty as f64) < self.config.min_cleanable_dirty_ratio * total as f64 {
+        let dirty_segments = || {
+            cleanable
+                .iter()
+                .filter(|s| s.next_offset() > self.cleaner_checkpoint)
+        };
+        let dirty: u64 = dirty_segments().map(|s| s.size()).sum();
+        // KIP-354: a dirty segment whose records are all older than max.compaction.lag.ms
+        // makes the log due whatever its dirty ratio.
+        let max_lag = self.config.max_compaction_lag_ms;
+        let overdue = dirty_segments().any(|s| now_ms.saturating_sub(s.max_timestamp()) >= max_lag);
+        let ratio_met = (dirty as f64) >= self.config.min_cleanable_dirty_ratio * total as f64;
+        if total == 0 || !(ratio_met || overdue) {
             return None;
         }
         self.cleaning = true;
@@ -1183,6 +1196,36 @@ mod tests {
         write_segment(&dir, 6, 3, ts[2]);
         let (log, _) = PartitionLog::open(dir, "t", 0, config).unwrap();
         (tmp, log, size)
+    }
+
+    #[test]
+    fn max_compaction_lag_makes_a_log_due_below_its_dirty_ratio() {
+        let compacting = |max_lag: i64| {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("t-0");
+            write_segment(&dir, 0, 3, 1_000);
+            write_segment(&dir, 3, 3, 2_000);
+            write_segment(&dir, 6, 3, 3_000);
+            // The first segment was cleaned before: half of the closed bytes are dirty.
+            write_offset_file(&dir, CLEANER_CHECKPOINT, 3).unwrap();
+            let config = TopicConfig {
+                compact: true,
+                delete: false,
+                min_cleanable_dirty_ratio: 0.75,
+                max_compaction_lag_ms: max_lag,
+                ..TopicConfig::default()
+            };
+            let (log, _) = PartitionLog::open(dir, "t", 0, config).unwrap();
+            (tmp, log)
+        };
+        let (_tmp, mut log) = compacting(i64::MAX);
+        assert!(log.plan_clean(10_000).is_none(), "0.5 dirty is below 0.75");
+        // The dirty segment's newest record (2,000) is 8 s old at 10,000.
+        let (_tmp, mut log) = compacting(9_000);
+        assert!(log.plan_clean(10_000).is_none(), "not yet past the lag");
+        let (_tmp, mut log) = compacting(8_000);
+        let job = log.plan_clean(10_000).expect("past max.compaction.lag.ms");
+        assert_eq!(job.segments, vec![0, 3]);
     }
 
     #[test]

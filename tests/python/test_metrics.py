@@ -51,3 +51,41 @@ def test_metrics_count_produce_and_fetch_traffic(broker_factory, topic):
     assert value(text, "sluice_log_end_offset", topic=topic, partition="0") == 5
     assert value(text, "sluice_partitions", shard="0") >= 1
     assert 'sluice_request_latency_seconds{shard="0",api="Produce",quantile="0.99"}' in text
+
+
+def test_metrics_show_group_lag_io_uring_file_io_and_pools(broker_factory, topic):
+    """Consumer-group lag joins a group's committed offset (published by the coordinator shard)
+    with the partition's high watermark (published by its owner, maybe another shard)."""
+    from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+    port = free_port_range(1)
+    broker = broker_factory(cores=2, config={"sluice.metrics.addr": f"127.0.0.1:{port}"})
+    prod = producer(broker.bootstrap, linger_ms=0)
+    send_all(prod, topic, [(None, b"x" * 1000, []) for _ in range(10)])
+    prod.close()
+    read_partition(broker.bootstrap, topic, 0, 10)
+    group = f"lag-{topic}"
+    cons = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                         enable_auto_commit=False)
+    try:
+        cons.commit({TopicPartition(topic, 0): OffsetAndMetadata(4, "", -1)})
+    finally:
+        cons.close()
+
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        text = scrape(port)
+        if f'sluice_consumer_group_lag{{group="{group}"' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert value(text, "sluice_consumer_group_committed_offset", group=group, topic=topic,
+                 partition="0") == 4
+    assert value(text, "sluice_consumer_group_lag", group=group, topic=topic, partition="0") == 6
+    # Appends are buffered writes through io_uring: at least the 10 KB just produced.
+    assert value(text, "sluice_uring_file_ops_total", op="buffered_write") >= 1
+    assert value(text, "sluice_uring_file_bytes_total", op="buffered_write") >= 10_000
+    assert value(text, "sluice_uring_files_open") >= 1
+    # The pool may be empty (sendfile served everything); its gauges are there either way.
+    value(text, "sluice_pool_buffers", pool="fetch_copy")
+    value(text, "sluice_pool_bytes", pool="fetch_copy")
