@@ -361,6 +361,45 @@ fn absurd_frame_lengths_close_the_connection() {
     assert_listener_still_serves(broker.base_port());
 }
 
+/// `queued.max.request.bytes`: while one connection holds most of the shard's request memory
+/// (a large frame whose body is still arriving), a second connection's request waits; once the
+/// first frame is done (here: refused as garbage, closing its connection), the second is
+/// answered. Memory pressure delays requests; it never drops or corrupts them.
+#[test]
+fn request_memory_budget_holds_back_frames_until_room_is_freed() {
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .with_config("queued.max.request.bytes", "1024")
+            .with_config("socket.request.max.bytes", "4096"),
+    );
+    let mut hog = connect(broker.base_port());
+    hog.write_all(&1015i32.to_be_bytes()).expect("hog prefix");
+    hog.write_all(&[0u8; 10]).expect("start of hog body");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let mut waiter = connect(broker.base_port());
+    let frame = kcat_frame(1);
+    assert!(
+        frame.len() > 9 + 4,
+        "the request must not fit in the 9 bytes left"
+    );
+    waiter.write_all(&frame).expect("send ApiVersions");
+    waiter
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("short timeout");
+    let mut byte = [0u8; 1];
+    match waiter.read(&mut byte) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("answered while the budget was spent: {other:?}"),
+    }
+
+    hog.write_all(&[0xffu8; 1005]).expect("rest of hog body");
+    assert_closed_without_answer(&mut hog, "garbage frame");
+    waiter.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let parsed = parse_api_versions_v0(&read_frame(&mut waiter));
+    assert_eq!((parsed.correlation_id, parsed.error_code), (2, NONE));
+}
+
 #[test]
 fn unknown_api_key_closes_the_connection() {
     let broker = Broker::start();

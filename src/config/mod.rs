@@ -54,6 +54,10 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: request frames held in memory at once, over all shards
+    /// (each gets an equal share); -1 for no limit. Kafka's default is -1; Sluice bounds it
+    /// at 1 GiB so a storm of large frames cannot exhaust memory.
+    pub queued_max_request_bytes: i64,
     /// Where the Prometheus endpoint listens; `None` turns it off (`--metrics-addr off`).
     pub metrics_addr: Option<String>,
     /// How often retention runs (`log.retention.check.interval.ms`).
@@ -169,6 +173,7 @@ impl BrokerConfig {
             metrics_addr: Some("127.0.0.1:9644".into()),
             cleaner_backoff_ms: 15_000,
             writeback_bytes: DEFAULT_WRITEBACK_BYTES,
+            queued_max_request_bytes: 1 << 30,
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
             from_flags: Vec::new(),
@@ -230,6 +235,12 @@ impl BrokerConfig {
                     cfg.cleaner_backoff_ms = parse_key(key, value)?;
                     if cfg.cleaner_backoff_ms == 0 {
                         return Err(invalid(key, value, "must be at least 1"));
+                    }
+                }
+                "queued.max.request.bytes" => {
+                    cfg.queued_max_request_bytes = parse_key(key, value)?;
+                    if cfg.queued_max_request_bytes < 1 && cfg.queued_max_request_bytes != -1 {
+                        return Err(invalid(key, value, "must be -1 (no limit) or positive"));
                     }
                 }
                 "socket.request.max.bytes" => {
@@ -351,6 +362,10 @@ impl BrokerConfig {
             (
                 "log.retention.check.interval.ms",
                 self.retention_check_interval_ms.to_string(),
+            ),
+            (
+                "queued.max.request.bytes",
+                self.queued_max_request_bytes.to_string(),
             ),
             (
                 "sluice.log.writeback.bytes",

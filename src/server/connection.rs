@@ -12,6 +12,7 @@ use glommio::net::TcpStream;
 
 use crate::protocol::fetch_response::Part;
 use crate::server::dispatch::{self, Reply};
+use crate::server::request_memory::Reservation;
 use crate::server::zero_copy;
 use crate::shard::Shard;
 
@@ -36,7 +37,8 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         .map(|a| format!("/{}", a.ip()))
         .unwrap_or_default();
     loop {
-        let Some(frame) = next_frame(&shard, &mut stream).await? else {
+        // The reservation is held until the request has been answered.
+        let Some((frame, _reservation)) = next_frame(&shard, &mut stream).await? else {
             return Ok(());
         };
         shard.in_flight.set(shard.in_flight.get() + 1);
@@ -66,12 +68,12 @@ async fn answer(
     }
 }
 
-/// Reads the next request frame; `None` when the peer closed cleanly between requests or
-/// the shard is shutting down.
+/// Reads the next request frame, with its reservation of the shard's request memory; `None`
+/// when the peer closed cleanly between requests or the shard is shutting down.
 async fn next_frame(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
-) -> Result<Option<Bytes>, ConnectionError> {
+) -> Result<Option<(Bytes, Reservation)>, ConnectionError> {
     let mut size = [0u8; 4];
     let seen = shard.shutdown_event.generation();
     if shard.is_shutting_down() {
@@ -95,9 +97,10 @@ async fn next_frame(
     if !(MIN_REQUEST_BYTES..=shard.config.socket_request_max_bytes as i64).contains(&len) {
         return Err(ConnectionError::BadFrameSize(len));
     }
+    let reservation = shard.request_memory.reserve(len as u64).await?;
     let mut body = vec![0u8; len as usize];
     stream.read_exact(&mut body).await?;
-    Ok(Some(Bytes::from(body)))
+    Ok(Some((Bytes::from(body), reservation)))
 }
 
 /// Reads the 4-byte size; `Ok(false)` on a clean EOF before its first byte.

@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod request_memory;
 pub mod zero_copy;
 
 use std::net::SocketAddr;

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::BrokerConfig;
 use crate::metadata::{Cluster, TopicMeta};
+use crate::server::request_memory::RequestMemory;
 use crate::storage::log::{Partition, PartitionLog, partition_dir_name};
 use event::Event;
 
@@ -48,6 +49,8 @@ pub struct Shard {
     shutdown: Arc<AtomicBool>,
     /// Requests being processed right now, so shutdown can let them finish.
     pub in_flight: Cell<usize>,
+    /// This shard's share of `queued.max.request.bytes` for frames held in memory.
+    pub request_memory: RequestMemory,
     reconciled_version: Cell<u64>,
     /// Consumer groups coordinated here (those whose `__consumer_offsets` partition this
     /// shard owns).
@@ -57,6 +60,12 @@ pub struct Shard {
     pub txns: txns::Txns,
     /// The way to ask other shards to write markers; set once at start-up.
     pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
+}
+
+/// A shard's share of `queued.max.request.bytes` (None when unbounded).
+fn shard_request_budget(config: &BrokerConfig) -> Option<u64> {
+    let total = u64::try_from(config.queued_max_request_bytes).ok()?;
+    Some((total / config.cores.max(1) as u64).max(1))
 }
 
 impl Shard {
@@ -71,6 +80,7 @@ impl Shard {
             groups: groups::Groups::new(config.group.clone()),
             txns: txns::Txns::new(config.transaction_max_timeout_ms),
             mailbox: std::cell::OnceCell::new(),
+            request_memory: RequestMemory::new(shard_request_budget(&config)),
             config,
             cluster,
             partitions: RefCell::new(HashMap::new()),
