@@ -27,7 +27,7 @@ results=$work/results
 rm -rf "$results"
 mkdir -p "$results"
 
-suites=${COMPAT_SUITES:-librdkafka rdkafka console}
+suites=${COMPAT_SUITES:-librdkafka rdkafka rskafka console}
 # librdkafka tests to run: "all" (default) runs every test of the quick run except those marked
 # [no-run], so a test that starts passing is noticed; "allow" runs only the allow-listed ones
 # (faster, for a quick local check).
@@ -35,6 +35,7 @@ librdkafka_tests=${COMPAT_LIBRDKAFKA_TESTS:-all}
 
 KAFKA_VERSION_CLAIM=3.9.0   # the broker version the suites are told to expect
 KAFKAJS_VERSION=2.2.4
+RSKAFKA_VERSION=0.6.0      # a pure-Rust client: its own protocol code, no librdkafka
 
 log() { printf '\n=== compat: %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
@@ -262,6 +263,59 @@ suite_rdkafka() {
   cp "$broker_dir/broker.log" "$work/rdkafka-broker.log"
   python3 "$compat/cargo_test_report.py" "$work/rdkafka.log" >"$results/rdkafka.tsv"
   compare rdkafka
+}
+
+# ---------------------------------------------------------------------------------------------
+# Suite: rskafka's integration tests (tests/ ships in the crate package).
+
+suite_rskafka() {
+  log "suite rskafka: build"
+  # rskafka is not a dependency of Sluice: a throwaway manifest makes cargo download the
+  # pinned version into the registry.
+  local fetch=$work/rskafka-fetch
+  mkdir -p "$fetch/src"
+  printf '[package]\nname = "rskafka-fetch"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\nrskafka = "=%s"\n\n[workspace]\n' \
+    "$RSKAFKA_VERSION" >"$fetch/Cargo.toml"
+  : >"$fetch/src/lib.rs"
+  (cd "$fetch" && cargo fetch --quiet)
+  local src="" d
+  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rskafka-"$RSKAFKA_VERSION"; do
+    [ -d "$d/tests" ] && src=$d
+  done
+  [ -n "$src" ] || { echo "rskafka $RSKAFKA_VERSION source with tests/ not found" >&2; exit 1; }
+  local crate=$work/rskafka-$RSKAFKA_VERSION
+  if [ ! -f "$crate/Cargo.toml" ]; then
+    rm -rf "$crate"
+    cp -r "$src" "$crate"
+    # Its rust-toolchain.toml pins Rust 1.85, which rustup cannot download here; its locked
+    # rsasl does not build on current Rust (the crate's own note: `cargo update -p rsasl`).
+    rm -f "$crate/rust-toolchain.toml"
+    printf '\n[workspace]\n' >>"$crate/Cargo.toml"
+    (cd "$crate" && cargo update --quiet -p rsasl)
+  fi
+  local targets=() f
+  for f in client consumer producer produce_consume; do targets+=(--test "$f"); done
+  (cd "$crate" && CARGO_TARGET_DIR=$work/rskafka-target cargo test --no-run "${targets[@]}" \
+    >"$work/rskafka-build.log" 2>&1) || {
+    tail -n 30 "$work/rskafka-build.log" >&2
+    exit 1
+  }
+  # Tests that would return early without asserting anything (no JVM, no SOCKS5 proxy) are
+  # not run at all, so they cannot count as passes; see rskafka.skip-reasons.
+  local skips=() id
+  # Ids are `<binary>::<test>`; libtest's --skip wants the test's own name.
+  while read -r id; do skips+=(--skip "${id#*::}"); done < <(no_run_ids rskafka)
+  # rskafka's own docker-compose runs Kafka with auto-creation off; test_non_existing_partition
+  # depends on it (a Metadata request for a missing topic must not create it).
+  start_broker rskafka "auto.create.topics.enable=false"
+  log "suite rskafka: run (broker on $broker_port)"
+  (cd "$crate" && TEST_INTEGRATION=1 TEST_BROKER_IMPL=kafka KAFKA_CONNECT=127.0.0.1:$broker_port \
+    CARGO_TARGET_DIR=$work/rskafka-target timeout 900 cargo test "${targets[@]}" --no-fail-fast \
+    -- --test-threads=2 "${skips[@]}" >"$work/rskafka.log" 2>&1) || true
+  stop_broker
+  cp "$broker_dir/broker.log" "$work/rskafka-broker.log"
+  python3 "$compat/cargo_test_report.py" "$work/rskafka.log" >"$results/rskafka.tsv"
+  compare rskafka
 }
 
 # ---------------------------------------------------------------------------------------------
