@@ -4,6 +4,7 @@
 //!
 //! Errors carry a hint of what to do next; [`report`] prints both and picks the exit code.
 
+pub mod command_config;
 pub mod configs;
 pub mod consume;
 pub mod dump_log;
@@ -37,11 +38,19 @@ pub struct Common {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Client properties, as for Kafka's tools: `security.protocol=SASL_PLAINTEXT`,
+    /// `sasl.mechanism=PLAIN` and `sasl.jaas.config=... username="u" password="p";`.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl Common {
     pub fn connect(&self) -> Result<Client, CliError> {
-        Ok(Client::connect(&self.bootstrap_server)?)
+        let credentials = match &self.command_config {
+            Some(path) => command_config::credentials(path)?,
+            None => None,
+        };
+        Ok(Client::connect(&self.bootstrap_server, credentials)?)
     }
 }
 
@@ -118,7 +127,9 @@ pub fn client_hint(e: &ClientError) -> Option<String> {
         ClientError::UnknownTopic(_) | ClientError::UnknownPartition { .. } => {
             "list the topics with `sluice topics list` and their partitions with `sluice topics describe`"
         }
-        ClientError::Io { .. } => "the connection broke; check the broker's log and retry",
+        ClientError::Io { .. } => {
+            "the connection broke; if the broker requires SASL, pass --command-config with the credentials; otherwise check the broker's log and retry"
+        }
         ClientError::Broker { error, .. } => return broker_hint(*error).map(str::to_string),
         _ => return None,
     };

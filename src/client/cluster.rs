@@ -9,7 +9,7 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
-use super::connection::Connection;
+use super::connection::{Connection, Credentials};
 use super::{ClientError, Result, sb};
 
 /// One broker as the cluster advertises it.
@@ -66,6 +66,7 @@ pub struct Metadata {
 /// A client bound to one cluster through a bootstrap address.
 pub struct Client {
     bootstrap: Connection,
+    credentials: Option<Credentials>,
     connections: HashMap<i32, Connection>,
     metadata: Metadata,
 }
@@ -73,10 +74,11 @@ pub struct Client {
 impl Client {
     /// Connects to the first reachable of the comma-separated bootstrap servers and loads
     /// the broker list.
-    pub fn connect(bootstrap: &str) -> Result<Self> {
-        let bootstrap = connect_any(bootstrap)?;
+    pub fn connect(bootstrap: &str, credentials: Option<Credentials>) -> Result<Self> {
+        let bootstrap = connect_any(bootstrap, credentials.as_ref())?;
         let mut client = Self {
             bootstrap,
+            credentials,
             connections: HashMap::new(),
             metadata: Metadata::default(),
         };
@@ -125,7 +127,7 @@ impl Client {
                 .brokers
                 .get(&id)
                 .ok_or(ClientError::UnknownBroker(id))?;
-            let conn = Connection::connect(&info.addr())?;
+            let conn = Connection::connect(&info.addr(), self.credentials.as_ref())?;
             self.connections.insert(id, conn);
         }
         // Invariant: inserted just above when missing.
@@ -187,10 +189,10 @@ impl Client {
 
 /// Tries each `host:port` of a Kafka-style comma-separated list in turn; the last error
 /// is reported when none answers.
-fn connect_any(list: &str) -> Result<Connection> {
+fn connect_any(list: &str, credentials: Option<&Credentials>) -> Result<Connection> {
     let mut last = None;
     for addr in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        match Connection::connect(addr) {
+        match Connection::connect(addr, credentials) {
             Ok(conn) => return Ok(conn),
             Err(e) => last = Some(e),
         }

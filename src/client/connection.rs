@@ -8,7 +8,10 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request};
 
 use super::{ClientError, Result, sb};
@@ -23,6 +26,22 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const UNSUPPORTED_VERSION: i16 = 35;
 
 const CLIENT_ID: &str = "sluice-cli";
+
+/// SASL/PLAIN credentials for brokers with SASL_PLAINTEXT listeners.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// The password never reaches error messages or logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A connection with the broker's advertised version ranges.
 pub struct Connection {
@@ -41,8 +60,9 @@ pub fn api_name(key: i16) -> String {
 }
 
 impl Connection {
-    /// Connects to `addr` (host:port) and negotiates API versions.
-    pub fn connect(addr: &str) -> Result<Self> {
+    /// Connects to `addr` (host:port), negotiates API versions and, with `credentials`,
+    /// authenticates with SASL/PLAIN.
+    pub fn connect(addr: &str, credentials: Option<&Credentials>) -> Result<Self> {
         let stream = open_stream(addr)?;
         let mut conn = Self {
             stream,
@@ -51,7 +71,41 @@ impl Connection {
             versions: HashMap::new(),
         };
         conn.negotiate()?;
+        if let Some(credentials) = credentials {
+            conn.authenticate_plain(credentials)?;
+        }
         Ok(conn)
+    }
+
+    /// SaslHandshake v1 for PLAIN, then one SaslAuthenticate with `\0user\0password`.
+    fn authenticate_plain(&mut self, credentials: &Credentials) -> Result<()> {
+        let mut handshake = SaslHandshakeRequest::default();
+        handshake.mechanism = sb("PLAIN");
+        let answer = self.send(&handshake, Some(1))?;
+        ClientError::check(
+            answer.error_code,
+            || format!("SASL handshake with {}", self.addr),
+            None,
+        )?;
+        let mut token =
+            Vec::with_capacity(2 + credentials.username.len() + credentials.password.len());
+        token.push(0);
+        token.extend_from_slice(credentials.username.as_bytes());
+        token.push(0);
+        token.extend_from_slice(credentials.password.as_bytes());
+        let mut request = SaslAuthenticateRequest::default();
+        request.auth_bytes = token.into();
+        let answer = self.send(&request, None)?;
+        ClientError::check(
+            answer.error_code,
+            || {
+                format!(
+                    "SASL authentication as {} with {}",
+                    credentials.username, self.addr
+                )
+            },
+            answer.error_message.as_ref(),
+        )
     }
 
     pub fn addr(&self) -> &str {

@@ -20,7 +20,7 @@ pub mod produce;
 use kafka_protocol::ResponseError;
 
 pub use cluster::Client;
-pub use connection::Connection;
+pub use connection::{Connection, Credentials};
 
 /// Everything that can go wrong talking to a broker, kept apart from CLI concerns.
 #[derive(Debug, thiserror::Error)]

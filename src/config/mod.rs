@@ -3,9 +3,11 @@
 //! thread before shards start; each shard then holds a read-only copy.
 
 mod properties;
+mod security;
 mod topic;
 
 pub use properties::{PropertiesError, parse_properties};
+pub use security::{PLAIN_JAAS_KEY, SaslConfig, SecurityProtocol};
 pub use topic::{
     TOPIC_KEYS, TimestampType, TopicConfig, TopicConfigError, TopicDefaults, ValueSource,
     is_dynamic_broker_key, validate_topic_key,
@@ -52,6 +54,10 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
+    /// The listeners' security protocol (`listeners=SASL_PLAINTEXT://...`).
+    pub security_protocol: SecurityProtocol,
+    /// SASL users and mechanisms (SASL_PLAINTEXT listeners only).
+    pub sasl: SaslConfig,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub socket_request_max_bytes: usize,
     /// `queued.max.request.bytes`: request frames held in memory at once, over all shards
@@ -174,6 +180,8 @@ impl BrokerConfig {
             cleaner_backoff_ms: 15_000,
             writeback_bytes: DEFAULT_WRITEBACK_BYTES,
             queued_max_request_bytes: 1 << 30,
+            security_protocol: SecurityProtocol::Plaintext,
+            sasl: SaslConfig::default(),
             topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
             from_flags: Vec::new(),
@@ -203,6 +211,16 @@ impl BrokerConfig {
                     let (host, port) = parse_listener(key, value)?;
                     cfg.host = host;
                     cfg.bootstrap_port = port;
+                    cfg.security_protocol = SecurityProtocol::of_listener(value.trim())
+                        .map_err(|e| invalid(key, value, &e))?;
+                }
+                "sasl.enabled.mechanisms" => {
+                    security::check_mechanisms(value).map_err(|e| invalid(key, value, &e))?
+                }
+                PLAIN_JAAS_KEY => {
+                    // The value holds passwords: never echo it in an error.
+                    cfg.sasl.plain_users = security::parse_plain_users(value)
+                        .map_err(|e| invalid(key, "(hidden)", &e))?;
                 }
                 "advertised.listeners" => advertised = Some(parse_listener(key, value)?.0),
                 "sluice.shard.ports" => {
@@ -292,6 +310,17 @@ impl BrokerConfig {
                 &format!("this machine has {available_cores} cores"),
             ));
         }
+        if cfg.security_protocol == SecurityProtocol::SaslPlaintext
+            && cfg.sasl.plain_users.is_empty()
+        {
+            return Err(invalid(
+                "listeners",
+                "SASL_PLAINTEXT",
+                &format!(
+                    "SASL needs users: set {PLAIN_JAAS_KEY} with user_NAME=\"PASSWORD\" entries"
+                ),
+            ));
+        }
         cfg.advertised_host = advertised.unwrap_or_else(|| advertise_for(&cfg.host));
         cfg.shard_ports = match shard_ports {
             Some(ports) if ports.len() == cfg.cores => ports,
@@ -331,13 +360,20 @@ impl BrokerConfig {
             ("log.dirs", self.data_dir.display().to_string()),
             (
                 "listeners",
-                format!("PLAINTEXT://{}:{}", self.host, self.bootstrap_port),
+                format!(
+                    "{}://{}:{}",
+                    self.security_protocol.name(),
+                    self.host,
+                    self.bootstrap_port
+                ),
             ),
             (
                 "advertised.listeners",
                 format!(
-                    "PLAINTEXT://{}:{}",
-                    self.advertised_host, self.bootstrap_port
+                    "{}://{}:{}",
+                    self.security_protocol.name(),
+                    self.advertised_host,
+                    self.bootstrap_port
                 ),
             ),
             ("sluice.cores", self.cores.to_string()),

@@ -153,7 +153,7 @@ fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
     ] {
         let mut e = entry(
             name,
-            format!("PLAINTEXT://{host}:{port}"),
+            format!("{}://{host}:{port}", c.security_protocol.name()),
             SOURCE_STATIC_BROKER,
         );
         e.read_only = true;
@@ -161,7 +161,13 @@ fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
     }
     for (name, value) in &c.explicit {
         if !out.iter().any(|e| *e.name == **name) {
-            out.push(entry(name, value.clone(), SOURCE_STATIC_BROKER));
+            let mut e = entry(name, value.clone(), SOURCE_STATIC_BROKER);
+            // JAAS lines carry passwords: shown as sensitive, without a value, as Kafka does.
+            if name.contains("jaas") || name.contains("password") {
+                e.value = None;
+                e.is_sensitive = true;
+            }
+            out.push(e);
         }
     }
     out

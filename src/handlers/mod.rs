@@ -35,6 +35,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod produce_legacy;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 
@@ -86,6 +88,8 @@ pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
     ),
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
     (ApiKey::DescribeProducers, describe_producers::VERSIONS),
+    (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
+    (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
 ];
 
 pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {

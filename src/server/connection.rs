@@ -13,6 +13,7 @@ use glommio::net::TcpStream;
 use crate::protocol::fetch_response::Part;
 use crate::server::dispatch::{self, Reply};
 use crate::server::request_memory::Reservation;
+use crate::server::sasl::{SaslError, SaslSession, Step};
 use crate::server::zero_copy;
 use crate::shard::Shard;
 
@@ -24,6 +25,8 @@ pub enum ConnectionError {
     BadFrameSize(i64),
     #[error(transparent)]
     Dispatch(#[from] dispatch::DispatchError),
+    #[error(transparent)]
+    Sasl(#[from] SaslError),
 }
 
 /// Smallest possible request: api key, version, correlation id, client id length.
@@ -36,10 +39,27 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         .peer_addr()
         .map(|a| format!("/{}", a.ip()))
         .unwrap_or_default();
+    let mut sasl = SaslSession::new(shard.config.security_protocol);
     loop {
+        // A bare SASL token (after SaslHandshake v0) may be shorter than any request.
+        let min_len = if sasl.expects_raw_token() {
+            1
+        } else {
+            MIN_REQUEST_BYTES
+        };
         // The reservation is held until the request has been answered.
-        let Some((frame, _reservation)) = next_frame(&shard, &mut stream).await? else {
+        let Some((frame, _reservation)) = next_frame(&shard, &mut stream, min_len).await? else {
             return Ok(());
+        };
+        let frame = match sasl.step(&shard.config, frame)? {
+            Step::Dispatch(frame) => frame,
+            Step::Reply { reply, close } => {
+                write_reply(&mut stream, reply).await?;
+                if close {
+                    return Ok(());
+                }
+                continue;
+            }
         };
         shard.in_flight.set(shard.in_flight.get() + 1);
         let api_key = i16::from_be_bytes([frame[0], frame[1]]);
@@ -58,7 +78,12 @@ async fn answer(
     frame: Bytes,
     client_host: &str,
 ) -> Result<(), ConnectionError> {
-    match dispatch::dispatch(shard, frame, client_host).await? {
+    let reply = dispatch::dispatch(shard, frame, client_host).await?;
+    write_reply(stream, reply).await
+}
+
+async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), ConnectionError> {
+    match reply {
         Reply::None => Ok(()),
         Reply::Frame(bytes) => {
             stream.write_all(&bytes).await?;
@@ -73,6 +98,7 @@ async fn answer(
 async fn next_frame(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
+    min_len: i64,
 ) -> Result<Option<(Bytes, Reservation)>, ConnectionError> {
     let mut size = [0u8; 4];
     let seen = shard.shutdown_event.generation();
@@ -94,7 +120,7 @@ async fn next_frame(
         Some(Err(e)) => return Err(e.into()),
     }
     let len = i32::from_be_bytes(size) as i64;
-    if !(MIN_REQUEST_BYTES..=shard.config.socket_request_max_bytes as i64).contains(&len) {
+    if !(min_len..=shard.config.socket_request_max_bytes as i64).contains(&len) {
         return Err(ConnectionError::BadFrameSize(len));
     }
     let reservation = shard.request_memory.reserve(len as u64).await?;

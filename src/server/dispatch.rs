@@ -174,6 +174,19 @@ pub async fn dispatch(
             let response = handlers::alter_configs::handle_incremental(shard, request).await;
             encode_frame(correlation_id, version, &response)
         }
+        // Reached only on an open connection (PLAINTEXT, or already authenticated); the
+        // connection's SASL session answers them during authentication.
+        ApiKey::SaslHandshake => {
+            let request: SaslHandshakeRequest = decode(&mut frame, version)?;
+            let response =
+                handlers::sasl_handshake::handle_open(shard.config.security_protocol, request);
+            encode_frame(correlation_id, version, &response)
+        }
+        ApiKey::SaslAuthenticate => {
+            let request: SaslAuthenticateRequest = decode(&mut frame, version)?;
+            let response = handlers::sasl_authenticate::handle_open(request);
+            encode_frame(correlation_id, version, &response)
+        }
         ApiKey::FindCoordinator => {
             route!(shard, ctx, frame, find_coordinator, FindCoordinatorRequest)
         }

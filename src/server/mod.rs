@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod dispatch;
 pub mod request_memory;
+pub mod sasl;
 pub mod zero_copy;
 
 use std::net::SocketAddr;

@@ -1,0 +1,125 @@
+//! SaslAuthenticate (key 36): one SASL token exchange. PLAIN needs one: the client sends
+//! `authzid NUL username NUL password` and the broker checks the password against the users of
+//! `listener.name.sasl_plaintext.plain.sasl.jaas.config`. During authentication the
+//! connection's SASL session calls [`authenticate_plain`]; on an open connection the request
+//! gets ILLEGAL_SASL_STATE, as in Kafka.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+
+use crate::handlers::str_bytes;
+
+pub const VERSIONS: (i16, i16) = (0, 2);
+
+/// Why a PLAIN token was refused; the client only learns "invalid username or password".
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlainError {
+    #[error("malformed PLAIN token")]
+    Malformed,
+    #[error("authorization id {0:?} differs from the user name")]
+    OtherIdentity(String),
+    #[error("unknown user or wrong password for {0:?}")]
+    BadCredentials(String),
+}
+
+/// Checks a PLAIN token; returns the authenticated user name.
+pub fn verify_plain(token: &[u8], users: &BTreeMap<String, String>) -> Result<String, PlainError> {
+    let mut parts = token.split(|b| *b == 0);
+    let (Some(authzid), Some(user), Some(password), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(PlainError::Malformed);
+    };
+    let user = std::str::from_utf8(user).map_err(|_| PlainError::Malformed)?;
+    if user.is_empty() {
+        return Err(PlainError::Malformed);
+    }
+    // Kafka's PLAIN server accepts an authorization id only when it names the user itself.
+    if !authzid.is_empty() && authzid != user.as_bytes() {
+        return Err(PlainError::OtherIdentity(
+            String::from_utf8_lossy(authzid).into_owned(),
+        ));
+    }
+    match users.get(user) {
+        Some(expected) if constant_time_eq(expected.as_bytes(), password) => Ok(user.to_string()),
+        _ => Err(PlainError::BadCredentials(user.to_string())),
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a password matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// The answer to a PLAIN token.
+pub fn authenticate_plain(
+    request: &SaslAuthenticateRequest,
+    users: &BTreeMap<String, String>,
+) -> (SaslAuthenticateResponse, Result<String, PlainError>) {
+    let outcome = verify_plain(&request.auth_bytes, users);
+    let mut response = SaslAuthenticateResponse::default();
+    if outcome.is_err() {
+        response.error_code = ResponseError::SaslAuthenticationFailed.code();
+        response.error_message = Some(str_bytes(
+            "Authentication failed: Invalid username or password",
+        ));
+    }
+    (response, outcome)
+}
+
+pub fn handle_open(_request: SaslAuthenticateRequest) -> SaslAuthenticateResponse {
+    let mut response = SaslAuthenticateResponse::default();
+    response.error_code = ResponseError::IllegalSaslState.code();
+    response.error_message = Some(str_bytes(
+        "SaslAuthenticate is only valid right after a SaslHandshake on a SASL listener",
+    ));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users() -> BTreeMap<String, String> {
+        BTreeMap::from([("alice".to_string(), "s3cret".to_string())])
+    }
+
+    #[test]
+    fn plain_tokens_are_checked_against_the_users() {
+        assert_eq!(
+            verify_plain(b"\0alice\0s3cret", &users()),
+            Ok("alice".into())
+        );
+        assert_eq!(
+            verify_plain(b"alice\0alice\0s3cret", &users()),
+            Ok("alice".into())
+        );
+        assert_eq!(
+            verify_plain(b"\0alice\0s3cre", &users()),
+            Err(PlainError::BadCredentials("alice".into()))
+        );
+        assert_eq!(
+            verify_plain(b"\0bob\0s3cret", &users()),
+            Err(PlainError::BadCredentials("bob".into()))
+        );
+        assert_eq!(
+            verify_plain(b"mallory\0alice\0s3cret", &users()),
+            Err(PlainError::OtherIdentity("mallory".into()))
+        );
+        for malformed in [&b""[..], b"alice", b"\0alice", b"\0\0pw", b"\0a\0b\0c"] {
+            assert_eq!(
+                verify_plain(malformed, &users()),
+                Err(PlainError::Malformed)
+            );
+        }
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+    }
+}

@@ -1,0 +1,276 @@
+//! SASL authentication of one connection on a SASL_PLAINTEXT listener. Until the client has
+//! authenticated, only ApiVersions, SaslHandshake and SaslAuthenticate are served; any other
+//! request closes the connection, as Kafka does. A client that used SaslHandshake v0 then sends
+//! its PLAIN token as a bare frame and gets a bare (empty) frame back. Runs on the shard that
+//! accepted the connection; PLAINTEXT listeners skip it entirely.
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
+use kafka_protocol::protocol::Decodable;
+
+use crate::config::{BrokerConfig, SecurityProtocol};
+use crate::handlers::{sasl_authenticate, sasl_handshake};
+use crate::server::dispatch::{DispatchError, Reply, encode_frame};
+
+/// Mechanisms offered in SaslHandshake.
+pub const MECHANISMS: &[&str] = &["PLAIN"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Authenticated, or a PLAINTEXT listener: requests go to dispatch.
+    Open,
+    AwaitingHandshake,
+    AwaitingAuthenticate,
+    /// After SaslHandshake v0: the next frame is the bare PLAIN token.
+    AwaitingRawToken,
+}
+
+/// What the connection does with a frame.
+pub enum Step {
+    /// Serve it as a Kafka request.
+    Dispatch(Bytes),
+    /// Send this reply; then close the connection if `close` (failed authentication).
+    Reply { reply: Reply, close: bool },
+}
+
+/// Why the connection is closed without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SaslError {
+    #[error("API key {0} before SASL authentication")]
+    Unauthenticated(i16),
+    #[error("SASL authentication failed: {0}")]
+    Failed(#[from] sasl_authenticate::PlainError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+}
+
+pub struct SaslSession {
+    state: State,
+}
+
+impl SaslSession {
+    pub fn new(protocol: SecurityProtocol) -> Self {
+        let state = match protocol {
+            SecurityProtocol::Plaintext => State::Open,
+            SecurityProtocol::SaslPlaintext => State::AwaitingHandshake,
+        };
+        Self { state }
+    }
+
+    /// A bare token frame may be shorter than any Kafka request.
+    pub fn expects_raw_token(&self) -> bool {
+        self.state == State::AwaitingRawToken
+    }
+
+    /// Decides what to do with the next frame.
+    pub fn step(&mut self, config: &BrokerConfig, frame: Bytes) -> Result<Step, SaslError> {
+        match self.state {
+            State::Open => Ok(Step::Dispatch(frame)),
+            State::AwaitingRawToken => {
+                let user = sasl_authenticate::verify_plain(&frame, &config.sasl.plain_users)
+                    .inspect_err(
+                        |e| tracing::info!(error = %e, "SASL/PLAIN authentication failed"),
+                    )?;
+                tracing::debug!(user = %user, "SASL/PLAIN authenticated (handshake v0)");
+                self.state = State::Open;
+                // The bare answer to a bare token: an empty frame.
+                Ok(Step::Reply {
+                    reply: Reply::Frame(BytesMut::from(&0i32.to_be_bytes()[..])),
+                    close: false,
+                })
+            }
+            State::AwaitingHandshake | State::AwaitingAuthenticate => self.request(config, frame),
+        }
+    }
+
+    fn request(&mut self, config: &BrokerConfig, mut frame: Bytes) -> Result<Step, SaslError> {
+        if frame.len() < 8 {
+            return Err(DispatchError::Malformed("frame shorter than a header".into()).into());
+        }
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let api_key = ApiKey::try_from(key).map_err(|_| SaslError::Unauthenticated(key))?;
+        match (api_key, self.state) {
+            (ApiKey::ApiVersions, _) => Ok(Step::Dispatch(frame)),
+            (ApiKey::SaslHandshake, State::AwaitingHandshake) => {
+                let (correlation_id, request): (i32, SaslHandshakeRequest) =
+                    decode(&mut frame, api_key, version)?;
+                let response = sasl_handshake::negotiate(&request.mechanism, MECHANISMS);
+                if response.error_code == 0 {
+                    self.state = if version == 0 {
+                        State::AwaitingRawToken
+                    } else {
+                        State::AwaitingAuthenticate
+                    };
+                }
+                let reply = encode_frame(correlation_id, version, &response)?;
+                Ok(Step::Reply {
+                    reply,
+                    close: false,
+                })
+            }
+            (ApiKey::SaslAuthenticate, State::AwaitingAuthenticate) => {
+                let (correlation_id, request): (i32, SaslAuthenticateRequest) =
+                    decode(&mut frame, api_key, version)?;
+                let (response, outcome) =
+                    sasl_authenticate::authenticate_plain(&request, &config.sasl.plain_users);
+                let close = match outcome {
+                    Ok(user) => {
+                        tracing::debug!(user = %user, "SASL/PLAIN authenticated");
+                        self.state = State::Open;
+                        false
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "SASL/PLAIN authentication failed");
+                        true
+                    }
+                };
+                let reply = encode_frame(correlation_id, version, &response)?;
+                Ok(Step::Reply { reply, close })
+            }
+            _ => Err(SaslError::Unauthenticated(key)),
+        }
+    }
+}
+
+/// Decodes a request of a version we serve: (correlation id, body).
+fn decode<R: Decodable>(
+    frame: &mut Bytes,
+    api_key: ApiKey,
+    version: i16,
+) -> Result<(i32, R), DispatchError> {
+    let (min, max) = crate::handlers::versions_of(api_key).unwrap_or((0, -1));
+    if !(min..=max).contains(&version) {
+        return Err(DispatchError::UnsupportedVersion {
+            key: api_key,
+            version,
+        });
+    }
+    let header = RequestHeader::decode(frame, api_key.request_header_version(version))
+        .map_err(|e| DispatchError::Malformed(e.to_string()))?;
+    let body = R::decode(frame, version).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+    if frame.has_remaining() {
+        return Err(DispatchError::Malformed(
+            "trailing bytes after the request".into(),
+        ));
+    }
+    Ok((header.correlation_id, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn config() -> BrokerConfig {
+        let props = std::collections::BTreeMap::from([
+            (
+                "listeners".to_string(),
+                "SASL_PLAINTEXT://127.0.0.1:9092".to_string(),
+            ),
+            (
+                crate::config::PLAIN_JAAS_KEY.to_string(),
+                r#"PlainLoginModule required user_alice="pw";"#.to_string(),
+            ),
+        ]);
+        BrokerConfig::from_properties(&props, &Default::default(), 1).unwrap()
+    }
+
+    fn frame<R: Encodable>(key: ApiKey, version: i16, body: &R) -> Bytes {
+        let mut buf = BytesMut::new();
+        let mut header = RequestHeader::default();
+        header.request_api_key = key as i16;
+        header.request_api_version = version;
+        header.correlation_id = 7;
+        header.client_id = Some(StrBytes::from_static_str("t"));
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut buf, version).unwrap();
+        buf.freeze()
+    }
+
+    fn authenticate(password: &str) -> Bytes {
+        let mut request = SaslAuthenticateRequest::default();
+        let mut token = BytesMut::new();
+        token.put_slice(b"\0alice\0");
+        token.put_slice(password.as_bytes());
+        request.auth_bytes = token.freeze();
+        frame(ApiKey::SaslAuthenticate, 2, &request)
+    }
+
+    fn handshake(version: i16) -> Bytes {
+        let mut request = SaslHandshakeRequest::default();
+        request.mechanism = StrBytes::from_static_str("PLAIN");
+        frame(ApiKey::SaslHandshake, version, &request)
+    }
+
+    #[test]
+    fn only_the_sasl_apis_pass_before_authentication() {
+        let config = config();
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
+        let metadata = frame(
+            ApiKey::Metadata,
+            12,
+            &kafka_protocol::messages::MetadataRequest::default(),
+        );
+        assert!(matches!(
+            session.step(&config, metadata.clone()),
+            Err(SaslError::Unauthenticated(3))
+        ));
+        let versions = frame(
+            ApiKey::ApiVersions,
+            3,
+            &kafka_protocol::messages::ApiVersionsRequest::default(),
+        );
+        assert!(matches!(
+            session.step(&config, versions),
+            Ok(Step::Dispatch(_))
+        ));
+        assert!(matches!(
+            session.step(&config, handshake(1)),
+            Ok(Step::Reply { close: false, .. })
+        ));
+        assert!(matches!(
+            session.step(&config, authenticate("pw")),
+            Ok(Step::Reply { close: false, .. })
+        ));
+        assert!(matches!(
+            session.step(&config, metadata),
+            Ok(Step::Dispatch(_))
+        ));
+    }
+
+    #[test]
+    fn a_wrong_password_is_answered_then_closes() {
+        let config = config();
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
+        session.step(&config, handshake(1)).unwrap();
+        assert!(matches!(
+            session.step(&config, authenticate("nope")),
+            Ok(Step::Reply { close: true, .. })
+        ));
+    }
+
+    #[test]
+    fn handshake_v0_takes_a_bare_token() {
+        let config = config();
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
+        session.step(&config, handshake(0)).unwrap();
+        assert!(session.expects_raw_token());
+        assert!(matches!(
+            session.step(&config, Bytes::from_static(b"\0alice\0bad")),
+            Err(SaslError::Failed(_))
+        ));
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
+        session.step(&config, handshake(0)).unwrap();
+        assert!(matches!(
+            session.step(&config, Bytes::from_static(b"\0alice\0pw")),
+            Ok(Step::Reply { close: false, .. })
+        ));
+        assert!(!session.expects_raw_token());
+    }
+}
