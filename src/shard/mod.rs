@@ -319,7 +319,6 @@ impl Shard {
         }
     }
 
-    /// Publishes each partition's size and offsets for the metrics exporter.
     /// Publishes this shard's gauges for the metrics exporter (once a second, from
     /// housekeeping): partition sizes and offsets, committed offsets of the groups it
     /// coordinates, its io_uring file I/O since the last call, and its buffer pools.
@@ -349,6 +348,7 @@ impl Shard {
         });
     }
 
+    /// Publishes each partition's size and offsets for the metrics exporter.
     fn publish_partition_metrics(&self) {
         let gauges = self
             .partitions

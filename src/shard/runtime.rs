@@ -211,9 +211,37 @@ fn bind_listeners(
         .into_iter()
         .map(|port| {
             let addr = resolve(&config.host, port)?;
-            server::bind(addr).map_err(|e| StartError::Address(format!("{addr}: {e}")))
+            bind_retrying(addr).map_err(|e| StartError::Address(format!("{addr}: {e}")))
         })
         .collect()
+}
+
+/// How long a busy port is retried at start-up.
+const BIND_RETRY_FOR: Duration = Duration::from_secs(3);
+
+/// Binds `addr`, retrying for a few seconds while it is in use. After a crash (`kill -9`) the
+/// kernel tears the dead process's io_uring instance down asynchronously, and the listening
+/// socket that instance still referenced (a pending accept) lingers for a moment after the
+/// process is gone: an immediate restart would fail with EADDRINUSE. A port that stays busy
+/// (another broker on it) still fails, after the retry window.
+fn bind_retrying(addr: SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
+    let deadline = std::time::Instant::now() + BIND_RETRY_FOR;
+    let mut said = false;
+    loop {
+        match server::bind(addr) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                if !said {
+                    tracing::info!(%addr, "port busy, retrying for up to 3 s (a previous process's sockets may still be closing)");
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
