@@ -7,7 +7,7 @@
 # rdkafka_performance, then end-to-end latency at half of Sluice's peak produce rate.
 # Everything lands in perf/runs/<date>-<host>/ (commands, versions, kernel, CPU, raw output).
 #
-# Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION LAT_LINGER_MS BROKER_CPU
+# Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION LAT_LINGER_MS LAT_SETTLE_SECS BROKER_CPU
 #                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT; SLUICE_BIN
 #                                         and SLUICE_NOTE for a broker built elsewhere)
 #
@@ -291,6 +291,9 @@ settle_page_cache() {
   before=$(awk '/^Dirty:/{print $2}' /proc/meminfo)
   sync
   echo "page cache settled: $((before / 1024)) MiB dirty before sync, $(awk '/^Dirty:/{print int($2/1024)}' /proc/meminfo) MiB after"
+  # A latency step right after the previous broker exits shows 60-130 ms stalls that a pause
+  # mostly removes (perf/runs/2026-11-22-vm-latency-notes.md); both brokers get the same pause.
+  sleep "${LAT_SETTLE_SECS:-15}"
 }
 
 # End-to-end latency (due send time -> consumed) of broker $1 at rate $2 msgs/s.
