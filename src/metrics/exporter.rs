@@ -307,6 +307,34 @@ fn render_shard_gauges(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]
             lock(&s.partitions).len()
         );
     }
+    header(
+        out,
+        "sluice_sasl_authentication_failures_total",
+        "counter",
+        "Connections closed for bad SASL credentials.",
+    );
+    for s in shards {
+        let _ = writeln!(
+            out,
+            "sluice_sasl_authentication_failures_total{{shard=\"{}\"}} {}",
+            s.core,
+            s.sasl_failures.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        out,
+        "sluice_request_memory_free_bytes",
+        "gauge",
+        "Bytes left in the shard's queued.max.request.bytes share (-1: unbounded).",
+    );
+    for s in shards {
+        let _ = writeln!(
+            out,
+            "sluice_request_memory_free_bytes{{shard=\"{}\"}} {}",
+            s.core,
+            s.request_memory_free.load(Ordering::Relaxed)
+        );
+    }
 }
 
 fn render_topics(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {

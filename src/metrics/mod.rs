@@ -97,6 +97,10 @@ pub struct ShardMetrics {
     errors: Vec<AtomicU64>,
     pub connections: AtomicI64,
     pub fsyncs: AtomicU64,
+    /// Connections refused for bad SASL credentials.
+    pub sasl_failures: AtomicU64,
+    /// Bytes left in the shard's request-memory budget (-1: unbounded), published each second.
+    pub request_memory_free: AtomicI64,
     latency_us: Mutex<BTreeMap<i16, Histogram<u64>>>,
     fsync_us: Mutex<Histogram<u64>>,
     topics: Mutex<BTreeMap<String, TopicTraffic>>,
@@ -124,6 +128,8 @@ impl ShardMetrics {
             errors: (0..API_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             connections: AtomicI64::new(0),
             fsyncs: AtomicU64::new(0),
+            sasl_failures: AtomicU64::new(0),
+            request_memory_free: AtomicI64::new(-1),
             latency_us: Mutex::new(BTreeMap::new()),
             fsync_us: Mutex::new(new_histogram()),
             topics: Mutex::new(BTreeMap::new()),

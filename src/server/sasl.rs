@@ -70,9 +70,7 @@ impl SaslSession {
             State::Open => Ok(Step::Dispatch(frame)),
             State::AwaitingRawToken => {
                 let user = sasl_authenticate::verify_plain(&frame, &config.sasl.plain_users)
-                    .inspect_err(
-                        |e| tracing::info!(error = %e, "SASL/PLAIN authentication failed"),
-                    )?;
+                    .inspect_err(note_failure)?;
                 tracing::debug!(user = %user, "SASL/PLAIN authenticated (handshake v0)");
                 self.state = State::Open;
                 // The bare answer to a bare token: an empty frame.
@@ -123,7 +121,7 @@ impl SaslSession {
                         false
                     }
                     Err(e) => {
-                        tracing::info!(error = %e, "SASL/PLAIN authentication failed");
+                        note_failure(&e);
                         true
                     }
                 };
@@ -133,6 +131,15 @@ impl SaslSession {
             _ => Err(SaslError::Unauthenticated(key)),
         }
     }
+}
+
+/// Logs and counts a refused authentication (the password is never logged).
+fn note_failure(e: &sasl_authenticate::PlainError) {
+    tracing::info!(error = %e, "SASL/PLAIN authentication failed");
+    crate::metrics::with_current(|m| {
+        m.sasl_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
 }
 
 /// Decodes a request of a version we serve: (correlation id, body).

@@ -341,7 +341,13 @@ impl Shard {
         // glommio hands out its ring counters and resets them: add, do not overwrite.
         let io = glommio::executor().io_stats().all_rings();
         let pools = crate::server::zero_copy::pool_gauge();
+        let memory_free = self
+            .request_memory
+            .available()
+            .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
         crate::metrics::with_current(|m| {
+            m.request_memory_free
+                .store(memory_free, std::sync::atomic::Ordering::Relaxed);
             m.publish_committed(committed);
             m.add_ring_io(&io);
             m.publish_pools(pools);

@@ -50,6 +50,8 @@ def test_metrics_count_produce_and_fetch_traffic(broker_factory, topic):
     assert value(text, "sluice_requests_total", api="Fetch") >= 1
     assert value(text, "sluice_log_end_offset", topic=topic, partition="0") == 5
     assert value(text, "sluice_partitions", shard="0") >= 1
+    # queued.max.request.bytes (1 GiB by default, one shard): nothing is held between requests.
+    assert value(text, "sluice_request_memory_free_bytes", shard="0") == 1 << 30
     assert 'sluice_request_latency_seconds{shard="0",api="Produce",quantile="0.99"}' in text
 
 

@@ -7,12 +7,15 @@ import socket
 import struct
 
 import pytest
+from conftest import free_port_range
+from test_metrics import scrape, value
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 USERS = {"alice": "alice-secret", "admin": "admin-secret"}
+METRICS_PORT = free_port_range(1)
 JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
         'username="admin" password="admin-secret" '
         + " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
@@ -20,11 +23,14 @@ JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
 
 @pytest.fixture
 def sasl_broker(broker_factory):
-    return broker_factory(cores=2, config={
+    broker = broker_factory(cores=2, config={
+        "sluice.metrics.addr": f"127.0.0.1:{METRICS_PORT}",
         "listeners": "SASL_PLAINTEXT://127.0.0.1:9092",
         "sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
     })
+    broker.metrics_port = METRICS_PORT
+    return broker
 
 
 def _kafka_python(user, password):
@@ -79,6 +85,7 @@ def test_confluent_kafka_authenticates_and_a_wrong_password_is_refused(sasl_brok
     bad.poll(1)  # serves error_cb
     assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
     assert any("Invalid username or password" in e.str() for e in errors), errors
+    assert value(scrape(sasl_broker.metrics_port), "sluice_sasl_authentication_failures_total") >= 1
 
 
 def _request(sock, api_key, version, correlation_id, body=b""):
