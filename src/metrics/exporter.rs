@@ -280,61 +280,56 @@ fn render_latency(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {
     }
 }
 
-fn render_shard_gauges(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {
-    header(
-        out,
-        "sluice_connections",
-        "gauge",
-        "Open client connections.",
-    );
-    header(
-        out,
-        "sluice_partitions",
-        "gauge",
-        "Partitions (all led by their shard) per shard.",
-    );
+/// One sample per shard of a metric read by `value`, under its HELP/TYPE header.
+fn per_shard(
+    out: &mut String,
+    shards: &[Arc<ShardMetrics>],
+    (name, kind, help): (&str, &str, &str),
+    value: impl Fn(&ShardMetrics) -> i64,
+) {
+    header(out, name, kind, help);
     for s in shards {
-        let _ = writeln!(
-            out,
-            "sluice_connections{{shard=\"{}\"}} {}",
-            s.core,
-            s.connections.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "sluice_partitions{{shard=\"{}\"}} {}",
-            s.core,
-            lock(&s.partitions).len()
-        );
+        let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.core, value(s));
     }
-    header(
+}
+
+fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    per_shard(
         out,
-        "sluice_sasl_authentication_failures_total",
-        "counter",
-        "Connections closed for bad SASL credentials.",
+        shards,
+        ("sluice_connections", "gauge", "Open client connections."),
+        |s| s.connections.load(Ordering::Relaxed),
     );
-    for s in shards {
-        let _ = writeln!(
-            out,
-            "sluice_sasl_authentication_failures_total{{shard=\"{}\"}} {}",
-            s.core,
-            s.sasl_failures.load(Ordering::Relaxed)
-        );
-    }
-    header(
+    per_shard(
         out,
-        "sluice_request_memory_free_bytes",
-        "gauge",
-        "Bytes left in the shard's queued.max.request.bytes share (-1: unbounded).",
+        shards,
+        (
+            "sluice_partitions",
+            "gauge",
+            "Partitions (all led by their shard) per shard.",
+        ),
+        |s| lock(&s.partitions).len() as i64,
     );
-    for s in shards {
-        let _ = writeln!(
-            out,
-            "sluice_request_memory_free_bytes{{shard=\"{}\"}} {}",
-            s.core,
-            s.request_memory_free.load(Ordering::Relaxed)
-        );
-    }
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_sasl_authentication_failures_total",
+            "counter",
+            "Connections closed for bad SASL credentials.",
+        ),
+        |s| s.sasl_failures.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_request_memory_free_bytes",
+            "gauge",
+            "Bytes left in the shard's queued.max.request.bytes share (-1: unbounded).",
+        ),
+        |s| s.request_memory_free.load(Ordering::Relaxed),
+    );
 }
 
 fn render_topics(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {
