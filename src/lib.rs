@@ -6,13 +6,16 @@
 //! cross cores. See `../shared/ARCHITECTURE.md` and the README for the reasons.
 //!
 //! Module map:
-//! - [`config`]: broker and topic configuration (Kafka key names), properties files.
+//! - [`config`]: broker and topic configuration (Kafka key names), properties files,
+//!   listener security (SASL users).
 //! - [`protocol`]: wire formats with no I/O (RecordBatch v2, records, codecs, fetch framing).
-//! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock.
+//! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock,
+//!   early writeback.
 //! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers).
-//! - [`server`]: listeners, connections, dispatch, zero-copy sends.
+//! - [`server`]: listeners, connections, SASL authentication, the request-memory budget,
+//!   dispatch, zero-copy sends.
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
