@@ -215,12 +215,14 @@ impl BrokerConfig {
                         .map_err(|e| invalid(key, value, &e))?;
                 }
                 "sasl.enabled.mechanisms" => {
-                    security::check_mechanisms(value).map_err(|e| invalid(key, value, &e))?
+                    cfg.sasl.mechanisms =
+                        security::parse_mechanisms(value).map_err(|e| invalid(key, value, &e))?
                 }
-                PLAIN_JAAS_KEY => {
+                k if security::USER_KEYS.contains(&k) => {
                     // The value holds passwords: never echo it in an error.
-                    cfg.sasl.plain_users = security::parse_plain_users(value)
+                    let users = security::parse_plain_users(value)
                         .map_err(|e| invalid(key, "(hidden)", &e))?;
+                    cfg.sasl.plain_users.extend(users);
                 }
                 "advertised.listeners" => advertised = Some(parse_listener(key, value)?.0),
                 "sluice.shard.ports" => {
@@ -320,6 +322,9 @@ impl BrokerConfig {
                     "SASL needs users: set {PLAIN_JAAS_KEY} with user_NAME=\"PASSWORD\" entries"
                 ),
             ));
+        }
+        if cfg.security_protocol == SecurityProtocol::SaslPlaintext {
+            cfg.sasl.derive_scram();
         }
         cfg.advertised_host = advertised.unwrap_or_else(|| advertise_for(&cfg.host));
         cfg.shard_ports = match shard_ports {

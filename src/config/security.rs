@@ -5,8 +5,18 @@
 
 use std::collections::BTreeMap;
 
+use crate::protocol::scram::{ITERATIONS, ScramCredential, ScramHash};
+
 /// The broker key holding the PLAIN users, as Kafka names it for a SASL_PLAINTEXT listener.
 pub const PLAIN_JAAS_KEY: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+
+/// Keys whose `user_NAME="PASSWORD"` entries define users: the PLAIN one and, by the same
+/// naming, one per SCRAM mechanism. All users may use every enabled mechanism.
+pub const USER_KEYS: &[&str] = &[
+    PLAIN_JAAS_KEY,
+    "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config",
+    "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+];
 
 /// The security protocol of the listeners (every shard port uses the same one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,38 +52,89 @@ impl SecurityProtocol {
 }
 
 /// SASL settings; only used when the listeners are SASL_PLAINTEXT.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SaslConfig {
-    /// PLAIN users and their passwords.
+    /// Users and their passwords (PLAIN compares against these).
     pub plain_users: BTreeMap<String, String>,
+    /// `sasl.enabled.mechanisms`, in the order the broker offers them.
+    pub mechanisms: Vec<String>,
+    /// SCRAM credentials of every user, derived at start-up: (SHA-256, SHA-512).
+    pub scram: BTreeMap<String, (ScramCredential, ScramCredential)>,
+}
+
+impl Default for SaslConfig {
+    fn default() -> Self {
+        Self {
+            plain_users: BTreeMap::new(),
+            mechanisms: SUPPORTED_MECHANISMS.iter().map(|m| m.to_string()).collect(),
+            scram: BTreeMap::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for SaslConfig {
-    /// Passwords never reach logs or `--print-config`.
+    /// Passwords and credentials never reach logs or `--print-config`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SaslConfig")
-            .field("plain_users", &self.plain_users.keys().collect::<Vec<_>>())
+            .field("users", &self.plain_users.keys().collect::<Vec<_>>())
+            .field("mechanisms", &self.mechanisms)
             .finish()
     }
 }
 
-/// Mechanisms Sluice implements.
-pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN"];
-
-/// Checks `sasl.enabled.mechanisms`: every entry must be one Sluice implements.
-pub fn check_mechanisms(value: &str) -> Result<(), String> {
-    let unsupported: Vec<&str> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty() && !SUPPORTED_MECHANISMS.contains(m))
-        .collect();
-    if unsupported.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "mechanisms {unsupported:?} are not supported (only PLAIN is)"
-        ))
+impl SaslConfig {
+    /// Derives the SCRAM credentials of every user (random salt, 4096 iterations), once.
+    pub fn derive_scram(&mut self) {
+        self.scram = self
+            .plain_users
+            .iter()
+            .map(|(user, password)| {
+                let salt = || uuid::Uuid::new_v4().as_bytes().to_vec();
+                let sha256 =
+                    ScramCredential::derive(ScramHash::Sha256, password, salt(), ITERATIONS);
+                let sha512 =
+                    ScramCredential::derive(ScramHash::Sha512, password, salt(), ITERATIONS);
+                (user.clone(), (sha256, sha512))
+            })
+            .collect();
     }
+
+    /// The credential of `user` for `hash`.
+    pub fn scram_credential(&self, user: &str, hash: ScramHash) -> Option<ScramCredential> {
+        self.scram.get(user).map(|(sha256, sha512)| match hash {
+            ScramHash::Sha256 => sha256.clone(),
+            ScramHash::Sha512 => sha512.clone(),
+        })
+    }
+
+    pub fn is_enabled(&self, mechanism: &str) -> bool {
+        self.mechanisms.iter().any(|m| m == mechanism)
+    }
+}
+
+/// Mechanisms Sluice implements.
+pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+/// Parses `sasl.enabled.mechanisms`: every entry must be one Sluice implements.
+pub fn parse_mechanisms(value: &str) -> Result<Vec<String>, String> {
+    let listed: Vec<String> = value
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let unsupported: Vec<&String> = listed
+        .iter()
+        .filter(|m| !SUPPORTED_MECHANISMS.contains(&m.as_str()))
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "mechanisms {unsupported:?} are not supported (supported: {SUPPORTED_MECHANISMS:?})"
+        ));
+    }
+    if listed.is_empty() {
+        return Err("no mechanism listed".into());
+    }
+    Ok(listed)
 }
 
 /// The `user_NAME="PASSWORD"` entries of a JAAS line for Kafka's PlainLoginModule.
@@ -120,7 +181,13 @@ mod tests {
         );
         assert!(parse_plain_users("PlainLoginModule required;").is_err());
         assert!(parse_plain_users("user_bob=secret;").is_err());
-        assert!(!format!("{:?}", SaslConfig { plain_users: users }).contains("secret"));
+        let mut sasl = SaslConfig {
+            plain_users: users,
+            ..SaslConfig::default()
+        };
+        sasl.derive_scram();
+        assert!(sasl.scram_credential("alice", ScramHash::Sha512).is_some());
+        assert!(!format!("{sasl:?}").contains("secret"));
     }
 
     #[test]
@@ -134,7 +201,11 @@ mod tests {
             Ok(SecurityProtocol::Plaintext)
         );
         assert!(SecurityProtocol::of_listener("SSL://h:1").is_err());
-        assert!(check_mechanisms("PLAIN").is_ok());
-        assert!(check_mechanisms("PLAIN,SCRAM-SHA-256").is_err());
+        assert_eq!(
+            parse_mechanisms("PLAIN, scram-sha-512").unwrap(),
+            vec!["PLAIN".to_string(), "SCRAM-SHA-512".to_string()]
+        );
+        assert!(parse_mechanisms("PLAIN,GSSAPI").is_err());
+        assert!(parse_mechanisms("").is_err());
     }
 }

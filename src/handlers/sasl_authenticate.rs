@@ -1,15 +1,18 @@
 //! SaslAuthenticate (key 36): one SASL token exchange. PLAIN needs one: the client sends
 //! `authzid NUL username NUL password` and the broker checks the password against the users of
-//! `listener.name.sasl_plaintext.plain.sasl.jaas.config`. During authentication the
-//! connection's SASL session calls [`authenticate_plain`]; on an open connection the request
-//! gets ILLEGAL_SASL_STATE, as in Kafka.
+//! `listener.name.sasl_plaintext.plain.sasl.jaas.config`. SCRAM needs two: client-first ->
+//! server-first, client-final -> server-final (`protocol::scram`). During authentication the
+//! connection's SASL session calls these; on an open connection the request gets
+//! ILLEGAL_SASL_STATE, as in Kafka.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 
+use crate::config::SaslConfig;
 use crate::handlers::str_bytes;
+use crate::protocol::scram::{self, ScramError, ScramExchange, ScramHash};
 
 pub const VERSIONS: (i16, i16) = (0, 2);
 
@@ -57,20 +60,62 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// The answer to a refused token; the client learns nothing about why.
+fn refused() -> SaslAuthenticateResponse {
+    let mut response = SaslAuthenticateResponse::default();
+    response.error_code = ResponseError::SaslAuthenticationFailed.code();
+    response.error_message = Some(str_bytes(
+        "Authentication failed: Invalid username or password",
+    ));
+    response
+}
+
+/// The answer carrying the server's next SASL message.
+fn challenge(message: String) -> SaslAuthenticateResponse {
+    let mut response = SaslAuthenticateResponse::default();
+    response.auth_bytes = message.into_bytes().into();
+    response
+}
+
 /// The answer to a PLAIN token.
 pub fn authenticate_plain(
     request: &SaslAuthenticateRequest,
     users: &BTreeMap<String, String>,
 ) -> (SaslAuthenticateResponse, Result<String, PlainError>) {
     let outcome = verify_plain(&request.auth_bytes, users);
-    let mut response = SaslAuthenticateResponse::default();
-    if outcome.is_err() {
-        response.error_code = ResponseError::SaslAuthenticationFailed.code();
-        response.error_message = Some(str_bytes(
-            "Authentication failed: Invalid username or password",
-        ));
-    }
+    let response = if outcome.is_ok() {
+        SaslAuthenticateResponse::default()
+    } else {
+        refused()
+    };
     (response, outcome)
+}
+
+/// The answer to SCRAM's client-first message: the server-first message.
+pub fn scram_first(
+    request: &SaslAuthenticateRequest,
+    hash: ScramHash,
+    sasl: &SaslConfig,
+) -> (SaslAuthenticateResponse, Result<ScramExchange, ScramError>) {
+    // A v4 UUID's 122 random bits, as hex: printable and comma-free, as SCRAM nonces must be.
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    match scram::server_first(hash, &request.auth_bytes, &nonce, |user| {
+        sasl.scram_credential(user, hash)
+    }) {
+        Ok((message, exchange)) => (challenge(message), Ok(exchange)),
+        Err(e) => (refused(), Err(e)),
+    }
+}
+
+/// The answer to SCRAM's client-final message: the server-final message, or a refusal.
+pub fn scram_final(
+    request: &SaslAuthenticateRequest,
+    exchange: ScramExchange,
+) -> (SaslAuthenticateResponse, Result<String, ScramError>) {
+    match exchange.client_final(&request.auth_bytes) {
+        Ok((user, message)) => (challenge(message), Ok(user)),
+        Err(e) => (refused(), Err(e)),
+    }
 }
 
 pub fn handle_open(_request: SaslAuthenticateRequest) -> SaslAuthenticateResponse {

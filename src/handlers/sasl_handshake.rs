@@ -6,34 +6,43 @@
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
 
-use crate::config::SecurityProtocol;
+use crate::config::{SaslConfig, SecurityProtocol};
 use crate::handlers::str_bytes;
 
 pub const VERSIONS: (i16, i16) = (0, 1);
 
-/// The answer during authentication: the mechanism is accepted if it is enabled.
-pub fn negotiate(mechanism: &str, enabled: &[&str]) -> SaslHandshakeResponse {
+fn offered(sasl: &SaslConfig) -> SaslHandshakeResponse {
     let mut response = SaslHandshakeResponse::default();
-    response.mechanisms = enabled.iter().map(|m| str_bytes(*m)).collect();
-    if !enabled.contains(&mechanism) {
+    response.mechanisms = sasl
+        .mechanisms
+        .iter()
+        .map(|m| str_bytes(m.as_str()))
+        .collect();
+    response
+}
+
+/// The answer during authentication: the mechanism is accepted if it is enabled (and, for a
+/// v0 handshake, whose bare-token exchange Sluice implements for PLAIN only, if it is PLAIN).
+pub fn negotiate(mechanism: &str, version: i16, sasl: &SaslConfig) -> SaslHandshakeResponse {
+    let mut response = offered(sasl);
+    let usable = sasl.is_enabled(mechanism) && (version >= 1 || mechanism == "PLAIN");
+    if !usable {
         response.error_code = ResponseError::UnsupportedSaslMechanism.code();
     }
     response
 }
 
 /// The answer outside authentication.
-pub fn out_of_state(protocol: SecurityProtocol, enabled: &[&str]) -> SaslHandshakeResponse {
-    let mut response = SaslHandshakeResponse::default();
-    response.error_code = ResponseError::IllegalSaslState.code();
-    if protocol == SecurityProtocol::SaslPlaintext {
-        response.mechanisms = enabled.iter().map(|m| str_bytes(*m)).collect();
-    }
-    response
-}
-
 pub fn handle_open(
     protocol: SecurityProtocol,
+    sasl: &SaslConfig,
     _request: SaslHandshakeRequest,
 ) -> SaslHandshakeResponse {
-    out_of_state(protocol, crate::server::sasl::MECHANISMS)
+    let mut response = if protocol == SecurityProtocol::SaslPlaintext {
+        offered(sasl)
+    } else {
+        SaslHandshakeResponse::default()
+    };
+    response.error_code = ResponseError::IllegalSaslState.code();
+    response
 }

@@ -1,8 +1,10 @@
 //! Wire formats with no I/O: request framing, the RecordBatch v2 view, varints, record
-//! decoding and compression codecs, and the hand-framed fetch response. Runs on every shard.
+//! decoding and compression codecs, the hand-framed fetch response, and SCRAM's messages.
+//! Runs on every shard.
 
 pub mod compression;
 pub mod fetch_response;
 pub mod record_batch;
 pub mod records;
+pub mod scram;
 pub mod varint;

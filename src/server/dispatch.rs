@@ -178,8 +178,11 @@ pub async fn dispatch(
         // connection's SASL session answers them during authentication.
         ApiKey::SaslHandshake => {
             let request: SaslHandshakeRequest = decode(&mut frame, version)?;
-            let response =
-                handlers::sasl_handshake::handle_open(shard.config.security_protocol, request);
+            let response = handlers::sasl_handshake::handle_open(
+                shard.config.security_protocol,
+                &shard.config.sasl,
+                request,
+            );
             encode_frame(correlation_id, version, &response)
         }
         ApiKey::SaslAuthenticate => {

@@ -1,8 +1,9 @@
 //! SASL authentication of one connection on a SASL_PLAINTEXT listener. Until the client has
 //! authenticated, only ApiVersions, SaslHandshake and SaslAuthenticate are served; any other
-//! request closes the connection, as Kafka does. A client that used SaslHandshake v0 then sends
-//! its PLAIN token as a bare frame and gets a bare (empty) frame back. Runs on the shard that
-//! accepted the connection; PLAINTEXT listeners skip it entirely.
+//! request closes the connection, as Kafka does. Mechanisms: PLAIN (one SaslAuthenticate, or
+//! after a v0 handshake a bare token frame answered by a bare empty frame) and SCRAM-SHA-256/512
+//! (two SaslAuthenticate rounds). Runs on the shard that accepted the connection; PLAINTEXT
+//! listeners skip it entirely.
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -12,18 +13,26 @@ use kafka_protocol::protocol::Decodable;
 
 use crate::config::{BrokerConfig, SecurityProtocol};
 use crate::handlers::{sasl_authenticate, sasl_handshake};
+use crate::protocol::scram::{ScramExchange, ScramHash};
 use crate::server::dispatch::{DispatchError, Reply, encode_frame};
 
-/// Mechanisms offered in SaslHandshake.
-pub const MECHANISMS: &[&str] = &["PLAIN"];
-
+/// The mechanism a v1 handshake chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mechanism {
+    Plain,
+    Scram(ScramHash),
+}
+
+#[derive(Debug)]
 enum State {
     /// Authenticated, or a PLAINTEXT listener: requests go to dispatch.
     Open,
     AwaitingHandshake,
-    AwaitingAuthenticate,
-    /// After SaslHandshake v0: the next frame is the bare PLAIN token.
+    /// After a v1 handshake: SaslAuthenticate rounds of this mechanism.
+    AwaitingAuthenticate(Mechanism),
+    /// SCRAM after the server-first message: waiting for the client-final one.
+    ScramFinal(Box<ScramExchange>),
+    /// After SaslHandshake v0 (PLAIN only): the next frame is the bare PLAIN token.
     AwaitingRawToken,
 }
 
@@ -61,7 +70,7 @@ impl SaslSession {
 
     /// A bare token frame may be shorter than any Kafka request.
     pub fn expects_raw_token(&self) -> bool {
-        self.state == State::AwaitingRawToken
+        matches!(self.state, State::AwaitingRawToken)
     }
 
     /// Decides what to do with the next frame.
@@ -70,7 +79,7 @@ impl SaslSession {
             State::Open => Ok(Step::Dispatch(frame)),
             State::AwaitingRawToken => {
                 let user = sasl_authenticate::verify_plain(&frame, &config.sasl.plain_users)
-                    .inspect_err(note_failure)?;
+                    .inspect_err(|e| note_failure(e))?;
                 tracing::debug!(user = %user, "SASL/PLAIN authenticated (handshake v0)");
                 self.state = State::Open;
                 // The bare answer to a bare token: an empty frame.
@@ -79,7 +88,7 @@ impl SaslSession {
                     close: false,
                 })
             }
-            State::AwaitingHandshake | State::AwaitingAuthenticate => self.request(config, frame),
+            _ => self.request(config, frame),
         }
     }
 
@@ -90,17 +99,17 @@ impl SaslSession {
         let key = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         let api_key = ApiKey::try_from(key).map_err(|_| SaslError::Unauthenticated(key))?;
-        match (api_key, self.state) {
-            (ApiKey::ApiVersions, _) => Ok(Step::Dispatch(frame)),
-            (ApiKey::SaslHandshake, State::AwaitingHandshake) => {
+        match api_key {
+            ApiKey::ApiVersions => Ok(Step::Dispatch(frame)),
+            ApiKey::SaslHandshake if matches!(self.state, State::AwaitingHandshake) => {
                 let (correlation_id, request): (i32, SaslHandshakeRequest) =
                     decode(&mut frame, api_key, version)?;
-                let response = sasl_handshake::negotiate(&request.mechanism, MECHANISMS);
+                let response = sasl_handshake::negotiate(&request.mechanism, version, &config.sasl);
                 if response.error_code == 0 {
-                    self.state = if version == 0 {
-                        State::AwaitingRawToken
-                    } else {
-                        State::AwaitingAuthenticate
+                    self.state = match ScramHash::of_mechanism(&request.mechanism) {
+                        Some(hash) => State::AwaitingAuthenticate(Mechanism::Scram(hash)),
+                        None if version == 0 => State::AwaitingRawToken,
+                        None => State::AwaitingAuthenticate(Mechanism::Plain),
                     };
                 }
                 let reply = encode_frame(correlation_id, version, &response)?;
@@ -109,33 +118,78 @@ impl SaslSession {
                     close: false,
                 })
             }
-            (ApiKey::SaslAuthenticate, State::AwaitingAuthenticate) => {
+            ApiKey::SaslAuthenticate
+                if matches!(
+                    self.state,
+                    State::AwaitingAuthenticate(_) | State::ScramFinal(_)
+                ) =>
+            {
                 let (correlation_id, request): (i32, SaslAuthenticateRequest) =
                     decode(&mut frame, api_key, version)?;
-                let (response, outcome) =
-                    sasl_authenticate::authenticate_plain(&request, &config.sasl.plain_users);
-                let close = match outcome {
-                    Ok(user) => {
-                        tracing::debug!(user = %user, "SASL/PLAIN authenticated");
-                        self.state = State::Open;
-                        false
-                    }
-                    Err(e) => {
-                        note_failure(&e);
-                        true
-                    }
-                };
+                let (response, close) = self.authenticate(config, &request);
                 let reply = encode_frame(correlation_id, version, &response)?;
                 Ok(Step::Reply { reply, close })
             }
             _ => Err(SaslError::Unauthenticated(key)),
         }
     }
+
+    /// One SaslAuthenticate round; `true` when the connection must close (refused).
+    fn authenticate(
+        &mut self,
+        config: &BrokerConfig,
+        request: &SaslAuthenticateRequest,
+    ) -> (kafka_protocol::messages::SaslAuthenticateResponse, bool) {
+        // Any failure leaves the session closed to further attempts: the connection ends.
+        let state = std::mem::replace(&mut self.state, State::AwaitingHandshake);
+        let (response, outcome) = match state {
+            State::AwaitingAuthenticate(Mechanism::Plain) => {
+                let (response, outcome) =
+                    sasl_authenticate::authenticate_plain(request, &config.sasl.plain_users);
+                (
+                    response,
+                    outcome
+                        .map(|user| (user, State::Open))
+                        .map_err(|e| e.to_string()),
+                )
+            }
+            State::AwaitingAuthenticate(Mechanism::Scram(hash)) => {
+                let (response, outcome) =
+                    sasl_authenticate::scram_first(request, hash, &config.sasl);
+                let next = outcome.map(|ex| (String::new(), State::ScramFinal(Box::new(ex))));
+                (response, next.map_err(|e| e.to_string()))
+            }
+            State::ScramFinal(exchange) => {
+                let (response, outcome) = sasl_authenticate::scram_final(request, *exchange);
+                (
+                    response,
+                    outcome
+                        .map(|user| (user, State::Open))
+                        .map_err(|e| e.to_string()),
+                )
+            }
+            // `request` only calls this in the two states above.
+            other => unreachable!("SaslAuthenticate in state {other:?}"),
+        };
+        match outcome {
+            Ok((user, next)) => {
+                if matches!(next, State::Open) {
+                    tracing::debug!(user = %user, "SASL authenticated");
+                }
+                self.state = next;
+                (response, false)
+            }
+            Err(e) => {
+                note_failure(&e);
+                (response, true)
+            }
+        }
+    }
 }
 
 /// Logs and counts a refused authentication (the password is never logged).
-fn note_failure(e: &sasl_authenticate::PlainError) {
-    tracing::info!(error = %e, "SASL/PLAIN authentication failed");
+fn note_failure(e: &dyn std::fmt::Display) {
+    tracing::info!(error = %e, "SASL authentication failed");
     crate::metrics::with_current(|m| {
         m.sasl_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

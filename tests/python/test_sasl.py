@@ -1,5 +1,5 @@
-"""SASL/PLAIN on a SASL_PLAINTEXT listener (two shards, so clients authenticate on every
-shard port): kafka-python and confluent-kafka with the right password produce and consume,
+"""SASL on a SASL_PLAINTEXT listener (two shards, so clients authenticate on every shard
+port): PLAIN and SCRAM-SHA-256/512 with kafka-python and confluent-kafka produce and consume,
 a wrong password is refused with an authentication error, and a client that does not
 authenticate gets nothing but ApiVersions."""
 
@@ -26,7 +26,7 @@ def sasl_broker(broker_factory):
     broker = broker_factory(cores=2, config={
         "sluice.metrics.addr": f"127.0.0.1:{METRICS_PORT}",
         "listeners": "SASL_PLAINTEXT://127.0.0.1:9092",
-        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
     })
     broker.metrics_port = METRICS_PORT
@@ -149,3 +149,37 @@ def test_sluice_tools_authenticate_with_a_command_config(sasl_broker, topic, tmp
     assert refused.returncode == 1, refused
     assert "SASL authentication as alice" in refused.stderr, refused.stderr
     assert "Invalid username or password" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_scram_with_confluent_kafka_and_kafka_python(sasl_broker, topic, mechanism):
+    from confluent_kafka import Consumer, Producer, TopicPartition as CTopicPartition
+    from confluent_kafka.admin import NewTopic as CNewTopic
+
+    conf = {**_confluent(sasl_broker.bootstrap, "alice", "alice-secret"), "sasl.mechanism": mechanism}
+    admin = AdminClient(conf)
+    for f in admin.create_topics([CNewTopic(topic, num_partitions=2, replication_factor=1)]).values():
+        f.result(timeout=20)
+    prod = Producer(conf)
+    for p in range(2):
+        prod.produce(topic, value=f"c-{p}".encode(), partition=p)
+    assert prod.flush(20) == 0
+
+    # kafka-python implements SCRAM itself: a second, independent client of the exchange.
+    auth = dict(security_protocol="SASL_PLAINTEXT", sasl_mechanism=mechanism,
+                sasl_plain_username="alice", sasl_plain_password="alice-secret")
+    cons = KafkaConsumer(bootstrap_servers=sasl_broker.bootstrap, group_id=None,
+                         auto_offset_reset="earliest", consumer_timeout_ms=5000, **auth)
+    try:
+        cons.assign([TopicPartition(topic, p) for p in range(2)])
+        assert sorted(m.value for m in cons) == [b"c-0", b"c-1"]
+    finally:
+        cons.close()
+
+    errors = []
+    bad = AdminClient({**conf, "sasl.password": "wrong", "error_cb": errors.append,
+                       "log_level": 0})
+    with pytest.raises(KafkaException):
+        bad.list_topics(timeout=5)
+    bad.poll(1)
+    assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
