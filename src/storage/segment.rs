@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::protocol::record_batch::{self, BatchView, HEADER_LEN};
+use crate::protocol::record_batch::{self, BatchHeader, BatchView, HEADER_LEN};
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
@@ -422,9 +422,12 @@ impl Segment {
         Ok(None)
     }
 
-    /// Rebuilds idempotent-producer state from this segment's batch headers (start-up).
-    pub fn producer_states(&self) -> io::Result<ProducerStates> {
-        let mut states = ProducerStates::default();
+    /// Calls `f` with the file position and header of every whole batch, in order, reading
+    /// headers only; stops at the first position that does not hold a batch header.
+    fn for_each_header(
+        &self,
+        mut f: impl FnMut(u64, &BatchHeader) -> io::Result<()>,
+    ) -> io::Result<()> {
         let size = self.size.get();
         let mut pos = 0u64;
         let mut header = [0u8; HEADER_LEN];
@@ -433,6 +436,16 @@ impl Segment {
             let Ok(view) = BatchView::parse_header(&header) else {
                 break;
             };
+            f(pos, &view)?;
+            pos += view.total_size as u64;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds idempotent-producer state from this segment's batch headers (start-up).
+    pub fn producer_states(&self) -> io::Result<ProducerStates> {
+        let mut states = ProducerStates::default();
+        self.for_each_header(|_, view| {
             let identity = BatchIdentity {
                 producer_id: view.producer_id,
                 producer_epoch: view.producer_epoch,
@@ -442,43 +455,36 @@ impl Segment {
             };
             let last_offset = view.base_offset + view.last_offset_delta as i64;
             states.record(&identity, last_offset, view.max_timestamp);
-            pos += view.total_size as u64;
-        }
+            Ok(())
+        })?;
         Ok(states)
     }
 
     /// Feeds every batch of this segment to a partition's transaction index: headers only,
     /// except control batches, whose single record says COMMIT or ABORT.
     pub fn scan_transactions(&self, index: &mut TxnIndex) -> io::Result<()> {
-        let size = self.size.get();
-        let mut pos = 0u64;
-        let mut header = [0u8; HEADER_LEN];
-        while pos + HEADER_LEN as u64 <= size {
-            self.file.read_exact_at(&mut header, pos)?;
-            let Ok(view) = BatchView::parse_header(&header) else {
-                break;
-            };
-            if view.is_transactional() {
-                let marker = if view.is_control() {
-                    let mut whole = vec![0u8; view.total_size];
-                    self.file.read_exact_at(&mut whole, pos)?;
-                    crate::storage::log::marker_of(&whole)
-                } else {
-                    None
-                };
-                // A control batch that is not a marker ends nothing: skip it.
-                if !view.is_control() || marker.is_some() {
-                    index.note(&TxnBatch {
-                        producer_id: view.producer_id,
-                        base_offset: view.base_offset,
-                        transactional: true,
-                        marker,
-                    });
-                }
+        self.for_each_header(|pos, view| {
+            if !view.is_transactional() {
+                return Ok(());
             }
-            pos += view.total_size as u64;
-        }
-        Ok(())
+            let marker = if view.is_control() {
+                let mut whole = vec![0u8; view.total_size];
+                self.file.read_exact_at(&mut whole, pos)?;
+                crate::storage::log::marker_of(&whole)
+            } else {
+                None
+            };
+            // A control batch that is not a marker ends nothing: skip it.
+            if !view.is_control() || marker.is_some() {
+                index.note(&TxnBatch {
+                    producer_id: view.producer_id,
+                    base_offset: view.base_offset,
+                    transactional: true,
+                    marker,
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Appends one aborted transaction to this segment's `.txnindex`. A plain blocking

@@ -218,6 +218,24 @@ suite_librdkafka() {
   compare librdkafka
 }
 
+# Copies the registry source of crate $1 version $2 (it must ship tests/) to $work/$1-$2 and
+# sets crate_copy to it. Copied because cargo must not write into the registry; the crate's own
+# Cargo.lock pins its dependencies. The copy may sit inside this repository (target/compat/ by
+# default): an empty workspace table makes it its own workspace, not a stray member of ours.
+copy_crate() {
+  local name=$1 version=$2 src="" d
+  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$name-$version"; do
+    [ -d "$d/tests" ] && src=$d
+  done
+  [ -n "$src" ] || { echo "$name $version source with tests/ not found" >&2; exit 1; }
+  crate_copy=$work/$name-$version
+  if [ ! -f "$crate_copy/Cargo.toml" ]; then
+    rm -rf "$crate_copy"
+    cp -r "$src" "$crate_copy"
+  fi
+  grep -q '^\[workspace\]' "$crate_copy/Cargo.toml" || printf '\n[workspace]\n' >>"$crate_copy/Cargo.toml"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Suite: rust-rdkafka's integration tests (tests/ ships in the crate package).
 
@@ -226,20 +244,8 @@ suite_rdkafka() {
   cargo fetch --quiet
   local v
   v=$(awk '/^name = "rdkafka"$/{getline; gsub(/"/,"",$3); print $3}' "$root/Cargo.lock")
-  local src="" d
-  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rdkafka-"$v"; do
-    [ -d "$d/tests" ] && src=$d
-  done
-  [ -n "$src" ] || { echo "rdkafka $v source with tests/ not found" >&2; exit 1; }
-  # Copied because cargo must not write into the registry; its own Cargo.lock pins the deps.
-  local crate=$work/rdkafka-$v
-  if [ ! -f "$crate/Cargo.toml" ]; then
-    rm -rf "$crate"
-    cp -r "$src" "$crate"
-  fi
-  # The copy may sit inside this repository (target/compat/ by default): an empty workspace
-  # table makes it its own workspace instead of a stray member of ours.
-  grep -q '^\[workspace\]' "$crate/Cargo.toml" || printf '\n[workspace]\n' >>"$crate/Cargo.toml"
+  copy_crate rdkafka "$v"
+  local crate=$crate_copy
 
   # Every integration-test target except those marked [no-run] (test_transactions hangs until
   # transactions exist) and utils.rs, which holds helpers only.
@@ -278,19 +284,12 @@ suite_rskafka() {
     "$RSKAFKA_VERSION" >"$fetch/Cargo.toml"
   : >"$fetch/src/lib.rs"
   (cd "$fetch" && cargo fetch --quiet)
-  local src="" d
-  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rskafka-"$RSKAFKA_VERSION"; do
-    [ -d "$d/tests" ] && src=$d
-  done
-  [ -n "$src" ] || { echo "rskafka $RSKAFKA_VERSION source with tests/ not found" >&2; exit 1; }
-  local crate=$work/rskafka-$RSKAFKA_VERSION
-  if [ ! -f "$crate/Cargo.toml" ]; then
-    rm -rf "$crate"
-    cp -r "$src" "$crate"
+  copy_crate rskafka "$RSKAFKA_VERSION"
+  local crate=$crate_copy
+  if [ -f "$crate/rust-toolchain.toml" ]; then
     # Its rust-toolchain.toml pins Rust 1.85, which rustup cannot download here; its locked
     # rsasl does not build on current Rust (the crate's own note: `cargo update -p rsasl`).
     rm -f "$crate/rust-toolchain.toml"
-    printf '\n[workspace]\n' >>"$crate/Cargo.toml"
     (cd "$crate" && cargo update --quiet -p rsasl)
   fi
   local targets=() f
