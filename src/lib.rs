@@ -21,6 +21,7 @@
 //! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
 //!   and `__transaction_state` records, transaction markers.
 //! - [`client`]: a small synchronous Kafka client for the tools (any Kafka-compatible broker).
+//! - `fuzzing`: entry points for the fuzz targets in `fuzz/` and the hostile-input tests.
 //! - [`cli`]: the Kafka-tool-like subcommands (topics, produce, consume, groups, configs,
 //!   dump-log) and their table/JSON output.
 
@@ -28,6 +29,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod coordinator;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handlers;
 pub mod metadata;
 pub mod metrics;

@@ -1,10 +1,12 @@
-//! Wire formats with no I/O: request framing, the RecordBatch v2 view, varints, record
-//! decoding and compression codecs, the hand-framed fetch response, and SCRAM's messages.
+//! Wire formats with no I/O: the bounds check in front of the request decoders, the
+//! RecordBatch v2 view, varints, record decoding and compression codecs, the hand-framed fetch
+//! response, and SCRAM's messages.
 //! Runs on every shard.
 
 pub mod compression;
 pub mod fetch_response;
 pub mod record_batch;
 pub mod records;
+pub mod request_shapes;
 pub mod scram;
 pub mod varint;

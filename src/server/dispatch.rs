@@ -11,6 +11,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use crate::handlers::{self, api_versions, produce_legacy};
 use crate::protocol::fetch_response::Part;
+use crate::protocol::request_shapes;
 use crate::shard::Shard;
 
 /// What the connection sends back for one request.
@@ -50,7 +51,15 @@ fn encode_error(e: impl std::fmt::Display) -> DispatchError {
     DispatchError::Encode(e.to_string())
 }
 
-fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> Result<R, DispatchError> {
+/// Decodes a request body of API `key`, after checking that every count and length in it
+/// fits the frame (the generated decoders would otherwise allocate whatever a count claims).
+pub fn decode_body<R: Decodable>(
+    key: ApiKey,
+    body: &mut Bytes,
+    version: i16,
+) -> Result<R, DispatchError> {
+    request_shapes::check(key as i16, version, body)
+        .map_err(|e| DispatchError::Malformed(format!("{key:?} v{version}: {e}")))?;
     R::decode(body, version).map_err(|e| DispatchError::Malformed(e.to_string()))
 }
 
@@ -78,7 +87,7 @@ pub fn encode_frame<R: Encodable + HeaderVersion>(
 /// Routes a request to its handler module: decode, handle, encode.
 macro_rules! route {
     ($shard:expr, $ctx:expr, $body:expr, $module:ident, $request:ty) => {{
-        let request: $request = decode(&mut $body, $ctx.version)?;
+        let request: $request = decode_body($ctx.api_key, &mut $body, $ctx.version)?;
         let response = handlers::$module::handle($shard, &$ctx, request).await;
         encode_frame($ctx.correlation_id, $ctx.version, &response)
     }};
@@ -126,7 +135,7 @@ pub async fn dispatch(
             let request: ProduceRequest = if legacy {
                 produce_legacy::decode(frame)?
             } else {
-                decode(&mut frame, version)?
+                decode_body(api_key, &mut frame, version)?
             };
             match handlers::produce::handle(shard, &ctx, request).await {
                 Some(response) if legacy => {
@@ -137,7 +146,7 @@ pub async fn dispatch(
             }
         }
         ApiKey::Fetch => {
-            let request: FetchRequest = decode(&mut frame, version)?;
+            let request: FetchRequest = decode_body(api_key, &mut frame, version)?;
             Ok(Reply::Parts(
                 handlers::fetch::handle(shard, &ctx, request).await,
             ))
@@ -165,19 +174,20 @@ pub async fn dispatch(
             route!(shard, ctx, frame, init_producer_id, InitProducerIdRequest)
         }
         ApiKey::AlterConfigs => {
-            let request: AlterConfigsRequest = decode(&mut frame, version)?;
+            let request: AlterConfigsRequest = decode_body(api_key, &mut frame, version)?;
             let response = handlers::alter_configs::handle_alter(shard, request).await;
             encode_frame(correlation_id, version, &response)
         }
         ApiKey::IncrementalAlterConfigs => {
-            let request: IncrementalAlterConfigsRequest = decode(&mut frame, version)?;
+            let request: IncrementalAlterConfigsRequest =
+                decode_body(api_key, &mut frame, version)?;
             let response = handlers::alter_configs::handle_incremental(shard, request).await;
             encode_frame(correlation_id, version, &response)
         }
         // Reached only on an open connection (PLAINTEXT, or already authenticated); the
         // connection's SASL session answers them during authentication.
         ApiKey::SaslHandshake => {
-            let request: SaslHandshakeRequest = decode(&mut frame, version)?;
+            let request: SaslHandshakeRequest = decode_body(api_key, &mut frame, version)?;
             let response = handlers::sasl_handshake::handle_open(
                 shard.config.security_protocol,
                 &shard.config.sasl,
@@ -186,7 +196,7 @@ pub async fn dispatch(
             encode_frame(correlation_id, version, &response)
         }
         ApiKey::SaslAuthenticate => {
-            let request: SaslAuthenticateRequest = decode(&mut frame, version)?;
+            let request: SaslAuthenticateRequest = decode_body(api_key, &mut frame, version)?;
             let response = handlers::sasl_authenticate::handle_open(request);
             encode_frame(correlation_id, version, &response)
         }

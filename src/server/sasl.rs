@@ -211,7 +211,7 @@ fn decode<R: Decodable>(
     }
     let header = RequestHeader::decode(frame, api_key.request_header_version(version))
         .map_err(|e| DispatchError::Malformed(e.to_string()))?;
-    let body = R::decode(frame, version).map_err(|e| DispatchError::Malformed(e.to_string()))?;
+    let body: R = crate::server::dispatch::decode_body(api_key, frame, version)?;
     if frame.has_remaining() {
         return Err(DispatchError::Malformed(
             "trailing bytes after the request".into(),

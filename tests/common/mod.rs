@@ -135,6 +135,13 @@ impl Broker {
         self.child.as_ref().expect("broker is running").id()
     }
 
+    /// Whether the process is still running (it has not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns its exit status.
     pub fn stop(&mut self) -> ExitStatus {
         self.signal_and_wait(libc::SIGTERM)

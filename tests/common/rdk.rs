@@ -258,3 +258,16 @@ pub fn assert_same_records(sent: &[Rec], read: &[ReadRec], what: &str) {
         assert_eq!(&r.rec, s, "{what}: record {i} differs");
     }
 }
+
+/// Creates `topic` with `partitions` partitions through the admin API and waits for the answer.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = futures_lite::future::block_on(
+        admin(bootstrap).create_topics([&new_topic], &admin_options()),
+    )
+    .expect("create_topics request");
+    for result in results {
+        result.unwrap_or_else(|(name, code)| panic!("creating {name} failed: {code:?}"));
+    }
+}
