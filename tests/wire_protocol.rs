@@ -778,3 +778,64 @@ fn without_auto_creation_unknown_topics_stay_unknown() {
     );
     assert!(!broker.data_dir().join(format!("{topic}-0")).exists());
 }
+
+#[test]
+fn produce_never_creates_topics_and_metadata_does() {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    // Auto-creation on (the default): still only Metadata may create a topic, as in Kafka.
+    let broker = Broker::start();
+    let topic = unique_topic("produce-no-auto");
+    let mut shard = Client::connect(broker.shard_port(0));
+    let (error, _) = produce(&mut shard, &topic, record_batch(&[(b"k", b"v")], 0));
+    assert_eq!(
+        error, UNKNOWN_TOPIC_OR_PARTITION,
+        "produce to a missing topic"
+    );
+    assert!(!broker.data_dir().join(format!("{topic}-0")).exists());
+    let mut client = Client::connect(broker.base_port());
+    let version = client.version::<MetadataRequest>(12);
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName::from(StrBytes::from_string(topic.clone())))),
+        ]))
+        .with_allow_auto_topic_creation(true);
+    let response: MetadataResponse = client.call(request, version);
+    assert_eq!(response.topics[0].error_code, NONE, "metadata auto-creates");
+}
+
+#[test]
+fn internal_topics_cannot_be_deleted_or_written_by_clients() {
+    use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+    const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    let broker = Broker::start();
+    let mut client = Client::connect(broker.base_port());
+    for internal in ["__consumer_offsets", "__transaction_state"] {
+        let version = client.version::<DeleteTopicsRequest>(6);
+        let name = TopicName::from(StrBytes::from_static_str(internal));
+        let request = if version >= 6 {
+            DeleteTopicsRequest::default().with_topics(vec![
+                kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(name)),
+            ])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![name])
+        };
+        let response: DeleteTopicsResponse = client.call(request, version);
+        let result = &response.responses[0];
+        assert_eq!(
+            result.error_code, INVALID_TOPIC_EXCEPTION,
+            "delete {internal}"
+        );
+        let message = result.error_message.as_ref().map(|m| m.to_string());
+        assert!(
+            message.as_deref().unwrap_or("").contains("internal topic"),
+            "{message:?}"
+        );
+        for core in 0..broker.cores() {
+            let mut shard = Client::connect(broker.shard_port(core));
+            let (error, _) = produce(&mut shard, internal, record_batch(&[(b"k", b"v")], 0));
+            assert_eq!(error, INVALID_TOPIC_EXCEPTION, "produce to {internal}");
+        }
+    }
+}

@@ -48,6 +48,14 @@ fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> DeletableT
         result.error_code = ResponseError::UnknownTopicId.code();
         return result;
     };
+    if crate::handlers::is_internal_topic(&resolved) {
+        // Deleting __consumer_offsets would wipe every group's committed offsets.
+        result.error_code = ResponseError::InvalidTopicException.code();
+        result.error_message = Some(str_bytes(format!(
+            "{resolved} is an internal topic and cannot be deleted"
+        )));
+        return result;
+    }
     match shard.cluster.delete_topic(&resolved) {
         Ok(meta) => result.topic_id = meta.id,
         Err(e) => {

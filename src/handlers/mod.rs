@@ -96,6 +96,12 @@ pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
+/// The topics the coordinators own (Kafka's internal topics): clients may not append to them
+/// or delete them.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == crate::shard::offsets_log::OFFSETS_TOPIC || name == crate::shard::txns::TXN_TOPIC
+}
+
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }

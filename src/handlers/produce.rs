@@ -16,7 +16,6 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handlers::metadata::auto_create;
 use crate::server::dispatch::RequestContext;
 use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{AppendError, require_keys, validate_batches};
@@ -90,16 +89,16 @@ async fn produce_partition(
     records: Option<Bytes>,
 ) -> PartitionProduceResponse {
     let (acks, topic, index) = (target.acks, target.topic, target.index);
+    if crate::handlers::is_internal_topic(topic) {
+        // The coordinators write these logs; a client batch there would corrupt group or
+        // transaction state (Kafka refuses it the same way).
+        let message = format!("Cannot append to internal topic {topic}");
+        return failure(index, ResponseError::InvalidTopicException, Some(message));
+    }
+    // No auto-creation here: Kafka creates topics automatically only from Metadata requests,
+    // and a Produce to an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION.
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
-        Err(PartitionError::UnknownTopicOrPartition)
-            if shard.config.auto_create_topics && shard.cluster.topic(topic).is_none() =>
-        {
-            match auto_create(shard, topic) {
-                Ok(_) => return retry_after_create(shard, target, records).await,
-                Err(code) => return failure(index, code, None),
-            }
-        }
         Err(e) => return failure(index, partition_error_code(&e), Some(e.to_string())),
     };
     let records = records.unwrap_or_default();
@@ -185,17 +184,6 @@ async fn produce_partition(
 }
 
 /// The created topic's partition may live on another shard: then the client must move.
-async fn retry_after_create(
-    shard: &Rc<Shard>,
-    target: &Target<'_>,
-    records: Option<Bytes>,
-) -> PartitionProduceResponse {
-    match shard.partition(target.topic, target.index).await {
-        Ok(_) => Box::pin(produce_partition(shard, target, records)).await,
-        Err(e) => failure(target.index, partition_error_code(&e), Some(e.to_string())),
-    }
-}
-
 /// The first transactional batch of a producer on this partition: its coordinator must
 /// know the partition is in the producer's open transaction (once per transaction and
 /// partition; later batches find the transaction open here already).
