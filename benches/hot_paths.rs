@@ -104,6 +104,47 @@ fn produce_decode(c: &mut Criterion) {
                 .len()
         })
     });
+    // The bounds check dispatch runs before that decode (same request).
+    g.bench_function("produce_v9_bounds_check_16KiB", |b| {
+        b.iter(|| sluice::protocol::request_shapes::check(0, 9, black_box(&encoded[..])).is_ok())
+    });
+    g.finish();
+    fetch_request_decode(c);
+}
+
+/// A consumer's Fetch v12 for 16 partitions of one topic: decode, and the bounds check before it.
+fn fetch_request_decode(c: &mut Criterion) {
+    use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let mut topic = FetchTopic::default();
+    topic.topic = TopicName(StrBytes::from_static_str("bench"));
+    topic.partitions = (0..16)
+        .map(|p| {
+            let mut partition = FetchPartition::default();
+            partition.partition = p;
+            partition.fetch_offset = 1_000_000;
+            partition.partition_max_bytes = 1 << 20;
+            partition
+        })
+        .collect();
+    let mut request = FetchRequest::default();
+    request.max_wait_ms = 500;
+    request.topics = vec![topic];
+    let mut encoded = BytesMut::new();
+    request.encode(&mut encoded, 12).unwrap();
+    let encoded = encoded.freeze();
+    let mut g = c.benchmark_group("request");
+    g.bench_function("fetch_v12_decode_16_partitions", |b| {
+        b.iter(|| {
+            FetchRequest::decode(&mut black_box(encoded.clone()), 12)
+                .unwrap()
+                .topics
+                .len()
+        })
+    });
+    g.bench_function("fetch_v12_bounds_check_16_partitions", |b| {
+        b.iter(|| sluice::protocol::request_shapes::check(1, 12, black_box(&encoded[..])).is_ok())
+    });
     g.finish();
 }
 

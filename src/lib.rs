@@ -3,7 +3,7 @@
 //! One process per machine (a *node*) runs one glommio executor per CPU core. Each executor
 //! is a *shard* that owns a set of partitions outright and presents itself to Kafka clients as
 //! a broker of its own (`node_id * 1000 + core`, its own port), so produce and fetch never
-//! cross cores. See `../shared/ARCHITECTURE.md` and the README for the reasons.
+//! cross cores. The design and its reasons: `docs/architecture.md` in the repository.
 //!
 //! Module map:
 //! - [`config`]: broker and topic configuration (Kafka key names), properties files,
