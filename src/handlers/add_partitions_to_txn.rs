@@ -12,7 +12,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
 

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{TopicDefaults, is_dynamic_broker_key, validate_topic_key};
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
@@ -134,7 +135,11 @@ fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBy
 }
 
 /// Legacy AlterConfigs: the request's set replaces all of the resource's configs.
-pub async fn handle_alter(shard: &Rc<Shard>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle_alter(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in &request.resources {
         let outcome = alter_resource(
@@ -167,6 +172,7 @@ pub async fn handle_alter(shard: &Rc<Shard>, request: AlterConfigsRequest) -> Al
 /// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on individual keys.
 pub async fn handle_incremental(
     shard: &Rc<Shard>,
+    _ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();

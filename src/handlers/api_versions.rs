@@ -9,7 +9,7 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::handlers::SUPPORTED;
-use crate::server::dispatch::{DispatchError, Reply, RequestContext, encode_frame};
+use crate::handlers::request::{DispatchError, Reply, RequestContext, encode_frame};
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 4);

@@ -9,9 +9,9 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use crate::handlers::create_topics::manual_placement;
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::metadata::MetadataError;
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 3);

@@ -14,9 +14,9 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use crate::config::validate_topic_key;
 use crate::handlers::describe_configs::source_code;
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::metadata::MetadataError;
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (2, 7);

@@ -7,8 +7,8 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
 
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::server::dispatch::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (0, 2);

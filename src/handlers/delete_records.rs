@@ -10,7 +10,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::handlers::produce::partition_error_code;
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, retire_expired_segments};
 use crate::storage::log::DeleteRecordsError;
 

@@ -11,8 +11,8 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use crate::config::ValueSource;
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (1, 4);

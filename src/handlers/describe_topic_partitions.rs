@@ -13,9 +13,9 @@ use kafka_protocol::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse,
 };
 
+use crate::handlers::request::RequestContext;
 use crate::handlers::topic_name;
 use crate::metadata::TopicMeta;
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 0);

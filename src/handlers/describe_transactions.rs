@@ -10,8 +10,8 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TransactionalId,
 };
 
+use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
-use crate::server::dispatch::RequestContext;
 use crate::shard::{Shard, txns};
 
 pub const VERSIONS: (i16, i16) = (0, 0);

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, txns};
 
 /// v4 (KIP-890 part 2, epoch bump per transaction, v5 response fields) is not implemented.

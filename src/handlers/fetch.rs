@@ -9,15 +9,17 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 
 use crate::handlers::produce::partition_error_code;
+use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body};
 use crate::protocol::fetch_response::{
     FetchResponseWriter, Part, PartitionHeader, RecordsSource, TopicKey,
 };
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 use crate::storage::log::ReadError;
 
@@ -50,6 +52,17 @@ struct TopicPlan {
     id: uuid::Uuid,
     partitions: Vec<PartitionPlan>,
     bytes: u64,
+}
+
+/// The registry's entry: the response is framed by hand as byte chunks and file regions, so
+/// record data can leave zero-copy.
+pub async fn serve(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    mut body: Bytes,
+) -> Result<Reply, DispatchError> {
+    let request: FetchRequest = decode_body(ctx.api_key, &mut body, ctx.version)?;
+    Ok(Reply::Parts(handle(shard, ctx, request).await))
 }
 
 pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchRequest) -> Vec<Part> {

@@ -11,8 +11,8 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 use crate::shard::{offsets_log, txns};
 

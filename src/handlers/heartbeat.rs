@@ -6,7 +6,7 @@ use std::rc::Rc;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::coordinator::group::wire;
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (0, 4);

@@ -10,7 +10,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::coordinator::txn::InitOutcome;
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
 

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use crate::coordinator::group::types::JoinResponse;
 use crate::coordinator::group::{Response, wire};
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (0, 9);

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use crate::coordinator::group::types::LeaveResponse;
 use crate::coordinator::group::wire;
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (0, 5);

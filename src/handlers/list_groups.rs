@@ -7,7 +7,7 @@ use std::rc::Rc;
 use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
 use crate::coordinator::group::wire;
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 5);

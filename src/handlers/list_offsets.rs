@@ -10,7 +10,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::handlers::produce::partition_error_code;
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 
 /// v9 adds -5 (earliest pending tiered upload), v10 a timeout; neither changes the answer

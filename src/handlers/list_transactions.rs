@@ -10,8 +10,8 @@ use kafka_protocol::messages::{
 };
 
 use crate::coordinator::txn::{TxnMetadata, TxnStatus};
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 1);

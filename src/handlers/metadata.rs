@@ -12,9 +12,9 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
+use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::metadata::{MetadataError, TopicMeta, validate_topic_name};
-use crate::server::dispatch::RequestContext;
 use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 12);

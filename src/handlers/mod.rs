@@ -1,7 +1,8 @@
 //! One module per Kafka API. Each declares the versions it implements next to its handler;
-//! [`SUPPORTED`] collects them, and both dispatch and the ApiVersions answer read it, so what
-//! Sluice advertises is exactly what it serves. Handlers run on the shard that received the
-//! request.
+//! the registry below lists every API once, and dispatch ([`serve`]), the ApiVersions answer
+//! ([`SUPPORTED`]) and the fuzz decoders are generated from it, so what Sluice advertises is
+//! exactly what it serves. `request` holds what handlers and the server share. Handlers run on
+//! the shard that received the request.
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
@@ -35,62 +36,130 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod produce_legacy;
+pub mod request;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 
-use kafka_protocol::messages::{ApiKey, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use std::rc::Rc;
 
-/// Every API Sluice serves, with the inclusive version range its handler implements.
-pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
-    (ApiKey::Produce, produce::VERSIONS),
-    (ApiKey::Fetch, fetch::VERSIONS),
-    (ApiKey::ListOffsets, list_offsets::VERSIONS),
-    (ApiKey::Metadata, metadata::VERSIONS),
-    (ApiKey::ApiVersions, api_versions::VERSIONS),
-    (ApiKey::CreateTopics, create_topics::VERSIONS),
-    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
-    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
-    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
-    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
-    (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::shard::Shard;
+use request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
+
+/// The registry: every API Sluice serves, once. Each `decoded` entry names its request type,
+/// its handler (`async fn(&Rc<Shard>, &RequestContext, Request) -> Response`) and its versions;
+/// each `framed` entry's handler takes the undecoded body and returns the reply itself
+/// (Produce: v0-v2 framed by hand, acks=0 unanswered; Fetch: zero-copy parts). Dispatch,
+/// ApiVersions (`SUPPORTED`) and the fuzz decoders are generated from it, so an API cannot be
+/// advertised without being served.
+macro_rules! registry {
     (
-        ApiKey::DescribeTopicPartitions,
-        describe_topic_partitions::VERSIONS,
-    ),
-    (ApiKey::DeleteRecords, delete_records::VERSIONS),
-    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
-    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
-    (
-        ApiKey::IncrementalAlterConfigs,
-        alter_configs::INCREMENTAL_VERSIONS,
-    ),
-    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
-    (ApiKey::JoinGroup, join_group::VERSIONS),
-    (ApiKey::SyncGroup, sync_group::VERSIONS),
-    (ApiKey::Heartbeat, heartbeat::VERSIONS),
-    (ApiKey::LeaveGroup, leave_group::VERSIONS),
-    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
-    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
-    (ApiKey::ListGroups, list_groups::VERSIONS),
-    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
-    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
-    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
-    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
-    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
-    (ApiKey::EndTxn, end_txn::VERSIONS),
-    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
-    (
-        ApiKey::DescribeTransactions,
-        describe_transactions::VERSIONS,
-    ),
-    (ApiKey::ListTransactions, list_transactions::VERSIONS),
-    (ApiKey::DescribeProducers, describe_producers::VERSIONS),
-    (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
-    (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
-];
+        decoded { $( $key:ident($request:ty) => $module:ident::$handler:ident, $versions:expr; )* }
+        framed { $( $fkey:ident($frequest:ty) => $fmodule:ident::$fhandler:ident, $fversions:expr; )* }
+    ) => {
+        /// Every API Sluice serves, with the inclusive version range its handler implements.
+        pub const SUPPORTED: &[(ApiKey, (i16, i16))] = &[
+            $( (ApiKey::$fkey, $fversions), )*
+            $( (ApiKey::$key, $versions), )*
+        ];
+
+        /// Decodes, handles and encodes one request whose header `ctx` describes; `body` is
+        /// what follows the header.
+        pub async fn serve(
+            shard: &Rc<Shard>,
+            ctx: &RequestContext,
+            mut body: Bytes,
+        ) -> Result<Reply, DispatchError> {
+            match ctx.api_key {
+                $( ApiKey::$fkey => $fmodule::$fhandler(shard, ctx, body).await, )*
+                $( ApiKey::$key => {
+                    let request: $request = decode_body(ctx.api_key, &mut body, ctx.version)?;
+                    let response = $module::$handler(shard, ctx, request).await;
+                    encode_frame(ctx.correlation_id, ctx.version, &response)
+                } )*
+                other => Err(DispatchError::UnknownApiKey(other as i16)),
+            }
+        }
+
+        /// Decodes a body of API `key` as dispatch does (bounds check, then the generated
+        /// decoder) without serving it: the fuzz targets' view of the decoders. `None` for an
+        /// API Sluice does not serve.
+        pub fn decode_only(key: ApiKey, version: i16, body: &[u8]) -> Option<Result<(), String>> {
+            let mut body = Bytes::copy_from_slice(body);
+            let checked = crate::protocol::request_shapes::check(key as i16, version, &body)
+                .map_err(|e| e.to_string());
+            Some(match key {
+                $( ApiKey::$fkey => checked.and_then(|()| {
+                    <$frequest>::decode(&mut body, version).map(drop).map_err(|e| e.to_string())
+                }), )*
+                $( ApiKey::$key => checked.and_then(|()| {
+                    <$request>::decode(&mut body, version).map(drop).map_err(|e| e.to_string())
+                }), )*
+                _ => return None,
+            })
+        }
+
+        /// The encoding of the request type's `Default` for `key` at `version`; `None` where the
+        /// generated codec has no such version (Produce v0-v2) or Sluice does not serve `key`.
+        pub fn default_request_body(key: ApiKey, version: i16) -> Option<Vec<u8>> {
+            let mut buf = BytesMut::new();
+            let encoded = match key {
+                $( ApiKey::$fkey => <$frequest>::default().encode(&mut buf, version), )*
+                $( ApiKey::$key => <$request>::default().encode(&mut buf, version), )*
+                _ => return None,
+            };
+            encoded.ok().map(|()| buf.to_vec())
+        }
+    };
+}
+
+registry! {
+    decoded {
+        ListOffsets(ListOffsetsRequest) => list_offsets::handle, list_offsets::VERSIONS;
+        Metadata(MetadataRequest) => metadata::handle, metadata::VERSIONS;
+        ApiVersions(ApiVersionsRequest) => api_versions::handle, api_versions::VERSIONS;
+        CreateTopics(CreateTopicsRequest) => create_topics::handle, create_topics::VERSIONS;
+        DeleteTopics(DeleteTopicsRequest) => delete_topics::handle, delete_topics::VERSIONS;
+        CreatePartitions(CreatePartitionsRequest) => create_partitions::handle, create_partitions::VERSIONS;
+        DescribeConfigs(DescribeConfigsRequest) => describe_configs::handle, describe_configs::VERSIONS;
+        DescribeCluster(DescribeClusterRequest) => describe_cluster::handle, describe_cluster::VERSIONS;
+        DescribeLogDirs(DescribeLogDirsRequest) => describe_log_dirs::handle, describe_log_dirs::VERSIONS;
+        DescribeTopicPartitions(DescribeTopicPartitionsRequest) => describe_topic_partitions::handle, describe_topic_partitions::VERSIONS;
+        DeleteRecords(DeleteRecordsRequest) => delete_records::handle, delete_records::VERSIONS;
+        InitProducerId(InitProducerIdRequest) => init_producer_id::handle, init_producer_id::VERSIONS;
+        AlterConfigs(AlterConfigsRequest) => alter_configs::handle_alter, alter_configs::VERSIONS;
+        IncrementalAlterConfigs(IncrementalAlterConfigsRequest) => alter_configs::handle_incremental, alter_configs::INCREMENTAL_VERSIONS;
+        FindCoordinator(FindCoordinatorRequest) => find_coordinator::handle, find_coordinator::VERSIONS;
+        JoinGroup(JoinGroupRequest) => join_group::handle, join_group::VERSIONS;
+        SyncGroup(SyncGroupRequest) => sync_group::handle, sync_group::VERSIONS;
+        Heartbeat(HeartbeatRequest) => heartbeat::handle, heartbeat::VERSIONS;
+        LeaveGroup(LeaveGroupRequest) => leave_group::handle, leave_group::VERSIONS;
+        OffsetCommit(OffsetCommitRequest) => offset_commit::handle, offset_commit::VERSIONS;
+        OffsetFetch(OffsetFetchRequest) => offset_fetch::handle, offset_fetch::VERSIONS;
+        ListGroups(ListGroupsRequest) => list_groups::handle, list_groups::VERSIONS;
+        DescribeGroups(DescribeGroupsRequest) => describe_groups::handle, describe_groups::VERSIONS;
+        DeleteGroups(DeleteGroupsRequest) => delete_groups::handle, delete_groups::VERSIONS;
+        OffsetDelete(OffsetDeleteRequest) => offset_delete::handle, offset_delete::VERSIONS;
+        AddPartitionsToTxn(AddPartitionsToTxnRequest) => add_partitions_to_txn::handle, add_partitions_to_txn::VERSIONS;
+        AddOffsetsToTxn(AddOffsetsToTxnRequest) => add_offsets_to_txn::handle, add_offsets_to_txn::VERSIONS;
+        EndTxn(EndTxnRequest) => end_txn::handle, end_txn::VERSIONS;
+        TxnOffsetCommit(TxnOffsetCommitRequest) => txn_offset_commit::handle, txn_offset_commit::VERSIONS;
+        DescribeTransactions(DescribeTransactionsRequest) => describe_transactions::handle, describe_transactions::VERSIONS;
+        ListTransactions(ListTransactionsRequest) => list_transactions::handle, list_transactions::VERSIONS;
+        DescribeProducers(DescribeProducersRequest) => describe_producers::handle, describe_producers::VERSIONS;
+        SaslHandshake(SaslHandshakeRequest) => sasl_handshake::handle, sasl_handshake::VERSIONS;
+        SaslAuthenticate(SaslAuthenticateRequest) => sasl_authenticate::handle, sasl_authenticate::VERSIONS;
+    }
+    framed {
+        Produce(ProduceRequest) => produce::serve, produce::VERSIONS;
+        Fetch(FetchRequest) => fetch::serve, fetch::VERSIONS;
+    }
+}
 
 pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)

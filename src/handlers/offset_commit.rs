@@ -11,8 +11,8 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use crate::coordinator::group::offsets::TopicErrors;
 use crate::coordinator::group::offsets::{self, CommitTopic};
 use crate::coordinator::group::wire;
+use crate::handlers::request::RequestContext;
 use crate::metadata::Cluster;
-use crate::server::dispatch::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (2, 9);

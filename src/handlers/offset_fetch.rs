@@ -7,7 +7,7 @@ use std::rc::Rc;
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
 use crate::coordinator::group::wire::{self, FetchedGroup};
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (1, 9);

@@ -16,7 +16,8 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::server::dispatch::RequestContext;
+use crate::handlers::produce_legacy;
+use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
 use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{AppendError, require_keys, validate_batches};
 use crate::storage::producer_state::SequenceError;
@@ -25,6 +26,30 @@ use crate::storage::producer_state::SequenceError;
 pub const VERSIONS: (i16, i16) = (0, 12);
 
 const ACKS_ALL: i16 = -1;
+
+/// The registry's entry: v0-v2 bodies are framed by hand (`produce_legacy`), later ones by
+/// the generated codec behind the bounds check; acks=0 gets no reply.
+pub async fn serve(
+    shard: &Rc<Shard>,
+    ctx: &RequestContext,
+    mut body: Bytes,
+) -> Result<Reply, DispatchError> {
+    let legacy = ctx.version <= produce_legacy::LEGACY_MAX_VERSION;
+    let request: ProduceRequest = if legacy {
+        produce_legacy::decode(body)?
+    } else {
+        decode_body(ctx.api_key, &mut body, ctx.version)?
+    };
+    match handle(shard, ctx, request).await {
+        Some(response) if legacy => Ok(produce_legacy::encode(
+            ctx.correlation_id,
+            ctx.version,
+            &response,
+        )),
+        Some(response) => encode_frame(ctx.correlation_id, ctx.version, &response),
+        None => Ok(Reply::None),
+    }
+}
 
 pub async fn handle(
     shard: &Rc<Shard>,

@@ -9,7 +9,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::server::dispatch::{DispatchError, Reply};
+use crate::handlers::request::{DispatchError, Reply};
 
 /// Versions handled here; the generated codec covers the rest.
 pub const LEGACY_MAX_VERSION: i16 = 2;

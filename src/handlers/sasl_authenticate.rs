@@ -6,13 +6,16 @@
 //! ILLEGAL_SASL_STATE, as in Kafka.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 
 use crate::config::SaslConfig;
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::protocol::scram::{self, ScramError, ScramExchange, ScramHash};
+use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 2);
 
@@ -116,6 +119,15 @@ pub fn scram_final(
         Ok((user, message)) => (challenge(message), Ok(user)),
         Err(e) => (refused(), Err(e)),
     }
+}
+
+/// The registry's entry: SaslAuthenticate on an open connection.
+pub async fn handle(
+    _shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: SaslAuthenticateRequest,
+) -> SaslAuthenticateResponse {
+    handle_open(request)
 }
 
 pub fn handle_open(_request: SaslAuthenticateRequest) -> SaslAuthenticateResponse {

@@ -3,11 +3,15 @@
 //! (PLAINTEXT listener, or already authenticated) reaches this handler and gets
 //! ILLEGAL_SASL_STATE, as Kafka answers it.
 
+use std::rc::Rc;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
 
 use crate::config::{SaslConfig, SecurityProtocol};
+use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
+use crate::shard::Shard;
 
 pub const VERSIONS: (i16, i16) = (0, 1);
 
@@ -33,6 +37,15 @@ pub fn negotiate(mechanism: &str, version: i16, sasl: &SaslConfig) -> SaslHandsh
 }
 
 /// The answer outside authentication.
+/// The registry's entry: a handshake on an open connection.
+pub async fn handle(
+    shard: &Rc<Shard>,
+    _ctx: &RequestContext,
+    request: SaslHandshakeRequest,
+) -> SaslHandshakeResponse {
+    handle_open(shard.config.security_protocol, &shard.config.sasl, request)
+}
+
 pub fn handle_open(
     protocol: SecurityProtocol,
     sasl: &SaslConfig,

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use crate::coordinator::group::types::SyncResponse;
 use crate::coordinator::group::{Response, wire};
-use crate::server::dispatch::RequestContext;
+use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
 pub const VERSIONS: (i16, i16) = (0, 5);

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
+use crate::handlers::request::Reply;
 use crate::protocol::fetch_response::Part;
-use crate::server::dispatch::{self, Reply};
+use crate::server::dispatch;
 use crate::server::request_memory::Reservation;
 use crate::server::sasl::{SaslError, SaslSession, Step};
 use crate::server::zero_copy;
@@ -24,7 +25,7 @@ pub enum ConnectionError {
     #[error("frame of {0} bytes is outside the accepted range")]
     BadFrameSize(i64),
     #[error(transparent)]
-    Dispatch(#[from] dispatch::DispatchError),
+    Dispatch(#[from] crate::handlers::request::DispatchError),
     #[error(transparent)]
     Sasl(#[from] SaslError),
 }

@@ -14,9 +14,9 @@ use std::rc::Rc;
 
 use glommio::net::TcpListener;
 
+use crate::handlers::request::DispatchError;
 use crate::shard::Shard;
 use connection::ConnectionError;
-use dispatch::DispatchError;
 
 /// Most connections a shard serves at once; more are refused at accept (a limit on
 /// everything, so a connection storm cannot exhaust memory).

@@ -12,9 +12,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Decodable;
 
 use crate::config::{BrokerConfig, SecurityProtocol};
+use crate::handlers::request::{DispatchError, Reply, encode_frame};
 use crate::handlers::{sasl_authenticate, sasl_handshake};
 use crate::protocol::scram::{ScramExchange, ScramHash};
-use crate::server::dispatch::{DispatchError, Reply, encode_frame};
 
 /// The mechanism a v1 handshake chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +211,7 @@ fn decode<R: Decodable>(
     }
     let header = RequestHeader::decode(frame, api_key.request_header_version(version))
         .map_err(|e| DispatchError::Malformed(e.to_string()))?;
-    let body: R = crate::server::dispatch::decode_body(api_key, frame, version)?;
+    let body: R = crate::handlers::request::decode_body(api_key, frame, version)?;
     if frame.has_remaining() {
         return Err(DispatchError::Malformed(
             "trailing bytes after the request".into(),

@@ -1,0 +1,81 @@
+//! What a request handler receives and returns, shared by `handlers` and `server` without a
+//! cycle: the request context, the reply, the dispatch error, and the helpers that decode a
+//! body behind the bounds check and encode a response frame. Runs on the shard that read the
+//! request.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+
+use crate::protocol::fetch_response::Part;
+use crate::protocol::request_shapes;
+
+/// What the connection sends back for one request.
+pub enum Reply {
+    /// acks=0 produce: Kafka sends nothing.
+    None,
+    /// A complete frame, size prefix included.
+    Frame(BytesMut),
+    /// A frame made of byte chunks and file regions (zero-copy fetch).
+    Parts(Vec<Part>),
+}
+
+/// A request the connection cannot answer; the connection is closed, as Kafka does.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("API {key:?} version {version} is not supported")]
+    UnsupportedVersion { key: ApiKey, version: i16 },
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("cannot encode the response: {0}")]
+    Encode(String),
+}
+
+/// Fields of the request header handlers need.
+pub struct RequestContext {
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: String,
+    /// The peer address as Kafka reports it (`/127.0.0.1`); DescribeGroups shows it.
+    pub client_host: String,
+}
+
+fn encode_error(e: impl std::fmt::Display) -> DispatchError {
+    DispatchError::Encode(e.to_string())
+}
+
+/// Decodes a request body of API `key`, after checking that every count and length in it
+/// fits the frame (the generated decoders would otherwise allocate whatever a count claims).
+pub fn decode_body<R: Decodable>(
+    key: ApiKey,
+    body: &mut Bytes,
+    version: i16,
+) -> Result<R, DispatchError> {
+    request_shapes::check(key as i16, version, body)
+        .map_err(|e| DispatchError::Malformed(format!("{key:?} v{version}: {e}")))?;
+    R::decode(body, version).map_err(|e| DispatchError::Malformed(e.to_string()))
+}
+
+/// Encodes a response frame: size, response header, body. Fails only when a handler set a
+/// field the client's version cannot carry: a bug, reported and answered by closing the
+/// connection rather than by sending a wrong frame.
+pub fn encode_frame<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> Result<Reply, DispatchError> {
+    let mut buf = BytesMut::with_capacity(128);
+    buf.put_i32(0);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(encode_error)?;
+    response.encode(&mut buf, version).map_err(encode_error)?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Reply::Frame(buf))
+}
