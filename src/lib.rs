@@ -17,6 +17,8 @@
 //! - [`server`]: listeners, connections, SASL authentication, the request-memory budget,
 //!   dispatch, zero-copy sends.
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
+//! - [`logging`]: the stderr writer that never fails (a log line must not kill a shard) and
+//!   last-words output for fatal exits.
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
 //!   and `__transaction_state` records, transaction markers.
@@ -29,6 +31,7 @@ pub mod client;
 pub mod config;
 pub mod coordinator;
 pub mod handlers;
+pub mod logging;
 pub mod metadata;
 pub mod metrics;
 pub mod protocol;
