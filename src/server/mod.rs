@@ -24,8 +24,9 @@ use connection::ConnectionError;
 use dispatch::DispatchError;
 use limits::{Admission, NodeConnections, Refusal};
 
-/// Most connections a shard serves at once; more are refused at accept (a limit on
-/// everything, so a connection storm cannot exhaust memory).
+/// Most connections a shard serves at once, over all its listeners; more are refused at
+/// accept (a limit on everything, so a connection storm cannot exhaust memory), whatever
+/// `max.connections` says.
 pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
 
 /// Binds a listening socket with SO_REUSEADDR (restart without waiting for TIME_WAIT) but
@@ -74,19 +75,35 @@ impl RateLimitedWarning {
     }
 }
 
-/// The accept loop's warnings, each limited on its own.
+/// The accept loops' warnings, each limited on its own.
 struct AcceptWarnings {
     failed: RateLimitedWarning,
     refused: RateLimitedWarning,
 }
 
-/// Accepts connections until the shard starts shutting down.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<NodeConnections>) {
-    let connections = Rc::new(Cell::new(0usize));
-    let mut warnings = AcceptWarnings {
+thread_local! {
+    /// One set per shard thread, shared by its listeners: at the descriptor limit every
+    /// accept fails at once (Linux checks for a free descriptor before waiting for a
+    /// connection), so shard 0's two listeners would otherwise double the lines.
+    static WARNINGS: std::cell::RefCell<AcceptWarnings> = std::cell::RefCell::new(AcceptWarnings {
         failed: RateLimitedWarning::new(WARN_INTERVAL),
         refused: RateLimitedWarning::new(WARN_INTERVAL),
-    };
+    });
+}
+
+thread_local! {
+    /// Connections open on this shard, over all its listeners (the bootstrap port included),
+    /// for `MAX_CONNECTIONS_PER_SHARD`.
+    static SHARD_CONNECTIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `Some(suppressed)` when this shard may write the warning `pick` selects now.
+fn warning_allowed(pick: fn(&mut AcceptWarnings) -> &mut RateLimitedWarning) -> Option<u64> {
+    WARNINGS.with(|w| pick(&mut w.borrow_mut()).allow(Instant::now()))
+}
+
+/// Accepts connections until the shard starts shutting down.
+pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<NodeConnections>) {
     loop {
         let seen = shard.shutdown_event.generation();
         if shard.is_shutting_down() {
@@ -101,26 +118,26 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<Node
             None => return,
             Some(Ok(stream)) => stream,
             Some(Err(e)) => {
-                if let Some(suppressed) = warnings.failed.allow(Instant::now()) {
+                if let Some(suppressed) = warning_allowed(|w| &mut w.failed) {
                     tracing::warn!(core = shard.core, error = %e, suppressed, "accept failed; retrying every 10 ms");
                 }
                 glommio::timer::sleep(ACCEPT_RETRY).await;
                 continue;
             }
         };
-        let admission = match admit(&stream, &connections, &node) {
+        let admission = match admit(&stream, &node) {
             Ok(admission) => admission,
             Err(refusal) => {
                 // Closed at once, as Kafka closes a connection over its limits.
                 drop(stream);
                 crate::metrics::with_current(|m| m.connection_refused());
-                if let Some(suppressed) = warnings.refused.allow(Instant::now()) {
+                if let Some(suppressed) = warning_allowed(|w| &mut w.refused) {
                     tracing::warn!(core = shard.core, reason = %refusal, suppressed, "refusing a connection");
                 }
                 continue;
             }
         };
-        spawn_connection(shard.clone(), stream, connections.clone(), admission);
+        spawn_connection(shard.clone(), stream, admission);
     }
 }
 
@@ -128,10 +145,9 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<Node
 /// `max.connections.per.ip` to a new connection.
 fn admit(
     stream: &glommio::net::TcpStream,
-    connections: &Cell<usize>,
     node: &Arc<NodeConnections>,
 ) -> Result<Admission, Refusal> {
-    if connections.get() >= MAX_CONNECTIONS_PER_SHARD {
+    if SHARD_CONNECTIONS.get() >= MAX_CONNECTIONS_PER_SHARD {
         return Err(Refusal::Shard(MAX_CONNECTIONS_PER_SHARD));
     }
     let ip = stream.peer_addr().map_err(|_| Refusal::Gone)?.ip();
@@ -140,13 +156,8 @@ fn admit(
 
 /// Serves one admitted connection on a task of its own; its places in the counts are given
 /// back when it ends.
-fn spawn_connection(
-    shard: Rc<Shard>,
-    stream: glommio::net::TcpStream,
-    connections: Rc<Cell<usize>>,
-    admission: Admission,
-) {
-    connections.set(connections.get() + 1);
+fn spawn_connection(shard: Rc<Shard>, stream: glommio::net::TcpStream, admission: Admission) {
+    SHARD_CONNECTIONS.set(SHARD_CONNECTIONS.get() + 1);
     crate::metrics::with_current(|m| m.connection_opened());
     glommio::spawn_local(async move {
         // A bug in one request must cost one connection, not the whole shard.
@@ -166,7 +177,7 @@ fn spawn_connection(
             Err(_) => tracing::error!("a request handler panicked; its connection was closed"),
         }
         drop(admission);
-        connections.set(connections.get() - 1);
+        SHARD_CONNECTIONS.set(SHARD_CONNECTIONS.get() - 1);
         crate::metrics::with_current(|m| m.connection_closed());
     })
     .detach();
