@@ -140,11 +140,9 @@ fn announced_but_unsent_frames_do_not_starve_other_clients() {
     // The attackers' reservations: at most one 16 KiB step each ahead of their 6 bytes.
     let budget = 2 * (8 << 20);
     let most_held = 2 * ATTACKERS as i64 * (16 << 10);
-    wait_for(
-        "request memory published",
-        Duration::from_secs(5),
-        || metric(&metrics, "sluice_request_memory_free_bytes") >= budget - most_held,
-    );
+    wait_for("request memory published", Duration::from_secs(5), || {
+        metric(&metrics, "sluice_request_memory_free_bytes") >= budget - most_held
+    });
     for (i, attacker) in attackers.iter_mut().enumerate() {
         assert!(still_open(attacker), "attacker {i} was disconnected");
     }
@@ -184,9 +182,8 @@ fn a_frame_trickling_one_byte_per_second_is_cut_off_at_the_read_timeout() {
 /// keeps sending requests is not.
 #[test]
 fn idle_connections_are_closed_after_connections_max_idle_ms() {
-    let broker = Broker::start_with(
-        BrokerOptions::default().with_config("connections.max.idle.ms", "1500"),
-    );
+    let broker =
+        Broker::start_with(BrokerOptions::default().with_config("connections.max.idle.ms", "1500"));
     let mut idle = connect(broker.base_port());
     exchange(&mut idle).expect("first request answered");
     let mut busy = connect(broker.shard_port(0));
@@ -293,7 +290,10 @@ fn unauthenticated_frames_are_bounded_on_a_sasl_listener() {
     Connection::connect(&broker.bootstrap(), Some(&credentials))
         .expect("authenticate while unauthenticated frames are pending");
     for (i, attacker) in under_cap.iter_mut().enumerate() {
-        assert!(still_open(attacker), "attacker {i} under the cap was dropped");
+        assert!(
+            still_open(attacker),
+            "attacker {i} under the cap was dropped"
+        );
     }
 }
 

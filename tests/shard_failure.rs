@@ -124,8 +124,8 @@ fn dev_full() -> Stdio {
 /// Creates and deletes a topic spread over both shards and waits until every shard has
 /// removed its partitions from disk: each step logs on the shards that own them.
 fn traffic_that_logs(node: &Node, round: usize) {
-    let mut client = Client::connect(&format!("127.0.0.1:{}", node.base_port), None)
-        .expect("connect a client");
+    let mut client =
+        Client::connect(&format!("127.0.0.1:{}", node.base_port), None).expect("connect a client");
     let topic = format!("logged-{round}");
     let created = client
         .create_topics(&[NewTopic {
@@ -137,7 +137,9 @@ fn traffic_that_logs(node: &Node, round: usize) {
         .expect("create topic");
     assert!(created.iter().all(|(_, r)| r.is_ok()), "{created:?}");
     // Partitions are opened on first use: one record each makes every shard open its logs.
-    client.refresh(Some(&[topic.clone()])).expect("metadata");
+    client
+        .refresh(Some(std::slice::from_ref(&topic)))
+        .expect("metadata");
     let record = ProducerRecord {
         key: None,
         value: Some(b"logged".to_vec()),
@@ -146,7 +148,13 @@ fn traffic_that_logs(node: &Node, round: usize) {
     };
     for partition in 0..4 {
         client
-            .produce(&topic, partition, &[record.clone()], 1, Compression::None)
+            .produce(
+                &topic,
+                partition,
+                std::slice::from_ref(&record),
+                1,
+                Compression::None,
+            )
             .expect("produce");
     }
     let dirs = |node: &Node| {
@@ -159,7 +167,9 @@ fn traffic_that_logs(node: &Node, round: usize) {
             .unwrap_or(0)
     };
     wait_for(|| dirs(node) == 4, "partition directories created");
-    let deleted = client.delete_topics(&[topic.clone()]).expect("delete topic");
+    let deleted = client
+        .delete_topics(std::slice::from_ref(&topic))
+        .expect("delete topic");
     assert!(deleted.iter().all(|(_, r)| r.is_ok()), "{deleted:?}");
     wait_for(|| dirs(node) == 0, "partition directories removed");
 }
@@ -213,5 +223,8 @@ fn a_dead_shard_stops_the_node_and_is_named() {
         text.contains("sluice: shard 1 panicked while the node was running"),
         "the exit message must name the shard; log:\n{text}"
     );
-    assert!(text.contains("shard stopped core=0"), "shard 0 was stopped cleanly:\n{text}");
+    assert!(
+        text.contains("shard stopped core=0"),
+        "shard 0 was stopped cleanly:\n{text}"
+    );
 }

@@ -71,7 +71,11 @@ impl NetworkLimits {
             "connections.max.idle.ms" => {
                 self.connections_max_idle_ms = parse_key(key, value)?;
                 if self.connections_max_idle_ms == 0 {
-                    return Err(invalid(key, value, "must be positive, or negative for never"));
+                    return Err(invalid(
+                        key,
+                        value,
+                        "must be positive, or negative for never",
+                    ));
                 }
             }
             "sluice.request.read.timeout.ms" => {

@@ -30,7 +30,9 @@ pub enum FrameError {
     TooLargeBeforeAuth { len: i64, max: usize },
     #[error("no request for {0:?} (connections.max.idle.ms)")]
     Idle(Duration),
-    #[error("request frame not complete within {0:?} of its first byte (sluice.request.read.timeout.ms)")]
+    #[error(
+        "request frame not complete within {0:?} of its first byte (sluice.request.read.timeout.ms)"
+    )]
     ReadTimeout(Duration),
 }
 

@@ -66,7 +66,10 @@ impl RateLimitedWarning {
 
     /// `Some(occurrences suppressed since the last line)` when a line may be written now.
     pub fn allow(&mut self, now: Instant) -> Option<u64> {
-        if self.last.is_some_and(|last| now.duration_since(last) < self.interval) {
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < self.interval)
+        {
             self.suppressed += 1;
             return None;
         }

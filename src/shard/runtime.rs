@@ -63,7 +63,9 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     let signals = block_shutdown_signals();
     let config = Arc::new(config);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let limits = Arc::new(server::limits::NodeConnections::new(&config.network));
+    // Node-wide connection counts (max.connections, max.connections.per.ip), touched by the
+    // shards only at accept and close.
+    let connections = Arc::new(server::limits::NodeConnections::new(&config.network));
     let (events_tx, events) = mpsc::channel::<NodeEvent>();
     let mut shards = Vec::with_capacity(config.cores);
     let mut mailboxes = crate::shard::mailbox::mesh(config.cores).into_iter();
@@ -76,7 +78,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
             config: config.clone(),
             cluster: cluster.clone(),
             shutdown: shutdown.clone(),
-            limits: limits.clone(),
+            connections: connections.clone(),
             events: events_tx.clone(),
         };
         shards.push(spawn_shard(start, ends)?);
@@ -131,7 +133,10 @@ enum NodeEvent {
     /// A shard could not start; the message names it.
     StartFailed(String),
     /// A shard's thread ended (its executor returned or unwound).
-    Exited { core: usize, panicked: bool },
+    Exited {
+        core: usize,
+        panicked: bool,
+    },
     Signal(&'static str),
 }
 
@@ -141,7 +146,7 @@ struct ShardStart {
     config: Arc<BrokerConfig>,
     cluster: Arc<Cluster>,
     shutdown: Arc<AtomicBool>,
-    limits: Arc<server::limits::NodeConnections>,
+    connections: Arc<server::limits::NodeConnections>,
     events: mpsc::Sender<NodeEvent>,
 }
 
@@ -214,7 +219,9 @@ fn spawn_signal_thread(
 }
 
 /// Waits for SIGTERM/SIGINT; any shard exiting first is a fatal error naming it.
-fn wait_for_signal_or_dead_shard(events: &mpsc::Receiver<NodeEvent>) -> Result<&'static str, StartError> {
+fn wait_for_signal_or_dead_shard(
+    events: &mpsc::Receiver<NodeEvent>,
+) -> Result<&'static str, StartError> {
     loop {
         match events.recv() {
             Ok(NodeEvent::Signal(signal)) => return Ok(signal),
@@ -290,7 +297,11 @@ fn wait_until_ready(
                 )));
             }
             Ok(NodeEvent::Signal(s)) => signal = signal.or(Some(s)),
-            Err(_) => return Err(StartError::Shard("every shard exited during start-up".into())),
+            Err(_) => {
+                return Err(StartError::Shard(
+                    "every shard exited during start-up".into(),
+                ));
+            }
         }
     }
     Ok(signal)
@@ -313,7 +324,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
         config,
         cluster,
         shutdown,
-        limits,
+        connections,
         events,
     } = start;
     crate::metrics::install_for_current_shard(core);
@@ -340,7 +351,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     let txn_timers = glommio::spawn_local(crate::shard::txns::run_timers(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
-        .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l, limits.clone())))
+        .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l, connections.clone())))
         .collect();
     tracing::info!(
         core,
