@@ -52,14 +52,17 @@ pub struct SizeLimits {
     pub before_auth: bool,
 }
 
-/// The first body read: covers nearly every request but large produces in one step.
-const FIRST_STEP: usize = 16 << 10;
+/// The first body read: covers every request but produces of more than a few records in one
+/// step. It is also what a connection that announces a large frame and stalls can hold: at the
+/// per-shard cap of 10,000 connections, 40 MiB, less than a shard's share of the default
+/// `queued.max.request.bytes` on up to 25 cores.
+const FIRST_STEP: usize = 4 << 10;
 /// The largest step: a 100 MiB frame is read in about a hundred steps.
 const MAX_STEP: usize = 1 << 20;
 
 /// How many more body bytes to charge and read, having read `received` of `len`: never more
 /// than what already arrived (after the first step), so the memory a frame holds ahead of its
-/// bytes is at most the bytes it sent plus 16 KiB.
+/// bytes is at most the bytes it sent plus 4 KiB.
 fn next_step(received: usize, len: usize) -> usize {
     (len - received).min(received.clamp(FIRST_STEP, MAX_STEP))
 }
@@ -181,6 +184,6 @@ mod tests {
             read += next_step(read, 10 << 20);
             steps += 1;
         }
-        assert_eq!((read, steps), (10 << 20, 16));
+        assert_eq!((read, steps), (10 << 20, 18));
     }
 }

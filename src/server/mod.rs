@@ -131,12 +131,13 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<Node
         let admission = match admit(&stream, &node) {
             Ok(admission) => admission,
             Err(refusal) => {
-                // Closed at once, as Kafka closes a connection over its limits.
-                drop(stream);
+                // Counted before the close, so whoever sees the close also sees the count.
                 crate::metrics::with_current(|m| m.connection_refused());
                 if let Some(suppressed) = warning_allowed(|w| &mut w.refused) {
                     tracing::warn!(core = shard.core, reason = %refusal, suppressed, "refusing a connection");
                 }
+                // Closed at once, as Kafka closes a connection over its limits.
+                drop(stream);
                 continue;
             }
         };
