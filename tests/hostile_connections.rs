@@ -215,6 +215,49 @@ fn idle_connections_are_closed_after_connections_max_idle_ms() {
     );
 }
 
+/// Kafka's idle rule counts bytes out too: a client that sends requests but never reads the
+/// replies leaves the broker blocked on a full socket; after `connections.max.idle.ms` without
+/// progress the connection is closed and what it held is freed.
+#[test]
+fn a_client_that_never_reads_replies_is_closed_after_connections_max_idle_ms() {
+    let metrics = metrics_addr();
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .with_config("connections.max.idle.ms", "1500")
+            .with_config("sluice.metrics.addr", &metrics),
+    );
+    let stalled = connect(broker.base_port());
+    stalled.set_nonblocking(true).expect("nonblocking");
+    // Pipeline requests until neither side's buffers take more: the broker is then blocked
+    // writing a reply nobody reads.
+    let request = api_versions_v0();
+    let mut sent = 0usize;
+    let mut blocked_since = Instant::now();
+    while blocked_since.elapsed() < Duration::from_millis(500) {
+        match (&stalled).write(&request) {
+            Ok(n) => {
+                sent += n;
+                blocked_since = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("closed while its requests were still being read: {e}"),
+        }
+        assert!(
+            sent < 1 << 30,
+            "the broker read 1 GiB of requests without blocking"
+        );
+    }
+    assert!(metric(&metrics, "sluice_connections") >= 1);
+    wait_for(
+        "the stalled connection closed",
+        Duration::from_secs(10),
+        || metric(&metrics, "sluice_connections") == 0,
+    );
+    assert_answers(broker.base_port(), "after the stalled reader");
+}
+
 /// `max.connections.per.ip`: the connection over the limit is closed at once and counted;
 /// closing one gives its place back.
 #[test]
