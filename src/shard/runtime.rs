@@ -87,9 +87,10 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     spawn_signal_thread(signals, events_tx)?;
     let early_signal = match wait_until_ready(&events, config.cores) {
         Ok(signal) => signal,
-        Err(e) => {
+        Err((e, exited)) => {
+            // Bounded: a shard still waiting for a dead peer's mailbox would never stop.
             shutdown.store(true, Ordering::Release);
-            shards.into_iter().for_each(|h| drop(h.join()));
+            wait_for_remaining_shards(&events, config.cores - exited);
             return Err(e);
         }
     };
@@ -280,27 +281,25 @@ fn start_metrics_exporter(config: &BrokerConfig) {
 }
 
 /// Waits until every shard is ready; a signal that arrives meanwhile is returned, to stop the
-/// node as soon as it is up.
+/// node as soon as it is up. On failure, also says how many shards have already exited.
 fn wait_until_ready(
     events: &mpsc::Receiver<NodeEvent>,
     cores: usize,
-) -> Result<Option<&'static str>, StartError> {
+) -> Result<Option<&'static str>, (StartError, usize)> {
     let mut ready = 0;
     let mut signal = None;
     while ready < cores {
         match events.recv() {
             Ok(NodeEvent::Ready) => ready += 1,
-            Ok(NodeEvent::StartFailed(message)) => return Err(StartError::Shard(message)),
+            Ok(NodeEvent::StartFailed(message)) => return Err((StartError::Shard(message), 0)),
             Ok(NodeEvent::Exited { core, .. }) => {
-                return Err(StartError::Shard(format!(
-                    "shard {core} exited during start-up"
-                )));
+                let message = format!("shard {core} exited during start-up");
+                return Err((StartError::Shard(message), 1));
             }
             Ok(NodeEvent::Signal(s)) => signal = signal.or(Some(s)),
             Err(_) => {
-                return Err(StartError::Shard(
-                    "every shard exited during start-up".into(),
-                ));
+                let message = "every shard exited during start-up".to_string();
+                return Err((StartError::Shard(message), cores));
             }
         }
     }
