@@ -14,8 +14,9 @@
 //! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers).
-//! - [`server`]: listeners, connections, SASL authentication, the request-memory budget,
-//!   dispatch, zero-copy sends.
+//! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
+//!   time and memory limits), SASL authentication, the request-memory budget, dispatch,
+//!   zero-copy sends.
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
 //! - [`logging`]: the stderr writer that never fails (a log line must not kill a shard) and
 //!   last-words output for fatal exits.

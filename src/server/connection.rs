@@ -1,7 +1,9 @@
 //! One client connection on its shard: reads length-prefixed request frames, dispatches them
 //! one at a time in arrival order (as Kafka does per connection), and writes the replies,
 //! sending record data straight from the page cache with sendfile when it can. A frame that
-//! is truncated, absurdly large or unparseable closes only this connection.
+//! is truncated, absurdly large, too slow (`server::frame` reads frames under their limits) or
+//! unparseable closes only this connection, as does a reply the client stops reading for
+//! `connections.max.idle.ms`.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
