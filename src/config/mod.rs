@@ -655,6 +655,34 @@ mod tests {
     }
 
     #[test]
+    fn network_limits_are_read_and_shown_with_their_source() {
+        let p = props(&[
+            ("max.connections.per.ip", "5"),
+            ("connections.max.idle.ms", "-1"),
+        ]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        assert_eq!(cfg.network.max_connections_per_ip, 5);
+        assert_eq!(cfg.network.idle_timeout(), None);
+        let shown = cfg.effective();
+        let find = |key: &str| shown.iter().find(|(k, _, _)| k == key).cloned();
+        assert_eq!(
+            find("max.connections.per.ip"),
+            Some(("max.connections.per.ip".into(), "5".into(), "file"))
+        );
+        assert_eq!(
+            find("sasl.server.max.receive.size"),
+            Some((
+                "sasl.server.max.receive.size".into(),
+                "524288".into(),
+                "default"
+            ))
+        );
+        let zero = props(&[("max.connections.per.ip", "0")]);
+        let err = BrokerConfig::from_properties(&zero, &Overrides::default(), 1).unwrap_err();
+        assert!(err.to_string().contains("max.connections.per.ip"), "{err}");
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let err = BrokerConfig::from_properties(
             &props(&[("num.partitions", "many")]),
