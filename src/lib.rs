@@ -14,9 +14,12 @@
 //! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers).
-//! - [`server`]: listeners, connections, SASL authentication, the request-memory budget,
-//!   dispatch, zero-copy sends.
+//! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
+//!   time and memory limits), SASL authentication, the request-memory budget, dispatch,
+//!   zero-copy sends.
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
+//! - [`logging`]: the stderr writer that never fails (a log line must not kill a shard) and
+//!   last-words output for fatal exits.
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
 //!   and `__transaction_state` records, transaction markers.
@@ -32,6 +35,7 @@ pub mod coordinator;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handlers;
+pub mod logging;
 pub mod metadata;
 pub mod metrics;
 pub mod protocol;

@@ -71,17 +71,6 @@ enum Command {
     DumpLog(cli::dump_log::DumpLogArgs),
 }
 
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn available_cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -90,7 +79,7 @@ fn available_cores() -> usize {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    init_logging(&args.log_level);
+    sluice::logging::init(&args.log_level);
     if !matches!(args.command, Command::Serve { .. }) {
         cli::restore_default_sigpipe();
     }
@@ -123,20 +112,20 @@ fn main() -> ExitCode {
             {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("sluice: configuration error: {e}");
+                    sluice::logging::last_words(&format!("sluice: configuration error: {e}"));
                     return ExitCode::from(2);
                 }
             };
             if print_config {
                 for (key, value, source) in config.effective() {
-                    println!("{key}={value}  # {source}");
+                    sluice::logging::print_line(&format!("{key}={value}  # {source}"));
                 }
                 return ExitCode::SUCCESS;
             }
             match sluice::shard::runtime::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("sluice: {e}");
+                    sluice::logging::last_words(&format!("sluice: {e}"));
                     ExitCode::FAILURE
                 }
             }

@@ -2,10 +2,12 @@
 //! server.properties-style file and overridden by command-line flags. Built once on the main
 //! thread before shards start; each shard then holds a read-only copy.
 
+mod network;
 mod properties;
 mod security;
 mod topic;
 
+pub use network::{NETWORK_KEYS, NetworkLimits, UNLIMITED_CONNECTIONS};
 pub use properties::{PropertiesError, parse_properties};
 pub use security::{PLAIN_JAAS_KEY, SaslConfig, SecurityProtocol};
 pub use topic::{
@@ -67,6 +69,8 @@ pub struct BrokerConfig {
     /// (each gets an equal share); -1 for no limit. Kafka's default is -1; Sluice bounds it
     /// at 1 GiB so a storm of large frames cannot exhaust memory.
     pub queued_max_request_bytes: i64,
+    /// Connection counts, idle and read timeouts, the pre-authentication frame limit.
+    pub network: NetworkLimits,
     /// Where the Prometheus endpoint listens; `None` turns it off (`--metrics-addr off`).
     pub metrics_addr: Option<String>,
     /// How often retention runs (`log.retention.check.interval.ms`).
@@ -183,6 +187,7 @@ impl BrokerConfig {
             cleaner_backoff_ms: 15_000,
             writeback_bytes: DEFAULT_WRITEBACK_BYTES,
             queued_max_request_bytes: 1 << 30,
+            network: NetworkLimits::default(),
             security_protocol: SecurityProtocol::Plaintext,
             sasl: SaslConfig::default(),
             topic_defaults: TopicDefaults::default(),
@@ -273,6 +278,7 @@ impl BrokerConfig {
                     }
                 }
                 k if is_group_key(k) => apply_group_key(&mut cfg, k, value)?,
+                k if NETWORK_KEYS.contains(&k) => cfg.network.apply(k, value)?,
                 other => {
                     let known = cfg
                         .topic_defaults
@@ -315,6 +321,7 @@ impl BrokerConfig {
                 &format!("this machine has {available_cores} cores"),
             ));
         }
+        cfg.network.validate()?;
         if cfg.security_protocol == SecurityProtocol::SaslPlaintext
             && cfg.sasl.plain_users.is_empty()
         {
@@ -446,6 +453,7 @@ impl BrokerConfig {
         ];
         let mut out: Vec<_> = broker
             .into_iter()
+            .chain(self.network.effective())
             .map(|(k, v)| (k.to_string(), v, source(k)))
             .collect();
         for (name, value, from) in self.topic_defaults.describe(&BTreeMap::new()) {
@@ -644,6 +652,34 @@ mod tests {
         let bad = props(&[("offsets.topic.num.partitions", "0")]);
         let err = BrokerConfig::from_properties(&bad, &Overrides::default(), 1).unwrap_err();
         assert!(err.to_string().contains("offsets.topic.num.partitions"));
+    }
+
+    #[test]
+    fn network_limits_are_read_and_shown_with_their_source() {
+        let p = props(&[
+            ("max.connections.per.ip", "5"),
+            ("connections.max.idle.ms", "-1"),
+        ]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        assert_eq!(cfg.network.max_connections_per_ip, 5);
+        assert_eq!(cfg.network.idle_timeout(), None);
+        let shown = cfg.effective();
+        let find = |key: &str| shown.iter().find(|(k, _, _)| k == key).cloned();
+        assert_eq!(
+            find("max.connections.per.ip"),
+            Some(("max.connections.per.ip".into(), "5".into(), "file"))
+        );
+        assert_eq!(
+            find("sasl.server.max.receive.size"),
+            Some((
+                "sasl.server.max.receive.size".into(),
+                "524288".into(),
+                "default"
+            ))
+        );
+        let zero = props(&[("max.connections.per.ip", "0")]);
+        let err = BrokerConfig::from_properties(&zero, &Overrides::default(), 1).unwrap_err();
+        assert!(err.to_string().contains("max.connections.per.ip"), "{err}");
     }
 
     #[test]

@@ -45,13 +45,18 @@ fn config_type(name: &str) -> i8 {
     const LIST: i8 = 7;
     match name {
         "cleanup.policy" | "listeners" | "advertised.listeners" => LIST,
-        "compression.type" | "message.timestamp.type" => STRING,
+        "compression.type" | "message.timestamp.type" | "max.connections.per.ip.overrides" => {
+            STRING
+        }
         "min.cleanable.dirty.ratio" => DOUBLE,
         "index.interval.bytes"
         | "max.message.bytes"
         | "segment.bytes"
         | "min.insync.replicas"
-        | "num.partitions" => INT,
+        | "num.partitions"
+        | "max.connections"
+        | "max.connections.per.ip"
+        | "sasl.server.max.receive.size" => INT,
         "auto.create.topics.enable" => BOOLEAN,
         _ => LONG,
     }

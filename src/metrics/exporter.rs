@@ -314,6 +314,26 @@ fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         out,
         shards,
         (
+            "sluice_connections_refused_total",
+            "counter",
+            "Connections closed at accept for exceeding max.connections, max.connections.per.ip or the shard's cap.",
+        ),
+        |s| s.connections_refused.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_connections_timed_out_total",
+            "counter",
+            "Connections closed after connections.max.idle.ms idle or a frame slower than sluice.request.read.timeout.ms.",
+        ),
+        |s| s.connections_timed_out.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
             "sluice_sasl_authentication_failures_total",
             "counter",
             "Connections closed for bad SASL credentials.",

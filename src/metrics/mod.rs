@@ -97,6 +97,10 @@ pub struct ShardMetrics {
     errors: Vec<AtomicU64>,
     pub connections: AtomicI64,
     pub fsyncs: AtomicU64,
+    /// Connections closed at accept for being over a connection limit.
+    pub connections_refused: AtomicU64,
+    /// Connections closed for idling or for sending a frame too slowly.
+    pub connections_timed_out: AtomicU64,
     /// Connections refused for bad SASL credentials.
     pub sasl_failures: AtomicU64,
     /// Bytes left in the shard's request-memory budget (-1: unbounded), published each second.
@@ -129,6 +133,8 @@ impl ShardMetrics {
             connections: AtomicI64::new(0),
             fsyncs: AtomicU64::new(0),
             sasl_failures: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            connections_timed_out: AtomicU64::new(0),
             request_memory_free: AtomicI64::new(-1),
             latency_us: Mutex::new(BTreeMap::new()),
             fsync_us: Mutex::new(new_histogram()),
@@ -166,6 +172,14 @@ impl ShardMetrics {
 
     pub fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_timed_out(&self) {
+        self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_fsync(&self, elapsed: Duration) {

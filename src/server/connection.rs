@@ -1,19 +1,21 @@
 //! One client connection on its shard: reads length-prefixed request frames, dispatches them
 //! one at a time in arrival order (as Kafka does per connection), and writes the replies,
 //! sending record data straight from the page cache with sendfile when it can. A frame that
-//! is truncated, absurdly large or unparseable closes only this connection.
+//! is truncated, absurdly large, too slow (`server::frame` reads frames under their limits) or
+//! unparseable closes only this connection, as does a reply the client stops reading for
+//! `connections.max.idle.ms`.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use crate::handlers::request::Reply;
 use crate::protocol::fetch_response::Part;
 use crate::server::dispatch;
-use crate::server::request_memory::Reservation;
+use crate::server::frame::{self, FrameError, SizeLimits};
 use crate::server::sasl::{SaslError, SaslSession, Step};
 use crate::server::zero_copy;
 use crate::shard::Shard;
@@ -22,8 +24,8 @@ use crate::shard::Shard;
 pub enum ConnectionError {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    #[error("frame of {0} bytes is outside the accepted range")]
-    BadFrameSize(i64),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     #[error(transparent)]
     Dispatch(#[from] crate::handlers::request::DispatchError),
     #[error(transparent)]
@@ -35,6 +37,13 @@ const MIN_REQUEST_BYTES: i64 = 10;
 
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), ConnectionError> {
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
+    // Kafka's idle rule covers bytes out too: a reply the client stops reading for
+    // connections.max.idle.ms closes the connection instead of holding the reply forever.
+    if let Some(idle) = shard.config.network.idle_timeout() {
+        stream
+            .set_write_timeout(Some(idle))
+            .map_err(std::io::Error::from)?;
+    }
     // Kafka's form of a member's host, e.g. "/127.0.0.1" (shown by DescribeGroups).
     let client_host = stream
         .peer_addr()
@@ -42,14 +51,10 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         .unwrap_or_default();
     let mut sasl = SaslSession::new(shard.config.security_protocol);
     loop {
-        // A bare SASL token (after SaslHandshake v0) may be shorter than any request.
-        let min_len = if sasl.expects_raw_token() {
-            1
-        } else {
-            MIN_REQUEST_BYTES
-        };
+        let limits = size_limits(&shard, &sasl);
         // The reservation is held until the request has been answered.
-        let Some((frame, _reservation)) = next_frame(&shard, &mut stream, min_len).await? else {
+        let Some((frame, _reservation)) = frame::next_frame(&shard, &mut stream, limits).await?
+        else {
             return Ok(());
         };
         let frame = match sasl.step(&shard.config, frame)? {
@@ -73,6 +78,33 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
     }
 }
 
+/// The frame sizes this connection may send now: before SASL authentication only what
+/// `sasl.server.max.receive.size` allows, so an unauthenticated peer cannot make the shard hold
+/// much.
+fn size_limits(shard: &Shard, sasl: &SaslSession) -> SizeLimits {
+    let config = &shard.config;
+    // A bare SASL token (after SaslHandshake v0) may be shorter than any request.
+    let min = if sasl.expects_raw_token() {
+        1
+    } else {
+        MIN_REQUEST_BYTES
+    };
+    let before_auth = !sasl.is_authenticated();
+    let max = if before_auth {
+        config
+            .network
+            .sasl_server_max_receive_size
+            .min(config.socket_request_max_bytes)
+    } else {
+        config.socket_request_max_bytes
+    };
+    SizeLimits {
+        min,
+        max: max as i64,
+        before_auth,
+    }
+}
+
 async fn answer(
     shard: &Rc<Shard>,
     stream: &mut TcpStream,
@@ -92,52 +124,6 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), Connect
         }
         Reply::Parts(parts) => send_parts(stream, parts).await,
     }
-}
-
-/// Reads the next request frame, with its reservation of the shard's request memory; `None`
-/// when the peer closed cleanly between requests or the shard is shutting down.
-async fn next_frame(
-    shard: &Rc<Shard>,
-    stream: &mut TcpStream,
-    min_len: i64,
-) -> Result<Option<(Bytes, Reservation)>, ConnectionError> {
-    let mut size = [0u8; 4];
-    let seen = shard.shutdown_event.generation();
-    if shard.is_shutting_down() {
-        return Ok(None);
-    }
-    let read = futures_lite::future::or(
-        async { Some(read_prefix(stream, &mut size).await) },
-        async {
-            shard.shutdown_event.changed_since(seen).await;
-            None
-        },
-    )
-    .await;
-    match read {
-        None => return Ok(None),
-        Some(Ok(false)) => return Ok(None),
-        Some(Ok(true)) => {}
-        Some(Err(e)) => return Err(e.into()),
-    }
-    let len = i32::from_be_bytes(size) as i64;
-    if !(min_len..=shard.config.socket_request_max_bytes as i64).contains(&len) {
-        return Err(ConnectionError::BadFrameSize(len));
-    }
-    let reservation = shard.request_memory.reserve(len as u64).await?;
-    let mut body = vec![0u8; len as usize];
-    stream.read_exact(&mut body).await?;
-    Ok(Some((Bytes::from(body), reservation)))
-}
-
-/// Reads the 4-byte size; `Ok(false)` on a clean EOF before its first byte.
-async fn read_prefix(stream: &mut TcpStream, size: &mut [u8; 4]) -> std::io::Result<bool> {
-    let n = stream.read(&mut size[..]).await?;
-    if n == 0 {
-        return Ok(false);
-    }
-    stream.read_exact(&mut size[n..]).await?;
-    Ok(true)
 }
 
 async fn send_parts(stream: &mut TcpStream, parts: Vec<Part>) -> Result<(), ConnectionError> {

@@ -1,22 +1,42 @@
 //! The shard's budget for request frames held in memory (`queued.max.request.bytes`, split
-//! evenly between the shards). A connection reserves its frame's size before reading the body
-//! and keeps the reservation until the request has been answered; when the budget is spent,
-//! new frames wait, which stops reading from those sockets and pushes back on their clients
-//! through TCP. Without it, many connections each sending a large frame could exhaust memory.
-//! Lives on its shard; nothing here crosses cores.
+//! evenly between the shards). A connection charges a frame's body to the budget step by step
+//! as it reads it (see `server::frame`), never more ahead of the bytes that actually arrived
+//! than those bytes themselves, and keeps the charge until the request has been answered. When
+//! the budget is spent, frames wait, which stops reading from those sockets and pushes back on
+//! their clients through TCP. Charging what arrives, not what a frame announces, is what keeps
+//! connections that announce large frames and then stall from starving everyone else. Lives on
+//! its shard; nothing here crosses cores.
 
 use std::rc::Rc;
 
-use glommio::sync::{Semaphore, StaticPermit};
+use glommio::sync::Semaphore;
 
 pub struct RequestMemory {
     /// None: unbounded (`queued.max.request.bytes=-1`, Kafka's default).
     budget: Option<(Rc<Semaphore>, u64)>,
 }
 
-/// Held while a frame is in memory; returns its bytes to the budget when dropped.
+/// Bytes of the budget one frame holds; returned to the budget when dropped.
 pub struct Reservation {
-    _permit: Option<StaticPermit>,
+    semaphore: Option<Rc<Semaphore>>,
+    held: u64,
+}
+
+impl Reservation {
+    /// Bytes this frame holds.
+    pub fn held(&self) -> u64 {
+        self.held
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(semaphore) = &self.semaphore
+            && self.held > 0
+        {
+            semaphore.signal(self.held);
+        }
+    }
 }
 
 impl RequestMemory {
@@ -27,20 +47,39 @@ impl RequestMemory {
         }
     }
 
-    /// Waits until `len` bytes fit in the budget and reserves them. A frame larger than the
-    /// whole budget reserves all of it, so it waits for every other frame but is not refused
-    /// (`socket.request.max.bytes` is the limit on a single frame).
-    pub async fn reserve(&self, len: u64) -> std::io::Result<Reservation> {
+    /// A reservation of nothing yet, to grow as a frame's bytes arrive.
+    pub fn empty(&self) -> Reservation {
+        Reservation {
+            semaphore: self.budget.as_ref().map(|(s, _)| s.clone()),
+            held: 0,
+        }
+    }
+
+    /// Waits until `len` more bytes fit in the budget and adds them to `reservation`. A frame
+    /// never holds more than the whole budget: one larger than the budget takes all of it, so
+    /// it waits for every other frame but is not refused (`socket.request.max.bytes` is the
+    /// limit on a single frame).
+    pub async fn grow(&self, reservation: &mut Reservation, len: u64) -> std::io::Result<()> {
         let Some((semaphore, capacity)) = &self.budget else {
-            return Ok(Reservation { _permit: None });
+            return Ok(());
         };
-        let permit = semaphore
-            .acquire_static_permit(len.min(*capacity))
+        let units = len.min(capacity.saturating_sub(reservation.held));
+        if units == 0 {
+            return Ok(());
+        }
+        semaphore
+            .acquire(units)
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Reservation {
-            _permit: Some(permit),
-        })
+        reservation.held += units;
+        Ok(())
+    }
+
+    /// Reserves `len` bytes at once (a whole frame whose size is known and small).
+    pub async fn reserve(&self, len: u64) -> std::io::Result<Reservation> {
+        let mut reservation = self.empty();
+        self.grow(&mut reservation, len).await?;
+        Ok(reservation)
     }
 
     /// Bytes still free in the budget (None when unbounded).
@@ -77,6 +116,15 @@ mod tests {
             let whole = memory.reserve(1_000).await.unwrap();
             assert_eq!(memory.available(), Some(0));
             drop(whole);
+            // Growing a reservation step by step charges each step and returns the sum.
+            let mut growing = memory.empty();
+            memory.grow(&mut growing, 30).await.unwrap();
+            memory.grow(&mut growing, 60).await.unwrap();
+            assert_eq!((growing.held(), memory.available()), (90, Some(10)));
+            memory.grow(&mut growing, 500).await.unwrap();
+            assert_eq!((growing.held(), memory.available()), (100, Some(0)));
+            drop(growing);
+            assert_eq!(memory.available(), Some(100));
             assert_eq!(RequestMemory::new(None).available(), None);
         });
     }

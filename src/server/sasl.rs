@@ -68,6 +68,11 @@ impl SaslSession {
         Self { state }
     }
 
+    /// Authenticated, or a listener without SASL.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
     /// A bare token frame may be shorter than any Kafka request.
     pub fn expects_raw_token(&self) -> bool {
         matches!(self.state, State::AwaitingRawToken)

@@ -1,7 +1,10 @@
 //! Node start-up and shutdown, on the main thread: lock the data directory, load cluster
 //! metadata, start one pinned glommio executor per core (each a shard with its own
 //! listener), wait until all are ready, then wait for SIGTERM/SIGINT and stop them in order:
-//! stop accepting, let in-flight requests finish, flush and close files.
+//! stop accepting, let in-flight requests finish, flush and close files. A shard whose thread
+//! ends while the node runs (a panic that unwound its executor) is fatal: the other shards are
+//! stopped and the process exits non-zero naming the shard, rather than serving half a node
+//! whose dead ports still accept TCP but never answer.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -34,6 +37,10 @@ pub enum StartError {
     Shard(String),
     #[error("cannot listen on {0}")]
     Address(String),
+    #[error("shard {core} {} while the node was running", if *.panicked { "panicked" } else { "stopped" })]
+    ShardDied { core: usize, panicked: bool },
+    #[error("shard {0} panicked during shutdown")]
+    ShardPanickedAtShutdown(usize),
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -42,6 +49,8 @@ pub enum StartError {
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(50);
 /// How often a shard publishes its partitions' sizes for the metrics endpoint.
 const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+/// After a shard died, how long the others get to stop cleanly before the process exits.
+const FATAL_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest a shard waits for in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,35 +63,37 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     let signals = block_shutdown_signals();
     let config = Arc::new(config);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
-    let mut executors = Vec::with_capacity(config.cores);
+    // Node-wide connection counts (max.connections, max.connections.per.ip), touched by the
+    // shards only at accept and close.
+    let connections = Arc::new(server::limits::NodeConnections::new(&config.network));
+    let (events_tx, events) = mpsc::channel::<NodeEvent>();
+    let mut shards = Vec::with_capacity(config.cores);
     let mut mailboxes = crate::shard::mailbox::mesh(config.cores).into_iter();
     for core in 0..config.cores {
         let ends = mailboxes
             .next()
             .ok_or_else(|| StartError::Executor("mailbox mesh is short of a core".into()))?;
-        let (config, cluster, shutdown, ready) = (
-            config.clone(),
-            cluster.clone(),
-            shutdown.clone(),
-            ready_tx.clone(),
-        );
-        let handle =
-            LocalExecutorBuilder::new(Placement::Fixed(core))
-                .name(&format!("shard-{core}"))
-                .spawn(move || async move {
-                    shard_main(core, config, cluster, shutdown, ready, ends).await
-                })
-                .map_err(|e| StartError::Executor(e.to_string()))?;
-        executors.push(handle);
+        let start = ShardStart {
+            core,
+            config: config.clone(),
+            cluster: cluster.clone(),
+            shutdown: shutdown.clone(),
+            connections: connections.clone(),
+            events: events_tx.clone(),
+        };
+        shards.push(spawn_shard(start, ends)?);
     }
-    drop(ready_tx);
-    let started = wait_until_ready(&ready_rx, config.cores);
-    if let Err(e) = started {
-        shutdown.store(true, Ordering::Release);
-        executors.into_iter().for_each(|h| drop(h.join()));
-        return Err(e);
-    }
+    // The signal thread keeps the channel open for as long as the process lives.
+    spawn_signal_thread(signals, events_tx)?;
+    let early_signal = match wait_until_ready(&events, config.cores) {
+        Ok(signal) => signal,
+        Err((e, exited)) => {
+            // Bounded: a shard still waiting for a dead peer's mailbox would never stop.
+            shutdown.store(true, Ordering::Release);
+            wait_for_remaining_shards(&events, config.cores - exited);
+            return Err(e);
+        }
+    };
     start_metrics_exporter(&config);
     tracing::info!(
         bootstrap = %format!("{}:{}", config.advertised_host, config.bootstrap_port),
@@ -91,19 +102,166 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
         data_dir = %config.data_dir.display(),
         "sluice ready"
     );
-    let signal = wait_for_signal(&signals);
-    tracing::info!(
-        signal,
-        "shutting down: no new connections, finishing in-flight requests"
-    );
-    shutdown.store(true, Ordering::Release);
-    for handle in executors {
-        if handle.join().is_err() {
-            return Err(StartError::Shard("a shard panicked during shutdown".into()));
+    let stop = match early_signal {
+        Some(signal) => Ok(signal),
+        None => wait_for_signal_or_dead_shard(&events),
+    };
+    match stop {
+        Ok(signal) => {
+            tracing::info!(
+                signal,
+                "shutting down: no new connections, finishing in-flight requests"
+            );
+            shutdown.store(true, Ordering::Release);
+            join_all(shards)?;
+            tracing::info!("shutdown complete");
+            Ok(())
+        }
+        Err(died) => {
+            // Half a node must not keep serving: stop the others and exit with the reason.
+            tracing::error!(%died, "stopping the node");
+            shutdown.store(true, Ordering::Release);
+            wait_for_remaining_shards(&events, config.cores - 1);
+            Err(died)
         }
     }
-    tracing::info!("shutdown complete");
-    Ok(())
+}
+
+/// What the main thread waits for once the node runs.
+enum NodeEvent {
+    /// A shard has opened its partitions and listens.
+    Ready,
+    /// A shard could not start; the message names it.
+    StartFailed(String),
+    /// A shard's thread ended (its executor returned or unwound).
+    Exited {
+        core: usize,
+        panicked: bool,
+    },
+    Signal(&'static str),
+}
+
+/// Everything a shard thread needs to start.
+struct ShardStart {
+    core: usize,
+    config: Arc<BrokerConfig>,
+    cluster: Arc<Cluster>,
+    shutdown: Arc<AtomicBool>,
+    connections: Arc<server::limits::NodeConnections>,
+    events: mpsc::Sender<NodeEvent>,
+}
+
+/// Sends `Exited` when its shard thread ends, normally or by unwinding from a panic: it lives
+/// in the thread's own frame, outside the executor, so nothing the executor does can skip it.
+struct ExitNotice {
+    core: usize,
+    events: mpsc::Sender<NodeEvent>,
+}
+
+impl Drop for ExitNotice {
+    fn drop(&mut self) {
+        let panicked = std::thread::panicking();
+        let _ = self.events.send(NodeEvent::Exited {
+            core: self.core,
+            panicked,
+        });
+    }
+}
+
+/// Starts shard `core` on a thread of its own with a glommio executor pinned to the core.
+fn spawn_shard(
+    start: ShardStart,
+    ends: MailboxEnds,
+) -> Result<std::thread::JoinHandle<()>, StartError> {
+    let core = start.core;
+    std::thread::Builder::new()
+        .name(format!("shard-{core}"))
+        .spawn(move || {
+            let _notice = ExitNotice {
+                core,
+                events: start.events.clone(),
+            };
+            let executor = match LocalExecutorBuilder::new(Placement::Fixed(core))
+                .name(&format!("shard-{core}"))
+                .make()
+            {
+                Ok(executor) => executor,
+                Err(e) => {
+                    let message = format!("shard {core}: cannot start its executor: {e}");
+                    let _ = start.events.send(NodeEvent::StartFailed(message));
+                    return;
+                }
+            };
+            executor.run(shard_main(start, ends));
+        })
+        .map_err(|e| StartError::Executor(e.to_string()))
+}
+
+/// Takes SIGTERM/SIGINT (blocked everywhere else) on a thread of its own, so the main thread
+/// can wait for a signal and for a shard's death at once.
+fn spawn_signal_thread(
+    signals: libc::sigset_t,
+    events: mpsc::Sender<NodeEvent>,
+) -> Result<(), StartError> {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                if events
+                    .send(NodeEvent::Signal(wait_for_signal(&signals)))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| StartError::Executor(e.to_string()))
+}
+
+/// Waits for SIGTERM/SIGINT; any shard exiting first is a fatal error naming it.
+fn wait_for_signal_or_dead_shard(
+    events: &mpsc::Receiver<NodeEvent>,
+) -> Result<&'static str, StartError> {
+    loop {
+        match events.recv() {
+            Ok(NodeEvent::Signal(signal)) => return Ok(signal),
+            Ok(NodeEvent::Exited { core, panicked }) => {
+                return Err(StartError::ShardDied { core, panicked });
+            }
+            Ok(NodeEvent::Ready | NodeEvent::StartFailed(_)) => {}
+            // The signal thread holds a sender for the life of the process.
+            Err(_) => return Ok("no signal source"),
+        }
+    }
+}
+
+/// After a shard died: gives the other `count` shards a bounded time to stop cleanly (flush
+/// and close their files).
+fn wait_for_remaining_shards(events: &mpsc::Receiver<NodeEvent>, mut count: usize) {
+    let deadline = std::time::Instant::now() + FATAL_STOP_TIMEOUT;
+    while count > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(NodeEvent::Exited { .. }) => count -= 1,
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!(shards = count, "shards still running at exit");
+                return;
+            }
+        }
+    }
+}
+
+/// Joins every shard after a graceful stop; a shard that panicked on the way is named.
+fn join_all(shards: Vec<std::thread::JoinHandle<()>>) -> Result<(), StartError> {
+    let mut result = Ok(());
+    for (core, handle) in shards.into_iter().enumerate() {
+        if handle.join().is_err() && result.is_ok() {
+            result = Err(StartError::ShardPanickedAtShutdown(core));
+        }
+    }
+    result
 }
 
 /// The metrics endpoint is an operator convenience: if its port is taken the broker still
@@ -122,18 +280,30 @@ fn start_metrics_exporter(config: &BrokerConfig) {
     }
 }
 
+/// Waits until every shard is ready; a signal that arrives meanwhile is returned, to stop the
+/// node as soon as it is up. On failure, also says how many shards have already exited.
 fn wait_until_ready(
-    ready: &mpsc::Receiver<Result<usize, String>>,
+    events: &mpsc::Receiver<NodeEvent>,
     cores: usize,
-) -> Result<(), StartError> {
-    for _ in 0..cores {
-        match ready.recv() {
-            Ok(Ok(_core)) => {}
-            Ok(Err(message)) => return Err(StartError::Shard(message)),
-            Err(_) => return Err(StartError::Shard("a shard exited during start-up".into())),
+) -> Result<Option<&'static str>, (StartError, usize)> {
+    let mut ready = 0;
+    let mut signal = None;
+    while ready < cores {
+        match events.recv() {
+            Ok(NodeEvent::Ready) => ready += 1,
+            Ok(NodeEvent::StartFailed(message)) => return Err((StartError::Shard(message), 0)),
+            Ok(NodeEvent::Exited { core, .. }) => {
+                let message = format!("shard {core} exited during start-up");
+                return Err((StartError::Shard(message), 1));
+            }
+            Ok(NodeEvent::Signal(s)) => signal = signal.or(Some(s)),
+            Err(_) => {
+                let message = "every shard exited during start-up".to_string();
+                return Err((StartError::Shard(message), cores));
+            }
         }
     }
-    Ok(())
+    Ok(signal)
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
@@ -147,14 +317,15 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, StartError> {
         .ok_or_else(|| StartError::Address(format!("{host}:{port}")))
 }
 
-async fn shard_main(
-    core: usize,
-    config: Arc<BrokerConfig>,
-    cluster: Arc<Cluster>,
-    shutdown: Arc<AtomicBool>,
-    ready: mpsc::Sender<Result<usize, String>>,
-    mailbox_ends: MailboxEnds,
-) {
+async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
+    let ShardStart {
+        core,
+        config,
+        cluster,
+        shutdown,
+        connections,
+        events,
+    } = start;
     crate::metrics::install_for_current_shard(core);
     let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
     // Every shard connects its mailbox at the same point of start-up; a connect completes
@@ -167,7 +338,7 @@ async fn shard_main(
     let listeners = match bind_listeners(&config, core) {
         Ok(l) => l,
         Err(e) => {
-            let _ = ready.send(Err(format!("shard {core}: {e}")));
+            let _ = events.send(NodeEvent::StartFailed(format!("shard {core}: {e}")));
             return;
         }
     };
@@ -179,7 +350,7 @@ async fn shard_main(
     let txn_timers = glommio::spawn_local(crate::shard::txns::run_timers(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
-        .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l)))
+        .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l, connections.clone())))
         .collect();
     tracing::info!(
         core,
@@ -187,7 +358,9 @@ async fn shard_main(
         partitions = shard.partition_count(),
         "shard ready"
     );
-    let _ = ready.send(Ok(core));
+    let _ = events.send(NodeEvent::Ready);
+    #[cfg(debug_assertions)]
+    test_hooks::panic_if_asked(core);
     housekeeping_until_shutdown(&shard).await;
     for accept in accepts {
         accept.await;
@@ -378,6 +551,23 @@ fn remove_orphan_partition_dirs(config: &BrokerConfig, cluster: &Cluster) {
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
                 tracing::warn!(dir = %name, error = %e, "could not remove orphan partition directory");
             }
+        }
+    }
+}
+
+/// Test-only fault injection, compiled into debug builds only (release builds never read the
+/// variable): `SLUICE_TEST_PANIC_SHARD=<core>` makes that shard panic in a task of its own
+/// right after it is ready, so tests can check that a dead shard stops the whole node.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    pub fn panic_if_asked(core: usize) {
+        let asked = std::env::var("SLUICE_TEST_PANIC_SHARD").ok();
+        if asked.and_then(|v| v.trim().parse::<usize>().ok()) == Some(core) {
+            glommio::spawn_local(async move {
+                glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
+                panic!("SLUICE_TEST_PANIC_SHARD={core}: test-requested panic");
+            })
+            .detach();
         }
     }
 }

@@ -277,6 +277,11 @@ impl Broker {
         Ok(())
     }
 
+    /// What the running broker has written to stderr since its latest start.
+    pub fn current_log(&self) -> String {
+        std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
+    }
+
     /// Prints the broker's stderr of every start so a failing test shows why.
     pub fn dump_logs(&self) {
         for start in 1..=self.starts {

@@ -1,0 +1,189 @@
+//! Reading one request frame (4-byte size, then the body) from a connection, with the limits
+//! that keep a client from holding the shard's resources: the size must be within the accepted
+//! range (`socket.request.max.bytes`, or `sasl.server.max.receive.size` before SASL
+//! authentication); a connection waiting for its next frame is closed after
+//! `connections.max.idle.ms`; once a frame's first byte has arrived the whole frame must
+//! arrive within `sluice.request.read.timeout.ms`; and the body is charged to the shard's
+//! request memory step by step as it is read, so a frame that announces many bytes and sends
+//! few holds little. Runs on the shard that owns the connection.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
+
+use crate::server::request_memory::Reservation;
+use crate::shard::Shard;
+
+/// Why no frame was read; each closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {0} bytes is outside the accepted range")]
+    BadSize(i64),
+    #[error(
+        "frame of {len} bytes before SASL authentication (sasl.server.max.receive.size is {max})"
+    )]
+    TooLargeBeforeAuth { len: i64, max: usize },
+    #[error("no request for {0:?} (connections.max.idle.ms)")]
+    Idle(Duration),
+    #[error(
+        "request frame not complete within {0:?} of its first byte (sluice.request.read.timeout.ms)"
+    )]
+    ReadTimeout(Duration),
+}
+
+impl FrameError {
+    /// A timeout closed the connection (counted separately from errors).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, FrameError::Idle(_) | FrameError::ReadTimeout(_))
+    }
+}
+
+/// Sizes a frame may have on this connection now.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeLimits {
+    pub min: i64,
+    pub max: i64,
+    /// Set before SASL authentication: the max is `sasl.server.max.receive.size`.
+    pub before_auth: bool,
+}
+
+/// The first body read: covers every request but produces of more than a few records in one
+/// step. It is also what a connection that announces a large frame and stalls can hold: at the
+/// per-shard cap of 10,000 connections, 40 MiB, less than a shard's share of the default
+/// `queued.max.request.bytes` on up to 25 cores.
+const FIRST_STEP: usize = 4 << 10;
+/// The largest step: a 100 MiB frame is read in about a hundred steps.
+const MAX_STEP: usize = 1 << 20;
+
+/// How many more body bytes to charge and read, having read `received` of `len`: never more
+/// than what already arrived (after the first step), so the memory a frame holds ahead of its
+/// bytes is at most the bytes it sent plus 4 KiB.
+fn next_step(received: usize, len: usize) -> usize {
+    (len - received).min(received.clamp(FIRST_STEP, MAX_STEP))
+}
+
+/// What ended the wait for a frame's first byte.
+enum Start {
+    Read(std::io::Result<usize>),
+    Shutdown,
+    Idle,
+}
+
+/// Reads the next frame with its reservation of request memory; `None` when the peer closed
+/// cleanly between requests or the shard is shutting down.
+pub async fn next_frame(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    limits: SizeLimits,
+) -> Result<Option<(Bytes, Reservation)>, FrameError> {
+    let mut size = [0u8; 4];
+    let got = match wait_for_start(shard, stream, &mut size).await? {
+        0 => return Ok(None),
+        n => n,
+    };
+    let timeout = Duration::from_millis(shard.config.network.request_read_timeout_ms);
+    let rest = async {
+        stream.read_exact(&mut size[got..]).await?;
+        let len = i32::from_be_bytes(size) as i64;
+        check_size(len, limits)?;
+        read_body(shard, stream, len as usize).await
+    };
+    let timed_out = async {
+        glommio::timer::sleep(timeout).await;
+        Err(FrameError::ReadTimeout(timeout))
+    };
+    futures_lite::future::or(rest, timed_out).await.map(Some)
+}
+
+/// Waits for the first bytes of a frame (up to the 4 of its size); 0 on a clean EOF or at
+/// shutdown. Idle for longer than `connections.max.idle.ms` is an error.
+async fn wait_for_start(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    size: &mut [u8; 4],
+) -> Result<usize, FrameError> {
+    let seen = shard.shutdown_event.generation();
+    if shard.is_shutting_down() {
+        return Ok(0);
+    }
+    let idle = shard.config.network.idle_timeout();
+    let read = async { Start::Read(stream.read(&mut size[..]).await) };
+    let shutdown = async {
+        shard.shutdown_event.changed_since(seen).await;
+        Start::Shutdown
+    };
+    let idle_for = async {
+        match idle {
+            Some(idle) => glommio::timer::sleep(idle).await,
+            None => futures_lite::future::pending::<()>().await,
+        }
+        Start::Idle
+    };
+    match futures_lite::future::or(read, futures_lite::future::or(shutdown, idle_for)).await {
+        Start::Read(n) => Ok(n?),
+        Start::Shutdown => Ok(0),
+        Start::Idle => Err(FrameError::Idle(idle.unwrap_or_default())),
+    }
+}
+
+fn check_size(len: i64, limits: SizeLimits) -> Result<(), FrameError> {
+    if (limits.min..=limits.max).contains(&len) {
+        return Ok(());
+    }
+    if limits.before_auth && len > limits.max {
+        return Err(FrameError::TooLargeBeforeAuth {
+            len,
+            max: limits.max as usize,
+        });
+    }
+    Err(FrameError::BadSize(len))
+}
+
+/// Reads `len` body bytes, charging request memory one step ahead of what has arrived.
+async fn read_body(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    len: usize,
+) -> Result<(Bytes, Reservation), FrameError> {
+    let mut reservation = shard.request_memory.empty();
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < len {
+        let step = next_step(body.len(), len);
+        shard
+            .request_memory
+            .grow(&mut reservation, step as u64)
+            .await?;
+        let filled = body.len();
+        body.reserve_exact(step);
+        body.resize(filled + step, 0);
+        stream.read_exact(&mut body[filled..]).await?;
+    }
+    Ok((Bytes::from(body), reservation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_never_run_ahead_of_what_arrived() {
+        assert_eq!(next_step(0, 10), 10);
+        assert_eq!(next_step(0, 10 << 20), FIRST_STEP);
+        assert_eq!(next_step(FIRST_STEP, 10 << 20), FIRST_STEP);
+        assert_eq!(next_step(100 << 10, 10 << 20), 100 << 10);
+        assert_eq!(next_step(5 << 20, 10 << 20), MAX_STEP);
+        assert_eq!(next_step((10 << 20) - 3, 10 << 20), 3);
+        // Summing the steps reads exactly the frame.
+        let (mut read, mut steps) = (0, 0);
+        while read < 10 << 20 {
+            read += next_step(read, 10 << 20);
+            steps += 1;
+        }
+        assert_eq!((read, steps), (10 << 20, 18));
+    }
+}
