@@ -29,6 +29,27 @@ pub enum MetadataError {
     Io(#[from] std::io::Error),
     #[error("cluster metadata file is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "this node serves at most {max} partitions and has {existing} (with {reserved} kept for internal topics); {adding} more would exceed that: {hint}"
+    )]
+    TooManyPartitions {
+        max: usize,
+        existing: usize,
+        reserved: usize,
+        adding: usize,
+        hint: String,
+    },
+}
+
+/// The most partitions the node accepts (derived from its descriptor budget) and the
+/// internal topics whose partitions are kept free until they are created.
+#[derive(Debug, Clone)]
+pub struct PartitionLimit {
+    pub max: usize,
+    /// Internal topic name → partitions it will have when created.
+    pub reserved: BTreeMap<String, usize>,
+    /// What to raise to serve more, for the refusal message.
+    pub hint: String,
 }
 
 /// One topic as the node knows it.
@@ -69,6 +90,8 @@ pub struct Cluster {
     /// Next producer id to hand out; starts at the persisted block end, so ids never repeat
     /// across restarts.
     next_producer_id: std::sync::Mutex<i64>,
+    /// Set once at start-up; without it (tools, unit tests) partitions are not limited.
+    partition_limit: std::sync::OnceLock<PartitionLimit>,
 }
 
 /// Kafka's topic name rules: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -124,9 +147,10 @@ impl Cluster {
             path,
             state: RwLock::new(state),
             version: AtomicU64::new(1),
+            partition_limit: std::sync::OnceLock::new(),
         };
         cluster.rebalance_orphans()?;
-        cluster.persist(&cluster.read())?;
+        cluster.persist_if_changed(&cluster.read())?;
         Ok(cluster)
     }
 
@@ -153,6 +177,53 @@ impl Cluster {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Sets the node's partition limit (once, at start-up).
+    pub fn set_partition_limit(&self, limit: PartitionLimit) {
+        if self.partition_limit.set(limit).is_err() {
+            tracing::warn!("the partition limit was already set; keeping the first");
+        }
+    }
+
+    /// Partitions of every topic on the node.
+    pub fn partition_count(&self) -> usize {
+        Self::count_partitions(&self.read())
+    }
+
+    fn count_partitions(state: &PersistedState) -> usize {
+        state.topics.values().map(|t| t.partitions.len()).sum()
+    }
+
+    /// Refuses `adding` partitions (for topic `name`) that would take the node past its
+    /// limit. Internal topics not created yet keep their partitions reserved, so user topics
+    /// cannot take the room consumer groups and transactions will need.
+    fn check_room(
+        &self,
+        state: &PersistedState,
+        name: &str,
+        adding: usize,
+    ) -> Result<(), MetadataError> {
+        let Some(limit) = self.partition_limit.get() else {
+            return Ok(());
+        };
+        let existing = Self::count_partitions(state);
+        let reserved: usize = limit
+            .reserved
+            .iter()
+            .filter(|(topic, _)| topic.as_str() != name && !state.topics.contains_key(*topic))
+            .map(|(_, n)| *n)
+            .sum();
+        if existing + reserved + adding > limit.max {
+            return Err(MetadataError::TooManyPartitions {
+                max: limit.max,
+                existing,
+                reserved,
+                adding,
+                hint: limit.hint.clone(),
+            });
         }
         Ok(())
     }
@@ -228,6 +299,7 @@ impl Cluster {
         if state.topics.contains_key(name) {
             return Err(MetadataError::TopicExists(name.to_string()));
         }
+        self.check_room(&state, name, partitions as usize)?;
         let mut load = Self::load_per_shard(&state, self.shard_count);
         let topic = Arc::new(TopicMeta {
             name: name.to_string(),
@@ -288,6 +360,7 @@ impl Cluster {
                 "topic currently has {have} partitions, which is higher than or equal to the requested {total}"
             )));
         }
+        self.check_room(&state, name, (total - have) as usize)?;
         let mut load = Self::load_per_shard(&state, self.shard_count);
         let mut grown = (*current).clone();
         let added = placement.unwrap_or_else(|| Self::place(&mut load, (total - have) as usize));
@@ -367,12 +440,27 @@ impl Cluster {
         Ok(())
     }
 
-    fn persist(&self, state: &PersistedState) -> Result<(), MetadataError> {
-        let tmp = self.path.with_extension("json.tmp");
+    /// Start-up's write: only when the file would change (first start, adopted directories,
+    /// moved partitions, an older format), so a node whose data disk is full still starts.
+    fn persist_if_changed(&self, state: &PersistedState) -> Result<(), MetadataError> {
         let bytes =
             serde_json::to_vec_pretty(state).map_err(|e| MetadataError::Corrupt(e.to_string()))?;
+        if std::fs::read(&self.path).is_ok_and(|on_disk| on_disk == bytes) {
+            return Ok(());
+        }
+        self.write_file(&bytes)
+    }
+
+    fn persist(&self, state: &PersistedState) -> Result<(), MetadataError> {
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| MetadataError::Corrupt(e.to_string()))?;
+        self.write_file(&bytes)
+    }
+
+    fn write_file(&self, bytes: &[u8]) -> Result<(), MetadataError> {
+        let tmp = self.path.with_extension("json.tmp");
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_data()?;
         std::fs::rename(&tmp, &self.path)?;
         if let Some(dir) = self.path.parent() {

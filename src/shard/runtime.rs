@@ -13,13 +13,14 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::BrokerConfig;
-use crate::metadata::{Cluster, MetadataError};
+use crate::metadata::{Cluster, MetadataError, PartitionLimit};
 use crate::server;
 use crate::shard::Shard;
 use crate::shard::mailbox::Mailbox;
 use crate::shard::txns::{ShardAnswer, ShardRequest};
 
 type MailboxEnds = crate::shard::mailbox::MailboxEnds<ShardRequest, ShardAnswer>;
+use crate::storage::fd_budget::FdBudget;
 use crate::storage::lock::{DirLock, LockError};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,14 @@ pub enum StartError {
     Address(String),
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "{partitions} partitions are placed on this node but it can serve at most {max}: {hint}"
+    )]
+    TooManyPartitions {
+        partitions: usize,
+        max: usize,
+        hint: String,
+    },
 }
 
 /// How often a shard checks for shutdown and applies control-plane changes.
@@ -48,7 +57,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     let _lock = DirLock::acquire(&config.data_dir)?;
     raise_memlock_limit();
+    let budget = descriptor_budget(&config)?;
     let cluster = Arc::new(Cluster::load_or_init(&config.data_dir, config.cores)?);
+    limit_partitions(&config, &cluster, &budget)?;
     write_meta_properties(&config, &cluster)?;
     remove_orphan_partition_dirs(&config, &cluster);
     let signals = block_shutdown_signals();
@@ -67,13 +78,14 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
             shutdown.clone(),
             ready_tx.clone(),
         );
-        let handle =
-            LocalExecutorBuilder::new(Placement::Fixed(core))
-                .name(&format!("shard-{core}"))
-                .spawn(move || async move {
-                    shard_main(core, config, cluster, shutdown, ready, ends).await
-                })
-                .map_err(|e| StartError::Executor(e.to_string()))?;
+        let cache_limit = budget.cache_per_shard;
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("shard-{core}"))
+            .spawn(move || async move {
+                crate::storage::file_cache::set_limit(cache_limit);
+                shard_main(core, config, cluster, shutdown, ready, ends).await
+            })
+            .map_err(|e| StartError::Executor(e.to_string()))?;
         executors.push(handle);
     }
     drop(ready_tx);
@@ -171,7 +183,10 @@ async fn shard_main(
             return;
         }
     };
-    shard.open_owned_partitions().await;
+    if let Err(message) = open_partitions_or_refuse(&shard).await {
+        let _ = ready.send(Err(message));
+        return;
+    }
     // Groups must be loaded before any request can reach them.
     crate::shard::groups::load(&shard).await;
     crate::shard::txns::load(&shard).await;
@@ -289,6 +304,87 @@ async fn drain_in_flight(shard: &Rc<Shard>) {
             "shutdown drain timed out"
         );
     }
+}
+
+/// Raises the open-file limit to its hard limit and derives what it allows (see
+/// [`crate::storage::fd_budget`]).
+fn descriptor_budget(config: &BrokerConfig) -> Result<FdBudget, StartError> {
+    let (soft, hard) = crate::storage::fd_budget::raise_nofile_limit()?;
+    let budget = FdBudget::derive(soft, config.cores);
+    tracing::info!(
+        nofile = soft,
+        nofile_hard = hard,
+        max_partitions = budget.max_partitions,
+        segment_files_per_shard = budget.cache_per_shard,
+        "open-file limit"
+    );
+    Ok(budget)
+}
+
+/// Gives the cluster its partition limit, keeping room for the internal topics, and refuses
+/// to start when the partitions already placed here could not all be opened: starting
+/// would leave arbitrary ones offline (acknowledged data unreadable) instead of saying so.
+fn limit_partitions(
+    config: &BrokerConfig,
+    cluster: &Cluster,
+    budget: &FdBudget,
+) -> Result<(), StartError> {
+    let partitions = cluster.partition_count();
+    if partitions > budget.max_partitions {
+        return Err(StartError::TooManyPartitions {
+            partitions,
+            max: budget.max_partitions,
+            hint: budget.hint(),
+        });
+    }
+    let reserved = [
+        (
+            crate::shard::offsets_log::OFFSETS_TOPIC,
+            config.offsets_topic_num_partitions,
+        ),
+        (
+            crate::shard::txns::TXN_TOPIC,
+            config.transaction_state_num_partitions,
+        ),
+    ]
+    .into_iter()
+    .map(|(topic, n)| (topic.to_string(), usize::try_from(n).unwrap_or(0)))
+    .collect();
+    cluster.set_partition_limit(PartitionLimit {
+        max: budget.max_partitions,
+        reserved,
+        hint: budget.hint(),
+    });
+    Ok(())
+}
+
+/// Opens the shard's partitions. A partition that fails to open is logged loudly (each one,
+/// then a summary) and stays offline; running out of descriptors instead fails start-up,
+/// since which partitions it hit would be arbitrary.
+async fn open_partitions_or_refuse(shard: &Shard) -> Result<(), String> {
+    let failed = shard.open_owned_partitions().await;
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let out_of_fds = failed.iter().any(|(_, _, e)| {
+        matches!(e, crate::shard::PartitionError::Storage(io) if crate::storage::fd_budget::is_out_of_descriptors(io))
+    });
+    let names: Vec<String> = failed.iter().map(|(t, p, _)| format!("{t}-{p}")).collect();
+    if out_of_fds {
+        return Err(format!(
+            "shard {}: ran out of file descriptors opening partitions ({} failed: {}); raise the open-file limit",
+            shard.core,
+            failed.len(),
+            names.join(", ")
+        ));
+    }
+    tracing::error!(
+        core = shard.core,
+        offline = failed.len(),
+        partitions = %names.join(", "),
+        "partitions OFFLINE after start-up (see the errors above; sluice_partitions_offline)"
+    );
+    Ok(())
 }
 
 /// glommio registers I/O buffers in locked memory; raise the limit when we are allowed to.

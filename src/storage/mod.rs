@@ -3,6 +3,8 @@
 //! log is owned by exactly one shard.
 
 pub mod cleaner;
+pub mod fd_budget;
+pub mod file_cache;
 pub mod index;
 pub mod lock;
 pub mod log;

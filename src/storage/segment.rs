@@ -1,6 +1,10 @@
 //! One log segment: `<base_offset:020>.log` with its `.index` and `.timeindex`, start-up
 //! recovery of its tail, positional reads, and the io_uring writer of the active segment.
 //! Owned by a partition log on the shard that owns the partition.
+//!
+//! Only the active segment keeps its files open; a closed segment opens its `.log` through
+//! the shard's bounded descriptor cache ([`crate::storage::file_cache`]) when it is read,
+//! and its indexes live in memory.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -10,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::protocol::record_batch::{self, BatchHeader, BatchView, HEADER_LEN};
+use crate::storage::file_cache;
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
@@ -61,8 +66,11 @@ pub struct AppendedBatch {
 pub struct Segment {
     pub base_offset: i64,
     paths: SegmentPaths,
-    /// Reader handle: positional reads, sendfile, truncation. Shared with in-flight fetches.
-    file: Rc<File>,
+    /// Reader handle of the active segment (positional reads, sendfile, truncation), shared
+    /// with in-flight fetches. `None` for a closed segment: its log is opened through the
+    /// shard's descriptor cache under `cache_id` when read.
+    file: Option<Rc<File>>,
+    cache_id: u64,
     /// The io_uring writer, present only while this is the active segment.
     writer: Option<Rc<glommio::io::BufferedFile>>,
     /// Bytes fully written and visible to readers.
@@ -87,25 +95,35 @@ impl Segment {
             .write(true)
             .create_new(true)
             .open(&paths.log)?;
-        Self::from_parts(paths, file, base_offset)
+        let size = file.metadata()?.len();
+        Self::from_parts(paths, Some(Rc::new(file)), size, base_offset)
     }
 
     /// Opens an existing segment without scanning it (closed segments are trusted; the
-    /// active one is checked by [`Segment::recover`]).
+    /// active one is checked by [`Segment::recover`]). The segment starts closed: no file
+    /// stays open until [`Segment::keep_files_open`] (the active segment) or a read.
     pub fn open(dir: &Path, base_offset: i64) -> io::Result<Self> {
         let paths = SegmentPaths::new(dir, base_offset);
-        let file = OpenOptions::new().read(true).write(true).open(&paths.log)?;
-        Self::from_parts(paths, file, base_offset)
+        let size = std::fs::metadata(&paths.log)?.len();
+        let mut seg = Self::from_parts(paths, None, size, base_offset)?;
+        seg.offset_index.release_file();
+        seg.time_index.release_file();
+        Ok(seg)
     }
 
-    fn from_parts(paths: SegmentPaths, file: File, base_offset: i64) -> io::Result<Self> {
-        let size = file.metadata()?.len();
+    fn from_parts(
+        paths: SegmentPaths,
+        file: Option<Rc<File>>,
+        size: u64,
+        base_offset: i64,
+    ) -> io::Result<Self> {
         let offset_index = Index::open(&paths.index)?;
         let time_index = Index::open(&paths.time_index)?;
         let mut seg = Self {
             base_offset,
             paths,
-            file: Rc::new(file),
+            file,
+            cache_id: file_cache::new_id(),
             writer: None,
             size: Cell::new(size),
             next_offset: base_offset,
@@ -124,6 +142,33 @@ impl Segment {
         Ok(seg)
     }
 
+    /// Keeps the log and index files open: this segment becomes the active one.
+    pub fn keep_files_open(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            let file = OpenOptions::new().read(true).write(true).open(&self.paths.log)?;
+            self.file = Some(Rc::new(file));
+            file_cache::forget(self.cache_id);
+        }
+        self.offset_index.keep_file_open()?;
+        self.time_index.keep_file_open()
+    }
+
+    /// Closes this segment's own descriptors (it stopped being active); reads reopen the log
+    /// through the shard's descriptor cache. Readers holding the file keep it open.
+    fn release_files(&mut self) {
+        self.file = None;
+        self.offset_index.release_file();
+        self.time_index.release_file();
+    }
+
+    /// The log file: the active segment's own handle, or a closed segment's from the cache.
+    pub fn file(&self) -> io::Result<Rc<File>> {
+        match &self.file {
+            Some(f) => Ok(f.clone()),
+            None => file_cache::get_or_open(self.cache_id, &self.paths.log),
+        }
+    }
+
     fn drop_index_entries_past(&mut self, size: u64) -> io::Result<()> {
         self.offset_index
             .truncate_while(|e| (e.position as u64) < size)?;
@@ -140,7 +185,7 @@ impl Segment {
     /// truncates a torn or corrupt tail, and rebuilds the index entries it scanned.
     /// Never lets an unvalidated byte stay below `size`.
     pub fn recover(&mut self, index_interval_bytes: u64) -> io::Result<RecoveryReport> {
-        let file_len = self.file.metadata()?.len();
+        let file_len = self.file()?.metadata()?.len();
         let start = self.trusted_scan_start(file_len)?;
         let mut pos = start;
         let mut batches = 0u64;
@@ -168,7 +213,7 @@ impl Segment {
         }
         let truncated = file_len - self.size.get();
         if truncated > 0 {
-            self.file.set_len(self.size.get())?;
+            self.file()?.set_len(self.size.get())?;
         }
         Ok(RecoveryReport {
             truncated_bytes: truncated,
@@ -242,7 +287,7 @@ impl Segment {
 
     fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, pos)?;
+        self.file()?.read_exact_at(&mut buf, pos)?;
         Ok(buf)
     }
 
@@ -312,23 +357,23 @@ impl Segment {
 
     /// Hands over the writer and index files of a segment that stopped being active, so they
     /// are flushed in the background instead of holding up the next append.
+    /// The segment then holds no descriptor of its own (see [`Segment::file`]).
     pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
-        Ok(RetiredWriter {
+        let retired = RetiredWriter {
             writer: self.writer.take(),
             indexes: vec![
                 self.offset_index.try_clone_file()?,
                 self.time_index.try_clone_file()?,
             ],
-        })
+        };
+        self.release_files();
+        Ok(retired)
     }
 
     pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
         self.writer.clone()
     }
 
-    pub fn file(&self) -> &Rc<File> {
-        &self.file
-    }
     pub fn size(&self) -> u64 {
         self.size.get()
     }
@@ -357,7 +402,7 @@ impl Segment {
 
     /// Cuts a failed append's partial bytes so the next append starts on a batch boundary.
     pub fn truncate_to(&self, size: u64) -> io::Result<()> {
-        self.file.set_len(size)?;
+        self.file()?.set_len(size)?;
         self.size.set(size);
         Ok(())
     }
@@ -374,8 +419,9 @@ impl Segment {
         // The floor entry names the *last* offset of its batch; if that is still below the
         // target the batch itself is skipped by the scan below.
         let mut header = [0u8; 27];
+        let file = self.file()?;
         while pos + HEADER_LEN as u64 <= size {
-            self.file.read_exact_at(&mut header, pos)?;
+            file.read_exact_at(&mut header, pos)?;
             let base = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
             let length = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
             let delta = i32::from_be_bytes(header[23..27].try_into().expect("4 bytes"));
@@ -392,8 +438,10 @@ impl Segment {
         Ok(None)
     }
 
-    /// First batch whose max timestamp is at least `timestamp`.
-    pub fn find_by_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+    /// The first batch whose max timestamp is at least `timestamp`, found from the time
+    /// index and batch headers only (a few small reads); the batch itself is read and
+    /// decoded by [`TimestampLookup::resolve`], off the shard.
+    pub fn locate_timestamp(&self, timestamp: i64) -> io::Result<Option<TimestampLookup>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
@@ -407,17 +455,20 @@ impl Segment {
             .map(|l| l.position)
             .unwrap_or(0);
         let size = self.size.get();
+        let file = self.file()?;
+        let mut header = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= size {
-            let mut header = [0u8; HEADER_LEN];
-            self.file.read_exact_at(&mut header, pos)?;
-            let total = record_batch::total_size(&header).map_err(io::Error::other)?;
-            let mut full = vec![0u8; total];
-            self.file.read_exact_at(&mut full, pos)?;
-            let view = BatchView::parse(&full).map_err(io::Error::other)?;
-            if view.max_timestamp() >= timestamp {
-                return Ok(Some(first_record_at_or_after(&view, timestamp)));
+            file.read_exact_at(&mut header, pos)?;
+            let view = BatchView::parse_header(&header).map_err(io::Error::other)?;
+            if view.max_timestamp >= timestamp {
+                return Ok(Some(TimestampLookup {
+                    file,
+                    position: pos,
+                    size: view.total_size,
+                    timestamp,
+                }));
             }
-            pos += total as u64;
+            pos += view.total_size as u64;
         }
         Ok(None)
     }
@@ -431,8 +482,9 @@ impl Segment {
         let size = self.size.get();
         let mut pos = 0u64;
         let mut header = [0u8; HEADER_LEN];
+        let file = self.file()?;
         while pos + HEADER_LEN as u64 <= size {
-            self.file.read_exact_at(&mut header, pos)?;
+            file.read_exact_at(&mut header, pos)?;
             let Ok(view) = BatchView::parse_header(&header) else {
                 break;
             };
@@ -469,7 +521,7 @@ impl Segment {
             }
             let marker = if view.is_control() {
                 let mut whole = vec![0u8; view.total_size];
-                self.file.read_exact_at(&mut whole, pos)?;
+                self.file()?.read_exact_at(&mut whole, pos)?;
                 crate::storage::log::marker_of(&whole)
             } else {
                 None
@@ -529,6 +581,39 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// A batch that holds the first record at or after `timestamp` (ListOffsets by timestamp).
+pub struct TimestampLookup {
+    file: Rc<File>,
+    position: u64,
+    size: usize,
+    timestamp: i64,
+}
+
+impl TimestampLookup {
+    /// Offset and timestamp of the first record at or after the timestamp. Reading the batch
+    /// and decompressing it (up to `MAX_DECOMPRESSED_BYTES`) runs on glommio's blocking pool
+    /// with its own descriptor, so a lookup never stalls the shard's produce and fetch.
+    pub async fn resolve(self) -> io::Result<(i64, i64)> {
+        let file = self.file.try_clone()?;
+        let (position, size, timestamp) = (self.position, self.size, self.timestamp);
+        glommio::executor()
+            .spawn_blocking(move || resolve_in_batch(&file, position, size, timestamp))
+            .await
+    }
+
+    /// [`TimestampLookup::resolve`] on the calling thread (tests and tools).
+    pub fn resolve_here(&self) -> io::Result<(i64, i64)> {
+        resolve_in_batch(&self.file, self.position, self.size, self.timestamp)
+    }
+}
+
+fn resolve_in_batch(file: &File, position: u64, size: usize, timestamp: i64) -> io::Result<(i64, i64)> {
+    let mut full = vec![0u8; size];
+    file.read_exact_at(&mut full, position)?;
+    let view = BatchView::parse(&full).map_err(io::Error::other)?;
+    Ok(first_record_at_or_after(&view, timestamp))
 }
 
 /// Offset and timestamp of the first record in `view` with timestamp >= `timestamp`;
