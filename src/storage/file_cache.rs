@@ -190,4 +190,71 @@ mod tests {
         assert_eq!(cache.stats().open, 1);
         assert_eq!(cache.stats().opened, 4);
     }
+
+    /// Writes `count` one-record segments of `per_segment` batches each into `dir`.
+    fn write_segments(dir: &Path, count: i64, per_segment: i64) {
+        use crate::protocol::record_batch::{BatchBuilder, set_base_offset};
+        std::fs::create_dir_all(dir).unwrap();
+        for s in 0..count {
+            let base = s * per_segment;
+            let mut all = Vec::new();
+            for i in 0..per_segment {
+                let mut b = BatchBuilder {
+                    record_count: 1,
+                    base_timestamp: base + i,
+                    max_timestamp: base + i,
+                    ..Default::default()
+                }
+                .build(&[7u8; 50]);
+                set_base_offset(&mut b, base + i);
+                all.extend_from_slice(&b);
+            }
+            std::fs::write(dir.join(format!("{base:020}.log")), all).unwrap();
+        }
+    }
+
+    /// A log of many segments opens holding no closed-segment descriptor beyond the cache's
+    /// limit, serves every segment through it, and a slice of an evicted (even deleted)
+    /// segment stays readable; retention's removal forgets the cached descriptor.
+    #[test]
+    fn a_log_reads_every_closed_segment_through_the_bounded_cache() {
+        use crate::config::TopicConfig;
+        use crate::storage::log::PartitionLog;
+        use std::os::unix::fs::FileExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("t-0");
+        write_segments(&dir, 12, 3);
+        set_limit(2);
+        let before = stats();
+        let (mut log, _) = PartitionLog::open(dir, "t", 0, TopicConfig::default()).unwrap();
+        assert!(stats().open <= 2, "{:?}", stats());
+        assert_eq!(log.watermarks().high_watermark, 36);
+        let first = log.read(0, 1).unwrap().expect("offset 0 is in the first segment");
+        for offset in (0..36).step_by(3) {
+            let slice = log.read(offset, 1).unwrap().expect("every offset is readable");
+            let mut header = [0u8; 8];
+            slice.file.read_exact_at(&mut header, slice.position).unwrap();
+            assert_eq!(i64::from_be_bytes(header), offset);
+            assert!(stats().open <= 2);
+        }
+        assert!(stats().opened - before.opened >= 11, "closed segments were reopened");
+        let (ts_offset, ts) = log
+            .offset_for_timestamp(7)
+            .unwrap()
+            .expect("a record has timestamp 7")
+            .resolve_here()
+            .unwrap();
+        assert_eq!((ts_offset, ts), (7, 7));
+        // Retention removes the first eleven segments: their cache entries go with them.
+        let mut cfg = TopicConfig::default();
+        cfg.retention_bytes = 0;
+        log.set_config(cfg);
+        let removed = log.collect_expired_segments(crate::now_ms());
+        removed.iter().for_each(|p| std::fs::remove_file(p).unwrap());
+        assert_eq!(stats().open, 0, "the active segment is never cached");
+        let mut header = [0u8; 8];
+        first.file.read_exact_at(&mut header, first.position).unwrap();
+        assert_eq!(i64::from_be_bytes(header), 0, "a held slice outlives eviction and deletion");
+        set_limit(DEFAULT_LIMIT);
+    }
 }

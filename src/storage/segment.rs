@@ -583,6 +583,14 @@ impl Segment {
     }
 }
 
+impl Drop for Segment {
+    /// A segment that is gone (deleted by retention, replaced by the cleaner, or the log
+    /// closed) closes its cached descriptor at once, so a deleted file's space is freed.
+    fn drop(&mut self) {
+        file_cache::forget(self.cache_id);
+    }
+}
+
 /// A batch that holds the first record at or after `timestamp` (ListOffsets by timestamp).
 pub struct TimestampLookup {
     file: Rc<File>,
