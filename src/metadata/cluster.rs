@@ -567,6 +567,62 @@ fn base64_url(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// Past the limit nothing is created (also with dry runs), internal topics keep their
+    /// reserved room, and the refusal says what the limit is and what to raise.
+    #[test]
+    fn partitions_past_the_limit_are_refused_and_internal_topics_keep_their_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::load_or_init(dir.path(), 2).unwrap();
+        c.set_partition_limit(PartitionLimit {
+            max: 10,
+            reserved: [("__consumer_offsets".to_string(), 3)].into(),
+            hint: "raise nofile".into(),
+        });
+        c.create_topic("a", 5, BTreeMap::new(), false).unwrap();
+        let refused = c.create_topic("b", 3, BTreeMap::new(), true).unwrap_err();
+        assert!(matches!(
+            refused,
+            MetadataError::TooManyPartitions {
+                max: 10,
+                existing: 5,
+                reserved: 3,
+                adding: 3,
+                ..
+            }
+        ));
+        assert!(
+            refused.to_string().contains("at most 10 partitions")
+                && refused.to_string().contains("raise nofile")
+        );
+        assert!(
+            c.add_partitions("a", 8, false).is_err(),
+            "5 + 3 reserved + 3 > 10"
+        );
+        assert!(c.topic("b").is_none());
+        c.create_topic("__consumer_offsets", 3, BTreeMap::new(), false)
+            .expect("the reserved room is the internal topic's");
+        c.add_partitions("a", 7, false).unwrap();
+        assert!(c.create_topic("c", 1, BTreeMap::new(), false).is_err());
+        assert_eq!(c.partition_count(), 10);
+    }
+
+    /// Loading unchanged metadata writes nothing (a full disk must not stop a restart).
+    #[test]
+    fn loading_unchanged_metadata_does_not_rewrite_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::load_or_init(dir.path(), 2).unwrap();
+        c.create_topic("a", 3, BTreeMap::new(), false).unwrap();
+        drop(c);
+        let path = dir.path().join(METADATA_FILE);
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let loaded = Cluster::load_or_init(dir.path(), 2);
+        assert_eq!(loaded.unwrap().topic("a").unwrap().partitions.len(), 3);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+    }
+
     #[test]
     fn topics_persist_and_spread_over_shards() {
         let dir = tempfile::tempdir().unwrap();

@@ -343,10 +343,18 @@ fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
     render_segment_files(out, shards);
 }
 
+/// Name, type, help and value of one closed-segment cache series.
+type CacheGauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::storage::file_cache::CacheStats) -> u64,
+);
+
 /// The closed-segment descriptor cache of each shard.
 fn render_segment_files(out: &mut String, shards: &[Arc<ShardMetrics>]) {
     let stats: Vec<_> = shards.iter().map(|s| *lock(&s.segment_files)).collect();
-    let gauges: [(&str, &str, &str, fn(&crate::storage::file_cache::CacheStats) -> u64); 4] = [
+    let gauges: [CacheGauge; 4] = [
         (
             "sluice_segment_files_open",
             "gauge",

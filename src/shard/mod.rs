@@ -209,7 +209,11 @@ impl Shard {
 
     /// Keeps the offline set and says loudly, once per failure, that a partition is offline
     /// (every request retries the open; it is logged again only after it came back).
-    fn note_open_outcome(&self, key: &PartitionKey, opened: &Result<Rc<Partition>, PartitionError>) {
+    fn note_open_outcome(
+        &self,
+        key: &PartitionKey,
+        opened: &Result<Rc<Partition>, PartitionError>,
+    ) {
         match opened {
             Ok(_) => {
                 if self.offline.borrow_mut().remove(key) {

@@ -229,15 +229,27 @@ mod tests {
         let (mut log, _) = PartitionLog::open(dir, "t", 0, TopicConfig::default()).unwrap();
         assert!(stats().open <= 2, "{:?}", stats());
         assert_eq!(log.watermarks().high_watermark, 36);
-        let first = log.read(0, 1).unwrap().expect("offset 0 is in the first segment");
+        let first = log
+            .read(0, 1)
+            .unwrap()
+            .expect("offset 0 is in the first segment");
         for offset in (0..36).step_by(3) {
-            let slice = log.read(offset, 1).unwrap().expect("every offset is readable");
+            let slice = log
+                .read(offset, 1)
+                .unwrap()
+                .expect("every offset is readable");
             let mut header = [0u8; 8];
-            slice.file.read_exact_at(&mut header, slice.position).unwrap();
+            slice
+                .file
+                .read_exact_at(&mut header, slice.position)
+                .unwrap();
             assert_eq!(i64::from_be_bytes(header), offset);
             assert!(stats().open <= 2);
         }
-        assert!(stats().opened - before.opened >= 11, "closed segments were reopened");
+        assert!(
+            stats().opened - before.opened >= 11,
+            "closed segments were reopened"
+        );
         let (ts_offset, ts) = log
             .offset_for_timestamp(7)
             .unwrap()
@@ -246,15 +258,25 @@ mod tests {
             .unwrap();
         assert_eq!((ts_offset, ts), (7, 7));
         // Retention removes the first eleven segments: their cache entries go with them.
-        let mut cfg = TopicConfig::default();
-        cfg.retention_bytes = 0;
-        log.set_config(cfg);
+        log.set_config(TopicConfig {
+            retention_bytes: 0,
+            ..TopicConfig::default()
+        });
         let removed = log.collect_expired_segments(crate::now_ms());
-        removed.iter().for_each(|p| std::fs::remove_file(p).unwrap());
+        removed
+            .iter()
+            .for_each(|p| std::fs::remove_file(p).unwrap());
         assert_eq!(stats().open, 0, "the active segment is never cached");
         let mut header = [0u8; 8];
-        first.file.read_exact_at(&mut header, first.position).unwrap();
-        assert_eq!(i64::from_be_bytes(header), 0, "a held slice outlives eviction and deletion");
+        first
+            .file
+            .read_exact_at(&mut header, first.position)
+            .unwrap();
+        assert_eq!(
+            i64::from_be_bytes(header),
+            0,
+            "a held slice outlives eviction and deletion"
+        );
         set_limit(DEFAULT_LIMIT);
     }
 }

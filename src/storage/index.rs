@@ -191,14 +191,6 @@ impl<E: IndexEntry> Index<E> {
         n.checked_sub(1).map(|i| self.entries[i])
     }
 
-    /// A second handle on the index file, so it can be synced on another thread.
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        match &self.file {
-            Some(f) => f.try_clone(),
-            None => open_rw(&self.path),
-        }
-    }
-
     pub fn sync(&self) -> io::Result<()> {
         self.file()?.sync_data()
     }

@@ -852,7 +852,12 @@ impl Partition {
             (log.dir.clone(), log.next_offset)
         };
         let mut fresh = Segment::create(&dir, base)?;
-        fresh.attach_writer().await?;
+        if let Err(e) = fresh.attach_writer().await {
+            // Nothing may stay behind: the next append retries the roll, and a leftover file
+            // would fail its create for good (the partition wedged until a restart).
+            fresh.discard();
+            return Err(e);
+        }
         let mut log = self.log.borrow_mut();
         tracing::info!(topic = %log.topic, partition = log.partition, base_offset = base, "segment rolled");
         log.segments.insert(base, fresh);

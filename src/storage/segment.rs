@@ -88,6 +88,8 @@ pub struct Segment {
 
 impl Segment {
     /// Creates the files of a new, empty segment.
+    /// On failure nothing is left behind: a half-created segment would make every later
+    /// attempt (the next append's roll) fail on the existing file.
     pub fn create(dir: &Path, base_offset: i64) -> io::Result<Self> {
         let paths = SegmentPaths::new(dir, base_offset);
         let file = OpenOptions::new()
@@ -95,8 +97,13 @@ impl Segment {
             .write(true)
             .create_new(true)
             .open(&paths.log)?;
-        let size = file.metadata()?.len();
-        Self::from_parts(paths, Some(Rc::new(file)), size, base_offset)
+        let created = file
+            .metadata()
+            .and_then(|m| Self::from_parts(paths, Some(Rc::new(file)), m.len(), base_offset));
+        if created.is_err() {
+            remove_files(&SegmentPaths::new(dir, base_offset));
+        }
+        created
     }
 
     /// Opens an existing segment without scanning it (closed segments are trusted; the
@@ -145,7 +152,10 @@ impl Segment {
     /// Keeps the log and index files open: this segment becomes the active one.
     pub fn keep_files_open(&mut self) -> io::Result<()> {
         if self.file.is_none() {
-            let file = OpenOptions::new().read(true).write(true).open(&self.paths.log)?;
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.paths.log)?;
             self.file = Some(Rc::new(file));
             file_cache::forget(self.cache_id);
         }
@@ -355,15 +365,16 @@ impl Segment {
         self.time_index.sync()
     }
 
-    /// Hands over the writer and index files of a segment that stopped being active, so they
-    /// are flushed in the background instead of holding up the next append.
-    /// The segment then holds no descriptor of its own (see [`Segment::file`]).
+    /// Hands over the writer of a segment that stopped being active, so its files are
+    /// flushed in the background instead of holding up the next append. The segment then
+    /// holds no descriptor of its own (see [`Segment::file`]).
     pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
         let retired = RetiredWriter {
             writer: self.writer.take(),
-            indexes: vec![
-                self.offset_index.try_clone_file()?,
-                self.time_index.try_clone_file()?,
+            paths: [
+                self.paths.log.clone(),
+                self.paths.index.clone(),
+                self.paths.time_index.clone(),
             ],
         };
         self.release_files();
@@ -566,6 +577,12 @@ impl Segment {
         std::fs::write(&self.paths.txn_index, bytes)
     }
 
+    /// Removes the files of a segment that just failed to become active (best effort: the
+    /// error that got us here is the one reported).
+    pub fn discard(self) {
+        remove_files(&self.paths);
+    }
+
     /// Deletes the segment's files.
     pub fn delete_files(&self) -> io::Result<()> {
         for p in [
@@ -580,6 +597,18 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes whatever files of a segment exist, ignoring errors (cleanup after a failure).
+fn remove_files(paths: &SegmentPaths) {
+    for p in [
+        &paths.log,
+        &paths.index,
+        &paths.time_index,
+        &paths.txn_index,
+    ] {
+        let _ = std::fs::remove_file(p);
     }
 }
 
@@ -617,7 +646,12 @@ impl TimestampLookup {
     }
 }
 
-fn resolve_in_batch(file: &File, position: u64, size: usize, timestamp: i64) -> io::Result<(i64, i64)> {
+fn resolve_in_batch(
+    file: &File,
+    position: u64,
+    size: usize,
+    timestamp: i64,
+) -> io::Result<(i64, i64)> {
     let mut full = vec![0u8; size];
     file.read_exact_at(&mut full, position)?;
     let view = BatchView::parse(&full).map_err(io::Error::other)?;
@@ -641,26 +675,55 @@ fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) 
     (view.base_offset(), view.max_timestamp())
 }
 
+/// Background fdatasyncs of rolled segments a shard runs at once. Each holds three
+/// descriptors while it runs; when many partitions roll together (small segments, a burst),
+/// the rest wait their turn holding none, so a roll storm cannot exhaust the descriptors the
+/// budget ([`crate::storage::fd_budget`]) leaves for connections.
+const ROLL_FLUSHES_AT_ONCE: u64 = 8;
+
+thread_local! {
+    static ROLL_FLUSHES: Rc<glommio::sync::Semaphore> =
+        Rc::new(glommio::sync::Semaphore::new(ROLL_FLUSHES_AT_ONCE));
+}
+
 /// The files of a just-closed segment that still need an fdatasync.
 pub struct RetiredWriter {
     writer: Option<Rc<glommio::io::BufferedFile>>,
-    indexes: Vec<File>,
+    /// The log and its indexes, reopened by path for the sync (fdatasync covers the file's
+    /// dirty pages whichever descriptor wrote them).
+    paths: [std::path::PathBuf; 3],
 }
 
 impl RetiredWriter {
-    /// Syncs and closes the log through io_uring and syncs the index files on glommio's
-    /// blocking pool: nothing here runs on the append path.
+    /// Closes the writer at once (every append to it has completed: rolls run under the
+    /// append permit), then, with one of the shard's few flush slots, fdatasyncs the three
+    /// files on glommio's blocking pool: nothing here runs on the append path. A file gone
+    /// meanwhile (retention, compaction) has nothing left to make durable.
     pub async fn flush_and_close(self) -> io::Result<()> {
-        if let Some(writer) = self.writer {
-            writer.fdatasync().await.map_err(io::Error::from)?;
-            if let Ok(writer) = Rc::try_unwrap(writer) {
-                writer.close().await.map_err(io::Error::from)?;
-            }
+        if let Some(writer) = self.writer
+            && let Ok(writer) = Rc::try_unwrap(writer)
+        {
+            writer.close().await.map_err(io::Error::from)?;
         }
-        let indexes = self.indexes;
-        glommio::executor()
-            .spawn_blocking(move || indexes.iter().try_for_each(|f| f.sync_data()))
+        let slots = ROLL_FLUSHES.with(Rc::clone);
+        let _slot = slots
+            .acquire_permit(1)
             .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let paths = self.paths;
+        glommio::executor()
+            .spawn_blocking(move || paths.iter().try_for_each(|p| sync_path(p)))
+            .await
+    }
+}
+
+/// fdatasync of the file at `path` through a descriptor opened for it; a missing file is
+/// not an error.
+fn sync_path(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -670,4 +733,23 @@ pub struct BatchLocation {
     pub position: u64,
     pub size: u64,
     pub base_offset: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A segment whose creation fails half-way leaves no file, so creating it again (the
+    /// next append's roll) succeeds once the cause is gone.
+    #[test]
+    fn a_failed_create_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = SegmentPaths::new(tmp.path(), 5);
+        std::fs::create_dir(&paths.index).unwrap(); // the index cannot be opened
+        assert!(Segment::create(tmp.path(), 5).is_err());
+        assert!(!paths.log.exists(), "the half-created log was removed");
+        std::fs::remove_dir(&paths.index).unwrap();
+        let seg = Segment::create(tmp.path(), 5).expect("a retry succeeds");
+        assert!(seg.is_empty() && paths.log.exists());
+    }
 }
