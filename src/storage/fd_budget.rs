@@ -84,9 +84,17 @@ pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
-/// True when `e` means the process (or system) ran out of file descriptors.
+/// True when `e` means the process (or system) ran out of file descriptors. glommio's
+/// errors keep only the kind and the message of the OS error (there is no kind for EMFILE),
+/// so the message is checked too.
 pub fn is_out_of_descriptors(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+    if let Some(code) = e.raw_os_error() {
+        return code == libc::EMFILE || code == libc::ENFILE;
+    }
+    let text = e.to_string();
+    [libc::EMFILE, libc::ENFILE]
+        .iter()
+        .any(|code| text.contains(&format!("(os error {code})")))
 }
 
 #[cfg(test)]
@@ -103,6 +111,13 @@ mod tests {
         assert!(needed <= 1024 - 64 - 2 * 32 - 896 / 4);
         let big = FdBudget::derive(1 << 20, 2);
         assert!(big.max_partitions > 150_000, "{big:?}");
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(is_out_of_descriptors(&emfile));
+        let wrapped = std::io::Error::other(format!("{emfile}, op: Opening path"));
+        assert!(is_out_of_descriptors(&wrapped), "glommio's enhanced errors");
+        assert!(!is_out_of_descriptors(&std::io::Error::from_raw_os_error(
+            libc::ENOSPC
+        )));
         let tiny = FdBudget::derive(100, 4);
         assert_eq!(tiny.max_partitions, 0);
         assert!(tiny.cache_per_shard >= 1);
