@@ -266,6 +266,12 @@ impl Shard {
             return;
         }
         self.reconciled_version.set(version);
+        // An offline partition of a deleted topic is not offline any more: it is gone.
+        self.offline.borrow_mut().retain(|(topic, p)| {
+            self.cluster
+                .topic(topic)
+                .is_some_and(|m| (*p as usize) < m.partitions.len())
+        });
         let defaults = self.topic_defaults();
         let open: Vec<(PartitionKey, uuid::Uuid, Rc<Partition>)> = self
             .partitions

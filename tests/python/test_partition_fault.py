@@ -41,3 +41,6 @@ def test_a_broken_partition_directory_does_not_take_the_broker_down(broker_facto
     assert re.search(rf"partitions OFFLINE after start-up.*{topic}-1", logs), logs[-2000:]
     wait_until(lambda: value(scrape(port), "sluice_partitions_offline", shard="0") == 1,
                "sluice_partitions_offline to count the broken partition")
+    KafkaAdminClient(bootstrap_servers=broker.bootstrap).delete_topics([topic])
+    wait_until(lambda: value(scrape(port), "sluice_partitions_offline", shard="0") == 0,
+               "a deleted topic's partition to stop counting as offline")
