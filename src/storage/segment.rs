@@ -628,11 +628,24 @@ pub struct TimestampLookup {
     timestamp: i64,
 }
 
+thread_local! {
+    /// One timestamp lookup decodes at a time per shard: the shard's blocking pool (one
+    /// thread) also serves cold reads and flushes, which then wait for at most one decode,
+    /// and the memory a decode holds (up to `MAX_DECOMPRESSED_BYTES`) is taken once.
+    static TIMESTAMP_DECODES: Rc<glommio::sync::Semaphore> =
+        Rc::new(glommio::sync::Semaphore::new(1));
+}
+
 impl TimestampLookup {
     /// Offset and timestamp of the first record at or after the timestamp. Reading the batch
     /// and decompressing it (up to `MAX_DECOMPRESSED_BYTES`) runs on glommio's blocking pool
     /// with its own descriptor, so a lookup never stalls the shard's produce and fetch.
     pub async fn resolve(self) -> io::Result<(i64, i64)> {
+        let slots = TIMESTAMP_DECODES.with(Rc::clone);
+        let _slot = slots
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let file = self.file.try_clone()?;
         let (position, size, timestamp) = (self.position, self.size, self.timestamp);
         glommio::executor()
