@@ -257,6 +257,29 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 80);
     }
 
+    /// A released index holds no descriptor; an append or rewrite opens the file for that one
+    /// write, and keeping it open again appends at the end.
+    #[test]
+    fn a_released_index_writes_through_a_short_lived_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let entry = |i: u32| OffsetEntry {
+            relative_offset: i,
+            position: i * 100,
+        };
+        let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
+        idx.append(entry(1)).unwrap();
+        idx.release_file();
+        assert!(idx.file.is_none());
+        idx.append(entry(2)).unwrap();
+        idx.truncate_while(|e| e.relative_offset < 2).unwrap();
+        assert!(idx.file.is_none(), "the rewrite did not keep a descriptor");
+        idx.keep_file_open().unwrap();
+        idx.append(entry(3)).unwrap();
+        let reloaded = Index::<OffsetEntry>::open(&path).unwrap();
+        assert_eq!(reloaded.entries(), &[entry(1), entry(3)]);
+    }
+
     #[test]
     fn torn_and_zero_filled_tails_are_dropped() {
         let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,8 @@ the limit refuses to start rather than leave arbitrary ones offline.
 The broker runs under `prlimit --nofile=N:N` (soft and hard, so it cannot raise it)."""
 
 import re
+import socket
+import struct
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -158,6 +160,8 @@ def test_partitions_past_the_fd_limit_are_refused_up_front(limited):
     assert create(admin, "too-many", 44)["error_code"] == POLICY_VIOLATION
     assert create(admin, "last", 43)["error_code"] == 0
     admin.close()
+    # The node is full: auto-creation is refused the same way.
+    assert auto_create_error(broker.shard_port(0), "auto-created") == POLICY_VIOLATION
 
     # Everything accepted opens after a restart.
     assert broker.stop() == 0
@@ -167,6 +171,36 @@ def test_partitions_past_the_fd_limit_are_refused_up_front(limited):
     assert [len(t["partitions"]) for t in described] == [100, 43]
     admin.close()
     assert "OFFLINE" not in broker.logs()
+
+
+def auto_create_error(port, topic):
+    """Error code of `topic` in a Metadata v4 answer that asked to auto-create it."""
+    name = topic.encode()
+    client = b"fd-test"
+    body = struct.pack(">ih", 1, len(name)) + name + b"\x01"
+    payload = struct.pack(">hhih", 3, 4, 1, len(client)) + client + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(payload)) + payload)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed"
+            buf += chunk
+    at = 4 + 4 + 4  # frame size, correlation id, throttle time
+
+    def string(at):
+        (n,) = struct.unpack(">h", buf[at:at + 2])
+        return at + 2 + max(n, 0)
+    (brokers,) = struct.unpack(">i", buf[at:at + 4])
+    at += 4
+    for _ in range(brokers):
+        at = string(at + 4) + 4  # node id, host, port
+        at = string(at)  # rack
+    at = string(at) + 4  # cluster id, controller id
+    (topics,) = struct.unpack(">i", buf[at:at + 4])
+    assert topics == 1
+    (error,) = struct.unpack(">h", buf[at + 4:at + 6])
+    return error
 
 
 def test_start_refused_when_placed_partitions_exceed_the_fd_limit(limited):
