@@ -18,18 +18,25 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Limit of a thread whose shard never set one (unit tests, blocking-pool threads).
 pub const DEFAULT_LIMIT: usize = 64;
 
-/// Ids of segment instances: a segment rewritten in place (compaction) gets a new id, so a
-/// descriptor of the old file is never served for the new one.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+thread_local! {
+    /// Ids of segment instances: a segment rewritten in place (compaction) gets a new id, so
+    /// a descriptor of the old file is never served for the new one. Per thread, like the
+    /// cache (a segment never leaves the thread that made it), so a roll touches no state
+    /// shared with another core.
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+}
 
-/// A fresh cache key for one segment instance.
+/// A fresh cache key for one segment instance, unique on this thread.
 pub fn new_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
 }
 
 struct Entry {
