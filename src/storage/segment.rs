@@ -371,11 +371,7 @@ impl Segment {
     pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
         let retired = RetiredWriter {
             writer: self.writer.take(),
-            paths: [
-                self.paths.log.clone(),
-                self.paths.index.clone(),
-                self.paths.time_index.clone(),
-            ],
+            index_paths: [self.paths.index.clone(), self.paths.time_index.clone()],
         };
         self.release_files();
         Ok(retired)
@@ -688,42 +684,45 @@ fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) 
     (view.base_offset(), view.max_timestamp())
 }
 
-/// Background fdatasyncs of rolled segments a shard runs at once. Each holds three
-/// descriptors while it runs; when many partitions roll together (small segments, a burst),
-/// the rest wait their turn holding none, so a roll storm cannot exhaust the descriptors the
-/// budget ([`crate::storage::fd_budget`]) leaves for connections.
-const ROLL_FLUSHES_AT_ONCE: u64 = 8;
+/// Index syncs of rolled segments a shard runs at once on its blocking pool (one thread).
+/// A roll storm (many partitions with small segments) then opens a few index files at a
+/// time instead of every rolled segment's together.
+const INDEX_SYNCS_AT_ONCE: u64 = 4;
 
 thread_local! {
-    static ROLL_FLUSHES: Rc<glommio::sync::Semaphore> =
-        Rc::new(glommio::sync::Semaphore::new(ROLL_FLUSHES_AT_ONCE));
+    static INDEX_SYNCS: Rc<glommio::sync::Semaphore> =
+        Rc::new(glommio::sync::Semaphore::new(INDEX_SYNCS_AT_ONCE));
 }
 
 /// The files of a just-closed segment that still need an fdatasync.
 pub struct RetiredWriter {
+    /// Synced and closed at once: the log's durability never depends on opening it again
+    /// (which could fail when descriptors are short), and the descriptor is held only for
+    /// the fdatasync itself.
     writer: Option<Rc<glommio::io::BufferedFile>>,
-    /// The log and its indexes, reopened by path for the sync (fdatasync covers the file's
-    /// dirty pages whichever descriptor wrote them).
-    paths: [std::path::PathBuf; 3],
+    /// The log's indexes, reopened by path for their sync (fdatasync covers a file's dirty
+    /// pages whichever descriptor wrote them), so a closed segment keeps no index open while
+    /// its sync waits for the blocking pool.
+    index_paths: [std::path::PathBuf; 2],
 }
 
 impl RetiredWriter {
-    /// Closes the writer at once (every append to it has completed: rolls run under the
-    /// append permit), then, with one of the shard's few flush slots, fdatasyncs the three
-    /// files on glommio's blocking pool: nothing here runs on the append path. A file gone
-    /// meanwhile (retention, compaction) has nothing left to make durable.
+    /// Fdatasyncs and closes the log through io_uring, then, with one of the shard's few
+    /// index-sync slots, syncs the index files on glommio's blocking pool; nothing here runs
+    /// on the append path. An index gone meanwhile (retention, compaction) needs no sync.
     pub async fn flush_and_close(self) -> io::Result<()> {
-        if let Some(writer) = self.writer
-            && let Ok(writer) = Rc::try_unwrap(writer)
-        {
-            writer.close().await.map_err(io::Error::from)?;
+        if let Some(writer) = self.writer {
+            writer.fdatasync().await.map_err(io::Error::from)?;
+            if let Ok(writer) = Rc::try_unwrap(writer) {
+                writer.close().await.map_err(io::Error::from)?;
+            }
         }
-        let slots = ROLL_FLUSHES.with(Rc::clone);
+        let slots = INDEX_SYNCS.with(Rc::clone);
         let _slot = slots
             .acquire_permit(1)
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
-        let paths = self.paths;
+        let paths = self.index_paths;
         glommio::executor()
             .spawn_blocking(move || paths.iter().try_for_each(|p| sync_path(p)))
             .await
