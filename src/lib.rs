@@ -10,7 +10,7 @@
 //!   listener security (SASL users).
 //! - [`protocol`]: wire formats with no I/O (RecordBatch v2, records, codecs, fetch framing).
 //! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock,
-//!   early writeback.
+//!   early writeback, the descriptor budget and the per-shard cache of closed segments' files.
 //! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers).

@@ -66,6 +66,7 @@ pub async fn handle(
                     let code = match e {
                         MetadataError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
                         MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+                        MetadataError::TooManyPartitions { .. } => ResponseError::PolicyViolation,
                         _ => ResponseError::UnknownServerError,
                     };
                     (code, e.to_string())

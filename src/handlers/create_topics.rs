@@ -144,6 +144,7 @@ fn create_one(
                 MetadataError::TopicExists(_) => ResponseError::TopicAlreadyExists,
                 MetadataError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
                 MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+                MetadataError::TooManyPartitions { .. } => ResponseError::PolicyViolation,
                 _ => ResponseError::UnknownServerError,
             };
             failed(result, code, e.to_string())

@@ -1,5 +1,7 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3), earliest local (-4)
-//! and by timestamp (the first offset whose timestamp is at or after the target).
+//! and by timestamp (the first offset whose timestamp is at or after the target). A timestamp
+//! lookup finds its batch from the time index and batch headers on the shard, then reads and
+//! decompresses that one batch on glommio's blocking pool.
 
 use std::rc::Rc;
 
@@ -12,6 +14,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::handlers::produce::partition_error_code;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
+use crate::storage::segment::TimestampLookup;
 
 /// v9 adds -5 (earliest pending tiered upload), v10 a timeout; neither changes the answer
 /// shape.
@@ -53,6 +56,14 @@ pub async fn handle(
     response
 }
 
+/// What the log answered before any batch is decoded.
+enum Found {
+    Offset(i64),
+    /// A batch to read and decode off the shard (timestamp lookups).
+    Batch(TimestampLookup),
+    Nothing,
+}
+
 async fn list_partition(
     shard: &Rc<Shard>,
     version: i16,
@@ -73,19 +84,33 @@ async fn list_partition(
             return out;
         }
     };
-    let log = partition.log.borrow();
-    let marks = log.watermarks();
-    let found = match timestamp {
-        // read_committed consumers start from the last stable offset, not the log end.
-        LATEST if read_committed => Ok(Some((log.last_stable_offset(), -1))),
-        LATEST => Ok(Some((marks.high_watermark, -1))),
-        EARLIEST | EARLIEST_LOCAL => Ok(Some((marks.log_start_offset, -1))),
-        MAX_TIMESTAMP => Ok(log.max_timestamp()),
-        EARLIEST_PENDING_UPLOAD => Ok(None),
-        t if t < 0 => Err(ResponseError::InvalidRequest),
-        t => log
-            .offset_for_timestamp(t)
+    let found = {
+        let log = partition.log.borrow();
+        let marks = log.watermarks();
+        match timestamp {
+            // read_committed consumers start from the last stable offset, not the log end.
+            LATEST if read_committed => Ok(Found::Offset(log.last_stable_offset())),
+            LATEST => Ok(Found::Offset(marks.high_watermark)),
+            EARLIEST | EARLIEST_LOCAL => Ok(Found::Offset(marks.log_start_offset)),
+            MAX_TIMESTAMP => Ok(log.max_timestamp().map_or(Found::Nothing, Found::Batch)),
+            EARLIEST_PENDING_UPLOAD => Ok(Found::Nothing),
+            t if t < 0 => Err(ResponseError::InvalidRequest),
+            t => log
+                .offset_for_timestamp(t)
+                .map(|b| b.map_or(Found::Nothing, Found::Batch))
+                .map_err(|_| ResponseError::KafkaStorageError),
+        }
+    };
+    // The log borrow ends before the await: the batch is read and decoded off the shard.
+    let found = match found {
+        Ok(Found::Offset(offset)) => Ok(Some((offset, -1))),
+        Ok(Found::Nothing) => Ok(None),
+        Ok(Found::Batch(lookup)) => lookup
+            .resolve()
+            .await
+            .map(Some)
             .map_err(|_| ResponseError::KafkaStorageError),
+        Err(code) => Err(code),
     };
     match found {
         Ok(Some((offset, ts))) => {

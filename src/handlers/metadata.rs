@@ -102,6 +102,12 @@ pub fn auto_create(shard: &Shard, name: &str) -> Result<Arc<TopicMeta>, Response
             .topic(name)
             .ok_or(ResponseError::UnknownTopicOrPartition),
         Err(MetadataError::InvalidTopicName { .. }) => Err(ResponseError::InvalidTopicException),
+        // The node is at its partition limit: refused like an explicit CreateTopics (the
+        // limit is logged at start-up; one line per refused request would flood the log).
+        Err(e @ MetadataError::TooManyPartitions { .. }) => {
+            tracing::debug!(topic = name, error = %e, "auto-create refused");
+            Err(ResponseError::PolicyViolation)
+        }
         Err(e) => {
             tracing::error!(topic = name, error = %e, "auto-create failed");
             Err(ResponseError::UnknownServerError)

@@ -29,6 +29,27 @@ pub enum MetadataError {
     Io(#[from] std::io::Error),
     #[error("cluster metadata file is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "this node serves at most {max} partitions and has {existing} (with {reserved} kept for internal topics); {adding} more would exceed that: {hint}"
+    )]
+    TooManyPartitions {
+        max: usize,
+        existing: usize,
+        reserved: usize,
+        adding: usize,
+        hint: String,
+    },
+}
+
+/// The most partitions the node accepts (derived from its descriptor budget) and the
+/// internal topics whose partitions are kept free until they are created.
+#[derive(Debug, Clone)]
+pub struct PartitionLimit {
+    pub max: usize,
+    /// Internal topic name → partitions it will have when created.
+    pub reserved: BTreeMap<String, usize>,
+    /// What to raise to serve more, for the refusal message.
+    pub hint: String,
 }
 
 /// One topic as the node knows it.
@@ -69,6 +90,8 @@ pub struct Cluster {
     /// Next producer id to hand out; starts at the persisted block end, so ids never repeat
     /// across restarts.
     next_producer_id: std::sync::Mutex<i64>,
+    /// Set once at start-up; without it (tools, unit tests) partitions are not limited.
+    partition_limit: std::sync::OnceLock<PartitionLimit>,
 }
 
 /// Kafka's topic name rules: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -124,9 +147,10 @@ impl Cluster {
             path,
             state: RwLock::new(state),
             version: AtomicU64::new(1),
+            partition_limit: std::sync::OnceLock::new(),
         };
         cluster.rebalance_orphans()?;
-        cluster.persist(&cluster.read())?;
+        cluster.persist_if_changed(&cluster.read())?;
         Ok(cluster)
     }
 
@@ -153,6 +177,53 @@ impl Cluster {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Sets the node's partition limit (once, at start-up).
+    pub fn set_partition_limit(&self, limit: PartitionLimit) {
+        if self.partition_limit.set(limit).is_err() {
+            tracing::warn!("the partition limit was already set; keeping the first");
+        }
+    }
+
+    /// Partitions of every topic on the node.
+    pub fn partition_count(&self) -> usize {
+        Self::count_partitions(&self.read())
+    }
+
+    fn count_partitions(state: &PersistedState) -> usize {
+        state.topics.values().map(|t| t.partitions.len()).sum()
+    }
+
+    /// Refuses `adding` partitions (for topic `name`) that would take the node past its
+    /// limit. Internal topics not created yet keep their partitions reserved, so user topics
+    /// cannot take the room consumer groups and transactions will need.
+    fn check_room(
+        &self,
+        state: &PersistedState,
+        name: &str,
+        adding: usize,
+    ) -> Result<(), MetadataError> {
+        let Some(limit) = self.partition_limit.get() else {
+            return Ok(());
+        };
+        let existing = Self::count_partitions(state);
+        let reserved: usize = limit
+            .reserved
+            .iter()
+            .filter(|(topic, _)| topic.as_str() != name && !state.topics.contains_key(*topic))
+            .map(|(_, n)| *n)
+            .sum();
+        if existing + reserved + adding > limit.max {
+            return Err(MetadataError::TooManyPartitions {
+                max: limit.max,
+                existing,
+                reserved,
+                adding,
+                hint: limit.hint.clone(),
+            });
         }
         Ok(())
     }
@@ -228,6 +299,7 @@ impl Cluster {
         if state.topics.contains_key(name) {
             return Err(MetadataError::TopicExists(name.to_string()));
         }
+        self.check_room(&state, name, partitions as usize)?;
         let mut load = Self::load_per_shard(&state, self.shard_count);
         let topic = Arc::new(TopicMeta {
             name: name.to_string(),
@@ -288,6 +360,7 @@ impl Cluster {
                 "topic currently has {have} partitions, which is higher than or equal to the requested {total}"
             )));
         }
+        self.check_room(&state, name, (total - have) as usize)?;
         let mut load = Self::load_per_shard(&state, self.shard_count);
         let mut grown = (*current).clone();
         let added = placement.unwrap_or_else(|| Self::place(&mut load, (total - have) as usize));
@@ -367,12 +440,27 @@ impl Cluster {
         Ok(())
     }
 
-    fn persist(&self, state: &PersistedState) -> Result<(), MetadataError> {
-        let tmp = self.path.with_extension("json.tmp");
+    /// Start-up's write: only when the file would change (first start, adopted directories,
+    /// moved partitions, an older format), so a node whose data disk is full still starts.
+    fn persist_if_changed(&self, state: &PersistedState) -> Result<(), MetadataError> {
         let bytes =
             serde_json::to_vec_pretty(state).map_err(|e| MetadataError::Corrupt(e.to_string()))?;
+        if std::fs::read(&self.path).is_ok_and(|on_disk| on_disk == bytes) {
+            return Ok(());
+        }
+        self.write_file(&bytes)
+    }
+
+    fn persist(&self, state: &PersistedState) -> Result<(), MetadataError> {
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| MetadataError::Corrupt(e.to_string()))?;
+        self.write_file(&bytes)
+    }
+
+    fn write_file(&self, bytes: &[u8]) -> Result<(), MetadataError> {
+        let tmp = self.path.with_extension("json.tmp");
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_data()?;
         std::fs::rename(&tmp, &self.path)?;
         if let Some(dir) = self.path.parent() {
@@ -478,6 +566,62 @@ fn base64_url(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Past the limit nothing is created (also with dry runs), internal topics keep their
+    /// reserved room, and the refusal says what the limit is and what to raise.
+    #[test]
+    fn partitions_past_the_limit_are_refused_and_internal_topics_keep_their_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::load_or_init(dir.path(), 2).unwrap();
+        c.set_partition_limit(PartitionLimit {
+            max: 10,
+            reserved: [("__consumer_offsets".to_string(), 3)].into(),
+            hint: "raise nofile".into(),
+        });
+        c.create_topic("a", 5, BTreeMap::new(), false).unwrap();
+        let refused = c.create_topic("b", 3, BTreeMap::new(), true).unwrap_err();
+        assert!(matches!(
+            refused,
+            MetadataError::TooManyPartitions {
+                max: 10,
+                existing: 5,
+                reserved: 3,
+                adding: 3,
+                ..
+            }
+        ));
+        assert!(
+            refused.to_string().contains("at most 10 partitions")
+                && refused.to_string().contains("raise nofile")
+        );
+        assert!(
+            c.add_partitions("a", 8, false).is_err(),
+            "5 + 3 reserved + 3 > 10"
+        );
+        assert!(c.topic("b").is_none());
+        c.create_topic("__consumer_offsets", 3, BTreeMap::new(), false)
+            .expect("the reserved room is the internal topic's");
+        c.add_partitions("a", 7, false).unwrap();
+        assert!(c.create_topic("c", 1, BTreeMap::new(), false).is_err());
+        assert_eq!(c.partition_count(), 10);
+    }
+
+    /// Loading unchanged metadata writes nothing (a full disk must not stop a restart).
+    #[test]
+    fn loading_unchanged_metadata_does_not_rewrite_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::load_or_init(dir.path(), 2).unwrap();
+        c.create_topic("a", 3, BTreeMap::new(), false).unwrap();
+        drop(c);
+        let path = dir.path().join(METADATA_FILE);
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let loaded = Cluster::load_or_init(dir.path(), 2);
+        assert_eq!(loaded.unwrap().topic("a").unwrap().partitions.len(), 3);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+    }
 
     #[test]
     fn topics_persist_and_spread_over_shards() {

@@ -3,4 +3,4 @@
 
 pub mod cluster;
 
-pub use cluster::{Cluster, MetadataError, TopicMeta, validate_topic_name};
+pub use cluster::{Cluster, MetadataError, PartitionLimit, TopicMeta, validate_topic_name};

@@ -350,6 +350,62 @@ fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         ),
         |s| s.request_memory_free.load(Ordering::Relaxed),
     );
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_partitions_offline",
+            "gauge",
+            "Partitions of the shard that failed to open (clients get KAFKA_STORAGE_ERROR).",
+        ),
+        |s| s.partitions_offline.load(Ordering::Relaxed),
+    );
+    render_segment_files(out, shards);
+}
+
+/// Name, type, help and value of one closed-segment cache series.
+type CacheGauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::storage::file_cache::CacheStats) -> u64,
+);
+
+/// The closed-segment descriptor cache of each shard.
+fn render_segment_files(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    let stats: Vec<_> = shards.iter().map(|s| *lock(&s.segment_files)).collect();
+    let gauges: [CacheGauge; 4] = [
+        (
+            "sluice_segment_files_open",
+            "gauge",
+            "Closed-segment log files the shard's descriptor cache holds open.",
+            |c| c.open as u64,
+        ),
+        (
+            "sluice_segment_files_limit",
+            "gauge",
+            "Most closed-segment log files the shard keeps open.",
+            |c| c.limit as u64,
+        ),
+        (
+            "sluice_segment_file_opens_total",
+            "counter",
+            "Closed-segment log files opened by reads (cache misses).",
+            |c| c.opened,
+        ),
+        (
+            "sluice_segment_file_evictions_total",
+            "counter",
+            "Closed-segment log files closed to stay within the limit.",
+            |c| c.evicted,
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        header(out, name, kind, help);
+        for (s, c) in shards.iter().zip(&stats) {
+            let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.core, value(c));
+        }
+    }
 }
 
 fn render_topics(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {

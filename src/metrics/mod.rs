@@ -105,6 +105,10 @@ pub struct ShardMetrics {
     pub sasl_failures: AtomicU64,
     /// Bytes left in the shard's request-memory budget (-1: unbounded), published each second.
     pub request_memory_free: AtomicI64,
+    /// Partitions of this shard whose open failed, published each second.
+    pub partitions_offline: AtomicI64,
+    /// The shard's closed-segment descriptor cache, published each second.
+    segment_files: Mutex<crate::storage::file_cache::CacheStats>,
     latency_us: Mutex<BTreeMap<i16, Histogram<u64>>>,
     fsync_us: Mutex<Histogram<u64>>,
     topics: Mutex<BTreeMap<String, TopicTraffic>>,
@@ -136,6 +140,8 @@ impl ShardMetrics {
             connections_refused: AtomicU64::new(0),
             connections_timed_out: AtomicU64::new(0),
             request_memory_free: AtomicI64::new(-1),
+            partitions_offline: AtomicI64::new(0),
+            segment_files: Mutex::default(),
             latency_us: Mutex::new(BTreeMap::new()),
             fsync_us: Mutex::new(new_histogram()),
             topics: Mutex::new(BTreeMap::new()),
@@ -208,6 +214,16 @@ impl ShardMetrics {
 
     pub fn add_ring_io(&self, delta: &glommio::RingIoStats) {
         lock(&self.ring_io).add(delta);
+    }
+
+    /// Offline partitions and the closed-segment descriptor cache.
+    pub fn publish_storage_health(
+        &self,
+        offline: i64,
+        files: crate::storage::file_cache::CacheStats,
+    ) {
+        self.partitions_offline.store(offline, Ordering::Relaxed);
+        *lock(&self.segment_files) = files;
     }
 
     pub fn publish_pools(&self, pools: PoolGauge) {

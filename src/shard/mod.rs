@@ -42,6 +42,9 @@ pub struct Shard {
     pub cluster: Arc<Cluster>,
     partitions: RefCell<HashMap<PartitionKey, (uuid::Uuid, Rc<Partition>)>>,
     opening: RefCell<HashSet<PartitionKey>>,
+    /// Partitions whose last open failed (clients get KAFKA_STORAGE_ERROR; every request
+    /// tries again), published as `sluice_partitions_offline`.
+    offline: RefCell<HashSet<PartitionKey>>,
     /// Signalled after every append on this shard; long-polling fetches wait on it.
     pub data_arrived: Event,
     /// Signalled once when shutdown begins; accept loops and idle connections wait on it.
@@ -85,6 +88,7 @@ impl Shard {
             cluster,
             partitions: RefCell::new(HashMap::new()),
             opening: RefCell::new(HashSet::new()),
+            offline: RefCell::new(HashSet::new()),
             data_arrived: Event::default(),
             shutdown_event: Event::default(),
             shutdown,
@@ -134,6 +138,7 @@ impl Shard {
             if self.opening.borrow_mut().insert(key.clone()) {
                 let opened = self.open_partition(&meta, partition).await;
                 self.opening.borrow_mut().remove(&key);
+                self.note_open_outcome(&key, &opened);
                 return opened;
             }
             // Another request is opening it; wait for that to finish and look again.
@@ -202,17 +207,47 @@ impl Shard {
             .await;
     }
 
-    /// Opens every partition placed on this shard (start-up recovery happens here).
-    pub async fn open_owned_partitions(&self) {
+    /// Keeps the offline set and says loudly, once per failure, that a partition is offline
+    /// (every request retries the open; it is logged again only after it came back).
+    fn note_open_outcome(
+        &self,
+        key: &PartitionKey,
+        opened: &Result<Rc<Partition>, PartitionError>,
+    ) {
+        match opened {
+            Ok(_) => {
+                if self.offline.borrow_mut().remove(key) {
+                    tracing::info!(topic = %key.0, partition = key.1, "partition opened; it is online again");
+                }
+            }
+            Err(PartitionError::Storage(e)) => {
+                if self.offline.borrow_mut().insert(key.clone()) {
+                    tracing::error!(topic = %key.0, partition = key.1, error = %e, "partition failed to open; it is OFFLINE (clients get KAFKA_STORAGE_ERROR; each request retries the open)");
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Opens every partition placed on this shard (start-up recovery happens here) and
+    /// returns those that failed, with their errors.
+    pub async fn open_owned_partitions(&self) -> Vec<(String, i32, PartitionError)> {
+        let mut failed = Vec::new();
         for topic in self.cluster.topics() {
             for (p, owner) in topic.partitions.iter().enumerate() {
                 if *owner == self.core
                     && let Err(e) = self.partition(&topic.name, p as i32).await
                 {
-                    tracing::error!(topic = %topic.name, partition = p, error = %e, "partition failed to open; it stays offline");
+                    failed.push((topic.name.clone(), p as i32, e));
                 }
             }
         }
+        failed
+    }
+
+    /// Partitions of this shard that are offline now.
+    pub fn offline_count(&self) -> usize {
+        self.offline.borrow().len()
     }
 
     /// Topic defaults as they stand now: the config file's, with the dynamic broker configs
@@ -231,6 +266,12 @@ impl Shard {
             return;
         }
         self.reconciled_version.set(version);
+        // An offline partition of a deleted topic is not offline any more: it is gone.
+        self.offline.borrow_mut().retain(|(topic, p)| {
+            self.cluster
+                .topic(topic)
+                .is_some_and(|m| (*p as usize) < m.partitions.len())
+        });
         let defaults = self.topic_defaults();
         let open: Vec<(PartitionKey, uuid::Uuid, Rc<Partition>)> = self
             .partitions
@@ -345,9 +386,12 @@ impl Shard {
             .request_memory
             .available()
             .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let files = crate::storage::file_cache::stats();
+        let offline = self.offline_count() as i64;
         crate::metrics::with_current(|m| {
             m.request_memory_free
                 .store(memory_free, std::sync::atomic::Ordering::Relaxed);
+            m.publish_storage_health(offline, files);
             m.publish_committed(committed);
             m.add_ring_io(&io);
             m.publish_pools(pools);

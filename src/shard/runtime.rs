@@ -16,13 +16,14 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::BrokerConfig;
-use crate::metadata::{Cluster, MetadataError};
+use crate::metadata::{Cluster, MetadataError, PartitionLimit};
 use crate::server;
 use crate::shard::Shard;
 use crate::shard::mailbox::Mailbox;
 use crate::shard::txns::{ShardAnswer, ShardRequest};
 
 type MailboxEnds = crate::shard::mailbox::MailboxEnds<ShardRequest, ShardAnswer>;
+use crate::storage::fd_budget::FdBudget;
 use crate::storage::lock::{DirLock, LockError};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,14 @@ pub enum StartError {
     ShardPanickedAtShutdown(usize),
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "{partitions} partitions are placed on this node but it can serve at most {max}: {hint}"
+    )]
+    TooManyPartitions {
+        partitions: usize,
+        max: usize,
+        hint: String,
+    },
 }
 
 /// How often a shard checks for shutdown and applies control-plane changes.
@@ -57,7 +66,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     let _lock = DirLock::acquire(&config.data_dir)?;
     raise_memlock_limit();
+    let budget = descriptor_budget(&config)?;
     let cluster = Arc::new(Cluster::load_or_init(&config.data_dir, config.cores)?);
+    limit_partitions(&config, &cluster, &budget)?;
     write_meta_properties(&config, &cluster)?;
     remove_orphan_partition_dirs(&config, &cluster);
     let signals = block_shutdown_signals();
@@ -80,6 +91,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
             shutdown: shutdown.clone(),
             connections: connections.clone(),
             events: events_tx.clone(),
+            file_cache_limit: budget.cache_per_shard,
         };
         shards.push(spawn_shard(start, ends)?);
     }
@@ -149,6 +161,8 @@ struct ShardStart {
     shutdown: Arc<AtomicBool>,
     connections: Arc<server::limits::NodeConnections>,
     events: mpsc::Sender<NodeEvent>,
+    /// Closed-segment files this shard may keep open (its share of the descriptor budget).
+    file_cache_limit: usize,
 }
 
 /// Sends `Exited` when its shard thread ends, normally or by unwinding from a panic: it lives
@@ -192,6 +206,7 @@ fn spawn_shard(
                     return;
                 }
             };
+            crate::storage::file_cache::set_limit(start.file_cache_limit);
             executor.run(shard_main(start, ends));
         })
         .map_err(|e| StartError::Executor(e.to_string()))
@@ -325,6 +340,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
         shutdown,
         connections,
         events,
+        file_cache_limit: _,
     } = start;
     crate::metrics::install_for_current_shard(core);
     let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
@@ -342,7 +358,10 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
             return;
         }
     };
-    shard.open_owned_partitions().await;
+    if let Err(message) = open_partitions_or_refuse(&shard).await {
+        let _ = events.send(NodeEvent::StartFailed(message));
+        return;
+    }
     // Groups must be loaded before any request can reach them.
     crate::shard::groups::load(&shard).await;
     crate::shard::txns::load(&shard).await;
@@ -462,6 +481,87 @@ async fn drain_in_flight(shard: &Rc<Shard>) {
             "shutdown drain timed out"
         );
     }
+}
+
+/// Raises the open-file limit to its hard limit and derives what it allows (see
+/// [`crate::storage::fd_budget`]).
+fn descriptor_budget(config: &BrokerConfig) -> Result<FdBudget, StartError> {
+    let (soft, hard) = crate::storage::fd_budget::raise_nofile_limit()?;
+    let budget = FdBudget::derive(soft, config.cores);
+    tracing::info!(
+        nofile = soft,
+        nofile_hard = hard,
+        max_partitions = budget.max_partitions,
+        segment_files_per_shard = budget.cache_per_shard,
+        "open-file limit"
+    );
+    Ok(budget)
+}
+
+/// Gives the cluster its partition limit, keeping room for the internal topics, and refuses
+/// to start when the partitions already placed here could not all be opened: starting
+/// would leave arbitrary ones offline (acknowledged data unreadable) instead of saying so.
+fn limit_partitions(
+    config: &BrokerConfig,
+    cluster: &Cluster,
+    budget: &FdBudget,
+) -> Result<(), StartError> {
+    let partitions = cluster.partition_count();
+    if partitions > budget.max_partitions {
+        return Err(StartError::TooManyPartitions {
+            partitions,
+            max: budget.max_partitions,
+            hint: budget.hint(),
+        });
+    }
+    let reserved = [
+        (
+            crate::shard::offsets_log::OFFSETS_TOPIC,
+            config.offsets_topic_num_partitions,
+        ),
+        (
+            crate::shard::txns::TXN_TOPIC,
+            config.transaction_state_num_partitions,
+        ),
+    ]
+    .into_iter()
+    .map(|(topic, n)| (topic.to_string(), usize::try_from(n).unwrap_or(0)))
+    .collect();
+    cluster.set_partition_limit(PartitionLimit {
+        max: budget.max_partitions,
+        reserved,
+        hint: budget.hint(),
+    });
+    Ok(())
+}
+
+/// Opens the shard's partitions. A partition that fails to open is logged loudly (each one,
+/// then a summary) and stays offline; running out of descriptors instead fails start-up,
+/// since which partitions it hit would be arbitrary.
+async fn open_partitions_or_refuse(shard: &Shard) -> Result<(), String> {
+    let failed = shard.open_owned_partitions().await;
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let out_of_fds = failed.iter().any(|(_, _, e)| {
+        matches!(e, crate::shard::PartitionError::Storage(io) if crate::storage::fd_budget::is_out_of_descriptors(io))
+    });
+    let names: Vec<String> = failed.iter().map(|(t, p, _)| format!("{t}-{p}")).collect();
+    if out_of_fds {
+        return Err(format!(
+            "shard {}: ran out of file descriptors opening partitions ({} failed: {}); raise the open-file limit",
+            shard.core,
+            failed.len(),
+            names.join(", ")
+        ));
+    }
+    tracing::error!(
+        core = shard.core,
+        offline = failed.len(),
+        partitions = %names.join(", "),
+        "partitions OFFLINE after start-up (see the errors above; sluice_partitions_offline)"
+    );
+    Ok(())
 }
 
 /// glommio registers I/O buffers in locked memory; raise the limit when we are allowed to.

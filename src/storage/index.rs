@@ -1,6 +1,8 @@
 //! Sparse offset (`.index`) and time (`.timeindex`) indexes of one segment, in Kafka's
 //! on-disk format: fixed-size big-endian entries relative to the segment's base offset.
 //! Entries live in memory for lookups and are appended to the file as they are added.
+//! Only the active segment keeps its index files open (appends); a closed segment releases
+//! them after loading, and a rare rewrite reopens the file for the write only.
 //! Owned by the segment, on the shard that owns the partition.
 //!
 //! `.index` entry: relative offset u32, file position u32 (8 bytes).
@@ -8,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One fixed-size index entry.
 pub trait IndexEntry: Copy {
@@ -70,19 +72,25 @@ impl IndexEntry for TimeEntry {
 /// An index file and its entries in memory.
 pub struct Index<E: IndexEntry> {
     entries: Vec<E>,
-    file: File,
+    path: PathBuf,
+    /// Open while the segment is active; `None` after [`Index::release_file`].
+    file: Option<File>,
+}
+
+fn open_rw(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 impl<E: IndexEntry> Index<E> {
     /// Opens (or creates) an index file and loads its longest sorted prefix of entries.
     /// Zero-filled tails (Kafka preallocates index files) and torn entries are dropped.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let mut file = open_rw(path)?;
         let mut raw = Vec::new();
         file.read_to_end(&mut raw)?;
         let mut entries: Vec<E> = Vec::with_capacity(raw.len() / E::SIZE);
@@ -94,7 +102,11 @@ impl<E: IndexEntry> Index<E> {
             }
             entries.push(entry);
         }
-        let mut index = Self { entries, file };
+        let mut index = Self {
+            entries,
+            path: path.to_path_buf(),
+            file: Some(file),
+        };
         if index.entries.len() * E::SIZE != raw.len() {
             index.rewrite()?;
         }
@@ -116,7 +128,38 @@ impl<E: IndexEntry> Index<E> {
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::SIZE]);
         self.entries.push(entry);
-        self.file.write_all(&buf[..E::SIZE])
+        let mut file = self.file()?;
+        file.write_all(&buf[..E::SIZE])
+    }
+
+    /// The open file, or (for a closed segment) a handle opened for this one write at the
+    /// end of the file.
+    fn file(&self) -> io::Result<FileRef<'_>> {
+        match &self.file {
+            Some(f) => Ok(FileRef::Kept(f)),
+            None => {
+                let mut f = open_rw(&self.path)?;
+                use std::io::{Seek, SeekFrom};
+                f.seek(SeekFrom::End(0))?;
+                Ok(FileRef::Once(f))
+            }
+        }
+    }
+
+    /// Closes the file (the segment stopped being active); entries stay in memory.
+    pub fn release_file(&mut self) {
+        self.file = None;
+    }
+
+    /// Reopens the file for appends (the segment became active).
+    pub fn keep_file_open(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            let mut f = open_rw(&self.path)?;
+            use std::io::{Seek, SeekFrom};
+            f.seek(SeekFrom::End(0))?;
+            self.file = Some(f);
+        }
+        Ok(())
     }
 
     /// Keeps only the entries for which `keep` holds (a prefix), and rewrites the file.
@@ -135,10 +178,11 @@ impl<E: IndexEntry> Index<E> {
         for (entry, chunk) in self.entries.iter().zip(buf.chunks_exact_mut(E::SIZE)) {
             entry.encode(chunk);
         }
-        self.file.set_len(0)?;
+        let mut file = self.file()?;
+        file.set_len(0)?;
         use std::io::{Seek, SeekFrom};
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(&buf)
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&buf)
     }
 
     /// The last entry whose key is at most `key`.
@@ -147,13 +191,39 @@ impl<E: IndexEntry> Index<E> {
         n.checked_sub(1).map(|i| self.entries[i])
     }
 
-    /// A second handle on the index file, so it can be synced on another thread.
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file.try_clone()
-    }
-
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file()?.sync_data()
+    }
+}
+
+/// An index file borrowed from the index, or opened for a single operation.
+enum FileRef<'a> {
+    Kept(&'a File),
+    Once(File),
+}
+
+impl std::ops::Deref for FileRef<'_> {
+    type Target = File;
+    fn deref(&self) -> &File {
+        match self {
+            FileRef::Kept(f) => f,
+            FileRef::Once(f) => f,
+        }
+    }
+}
+
+impl Write for FileRef<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&**self).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&**self).flush()
+    }
+}
+
+impl std::io::Seek for FileRef<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> io::Result<u64> {
+        (&**self).seek(pos)
     }
 }
 
@@ -185,6 +255,29 @@ mod tests {
         );
         assert_eq!(idx.floor(0).unwrap().position, 0);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 80);
+    }
+
+    /// A released index holds no descriptor; an append or rewrite opens the file for that one
+    /// write, and keeping it open again appends at the end.
+    #[test]
+    fn a_released_index_writes_through_a_short_lived_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let entry = |i: u32| OffsetEntry {
+            relative_offset: i,
+            position: i * 100,
+        };
+        let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
+        idx.append(entry(1)).unwrap();
+        idx.release_file();
+        assert!(idx.file.is_none());
+        idx.append(entry(2)).unwrap();
+        idx.truncate_while(|e| e.relative_offset < 2).unwrap();
+        assert!(idx.file.is_none(), "the rewrite did not keep a descriptor");
+        idx.keep_file_open().unwrap();
+        idx.append(entry(3)).unwrap();
+        let reloaded = Index::<OffsetEntry>::open(&path).unwrap();
+        assert_eq!(reloaded.entries(), &[entry(1), entry(3)]);
     }
 
     #[test]

@@ -61,9 +61,16 @@ impl DirLock {
                 holder,
             });
         }
-        file.set_len(0).map_err(io_err)?;
-        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        write!(file, "{}", std::process::id()).map_err(io_err)?;
+        // The pid only names the holder in a second process's refusal: failing to write it
+        // (a full disk) must not stop a start-up that holds the lock.
+        let pid = std::process::id();
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| write!(file, "{pid}"));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot record the pid in the lock file");
+        }
         Ok(Self { _file: file })
     }
 }

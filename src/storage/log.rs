@@ -15,7 +15,7 @@ use crate::protocol::record_batch::{self, BatchError, BatchIter};
 use crate::shard::event::Event;
 use crate::storage::cleaner::{CleanJob, CleanOutcome};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
-use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment};
+use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment, TimestampLookup};
 use crate::storage::txn_index::{TxnBatch, TxnIndex};
 use crate::storage::writeback::Writeback;
 
@@ -273,6 +273,7 @@ impl PartitionLog {
             .values_mut()
             .next_back()
             .expect("at least one segment exists");
+        active.keep_files_open()?;
         let report = active.recover(config.index_interval_bytes)?;
         let next_offset = active.next_offset();
         let first_base = *bases.first().expect("at least one segment exists");
@@ -681,8 +682,10 @@ impl Partition {
         {
             let log = self.log.borrow();
             let active = log.active();
-            self.writeback
-                .after_append(active.file(), active.base_offset, active.size());
+            if let Ok(file) = active.file() {
+                self.writeback
+                    .after_append(&file, active.base_offset, active.size());
+            }
         }
         let flush_due = self.flush_due(batches.record_count, now_ms);
         Ok(AppendInfo { flush_due, ..info })
@@ -849,7 +852,12 @@ impl Partition {
             (log.dir.clone(), log.next_offset)
         };
         let mut fresh = Segment::create(&dir, base)?;
-        fresh.attach_writer().await?;
+        if let Err(e) = fresh.attach_writer().await {
+            // Nothing may stay behind: the next append retries the roll, and a leftover file
+            // would fail its create for good (the partition wedged until a restart).
+            fresh.discard();
+            return Err(e);
+        }
         let mut log = self.log.borrow_mut();
         tracing::info!(topic = %log.topic, partition = log.partition, base_offset = base, "segment rolled");
         log.segments.insert(base, fresh);
@@ -929,7 +937,7 @@ impl PartitionLog {
             let available = segment.size() - location.position;
             let len = available.min(max_bytes.max(location.size));
             return Ok(Some(ReadSlice {
-                file: segment.file().clone(),
+                file: segment.file()?,
                 position: location.position,
                 len,
                 is_tail: *base == active_base,
@@ -956,7 +964,7 @@ impl PartitionLog {
         if lso < self.next_offset
             && let Some((_, segment)) = self.segments.range(..=lso).next_back()
             && let Some(stop) = segment.position_of(lso)?
-            && Rc::ptr_eq(segment.file(), &slice.file)
+            && Rc::ptr_eq(&segment.file()?, &slice.file)
             && stop.position < slice.position + slice.len
         {
             slice.len = stop.position.saturating_sub(slice.position);
@@ -981,24 +989,24 @@ impl PartitionLog {
         Ok(Some(buf))
     }
 
-    /// ListOffsets by timestamp: the first offset whose timestamp is >= `timestamp`, with
-    /// that record's timestamp; `None` when every record is older.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+    /// ListOffsets by timestamp: the batch holding the first offset whose timestamp is >=
+    /// `timestamp` (resolve it off the shard); `None` when every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<TimestampLookup>> {
         for segment in self.segments.values() {
-            if let Some(found) = segment.find_by_timestamp(timestamp)? {
+            if let Some(found) = segment.locate_timestamp(timestamp)? {
                 return Ok(Some(found));
             }
         }
         Ok(None)
     }
 
-    /// Largest timestamp in the log and the offset that carries it (ListOffsets -3).
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+    /// The batch with the largest timestamp in the log (ListOffsets -3).
+    pub fn max_timestamp(&self) -> Option<TimestampLookup> {
         self.segments
             .values()
             .filter(|s| s.max_timestamp() >= 0)
             .max_by_key(|s| s.max_timestamp())
-            .and_then(|s| s.find_by_timestamp(s.max_timestamp()).ok().flatten())
+            .and_then(|s| s.locate_timestamp(s.max_timestamp()).ok().flatten())
     }
 }
 

@@ -1,8 +1,11 @@
 //! Storage: partition logs in Kafka's on-disk layout (`<topic>-<partition>/` with `.log`,
-//! `.index`, `.timeindex` per segment), recovery, and the data-directory lock. Each partition
+//! `.index`, `.timeindex` per segment), recovery, the data-directory lock, the node's
+//! descriptor budget and each shard's cache of closed segments' open files. Each partition
 //! log is owned by exactly one shard.
 
 pub mod cleaner;
+pub mod fd_budget;
+pub mod file_cache;
 pub mod index;
 pub mod lock;
 pub mod log;

@@ -1,6 +1,10 @@
 //! One log segment: `<base_offset:020>.log` with its `.index` and `.timeindex`, start-up
 //! recovery of its tail, positional reads, and the io_uring writer of the active segment.
 //! Owned by a partition log on the shard that owns the partition.
+//!
+//! Only the active segment keeps its files open; a closed segment opens its `.log` through
+//! the shard's bounded descriptor cache ([`crate::storage::file_cache`]) when it is read,
+//! and its indexes live in memory.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -10,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::protocol::record_batch::{self, BatchHeader, BatchView, HEADER_LEN};
+use crate::storage::file_cache;
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
@@ -61,8 +66,11 @@ pub struct AppendedBatch {
 pub struct Segment {
     pub base_offset: i64,
     paths: SegmentPaths,
-    /// Reader handle: positional reads, sendfile, truncation. Shared with in-flight fetches.
-    file: Rc<File>,
+    /// Reader handle of the active segment (positional reads, sendfile, truncation), shared
+    /// with in-flight fetches. `None` for a closed segment: its log is opened through the
+    /// shard's descriptor cache under `cache_id` when read.
+    file: Option<Rc<File>>,
+    cache_id: u64,
     /// The io_uring writer, present only while this is the active segment.
     writer: Option<Rc<glommio::io::BufferedFile>>,
     /// Bytes fully written and visible to readers.
@@ -80,6 +88,8 @@ pub struct Segment {
 
 impl Segment {
     /// Creates the files of a new, empty segment.
+    /// On failure nothing is left behind: a half-created segment would make every later
+    /// attempt (the next append's roll) fail on the existing file.
     pub fn create(dir: &Path, base_offset: i64) -> io::Result<Self> {
         let paths = SegmentPaths::new(dir, base_offset);
         let file = OpenOptions::new()
@@ -87,25 +97,40 @@ impl Segment {
             .write(true)
             .create_new(true)
             .open(&paths.log)?;
-        Self::from_parts(paths, file, base_offset)
+        let created = file
+            .metadata()
+            .and_then(|m| Self::from_parts(paths, Some(Rc::new(file)), m.len(), base_offset));
+        if created.is_err() {
+            remove_files(&SegmentPaths::new(dir, base_offset));
+        }
+        created
     }
 
     /// Opens an existing segment without scanning it (closed segments are trusted; the
-    /// active one is checked by [`Segment::recover`]).
+    /// active one is checked by [`Segment::recover`]). The segment starts closed: no file
+    /// stays open until [`Segment::keep_files_open`] (the active segment) or a read.
     pub fn open(dir: &Path, base_offset: i64) -> io::Result<Self> {
         let paths = SegmentPaths::new(dir, base_offset);
-        let file = OpenOptions::new().read(true).write(true).open(&paths.log)?;
-        Self::from_parts(paths, file, base_offset)
+        let size = std::fs::metadata(&paths.log)?.len();
+        let mut seg = Self::from_parts(paths, None, size, base_offset)?;
+        seg.offset_index.release_file();
+        seg.time_index.release_file();
+        Ok(seg)
     }
 
-    fn from_parts(paths: SegmentPaths, file: File, base_offset: i64) -> io::Result<Self> {
-        let size = file.metadata()?.len();
+    fn from_parts(
+        paths: SegmentPaths,
+        file: Option<Rc<File>>,
+        size: u64,
+        base_offset: i64,
+    ) -> io::Result<Self> {
         let offset_index = Index::open(&paths.index)?;
         let time_index = Index::open(&paths.time_index)?;
         let mut seg = Self {
             base_offset,
             paths,
-            file: Rc::new(file),
+            file,
+            cache_id: file_cache::new_id(),
             writer: None,
             size: Cell::new(size),
             next_offset: base_offset,
@@ -124,6 +149,36 @@ impl Segment {
         Ok(seg)
     }
 
+    /// Keeps the log and index files open: this segment becomes the active one.
+    pub fn keep_files_open(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.paths.log)?;
+            self.file = Some(Rc::new(file));
+            file_cache::forget(self.cache_id);
+        }
+        self.offset_index.keep_file_open()?;
+        self.time_index.keep_file_open()
+    }
+
+    /// Closes this segment's own descriptors (it stopped being active); reads reopen the log
+    /// through the shard's descriptor cache. Readers holding the file keep it open.
+    fn release_files(&mut self) {
+        self.file = None;
+        self.offset_index.release_file();
+        self.time_index.release_file();
+    }
+
+    /// The log file: the active segment's own handle, or a closed segment's from the cache.
+    pub fn file(&self) -> io::Result<Rc<File>> {
+        match &self.file {
+            Some(f) => Ok(f.clone()),
+            None => file_cache::get_or_open(self.cache_id, &self.paths.log),
+        }
+    }
+
     fn drop_index_entries_past(&mut self, size: u64) -> io::Result<()> {
         self.offset_index
             .truncate_while(|e| (e.position as u64) < size)?;
@@ -140,7 +195,7 @@ impl Segment {
     /// truncates a torn or corrupt tail, and rebuilds the index entries it scanned.
     /// Never lets an unvalidated byte stay below `size`.
     pub fn recover(&mut self, index_interval_bytes: u64) -> io::Result<RecoveryReport> {
-        let file_len = self.file.metadata()?.len();
+        let file_len = self.file()?.metadata()?.len();
         let start = self.trusted_scan_start(file_len)?;
         let mut pos = start;
         let mut batches = 0u64;
@@ -168,7 +223,7 @@ impl Segment {
         }
         let truncated = file_len - self.size.get();
         if truncated > 0 {
-            self.file.set_len(self.size.get())?;
+            self.file()?.set_len(self.size.get())?;
         }
         Ok(RecoveryReport {
             truncated_bytes: truncated,
@@ -242,7 +297,7 @@ impl Segment {
 
     fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, pos)?;
+        self.file()?.read_exact_at(&mut buf, pos)?;
         Ok(buf)
     }
 
@@ -310,25 +365,22 @@ impl Segment {
         self.time_index.sync()
     }
 
-    /// Hands over the writer and index files of a segment that stopped being active, so they
-    /// are flushed in the background instead of holding up the next append.
+    /// Hands over the writer of a segment that stopped being active, so its files are
+    /// flushed in the background instead of holding up the next append. The segment then
+    /// holds no descriptor of its own (see [`Segment::file`]).
     pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
-        Ok(RetiredWriter {
+        let retired = RetiredWriter {
             writer: self.writer.take(),
-            indexes: vec![
-                self.offset_index.try_clone_file()?,
-                self.time_index.try_clone_file()?,
-            ],
-        })
+            index_paths: [self.paths.index.clone(), self.paths.time_index.clone()],
+        };
+        self.release_files();
+        Ok(retired)
     }
 
     pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
         self.writer.clone()
     }
 
-    pub fn file(&self) -> &Rc<File> {
-        &self.file
-    }
     pub fn size(&self) -> u64 {
         self.size.get()
     }
@@ -357,7 +409,7 @@ impl Segment {
 
     /// Cuts a failed append's partial bytes so the next append starts on a batch boundary.
     pub fn truncate_to(&self, size: u64) -> io::Result<()> {
-        self.file.set_len(size)?;
+        self.file()?.set_len(size)?;
         self.size.set(size);
         Ok(())
     }
@@ -374,8 +426,9 @@ impl Segment {
         // The floor entry names the *last* offset of its batch; if that is still below the
         // target the batch itself is skipped by the scan below.
         let mut header = [0u8; 27];
+        let file = self.file()?;
         while pos + HEADER_LEN as u64 <= size {
-            self.file.read_exact_at(&mut header, pos)?;
+            file.read_exact_at(&mut header, pos)?;
             let base = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
             let length = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
             let delta = i32::from_be_bytes(header[23..27].try_into().expect("4 bytes"));
@@ -392,8 +445,10 @@ impl Segment {
         Ok(None)
     }
 
-    /// First batch whose max timestamp is at least `timestamp`.
-    pub fn find_by_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+    /// The first batch whose max timestamp is at least `timestamp`, found from the time
+    /// index and batch headers only (a few small reads); the batch itself is read and
+    /// decoded by [`TimestampLookup::resolve`], off the shard.
+    pub fn locate_timestamp(&self, timestamp: i64) -> io::Result<Option<TimestampLookup>> {
         if self.max_timestamp < timestamp {
             return Ok(None);
         }
@@ -407,17 +462,20 @@ impl Segment {
             .map(|l| l.position)
             .unwrap_or(0);
         let size = self.size.get();
+        let file = self.file()?;
+        let mut header = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= size {
-            let mut header = [0u8; HEADER_LEN];
-            self.file.read_exact_at(&mut header, pos)?;
-            let total = record_batch::total_size(&header).map_err(io::Error::other)?;
-            let mut full = vec![0u8; total];
-            self.file.read_exact_at(&mut full, pos)?;
-            let view = BatchView::parse(&full).map_err(io::Error::other)?;
-            if view.max_timestamp() >= timestamp {
-                return Ok(Some(first_record_at_or_after(&view, timestamp)));
+            file.read_exact_at(&mut header, pos)?;
+            let view = BatchView::parse_header(&header).map_err(io::Error::other)?;
+            if view.max_timestamp >= timestamp {
+                return Ok(Some(TimestampLookup {
+                    file,
+                    position: pos,
+                    size: view.total_size,
+                    timestamp,
+                }));
             }
-            pos += total as u64;
+            pos += view.total_size as u64;
         }
         Ok(None)
     }
@@ -431,8 +489,9 @@ impl Segment {
         let size = self.size.get();
         let mut pos = 0u64;
         let mut header = [0u8; HEADER_LEN];
+        let file = self.file()?;
         while pos + HEADER_LEN as u64 <= size {
-            self.file.read_exact_at(&mut header, pos)?;
+            file.read_exact_at(&mut header, pos)?;
             let Ok(view) = BatchView::parse_header(&header) else {
                 break;
             };
@@ -469,7 +528,7 @@ impl Segment {
             }
             let marker = if view.is_control() {
                 let mut whole = vec![0u8; view.total_size];
-                self.file.read_exact_at(&mut whole, pos)?;
+                self.file()?.read_exact_at(&mut whole, pos)?;
                 crate::storage::log::marker_of(&whole)
             } else {
                 None
@@ -514,6 +573,12 @@ impl Segment {
         std::fs::write(&self.paths.txn_index, bytes)
     }
 
+    /// Removes the files of a segment that just failed to become active (best effort: the
+    /// error that got us here is the one reported).
+    pub fn discard(self) {
+        remove_files(&self.paths);
+    }
+
     /// Deletes the segment's files.
     pub fn delete_files(&self) -> io::Result<()> {
         for p in [
@@ -529,6 +594,77 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Removes whatever files of a segment exist, ignoring errors (cleanup after a failure).
+fn remove_files(paths: &SegmentPaths) {
+    for p in [
+        &paths.log,
+        &paths.index,
+        &paths.time_index,
+        &paths.txn_index,
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+impl Drop for Segment {
+    /// A segment that is gone (deleted by retention, replaced by the cleaner, or the log
+    /// closed) closes its cached descriptor at once, so a deleted file's space is freed.
+    fn drop(&mut self) {
+        file_cache::forget(self.cache_id);
+    }
+}
+
+/// A batch that holds the first record at or after `timestamp` (ListOffsets by timestamp).
+pub struct TimestampLookup {
+    file: Rc<File>,
+    position: u64,
+    size: usize,
+    timestamp: i64,
+}
+
+thread_local! {
+    /// One timestamp lookup decodes at a time per shard: the shard's blocking pool (one
+    /// thread) also serves cold reads and flushes, which then wait for at most one decode,
+    /// and the memory a decode holds (up to `MAX_DECOMPRESSED_BYTES`) is taken once.
+    static TIMESTAMP_DECODES: Rc<glommio::sync::Semaphore> =
+        Rc::new(glommio::sync::Semaphore::new(1));
+}
+
+impl TimestampLookup {
+    /// Offset and timestamp of the first record at or after the timestamp. Reading the batch
+    /// and decompressing it (up to `MAX_DECOMPRESSED_BYTES`) runs on glommio's blocking pool
+    /// with its own descriptor, so a lookup never stalls the shard's produce and fetch.
+    pub async fn resolve(self) -> io::Result<(i64, i64)> {
+        let slots = TIMESTAMP_DECODES.with(Rc::clone);
+        let _slot = slots
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let file = self.file.try_clone()?;
+        let (position, size, timestamp) = (self.position, self.size, self.timestamp);
+        glommio::executor()
+            .spawn_blocking(move || resolve_in_batch(&file, position, size, timestamp))
+            .await
+    }
+
+    /// [`TimestampLookup::resolve`] on the calling thread (tests and tools).
+    pub fn resolve_here(&self) -> io::Result<(i64, i64)> {
+        resolve_in_batch(&self.file, self.position, self.size, self.timestamp)
+    }
+}
+
+fn resolve_in_batch(
+    file: &File,
+    position: u64,
+    size: usize,
+    timestamp: i64,
+) -> io::Result<(i64, i64)> {
+    let mut full = vec![0u8; size];
+    file.read_exact_at(&mut full, position)?;
+    let view = BatchView::parse(&full).map_err(io::Error::other)?;
+    Ok(first_record_at_or_after(&view, timestamp))
 }
 
 /// Offset and timestamp of the first record in `view` with timestamp >= `timestamp`;
@@ -548,15 +684,32 @@ fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) 
     (view.base_offset(), view.max_timestamp())
 }
 
+/// Index syncs of rolled segments a shard runs at once on its blocking pool (one thread).
+/// A roll storm (many partitions with small segments) then opens a few index files at a
+/// time instead of every rolled segment's together.
+const INDEX_SYNCS_AT_ONCE: u64 = 4;
+
+thread_local! {
+    static INDEX_SYNCS: Rc<glommio::sync::Semaphore> =
+        Rc::new(glommio::sync::Semaphore::new(INDEX_SYNCS_AT_ONCE));
+}
+
 /// The files of a just-closed segment that still need an fdatasync.
 pub struct RetiredWriter {
+    /// Synced and closed at once: the log's durability never depends on opening it again
+    /// (which could fail when descriptors are short), and the descriptor is held only for
+    /// the fdatasync itself.
     writer: Option<Rc<glommio::io::BufferedFile>>,
-    indexes: Vec<File>,
+    /// The log's indexes, reopened by path for their sync (fdatasync covers a file's dirty
+    /// pages whichever descriptor wrote them), so a closed segment keeps no index open while
+    /// its sync waits for the blocking pool.
+    index_paths: [std::path::PathBuf; 2],
 }
 
 impl RetiredWriter {
-    /// Syncs and closes the log through io_uring and syncs the index files on glommio's
-    /// blocking pool: nothing here runs on the append path.
+    /// Fdatasyncs and closes the log through io_uring, then, with one of the shard's few
+    /// index-sync slots, syncs the index files on glommio's blocking pool; nothing here runs
+    /// on the append path. An index gone meanwhile (retention, compaction) needs no sync.
     pub async fn flush_and_close(self) -> io::Result<()> {
         if let Some(writer) = self.writer {
             writer.fdatasync().await.map_err(io::Error::from)?;
@@ -564,10 +717,25 @@ impl RetiredWriter {
                 writer.close().await.map_err(io::Error::from)?;
             }
         }
-        let indexes = self.indexes;
-        glommio::executor()
-            .spawn_blocking(move || indexes.iter().try_for_each(|f| f.sync_data()))
+        let slots = INDEX_SYNCS.with(Rc::clone);
+        let _slot = slots
+            .acquire_permit(1)
             .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let paths = self.index_paths;
+        glommio::executor()
+            .spawn_blocking(move || paths.iter().try_for_each(|p| sync_path(p)))
+            .await
+    }
+}
+
+/// fdatasync of the file at `path` through a descriptor opened for it; a missing file is
+/// not an error.
+fn sync_path(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -577,4 +745,23 @@ pub struct BatchLocation {
     pub position: u64,
     pub size: u64,
     pub base_offset: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A segment whose creation fails half-way leaves no file, so creating it again (the
+    /// next append's roll) succeeds once the cause is gone.
+    #[test]
+    fn a_failed_create_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = SegmentPaths::new(tmp.path(), 5);
+        std::fs::create_dir(&paths.index).unwrap(); // the index cannot be opened
+        assert!(Segment::create(tmp.path(), 5).is_err());
+        assert!(!paths.log.exists(), "the half-created log was removed");
+        std::fs::remove_dir(&paths.index).unwrap();
+        let seg = Segment::create(tmp.path(), 5).expect("a retry succeeds");
+        assert!(seg.is_empty() && paths.log.exists());
+    }
 }
