@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
 const METADATA_FILE: &str = "sluice-metadata.json";
@@ -516,25 +518,8 @@ fn adopt_partition_dirs(data_dir: &Path, shard_count: usize) -> BTreeMap<String,
 
 /// Inverse of [`kafka_base64_uuid`].
 fn parse_kafka_base64_uuid(text: &str) -> Option<Uuid> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let text = text.trim();
-    if text.len() != 22 {
-        return None;
-    }
-    let mut bits = 0u32;
-    let mut nbits = 0;
-    let mut out = Vec::with_capacity(16);
-    for c in text.bytes() {
-        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
-        bits = (bits << 6) | v;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
-    Uuid::from_slice(&out).ok()
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+    Uuid::from_slice(&bytes).ok()
 }
 
 fn new_cluster_id() -> String {
@@ -544,23 +529,7 @@ fn new_cluster_id() -> String {
 /// A UUID the way Kafka prints topic and cluster ids: 22 characters of URL-safe base64
 /// without padding.
 pub fn kafka_base64_uuid(id: &Uuid) -> String {
-    base64_url(id.as_bytes())
-}
-
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
 #[cfg(test)]

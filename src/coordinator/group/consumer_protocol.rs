@@ -4,6 +4,10 @@
 //! Runs on the shard that owns the group's `__consumer_offsets` partition. The broker otherwise
 //! passes subscriptions through untouched, so every assignor (range, roundrobin, sticky,
 //! cooperative-sticky) works without the broker understanding it.
+//!
+//! Not `kafka-protocol`'s `ConsumerProtocolSubscription` decoder: the bytes come from any
+//! client's JoinGroup, and that decoder reserves whatever its array counts claim (the abort the
+//! request bounds check exists for), while this reader only grows with the bytes it reads.
 
 use super::records::{Reader, RecordError};
 
