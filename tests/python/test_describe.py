@@ -8,15 +8,8 @@ from kafka.admin import NewTopic
 from kafka_helpers import producer, send_all
 
 
-def test_log_dirs_and_topic_partitions_are_described(broker_factory, topic):
-    broker = broker_factory(cores=2)
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-    admin.create_topics([NewTopic(topic, 3, 1)])
-    prod = producer(broker.bootstrap, linger_ms=0)
-    for p in range(3):
-        send_all(prod, topic, [(b"k", b"x" * 100, [])] * 5, partition=p)
-    time.sleep(1.2)  # shards publish partition sizes once a second
-
+def described_sizes(admin, broker, topic):
+    """{(topic, partition): size} from DescribeLogDirs, checking each log dir on the way."""
     sizes = {}
     for per_broker in admin.describe_log_dirs():
         for log_dir in per_broker["log_dirs"]:
@@ -27,8 +20,25 @@ def test_log_dirs_and_topic_partitions_are_described(broker_factory, topic):
                     if t["name"] == topic:
                         assert (t["name"], p["partition_index"]) not in sizes, "one broker per partition"
                         sizes[(t["name"], p["partition_index"])] = p["partition_size"]
+    return sizes
+
+
+def test_log_dirs_and_topic_partitions_are_described(broker_factory, topic):
+    broker = broker_factory(cores=2)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic(topic, 3, 1)])
+    prod = producer(broker.bootstrap, linger_ms=0)
+    for p in range(3):
+        send_all(prod, topic, [(b"k", b"x" * 100, [])] * 5, partition=p)
     on_disk = {(topic, p): (broker.data_dir / f"{topic}-{p}" / f"{0:020}.log").stat().st_size
                for p in range(3)}
+    # Shards publish partition sizes once a second: wait for the published sizes.
+    deadline = time.monotonic() + 10
+    while True:
+        sizes = described_sizes(admin, broker, topic)
+        if sizes == on_disk or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert sizes == on_disk
 
     [described] = admin.describe_topics([topic])

@@ -127,8 +127,11 @@ def test_altered_configs_take_effect_without_restart(broker_factory, topic):
     a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"segment.bytes": "1000"})])
     described = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     assert "1000" in str(described)
-    time.sleep(0.3)  # shards pick up config changes on their next 50 ms housekeeping pass
-    send_all(prod, topic, small_records(10))
+    # Shards pick the change up on their next housekeeping pass (every 50 ms): keep producing
+    # until the smaller segments show, within a bound.
+    deadline = time.monotonic() + 10
+    while len(segment_files(broker.data_dir, topic)) < 4 and time.monotonic() < deadline:
+        send_all(prod, topic, small_records(10))
     assert len(segment_files(broker.data_dir, topic)) >= 4, "new segment.bytes rolls segments"
 
 
@@ -189,8 +192,14 @@ def test_a_topic_recreated_right_after_delete_keeps_its_new_data(broker_factory,
         prod.close()
         if round_ < 2:
             a.delete_topics([topic])   # and re-create at once, before shards reconcile
-    time.sleep(0.5)                     # several housekeeping passes
+    # The shards reconcile on their housekeeping passes: wait until the old rounds' files are
+    # gone (bounded), then only the last round may be readable.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        leftovers = [p.name for p in broker.data_dir.iterdir() if p.name.endswith("-delete")]
+        if not leftovers:
+            break
+        time.sleep(0.05)
     values = [m.value for m in read_all(broker, topic)]
     assert values == [b"round-2"] * 3, values
-    leftovers = [p.name for p in broker.data_dir.iterdir() if p.name.endswith("-delete")]
     assert not leftovers, leftovers

@@ -38,10 +38,14 @@ def test_metrics_count_produce_and_fetch_traffic(broker_factory, topic):
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
         assert r.read() == b"ok\n"
-    # Partition gauges are published once a second.
+    # Partition gauges are published once a second: wait until this partition's shows all five.
     import time
-    time.sleep(1.2)
+    deadline = time.monotonic() + 10
     text = scrape(port)
+    published = re.compile(rf'^sluice_log_end_offset\{{.*topic="{topic}",partition="0"\}} 5$', re.M)
+    while not published.search(text) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        text = scrape(port)
     assert value(text, "sluice_topic_messages_in_total", topic=topic) == 5
     assert value(text, "sluice_topic_bytes_in_total", topic=topic) > 500
     assert value(text, "sluice_topic_bytes_out_total", topic=topic) >= value(
