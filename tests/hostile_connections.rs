@@ -10,7 +10,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Broker, BrokerOptions};
+use common::{Broker, BrokerOptions, metric, metrics_addr, wait_for};
 use sluice::client::{Connection, Credentials};
 
 /// How long to wait for the broker to answer or close a connection.
@@ -85,48 +85,6 @@ fn attack(port: u16, count: usize, announced: i32) -> Vec<TcpStream> {
             s
         })
         .collect()
-}
-
-/// A free loopback address for the metrics endpoint, so tests can read counters. Drawn below
-/// the harness's broker port range (20000..32000), so no broker of this or another test
-/// process can be given the same port afterwards.
-fn metrics_addr() -> String {
-    let seed = std::process::id() as u64 * 7919
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
-            .unwrap_or(0);
-    (0..1000)
-        .map(|i| 10_000 + ((seed + i * 104_729) % 10_000) as u16)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .map(|port| format!("127.0.0.1:{port}"))
-        .expect("a free port for the metrics endpoint")
-}
-
-/// One metric's value summed over shards, from `/metrics`.
-fn metric(addr: &str, name: &str) -> i64 {
-    let mut stream = TcpStream::connect(addr).expect("connect to metrics");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read metrics");
-    assert!(
-        text.contains(&format!("# TYPE {name} ")),
-        "{addr} is not this broker's metrics endpoint, or {name} is missing:\n{text}"
-    );
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
-        .sum()
-}
-
-/// Waits (bounded) until `check` holds.
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Defect: 52 connections that each announced a 10 MiB frame and sent 6 bytes took the whole

@@ -367,15 +367,21 @@ fn absurd_frame_lengths_close_the_connection() {
 /// answered. Memory pressure delays requests; it never drops or corrupts them.
 #[test]
 fn request_memory_budget_holds_back_frames_until_room_is_freed() {
+    let metrics = common::metrics_addr();
     let broker = Broker::start_with(
         BrokerOptions::default()
+            .with_cores(1)
             .with_config("queued.max.request.bytes", "1024")
-            .with_config("socket.request.max.bytes", "4096"),
+            .with_config("socket.request.max.bytes", "4096")
+            .with_config("sluice.metrics.addr", &metrics),
     );
     let mut hog = connect(broker.base_port());
     hog.write_all(&1015i32.to_be_bytes()).expect("hog prefix");
     hog.write_all(&[0u8; 10]).expect("start of hog body");
-    std::thread::sleep(Duration::from_millis(200));
+    // The hog's frame (its first read step covers all of it) leaves 9 bytes of the budget.
+    common::wait_for("the hog's reservation", Duration::from_secs(10), || {
+        common::metric(&metrics, "sluice_request_memory_free_bytes") == 9
+    });
 
     let mut waiter = connect(broker.base_port());
     let frame = kcat_frame(1);

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -393,4 +393,48 @@ pub fn unique_topic(prefix: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A free loopback address for the metrics endpoint, so tests can read counters. Drawn below
+/// the harness's broker port range (20000..32000), so no broker of this or another test
+/// process can be given the same port afterwards.
+pub fn metrics_addr() -> String {
+    let seed = std::process::id() as u64 * 7919
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64)
+            .unwrap_or(0);
+    (0..1000)
+        .map(|i| 10_000 + ((seed + i * 104_729) % 10_000) as u16)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .map(|port| format!("127.0.0.1:{port}"))
+        .expect("a free port for the metrics endpoint")
+}
+
+/// One metric's value summed over shards, from `/metrics`.
+pub fn metric(addr: &str, name: &str) -> i64 {
+    let mut stream = TcpStream::connect(addr).expect("connect to metrics");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read metrics");
+    assert!(
+        text.contains(&format!("# TYPE {name} ")),
+        "{addr} is not this broker's metrics endpoint, or {name} is missing:\n{text}"
+    );
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum()
+}
+
+/// Waits (bounded) until `check` holds.
+pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
