@@ -1,5 +1,5 @@
 //! Criterion micro-benchmarks of the pieces on the produce and fetch paths: batch
-//! validation (CRC-32C), varints, request decode, fetch response framing, index lookup,
+//! validation (CRC-32C header checks, and the record walk against the header), varints, request decode, fetch response framing, index lookup,
 //! and record decompression per codec. Run with `cargo bench --bench hot_paths`.
 
 use std::hint::black_box;
@@ -10,6 +10,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use sluice::protocol::batch_validation::{check_records, decompressed_limit};
 use sluice::protocol::compression::{compress, decompress};
 use sluice::protocol::fetch_response::{
     FetchResponseWriter, PartitionHeader, RecordsSource, TopicKey,
@@ -18,6 +19,7 @@ use sluice::protocol::record_batch::{BatchBuilder, BatchView, Compression};
 use sluice::protocol::records::{Record, encode_record};
 use sluice::protocol::varint;
 use sluice::storage::index::{Index, OffsetEntry};
+use sluice::storage::validate::validate_batches;
 
 /// A batch of `count` records of `value_len` bytes, like a producer would send.
 fn sample_batch(count: i32, value_len: usize, codec: Compression, attr: i16) -> Vec<u8> {
@@ -57,6 +59,73 @@ fn batch_validation(c: &mut Criterion) {
     g.bench_function("crc32c_16KiB", |b| {
         b.iter(|| crc32c::crc32c(black_box(&batch)))
     });
+    g.finish();
+}
+
+/// Values of `len` bytes over a 16-letter alphabet (about 2:1 for lz4), from a fixed LCG.
+fn text_value(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'a' + ((x >> 16) % 16) as u8
+        })
+        .collect()
+}
+
+/// A 16 KiB batch of 16 records of 1 KiB, as a producer sends it, in `codec`.
+fn typical_batch(codec: Compression, attr: i16) -> Vec<u8> {
+    let mut section = Vec::new();
+    for i in 0..16 {
+        let record = Record {
+            attributes: 0,
+            timestamp_delta: i as i64,
+            offset_delta: i,
+            key: Some(format!("key-{i}").into_bytes()),
+            value: Some(text_value(i as u32, 1024)),
+            headers: vec![],
+        };
+        encode_record(&mut section, &record);
+    }
+    BatchBuilder {
+        attributes: attr,
+        last_offset_delta: 15,
+        record_count: 16,
+        ..Default::default()
+    }
+    .build(&compress(codec, &section))
+}
+
+/// What produce validation costs per batch: the header checks alone (CRC-32C, codec,
+/// count; all main did) next to the header checks plus the record walk (issue 11), and
+/// the whole `validate_batches` (walk plus the copy into the append buffer).
+fn record_walk(c: &mut Criterion) {
+    let limit = decompressed_limit(1 << 20);
+    let mut g = c.benchmark_group("produce_validation");
+    for (name, codec, attr) in [("none", Compression::None, 0), ("lz4", Compression::Lz4, 3)] {
+        let batch = typical_batch(codec, attr);
+        g.throughput(Throughput::Bytes(batch.len() as u64));
+        g.bench_function(format!("16x1KiB_{name}/header_only"), |b| {
+            b.iter(|| {
+                BatchView::parse_validated(black_box(&batch))
+                    .unwrap()
+                    .record_count()
+            })
+        });
+        g.bench_function(format!("16x1KiB_{name}/header_and_records"), |b| {
+            b.iter(|| {
+                let view = BatchView::parse_validated(black_box(&batch)).unwrap();
+                check_records(&view, limit, false).unwrap().section_bytes
+            })
+        });
+        g.bench_function(format!("16x1KiB_{name}/validate_batches"), |b| {
+            b.iter(|| {
+                validate_batches(black_box(&batch), 1 << 20)
+                    .unwrap()
+                    .record_count
+            })
+        });
+    }
     g.finish();
 }
 
@@ -227,6 +296,7 @@ fn codecs(c: &mut Criterion) {
 criterion_group!(
     benches,
     batch_validation,
+    record_walk,
     varints,
     produce_decode,
     fetch_framing,

@@ -18,9 +18,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
+use crate::protocol::batch_validation::RecordsError;
 use crate::shard::{PartitionError, Shard};
-use crate::storage::log::{AppendError, require_keys, validate_batches};
+use crate::storage::log::AppendError;
 use crate::storage::producer_state::SequenceError;
+use crate::storage::validate::{is_invalid_record, validate_produce};
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
 pub const VERSIONS: (i16, i16) = (0, 12);
@@ -131,29 +133,9 @@ async fn produce_partition(
         let log = partition.log.borrow();
         (log.config().max_message_bytes, log.config().compact)
     };
-    if compacted && let Err(e) = require_keys(&records) {
-        let mut refused = failure(index, append_error_code(&e), Some(e.to_string()));
-        if let AppendError::MissingKey { record_indexes } = &e
-            && target.version >= 8
-        {
-            // v8+ names the offending records, so a client fails only those (KIP-467).
-            refused.record_errors = record_indexes
-                .iter()
-                .map(|i| {
-                    let mut r = BatchIndexAndErrorMessage::default();
-                    r.batch_index = *i;
-                    r.batch_index_error_message = Some(StrBytes::from_static_str(
-                        "Compacted topic cannot accept message without key",
-                    ));
-                    r
-                })
-                .collect();
-        }
-        return refused;
-    }
-    let validated = match validate_batches(&records, max_message_bytes) {
+    let validated = match validate_produce(&records, max_message_bytes, compacted) {
         Ok(v) => v,
-        Err(e) => return failure(index, append_error_code(&e), Some(e.to_string())),
+        Err(e) => return refused(target, &e),
     };
     if validated.has_control() {
         // Markers come only from transaction coordinators, never from clients.
@@ -208,7 +190,28 @@ async fn produce_partition(
     }
 }
 
-/// The created topic's partition may live on another shard: then the client must move.
+/// The answer to a produce whose batches failed validation; nothing was appended.
+fn refused(target: &Target<'_>, e: &AppendError) -> PartitionProduceResponse {
+    let mut refused = failure(target.index, append_error_code(e), Some(e.to_string()));
+    if let AppendError::MissingKey { record_indexes } = e
+        && target.version >= 8
+    {
+        // v8+ names the offending records, so a client fails only those (KIP-467).
+        refused.record_errors = record_indexes
+            .iter()
+            .map(|i| {
+                let mut r = BatchIndexAndErrorMessage::default();
+                r.batch_index = *i;
+                r.batch_index_error_message = Some(StrBytes::from_static_str(
+                    "Compacted topic cannot accept message without key",
+                ));
+                r
+            })
+            .collect();
+    }
+    refused
+}
+
 /// The first transactional batch of a producer on this partition: its coordinator must
 /// know the partition is in the producer's open transaction (once per transaction and
 /// partition; later batches find the transaction open here already).
@@ -234,12 +237,22 @@ pub fn partition_error_code(e: &PartitionError) -> ResponseError {
     }
 }
 
+/// Kafka's code for each refusal: records that disagree with their batch header are
+/// INVALID_RECORD (`LogValidator`, `DefaultRecord`), a bad CRC, framing or codec stream
+/// CORRUPT_MESSAGE, a batch (or its decompressed records) over the limit MESSAGE_TOO_LARGE.
 fn append_error_code(e: &AppendError) -> ResponseError {
+    if is_invalid_record(e) {
+        return ResponseError::InvalidRecord;
+    }
     match e {
         AppendError::Corrupt(_) | AppendError::Empty => ResponseError::CorruptMessage,
-        AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        AppendError::TooLarge { .. }
+        | AppendError::InvalidRecords(RecordsError::DecompressedTooLarge { .. }) => {
+            ResponseError::MessageTooLarge
+        }
+        AppendError::InvalidRecords(_) => ResponseError::CorruptMessage,
         AppendError::MissingKey { .. } => ResponseError::InvalidRecord,
-        AppendError::Storage(_) => ResponseError::KafkaStorageError,
+        AppendError::Storage(_) | AppendError::Invariant(_) => ResponseError::KafkaStorageError,
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
             ResponseError::InvalidProducerEpoch
         }

@@ -40,20 +40,22 @@ fn read_bounded(mut reader: impl Read, codec: &'static str) -> Result<Vec<u8>, C
 /// Magic of the xerial snappy framing the Java client writes.
 const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
 
-fn snappy_raw(data: &[u8]) -> Result<Vec<u8>, CodecError> {
+fn snappy_raw(data: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     let len = snap::raw::decompress_len(data).map_err(|e| corrupt("snappy", e))?;
-    if len > MAX_DECOMPRESSED_BYTES {
-        return Err(CodecError::TooLarge(MAX_DECOMPRESSED_BYTES));
+    if len > limit {
+        return Err(CodecError::TooLarge(limit));
     }
     snap::raw::Decoder::new()
         .decompress_vec(data)
         .map_err(|e| corrupt("snappy", e))
 }
 
-/// Snappy as Kafka clients send it: raw blocks (librdkafka) or xerial framing (Java).
-fn snappy(data: &[u8]) -> Result<Vec<u8>, CodecError> {
+/// Snappy as Kafka clients send it: raw blocks (librdkafka) or xerial framing (Java), at
+/// most `limit` bytes. Each block states its decompressed length up front, so the check
+/// comes before the allocation.
+pub fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     if !data.starts_with(XERIAL_MAGIC) {
-        return snappy_raw(data);
+        return snappy_raw(data, limit);
     }
     let mut rest = data
         .get(16..)
@@ -68,10 +70,7 @@ fn snappy(data: &[u8]) -> Result<Vec<u8>, CodecError> {
         let block = rest
             .get(4..4 + len)
             .ok_or_else(|| corrupt("snappy", "short block"))?;
-        out.extend_from_slice(&snappy_raw(block)?);
-        if out.len() > MAX_DECOMPRESSED_BYTES {
-            return Err(CodecError::TooLarge(MAX_DECOMPRESSED_BYTES));
-        }
+        out.extend_from_slice(&snappy_raw(block, limit - out.len())?);
         rest = &rest[4 + len..];
     }
     Ok(out)
@@ -80,14 +79,88 @@ fn snappy(data: &[u8]) -> Result<Vec<u8>, CodecError> {
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, CodecError> {
     match codec {
         Compression::None => Ok(data.to_vec()),
-        Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(data), "gzip"),
-        Compression::Snappy => snappy(data),
-        Compression::Lz4 => read_bounded(lz4_flex::frame::FrameDecoder::new(data), "lz4"),
-        Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(data).map_err(|e| corrupt("zstd", e))?;
-            read_bounded(decoder, "zstd")
-        }
+        Compression::Snappy => snappy(data, MAX_DECOMPRESSED_BYTES),
+        streamed => read_bounded(
+            stream(streamed, data, MAX_DECOMPRESSED_BYTES)?,
+            streamed.name(),
+        ),
     }
+}
+
+/// A streaming decoder of `data` for the codecs that have one (gzip, lz4, zstd), so a caller
+/// can look at the records without holding them all. Snappy (one block, or xerial's blocks)
+/// and uncompressed data have none: `None`. `limit` bounds zstd's window, the one buffer a
+/// hostile frame could otherwise make large (gzip's window is 32 KiB, lz4's blocks 4 MiB).
+pub fn stream<'a>(
+    codec: Compression,
+    data: &'a [u8],
+    limit: usize,
+) -> Result<Box<dyn Read + 'a>, CodecError> {
+    match codec {
+        // Java's GZIPInputStream reads concatenated members too; bytes after the last member
+        // that are not one are an error here (stricter than Java, which drops them).
+        Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(data))),
+        Compression::Lz4 => {
+            lz4_single_frame(data)?;
+            Ok(Box::new(lz4_flex::frame::FrameDecoder::new(data)))
+        }
+        Compression::Zstd => {
+            let mut decoder =
+                zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", e))?;
+            decoder
+                .window_log_max(window_log_for(limit))
+                .map_err(|e| corrupt("zstd", e))?;
+            Ok(Box::new(decoder))
+        }
+        Compression::None | Compression::Snappy => Err(corrupt(codec.name(), "no stream decoder")),
+    }
+}
+
+/// LZ4 frame magic (0x184D2204, little-endian).
+const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+
+/// Kafka's Java clients read exactly one LZ4 frame and fail without its end mark, while
+/// lz4_flex also accepts a frame cut at a block boundary and further frames. This walks the
+/// block structure (no decompression) and requires one frame that ends with its end mark
+/// (and content checksum, when flagged) exactly at the end of `data`.
+pub fn lz4_single_frame(data: &[u8]) -> Result<(), CodecError> {
+    let malformed = |reason: &str| corrupt("lz4", reason);
+    if data.len() < 7 || data[..4] != LZ4_MAGIC {
+        return Err(malformed("not an LZ4 frame"));
+    }
+    let flags = data[4];
+    let (block_checksum, content_size, content_checksum, dict_id) = (
+        flags & 0x10 != 0,
+        flags & 0x08 != 0,
+        flags & 0x04 != 0,
+        flags & 0x01 != 0,
+    );
+    // Magic, FLG, BD, optional content size and dictionary id, header checksum.
+    let mut at = 6 + 8 * content_size as usize + 4 * dict_id as usize + 1;
+    loop {
+        let size: [u8; 4] = data
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| malformed("frame ends without its end mark"))?;
+        at += 4;
+        let size = (u32::from_le_bytes(size) & 0x7fff_ffff) as usize;
+        if size == 0 {
+            break;
+        }
+        at = at.saturating_add(size + 4 * block_checksum as usize);
+    }
+    at += 4 * content_checksum as usize;
+    if at != data.len() {
+        return Err(malformed("bytes after the frame's end mark"));
+    }
+    Ok(())
+}
+
+/// The smallest zstd window log covering `limit` bytes, within zstd's own range (10..=27 is
+/// what a decoder accepts by default); a window larger than the whole output is never needed.
+fn window_log_for(limit: usize) -> u32 {
+    let bits = usize::BITS - limit.max(1).saturating_sub(1).leading_zeros();
+    bits.clamp(10, 27)
 }
 
 /// Compression for tests, the load generator and the CLI producer.
@@ -143,6 +216,51 @@ mod tests {
         framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
         framed.extend_from_slice(&block);
         assert_eq!(decompress(Compression::Snappy, &framed).unwrap(), data);
+    }
+
+    #[test]
+    fn lz4_needs_one_whole_frame() {
+        let packed = compress(Compression::Lz4, &[7u8; 200_000]);
+        assert!(lz4_single_frame(&packed).is_ok());
+        assert!(
+            lz4_single_frame(&packed[..packed.len() - 4]).is_err(),
+            "no end mark"
+        );
+        let mut twice = packed.clone();
+        twice.extend_from_slice(&packed);
+        assert!(lz4_single_frame(&twice).is_err(), "a second frame");
+        // Every optional field of the frame format, as other clients may set them.
+        use std::io::Write;
+        let info = lz4_flex::frame::FrameInfo::new()
+            .content_size(Some(200_000))
+            .block_checksums(true)
+            .content_checksum(true);
+        let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(&[7u8; 200_000]).unwrap();
+        let full = enc.finish().unwrap();
+        assert!(
+            lz4_single_frame(&full).is_ok(),
+            "checksums and content size"
+        );
+        assert!(
+            lz4_single_frame(&full[..full.len() - 4]).is_err(),
+            "content checksum cut"
+        );
+    }
+
+    /// gzip members may follow each other (Java's GZIPInputStream reads them all); bytes
+    /// after the last member that are not one fail, where Java would drop them silently.
+    #[test]
+    fn gzip_streams_read_every_member_and_refuse_trailing_junk() {
+        let mut two = compress(Compression::Gzip, b"first ");
+        two.extend_from_slice(&compress(Compression::Gzip, b"second"));
+        assert_eq!(
+            decompress(Compression::Gzip, &two).unwrap(),
+            b"first second"
+        );
+        let mut junk = compress(Compression::Gzip, b"first ");
+        junk.extend_from_slice(b"not gzip at all");
+        assert!(decompress(Compression::Gzip, &junk).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! response, and SCRAM's messages.
 //! Runs on every shard.
 
+pub mod batch_validation;
 pub mod compression;
 pub mod fetch_response;
 pub mod record_batch;

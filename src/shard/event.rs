@@ -26,6 +26,12 @@ impl Event {
         }
     }
 
+    /// Whether some task is parked waiting for a change (tests use it to know a task has
+    /// reached its wait).
+    pub fn has_waiters(&self) -> bool {
+        !self.waiters.borrow().is_empty()
+    }
+
     /// Completes once the generation differs from `seen`. Taking the generation before
     /// checking for data and waiting on it afterwards closes the lost-wake-up window.
     pub fn changed_since(&self, seen: u64) -> Changed<'_> {

@@ -11,12 +11,17 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::{TimestampType, TopicConfig};
-use crate::protocol::record_batch::{self, BatchError, BatchIter};
+use crate::protocol::batch_validation::RecordsError;
+use crate::protocol::record_batch::{self, BatchError};
 use crate::shard::event::Event;
 use crate::storage::cleaner::{CleanJob, CleanOutcome};
-use crate::storage::producer_state::{BatchIdentity, ProducerStates, SequenceCheck, SequenceError};
-use crate::storage::segment::{AppendedBatch, RecoveryReport, Segment, TimestampLookup};
+use crate::storage::producer_state::{ProducerStates, SequenceCheck, SequenceError};
+use crate::storage::segment::{
+    AppendInvariant, AppendedBatch, RecoveryReport, Segment, TimestampLookup,
+};
 use crate::storage::txn_index::{TxnBatch, TxnIndex};
+use crate::storage::validate::BatchMeta;
+pub use crate::storage::validate::{ValidatedBatches, marker_of, validate_batches};
 use crate::storage::writeback::Writeback;
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
@@ -24,6 +29,8 @@ use crate::storage::writeback::Writeback;
 pub enum AppendError {
     #[error("corrupt batch: {0}")]
     Corrupt(#[from] BatchError),
+    #[error("invalid records: {0}")]
+    InvalidRecords(#[from] RecordsError),
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
     #[error("produce carried no record batch")]
@@ -37,6 +44,10 @@ pub enum AppendError {
     Sequence(#[from] SequenceError),
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
+    /// A check of the append path failed (a bug, not bad input): the append is refused and
+    /// reported instead of writing inconsistent offsets or indexes.
+    #[error("append invariant broken: {0}")]
+    Invariant(#[from] AppendInvariant),
 }
 
 /// Why a read could not be served.
@@ -46,130 +57,6 @@ pub enum ReadError {
     OutOfRange { offset: i64, start: i64, end: i64 },
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
-}
-
-/// Where one validated batch sits in the buffer, and the header fields the log needs.
-#[derive(Debug, Clone, Copy)]
-struct BatchMeta {
-    start: usize,
-    size: usize,
-    max_timestamp: i64,
-    identity: BatchIdentity,
-    transactional: bool,
-    /// For a transaction marker: COMMIT (true) or ABORT (false).
-    marker: Option<bool>,
-}
-
-/// Batches checked by [`validate_batches`], copied into one buffer ready to be patched.
-pub struct ValidatedBatches {
-    bytes: Vec<u8>,
-    batches: Vec<BatchMeta>,
-    pub record_count: i64,
-}
-
-/// Validates every batch of a produce (magic 2, lengths, CRC-32C, codec, record count) and
-/// the size limit, then copies them into a buffer the log can patch and write. Nothing is
-/// appended when any batch fails.
-pub fn validate_batches(
-    records: &[u8],
-    max_message_bytes: usize,
-) -> Result<ValidatedBatches, AppendError> {
-    let mut batches = Vec::new();
-    let mut at = 0usize;
-    let mut record_count = 0i64;
-    for view in BatchIter::new(records, true) {
-        let view = view?;
-        if view.total_size() > max_message_bytes {
-            return Err(AppendError::TooLarge {
-                size: view.total_size(),
-                max: max_message_bytes,
-            });
-        }
-        if view.record_count() == 0 {
-            return Err(AppendError::Corrupt(BatchError::BadRecordCount {
-                count: 0,
-                last_offset_delta: view.last_offset_delta(),
-            }));
-        }
-        record_count += view.record_count() as i64;
-        batches.push(BatchMeta {
-            start: at,
-            size: view.total_size(),
-            max_timestamp: view.max_timestamp(),
-            identity: BatchIdentity {
-                producer_id: view.producer_id(),
-                producer_epoch: view.producer_epoch(),
-                base_sequence: view.base_sequence(),
-                last_offset_delta: view.last_offset_delta(),
-                control: view.is_control(),
-            },
-            transactional: view.is_transactional(),
-            marker: if view.is_control() {
-                marker_of(view.bytes())
-            } else {
-                None
-            },
-        });
-        at += view.total_size();
-    }
-    if batches.is_empty() {
-        return Err(AppendError::Empty);
-    }
-    Ok(ValidatedBatches {
-        bytes: records[..at].to_vec(),
-        batches,
-        record_count,
-    })
-}
-
-impl ValidatedBatches {
-    /// Clients may not write control batches; only the transaction coordinator does.
-    pub fn has_control(&self) -> bool {
-        self.batches.iter().any(|b| b.identity.control)
-    }
-
-    /// The producer id and epoch of the first transactional batch, if any.
-    pub fn transactional_producer(&self) -> Option<(i64, i16)> {
-        self.batches
-            .iter()
-            .find(|b| b.transactional)
-            .map(|b| (b.identity.producer_id, b.identity.producer_epoch))
-    }
-}
-
-/// COMMIT (true) or ABORT (false) when `batch` is a control batch holding a transaction
-/// marker; `None` for anything else or an undecodable record.
-pub fn marker_of(batch: &[u8]) -> Option<bool> {
-    let view = record_batch::BatchView::parse(batch).ok()?;
-    let records = crate::protocol::records::decode_records(&view).ok()?;
-    let key = records.first()?.key.as_deref()?;
-    crate::coordinator::txn::records::decode_marker_key(key)
-}
-
-/// Compacted topics keep the latest record per key, so every record needs one (Kafka refuses
-/// keyless records there too). Decompresses only on compacted topics.
-pub fn require_keys(records: &[u8]) -> Result<(), AppendError> {
-    let mut record_indexes = Vec::new();
-    let mut position = 0i32;
-    for view in BatchIter::new(records, false) {
-        let view = view?;
-        if view.is_control() {
-            continue;
-        }
-        let decoded = crate::protocol::records::decode_records(&view)
-            .map_err(|_| AppendError::Corrupt(BatchError::UnknownCompression(view.attributes())))?;
-        for r in &decoded {
-            if r.key.is_none() {
-                record_indexes.push(position);
-            }
-            position += 1;
-        }
-    }
-    if record_indexes.is_empty() {
-        Ok(())
-    } else {
-        Err(AppendError::MissingKey { record_indexes })
-    }
 }
 
 /// Result of a successful append.
@@ -587,7 +474,38 @@ pub struct Partition {
 #[derive(Default)]
 struct RollFlushes {
     pending: Cell<usize>,
+    /// Background flushes that failed so far: a flush waiting on them must not succeed.
+    failures: Cell<u64>,
     done: Event,
+    #[cfg(test)]
+    seam: RefCell<RollFlushSeam>,
+}
+
+/// Test seam of a rolled segment's background flush: hold it open until `gate` changes, so a
+/// test chooses when it ends, and make it report a failure.
+#[cfg(test)]
+#[derive(Default)]
+struct RollFlushSeam {
+    gate: Option<Rc<Event>>,
+    fail: bool,
+}
+
+#[cfg(test)]
+impl RollFlushSeam {
+    /// Taken when the roll starts the flush, so any later change of the gate releases it.
+    fn arm(&self) -> impl std::future::Future<Output = io::Result<()>> + 'static {
+        let gate = self.gate.clone().map(|g| (g.generation(), g));
+        let fail = self.fail;
+        async move {
+            if let Some((seen, gate)) = gate {
+                gate.changed_since(seen).await;
+            }
+            match fail {
+                true => Err(io::Error::other("flush failure forced by a test")),
+                false => Ok(()),
+            }
+        }
+    }
 }
 
 impl Partition {
@@ -659,7 +577,12 @@ impl Partition {
                 if append_time {
                     record_batch::set_log_append_time(batch, now_ms);
                 }
-                offset += meta.identity.last_offset_delta as i64 + 1;
+                offset = offset
+                    .checked_add(meta.identity.last_offset_delta as i64 + 1)
+                    .ok_or(AppendInvariant::OffsetsBackwards {
+                        last_offset: i64::MAX,
+                        next_offset: offset,
+                    })?;
             }
             let active = log.active();
             let writer = active
@@ -677,8 +600,14 @@ impl Partition {
             self.log.borrow().undo_partial_write(position);
             return Err(AppendError::Storage(e));
         }
-        let info =
-            self.record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)?;
+        let info = self
+            .record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)
+            .inspect_err(|e| {
+                // Bytes the segment did not take must not resurface at the next recovery.
+                let log = self.log.borrow();
+                tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "append refused after its write");
+                log.undo_partial_write(log.active().size());
+            })?;
         {
             let log = self.log.borrow();
             let active = log.active();
@@ -726,9 +655,25 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
         let mut log = self.log.borrow_mut();
+        if log.next_offset != base_offset {
+            // Another append moved the log end during the write (the permit rules it out).
+            return Err(AppendInvariant::OffsetsBackwards {
+                last_offset: base_offset,
+                next_offset: log.next_offset,
+            }
+            .into());
+        }
         let interval = log.config.index_interval_bytes;
         let mut offset = base_offset;
         let active = log.active_mut();
+        // All or nothing: the first batch must follow the segment's end; the others follow
+        // it by construction (contiguous bytes, growing offsets), so nothing below can fail
+        // half-way.
+        let first_last = base_offset
+            + meta
+                .first()
+                .map_or(0, |m| m.identity.last_offset_delta as i64);
+        active.check_append(position, first_last)?;
         active.first_append_ms.get_or_insert(now_ms);
         for m in meta {
             let last_offset = offset + m.identity.last_offset_delta as i64;
@@ -737,15 +682,13 @@ impl Partition {
             } else {
                 m.max_timestamp
             };
-            let pos = position + m.start as u64;
-            active.set_size(pos + m.size as u64);
             let appended = AppendedBatch {
                 last_offset,
                 max_timestamp,
-                position: pos,
+                position: position + m.start as u64,
                 size: m.size as u64,
             };
-            active.note_appended(appended, interval)?;
+            active.record_append(appended, interval)?;
             offset = last_offset + 1;
         }
         let mut next = base_offset;
@@ -795,9 +738,18 @@ impl Partition {
     /// Makes everything below `offset` durable with fdatasync, group-committed: concurrent
     /// callers share one sync, and a caller whose data was written while a sync was already
     /// running waits for the next one, which covers all of them.
+    ///
+    /// A roll can happen at any await here (another task appends meanwhile) and moves the
+    /// data into a retired segment that the active segment's fdatasync does not cover: so
+    /// every round first waits for the rolled segments' background flushes, and fails if
+    /// one of them failed.
     pub async fn flush_through(&self, offset: i64) -> io::Result<()> {
-        self.wait_for_roll_flushes().await;
+        let failures = self.roll_flushes.failures.get();
         loop {
+            self.wait_for_roll_flushes().await;
+            if self.roll_flushes.failures.get() != failures {
+                return Err(io::Error::other("flushing a rolled segment failed"));
+            }
             if self.synced_offset.get() >= offset {
                 return Ok(());
             }
@@ -806,6 +758,9 @@ impl Partition {
                 self.sync_done.changed_since(seen).await;
                 continue;
             }
+            // No await from the roll-flush check to here: every segment before the active
+            // one is flushed, and a missing writer means a roll is attaching the next one
+            // after flushing this one, so `upto` is covered either way.
             self.sync_in_flight.set(true);
             let (writer, upto) = {
                 let log = self.log.borrow();
@@ -839,9 +794,17 @@ impl Partition {
             .pending
             .set(self.roll_flushes.pending.get() + 1);
         let flushes = self.roll_flushes.clone();
+        #[cfg(test)]
+        let seam = flushes.seam.borrow().arm();
         glommio::spawn_local(async move {
-            if let Err(e) = retired.flush_and_close().await {
+            #[cfg(test)]
+            let forced = seam.await;
+            let result = retired.flush_and_close().await;
+            #[cfg(test)]
+            let result = result.and(forced);
+            if let Err(e) = result {
                 tracing::error!(error = %e, "flushing a rolled segment failed");
+                flushes.failures.set(flushes.failures.get() + 1);
             }
             flushes.pending.set(flushes.pending.get() - 1);
             flushes.done.notify();
@@ -1011,6 +974,9 @@ impl PartitionLog {
 }
 
 #[cfg(test)]
+mod flush_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::record_batch::BatchBuilder;
@@ -1024,26 +990,6 @@ mod tests {
             ..Default::default()
         }
         .build(&[7u8; 100])
-    }
-
-    #[test]
-    fn validation_refuses_corrupt_oversized_and_empty() {
-        let mut b = batch(2, 1);
-        assert!(validate_batches(&b, 1 << 20).is_ok());
-        assert!(matches!(
-            validate_batches(&b, 10),
-            Err(AppendError::TooLarge { .. })
-        ));
-        assert!(matches!(
-            validate_batches(&[], 1 << 20),
-            Err(AppendError::Empty)
-        ));
-        let last = b.len() - 1;
-        b[last] ^= 1;
-        assert!(matches!(
-            validate_batches(&b, 1 << 20),
-            Err(AppendError::Corrupt(_))
-        ));
     }
 
     fn write_log(dir: &Path, batches: &[Vec<u8>]) {

@@ -12,4 +12,5 @@ pub mod log;
 pub mod producer_state;
 pub mod segment;
 pub mod txn_index;
+pub mod validate;
 pub mod writeback;

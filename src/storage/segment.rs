@@ -54,6 +54,15 @@ pub struct RecoveryReport {
     pub batches_scanned: u64,
 }
 
+/// An append that would break the segment's invariants; refused before any state changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendInvariant {
+    #[error("batch written at byte {position} but the segment holds {size} bytes")]
+    NotAtTheEnd { position: u64, size: u64 },
+    #[error("batch ending at offset {last_offset} does not follow offset {next_offset}")]
+    OffsetsBackwards { last_offset: i64, next_offset: i64 },
+}
+
 /// Summary of one appended batch, used to maintain the indexes.
 #[derive(Debug, Clone, Copy)]
 pub struct AppendedBatch {
@@ -217,7 +226,7 @@ impl Segment {
                 break; // offsets must grow; anything else is not ours to serve
             }
             self.size.set(pos + total);
-            self.note_appended(appended, index_interval_bytes)?;
+            self.note_appended(appended, index_interval_bytes);
             pos += total;
             batches += 1;
         }
@@ -301,8 +310,41 @@ impl Segment {
         Ok(buf)
     }
 
-    /// Records a batch that is now on disk: size, next offset and sparse index entries.
-    pub fn note_appended(&mut self, b: AppendedBatch, index_interval_bytes: u64) -> io::Result<()> {
+    /// Records a batch written at the end of this segment: checks that it sits exactly at
+    /// the end (the segment's size is the last batch's position plus its length) and that
+    /// offsets only grow, then moves the size and notes the batch. Nothing changes when a
+    /// check fails: a broken invariant is reported, never written into the indexes.
+    pub fn record_append(
+        &mut self,
+        b: AppendedBatch,
+        index_interval_bytes: u64,
+    ) -> Result<(), AppendInvariant> {
+        self.check_append(b.position, b.last_offset)?;
+        self.set_size(b.position + b.size);
+        self.note_appended(b, index_interval_bytes);
+        Ok(())
+    }
+
+    /// Whether a batch ending at `last_offset` written at byte `position` would follow this
+    /// segment's end.
+    pub fn check_append(&self, position: u64, last_offset: i64) -> Result<(), AppendInvariant> {
+        if position != self.size() {
+            return Err(AppendInvariant::NotAtTheEnd {
+                position,
+                size: self.size(),
+            });
+        }
+        if last_offset < self.next_offset {
+            return Err(AppendInvariant::OffsetsBackwards {
+                last_offset,
+                next_offset: self.next_offset,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a batch that is now on disk: next offset and sparse index entries.
+    pub fn note_appended(&mut self, b: AppendedBatch, index_interval_bytes: u64) {
         self.next_offset = b.last_offset + 1;
         if b.max_timestamp > self.max_timestamp {
             self.max_timestamp = b.max_timestamp;
@@ -338,7 +380,6 @@ impl Segment {
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += b.size;
-        Ok(())
     }
 
     /// Opens the io_uring writer for appends; called when this segment becomes active.
