@@ -20,6 +20,7 @@
 //! - [`handlers`]: one module per Kafka API, with the versions each implements.
 //! - [`logging`]: the stderr writer that never fails (a log line must not kill a shard) and
 //!   last-words output for fatal exits.
+//! - [`error_codes`]: the one mapping from typed errors to Kafka error codes.
 //! - [`metrics`]: per-shard counters and histograms, Prometheus exporter.
 //! - [`coordinator`]: consumer-group and transaction state machines, `__consumer_offsets`
 //!   and `__transaction_state` records, transaction markers.
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod coordinator;
+pub mod error_codes;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handlers;

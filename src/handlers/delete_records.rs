@@ -9,7 +9,6 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use crate::handlers::produce::partition_error_code;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, retire_expired_segments};
 use crate::storage::log::DeleteRecordsError;
@@ -46,7 +45,7 @@ async fn delete_in_partition(
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
         Err(e) => {
-            out.error_code = partition_error_code(&e).code();
+            out.error_code = ResponseError::from(&e).code();
             return out;
         }
     };

@@ -5,12 +5,12 @@
 
 use std::rc::Rc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
-use crate::handlers::produce::partition_error_code;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 
@@ -40,7 +40,7 @@ async fn describe(shard: &Shard, topic: &str, index: i32) -> PartitionResponse {
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
         Err(e) => {
-            out.error_code = partition_error_code(&e).code();
+            out.error_code = ResponseError::from(&e).code();
             return out;
         }
     };

@@ -15,7 +15,6 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 
-use crate::handlers::produce::partition_error_code;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body};
 use crate::protocol::fetch_response::{
     FetchResponseWriter, Part, PartitionHeader, RecordsSource, TopicKey,
@@ -163,7 +162,7 @@ async fn plan_partition(
 ) -> PartitionPlan {
     let partition = match shard.partition(topic, p.partition).await {
         Ok(partition) => partition,
-        Err(e) => return error_plan(p.partition, partition_error_code(&e)),
+        Err(e) => return error_plan(p.partition, ResponseError::from(&e)),
     };
     let log = partition.log.borrow();
     let marks = log.watermarks();

@@ -11,7 +11,6 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::handlers::produce::partition_error_code;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::storage::segment::TimestampLookup;
@@ -80,7 +79,7 @@ async fn list_partition(
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
         Err(e) => {
-            out.error_code = partition_error_code(&e).code();
+            out.error_code = ResponseError::from(&e).code();
             return out;
         }
     };

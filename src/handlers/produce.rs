@@ -18,11 +18,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
-use crate::protocol::batch_validation::RecordsError;
-use crate::shard::{PartitionError, Shard};
+use crate::shard::Shard;
 use crate::storage::log::AppendError;
-use crate::storage::producer_state::SequenceError;
-use crate::storage::validate::{is_invalid_record, validate_produce};
+use crate::storage::validate::validate_produce;
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
 pub const VERSIONS: (i16, i16) = (0, 12);
@@ -126,7 +124,7 @@ async fn produce_partition(
     // and a Produce to an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION.
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
-        Err(e) => return failure(index, partition_error_code(&e), Some(e.to_string())),
+        Err(e) => return failure(index, ResponseError::from(&e), Some(e.to_string())),
     };
     let records = records.unwrap_or_default();
     let (max_message_bytes, compacted) = {
@@ -185,14 +183,14 @@ async fn produce_partition(
         }
         Err(e) => {
             tracing::warn!(topic, partition = index, error = %e, "append failed");
-            failure(index, append_error_code(&e), Some(e.to_string()))
+            failure(index, ResponseError::from(&e), Some(e.to_string()))
         }
     }
 }
 
 /// The answer to a produce whose batches failed validation; nothing was appended.
 fn refused(target: &Target<'_>, e: &AppendError) -> PartitionProduceResponse {
-    let mut refused = failure(target.index, append_error_code(e), Some(e.to_string()));
+    let mut refused = failure(target.index, ResponseError::from(e), Some(e.to_string()));
     if let AppendError::MissingKey { record_indexes } = e
         && target.version >= 8
     {
@@ -227,37 +225,4 @@ async fn verify_transactional(
     let partition = (target.topic.to_owned(), target.index);
     crate::shard::txns::verify_partition(shard, transactional_id, producer_id, epoch, partition)
         .await
-}
-
-pub fn partition_error_code(e: &PartitionError) -> ResponseError {
-    match e {
-        PartitionError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
-        PartitionError::NotLeader => ResponseError::NotLeaderOrFollower,
-        PartitionError::Storage(_) => ResponseError::KafkaStorageError,
-    }
-}
-
-/// Kafka's code for each refusal: records that disagree with their batch header are
-/// INVALID_RECORD (`LogValidator`, `DefaultRecord`), a bad CRC, framing or codec stream
-/// CORRUPT_MESSAGE, a batch (or its decompressed records) over the limit MESSAGE_TOO_LARGE.
-fn append_error_code(e: &AppendError) -> ResponseError {
-    if is_invalid_record(e) {
-        return ResponseError::InvalidRecord;
-    }
-    match e {
-        AppendError::Corrupt(_) | AppendError::Empty => ResponseError::CorruptMessage,
-        AppendError::TooLarge { .. }
-        | AppendError::InvalidRecords(RecordsError::DecompressedTooLarge { .. }) => {
-            ResponseError::MessageTooLarge
-        }
-        AppendError::InvalidRecords(_) => ResponseError::CorruptMessage,
-        AppendError::MissingKey { .. } => ResponseError::InvalidRecord,
-        AppendError::Storage(_) | AppendError::Invariant(_) => ResponseError::KafkaStorageError,
-        AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
-            ResponseError::InvalidProducerEpoch
-        }
-        AppendError::Sequence(SequenceError::OutOfOrder { .. }) => {
-            ResponseError::OutOfOrderSequenceNumber
-        }
-    }
 }

@@ -240,7 +240,7 @@ pub async fn write_local_markers(
         let log = match shard.partition(topic, *p).await {
             Ok(log) => log,
             Err(PartitionError::UnknownTopicOrPartition) => continue,
-            Err(e) => return Err(crate::handlers::produce::partition_error_code(&e).code()),
+            Err(e) => return Err(kafka_protocol::ResponseError::from(&e).code()),
         };
         let max_bytes = log.log.borrow().config().max_message_bytes;
         let validated = validate_batches(&batch, max_bytes)
