@@ -59,7 +59,9 @@ def lookup(port, topic, timestamp):
 
 
 def test_timestamp_lookup_in_a_huge_compressed_batch_does_not_stall_the_shard(broker_factory, topic):
-    broker = broker_factory(cores=1)
+    # Produce refuses batches that decompress past 32 x max.message.bytes (at least 32 MiB);
+    # 2 MiB batches allow this 48 MiB one.
+    broker = broker_factory(cores=1, config={"message.max.bytes": "2097152"})
     p = KafkaProducer(bootstrap_servers=broker.bootstrap, compression_type="gzip", acks=1,
                       max_request_size=BIG + 1_000_000, linger_ms=0)
     p.send(topic, key=b"big", value=b"\0" * BIG, partition=0, timestamp_ms=1_000).get(timeout=60)
