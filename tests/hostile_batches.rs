@@ -5,18 +5,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{Broker, BrokerOptions, unique_topic};
+use common::{Broker, BrokerOptions, call, unique_topic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Request, StrBytes, encode_request_header_into_buffer};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use sluice::protocol::compression::{compress, decompress};
 use sluice::protocol::record_batch::Compression;
@@ -27,36 +25,6 @@ const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_RECORD: i16 = 87;
 
 const GZIP: i16 = 1;
-
-/// One request on a fresh connection; returns the decoded response.
-fn call<R: Request>(port: u16, request: R, version: i16) -> R::Response {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("hostile-batches")));
-    let mut payload = BytesMut::new();
-    encode_request_header_into_buffer(&mut payload, &header).expect("header");
-    request.encode(&mut payload, version).expect("request");
-    let mut frame = BytesMut::new();
-    frame.put_i32(payload.len() as i32);
-    frame.put(payload);
-    stream.write_all(&frame).expect("send");
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("response length");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("response body");
-    let mut body = Bytes::from(body);
-    let header_version = ApiKey::try_from(R::KEY)
-        .expect("known key")
-        .response_header_version(version);
-    ResponseHeader::decode(&mut body, header_version).expect("response header");
-    R::Response::decode(&mut body, version).expect("response")
-}
 
 fn topic_name(topic: &str) -> TopicName {
     TopicName::from(StrBytes::from_string(topic.to_string()))

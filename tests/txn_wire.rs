@@ -9,18 +9,16 @@
 mod broker_common;
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use common::Broker;
+use bytes::Bytes;
+use common::{Broker, call};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Request, StrBytes, encode_request_header_into_buffer};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -34,35 +32,6 @@ const INVALID_RECORD: i16 = 87;
 const INVALID_TXN_STATE: i16 = 48;
 const PRODUCER_FENCED: i16 = 90;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
-
-fn call<R: Request>(port: u16, request: R, version: i16) -> R::Response {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("txn-wire")));
-    let mut payload = BytesMut::new();
-    encode_request_header_into_buffer(&mut payload, &header).expect("header");
-    request.encode(&mut payload, version).expect("request");
-    let mut frame = BytesMut::new();
-    frame.put_i32(payload.len() as i32);
-    frame.put(payload);
-    stream.write_all(&frame).expect("send");
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).expect("length");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body).expect("body");
-    let mut body = Bytes::from(body);
-    let header_version = ApiKey::try_from(R::KEY)
-        .expect("known key")
-        .response_header_version(version);
-    ResponseHeader::decode(&mut body, header_version).expect("response header");
-    R::Response::decode(&mut body, version).expect("response")
-}
 
 fn leader_port(broker: &Broker, partition: i32) -> u16 {
     let mut request = MetadataRequest::default();

@@ -438,3 +438,41 @@ pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Sends one request on a fresh connection to `port` and returns the decoded response (the
+/// raw-socket tests' client: no library between the test and the wire but the codec).
+pub fn call<R: kafka_protocol::protocol::Request>(
+    port: u16,
+    request: R,
+    version: i16,
+) -> R::Response {
+    use bytes::{BufMut, Bytes, BytesMut};
+    use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, StrBytes, encode_request_header_into_buffer};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("sluice-test")));
+    let mut payload = BytesMut::new();
+    encode_request_header_into_buffer(&mut payload, &header).expect("header");
+    request.encode(&mut payload, version).expect("request");
+    let mut frame = BytesMut::new();
+    frame.put_i32(payload.len() as i32);
+    frame.put(payload);
+    stream.write_all(&frame).expect("send");
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("response length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).expect("response body");
+    let mut body = Bytes::from(body);
+    let header_version = ApiKey::try_from(R::KEY)
+        .expect("known key")
+        .response_header_version(version);
+    ResponseHeader::decode(&mut body, header_version).expect("response header");
+    R::Response::decode(&mut body, version).expect("response")
+}
