@@ -8,7 +8,8 @@
 //! Module map:
 //! - [`config`]: broker and topic configuration (Kafka key names), properties files,
 //!   listener security (SASL users).
-//! - [`protocol`]: wire formats with no I/O (RecordBatch v2, records, codecs, fetch framing).
+//! - [`protocol`]: wire formats with no I/O (RecordBatch v2 and its record validation,
+//!   records, codecs, fetch framing, the bounds check in front of the request decoders).
 //! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock,
 //!   early writeback, the descriptor budget and the per-shard cache of closed segments' files.
 //! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
@@ -17,7 +18,8 @@
 //! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
 //!   time and memory limits), SASL authentication, the request-memory budget, dispatch,
 //!   zero-copy sends.
-//! - [`handlers`]: one module per Kafka API, with the versions each implements.
+//! - [`handlers`]: one module per Kafka API, with the versions each implements, and the
+//!   registry that generates dispatch and ApiVersions from one list.
 //! - [`logging`]: the stderr writer that never fails (a log line must not kill a shard) and
 //!   last-words output for fatal exits.
 //! - [`error_codes`]: the one mapping from typed errors to Kafka error codes.
