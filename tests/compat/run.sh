@@ -91,12 +91,14 @@ stop_broker() {
 }
 trap stop_broker EXIT
 
-# A free base port P such that P, P+1 and P+2 (bootstrap and the two shards) are all free.
+# A free base port P such that P, P+1 and P+2 (bootstrap and the two shards) are all free,
+# below 32768: above it the kernel hands out clients' ephemeral ports, and one could take a
+# broker port between this probe and the bind.
 free_port_base() {
   python3 - <<'PY'
 import random, socket
 for _ in range(200):
-    p = random.randrange(20000, 60000)
+    p = random.randrange(20000, 32000)
     socks = []
     try:
         for q in (p, p + 1, p + 2):
