@@ -49,7 +49,7 @@ async fn delete_in_partition(
             return out;
         }
     };
-    let moved = partition.log.borrow_mut().delete_records(offset);
+    let moved = partition.with_log_mut(|log| log.delete_records(offset));
     match moved {
         Ok(low) => {
             out.low_watermark = low;

@@ -44,20 +44,21 @@ async fn describe(shard: &Shard, topic: &str, index: i32) -> PartitionResponse {
             return out;
         }
     };
-    let log = partition.log.borrow();
-    let open = log.ongoing_transactions();
-    for (producer_id, epoch, last_sequence, last_timestamp) in log.producers() {
-        let mut p = ProducerState::default();
-        p.producer_id = ProducerId(producer_id);
-        p.producer_epoch = i32::from(epoch);
-        p.last_sequence = last_sequence;
-        p.last_timestamp = last_timestamp;
-        p.coordinator_epoch = 0;
-        p.current_txn_start_offset = open
-            .iter()
-            .find(|(id, _)| *id == producer_id)
-            .map_or(-1, |(_, first)| *first);
-        out.active_producers.push(p);
-    }
-    out
+    partition.with_log(|log| {
+        let open = log.ongoing_transactions();
+        for (producer_id, epoch, last_sequence, last_timestamp) in log.producers() {
+            let mut p = ProducerState::default();
+            p.producer_id = ProducerId(producer_id);
+            p.producer_epoch = i32::from(epoch);
+            p.last_sequence = last_sequence;
+            p.last_timestamp = last_timestamp;
+            p.coordinator_epoch = 0;
+            p.current_txn_start_offset = open
+                .iter()
+                .find(|(id, _)| *id == producer_id)
+                .map_or(-1, |(_, first)| *first);
+            out.active_producers.push(p);
+        }
+        out
+    })
 }

@@ -164,53 +164,54 @@ async fn plan_partition(
         Ok(partition) => partition,
         Err(e) => return error_plan(p.partition, ResponseError::from(&e)),
     };
-    let log = partition.log.borrow();
-    let marks = log.watermarks();
-    let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
-    // Once the request budget is spent, later partitions get no data (but a first batch
-    // is always returned whole, however large, so a big batch never stalls a consumer).
-    let lso = log.last_stable_offset();
-    let read = if limit == 0 && *budget == 0 {
-        Ok(None)
-    } else if read_committed {
-        log.read_committed(p.fetch_offset, limit)
-    } else {
-        log.read(p.fetch_offset, limit)
-    };
-    // Aborted transactions up to the LSO: a superset of those overlapping the data sent,
-    // which clients accept (they match by producer id and offset).
-    let aborted = read_committed.then(|| log.aborted_between(p.fetch_offset, lso));
-    match read {
-        Ok(slice) => {
-            let records = slice.map(|s| {
-                *budget = budget.saturating_sub(s.len);
-                RecordsSource::File {
-                    file: s.file,
-                    position: s.position,
-                    len: s.len,
-                    is_tail: s.is_tail,
+    partition.with_log(|log| {
+        let marks = log.watermarks();
+        let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
+        // Once the request budget is spent, later partitions get no data (but a first batch
+        // is always returned whole, however large, so a big batch never stalls a consumer).
+        let lso = log.last_stable_offset();
+        let read = if limit == 0 && *budget == 0 {
+            Ok(None)
+        } else if read_committed {
+            log.read_committed(p.fetch_offset, limit)
+        } else {
+            log.read(p.fetch_offset, limit)
+        };
+        // Aborted transactions up to the LSO: a superset of those overlapping the data sent,
+        // which clients accept (they match by producer id and offset).
+        let aborted = read_committed.then(|| log.aborted_between(p.fetch_offset, lso));
+        match read {
+            Ok(slice) => {
+                let records = slice.map(|s| {
+                    *budget = budget.saturating_sub(s.len);
+                    RecordsSource::File {
+                        file: s.file,
+                        position: s.position,
+                        len: s.len,
+                        is_tail: s.is_tail,
+                    }
+                });
+                PartitionPlan {
+                    header: PartitionHeaderOwned {
+                        index: p.partition,
+                        error: 0,
+                        high_watermark: marks.high_watermark,
+                        last_stable_offset: lso,
+                        log_start_offset: marks.log_start_offset,
+                        aborted,
+                    },
+                    records,
                 }
-            });
-            PartitionPlan {
-                header: PartitionHeaderOwned {
-                    index: p.partition,
-                    error: 0,
-                    high_watermark: marks.high_watermark,
-                    last_stable_offset: lso,
-                    log_start_offset: marks.log_start_offset,
-                    aborted,
-                },
-                records,
+            }
+            Err(ReadError::OutOfRange { .. }) => {
+                error_plan(p.partition, ResponseError::OffsetOutOfRange)
+            }
+            Err(ReadError::Storage(e)) => {
+                tracing::error!(topic, partition = p.partition, error = %e, "fetch read failed");
+                error_plan(p.partition, ResponseError::KafkaStorageError)
             }
         }
-        Err(ReadError::OutOfRange { .. }) => {
-            error_plan(p.partition, ResponseError::OffsetOutOfRange)
-        }
-        Err(ReadError::Storage(e)) => {
-            tracing::error!(topic, partition = p.partition, error = %e, "fetch read failed");
-            error_plan(p.partition, ResponseError::KafkaStorageError)
-        }
-    }
+    })
 }
 
 fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -> Vec<Part> {

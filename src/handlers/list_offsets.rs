@@ -83,8 +83,7 @@ async fn list_partition(
             return out;
         }
     };
-    let found = {
-        let log = partition.log.borrow();
+    let found = partition.with_log(|log| {
         let marks = log.watermarks();
         match timestamp {
             // read_committed consumers start from the last stable offset, not the log end.
@@ -99,7 +98,7 @@ async fn list_partition(
                 .map(|b| b.map_or(Found::Nothing, Found::Batch))
                 .map_err(|_| ResponseError::KafkaStorageError),
         }
-    };
+    });
     // The log borrow ends before the await: the batch is read and decoded off the shard.
     let found = match found {
         Ok(Found::Offset(offset)) => Ok(Some((offset, -1))),

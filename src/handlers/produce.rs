@@ -127,10 +127,7 @@ async fn produce_partition(
         Err(e) => return failure(index, ResponseError::from(&e), Some(e.to_string())),
     };
     let records = records.unwrap_or_default();
-    let (max_message_bytes, compacted) = {
-        let log = partition.log.borrow();
-        (log.config().max_message_bytes, log.config().compact)
-    };
+    let (max_message_bytes, compacted) = partition.produce_limits();
     let validated = match validate_produce(&records, max_message_bytes, compacted) {
         Ok(v) => v,
         Err(e) => return refused(target, &e),
@@ -144,7 +141,7 @@ async fn produce_partition(
         );
     }
     if let Some((producer_id, epoch)) = validated.transactional_producer()
-        && !partition.log.borrow().in_transaction(producer_id)
+        && !partition.in_transaction(producer_id)
         && let Err(code) = verify_transactional(shard, target, producer_id, epoch).await
     {
         return failure(index, code, None);

@@ -61,7 +61,7 @@ async fn commit(shard: &Shard, request: &TxnOffsetCommitRequest) -> Result<(), R
     let refs: Vec<&Record> = records.iter().collect();
     let now = crate::now_ms();
     let batch = offsets_log::build_batch_as(&refs, now, Some(producer));
-    let max_bytes = log.log.borrow().config().max_message_bytes;
+    let max_bytes = log.max_message_bytes();
     let validated =
         validate_batches(&batch, max_bytes).map_err(|_| ResponseError::InvalidCommitOffsetSize)?;
     log.append(validated, now).await.map_err(|e| {

@@ -181,7 +181,7 @@ impl Shard {
         if let Err(e) = partition.close().await {
             tracing::warn!(error = %e, "closing a deleted partition failed");
         }
-        let dir = partition.log.borrow().dir().to_path_buf();
+        let dir = partition.with_log(|log| log.dir().to_path_buf());
         // No await between this check and the rename: nothing on this shard can re-create
         // the directory in between, and no other shard touches it.
         if !dir_belongs_to(&dir, id) {
@@ -283,7 +283,7 @@ impl Shard {
             match self.cluster.topic(&key.0) {
                 Some(meta) if meta.id == id => {
                     if let Ok(cfg) = defaults.resolve(&meta.configs) {
-                        partition.log.borrow_mut().set_config(cfg);
+                        partition.with_log_mut(|log| log.set_config(cfg));
                     }
                 }
                 _ => {
@@ -316,11 +316,12 @@ impl Shard {
     pub fn expire_producers(&self, now_ms: i64) {
         let expiration_ms = self.config.producer_id_expiration_ms;
         for p in self.open_partitions() {
-            let mut log = p.log.borrow_mut();
-            let expired = log.expire_producers(now_ms, expiration_ms);
-            if expired > 0 {
-                tracing::info!(topic = %log.topic, partition = log.partition, producers = expired, "idle producer ids expired");
-            }
+            p.with_log_mut(|log| {
+                let expired = log.expire_producers(now_ms, expiration_ms);
+                if expired > 0 {
+                    tracing::info!(topic = %log.topic, partition = log.partition, producers = expired, "idle producer ids expired");
+                }
+            });
         }
     }
 
@@ -328,35 +329,36 @@ impl Shard {
     pub async fn run_cleaner(&self, now_ms: i64) {
         let all = self.open_partitions();
         for p in all {
-            let Some(job) = p.log.borrow_mut().plan_clean(now_ms) else {
+            let Some(job) = p.with_log_mut(|log| log.plan_clean(now_ms)) else {
                 continue;
             };
             let work = job.clone();
             let result = glommio::executor()
                 .spawn_blocking(move || crate::storage::cleaner::run_clean(&work))
                 .await;
-            let mut log = p.log.borrow_mut();
-            match result {
-                Ok(outcome) => {
-                    if let Err(e) = log.finish_clean(&job, Some(&outcome)) {
-                        tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "cannot swap in cleaned segments");
-                    } else if !outcome.rewritten.is_empty() {
-                        tracing::info!(
-                            topic = %log.topic,
-                            partition = log.partition,
-                            segments = outcome.rewritten.len(),
-                            records_removed = outcome.records_removed,
-                            bytes_before = outcome.bytes_before,
-                            bytes_after = outcome.bytes_after,
-                            "log compacted"
-                        );
+            p.with_log_mut(|log| {
+                match result {
+                    Ok(outcome) => {
+                        if let Err(e) = log.finish_clean(&job, Some(&outcome)) {
+                            tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "cannot swap in cleaned segments");
+                        } else if !outcome.rewritten.is_empty() {
+                            tracing::info!(
+                                topic = %log.topic,
+                                partition = log.partition,
+                                segments = outcome.rewritten.len(),
+                                records_removed = outcome.records_removed,
+                                bytes_before = outcome.bytes_before,
+                                bytes_after = outcome.bytes_after,
+                                "log compacted"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        let _ = log.finish_clean(&job, None);
+                        tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed; the log is unchanged");
                     }
                 }
-                Err(e) => {
-                    let _ = log.finish_clean(&job, None);
-                    tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed; the log is unchanged");
-                }
-            }
+            });
         }
     }
 
@@ -405,16 +407,17 @@ impl Shard {
             .borrow()
             .iter()
             .map(|((topic, partition), (_, p))| {
-                let log = p.log.borrow();
-                let marks = log.watermarks();
-                crate::metrics::PartitionGauge {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    size_bytes: log.size_bytes(),
-                    segments: log.segment_count(),
-                    high_watermark: marks.high_watermark,
-                    log_start_offset: marks.log_start_offset,
-                }
+                p.with_log(|log| {
+                    let marks = log.watermarks();
+                    crate::metrics::PartitionGauge {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        size_bytes: log.size_bytes(),
+                        segments: log.segment_count(),
+                        high_watermark: marks.high_watermark,
+                        log_start_offset: marks.log_start_offset,
+                    }
+                })
             })
             .collect();
         crate::metrics::with_current(|m| m.publish_partitions(gauges));
@@ -424,7 +427,7 @@ impl Shard {
     pub async fn flush_overdue(&self, now_ms: i64) {
         let all = self.open_partitions();
         for p in all.into_iter().filter(|p| p.flush_overdue(now_ms)) {
-            let through = p.log.borrow().watermarks().high_watermark;
+            let through = p.watermarks().high_watermark;
             if let Err(e) = p.flush_through(through).await {
                 tracing::error!(error = %e, "scheduled flush failed");
             }
@@ -459,14 +462,11 @@ impl Shard {
 /// Removes one partition's expired segments from its log and deletes their files on
 /// glommio's blocking pool.
 pub async fn retire_expired_segments(p: &Partition, now_ms: i64) {
-    let expired = p.log.borrow_mut().collect_expired_segments(now_ms);
+    let expired = p.with_log_mut(|log| log.collect_expired_segments(now_ms));
     if expired.is_empty() {
         return;
     }
-    let (topic, partition) = {
-        let log = p.log.borrow();
-        (log.topic.clone(), log.partition)
-    };
+    let (topic, partition) = p.with_log(|log| (log.topic.clone(), log.partition));
     let segments = expired
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "log"))

@@ -101,7 +101,7 @@ pub async fn append(shard: &Shard, records: &[Record], now_ms: i64) -> Result<()
     }
     for (partition, records) in by_partition {
         let log = shard.partition(OFFSETS_TOPIC, partition).await?;
-        let max_bytes = log.log.borrow().config().max_message_bytes;
+        let max_bytes = log.max_message_bytes();
         let batch = build_batch(&records, now_ms);
         log.append(validate_batches(&batch, max_bytes)?, now_ms)
             .await?;
@@ -175,8 +175,8 @@ pub async fn replay_owned(
             continue;
         }
         let partition = shard.partition(OFFSETS_TOPIC, p as i32).await?;
-        let log = partition.log.borrow();
-        replayed += replay_log(&log, &mut coordinator.borrow_mut(), &mut staged, now_ms)?;
+        replayed += partition
+            .with_log(|log| replay_log(log, &mut coordinator.borrow_mut(), &mut staged, now_ms))?;
     }
     // Transactions still open at the end of the log: their marker is yet to come.
     for (producer_id, records) in staged {

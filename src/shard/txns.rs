@@ -155,7 +155,7 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
         .map_err(|_| OffsetsLogError::Metadata(MetadataError::UnknownTopic(TXN_TOPIC.into())))?;
     let (partition, _) = coordinator_of(shard, &id)?;
     let log = shard.partition(TXN_TOPIC, partition).await?;
-    let max_bytes = log.log.borrow().config().max_message_bytes;
+    let max_bytes = log.max_message_bytes();
     let now = crate::now_ms();
     let record = Record {
         key: record.key,
@@ -242,7 +242,7 @@ pub async fn write_local_markers(
             Err(PartitionError::UnknownTopicOrPartition) => continue,
             Err(e) => return Err(kafka_protocol::ResponseError::from(&e).code()),
         };
-        let max_bytes = log.log.borrow().config().max_message_bytes;
+        let max_bytes = log.max_message_bytes();
         let validated = validate_batches(&batch, max_bytes)
             .map_err(|_| ResponseError::CorruptMessage.code())?;
         if let Err(e) = log.append(validated, now).await {
@@ -452,23 +452,26 @@ async fn replay_owned(shard: &Shard) -> Result<usize, OffsetsLogError> {
             continue;
         }
         let partition = shard.partition(TXN_TOPIC, p as i32).await?;
-        let log = partition.log.borrow();
-        let mut offset = log.watermarks().log_start_offset;
-        while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
-            let mut at = 0;
-            while let Ok(size) = crate::protocol::record_batch::total_size(&bytes[at..]) {
-                if at + size > bytes.len() {
-                    break;
+        replayed += partition.with_log(|log| -> Result<usize, OffsetsLogError> {
+            let mut replayed = 0;
+            let mut offset = log.watermarks().log_start_offset;
+            while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
+                let mut at = 0;
+                while let Ok(size) = crate::protocol::record_batch::total_size(&bytes[at..]) {
+                    if at + size > bytes.len() {
+                        break;
+                    }
+                    let view = BatchView::parse_validated(&bytes[at..at + size])?;
+                    replayed += replay_batch(shard, &view)?;
+                    offset = view.last_offset() + 1;
+                    at += size;
                 }
-                let view = BatchView::parse_validated(&bytes[at..at + size])?;
-                replayed += replay_batch(shard, &view)?;
-                offset = view.last_offset() + 1;
-                at += size;
+                if at == 0 {
+                    break; // `read` returns at least one whole batch; nothing more to apply
+                }
             }
-            if at == 0 {
-                break; // `read` returns at least one whole batch; nothing more to apply
-            }
-        }
+            Ok(replayed)
+        })?;
     }
     Ok(replayed)
 }

@@ -457,7 +457,10 @@ impl PartitionLog {
 /// A partition log shared by the connections of its shard. Appends are serialized by the
 /// permit so offsets are assigned and written in order; reads never wait for it.
 pub struct Partition {
-    pub log: RefCell<PartitionLog>,
+    /// Private: callers reach the log through [`Partition::with_log`] and
+    /// [`Partition::with_log_mut`], whose closures cannot await, so no borrow is ever held
+    /// across a suspension point (where another task of the shard would find it taken).
+    log: RefCell<PartitionLog>,
     append_permit: glommio::sync::Semaphore,
     /// Everything below this offset has been fdatasync'ed.
     synced_offset: Cell<i64>,
@@ -509,6 +512,37 @@ impl RollFlushSeam {
 }
 
 impl Partition {
+    /// Runs `f` on the log, borrowed for the duration of the call only.
+    pub fn with_log<R>(&self, f: impl FnOnce(&PartitionLog) -> R) -> R {
+        f(&self.log.borrow())
+    }
+
+    /// Runs `f` on the log, mutably borrowed for the duration of the call only.
+    pub fn with_log_mut<R>(&self, f: impl FnOnce(&mut PartitionLog) -> R) -> R {
+        f(&mut self.log.borrow_mut())
+    }
+
+    /// The log's offsets: log start and high watermark.
+    pub fn watermarks(&self) -> Watermarks {
+        self.log.borrow().watermarks()
+    }
+
+    /// `max.message.bytes` and whether the topic is compacted, as produce checks them.
+    pub fn produce_limits(&self) -> (usize, bool) {
+        let log = self.log.borrow();
+        (log.config().max_message_bytes, log.config().compact)
+    }
+
+    /// `max.message.bytes`: the largest batch this partition accepts.
+    pub fn max_message_bytes(&self) -> usize {
+        self.log.borrow().config().max_message_bytes
+    }
+
+    /// Whether `producer_id` has a transaction open on this partition.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.log.borrow().in_transaction(producer_id)
+    }
+
     /// Wraps a recovered log and opens its active segment's io_uring writer.
     /// `writeback_bytes` is `sluice.log.writeback.bytes` (0: no early writeback).
     pub async fn activate(log: PartitionLog, writeback_bytes: u64) -> io::Result<Rc<Self>> {
