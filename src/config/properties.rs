@@ -1,6 +1,7 @@
 //! Parser for Java-style `.properties` files (the format of Kafka's server.properties):
-//! `key=value` or `key: value`, `#`/`!` comments, blank lines. Continuation lines and unicode
-//! escapes are not supported; a line we cannot read is an error naming its number.
+//! `key=value` or `key: value`, `#`/`!` comments, blank lines, and a line ending in an odd
+//! number of backslashes continuing on the next (Kafka's JAAS values are written that way).
+//! Unicode escapes are not supported; a line we cannot read is an error naming its number.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +13,9 @@ pub enum PropertiesError {
 
 pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, PropertiesError> {
     let mut out = BTreeMap::new();
-    for (index, raw) in text.lines().enumerate() {
+    for (index, logical) in logical_lines(text) {
+        let raw = logical.as_str();
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
         let split = line.find(['=', ':']);
         let Some(at) = split else {
             return Err(PropertiesError::Malformed {
@@ -36,6 +35,35 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, Properti
     Ok(out)
 }
 
+/// The file's logical lines with the number of the line each starts on: comments and blank
+/// lines dropped, continued lines joined (the backslash removed, the next line's leading
+/// whitespace skipped), as Java's `Properties.load` reads them.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((index, first)) = lines.next() {
+        let trimmed = first.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
+            continue;
+        }
+        let mut logical = trimmed.to_string();
+        while continues(&logical) {
+            logical.pop();
+            match lines.next() {
+                Some((_, next)) => logical.push_str(next.trim_start()),
+                None => break,
+            }
+        }
+        out.push((index, logical));
+    }
+    out
+}
+
+/// Whether a line ends in an odd number of backslashes (an even number is escaped ones).
+fn continues(line: &str) -> bool {
+    line.bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +80,25 @@ mod tests {
     fn a_line_without_separator_names_its_number() {
         let err = parse_properties("a=1\nnonsense\n").unwrap_err();
         assert!(err.to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn continued_lines_are_joined_as_java_reads_them() {
+        let text = "sasl.jaas.config=org.example.PlainLoginModule required \\\n    user_alice=\"a\" \\\n    user_bob=\"b\";\n# comment \\\nnext=1\n";
+        let p = parse_properties(text).unwrap();
+        assert_eq!(
+            p["sasl.jaas.config"],
+            "org.example.PlainLoginModule required user_alice=\"a\" user_bob=\"b\";"
+        );
+        assert_eq!(
+            p["next"], "1",
+            "a comment ending in a backslash does not continue"
+        );
+        let escaped = parse_properties("path=C:\\\\\nother=2\n").unwrap();
+        assert_eq!(
+            escaped["path"], "C:\\\\",
+            "an even number of backslashes is no continuation"
+        );
+        assert_eq!(escaped["other"], "2");
     }
 }
