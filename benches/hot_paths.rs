@@ -235,12 +235,12 @@ fn fetch_framing(c: &mut Criterion) {
                 };
                 w.partition(
                     &h,
-                    RecordsSource::File {
+                    RecordsSource::File(sluice::file_region::FileRegion {
                         file: file.clone(),
                         position: 0,
                         len: 65536,
                         is_tail: true,
-                    },
+                    }),
                 );
             }
             w.end_topic();

@@ -78,7 +78,7 @@ pub fn coordinator_records(data: &[u8]) {
         let _ = crate::coordinator::txn::records::decode_value(&id, value);
     }
     let _ = crate::coordinator::txn::records::decode_value("t", rest);
-    let _ = crate::coordinator::txn::records::decode_marker_key(rest);
+    let _ = crate::protocol::control_batch::decode_marker_key(rest);
 }
 
 /// Fuzz entry for start-up recovery: the bytes become a partition's only segment file, which

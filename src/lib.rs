@@ -36,12 +36,15 @@ pub mod client;
 pub mod config;
 pub mod coordinator;
 pub mod error_codes;
+pub mod event;
+pub mod file_region;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handlers;
 pub mod logging;
 pub mod metadata;
 pub mod metrics;
+pub mod node;
 pub mod protocol;
 pub mod server;
 pub mod shard;

@@ -122,7 +122,7 @@ fn main() -> ExitCode {
                 }
                 return ExitCode::SUCCESS;
             }
-            match sluice::shard::runtime::run(config) {
+            match sluice::node::run(config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     sluice::logging::last_words(&format!("sluice: {e}"));

@@ -135,7 +135,7 @@ fn records_len(r: &RecordsSource) -> u64 {
     match r {
         RecordsSource::None => 0,
         RecordsSource::Bytes(b) => b.len() as u64,
-        RecordsSource::File { len, .. } => *len,
+        RecordsSource::File(region) => region.len,
     }
 }
 
@@ -184,12 +184,7 @@ async fn plan_partition(
             Ok(slice) => {
                 let records = slice.map(|s| {
                     *budget = budget.saturating_sub(s.len);
-                    RecordsSource::File {
-                        file: s.file,
-                        position: s.position,
-                        len: s.len,
-                        is_tail: s.is_tail,
-                    }
+                    RecordsSource::File(s)
                 });
                 PartitionPlan {
                     header: PartitionHeaderOwned {

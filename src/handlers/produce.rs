@@ -19,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
 use crate::shard::Shard;
-use crate::storage::log::AppendError;
+use crate::storage::log::{AppendError, FlushWait};
 use crate::storage::validate::validate_produce;
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
@@ -147,30 +147,14 @@ async fn produce_partition(
         return failure(index, code, None);
     }
     let (bytes_in, messages_in) = (records.len() as u64, validated.record_count as u64);
-    match partition.append(validated, crate::now_ms()).await {
+    // The flush policy's fdatasync, when one is due, comes before an acks=all answer.
+    let wait = match acks {
+        ACKS_ALL => FlushWait::Durable,
+        _ => FlushWait::Background,
+    };
+    match partition.append(validated, crate::now_ms(), wait).await {
         Ok(info) => {
             crate::metrics::with_current(|m| m.add_topic_traffic(topic, bytes_in, messages_in, 0));
-            if info.flush_due {
-                let through = info.last_offset + 1;
-                if acks == ACKS_ALL {
-                    // The policy asks for durability before acks=all is answered.
-                    if let Err(e) = partition.flush_through(through).await {
-                        return failure(
-                            index,
-                            ResponseError::KafkaStorageError,
-                            Some(e.to_string()),
-                        );
-                    }
-                } else {
-                    let partition = partition.clone();
-                    glommio::spawn_local(async move {
-                        if let Err(e) = partition.flush_through(through).await {
-                            tracing::error!(error = %e, "background flush failed");
-                        }
-                    })
-                    .detach();
-                }
-            }
             let mut p = PartitionProduceResponse::default();
             p.index = index;
             p.base_offset = info.base_offset;

@@ -16,7 +16,7 @@ use crate::coordinator::group::records::{OffsetCommitKey, OffsetCommitValue, Rec
 use crate::handlers::request::RequestContext;
 use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
 use crate::shard::{Shard, groups};
-use crate::storage::log::validate_batches;
+use crate::storage::log::{FlushWait, validate_batches};
 
 pub const VERSIONS: (i16, i16) = (0, 3);
 
@@ -64,10 +64,12 @@ async fn commit(shard: &Shard, request: &TxnOffsetCommitRequest) -> Result<(), R
     let max_bytes = log.max_message_bytes();
     let validated =
         validate_batches(&batch, max_bytes).map_err(|_| ResponseError::InvalidCommitOffsetSize)?;
-    log.append(validated, now).await.map_err(|e| {
-        tracing::warn!(group, error = %e, "storing transactional offsets failed");
-        ResponseError::CoordinatorNotAvailable
-    })?;
+    log.append(validated, now, FlushWait::Durable)
+        .await
+        .map_err(|e| {
+            tracing::warn!(group, error = %e, "storing transactional offsets failed");
+            ResponseError::CoordinatorNotAvailable
+        })?;
     groups::stage_txn_offsets(shard, producer.0, records);
     Ok(())
 }

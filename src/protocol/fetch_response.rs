@@ -3,27 +3,21 @@
 //! we encode and file regions the connection sends with sendfile. Built on the shard that
 //! owns the partitions; checked byte-for-byte against the `kafka-protocol` encoder in tests.
 
-use std::fs::File;
-use std::rc::Rc;
-
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::file_region::FileRegion;
 
 /// A piece of an outgoing response.
 pub enum Part {
     Bytes(Bytes),
-    File {
-        file: Rc<File>,
-        position: u64,
-        len: u64,
-        is_tail: bool,
-    },
+    File(FileRegion),
 }
 
 impl Part {
     pub fn len(&self) -> u64 {
         match self {
             Part::Bytes(b) => b.len() as u64,
-            Part::File { len, .. } => *len,
+            Part::File(region) => region.len,
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -41,12 +35,7 @@ pub enum TopicKey<'a> {
 pub enum RecordsSource {
     None,
     Bytes(Bytes),
-    File {
-        file: Rc<File>,
-        position: u64,
-        len: u64,
-        is_tail: bool,
-    },
+    File(FileRegion),
 }
 
 /// One partition's fields as FetchResponse carries them.
@@ -171,7 +160,7 @@ impl FetchResponseWriter {
         let len = match &records {
             RecordsSource::None => 0,
             RecordsSource::Bytes(b) => b.len() as u64,
-            RecordsSource::File { len, .. } => *len,
+            RecordsSource::File(region) => region.len,
         };
         if self.flexible {
             self.uvarint(len + 1);
@@ -181,19 +170,9 @@ impl FetchResponseWriter {
         match records {
             RecordsSource::None => {}
             RecordsSource::Bytes(b) => self.buf.put_slice(&b),
-            RecordsSource::File {
-                file,
-                position,
-                len,
-                is_tail,
-            } => {
+            RecordsSource::File(region) => {
                 self.flush_bytes();
-                self.parts.push(Part::File {
-                    file,
-                    position,
-                    len,
-                    is_tail,
-                });
+                self.parts.push(Part::File(region));
             }
         }
         self.tagged_fields();
@@ -236,7 +215,7 @@ mod tests {
             .into_iter()
             .flat_map(|p| match p {
                 Part::Bytes(b) => b.to_vec(),
-                Part::File { .. } => panic!("no file parts in this test"),
+                Part::File(_) => panic!("no file parts in this test"),
             })
             .collect()
     }
@@ -334,7 +313,7 @@ mod tests {
 
     #[test]
     fn file_regions_become_their_own_parts() {
-        let file = Rc::new(tempfile::tempfile().unwrap());
+        let file = std::rc::Rc::new(tempfile::tempfile().unwrap());
         let mut w = FetchResponseWriter::new(12, 1, 0, 0, 1);
         w.begin_topic(TopicKey::Name("t"), 1);
         let h = PartitionHeader {
@@ -348,23 +327,23 @@ mod tests {
         };
         w.partition(
             &h,
-            RecordsSource::File {
+            RecordsSource::File(FileRegion {
                 file,
                 position: 10,
                 len: 100,
                 is_tail: true,
-            },
+            }),
         );
         w.end_topic();
         let parts = w.finish();
         assert_eq!(parts.len(), 3);
         assert!(matches!(
             parts[1],
-            Part::File {
+            Part::File(FileRegion {
                 position: 10,
                 len: 100,
                 ..
-            }
+            })
         ));
         let total: u64 = parts.iter().map(Part::len).sum();
         let Part::Bytes(first) = &parts[0] else {

@@ -5,6 +5,7 @@
 
 pub mod batch_validation;
 pub mod compression;
+pub mod control_batch;
 pub mod fetch_response;
 pub mod record_batch;
 pub mod records;

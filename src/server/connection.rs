@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
+use crate::file_region::FileRegion;
 use crate::handlers::request::Reply;
 use crate::protocol::fetch_response::Part;
 use crate::server::dispatch;
@@ -126,26 +127,31 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), Connect
     }
 }
 
+/// Sends a file region: sendfile straight from the page cache when it is the log's tail
+/// (almost surely cached), else a copy that reads ahead (the data may be cold on disk).
+async fn send_region(stream: &mut TcpStream, region: &FileRegion) -> Result<(), ConnectionError> {
+    let FileRegion {
+        file,
+        position,
+        len,
+        is_tail,
+    } = region;
+    let sent = if *is_tail {
+        zero_copy::sendfile_nonblocking(stream.as_raw_fd(), file, *position, *len)?
+    } else {
+        0
+    };
+    if sent < *len {
+        zero_copy::copy_region(stream, file, position + sent, len - sent, !is_tail).await?;
+    }
+    Ok(())
+}
+
 async fn send_parts(stream: &mut TcpStream, parts: Vec<Part>) -> Result<(), ConnectionError> {
     for part in parts {
         match part {
             Part::Bytes(bytes) => stream.write_all(&bytes).await?,
-            Part::File {
-                file,
-                position,
-                len,
-                is_tail,
-            } => {
-                let sent = if is_tail {
-                    zero_copy::sendfile_nonblocking(stream.as_raw_fd(), &file, position, len)?
-                } else {
-                    0
-                };
-                if sent < len {
-                    zero_copy::copy_region(stream, &file, position + sent, len - sent, !is_tail)
-                        .await?;
-                }
-            }
+            Part::File(region) => send_region(stream, &region).await?,
         }
     }
     Ok(())

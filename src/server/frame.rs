@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
-use crate::server::request_memory::Reservation;
 use crate::shard::Shard;
+use crate::shard::request_memory::Reservation;
 
 /// Why no frame was read; each closes the connection.
 #[derive(Debug, thiserror::Error)]

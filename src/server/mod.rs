@@ -6,7 +6,6 @@ pub mod connection;
 pub mod dispatch;
 pub mod frame;
 pub mod limits;
-pub mod request_memory;
 pub mod sasl;
 pub mod zero_copy;
 

@@ -23,8 +23,8 @@ use crate::coordinator::group::types::{JoinResponse, SyncResponse};
 use crate::coordinator::group::{
     Delivery, Effects, GroupConfig, GroupCoordinator, RequestToken, Response,
 };
+use crate::event::Event;
 use crate::shard::Shard;
-use crate::shard::event::Event;
 use crate::shard::offsets_log::{self, OffsetsLogError};
 
 /// Longest the timer task sleeps without looking again; bounds the lateness of a deadline

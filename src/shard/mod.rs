@@ -3,11 +3,10 @@
 //! reconcile loop that applies control-plane changes (deleted topics, config changes) to its
 //! own partitions. Everything here is `!Send` and lives on exactly one core.
 
-pub mod event;
 pub mod groups;
 pub mod mailbox;
 pub mod offsets_log;
-pub mod runtime;
+pub mod request_memory;
 pub mod txns;
 
 use std::cell::{Cell, RefCell};
@@ -18,10 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::BrokerConfig;
+use crate::event::Event;
 use crate::metadata::{Cluster, TopicMeta};
-use crate::server::request_memory::RequestMemory;
+use crate::shard::request_memory::RequestMemory;
 use crate::storage::log::{Partition, PartitionLog, partition_dir_name};
-use event::Event;
 
 /// Why a shard cannot serve a partition; each maps to a Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -364,7 +363,7 @@ impl Shard {
 
     /// Publishes this shard's gauges for the metrics exporter (once a second, from
     /// housekeeping): partition sizes and offsets, committed offsets of the groups it
-    /// coordinates, its io_uring file I/O since the last call, and its buffer pools.
+    /// coordinates, and its io_uring file I/O since the last call.
     pub fn publish_metrics(&self) {
         self.publish_partition_metrics();
         let committed = self.groups.read(|c| {
@@ -383,7 +382,6 @@ impl Shard {
         });
         // glommio hands out its ring counters and resets them: add, do not overwrite.
         let io = glommio::executor().io_stats().all_rings();
-        let pools = crate::server::zero_copy::pool_gauge();
         let memory_free = self
             .request_memory
             .available()
@@ -396,7 +394,6 @@ impl Shard {
             m.publish_storage_health(offline, files);
             m.publish_committed(committed);
             m.add_ring_io(&io);
-            m.publish_pools(pools);
         });
     }
 

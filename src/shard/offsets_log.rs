@@ -15,7 +15,7 @@ use crate::metadata::{MetadataError, TopicMeta};
 use crate::protocol::record_batch::{self, BatchBuilder, BatchError, BatchView};
 use crate::protocol::records::{self as batch_records, encode_record};
 use crate::shard::{PartitionError, Shard};
-use crate::storage::log::{AppendError, ReadError, validate_batches};
+use crate::storage::log::{AppendError, FlushWait, ReadError, validate_batches};
 
 /// Kafka's name for the internal topic of group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -103,8 +103,12 @@ pub async fn append(shard: &Shard, records: &[Record], now_ms: i64) -> Result<()
         let log = shard.partition(OFFSETS_TOPIC, partition).await?;
         let max_bytes = log.max_message_bytes();
         let batch = build_batch(&records, now_ms);
-        log.append(validate_batches(&batch, max_bytes)?, now_ms)
-            .await?;
+        log.append(
+            validate_batches(&batch, max_bytes)?,
+            now_ms,
+            FlushWait::Durable,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -250,7 +254,7 @@ fn settle_staged(
     staged: &mut Staged,
     now_ms: i64,
 ) {
-    let commit = crate::storage::log::marker_of(view.bytes());
+    let commit = crate::protocol::control_batch::marker_of(view.bytes());
     let Some(records) = staged.remove(&view.producer_id()) else {
         return;
     };

@@ -22,14 +22,15 @@ use kafka_protocol::ResponseError;
 use crate::coordinator::group::records::{self as group_records, Record};
 use crate::coordinator::txn::records as txn_records;
 use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord};
+use crate::event::Event;
 use crate::metadata::{MetadataError, TopicMeta};
-use crate::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchBuilder, BatchView};
-use crate::protocol::records::{self as batch_records, encode_record};
-use crate::shard::event::Event;
+use crate::protocol::control_batch;
+use crate::protocol::record_batch::BatchView;
+use crate::protocol::records as batch_records;
 use crate::shard::mailbox::Handler;
 use crate::shard::offsets_log::{self, OffsetsLogError};
 use crate::shard::{PartitionError, Shard};
-use crate::storage::log::validate_batches;
+use crate::storage::log::{FlushWait, validate_batches};
 
 /// Kafka's name for the internal topic of transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -162,8 +163,12 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
         value: record.value,
     };
     let batch = offsets_log::build_batch(&[&record], now);
-    log.append(validate_batches(&batch, max_bytes)?, now)
-        .await?;
+    log.append(
+        validate_batches(&batch, max_bytes)?,
+        now,
+        FlushWait::Durable,
+    )
+    .await?;
     Ok(())
 }
 
@@ -235,7 +240,7 @@ pub async fn write_local_markers(
     partitions: &[(String, i32)],
 ) -> ShardAnswer {
     let now = crate::now_ms();
-    let batch = marker_batch(producer_id, producer_epoch, commit, now);
+    let batch = control_batch::marker_batch(producer_id, producer_epoch, commit, now);
     for (topic, p) in partitions {
         let log = match shard.partition(topic, *p).await {
             Ok(log) => log,
@@ -245,7 +250,7 @@ pub async fn write_local_markers(
         let max_bytes = log.max_message_bytes();
         let validated = validate_batches(&batch, max_bytes)
             .map_err(|_| ResponseError::CorruptMessage.code())?;
-        if let Err(e) = log.append(validated, now).await {
+        if let Err(e) = log.append(validated, now, FlushWait::Durable).await {
             tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
             return Err(ResponseError::KafkaStorageError.code());
         }
@@ -255,36 +260,6 @@ pub async fn write_local_markers(
     }
     shard.data_arrived.notify();
     Ok(())
-}
-
-/// One control batch holding one COMMIT/ABORT marker record (coordinator epoch 0: a single
-/// node has one coordinator generation).
-pub fn marker_batch(producer_id: i64, producer_epoch: i16, commit: bool, now_ms: i64) -> Vec<u8> {
-    let (key, value) = txn_records::encode_marker(commit, 0);
-    let mut section = Vec::with_capacity(32);
-    encode_record(
-        &mut section,
-        &batch_records::Record {
-            attributes: 0,
-            timestamp_delta: 0,
-            offset_delta: 0,
-            key: Some(key),
-            value: Some(value),
-            headers: Vec::new(),
-        },
-    );
-    BatchBuilder {
-        attributes: ATTR_CONTROL | ATTR_TRANSACTIONAL,
-        last_offset_delta: 0,
-        base_timestamp: now_ms,
-        max_timestamp: now_ms,
-        producer_id,
-        producer_epoch,
-        base_sequence: -1,
-        record_count: 1,
-        ..BatchBuilder::default()
-    }
-    .build(&section)
 }
 
 /// Carries a transaction's end through: markers everywhere, then Complete stored. On a
@@ -556,24 +531,5 @@ pub async fn run_timers(shard: Rc<Shard>) {
             ),
         )
         .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn marker_batches_are_valid_control_batches_with_the_marker_record() {
-        let batch = marker_batch(77, 3, true, 1_000);
-        let view = BatchView::parse_validated(&batch).expect("a batch we built is valid");
-        assert!(view.is_control() && view.is_transactional());
-        assert_eq!((view.producer_id(), view.producer_epoch()), (77, 3));
-        assert_eq!(view.base_sequence(), -1);
-        assert_eq!(crate::storage::log::marker_of(&batch), Some(true));
-        assert_eq!(
-            crate::storage::log::marker_of(&marker_batch(1, 0, false, 0)),
-            Some(false)
-        );
     }
 }

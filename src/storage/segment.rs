@@ -570,7 +570,7 @@ impl Segment {
             let marker = if view.is_control() {
                 let mut whole = vec![0u8; view.total_size];
                 self.file()?.read_exact_at(&mut whole, pos)?;
-                crate::storage::log::marker_of(&whole)
+                crate::protocol::control_batch::marker_of(&whole)
             } else {
                 None
             };

@@ -7,7 +7,7 @@
 //! owns the partition; pure apart from the copy.
 
 use crate::protocol::batch_validation::{self, RecordsError};
-use crate::protocol::record_batch::{self, BatchError, BatchIter, BatchView};
+use crate::protocol::record_batch::{BatchError, BatchIter, BatchView};
 use crate::storage::log::AppendError;
 use crate::storage::producer_state::BatchIdentity;
 
@@ -103,7 +103,7 @@ fn meta_of(view: &BatchView<'_>, start: usize) -> BatchMeta {
         },
         transactional: view.is_transactional(),
         marker: if view.is_control() {
-            marker_of(view.bytes())
+            crate::protocol::control_batch::marker_of(view.bytes())
         } else {
             None
         },
@@ -123,15 +123,6 @@ impl ValidatedBatches {
             .find(|b| b.transactional)
             .map(|b| (b.identity.producer_id, b.identity.producer_epoch))
     }
-}
-
-/// COMMIT (true) or ABORT (false) when `batch` is a control batch holding a transaction
-/// marker; `None` for anything else or an undecodable record.
-pub fn marker_of(batch: &[u8]) -> Option<bool> {
-    let view = record_batch::BatchView::parse(batch).ok()?;
-    let records = crate::protocol::records::decode_records(&view).ok()?;
-    let key = records.first()?.key.as_deref()?;
-    crate::coordinator::txn::records::decode_marker_key(key)
 }
 
 /// Whether a refusal is about the records inside a batch (Kafka's INVALID_RECORD) rather
@@ -231,7 +222,12 @@ mod tests {
             other => panic!("expected MissingKey, got {:?}", other.err()),
         }
         assert!(validate_produce(&records, 1 << 20, false).is_ok());
-        let control = batch(1, Compression::None, record_batch::ATTR_CONTROL, None);
+        let control = batch(
+            1,
+            Compression::None,
+            crate::protocol::record_batch::ATTR_CONTROL,
+            None,
+        );
         assert!(validate_produce(&control, 1 << 20, true).is_ok());
         let many = batch(3000, Compression::Lz4, 3, None);
         match validate_produce(&many, 1 << 20, true) {

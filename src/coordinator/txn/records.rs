@@ -14,9 +14,6 @@ use super::state::{TxnMetadata, TxnStatus};
 const KEY_VERSION: i16 = 0;
 const VALUE_VERSION_WRITTEN: i16 = 0;
 const VALUE_VERSION_FLEXIBLE: i16 = 1;
-const MARKER_VERSION: i16 = 0;
-const MARKER_TYPE_ABORT: i16 = 0;
-const MARKER_TYPE_COMMIT: i16 = 1;
 
 /// Why a stored record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -224,34 +221,6 @@ fn flexible_partitions(r: &mut Reader<'_>) -> Result<PartitionSet, TxnRecordErro
     Ok(out)
 }
 
-/// The key and value of a transaction marker record.
-pub fn encode_marker(commit: bool, coordinator_epoch: i32) -> (Vec<u8>, Vec<u8>) {
-    let mut key = Vec::with_capacity(4);
-    key.extend_from_slice(&MARKER_VERSION.to_be_bytes());
-    let kind = if commit {
-        MARKER_TYPE_COMMIT
-    } else {
-        MARKER_TYPE_ABORT
-    };
-    key.extend_from_slice(&kind.to_be_bytes());
-    let mut value = Vec::with_capacity(6);
-    value.extend_from_slice(&MARKER_VERSION.to_be_bytes());
-    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
-    (key, value)
-}
-
-/// Whether a control record key is a COMMIT (true) or ABORT (false) marker; `None` for
-/// other control records (Kafka has leader-change and snapshot ones too).
-pub fn decode_marker_key(key: &[u8]) -> Option<bool> {
-    let mut r = Reader { buf: key };
-    let _version = r.i16().ok()?;
-    match r.i16().ok()? {
-        MARKER_TYPE_COMMIT => Some(true),
-        MARKER_TYPE_ABORT => Some(false),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,15 +297,5 @@ mod tests {
         for cut in 0..6 {
             assert!(decode_key(&encode_key("tx")[..cut]).is_err());
         }
-    }
-
-    #[test]
-    fn markers_encode_type_and_coordinator_epoch() {
-        let (key, value) = encode_marker(true, 9);
-        assert_eq!(key, vec![0, 0, 0, 1]);
-        assert_eq!(value, vec![0, 0, 0, 0, 0, 9]);
-        assert_eq!(decode_marker_key(&key), Some(true));
-        assert_eq!(decode_marker_key(&encode_marker(false, 0).0), Some(false));
-        assert_eq!(decode_marker_key(&[0, 0, 0, 2]), None);
     }
 }

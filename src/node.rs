@@ -451,6 +451,8 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         if last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
             last_publish = std::time::Instant::now();
             shard.publish_metrics();
+            // The connections' copy-buffer pools belong to the server, not the shard.
+            crate::metrics::with_current(|m| m.publish_pools(server::zero_copy::pool_gauge()));
         }
         shard.flush_overdue(crate::now_ms()).await;
         if last_retention.elapsed() >= retention_every {

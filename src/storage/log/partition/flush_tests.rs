@@ -6,8 +6,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use std::path::Path;
+
+use crate::config::TopicConfig;
 use crate::protocol::record_batch::BatchBuilder;
 use crate::protocol::records::{Record, encode_record};
+use crate::storage::validate::validate_batches;
 
 fn produced(records: i32) -> ValidatedBatches {
     let mut section = Vec::new();
@@ -36,7 +40,6 @@ fn produced(records: i32) -> ValidatedBatches {
 async fn rolling_partition(dir: &Path) -> Rc<Partition> {
     let config = TopicConfig {
         segment_bytes: 1,
-        flush_messages: 1,
         ..TopicConfig::default()
     };
     let (log, _) = PartitionLog::open(dir.join("t-0"), "t", 0, config).expect("open");
@@ -61,7 +64,10 @@ fn a_flush_waits_for_a_segment_rolled_while_it_waited_for_another_sync() {
     glommio::LocalExecutor::default().run(async {
         let tmp = tempfile::tempdir().expect("tempdir");
         let partition = rolling_partition(tmp.path()).await;
-        let first = partition.append(produced(1), 0).await.expect("append");
+        let first = partition
+            .append(produced(1), 0, FlushWait::Background)
+            .await
+            .expect("append");
         assert_eq!((first.base_offset, first.last_offset), (0, 0));
 
         // Another caller's fdatasync is in flight: this caller queues behind it.
@@ -83,7 +89,10 @@ fn a_flush_waits_for_a_segment_rolled_while_it_waited_for_another_sync() {
         // Meanwhile an append rolls the segment holding offset 0; its flush is held open.
         let gate = Rc::new(Event::default());
         partition.roll_flushes.seam.borrow_mut().gate = Some(gate.clone());
-        let second = partition.append(produced(1), 0).await.expect("append");
+        let second = partition
+            .append(produced(1), 0, FlushWait::Background)
+            .await
+            .expect("append");
         assert_eq!(second.base_offset, 1);
         assert_eq!(partition.log.borrow().segment_count(), 2, "rolled");
         assert_eq!(partition.roll_flushes.pending.get(), 1);
@@ -117,7 +126,10 @@ fn a_failed_flush_of_a_rolled_segment_fails_the_flushes_waiting_for_it() {
     glommio::LocalExecutor::default().run(async {
         let tmp = tempfile::tempdir().expect("tempdir");
         let partition = rolling_partition(tmp.path()).await;
-        let first = partition.append(produced(1), 0).await.expect("append");
+        let first = partition
+            .append(produced(1), 0, FlushWait::Background)
+            .await
+            .expect("append");
         partition.sync_in_flight.set(true);
         let waiter = glommio::spawn_local({
             let partition = partition.clone();
@@ -134,7 +146,7 @@ fn a_failed_flush_of_a_rolled_segment_fails_the_flushes_waiting_for_it() {
             seam.fail = true;
         }
         partition
-            .append(produced(1), 0)
+            .append(produced(1), 0, FlushWait::Background)
             .await
             .expect("append that rolls");
         partition.sync_in_flight.set(false);
@@ -151,7 +163,10 @@ fn a_failed_flush_of_a_rolled_segment_fails_the_flushes_waiting_for_it() {
         );
         // Later appends live in the new segment; their flushes are not affected.
         *partition.roll_flushes.seam.borrow_mut() = RollFlushSeam::default();
-        let third = partition.append(produced(1), 0).await.expect("append");
+        let third = partition
+            .append(produced(1), 0, FlushWait::Background)
+            .await
+            .expect("append");
         partition
             .flush_through(third.last_offset + 1)
             .await
@@ -168,7 +183,10 @@ fn broken_append_invariants_are_refused_without_changing_the_log() {
         let config = TopicConfig::default();
         let (log, _) = PartitionLog::open(tmp.path().join("t-0"), "t", 0, config).unwrap();
         let partition = Partition::activate(log, 0).await.expect("activate");
-        partition.append(produced(2), 0).await.expect("append");
+        partition
+            .append(produced(2), 0, FlushWait::Background)
+            .await
+            .expect("append");
         let size = partition.log.borrow().size_bytes();
         let meta = produced(1).batches;
 
@@ -194,7 +212,10 @@ fn broken_append_invariants_are_refused_without_changing_the_log() {
         }
 
         // The log keeps taking appends at the right place.
-        let next = partition.append(produced(1), 0).await.expect("append");
+        let next = partition
+            .append(produced(1), 0, FlushWait::Background)
+            .await
+            .expect("append");
         assert_eq!(next.base_offset, 2);
         assert!(partition.log.borrow().size_bytes() > size);
     });

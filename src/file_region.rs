@@ -1,0 +1,17 @@
+//! A byte range of an open segment file: what a log read returns, what a fetch response
+//! carries as a part, and what the connection sends with sendfile. One type from storage to
+//! socket, so the range is described once. It holds an `Rc` of the file and so stays on the
+//! shard thread that read it; the file stays open for an in-flight send even if the segment
+//! is closed or evicted meanwhile.
+
+use std::fs::File;
+use std::rc::Rc;
+
+pub struct FileRegion {
+    pub file: Rc<File>,
+    /// Byte position of the range in the file.
+    pub position: u64,
+    pub len: u64,
+    /// The range lies in the active segment: the tail, almost surely in the page cache.
+    pub is_tail: bool,
+}

@@ -1,0 +1,35 @@
+//! The small files beside a partition's segments: the log start offset (moved by DeleteRecords
+//! and retention inside a segment) and the cleaner's checkpoint, each a decimal number written
+//! atomically (temporary file, then rename). Runs on the partition's shard.
+
+use std::io;
+use std::path::Path;
+
+/// Per-partition checkpoint of the log start offset, moved by DeleteRecords and retention
+/// inside a segment; a plain decimal number, written atomically.
+pub(super) const LOG_START_CHECKPOINT: &str = "log-start-offset";
+
+/// Per-partition checkpoint of the first offset the cleaner has not compacted yet.
+pub(super) const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+
+pub(super) fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
+    std::fs::read_to_string(dir.join(name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+pub(super) fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, offset.to_string())?;
+    std::fs::rename(tmp, dir.join(name))
+}
+
+pub(super) fn read_log_start_checkpoint(dir: &Path) -> Option<i64> {
+    read_offset_file(dir, LOG_START_CHECKPOINT)
+}
+
+pub(super) fn write_log_start_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
+    write_offset_file(dir, LOG_START_CHECKPOINT, offset)
+}

@@ -1,0 +1,280 @@
+//! The log of one partition: its segments and offsets (log start, log end = high watermark on
+//! a single node), opened and recovered at start-up. The concerns around it have a file each:
+//! `partition` (appends through the active segment's io_uring writer, segment rolls, the
+//! flush policy and group commit), `read` (fetch ranges and timestamp lookups), `retention`
+//! (retention, cleaning, DeleteRecords) and `checkpoints` (the offset files beside the
+//! segments). Lives on the shard that owns the partition; nothing here is shared across cores.
+
+mod checkpoints;
+mod partition;
+mod read;
+mod retention;
+#[cfg(test)]
+mod tests;
+
+pub use partition::{FlushWait, Partition};
+pub use retention::DeleteRecordsError;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::TopicConfig;
+use crate::protocol::batch_validation::RecordsError;
+use crate::protocol::record_batch::BatchError;
+use crate::storage::producer_state::{ProducerStates, SequenceError};
+use crate::storage::segment::{AppendInvariant, RecoveryReport, Segment};
+use crate::storage::txn_index::TxnIndex;
+pub use crate::storage::validate::{ValidatedBatches, validate_batches};
+use checkpoints::{CLEANER_CHECKPOINT, read_log_start_checkpoint, read_offset_file};
+
+/// Why a produce could not be appended; each maps to one Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("corrupt batch: {0}")]
+    Corrupt(#[from] BatchError),
+    #[error("invalid records: {0}")]
+    InvalidRecords(#[from] RecordsError),
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("produce carried no record batch")]
+    Empty,
+    #[error("compacted topic cannot accept a record without a key")]
+    MissingKey {
+        /// Positions of the keyless records in the produce (Kafka's `batch_index`).
+        record_indexes: Vec<i32>,
+    },
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+    /// A check of the append path failed (a bug, not bad input): the append is refused and
+    /// reported instead of writing inconsistent offsets or indexes.
+    #[error("append invariant broken: {0}")]
+    Invariant(#[from] AppendInvariant),
+}
+
+/// Why a read could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("offset {offset} is outside [{start}, {end}]")]
+    OutOfRange { offset: i64, start: i64, end: i64 },
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+}
+
+/// Result of a successful append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// The offsets of a partition as ListOffsets and Fetch report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+}
+
+pub struct PartitionLog {
+    pub topic: String,
+    pub partition: i32,
+    dir: PathBuf,
+    config: TopicConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    /// Offset of the next record; on one node this is also the high watermark.
+    next_offset: i64,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    producers: ProducerStates,
+    /// Open and aborted transactions, for the LSO and read_committed fetches.
+    txns: TxnIndex,
+    /// A clean of this log's closed segments is running on the blocking pool.
+    cleaning: bool,
+    /// Offsets below this were compacted by the last clean (Kafka's cleaner checkpoint).
+    cleaner_checkpoint: i64,
+}
+
+/// Directory name of a partition: `<topic>-<partition>`, as Kafka lays it out.
+pub fn partition_dir_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+fn segment_base_offsets(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".log")
+            && stem.len() == 20
+            && let Ok(base) = stem.parse::<i64>()
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl PartitionLog {
+    /// Opens (creating if needed) the partition directory and recovers the active segment.
+    pub fn open(
+        dir: PathBuf,
+        topic: &str,
+        partition: i32,
+        config: TopicConfig,
+    ) -> io::Result<(Self, RecoveryReport)> {
+        std::fs::create_dir_all(&dir)?;
+        crate::storage::cleaner::remove_stray_cleaned_files(&dir)?;
+        let mut bases = segment_base_offsets(&dir)?;
+        if bases.is_empty() {
+            Segment::create(&dir, 0)?;
+            bases.push(0);
+        }
+        let mut segments = BTreeMap::new();
+        for (i, base) in bases.iter().enumerate() {
+            let mut seg = Segment::open(&dir, *base)?;
+            if let Some(next_base) = bases.get(i + 1) {
+                if seg.index_is_missing() {
+                    // A closed segment whose index files are gone (deleted by hand, or never
+                    // written before a crash): rebuild them by scanning, as Kafka does.
+                    seg.recover(config.index_interval_bytes)?;
+                }
+                seg.set_next_offset(*next_base);
+            }
+            segments.insert(*base, seg);
+        }
+        let active = segments
+            .values_mut()
+            .next_back()
+            .expect("at least one segment exists");
+        active.keep_files_open()?;
+        let report = active.recover(config.index_interval_bytes)?;
+        let next_offset = active.next_offset();
+        let first_base = *bases.first().expect("at least one segment exists");
+        let log_start_offset = read_log_start_checkpoint(&dir)
+            .unwrap_or(first_base)
+            .clamp(first_base, next_offset);
+        let producers = active.producer_states()?;
+        let mut txns = TxnIndex::default();
+        for segment in segments.values() {
+            segment.scan_transactions(&mut txns)?;
+        }
+        txns.prune_below(log_start_offset);
+        let active_base = segments.keys().next_back().copied().unwrap_or(0);
+        if let Some(active) = segments.values().next_back() {
+            active.rewrite_txn_index(txns.aborted_from(active_base))?;
+        }
+        let cleaner_checkpoint = read_offset_file(&dir, CLEANER_CHECKPOINT).unwrap_or(0);
+        let log = Self {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            config,
+            segments,
+            log_start_offset,
+            next_offset,
+            unflushed_messages: 0,
+            last_flush_ms: crate::now_ms(),
+            producers,
+            txns,
+            cleaning: false,
+            cleaner_checkpoint,
+        };
+        Ok((log, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+    pub fn set_config(&mut self, config: TopicConfig) {
+        self.config = config;
+    }
+    pub fn watermarks(&self) -> Watermarks {
+        Watermarks {
+            log_start_offset: self.log_start_offset,
+            high_watermark: self.next_offset,
+        }
+    }
+    /// Last stable offset: read_committed readers see nothing at or past it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns.last_stable_offset(self.next_offset)
+    }
+    /// Aborted transactions (producer id, first offset) overlapping `[from, to)`.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        self.txns.aborted_between(from, to)
+    }
+    /// Known producers of this partition: (id, epoch, last sequence, last write time).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        self.producers.describe()
+    }
+    /// Forgets producers idle for `expiration_ms` that have no transaction open here.
+    pub fn expire_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let txns = &self.txns;
+        self.producers
+            .expire(now_ms, expiration_ms, |id| txns.is_open(id))
+    }
+    /// Whether `producer_id` has an open transaction on this partition.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.txns.is_open(producer_id)
+    }
+    /// Producers with an open transaction on this partition and its first offset.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.txns.ongoing().collect()
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size()).sum()
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    fn needs_roll(&self, incoming: usize, now_ms: i64) -> bool {
+        let active = self.active();
+        if active.is_empty() {
+            return false;
+        }
+        let too_big = active.size() + incoming as u64 > self.config.segment_bytes;
+        let max_age = if self.config.compact {
+            self.config
+                .segment_ms
+                .min(self.config.max_compaction_lag_ms)
+        } else {
+            self.config.segment_ms
+        };
+        let too_old = active
+            .first_append_ms
+            .is_some_and(|t| now_ms - t >= max_age);
+        // Relative offsets in the index are u32: roll before they would overflow.
+        let offsets_exhausted = self.next_offset - active.base_offset > i32::MAX as i64;
+        too_big || too_old || offsets_exhausted
+    }
+
+    /// Offsets a failed write must not keep: cut the partial bytes of a failed append.
+    fn undo_partial_write(&self, position: u64) {
+        if let Err(e) = self.active().truncate_to(position) {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "could not truncate a failed append");
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! A partition log as its shard's connections share it: appends serialized by one permit
+//! (offsets assigned, LogAppendTime stamped, one io_uring write, indexes and producer and
+//! transaction state updated), segment rolls with their background flush, and the flush
+//! policy (`flush.messages`, `flush.ms`) with group-committed fdatasyncs. Runs on the
+//! partition's shard; no borrow of the log is ever held across an await.
+
+#[cfg(test)]
+mod flush_tests;
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+
+use super::{AppendError, AppendInfo, PartitionLog, Watermarks};
+use crate::config::TimestampType;
+use crate::event::Event;
+use crate::protocol::record_batch;
+use crate::storage::producer_state::SequenceCheck;
+use crate::storage::segment::{AppendInvariant, AppendedBatch, Segment};
+use crate::storage::txn_index::TxnBatch;
+use crate::storage::validate::{BatchMeta, ValidatedBatches};
+use crate::storage::writeback::Writeback;
+
+/// Whether an append's answer waits for the fdatasync that the flush policy asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushWait {
+    /// acks=all: durable as the policy promises before the producer hears of it.
+    Durable,
+    /// acks=0/1 and internal appends: the flush runs in the background.
+    Background,
+}
+
+/// A partition log shared by the connections of its shard. Appends are serialized by the
+/// permit so offsets are assigned and written in order; reads never wait for it.
+pub struct Partition {
+    /// Private: callers reach the log through [`Partition::with_log`] and
+    /// [`Partition::with_log_mut`], whose closures cannot await, so no borrow is ever held
+    /// across a suspension point (where another task of the shard would find it taken).
+    log: RefCell<PartitionLog>,
+    append_permit: glommio::sync::Semaphore,
+    /// Everything below this offset has been fdatasync'ed.
+    synced_offset: Cell<i64>,
+    sync_in_flight: Cell<bool>,
+    /// Signalled when a sync finishes, for callers waiting to group-commit behind it.
+    sync_done: Event,
+    /// Background flushes of segments closed by a roll.
+    roll_flushes: Rc<RollFlushes>,
+    /// Early writeback of appended pages, so the kernel never throttles the shard.
+    writeback: Writeback,
+}
+
+/// Count of rolled segments still being flushed in the background, and their wake-up.
+#[derive(Default)]
+struct RollFlushes {
+    pending: Cell<usize>,
+    /// Background flushes that failed so far: a flush waiting on them must not succeed.
+    failures: Cell<u64>,
+    done: Event,
+    #[cfg(test)]
+    seam: RefCell<RollFlushSeam>,
+}
+
+/// Test seam of a rolled segment's background flush: hold it open until `gate` changes, so a
+/// test chooses when it ends, and make it report a failure.
+#[cfg(test)]
+#[derive(Default)]
+struct RollFlushSeam {
+    gate: Option<Rc<Event>>,
+    fail: bool,
+}
+
+#[cfg(test)]
+impl RollFlushSeam {
+    /// Taken when the roll starts the flush, so any later change of the gate releases it.
+    fn arm(&self) -> impl std::future::Future<Output = io::Result<()>> + 'static {
+        let gate = self.gate.clone().map(|g| (g.generation(), g));
+        let fail = self.fail;
+        async move {
+            if let Some((seen, gate)) = gate {
+                gate.changed_since(seen).await;
+            }
+            match fail {
+                true => Err(io::Error::other("flush failure forced by a test")),
+                false => Ok(()),
+            }
+        }
+    }
+}
+
+impl Partition {
+    /// Runs `f` on the log, borrowed for the duration of the call only.
+    pub fn with_log<R>(&self, f: impl FnOnce(&PartitionLog) -> R) -> R {
+        f(&self.log.borrow())
+    }
+
+    /// Runs `f` on the log, mutably borrowed for the duration of the call only.
+    pub fn with_log_mut<R>(&self, f: impl FnOnce(&mut PartitionLog) -> R) -> R {
+        f(&mut self.log.borrow_mut())
+    }
+
+    /// The log's offsets: log start and high watermark.
+    pub fn watermarks(&self) -> Watermarks {
+        self.log.borrow().watermarks()
+    }
+
+    /// `max.message.bytes` and whether the topic is compacted, as produce checks them.
+    pub fn produce_limits(&self) -> (usize, bool) {
+        let log = self.log.borrow();
+        (log.config().max_message_bytes, log.config().compact)
+    }
+
+    /// `max.message.bytes`: the largest batch this partition accepts.
+    pub fn max_message_bytes(&self) -> usize {
+        self.log.borrow().config().max_message_bytes
+    }
+
+    /// Whether `producer_id` has a transaction open on this partition.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.log.borrow().in_transaction(producer_id)
+    }
+
+    /// Wraps a recovered log and opens its active segment's io_uring writer.
+    /// `writeback_bytes` is `sluice.log.writeback.bytes` (0: no early writeback).
+    pub async fn activate(log: PartitionLog, writeback_bytes: u64) -> io::Result<Rc<Self>> {
+        let synced = log.next_offset;
+        let partition = Rc::new(Self {
+            log: RefCell::new(log),
+            append_permit: glommio::sync::Semaphore::new(1),
+            synced_offset: Cell::new(synced),
+            sync_in_flight: Cell::new(false),
+            sync_done: Event::default(),
+            roll_flushes: Rc::default(),
+            writeback: Writeback::new(writeback_bytes),
+        });
+        let mut active = partition.take_active_for_io();
+        let result = active.attach_writer().await;
+        partition.put_back_active(active);
+        result?;
+        Ok(partition)
+    }
+
+    /// Moves the active segment out of the log for an await (a RefCell borrow must not be
+    /// held across one). Only called while holding the append permit or before sharing.
+    fn take_active_for_io(&self) -> Segment {
+        let mut log = self.log.borrow_mut();
+        let base = *log
+            .segments
+            .keys()
+            .next_back()
+            .expect("a log always has an active segment");
+        log.segments.remove(&base).expect("key was just read")
+    }
+
+    fn put_back_active(&self, segment: Segment) {
+        self.log
+            .borrow_mut()
+            .segments
+            .insert(segment.base_offset, segment);
+    }
+
+    /// Appends validated batches and applies the flush policy: when `flush.messages` or
+    /// `flush.ms` asks for an fdatasync, `wait` says whether the answer waits for it
+    /// (acks=all) or it runs in the background. A failed flush that was waited for is an
+    /// error although the records were written: the producer retries, and an idempotent
+    /// one is answered from its sequence state without a second copy.
+    pub async fn append(
+        self: &Rc<Self>,
+        batches: ValidatedBatches,
+        now_ms: i64,
+        wait: FlushWait,
+    ) -> Result<AppendInfo, AppendError> {
+        let (info, flush_due) = self.write_batches(batches, now_ms).await?;
+        if flush_due {
+            let through = info.last_offset + 1;
+            match wait {
+                FlushWait::Durable => self.flush_through(through).await?,
+                FlushWait::Background => {
+                    let partition = self.clone();
+                    glommio::spawn_local(async move {
+                        if let Err(e) = partition.flush_through(through).await {
+                            tracing::error!(error = %e, "background flush failed");
+                        }
+                    })
+                    .detach();
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    /// Assigns offsets, stamps LogAppendTime if configured, writes through io_uring and
+    /// updates the indexes; also says whether the flush policy now asks for a flush.
+    async fn write_batches(
+        &self,
+        mut batches: ValidatedBatches,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, bool), AppendError> {
+        let _permit = self
+            .append_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        if let Some(duplicate) = self.check_sequences(&batches)? {
+            return Ok((duplicate, false));
+        }
+        let total = batches.bytes.len();
+        if self.log.borrow().needs_roll(total, now_ms) {
+            self.roll().await?;
+        }
+        let (writer, position, base_offset, log_append_time_ms) = {
+            let log = self.log.borrow();
+            let append_time = log.config.timestamp_type == TimestampType::LogAppendTime;
+            let mut offset = log.next_offset;
+            for meta in &batches.batches {
+                let batch = &mut batches.bytes[meta.start..meta.start + meta.size];
+                record_batch::set_base_offset(batch, offset);
+                if append_time {
+                    record_batch::set_log_append_time(batch, now_ms);
+                }
+                offset = offset
+                    .checked_add(meta.identity.last_offset_delta as i64 + 1)
+                    .ok_or(AppendInvariant::OffsetsBackwards {
+                        last_offset: i64::MAX,
+                        next_offset: offset,
+                    })?;
+            }
+            let active = log.active();
+            let writer = active
+                .writer()
+                .ok_or_else(|| io::Error::other("active segment has no writer"))?;
+            (
+                writer,
+                active.size(),
+                log.next_offset,
+                if append_time { now_ms } else { -1 },
+            )
+        };
+        let meta = std::mem::take(&mut batches.batches);
+        if let Err(e) = write_fully(&writer, batches.bytes, position).await {
+            self.log.borrow().undo_partial_write(position);
+            return Err(AppendError::Storage(e));
+        }
+        let info = self
+            .record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)
+            .inspect_err(|e| {
+                // Bytes the segment did not take must not resurface at the next recovery.
+                let log = self.log.borrow();
+                tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "append refused after its write");
+                log.undo_partial_write(log.active().size());
+            })?;
+        {
+            let log = self.log.borrow();
+            let active = log.active();
+            if let Ok(file) = active.file() {
+                self.writeback
+                    .after_append(&file, active.base_offset, active.size());
+            }
+        }
+        let flush_due = self.flush_due(batches.record_count, now_ms);
+        Ok((info, flush_due))
+    }
+
+    /// Idempotent producers: a retried batch already in the log is answered with its original
+    /// offset (nothing appended); a stale epoch or a sequence gap is refused.
+    fn check_sequences(
+        &self,
+        batches: &ValidatedBatches,
+    ) -> Result<Option<AppendInfo>, AppendError> {
+        let log = self.log.borrow();
+        for meta in batches
+            .batches
+            .iter()
+            .filter(|m| m.identity.is_idempotent())
+        {
+            if let SequenceCheck::Duplicate { base_offset } = log.producers.check(&meta.identity)? {
+                let last_offset = base_offset + meta.identity.last_offset_delta as i64;
+                return Ok(Some(AppendInfo {
+                    base_offset,
+                    last_offset,
+                    log_append_time_ms: -1,
+                    log_start_offset: log.log_start_offset,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn record_appended(
+        &self,
+        meta: &[BatchMeta],
+        position: u64,
+        base_offset: i64,
+        log_append_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let mut log = self.log.borrow_mut();
+        if log.next_offset != base_offset {
+            // Another append moved the log end during the write (the permit rules it out).
+            return Err(AppendInvariant::OffsetsBackwards {
+                last_offset: base_offset,
+                next_offset: log.next_offset,
+            }
+            .into());
+        }
+        let interval = log.config.index_interval_bytes;
+        let mut offset = base_offset;
+        let active = log.active_mut();
+        // All or nothing: the first batch must follow the segment's end; the others follow
+        // it by construction (contiguous bytes, growing offsets), so nothing below can fail
+        // half-way.
+        let first_last = base_offset
+            + meta
+                .first()
+                .map_or(0, |m| m.identity.last_offset_delta as i64);
+        active.check_append(position, first_last)?;
+        active.first_append_ms.get_or_insert(now_ms);
+        for m in meta {
+            let last_offset = offset + m.identity.last_offset_delta as i64;
+            let max_timestamp = if log_append_time_ms >= 0 {
+                log_append_time_ms
+            } else {
+                m.max_timestamp
+            };
+            let appended = AppendedBatch {
+                last_offset,
+                max_timestamp,
+                position: position + m.start as u64,
+                size: m.size as u64,
+            };
+            active.record_append(appended, interval)?;
+            offset = last_offset + 1;
+        }
+        let mut next = base_offset;
+        for m in meta {
+            let batch_base = next;
+            next += m.identity.last_offset_delta as i64 + 1;
+            log.producers.record(&m.identity, next - 1, now_ms);
+            let aborted = log.txns.note(&TxnBatch {
+                producer_id: m.identity.producer_id,
+                base_offset: batch_base,
+                transactional: m.transactional,
+                marker: m.marker,
+            });
+            // The in-memory index is the truth; a lost `.txnindex` append is rewritten at
+            // the next open, so a failure here only warns.
+            if let Some(aborted) = aborted
+                && let Err(e) = log.active().append_aborted(&aborted)
+            {
+                tracing::warn!(topic = %log.topic, partition = log.partition, error = %e, "cannot append to .txnindex");
+            }
+        }
+        log.next_offset = offset;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: offset - 1,
+            log_append_time_ms,
+            log_start_offset: log.log_start_offset,
+        })
+    }
+
+    /// Counts the appended records against the flush policy (`flush.messages`,
+    /// `flush.ms`); true when a flush is due.
+    fn flush_due(&self, records: i64, now_ms: i64) -> bool {
+        let mut log = self.log.borrow_mut();
+        log.unflushed_messages += records;
+        log.unflushed_messages >= log.config.flush_messages
+            || now_ms - log.last_flush_ms >= log.config.flush_ms
+    }
+
+    /// True when records are waiting for an fdatasync and `flush.ms` has passed.
+    pub fn flush_overdue(&self, now_ms: i64) -> bool {
+        let log = self.log.borrow();
+        log.unflushed_messages > 0 && now_ms - log.last_flush_ms >= log.config.flush_ms
+    }
+
+    /// Makes everything below `offset` durable with fdatasync, group-committed: concurrent
+    /// callers share one sync, and a caller whose data was written while a sync was already
+    /// running waits for the next one, which covers all of them.
+    ///
+    /// A roll can happen at any await here (another task appends meanwhile) and moves the
+    /// data into a retired segment that the active segment's fdatasync does not cover: so
+    /// every round first waits for the rolled segments' background flushes, and fails if
+    /// one of them failed.
+    pub async fn flush_through(&self, offset: i64) -> io::Result<()> {
+        let failures = self.roll_flushes.failures.get();
+        loop {
+            self.wait_for_roll_flushes().await;
+            if self.roll_flushes.failures.get() != failures {
+                return Err(io::Error::other("flushing a rolled segment failed"));
+            }
+            if self.synced_offset.get() >= offset {
+                return Ok(());
+            }
+            if self.sync_in_flight.get() {
+                let seen = self.sync_done.generation();
+                self.sync_done.changed_since(seen).await;
+                continue;
+            }
+            // No await from the roll-flush check to here: every segment before the active
+            // one is flushed, and a missing writer means a roll is attaching the next one
+            // after flushing this one, so `upto` is covered either way.
+            self.sync_in_flight.set(true);
+            let (writer, upto) = {
+                let log = self.log.borrow();
+                (log.active().writer(), log.next_offset)
+            };
+            let started = std::time::Instant::now();
+            let result = match writer {
+                Some(w) => w.fdatasync().await.map_err(io::Error::from),
+                None => Ok(()),
+            };
+            crate::metrics::with_current(|m| m.record_fsync(started.elapsed()));
+            self.sync_in_flight.set(false);
+            if result.is_ok() {
+                self.synced_offset.set(self.synced_offset.get().max(upto));
+                let mut log = self.log.borrow_mut();
+                log.unflushed_messages = 0;
+                log.last_flush_ms = crate::now_ms();
+            }
+            self.sync_done.notify();
+            result?;
+        }
+    }
+
+    /// Closes the active segment and starts a new one at the log end offset.
+    /// The old segment's fdatasync (up to a whole `segment.bytes` of dirty pages) runs in
+    /// the background: waiting for it here stalled appends for hundreds of milliseconds.
+    /// Flushes that must cover it (`flush_through`, shutdown) wait for it instead.
+    async fn roll(&self) -> io::Result<()> {
+        let retired = self.log.borrow_mut().active_mut().retire_writer()?;
+        self.roll_flushes
+            .pending
+            .set(self.roll_flushes.pending.get() + 1);
+        let flushes = self.roll_flushes.clone();
+        #[cfg(test)]
+        let seam = flushes.seam.borrow().arm();
+        glommio::spawn_local(async move {
+            #[cfg(test)]
+            let forced = seam.await;
+            let result = retired.flush_and_close().await;
+            #[cfg(test)]
+            let result = result.and(forced);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "flushing a rolled segment failed");
+                flushes.failures.set(flushes.failures.get() + 1);
+            }
+            flushes.pending.set(flushes.pending.get() - 1);
+            flushes.done.notify();
+        })
+        .detach();
+        let (dir, base) = {
+            let log = self.log.borrow();
+            (log.dir.clone(), log.next_offset)
+        };
+        let mut fresh = Segment::create(&dir, base)?;
+        if let Err(e) = fresh.attach_writer().await {
+            // Nothing may stay behind: the next append retries the roll, and a leftover file
+            // would fail its create for good (the partition wedged until a restart).
+            fresh.discard();
+            return Err(e);
+        }
+        let mut log = self.log.borrow_mut();
+        tracing::info!(topic = %log.topic, partition = log.partition, base_offset = base, "segment rolled");
+        log.segments.insert(base, fresh);
+        Ok(())
+    }
+
+    /// Waits until the background flushes of rolled segments have finished.
+    async fn wait_for_roll_flushes(&self) {
+        while self.roll_flushes.pending.get() > 0 {
+            let seen = self.roll_flushes.done.generation();
+            self.roll_flushes.done.changed_since(seen).await;
+        }
+    }
+
+    /// Flushes and closes the active segment's writer (clean shutdown).
+    pub async fn close(&self) -> io::Result<()> {
+        let _permit = self
+            .append_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        self.wait_for_roll_flushes().await;
+        let mut active = self.take_active_for_io();
+        let result = active.detach_writer().await;
+        self.put_back_active(active);
+        result
+    }
+}
+
+/// Writes the whole buffer in one io_uring write. A short write on a regular file means the
+/// device is full (or the file too big); it is reported as an error so the caller cuts the
+/// partial bytes and nothing half-written is ever acknowledged.
+async fn write_fully(
+    writer: &glommio::io::BufferedFile,
+    bytes: Vec<u8>,
+    position: u64,
+) -> io::Result<()> {
+    let len = bytes.len();
+    let written = writer
+        .write_at(bytes, position)
+        .await
+        .map_err(io::Error::from)?;
+    if written != len {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("short write: {written} of {len} bytes"),
+        ));
+    }
+    Ok(())
+}
