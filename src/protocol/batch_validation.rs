@@ -154,6 +154,8 @@ trait Source {
     fn remaining(&self) -> Option<u64>;
 
     /// A zigzag varint of at most `max_bytes` bytes, as Kafka's `ByteUtils` reads it.
+    /// Its own loop rather than `protocol::varint`'s readers, which take a slice: this reads
+    /// byte by byte from any source, a decompressing stream included.
     fn zigzag(&mut self, max_bytes: usize) -> Result<i64, SourceError> {
         let mut raw = 0u64;
         for i in 0..max_bytes {

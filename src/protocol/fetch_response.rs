@@ -91,12 +91,8 @@ impl FetchResponseWriter {
         w
     }
 
-    fn uvarint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.buf.put_u8((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.buf.put_u8(v as u8);
+    fn uvarint(&mut self, v: u64) {
+        crate::protocol::varint::write_unsigned_varint(&mut self.buf, v);
     }
 
     fn array_len(&mut self, n: usize) {

@@ -2,6 +2,7 @@
 //! never needs this on the produce or fetch path; it serves timestamp lookups, dump-log,
 //! compaction, the CLI producer and tests. Pure functions.
 
+use crate::protocol::byte_reader::{ByteReader, ReadError};
 use crate::protocol::compression::{self, CodecError};
 use crate::protocol::record_batch::{BatchView, Compression};
 use crate::protocol::varint::{self, VarintError};
@@ -18,6 +19,10 @@ pub enum RecordError {
     NegativeLength(i32),
     #[error("unknown compression codec")]
     UnknownCodec,
+    /// No field of a record is read as UTF-8 (header names decode lossily); here so that
+    /// every [`ReadError`] has its place.
+    #[error("string is not UTF-8")]
+    NotUtf8,
 }
 
 /// One decoded record; byte fields are owned copies of the decompressed section.
@@ -31,56 +36,46 @@ pub struct Record {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
+impl From<ReadError> for RecordError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Short { .. } => RecordError::Truncated,
+            ReadError::Varint { error, .. } => RecordError::Varint(error),
+            ReadError::NegativeLength { len, .. } => {
+                RecordError::NegativeLength(i32::try_from(len).unwrap_or(i32::MIN))
+            }
+            ReadError::NotUtf8 { .. } => RecordError::NotUtf8,
+        }
+    }
 }
 
-impl<'a> Cursor<'a> {
-    fn varint(&mut self) -> Result<i32, RecordError> {
-        let (v, n) = varint::read_varint(self.buf)?;
-        self.buf = &self.buf[n..];
-        Ok(v)
-    }
-    fn varlong(&mut self) -> Result<i64, RecordError> {
-        let (v, n) = varint::read_varlong(self.buf)?;
-        self.buf = &self.buf[n..];
-        Ok(v)
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if self.buf.len() < n {
-            return Err(RecordError::Truncated);
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
-    }
-    fn nullable_bytes(&mut self) -> Result<Option<Vec<u8>>, RecordError> {
-        let len = self.varint()?;
-        match len {
-            -1 => Ok(None),
-            n if n < 0 => Err(RecordError::NegativeLength(n)),
-            n => Ok(Some(self.take(n as usize)?.to_vec())),
-        }
+/// Varint-length bytes: -1 is null, other negative lengths are errors.
+fn nullable_bytes(r: &mut ByteReader<'_>) -> Result<Option<Vec<u8>>, RecordError> {
+    let len = r.varint()?;
+    match len {
+        -1 => Ok(None),
+        n if n < 0 => Err(RecordError::NegativeLength(n)),
+        n => Ok(Some(r.take(n as usize)?.to_vec())),
     }
 }
 
 fn decode_one(body: &[u8]) -> Result<Record, RecordError> {
-    let mut c = Cursor { buf: body };
-    let attributes = c.take(1)?[0] as i8;
+    let mut c = ByteReader::new(body);
+    let attributes = c.i8()?;
     let timestamp_delta = c.varlong()?;
     let offset_delta = c.varint()?;
-    let key = c.nullable_bytes()?;
-    let value = c.nullable_bytes()?;
+    let key = nullable_bytes(&mut c)?;
+    let value = nullable_bytes(&mut c)?;
     let header_count = c.varint()?;
     if header_count < 0 {
         return Err(RecordError::NegativeLength(header_count));
     }
     let mut headers = Vec::with_capacity(header_count.min(64) as usize);
     for _ in 0..header_count {
-        let name = c.nullable_bytes()?.unwrap_or_default();
+        let name = nullable_bytes(&mut c)?.unwrap_or_default();
         headers.push((
             String::from_utf8_lossy(&name).into_owned(),
-            c.nullable_bytes()?,
+            nullable_bytes(&mut c)?,
         ));
     }
     Ok(Record {
@@ -105,7 +100,7 @@ pub fn decode_records(view: &BatchView<'_>) -> Result<Vec<Record>, RecordError> 
 
 /// Decodes `count` length-prefixed records from an uncompressed records section.
 pub fn decode_section(section: &[u8], count: i32) -> Result<Vec<Record>, RecordError> {
-    let mut c = Cursor { buf: section };
+    let mut c = ByteReader::new(section);
     let mut out = Vec::with_capacity(count.clamp(0, 4096) as usize);
     for _ in 0..count.max(0) {
         let len = c.varint()?;

@@ -1,6 +1,8 @@
 //! Kafka's variable-length integers: zigzag varint/varlong inside records and unsigned
 //! varints in flexible message versions. Pure functions, used on every shard.
 
+use bytes::BufMut;
+
 /// Why a varint could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VarintError {
@@ -33,6 +35,11 @@ pub fn read_unsigned_varint(buf: &[u8]) -> Result<(u32, usize), VarintError> {
     read_unsigned(buf, 5).map(|(v, n)| (v as u32, n))
 }
 
+/// An unsigned varint of at most 10 bytes (64 bits).
+pub fn read_unsigned_varlong(buf: &[u8]) -> Result<(u64, usize), VarintError> {
+    read_unsigned(buf, 10)
+}
+
 /// Zigzag-decoded signed 32-bit varint.
 pub fn read_varint(buf: &[u8]) -> Result<(i32, usize), VarintError> {
     let (raw, n) = read_unsigned(buf, 5)?;
@@ -46,19 +53,20 @@ pub fn read_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
     Ok((((raw >> 1) as i64) ^ -((raw & 1) as i64), n))
 }
 
-pub fn write_unsigned_varint(out: &mut Vec<u8>, mut value: u64) {
+/// Writers take any [`BufMut`]: a `Vec<u8>` or the `BytesMut` of a response.
+pub fn write_unsigned_varint(out: &mut impl BufMut, mut value: u64) {
     while value >= 0x80 {
-        out.push((value as u8) | 0x80);
+        out.put_u8((value as u8) | 0x80);
         value >>= 7;
     }
-    out.push(value as u8);
+    out.put_u8(value as u8);
 }
 
-pub fn write_varint(out: &mut Vec<u8>, value: i32) {
+pub fn write_varint(out: &mut impl BufMut, value: i32) {
     write_unsigned_varint(out, ((value << 1) ^ (value >> 31)) as u32 as u64);
 }
 
-pub fn write_varlong(out: &mut Vec<u8>, value: i64) {
+pub fn write_varlong(out: &mut impl BufMut, value: i64) {
     write_unsigned_varint(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 

@@ -9,7 +9,8 @@
 //! client's JoinGroup, and that decoder reserves whatever its array counts claim (the abort the
 //! request bounds check exists for), while this reader only grows with the bytes it reads.
 
-use super::records::{Reader, RecordError};
+use super::records::{self, RecordError};
+use crate::protocol::byte_reader::ByteReader;
 
 /// `protocol_type` of groups formed by Kafka consumers.
 pub const PROTOCOL_TYPE: &str = "consumer";
@@ -17,7 +18,7 @@ pub const PROTOCOL_TYPE: &str = "consumer";
 /// Topics of a `ConsumerProtocolSubscription` (every version starts with an i16 version and a
 /// non-flexible array of topic names; later fields are ignored).
 pub fn subscription_topics(metadata: &[u8]) -> Result<Vec<String>, RecordError> {
-    let mut reader = Reader::new(metadata);
+    let mut reader = ByteReader::new(metadata);
     let _version = reader.i16()?;
     let count = reader.i32()?;
     if count < 0 {
@@ -26,7 +27,7 @@ pub fn subscription_topics(metadata: &[u8]) -> Result<Vec<String>, RecordError> 
     // The count is untrusted: do not preallocate from it.
     let mut topics = Vec::new();
     for _ in 0..count {
-        topics.push(reader.string()?);
+        topics.push(records::string(&mut reader)?);
     }
     Ok(topics)
 }

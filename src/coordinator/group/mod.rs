@@ -29,6 +29,8 @@ pub mod wire;
 mod tests_coordinator;
 #[cfg(test)]
 mod tests_state;
+#[cfg(test)]
+mod tests_state_lifecycle;
 
 pub use config::GroupConfig;
 pub use coordinator::{Effects, GroupCoordinator};

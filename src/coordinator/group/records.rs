@@ -22,6 +22,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
 use super::coordinator::GroupCoordinator;
+use crate::protocol::byte_reader::{ByteReader, ReadError};
+use crate::protocol::varint::VarintError;
 
 /// Errors decoding a `__consumer_offsets` record.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -36,6 +38,9 @@ pub enum RecordError {
     NegativeLength(i32),
     #[error("{0} unexpected bytes after the record")]
     TrailingBytes(usize),
+    /// No field of these records is a varint; here so that every [`ReadError`] has its place.
+    #[error("invalid varint at offset {at}: {error}")]
+    Varint { at: usize, error: VarintError },
 }
 
 /// One keyed record for `__consumer_offsets`; `value == None` is a tombstone.
@@ -283,93 +288,54 @@ fn group_key(group: &str) -> Bytes {
 
 // ----- decoding -----
 
-/// A bounds-checked big-endian reader over untrusted bytes.
-pub struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+impl From<ReadError> for RecordError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Short { at, needed } => RecordError::Truncated { at, needed },
+            ReadError::NotUtf8 { .. } => RecordError::InvalidUtf8,
+            ReadError::NegativeLength { len, .. } => {
+                RecordError::NegativeLength(i32::try_from(len).unwrap_or(i32::MIN))
+            }
+            ReadError::Varint { at, error } => RecordError::Varint { at, error },
+        }
+    }
 }
 
-impl<'a> Reader<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
-    }
+/// A non-nullable string: any negative length is the null it may not be (reported as -1).
+pub(super) fn string(r: &mut ByteReader<'_>) -> Result<String, RecordError> {
+    r.nullable_string()?.ok_or(RecordError::NegativeLength(-1))
+}
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        let left = self.buf.len() - self.pos;
-        if n > left {
-            return Err(RecordError::Truncated {
-                at: self.pos,
-                needed: n - left,
-            });
-        }
-        let slice = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(slice)
-    }
+/// Non-nullable bytes. Kafka writes them so; a null would only come from a foreign writer
+/// and reads as empty.
+fn bytes(r: &mut ByteReader<'_>) -> Result<Bytes, RecordError> {
+    Ok(r.nullable_bytes()?
+        .map(Bytes::copy_from_slice)
+        .unwrap_or_default())
+}
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    pub fn i16(&mut self) -> Result<i16, RecordError> {
-        Ok(i16::from_be_bytes(self.array()?))
-    }
-
-    pub fn i32(&mut self) -> Result<i32, RecordError> {
-        Ok(i32::from_be_bytes(self.array()?))
-    }
-
-    pub fn i64(&mut self) -> Result<i64, RecordError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    pub fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Ok(None);
-        }
-        let raw = self.take(len as usize)?;
-        let s = std::str::from_utf8(raw).map_err(|_| RecordError::InvalidUtf8)?;
-        Ok(Some(s.to_owned()))
-    }
-
-    pub fn string(&mut self) -> Result<String, RecordError> {
-        self.nullable_string()?
-            .ok_or(RecordError::NegativeLength(-1))
-    }
-
-    pub fn bytes(&mut self) -> Result<Bytes, RecordError> {
-        let len = self.i32()?;
-        if len < 0 {
-            // Kafka writes non-nullable bytes; a null would only come from a foreign writer.
-            return Ok(Bytes::new());
-        }
-        Ok(Bytes::copy_from_slice(self.take(len as usize)?))
-    }
-
-    /// Fails if anything is left: a record that does not end where its schema does is not one
-    /// we understand.
-    pub fn finish(&self) -> Result<(), RecordError> {
-        match self.buf.len() - self.pos {
-            0 => Ok(()),
-            n => Err(RecordError::TrailingBytes(n)),
-        }
+/// Fails if anything is left: a record that does not end where its schema does is not one
+/// we understand.
+fn finish(r: &ByteReader<'_>) -> Result<(), RecordError> {
+    match r.remaining() {
+        0 => Ok(()),
+        n => Err(RecordError::TrailingBytes(n)),
     }
 }
 
 /// Decodes a `__consumer_offsets` key.
 pub fn decode_key(key: &[u8]) -> Result<RecordKey, RecordError> {
-    let mut r = Reader::new(key);
+    let mut r = ByteReader::new(key);
     let version = r.i16()?;
     let decoded = match version {
         0 | 1 => RecordKey::OffsetCommit(OffsetCommitKey {
-            group: r.string()?,
-            topic: r.string()?,
+            group: string(&mut r)?,
+            topic: string(&mut r)?,
             partition: r.i32()?,
         }),
-        2 => RecordKey::GroupMetadata(GroupMetadataKey { group: r.string()? }),
+        2 => RecordKey::GroupMetadata(GroupMetadataKey {
+            group: string(&mut r)?,
+        }),
         _ => {
             return Err(RecordError::UnsupportedVersion {
                 what: "__consumer_offsets key",
@@ -377,13 +343,13 @@ pub fn decode_key(key: &[u8]) -> Result<RecordKey, RecordError> {
             });
         }
     };
-    r.finish()?;
+    finish(&r)?;
     Ok(decoded)
 }
 
 /// Decodes an OffsetCommitValue of versions 0 to 3.
 pub fn decode_offset_commit_value(value: &[u8]) -> Result<OffsetCommitValue, RecordError> {
-    let mut r = Reader::new(value);
+    let mut r = ByteReader::new(value);
     let version = r.i16()?;
     if !(0..=3).contains(&version) {
         return Err(RecordError::UnsupportedVersion {
@@ -393,14 +359,14 @@ pub fn decode_offset_commit_value(value: &[u8]) -> Result<OffsetCommitValue, Rec
     }
     let offset = r.i64()?;
     let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
-    let metadata = r.string()?;
+    let metadata = string(&mut r)?;
     let commit_timestamp = r.i64()?;
     let expire_timestamp = if version == 1 {
         Some(r.i64()?).filter(|t| *t >= 0)
     } else {
         None
     };
-    r.finish()?;
+    finish(&r)?;
     Ok(OffsetCommitValue {
         offset,
         leader_epoch,
@@ -412,7 +378,7 @@ pub fn decode_offset_commit_value(value: &[u8]) -> Result<OffsetCommitValue, Rec
 
 /// Decodes a GroupMetadataValue of versions 0 to 3.
 pub fn decode_group_metadata_value(value: &[u8]) -> Result<GroupMetadataValue, RecordError> {
-    let mut r = Reader::new(value);
+    let mut r = ByteReader::new(value);
     let version = r.i16()?;
     if !(0..=3).contains(&version) {
         return Err(RecordError::UnsupportedVersion {
@@ -420,7 +386,7 @@ pub fn decode_group_metadata_value(value: &[u8]) -> Result<GroupMetadataValue, R
             version,
         });
     }
-    let protocol_type = r.string()?;
+    let protocol_type = string(&mut r)?;
     let generation = r.i32()?;
     let protocol = r.nullable_string()?;
     let leader = r.nullable_string()?;
@@ -430,7 +396,7 @@ pub fn decode_group_metadata_value(value: &[u8]) -> Result<GroupMetadataValue, R
     for _ in 0..count.max(0) {
         members.push(decode_member(&mut r, version)?);
     }
-    r.finish()?;
+    finish(&r)?;
     Ok(GroupMetadataValue {
         protocol_type,
         generation,
@@ -441,15 +407,15 @@ pub fn decode_group_metadata_value(value: &[u8]) -> Result<GroupMetadataValue, R
     })
 }
 
-fn decode_member(r: &mut Reader<'_>, version: i16) -> Result<MemberMetadataValue, RecordError> {
-    let member_id = r.string()?;
+fn decode_member(r: &mut ByteReader<'_>, version: i16) -> Result<MemberMetadataValue, RecordError> {
+    let member_id = string(r)?;
     let group_instance_id = if version >= 3 {
         r.nullable_string()?
     } else {
         None
     };
-    let client_id = r.string()?;
-    let client_host = r.string()?;
+    let client_id = string(r)?;
+    let client_host = string(r)?;
     let session_or_rebalance = r.i32()?;
     // v0 has only the session timeout; Kafka then uses it as the rebalance timeout too.
     let (rebalance_timeout, session_timeout) = if version >= 1 {
@@ -464,8 +430,8 @@ fn decode_member(r: &mut Reader<'_>, version: i16) -> Result<MemberMetadataValue
         client_host,
         rebalance_timeout,
         session_timeout,
-        subscription: r.bytes()?,
-        assignment: r.bytes()?,
+        subscription: bytes(r)?,
+        assignment: bytes(r)?,
     })
 }
 

@@ -1,15 +1,14 @@
-//! Byte formats of transactions, as Kafka writes them so its tools can read our logs:
-//! - `__transaction_state` records: `TransactionLogKey` v0 (transactional id) and
-//!   `TransactionLogValue` v0 (written) / v1 (flexible, read too), each prefixed by its
-//!   int16 version; a tombstone value removes an id.
-//! - Transaction markers: the single record of a control batch, key = version 0 + type
-//!   (0 ABORT, 1 COMMIT), value = version 0 + coordinator epoch.
+//! `__transaction_state` records as Kafka writes them, so its tools can read our logs:
+//! `TransactionLogKey` v0 (transactional id) and `TransactionLogValue` v0 (written) / v1
+//! (flexible, read too), each prefixed by its int16 version; a tombstone value removes an id.
+//! Transaction markers are `protocol::control_batch`.
 //!
-//! Pure encoding; no I/O. Used by the coordinator's shard and by partition logs on any shard.
+//! Pure encoding; no I/O. Used by the shard of the coordinator's partition.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::state::{TxnMetadata, TxnStatus};
+use crate::protocol::byte_reader::{ByteReader, ReadError};
 
 const KEY_VERSION: i16 = 0;
 const VALUE_VERSION_WRITTEN: i16 = 0;
@@ -30,78 +29,13 @@ pub enum TxnRecordError {
     NegativeLength(i64),
 }
 
-/// A big-endian reader over a record's bytes that fails cleanly on truncation.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], TxnRecordError> {
-        if self.buf.len() < n {
-            return Err(TxnRecordError::Truncated);
+impl From<ReadError> for TxnRecordError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Short { .. } | ReadError::Varint { .. } => TxnRecordError::Truncated,
+            ReadError::NegativeLength { len, .. } => TxnRecordError::NegativeLength(len),
+            ReadError::NotUtf8 { .. } => TxnRecordError::NotUtf8,
         }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], TxnRecordError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-    fn i8(&mut self) -> Result<i8, TxnRecordError> {
-        Ok(i8::from_be_bytes(self.array()?))
-    }
-    fn i16(&mut self) -> Result<i16, TxnRecordError> {
-        Ok(i16::from_be_bytes(self.array()?))
-    }
-    fn i32(&mut self) -> Result<i32, TxnRecordError> {
-        Ok(i32::from_be_bytes(self.array()?))
-    }
-    fn i64(&mut self) -> Result<i64, TxnRecordError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-    fn uvarint(&mut self) -> Result<u64, TxnRecordError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.array::<1>()?[0];
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(TxnRecordError::Truncated)
-    }
-    fn utf8(&mut self, len: usize) -> Result<String, TxnRecordError> {
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| TxnRecordError::NotUtf8)
-    }
-    fn string(&mut self) -> Result<String, TxnRecordError> {
-        let len = self.i16()?;
-        let len = usize::try_from(len).map_err(|_| TxnRecordError::NegativeLength(len.into()))?;
-        self.utf8(len)
-    }
-    /// A flexible-version length: stored as n + 1 so 0 means null.
-    fn compact_len(&mut self) -> Result<Option<usize>, TxnRecordError> {
-        match self.uvarint()? {
-            0 => Ok(None),
-            n => usize::try_from(n - 1)
-                .map(Some)
-                .map_err(|_| TxnRecordError::Truncated),
-        }
-    }
-    fn compact_string(&mut self) -> Result<String, TxnRecordError> {
-        let len = self
-            .compact_len()?
-            .ok_or(TxnRecordError::NegativeLength(-1))?;
-        self.utf8(len)
-    }
-    fn skip_tagged_fields(&mut self) -> Result<(), TxnRecordError> {
-        for _ in 0..self.uvarint()? {
-            let _tag = self.uvarint()?;
-            let size = usize::try_from(self.uvarint()?).map_err(|_| TxnRecordError::Truncated)?;
-            self.take(size)?;
-        }
-        Ok(())
     }
 }
 
@@ -121,9 +55,9 @@ pub fn encode_key(transactional_id: &str) -> Bytes {
 }
 
 pub fn decode_key(bytes: &[u8]) -> Result<String, TxnRecordError> {
-    let mut r = Reader { buf: bytes };
+    let mut r = ByteReader::new(bytes);
     match r.i16()? {
-        KEY_VERSION => r.string(),
+        KEY_VERSION => Ok(r.string()?),
         version => Err(TxnRecordError::UnknownVersion {
             what: "TransactionLogKey",
             version,
@@ -153,7 +87,7 @@ pub fn encode_value(meta: &TxnMetadata) -> Bytes {
 
 /// Decodes a value (v0 or v1) for `transactional_id`.
 pub fn decode_value(transactional_id: &str, bytes: &[u8]) -> Result<TxnMetadata, TxnRecordError> {
-    let mut r = Reader { buf: bytes };
+    let mut r = ByteReader::new(bytes);
     let version = r.i16()?;
     let flexible = match version {
         VALUE_VERSION_WRITTEN => false,
@@ -196,7 +130,7 @@ pub fn decode_value(transactional_id: &str, bytes: &[u8]) -> Result<TxnMetadata,
 
 type PartitionSet = std::collections::BTreeSet<(String, i32)>;
 
-fn classic_partitions(r: &mut Reader<'_>) -> Result<PartitionSet, TxnRecordError> {
+fn classic_partitions(r: &mut ByteReader<'_>) -> Result<PartitionSet, TxnRecordError> {
     let mut out = PartitionSet::new();
     let topics = r.i32()?;
     for _ in 0..topics.max(0) {
@@ -208,7 +142,7 @@ fn classic_partitions(r: &mut Reader<'_>) -> Result<PartitionSet, TxnRecordError
     Ok(out)
 }
 
-fn flexible_partitions(r: &mut Reader<'_>) -> Result<PartitionSet, TxnRecordError> {
+fn flexible_partitions(r: &mut ByteReader<'_>) -> Result<PartitionSet, TxnRecordError> {
     let mut out = PartitionSet::new();
     let topics = r.compact_len()?.unwrap_or(0);
     for _ in 0..topics {
