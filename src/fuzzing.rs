@@ -239,12 +239,12 @@ fn coordinator_seeds() -> Vec<Vec<u8>> {
             record.value.as_deref().unwrap_or_default(),
         ));
     }
-    let txn = crate::coordinator::txn::state::TxnMetadata {
+    let txn = crate::coordinator::txn::TxnMetadata {
         transactional_id: "txn".into(),
         producer_id: 1,
         producer_epoch: 0,
         timeout_ms: 1000,
-        status: crate::coordinator::txn::state::TxnStatus::Ongoing,
+        status: crate::coordinator::txn::TxnStatus::Ongoing,
         partitions: [("topic".to_string(), 0)].into(),
         last_update_ms: 1,
         start_ms: 1,

@@ -368,7 +368,7 @@ type CacheGauge = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&crate::storage::file_cache::CacheStats) -> u64,
+    fn(&super::CacheStats) -> u64,
 );
 
 /// The closed-segment descriptor cache of each shard.

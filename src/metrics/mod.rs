@@ -15,6 +15,15 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+/// Counters of a shard's cache of closed segments' open files (`storage::file_cache`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub open: usize,
+    pub limit: usize,
+    pub opened: u64,
+    pub evicted: u64,
+}
+
 /// Highest Kafka API key we keep a counter slot for.
 const API_SLOTS: usize = 128;
 
@@ -108,7 +117,7 @@ pub struct ShardMetrics {
     /// Partitions of this shard whose open failed, published each second.
     pub partitions_offline: AtomicI64,
     /// The shard's closed-segment descriptor cache, published each second.
-    segment_files: Mutex<crate::storage::file_cache::CacheStats>,
+    segment_files: Mutex<CacheStats>,
     latency_us: Mutex<BTreeMap<i16, Histogram<u64>>>,
     fsync_us: Mutex<Histogram<u64>>,
     topics: Mutex<BTreeMap<String, TopicTraffic>>,
@@ -217,11 +226,7 @@ impl ShardMetrics {
     }
 
     /// Offline partitions and the closed-segment descriptor cache.
-    pub fn publish_storage_health(
-        &self,
-        offline: i64,
-        files: crate::storage::file_cache::CacheStats,
-    ) {
+    pub fn publish_storage_health(&self, offline: i64, files: CacheStats) {
         self.partitions_offline.store(offline, Ordering::Relaxed);
         *lock(&self.segment_files) = files;
     }

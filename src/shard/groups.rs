@@ -115,12 +115,7 @@ pub fn settle_txn_offsets(shard: &Shard, producer_id: i64, commit: bool) {
     shard.groups.call(|c| {
         for record in &staged {
             // Records we encoded ourselves; a failure would be a bug, logged not fatal.
-            if let Err(e) = crate::coordinator::group::records::replay(
-                c,
-                &record.key,
-                record.value.as_deref(),
-                now,
-            ) {
+            if let Err(e) = c.replay(&record.key, record.value.as_deref(), now) {
                 tracing::warn!(error = %e, "cannot apply a transactional offset commit");
             }
         }
@@ -228,7 +223,10 @@ pub async fn call_parked(
 pub async fn load(shard: &Shard) {
     let started = std::time::Instant::now();
     match offsets_log::replay_owned(shard, &shard.groups.coordinator, crate::now_ms()).await {
-        Ok(records) => {
+        Ok(offsets_log::Replayed { records, staged }) => {
+            for (producer_id, records) in staged {
+                stage_txn_offsets(shard, producer_id, records);
+            }
             let groups = shard.groups.read(|c| c.groups().count());
             tracing::info!(
                 core = shard.core,

@@ -168,12 +168,12 @@ pub async fn replay_owned(
     shard: &Shard,
     coordinator: &std::cell::RefCell<GroupCoordinator>,
     now_ms: i64,
-) -> Result<usize, OffsetsLogError> {
+) -> Result<Replayed, OffsetsLogError> {
+    let mut staged = Staged::new();
     let Some(meta) = shard.cluster.topic(OFFSETS_TOPIC) else {
-        return Ok(0);
+        return Ok(Replayed { records: 0, staged });
     };
     let mut replayed = 0;
-    let mut staged = Staged::new();
     for (p, owner) in meta.partitions.iter().enumerate() {
         if *owner != shard.core {
             continue;
@@ -182,15 +182,22 @@ pub async fn replay_owned(
         replayed += partition
             .with_log(|log| replay_log(log, &mut coordinator.borrow_mut(), &mut staged, now_ms))?;
     }
-    // Transactions still open at the end of the log: their marker is yet to come.
-    for (producer_id, records) in staged {
-        crate::shard::groups::stage_txn_offsets(shard, producer_id, records);
-    }
-    Ok(replayed)
+    Ok(Replayed {
+        records: replayed,
+        staged,
+    })
+}
+
+/// What a replay loaded: the count of records applied, and the offset records of
+/// transactions still open at the end of the log (their marker is yet to come), by producer
+/// id, for the caller to stage.
+pub struct Replayed {
+    pub records: usize,
+    pub staged: Staged,
 }
 
 /// Offset records of open transactions met during replay, by producer id.
-type Staged = std::collections::HashMap<i64, Vec<Record>>;
+pub type Staged = std::collections::HashMap<i64, Vec<Record>>;
 
 /// Applies every record of one partition log in offset order; returns how many. Records of
 /// transactional batches (TxnOffsetCommit) wait in `staged` for their marker.
@@ -262,7 +269,7 @@ fn settle_staged(
         return;
     }
     for record in records {
-        if let Err(e) = records::replay(coordinator, &record.key, record.value.as_deref(), now_ms) {
+        if let Err(e) = coordinator.replay(&record.key, record.value.as_deref(), now_ms) {
             tracing::warn!(error = %e, "skipping an undecodable {OFFSETS_TOPIC} record");
         }
     }
@@ -279,7 +286,7 @@ fn replay_batch(
             continue;
         };
         // A record of a future format must not stop the shard from loading the rest.
-        if let Err(e) = records::replay(coordinator, key, record.value.as_deref(), now_ms) {
+        if let Err(e) = coordinator.replay(key, record.value.as_deref(), now_ms) {
             tracing::warn!(error = %e, "skipping an undecodable {OFFSETS_TOPIC} record");
         }
     }

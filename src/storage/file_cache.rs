@@ -19,6 +19,8 @@ use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
+use crate::metrics::CacheStats;
+
 /// Limit of a thread whose shard never set one (unit tests, blocking-pool threads).
 pub const DEFAULT_LIMIT: usize = 64;
 
@@ -53,15 +55,6 @@ pub struct FileCache {
     tick: u64,
     opened: u64,
     evicted: u64,
-}
-
-/// Counters for the metrics endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    pub open: usize,
-    pub limit: usize,
-    pub opened: u64,
-    pub evicted: u64,
 }
 
 impl FileCache {

@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 
+use super::committed::OffsetAndMetadata;
 use super::config::GroupConfig;
-use super::offsets::{
-    self, FetchedTopic, OffsetAndMetadata, OffsetCommit, TopicErrors, TopicPartitions,
-};
+use super::offsets::{self, FetchedTopic, OffsetCommit, TopicErrors, TopicPartitions};
 use super::records::{self, GroupMetadataValue, OffsetCommitKey, Record};
 use super::state::{Group, GroupState};
 use super::types::{
@@ -403,7 +402,26 @@ impl GroupCoordinator {
         }
     }
 
-    // ----- load from __consumer_offsets (see records::replay) -----
+    // ----- load from __consumer_offsets -----
+
+    /// Applies one `__consumer_offsets` record (in log order) to the coordinator being loaded.
+    /// Later records win, as after compaction; tombstones delete.
+    pub fn replay(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Result<(), records::RecordError> {
+        match records::decode_record(key, value)? {
+            records::DecodedRecord::Offset { key, value } => {
+                self.apply_offset_record(key, value, now_ms)
+            }
+            records::DecodedRecord::Group { key, value } => {
+                self.apply_group_record(&key.group, value, now_ms)
+            }
+        }
+        Ok(())
+    }
 
     pub(crate) fn apply_offset_record(
         &mut self,

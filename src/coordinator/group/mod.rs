@@ -9,12 +9,14 @@
 //! - [`types`]: version-free requests, responses, and [`Delivery`].
 //! - [`member`]: one member and its parked requests.
 //! - [`state`]: one group's rebalance state machine.
-//! - [`offsets`]: committed offsets, commit validation, fetch, delete, expiry.
+//! - [`committed`]: a group's committed offsets as data.
+//! - [`offsets`]: commit validation, fetch, delete, expiry of committed offsets.
 //! - [`records`]: the `__consumer_offsets` record format and start-up replay.
 //! - [`coordinator`]: all groups of a shard; the API the handlers call.
 //! - [`wire`]: conversions from and to the `kafka-protocol` request/response structs.
 //! - [`consumer_protocol`]: reading topic subscriptions out of consumer metadata.
 
+pub mod committed;
 pub mod config;
 pub mod consumer_protocol;
 pub mod coordinator;

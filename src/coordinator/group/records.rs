@@ -21,7 +21,6 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
-use super::coordinator::GroupCoordinator;
 use crate::protocol::byte_reader::{ByteReader, ReadError};
 use crate::protocol::varint::VarintError;
 
@@ -460,23 +459,6 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<DecodedRecord, 
             value: value.map(decode_group_metadata_value).transpose()?,
         },
     })
-}
-
-/// Applies one `__consumer_offsets` record (in log order) to the coordinator being loaded.
-/// Later records win, as after compaction; tombstones delete.
-pub fn replay(
-    coordinator: &mut GroupCoordinator,
-    key: &[u8],
-    value: Option<&[u8]>,
-    now_ms: i64,
-) -> Result<(), RecordError> {
-    match decode_record(key, value)? {
-        DecodedRecord::Offset { key, value } => coordinator.apply_offset_record(key, value, now_ms),
-        DecodedRecord::Group { key, value } => {
-            coordinator.apply_group_record(&key.group, value, now_ms)
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -18,10 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
+use super::committed::GroupOffsets;
 use super::config::GroupConfig;
 use super::consumer_protocol;
 use super::member::Member;
-use super::offsets::GroupOffsets;
 use super::records::{GroupMetadataValue, MemberMetadataValue};
 use super::types::{
     Delivery, GroupDescription, JoinResponse, MemberDescription, Protocol, RequestToken, Response,

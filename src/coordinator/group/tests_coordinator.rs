@@ -510,7 +510,7 @@ fn replay_rebuilds_groups_and_offsets() {
 
     let mut loaded = GroupCoordinator::new(config());
     for record in &log {
-        let replayed = records::replay(&mut loaded, &record.key, record.value.as_deref(), 50_000);
+        let replayed = loaded.replay(&record.key, record.value.as_deref(), 50_000);
         assert_eq!(replayed, Ok(()));
     }
     let original = coord.group("g").map(|g| g.to_metadata_value());
@@ -554,18 +554,18 @@ fn replay_rebuilds_groups_and_offsets() {
     );
     assert_eq!(effects.records.len(), 1);
     assert!(
-        records::replay(
-            &mut loaded,
-            &effects.records[0].key,
-            effects.records[0].value.as_deref(),
-            60_000
-        )
-        .is_ok()
+        loaded
+            .replay(
+                &effects.records[0].key,
+                effects.records[0].value.as_deref(),
+                60_000
+            )
+            .is_ok()
     );
     assert_eq!(
         loaded.group("g").map(|g| (g.state(), g.generation_id())),
         Some((GroupState::Empty, 2))
     );
 
-    assert!(records::replay(&mut loaded, &[0, 1, 0], None, 0).is_err());
+    assert!(loaded.replay(&[0, 1, 0], None, 0).is_err());
 }

@@ -3,11 +3,11 @@
 //! (no sockets, files or async); `shard::txns` wires it to requests, storage and the
 //! cross-core mailbox on the shard that owns each id's `__transaction_state` partition.
 
+pub mod metadata;
 pub mod records;
 pub mod state;
 #[cfg(test)]
 mod tests_state;
 
-pub use state::{
-    InitOutcome, MarkerJob, TxnCoordinator, TxnError, TxnMetadata, TxnRecord, TxnStatus,
-};
+pub use metadata::{TxnMetadata, TxnStatus};
+pub use state::{InitOutcome, MarkerJob, TxnCoordinator, TxnError, TxnRecord};

@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::state::{TxnMetadata, TxnStatus};
+use super::metadata::{TxnMetadata, TxnStatus};
 use crate::protocol::byte_reader::{ByteReader, ReadError};
 
 const KEY_VERSION: i16 = 0;
