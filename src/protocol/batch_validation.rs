@@ -18,35 +18,91 @@ use crate::protocol::record_batch::{BatchView, Compression};
 /// (what Kafka answers for each; see the produce handler).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordsError {
+    /// The header's `record_count` is below 1 or not `last_offset_delta + 1` (a producer's
+    /// batch is never compacted); INVALID_RECORD.
     #[error(
         "record count {count} with last offset delta {last_offset_delta}: a producer batch holds lastOffsetDelta + 1 >= 1 records"
     )]
-    CountMismatch { count: i32, last_offset_delta: i32 },
+    CountMismatch {
+        /// `record_count` from the header.
+        count: i32,
+        /// `last_offset_delta` from the header.
+        last_offset_delta: i32,
+    },
+    /// One record does not parse; INVALID_RECORD.
     #[error("record {index}: {problem}")]
-    Malformed { index: i32, problem: RecordProblem },
+    Malformed {
+        /// Position of the record in the batch, from 0.
+        index: i32,
+        /// What is wrong with it.
+        problem: RecordProblem,
+    },
+    /// The section holds more bytes after the declared records; INVALID_RECORD.
     #[error("bytes remain after the {count} records the header declares")]
-    TrailingBytes { count: i32 },
+    TrailingBytes {
+        /// `record_count` from the header.
+        count: i32,
+    },
+    /// The codec bits are unknown or the decompressor failed (corrupt input, bad gzip
+    /// trailer); CORRUPT_MESSAGE.
     #[error("{codec} records section cannot be decompressed: {reason}")]
-    Decompression { codec: &'static str, reason: String },
+    Decompression {
+        /// Codec name as `Compression::name` gives it, or `"unknown"`.
+        codec: &'static str,
+        /// The decompressor's error message.
+        reason: String,
+    },
+    /// Decompression produced more than the bound; MESSAGE_TOO_LARGE.
     #[error("records section decompresses to more than {limit} bytes")]
-    DecompressedTooLarge { limit: usize },
+    DecompressedTooLarge {
+        /// The bound in bytes (see [`decompressed_limit`]).
+        limit: usize,
+    },
 }
 
 /// What is wrong with one record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordProblem {
+    /// A varint, length or the record itself runs past the end of the section.
     #[error("runs past the end of the records section")]
     Truncated,
+    /// A varint has more bytes than its type allows (5 for varint, 10 for varlong).
     #[error("varint longer than {0} bytes")]
     OverlongVarint(usize),
+    /// A length or count is negative where it may not be (-1 is null only in nullable fields),
+    /// or a header count is larger than the bytes left in the record.
     #[error("invalid {field} {value}")]
-    BadLength { field: &'static str, value: i32 },
+    BadLength {
+        /// Which field, e.g. `"record length"`, `"header count"`, `"key"`.
+        field: &'static str,
+        /// The value read.
+        value: i32,
+    },
+    /// A key, value or header field is longer than what is left of the record's declared
+    /// length.
     #[error("{field} of {len} bytes runs past the record's declared length")]
-    Overrun { field: &'static str, len: i32 },
+    Overrun {
+        /// Which field: `"key"`, `"value"`, `"header key"` or `"header value"`.
+        field: &'static str,
+        /// The field's declared length in bytes.
+        len: i32,
+    },
+    /// The record's fields take a different number of bytes than its length varint says.
     #[error("declares {declared} bytes but its fields take {read}")]
-    SizeMismatch { declared: i32, read: u64 },
+    SizeMismatch {
+        /// The record's length varint, in bytes.
+        declared: i32,
+        /// Bytes its fields actually took.
+        read: u64,
+    },
+    /// The record's offset delta is not its index in the batch.
     #[error("offset delta {found}, expected {expected}")]
-    OffsetDelta { found: i32, expected: i32 },
+    OffsetDelta {
+        /// The offset delta in the record.
+        found: i32,
+        /// The record's index, which the delta must equal.
+        expected: i32,
+    },
 }
 
 /// What the walk learned besides "valid".

@@ -13,14 +13,36 @@ use crate::protocol::varint::{self, VarintError};
 /// Why a read failed; `at` is the offset (from the start of the input) where the field began.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
+    /// The input ends inside a field.
     #[error("input truncated: needed {needed} more bytes at offset {at}")]
-    Short { at: usize, needed: usize },
+    Short {
+        /// Offset where the short read began.
+        at: usize,
+        /// Bytes missing past the end of the input (`usize::MAX` for a length past `usize`).
+        needed: usize,
+    },
+    /// A varint is overlong or runs past the input.
     #[error("invalid varint at offset {at}: {error}")]
-    Varint { at: usize, error: VarintError },
+    Varint {
+        /// Offset where the varint began.
+        at: usize,
+        /// Why `protocol::varint` refused it.
+        error: VarintError,
+    },
+    /// A non-nullable string has a negative (or, compact, null) length.
     #[error("negative length {len} at offset {at}")]
-    NegativeLength { at: usize, len: i64 },
+    NegativeLength {
+        /// Offset where the length began.
+        at: usize,
+        /// The length read (-1 for a null compact string).
+        len: i64,
+    },
+    /// A string's bytes are not valid UTF-8.
     #[error("string at offset {at} is not UTF-8")]
-    NotUtf8 { at: usize },
+    NotUtf8 {
+        /// Offset of the string's first byte (after its length).
+        at: usize,
+    },
 }
 
 /// One of `protocol::varint`'s readers: (value, bytes used) from the start of a slice.
@@ -34,6 +56,7 @@ pub struct ByteReader<'a> {
 }
 
 impl<'a> ByteReader<'a> {
+    /// A reader positioned at the first byte of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
@@ -68,22 +91,27 @@ impl<'a> ByteReader<'a> {
         Ok(out)
     }
 
+    /// One byte.
     pub fn u8(&mut self) -> Result<u8, ReadError> {
         Ok(self.array::<1>()?[0])
     }
 
+    /// One signed byte.
     pub fn i8(&mut self) -> Result<i8, ReadError> {
         Ok(i8::from_be_bytes(self.array()?))
     }
 
+    /// A big-endian i16 (2 bytes).
     pub fn i16(&mut self) -> Result<i16, ReadError> {
         Ok(i16::from_be_bytes(self.array()?))
     }
 
+    /// A big-endian i32 (4 bytes).
     pub fn i32(&mut self) -> Result<i32, ReadError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
 
+    /// A big-endian i64 (8 bytes).
     pub fn i64(&mut self) -> Result<i64, ReadError> {
         Ok(i64::from_be_bytes(self.array()?))
     }

@@ -6,10 +6,19 @@ use std::io::Read;
 
 use crate::protocol::record_batch::Compression;
 
+/// Why a records section could not be decompressed.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The input is not valid for its codec (bad framing, checksum, trailer, or trailing bytes).
     #[error("{codec} decompression failed: {reason}")]
-    Corrupt { codec: &'static str, reason: String },
+    Corrupt {
+        /// Codec name, as `Compression::name` gives it.
+        codec: &'static str,
+        /// The decoder's error message, or what the frame check found.
+        reason: String,
+    },
+    /// Decompression would produce more than the limit (in bytes) the caller passed, or
+    /// [`MAX_DECOMPRESSED_BYTES`].
     #[error("decompressed size exceeds the {0}-byte limit")]
     TooLarge(usize),
 }
@@ -76,6 +85,8 @@ pub fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Decompresses a whole records section into memory, bounded by [`MAX_DECOMPRESSED_BYTES`];
+/// `Compression::None` returns a copy of `data`.
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, CodecError> {
     match codec {
         Compression::None => Ok(data.to_vec()),

@@ -9,17 +9,21 @@ use crate::file_region::FileRegion;
 
 /// A piece of an outgoing response.
 pub enum Part {
+    /// Bytes encoded in memory (headers, fields, or records already read into memory).
     Bytes(Bytes),
+    /// A region of a segment file, sent with sendfile.
     File(FileRegion),
 }
 
 impl Part {
+    /// Bytes this part puts on the wire.
     pub fn len(&self) -> u64 {
         match self {
             Part::Bytes(b) => b.len() as u64,
             Part::File(region) => region.len,
         }
     }
+    /// True when the part puts no bytes on the wire.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -27,29 +31,43 @@ impl Part {
 
 /// Identifies a topic in the response: by name before v13, by id from v13.
 pub enum TopicKey<'a> {
+    /// The topic name (versions before 13).
     Name(&'a str),
+    /// The topic id (version 13 and later).
     Id(uuid::Uuid),
 }
 
 /// Where a partition's records come from.
 pub enum RecordsSource {
+    /// No records: encoded as an empty (zero-length) records field, not a null one.
     None,
+    /// Records already in memory, copied into the response buffer.
     Bytes(Bytes),
+    /// Records in a segment file, sent from the page cache as their own part.
     File(FileRegion),
 }
 
 /// One partition's fields as FetchResponse carries them.
 pub struct PartitionHeader<'a> {
+    /// Partition id within the topic.
     pub partition_index: i32,
+    /// Kafka error code for the partition (0 for none; see `error_codes`).
     pub error_code: i16,
+    /// Offset one past the last committed (replicated) record.
     pub high_watermark: i64,
+    /// Offset below which no transaction is open (`LastStableOffset`); -1 when unknown.
     pub last_stable_offset: i64,
+    /// Earliest offset still in the log; written from v5 on.
     pub log_start_offset: i64,
     /// `None` encodes a null array (read_uncommitted), `Some(&[])` an empty one.
     pub aborted_transactions: Option<&'a [(i64, i64)]>,
+    /// Broker id a follower-fetching consumer should use instead (v11+, KIP-392); -1 for none.
     pub preferred_read_replica: i32,
 }
 
+/// Encodes one FetchResponse into [`Part`]s: call [`Self::new`], then for each topic
+/// [`Self::begin_topic`], one [`Self::partition`] per partition, [`Self::end_topic`], and
+/// finally [`Self::finish`]. The counts given up front must match the calls.
 pub struct FetchResponseWriter {
     version: i16,
     flexible: bool,
@@ -57,7 +75,9 @@ pub struct FetchResponseWriter {
     parts: Vec<Part>,
 }
 
+/// Oldest FetchResponse version the writer encodes.
 pub const MIN_VERSION: i16 = 4;
+/// Newest FetchResponse version the writer encodes (flexible from 12, topic ids from 13).
 pub const MAX_VERSION: i16 = 17;
 
 impl FetchResponseWriter {
@@ -117,6 +137,8 @@ impl FetchResponseWriter {
         }
     }
 
+    /// Starts a topic entry that `partition_count` partitions follow; pass `TopicKey::Name` below
+    /// v13 and `TopicKey::Id` from v13 (not checked here).
     pub fn begin_topic(&mut self, topic: TopicKey<'_>, partition_count: usize) {
         match topic {
             TopicKey::Id(id) => self.buf.put_slice(id.as_bytes()),
@@ -132,10 +154,13 @@ impl FetchResponseWriter {
         self.array_len(partition_count);
     }
 
+    /// Closes the topic entry begun by [`Self::begin_topic`] (its tagged fields, when flexible).
     pub fn end_topic(&mut self) {
         self.tagged_fields();
     }
 
+    /// Appends one partition: its header fields for this version, then its records. A
+    /// `RecordsSource::File` ends the current byte part, so the region follows in send order.
     pub fn partition(&mut self, h: &PartitionHeader<'_>, records: RecordsSource) {
         self.buf.put_i32(h.partition_index);
         self.buf.put_i16(h.error_code);

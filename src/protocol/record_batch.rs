@@ -46,16 +46,38 @@ pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
 /// Why a byte range is not a valid batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
+    /// The buffer ends before the batch does (a partial batch at a log's tail, or a short
+    /// request); `needed` is the byte count the batch declares or the header requires.
     #[error("truncated batch: need {needed} bytes, have {available}")]
-    Truncated { needed: usize, available: usize },
+    Truncated {
+        /// Bytes the batch (or its fixed header) needs.
+        needed: usize,
+        /// Bytes the buffer holds.
+        available: usize,
+    },
+    /// `batch_length` declares fewer than the 49 bytes of header that follow it.
     #[error("batch length {0} is smaller than the v2 header")]
     LengthTooSmall(i32),
+    /// The magic byte is not 2; message sets v0/v1 are refused, not converted.
     #[error("unsupported magic {0}: only RecordBatch v2 is accepted")]
     UnsupportedMagic(i8),
+    /// The stored CRC-32C does not match the one computed over bytes 21..end.
     #[error("CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
-    CrcMismatch { stored: u32, computed: u32 },
+    CrcMismatch {
+        /// CRC read from the header (bytes 17..21).
+        stored: u32,
+        /// CRC-32C computed over bytes 21..end.
+        computed: u32,
+    },
+    /// `record_count` is negative or exceeds `last_offset_delta + 1` (or the delta is negative).
     #[error("record count {count} does not fit last_offset_delta {last_offset_delta}")]
-    BadRecordCount { count: i32, last_offset_delta: i32 },
+    BadRecordCount {
+        /// `record_count` from the header.
+        count: i32,
+        /// `last_offset_delta` from the header.
+        last_offset_delta: i32,
+    },
+    /// Attribute bits 0..2 hold a codec other than 0..=4.
     #[error("unknown compression codec {0}")]
     UnknownCompression(i16),
 }
@@ -63,14 +85,20 @@ pub enum BatchError {
 /// Compression codec of a batch (attribute bits 0..2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// Codec 0: records stored as is.
     None,
+    /// Codec 1.
     Gzip,
+    /// Codec 2: raw snappy blocks or xerial framing (the Java client's).
     Snappy,
+    /// Codec 3 (LZ4 frame format).
     Lz4,
+    /// Codec 4.
     Zstd,
 }
 
 impl Compression {
+    /// Decodes the codec from a batch's attribute bits 0..2; `UnknownCompression` for 5..=7.
     pub fn from_attributes(attributes: i16) -> Result<Self, BatchError> {
         match attributes & ATTR_COMPRESSION_MASK {
             0 => Ok(Self::None),
@@ -82,6 +110,7 @@ impl Compression {
         }
     }
 
+    /// Kafka's name for the codec (`compression.type`), e.g. `"lz4"`; used in logs and errors.
     pub fn name(self) -> &'static str {
         match self {
             Self::None => "none",
@@ -122,20 +151,30 @@ pub fn total_size(buf: &[u8]) -> Result<usize, BatchError> {
 /// The fixed header fields of a batch, read without needing the batch body.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchHeader {
+    /// Offset of the batch's first record, as assigned by the log on append.
     pub base_offset: i64,
+    /// Bytes of the whole batch, the 12-byte log overhead included (`batch_length + 12`).
     pub total_size: usize,
+    /// Last record's offset minus `base_offset`; never negative in a valid batch.
     pub last_offset_delta: i32,
+    /// Idempotent/transactional producer id; -1 when the producer has none.
     pub producer_id: i64,
+    /// Producer epoch that goes with `producer_id`; -1 when there is none.
     pub producer_epoch: i16,
+    /// Sequence number of the first record for idempotence; -1 when not idempotent.
     pub base_sequence: i32,
+    /// Raw attribute bits: codec, timestamp type, transactional, control (see `ATTR_*`).
     pub attributes: i16,
+    /// Largest record timestamp in the batch, in ms since the epoch (LogAppendTime when stamped).
     pub max_timestamp: i64,
 }
 
 impl BatchHeader {
+    /// Whether the transactional attribute bit is set.
     pub fn is_transactional(&self) -> bool {
         self.attributes & ATTR_TRANSACTIONAL != 0
     }
+    /// Whether this is a control batch (a transaction commit/abort marker).
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
@@ -220,60 +259,80 @@ impl<'a> BatchView<'a> {
         Ok(())
     }
 
+    /// The batch's bytes, exactly `total_size()` long (from the base offset to the last record).
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+    /// Bytes of the whole batch, the 12-byte log overhead included.
     pub fn total_size(&self) -> usize {
         self.bytes.len()
     }
+    /// Offset of the first record, as assigned by the log (the producer's value before append).
     pub fn base_offset(&self) -> i64 {
         be_i64(self.bytes, 0)
     }
+    /// Leader epoch the broker stamped on append (not covered by the CRC).
     pub fn partition_leader_epoch(&self) -> i32 {
         be_i32(self.bytes, OFF_LEADER_EPOCH)
     }
+    /// Format version; `parse` only returns views whose magic is 2.
     pub fn magic(&self) -> i8 {
         self.bytes[OFF_MAGIC] as i8
     }
+    /// Stored CRC-32C (Castagnoli) of bytes 21..end; not checked here, see `validate`.
     pub fn crc(&self) -> u32 {
         be_i32(self.bytes, OFF_CRC) as u32
     }
+    /// Raw attribute bits: codec, timestamp type, transactional, control (see `ATTR_*`).
     pub fn attributes(&self) -> i16 {
         be_i16(self.bytes, OFF_ATTRIBUTES)
     }
+    /// Codec from the attribute bits; `UnknownCompression` for codec 5..=7.
     pub fn compression(&self) -> Result<Compression, BatchError> {
         Compression::from_attributes(self.attributes())
     }
+    /// Whether the batch belongs to a transaction (attribute bit 4).
     pub fn is_transactional(&self) -> bool {
         self.attributes() & ATTR_TRANSACTIONAL != 0
     }
+    /// Whether this is a control batch, i.e. a transaction marker (attribute bit 5).
     pub fn is_control(&self) -> bool {
         self.attributes() & ATTR_CONTROL != 0
     }
+    /// Whether timestamps are LogAppendTime (attribute bit 3) rather than CreateTime.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes() & ATTR_LOG_APPEND_TIME != 0
     }
+    /// Last record's offset minus the base offset.
     pub fn last_offset_delta(&self) -> i32 {
         be_i32(self.bytes, OFF_LAST_OFFSET_DELTA)
     }
+    /// Offset of the batch's last record: `base_offset + last_offset_delta`.
     pub fn last_offset(&self) -> i64 {
         self.base_offset() + self.last_offset_delta() as i64
     }
+    /// Timestamp of the first record, in ms since the epoch; record timestamps are deltas from it.
     pub fn base_timestamp(&self) -> i64 {
         be_i64(self.bytes, OFF_BASE_TIMESTAMP)
     }
+    /// Largest record timestamp in ms (the broker's append time when LogAppendTime is set).
     pub fn max_timestamp(&self) -> i64 {
         be_i64(self.bytes, OFF_MAX_TIMESTAMP)
     }
+    /// Producer id; -1 for a non-idempotent producer.
     pub fn producer_id(&self) -> i64 {
         be_i64(self.bytes, OFF_PRODUCER_ID)
     }
+    /// Producer epoch; -1 for a non-idempotent producer.
     pub fn producer_epoch(&self) -> i16 {
         be_i16(self.bytes, OFF_PRODUCER_EPOCH)
     }
+    /// Sequence number of the first record; -1 for a non-idempotent producer.
     pub fn base_sequence(&self) -> i32 {
         be_i32(self.bytes, OFF_BASE_SEQUENCE)
     }
+    /// Number of records as the header declares it; may be below `last_offset_delta + 1`
+    /// after compaction.
     pub fn record_count(&self) -> i32 {
         be_i32(self.bytes, OFF_RECORD_COUNT)
     }
@@ -290,6 +349,8 @@ pub struct BatchIter<'a> {
 }
 
 impl<'a> BatchIter<'a> {
+    /// Iterates over `buf` from its start; with `validate`, each batch is also CRC- and
+    /// header-checked (`BatchView::parse_validated`), otherwise only its length and magic.
     pub fn new(buf: &'a [u8], validate: bool) -> Self {
         Self {
             rest: buf,
@@ -346,14 +407,23 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 /// Builds a batch header around an already-encoded records section. Used by tests, the
 /// load generator and the broker's own control records.
 pub struct BatchBuilder {
+    /// Offset written into the header; the log overwrites it on append.
     pub base_offset: i64,
+    /// Attribute bits (codec, timestamp type, transactional, control); 0 by default.
     pub attributes: i16,
+    /// Last record's offset minus `base_offset`; the caller keeps it consistent with the records.
     pub last_offset_delta: i32,
+    /// First record's timestamp in ms since the epoch.
     pub base_timestamp: i64,
+    /// Largest record timestamp in ms since the epoch.
     pub max_timestamp: i64,
+    /// Producer id; -1 (the default) for no producer.
     pub producer_id: i64,
+    /// Producer epoch; -1 (the default) for no producer.
     pub producer_epoch: i16,
+    /// First record's sequence number; -1 (the default) for no idempotence.
     pub base_sequence: i32,
+    /// Number of records in the records section; the caller keeps it consistent.
     pub record_count: i32,
 }
 

@@ -7,17 +7,23 @@ use crate::protocol::compression::{self, CodecError};
 use crate::protocol::record_batch::{BatchView, Compression};
 use crate::protocol::varint::{self, VarintError};
 
+/// Why a batch's records could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error(transparent)]
+    /// A varint is overlong or runs past the section.
     Varint(#[from] VarintError),
     #[error(transparent)]
+    /// The records section could not be decompressed.
     Codec(#[from] CodecError),
     #[error("record field runs past the end of the record")]
+    /// A record, or a field inside one, runs past the bytes its length prefix gives.
     Truncated,
     #[error("negative length {0}")]
+    /// A record length, key/value/header length (other than -1, null) or header count is negative.
     NegativeLength(i32),
     #[error("unknown compression codec")]
+    /// The batch's attribute bits name a codec other than 0..=4.
     UnknownCodec,
     /// No field of a record is read as UTF-8 (header names decode lossily); here so that
     /// every [`ReadError`] has its place.
@@ -28,11 +34,17 @@ pub enum RecordError {
 /// One decoded record; byte fields are owned copies of the decompressed section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Record attributes byte; unused in RecordBatch v2 (0 on the wire).
     pub attributes: i8,
+    /// Record timestamp minus the batch's `base_timestamp`, in ms.
     pub timestamp_delta: i64,
+    /// Record offset minus the batch's `base_offset`.
     pub offset_delta: i32,
+    /// Record key; `None` is a null key (length -1), which compacted topics refuse.
     pub key: Option<Vec<u8>>,
+    /// Record value; `None` is a null value (length -1), a tombstone in a compacted topic.
     pub value: Option<Vec<u8>>,
+    /// Headers as (key, value); keys are decoded lossily as UTF-8, a null key as `""`.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 

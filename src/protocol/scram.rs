@@ -12,13 +12,18 @@ use sha2::{Digest, Sha256, Sha512};
 /// Iterations for credentials derived at start-up (Kafka's minimum and its tools' default).
 pub const ITERATIONS: u32 = 4096;
 
+/// The hash function of a SCRAM mechanism (KIP-84).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScramHash {
+    /// SCRAM-SHA-256: 32-byte keys.
     Sha256,
+    /// SCRAM-SHA-512: 64-byte keys.
     Sha512,
 }
 
 impl ScramHash {
+    /// The hash for a SASL mechanism name as SaslHandshake carries it (`"SCRAM-SHA-256"` or
+    /// `"SCRAM-SHA-512"`, case-sensitive); `None` for any other mechanism.
     pub fn of_mechanism(mechanism: &str) -> Option<Self> {
         match mechanism {
             "SCRAM-SHA-256" => Some(ScramHash::Sha256),
@@ -69,9 +74,13 @@ impl ScramHash {
 /// What the server keeps per user and mechanism (never the password itself).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScramCredential {
+    /// Random salt sent to the client (base64) in the server-first message.
     pub salt: Vec<u8>,
+    /// PBKDF2 iteration count the client must use; [`ITERATIONS`] for credentials made at start-up.
     pub iterations: u32,
+    /// `H(HMAC(SaltedPassword, "Client Key"))`, against which the client's proof is checked.
     pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`, which signs the server-final message.
     pub server_key: Vec<u8>,
 }
 
@@ -84,6 +93,8 @@ impl std::fmt::Debug for ScramCredential {
 }
 
 impl ScramCredential {
+    /// Derives the stored and server keys from `password` (PBKDF2 with `iterations` rounds:
+    /// slow by design, so call it at start-up, not per login).
     pub fn derive(hash: ScramHash, password: &str, salt: Vec<u8>, iterations: u32) -> Self {
         let salted = hash.salted_password(password, &salt, iterations);
         let client_key = hash.hmac(&salted, b"Client Key");
@@ -96,13 +107,19 @@ impl ScramCredential {
     }
 }
 
+/// Why a SCRAM exchange failed. The SASL handler answers every one with
+/// SASL_AUTHENTICATION_FAILED and the same message, so the client learns nothing of which.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScramError {
     #[error("malformed SCRAM message: {0}")]
+    /// A message is not UTF-8, lacks an attribute, asks for channel binding, names another
+    /// authorization id, or its nonce or binding differs from the server's.
     Malformed(&'static str),
     #[error("unknown SCRAM user {0:?}")]
+    /// The client-first message names a user with no credential for this mechanism.
     UnknownUser(String),
     #[error("SCRAM proof does not match for {0:?}")]
+    /// The client's proof does not verify (wrong password); carries the user name.
     BadProof(String),
 }
 

@@ -6,8 +6,10 @@ use bytes::BufMut;
 /// Why a varint could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VarintError {
+    /// The buffer ends before a byte without the continuation bit.
     #[error("varint runs past the end of the buffer")]
     Truncated,
+    /// All of the first N bytes (the field: 5 for 32 bits, 10 for 64) carry the continuation bit.
     #[error("varint is longer than {0} bytes")]
     TooLong(usize),
 }
@@ -31,6 +33,8 @@ fn read_unsigned(buf: &[u8], max_bytes: usize) -> Result<(u64, usize), VarintErr
     }
 }
 
+/// An unsigned varint of at most 5 bytes (flexible versions' lengths and tag numbers);
+/// bits past 32 in the fifth byte are dropped. Returns (value, bytes read).
 pub fn read_unsigned_varint(buf: &[u8]) -> Result<(u32, usize), VarintError> {
     read_unsigned(buf, 5).map(|(v, n)| (v as u32, n))
 }
@@ -62,10 +66,12 @@ pub fn write_unsigned_varint(out: &mut impl BufMut, mut value: u64) {
     out.put_u8(value as u8);
 }
 
+/// Appends `value` as a zigzag varint (1 to 5 bytes), as record fields are encoded.
 pub fn write_varint(out: &mut impl BufMut, value: i32) {
     write_unsigned_varint(out, ((value << 1) ^ (value >> 31)) as u32 as u64);
 }
 
+/// Appends `value` as a zigzag varlong (1 to 10 bytes), as record timestamps are encoded.
 pub fn write_varlong(out: &mut impl BufMut, value: i64) {
     write_unsigned_varint(out, ((value << 1) ^ (value >> 63)) as u64);
 }

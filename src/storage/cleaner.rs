@@ -24,20 +24,27 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// What one clean should do; all plain data so it can move to a blocking thread.
 #[derive(Debug, Clone)]
 pub struct CleanJob {
+    /// The partition directory holding the segments.
     pub dir: PathBuf,
     /// Base offsets of the closed segments to clean, oldest first.
     pub segments: Vec<i64>,
     /// Tombstones in batches whose max timestamp is below this are removed.
     pub tombstone_horizon_ms: i64,
+    /// The topic's `index.interval.bytes`, for rebuilding the rewritten segments' indexes.
     pub index_interval_bytes: u64,
 }
 
+/// What a clean did, handed back to the shard, which swaps the rewritten segments in and logs
+/// the counts.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CleanOutcome {
     /// Segments whose file was replaced.
     pub rewritten: Vec<i64>,
+    /// Bytes of the cleaned segments' `.log` files before the clean.
     pub bytes_before: u64,
+    /// Bytes of the same segments after it (unchanged segments count their old size).
     pub bytes_after: u64,
+    /// Records dropped: superseded by a later record with the same key, or expired tombstones.
     pub records_removed: u64,
 }
 

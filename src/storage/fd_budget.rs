@@ -34,6 +34,8 @@ pub struct FdBudget {
 }
 
 impl FdBudget {
+    /// The budget for a soft limit of `nofile` descriptors and `cores` shards (at least 1); see
+    /// the module doc for the split.
     pub fn derive(nofile: u64, cores: usize) -> Self {
         let cores = cores.max(1) as u64;
         let usable = nofile.saturating_sub(PROCESS_RESERVE + SHARD_RESERVE * cores);

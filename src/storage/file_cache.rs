@@ -58,6 +58,7 @@ pub struct FileCache {
 }
 
 impl FileCache {
+    /// An empty cache that keeps at most `limit` files open (at least 1).
     pub fn new(limit: usize) -> Self {
         Self {
             limit: limit.max(1),
@@ -118,11 +119,13 @@ impl FileCache {
         }
     }
 
+    /// Changes the bound (at least 1), closing the least recently used files beyond it.
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(1);
         self.shrink_to(self.limit);
     }
 
+    /// Open count, limit and the lifetime opened/evicted counters, for the metrics endpoint.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             open: self.entries.len(),

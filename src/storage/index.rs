@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 
 /// One fixed-size index entry.
 pub trait IndexEntry: Copy {
+    /// Bytes of one entry in the file.
     const SIZE: usize;
+    /// Writes the entry big-endian into `out`, which is exactly [`Self::SIZE`] bytes.
     fn encode(&self, out: &mut [u8]);
+    /// Reads an entry from exactly [`Self::SIZE`] big-endian bytes.
     fn decode(buf: &[u8]) -> Self;
     /// The key entries are sorted by (offset or timestamp).
     fn key(&self) -> i64;
@@ -24,7 +27,9 @@ pub trait IndexEntry: Copy {
 /// `.index`: maps an offset (relative to the segment base) to a byte position in `.log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetEntry {
+    /// Last offset of the indexed batch minus the segment's base offset.
     pub relative_offset: u32,
+    /// Byte position of that batch in the segment's `.log`.
     pub position: u32,
 }
 
@@ -48,7 +53,9 @@ impl IndexEntry for OffsetEntry {
 /// `.timeindex`: the largest timestamp seen so far and the offset where it was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeEntry {
+    /// Largest batch max timestamp (ms) in the segment up to this entry.
     pub timestamp: i64,
+    /// Last offset of the batch where that timestamp was seen, minus the segment's base offset.
     pub relative_offset: u32,
 }
 
@@ -113,10 +120,12 @@ impl<E: IndexEntry> Index<E> {
         Ok(index)
     }
 
+    /// All entries in memory, in file order (keys non-decreasing).
     pub fn entries(&self) -> &[E] {
         &self.entries
     }
 
+    /// The newest entry; `None` for an empty index.
     pub fn last(&self) -> Option<E> {
         self.entries.last().copied()
     }
@@ -191,6 +200,7 @@ impl<E: IndexEntry> Index<E> {
         n.checked_sub(1).map(|i| self.entries[i])
     }
 
+    /// fdatasync of the index file (opened for the call when the index released it).
     pub fn sync(&self) -> io::Result<()> {
         self.file()?.sync_data()
     }

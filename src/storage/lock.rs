@@ -7,19 +7,28 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+/// Why the data directory could not be locked; either one stops start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// `flock` on `.lock` failed, normally because another process holds it (any failure of the
+    /// call is reported this way).
     #[error(
         "data directory {dir} is in use by another Sluice process{holder}, which holds {lock}; stop it or pick another --data-dir"
     )]
     InUse {
+        /// The data directory.
         dir: PathBuf,
+        /// Path of the lock file, for the message.
         lock: String,
+        /// `" (pid N)"` from the lock file's contents, or empty when it names no pid.
         holder: String,
     },
+    /// The directory or its `.lock` file could not be created or opened.
     #[error("cannot open lock file {path}: {source}")]
     Io {
+        /// The lock file's path.
         path: PathBuf,
+        /// The error from creating the directory or opening the file.
         source: std::io::Error,
     },
 }
@@ -30,6 +39,8 @@ pub struct DirLock {
 }
 
 impl DirLock {
+    /// Creates `dir` if needed, takes an exclusive, non-blocking `flock` on `dir/.lock` and
+    /// writes this process's pid into it. The lock lasts until the returned value is dropped.
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(".lock");
         let io_err = |source| LockError::Io {

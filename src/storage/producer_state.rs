@@ -12,9 +12,13 @@ const REMEMBERED_BATCHES: usize = 5;
 /// The idempotence fields of one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchIdentity {
+    /// Producer id from the batch header; -1 for a non-idempotent producer.
     pub producer_id: i64,
+    /// Producer epoch; a higher one fences the producer's older instances.
     pub producer_epoch: i16,
+    /// Sequence number of the batch's first record; -1 when the batch has none.
     pub base_sequence: i32,
+    /// Last offset minus base offset: the batch covers sequences `base..=base + delta` (wrapping).
     pub last_offset_delta: i32,
     /// A control batch (transaction marker): it carries the producer's epoch but no
     /// sequence, so it moves the epoch forward and is never checked for duplicates.
@@ -22,6 +26,8 @@ pub struct BatchIdentity {
 }
 
 impl BatchIdentity {
+    /// Whether the batch takes part in sequence checking: a producer id, a sequence, and not a
+    /// control batch.
     pub fn is_idempotent(&self) -> bool {
         // Coordinator-written transactional batches (TxnOffsetCommit) carry no sequence.
         self.producer_id >= 0 && !self.control && self.base_sequence >= 0
@@ -58,17 +64,36 @@ pub enum SequenceCheck {
     /// Append it.
     Append,
     /// Already in the log: answer with this base offset, append nothing.
-    Duplicate { base_offset: i64 },
+    Duplicate {
+        /// Offset the batch's first record got when it was first appended.
+        base_offset: i64,
+    },
 }
 
+/// Why an idempotent batch was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SequenceError {
+    /// The batch's epoch is below the producer's current one on this partition (a fenced,
+    /// zombie producer); INVALID_PRODUCER_EPOCH.
     #[error("producer epoch {got} is older than the current epoch {current}")]
-    StaleEpoch { got: i16, current: i16 },
+    StaleEpoch {
+        /// The batch's epoch.
+        got: i16,
+        /// The producer's current epoch here.
+        current: i16,
+    },
+    /// The batch's first sequence is not one past the producer's last, nor 0 after an epoch
+    /// bump, nor a retry of a remembered batch; OUT_OF_ORDER_SEQUENCE_NUMBER.
     #[error("out of order sequence: expected {expected}, got {got}")]
-    OutOfOrder { expected: i32, got: i32 },
+    OutOfOrder {
+        /// The sequence the next batch must start with.
+        expected: i32,
+        /// The batch's first sequence.
+        got: i32,
+    },
 }
 
+/// The idempotent producers of one partition log, keyed by producer id.
 #[derive(Debug, Default)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
@@ -189,9 +214,11 @@ impl ProducerStates {
         out
     }
 
+    /// Number of producers remembered (not yet expired).
     pub fn len(&self) -> usize {
         self.producers.len()
     }
+    /// True when no producer is remembered.
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
     }

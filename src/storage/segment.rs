@@ -26,14 +26,19 @@ pub fn file_stem(base_offset: i64) -> String {
 
 /// Paths of the three files of one segment.
 pub struct SegmentPaths {
+    /// The records file, `<base_offset:020>.log`.
     pub log: PathBuf,
+    /// The sparse offset index, `<base_offset:020>.index`.
     pub index: PathBuf,
+    /// The sparse timestamp index, `<base_offset:020>.timeindex`.
     pub time_index: PathBuf,
     /// Kafka's aborted-transaction index; exists only once the segment holds an ABORT.
     pub txn_index: PathBuf,
 }
 
 impl SegmentPaths {
+    /// The paths of the segment with `base_offset` in partition directory `dir` (nothing is
+    /// created or checked).
     pub fn new(dir: &Path, base_offset: i64) -> Self {
         let stem = file_stem(base_offset);
         Self {
@@ -57,22 +62,42 @@ pub struct RecoveryReport {
 /// An append that would break the segment's invariants; refused before any state changes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppendInvariant {
+    /// A batch would be written somewhere other than the segment's current end (a lost or
+    /// repeated write); reported as KAFKA_STORAGE_ERROR.
     #[error("batch written at byte {position} but the segment holds {size} bytes")]
-    NotAtTheEnd { position: u64, size: u64 },
+    NotAtTheEnd {
+        /// Byte position the batch was written at.
+        position: u64,
+        /// Bytes the segment held before it.
+        size: u64,
+    },
+    /// A batch's last offset is below the segment's next offset; reported as KAFKA_STORAGE_ERROR.
     #[error("batch ending at offset {last_offset} does not follow offset {next_offset}")]
-    OffsetsBackwards { last_offset: i64, next_offset: i64 },
+    OffsetsBackwards {
+        /// Offset of the batch's last record.
+        last_offset: i64,
+        /// The segment's next offset before the batch.
+        next_offset: i64,
+    },
 }
 
 /// Summary of one appended batch, used to maintain the indexes.
 #[derive(Debug, Clone, Copy)]
 pub struct AppendedBatch {
+    /// Offset of the batch's last record.
     pub last_offset: i64,
+    /// The batch's max timestamp in ms, as stored (LogAppendTime already stamped).
     pub max_timestamp: i64,
+    /// Byte position of the batch in the `.log` file.
     pub position: u64,
+    /// Bytes of the batch, log overhead included.
     pub size: u64,
 }
 
+/// One segment of a partition log. Only the last (active) segment is appended to, through its
+/// io_uring writer; a closed one changes only when compaction rewrites it.
 pub struct Segment {
+    /// Offset of the first record the segment may hold; also its file name stem.
     pub base_offset: i64,
     paths: SegmentPaths,
     /// Reader handle of the active segment (positional reads, sendfile, truncation), shared
@@ -418,22 +443,31 @@ impl Segment {
         Ok(retired)
     }
 
+    /// The active segment's io_uring writer; `None` for a closed (or retired) segment.
     pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
         self.writer.clone()
     }
 
+    /// Bytes of the `.log` file that are written and visible to readers.
     pub fn size(&self) -> u64 {
         self.size.get()
     }
+    /// Sets the visible size in bytes, without touching the file (see [`Self::truncate_to`]).
     pub fn set_size(&self, size: u64) {
         self.size.set(size);
     }
+    /// One past the last offset stored here; `base_offset` when empty. For a closed segment, the
+    /// next segment's base offset.
     pub fn next_offset(&self) -> i64 {
         self.next_offset
     }
+    /// Sets the next offset; used at open (to the next segment's base) and when a clean or
+    /// retention replaces a segment.
     pub fn set_next_offset(&mut self, next: i64) {
         self.next_offset = next;
     }
+    /// Largest batch max timestamp in the segment, in ms (at open, the time index's last
+    /// entry); -1 when none is known. Time retention and the compaction lag read it.
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
@@ -441,9 +475,11 @@ impl Segment {
     pub fn index_is_missing(&self) -> bool {
         self.size.get() > 0 && self.offset_index.entries().is_empty()
     }
+    /// True when the `.log` file holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.size.get() == 0
     }
+    /// The paths of this segment's files.
     pub fn paths(&self) -> &SegmentPaths {
         &self.paths
     }
@@ -783,8 +819,11 @@ fn sync_path(path: &Path) -> io::Result<()> {
 /// Where a batch sits in a segment file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchLocation {
+    /// Byte position of the batch in the `.log` file.
     pub position: u64,
+    /// Bytes of the batch, log overhead included.
     pub size: u64,
+    /// Offset of the batch's first record.
     pub base_offset: i64,
 }
 

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 /// One aborted transaction of this partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbortedTxn {
+    /// The transactional producer that aborted.
     pub producer_id: i64,
+    /// Offset of the transaction's first record in this partition.
     pub first_offset: i64,
     /// Offset of its ABORT marker.
     pub last_offset: i64,
@@ -60,13 +62,17 @@ impl AbortedTxn {
 /// What the index needs to know of each appended batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnBatch {
+    /// Producer id from the batch header; -1 for a non-idempotent producer.
     pub producer_id: i64,
+    /// Offset of the batch's first record (for a marker, the marker's offset).
     pub base_offset: i64,
+    /// Whether the batch's transactional attribute bit is set; other batches are ignored.
     pub transactional: bool,
     /// `Some(commit)` for a transaction marker, `None` for data (or other control records).
     pub marker: Option<bool>,
 }
 
+/// The transaction state of one partition log (see the module doc).
 #[derive(Debug, Default)]
 pub struct TxnIndex {
     /// Producer id → first offset of its open transaction here.
@@ -142,6 +148,7 @@ impl TxnIndex {
         &self.aborted[start..]
     }
 
+    /// Whether `producer_id` has an open transaction on this partition.
     pub fn is_open(&self, producer_id: i64) -> bool {
         self.ongoing.contains_key(&producer_id)
     }

@@ -32,6 +32,8 @@ pub(super) struct BatchMeta {
 pub struct ValidatedBatches {
     pub(super) bytes: Vec<u8>,
     pub(super) batches: Vec<BatchMeta>,
+    /// Records in all the batches, as their headers count them (the flush policy's
+    /// `flush.messages` counts these).
     pub record_count: i64,
 }
 

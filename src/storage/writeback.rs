@@ -29,6 +29,7 @@ pub struct Writeback {
 }
 
 impl Writeback {
+    /// Writeback state for one partition, asking for writeback every `chunk` bytes (0: never).
     pub fn new(chunk: u64) -> Self {
         Self {
             chunk,

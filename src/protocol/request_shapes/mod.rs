@@ -23,26 +23,37 @@ use crate::protocol::varint::read_unsigned_varint;
 /// A request's fields, in wire order, with the version from which it uses the flexible
 /// (compact, tagged) encoding.
 pub struct Shape {
+    /// First request version that uses the flexible encoding (KIP-482); 32767 if none does.
     pub flexible_from: i16,
+    /// Top-level fields in schema order, tagged ones included (walked in the tag section).
     pub fields: &'static [Field],
 }
 
 /// One field: its kind and the (inclusive) versions it is present and nullable in. An empty
 /// range is `(1, 0)`. A field with a tag lives in the tagged-field section.
 pub struct Field {
+    /// What the field holds on the wire.
     pub kind: Kind,
+    /// Inclusive range of request versions that carry the field (`(n, 32767)` for "n+").
     pub versions: (i16, i16),
+    /// Inclusive range of versions in which the field may be null; `(1, 0)` when never.
     pub nullable: (i16, i16),
+    /// Tag number in the tagged-field section (flexible versions); `None` for a regular field.
     pub tag: Option<u32>,
 }
 
 /// The wire kinds that matter for bounds: fixed-size scalars, length-prefixed strings and
 /// bytes (records are bytes), nested structs and arrays.
 pub enum Kind {
+    /// A fixed-size scalar of this many bytes (int8..int64, float64, uuid as 16).
     Fixed(usize),
+    /// A string: i16 length (-1 null) before the flexible versions, compact length after.
     String,
+    /// Bytes or records: i32 length (-1 null) before the flexible versions, compact after.
     Bytes,
+    /// A nested struct with these fields; when nullable, a presence byte comes first.
     Struct(&'static [Field]),
+    /// An array of this element kind: i32 count (-1 null), or compact count when flexible.
     Array(&'static Kind),
 }
 
@@ -53,29 +64,62 @@ const MAX_EMPTY_ELEMENTS: u64 = 1024;
 /// Why a request body does not fit its shape.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShapeError {
+    /// The table has no shape for this API key (an API Sluice does not serve).
     #[error("API key {0} has no request shape")]
     UnknownApi(i16),
+    /// A length or count is larger than the bytes left in the frame, or the frame ends
+    /// inside a field.
     #[error("{what} at byte {at} needs {needed} bytes but {left} are left in the frame")]
     Short {
+        /// What was being read, e.g. `"string"` or `"array elements"`.
         what: &'static str,
+        /// Offset of the length prefix (or field) in the body; inside a known tagged field,
+        /// relative to the start of that field's value.
         at: usize,
+        /// Bytes (or, for an array, elements) the length or count claims.
         needed: u64,
+        /// Bytes left in the body at that point.
         left: usize,
     },
+    /// A classic (i16 or i32) length or count below -1; compact lengths cannot be negative.
     #[error("{what} at byte {at} has a negative length {len}")]
     NegativeLength {
+        /// What was being read: `"string"`, `"bytes"` or `"array"`.
         what: &'static str,
+        /// Offset of the length prefix in the body.
         at: usize,
+        /// The length read.
         len: i64,
     },
+    /// A null (length -1, or compact 0) where this version's schema does not allow one.
     #[error("null {what} at byte {at}, which this version does not allow")]
-    NotNullable { what: &'static str, at: usize },
+    NotNullable {
+        /// What was being read: `"string"`, `"bytes"` or `"array"`.
+        what: &'static str,
+        /// Offset of the length prefix in the body.
+        at: usize,
+    },
+    /// An unsigned varint is overlong or runs past the frame; carries its offset in the body.
     #[error("unsigned varint at byte {0} is malformed")]
     Varint(usize),
+    /// An array of more than 1024 elements whose elements take no bytes in this version.
     #[error("array at byte {at} declares {count} elements that take no bytes")]
-    EmptyElements { at: usize, count: u64 },
+    EmptyElements {
+        /// Offset of the array's count in the body.
+        at: usize,
+        /// The count the array declares.
+        count: u64,
+    },
+    /// A known tagged field's value takes fewer bytes than its declared size.
     #[error("tagged field {tag} at byte {at} does not fill its declared {size} bytes")]
-    TaggedSize { tag: u32, at: usize, size: u32 },
+    TaggedSize {
+        /// The field's tag number.
+        tag: u32,
+        /// Offset of the field's value in the body.
+        at: usize,
+        /// The size the tagged field declares, in bytes.
+        size: u32,
+    },
 }
 
 /// Checks that `body` (the request after its header) fits API `key` at `version`.

@@ -31,21 +31,37 @@ use checkpoints::{CLEANER_CHECKPOINT, read_log_start_checkpoint, read_offset_fil
 /// Why a produce could not be appended; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
+    /// A batch's framing, magic, CRC or codec bits are invalid; CORRUPT_MESSAGE
+    /// (INVALID_RECORD for a record count that disagrees with the header).
     #[error("corrupt batch: {0}")]
     Corrupt(#[from] BatchError),
+    /// The records inside a batch disagree with its header or are malformed: INVALID_RECORD;
+    /// CORRUPT_MESSAGE for undecodable compression, MESSAGE_TOO_LARGE past the decompressed
+    /// bound.
     #[error("invalid records: {0}")]
     InvalidRecords(#[from] RecordsError),
+    /// A batch is larger than the topic's `max.message.bytes`; MESSAGE_TOO_LARGE.
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// Size of the offending batch in bytes, log overhead included.
+        size: usize,
+        /// The topic's `max.message.bytes`.
+        max: usize,
+    },
+    /// The records field held no batch at all; CORRUPT_MESSAGE.
     #[error("produce carried no record batch")]
     Empty,
+    /// A compacted topic got records with a null key (KIP-467 `record_errors`); INVALID_RECORD.
     #[error("compacted topic cannot accept a record without a key")]
     MissingKey {
         /// Positions of the keyless records in the produce (Kafka's `batch_index`).
         record_indexes: Vec<i32>,
     },
+    /// An idempotent producer's epoch is stale (INVALID_PRODUCER_EPOCH) or its sequence has a
+    /// gap (OUT_OF_ORDER_SEQUENCE_NUMBER).
     #[error(transparent)]
     Sequence(#[from] SequenceError),
+    /// Writing or flushing the segment failed; KAFKA_STORAGE_ERROR.
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
     /// A check of the append path failed (a bug, not bad input): the append is refused and
@@ -57,8 +73,17 @@ pub enum AppendError {
 /// Why a read could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The fetch offset is below the log start or past the log end; OFFSET_OUT_OF_RANGE.
     #[error("offset {offset} is outside [{start}, {end}]")]
-    OutOfRange { offset: i64, start: i64, end: i64 },
+    OutOfRange {
+        /// The offset asked for.
+        offset: i64,
+        /// Log start offset at the time.
+        start: i64,
+        /// Log end offset at the time (reading exactly there is valid and returns nothing).
+        end: i64,
+    },
+    /// Reading the segment or its index failed; KAFKA_STORAGE_ERROR.
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
 }
@@ -66,22 +91,34 @@ pub enum ReadError {
 /// Result of a successful append.
 #[derive(Debug, Clone, Copy)]
 pub struct AppendInfo {
+    /// Offset assigned to the first record (for a duplicate retry, the one it got the first
+    /// time).
     pub base_offset: i64,
+    /// Offset assigned to the last record of the last batch.
     pub last_offset: i64,
     /// The broker's timestamp for LogAppendTime topics, else -1.
     pub log_append_time_ms: i64,
+    /// Log start offset after the append, as ProduceResponse reports it (v5+).
     pub log_start_offset: i64,
 }
 
 /// The offsets of a partition as ListOffsets and Fetch report them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watermarks {
+    /// Earliest offset still readable (raised by retention and DeleteRecords).
     pub log_start_offset: i64,
+    /// Offset of the next record to be appended; on a single node every appended record
+    /// counts as committed, so this is also the log end offset.
     pub high_watermark: i64,
 }
 
+/// The log of one partition: its segments keyed by base offset (the last one active), its
+/// offsets, idempotent producers and transactions. Owned by one shard, used through
+/// [`Partition`].
 pub struct PartitionLog {
+    /// Topic name.
     pub topic: String,
+    /// Partition id within the topic.
     pub partition: i32,
     dir: PathBuf,
     config: TopicConfig,
@@ -189,15 +226,20 @@ impl PartitionLog {
         Ok((log, report))
     }
 
+    /// The partition directory, `<data dir>/<topic>-<partition>`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+    /// The topic's configuration this log runs under (segment size, retention, cleanup policy).
     pub fn config(&self) -> &TopicConfig {
         &self.config
     }
+    /// Replaces the topic configuration when the shard applies changed topic configs from cluster
+    /// metadata; takes effect at the next append, roll or retention pass.
     pub fn set_config(&mut self, config: TopicConfig) {
         self.config = config;
     }
+    /// The log start offset and high watermark (= log end offset: one node, no replication).
     pub fn watermarks(&self) -> Watermarks {
         Watermarks {
             log_start_offset: self.log_start_offset,
@@ -230,9 +272,11 @@ impl PartitionLog {
     pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
         self.txns.ongoing().collect()
     }
+    /// Number of segments, the active one included (at least 1).
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
+    /// Bytes of all segments' `.log` files (indexes not counted).
     pub fn size_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.size()).sum()
     }

@@ -14,8 +14,16 @@ use crate::storage::segment::Segment;
 /// Why DeleteRecords was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteRecordsError {
+    /// The offset is negative (other than -1, the high watermark) or above the high watermark;
+    /// OFFSET_OUT_OF_RANGE.
     #[error("offset {offset} is above the high watermark {high_watermark}")]
-    OffsetOutOfRange { offset: i64, high_watermark: i64 },
+    OffsetOutOfRange {
+        /// The offset DeleteRecords asked for.
+        offset: i64,
+        /// The partition's high watermark at the time.
+        high_watermark: i64,
+    },
+    /// Writing the log start offset checkpoint failed; KAFKA_STORAGE_ERROR.
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
 }
