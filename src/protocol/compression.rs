@@ -1,6 +1,7 @@
 //! Decompression of record sections for the five Kafka codecs. The broker stores batches as
-//! the producer compressed them; it decompresses only to look inside (timestamp lookups,
-//! dump-log, compaction). Pure functions; runs wherever it is called.
+//! the producer compressed them; it decompresses only to look inside: every compressed produce
+//! batch is walked (`batch_validation`, streaming, with a bound), and timestamp lookups,
+//! dump-log and compaction decode records. Pure functions; runs wherever it is called.
 
 use std::io::Read;
 

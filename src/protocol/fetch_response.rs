@@ -1,4 +1,4 @@
-//! Hand-framed FetchResponse (v4..=v16) so record data can go from the page cache to the
+//! Hand-framed FetchResponse (v4..=v17) so record data can go from the page cache to the
 //! socket without passing through user space: the response is a list of parts, byte chunks
 //! we encode and file regions the connection sends with sendfile. Built on the shard that
 //! owns the partitions; checked byte-for-byte against the `kafka-protocol` encoder in tests.

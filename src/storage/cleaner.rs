@@ -134,7 +134,15 @@ pub fn run_clean(job: &CleanJob) -> io::Result<CleanOutcome> {
         outcome.bytes_before += raw.len() as u64;
         let mut removed = 0u64;
         let mut cleaned = Vec::with_capacity(raw.len());
-        for view in BatchIter::new(raw, false).flatten() {
+        for view in BatchIter::new(raw, false) {
+            // A batch that does not parse ends the iteration: rewriting the segment then
+            // would drop it and everything after it. Refuse the clean; the log stays as is.
+            let view = view.map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("segment {base}: unreadable batch, not cleaned: {e}"),
+                )
+            })?;
             if let Some(bytes) =
                 compact_batch(&view, &latest, job.tombstone_horizon_ms, &mut removed)
             {
@@ -285,6 +293,33 @@ mod tests {
         );
         let unchanged = run_clean(&job).unwrap();
         assert!(unchanged.rewritten.is_empty(), "a clean log is left alone");
+    }
+
+    #[test]
+    fn a_segment_with_an_unreadable_batch_is_not_rewritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut seg = batch(
+            0,
+            &[record("a", Some("1"), 0), record("a", Some("2"), 1)],
+            0,
+            100,
+        );
+        let good = seg.len();
+        seg.extend_from_slice(&[0xff; 64]);
+        seg.extend_from_slice(&batch(2, &[record("b", Some("1"), 0)], 0, 100));
+        std::fs::write(SegmentPaths::new(dir, 0).log, &seg).unwrap();
+        let job = CleanJob {
+            dir: dir.to_path_buf(),
+            segments: vec![0],
+            tombstone_horizon_ms: 0,
+            index_interval_bytes: 1,
+        };
+        let err = run_clean(&job).expect_err("an unreadable batch refuses the clean");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let on_disk = std::fs::read(SegmentPaths::new(dir, 0).log).unwrap();
+        assert_eq!(on_disk, seg, "the segment is untouched");
+        assert!(on_disk.len() > good);
     }
 
     #[test]
