@@ -435,4 +435,122 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("log.segment.bytes"), "{err}");
     }
+
+    /// The value `effective()` shows for `key`, and its source.
+    fn shown(cfg: &BrokerConfig, key: &str) -> Option<(String, &'static str)> {
+        cfg.effective()
+            .into_iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, s)| (v, s))
+    }
+
+    #[test]
+    fn table_has_each_key_once_and_none_of_the_topic_defaults() {
+        let mut seen = std::collections::BTreeSet::new();
+        for key in BROKER_KEYS {
+            for name in std::iter::once(&key.name).chain(key.aliases) {
+                assert!(seen.insert(*name), "{name} is in BROKER_KEYS twice");
+                // A topic default under this name would never be reached: the table comes first.
+                let topic = TopicDefaults::default().apply_broker_key(name, "1");
+                assert!(matches!(topic, Ok(false)), "{name} is also a topic default");
+            }
+            assert!(
+                !(key.sensitive && key.show.is_some()),
+                "{} is secret but shown",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_tables_and_agree_with_the_field_types() {
+        let cfg = BrokerConfig::from_properties(&props(&[]), &Overrides::default(), 1).unwrap();
+        for key in BROKER_KEYS {
+            if let (KeyDefault::Value(default), Some(_)) = (&key.default, key.show) {
+                assert_eq!(
+                    shown(&cfg, key.name),
+                    Some((default.to_string(), "default")),
+                    "{}",
+                    key.name
+                );
+            }
+        }
+        // The sub-configurations keep Default impls of their own (other code builds them
+        // alone); the table must not contradict them.
+        assert_eq!(cfg.network, NetworkLimits::default());
+        assert_eq!(cfg.group, GroupConfig::default());
+        assert_eq!(cfg.sasl.mechanisms, SaslConfig::default().mechanisms);
+        assert_eq!(cfg.writeback_bytes, DEFAULT_WRITEBACK_BYTES);
+    }
+
+    #[test]
+    fn every_shown_key_round_trips_through_the_file() {
+        for key in BROKER_KEYS {
+            let Some(_) = key.show else { continue };
+            // The default, and a neighbour of it, so a `show` reading the wrong field of the
+            // same default is caught; the computed defaults get a value of their own.
+            let mut values: Vec<String> = match key.default {
+                KeyDefault::Value(v) => vec![v.to_string()],
+                KeyDefault::Computed(_) | KeyDefault::Unset => vec![],
+            };
+            if let Some(v) = values.first() {
+                match (v.parse::<i64>(), v.parse::<bool>()) {
+                    (Ok(n), _) => values.push((n - 1).to_string()),
+                    (_, Ok(b)) => values.push((!b).to_string()),
+                    _ => {}
+                }
+            }
+            values.extend(match key.name {
+                "advertised.listeners" => vec!["PLAINTEXT://broker.example:9092".to_string()],
+                "sluice.cores" => vec!["1".to_string()],
+                "sluice.shard.ports" => vec!["9500".to_string()],
+                _ => vec![],
+            });
+            assert!(!values.is_empty(), "{} has no value to try", key.name);
+            for value in values {
+                let p = props(&[(key.name, &value)]);
+                let Ok(cfg) = BrokerConfig::from_properties(&p, &Overrides::default(), 1) else {
+                    // e.g. max.connections.per.ip=2147483646 is fine, but 0 needs overrides.
+                    continue;
+                };
+                assert_eq!(
+                    shown(&cfg, key.name),
+                    Some((value.clone(), "file")),
+                    "{}={value}",
+                    key.name
+                );
+            }
+        }
+        let p = props(&[("broker.id", "4"), ("log.dir", "/d")]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        assert_eq!((cfg.node_id, cfg.data_dir), (4, PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn every_key_shown_is_in_the_table_and_secrets_never_are() {
+        let jaas = r#"x required user_alice="s3cret";"#;
+        let p = props(&[
+            ("listeners", "SASL_PLAINTEXT://127.0.0.1:9092"),
+            (PLAIN_JAAS_KEY, jaas),
+        ]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        for (key, value, _) in cfg.effective() {
+            if key.starts_with("(topic default) ") {
+                continue;
+            }
+            let spec = broker_keys::find(&key).unwrap_or_else(|| panic!("{key} not in table"));
+            assert!(spec.show.is_some() && !spec.sensitive, "{key}");
+            assert!(!value.contains("s3cret"), "{key}={value}");
+        }
+        assert!(is_sensitive_key(PLAIN_JAAS_KEY));
+        assert!(is_sensitive_key("ssl.keystore.password"));
+        assert!(!is_sensitive_key("num.partitions"));
+        let bad = props(&[(PLAIN_JAAS_KEY, r#"user_alice=s3cret"#)]);
+        let err = BrokerConfig::from_properties(&bad, &Overrides::default(), 1).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains(PLAIN_JAAS_KEY) && !err.contains("s3cret"),
+            "{err}"
+        );
+    }
 }
