@@ -2,12 +2,14 @@
 //! server.properties-style file and overridden by command-line flags. Built once on the main
 //! thread before shards start; each shard then holds a read-only copy.
 
+mod broker_keys;
 mod network;
 mod properties;
 mod security;
 mod topic;
 
-pub use network::{NETWORK_KEYS, NetworkLimits, UNLIMITED_CONNECTIONS};
+pub use broker_keys::{BROKER_KEYS, BrokerKey, KeyDefault, is_sensitive as is_sensitive_key};
+pub use network::{NetworkLimits, UNLIMITED_CONNECTIONS};
 pub use properties::{PropertiesError, parse_properties};
 pub use security::{PLAIN_JAAS_KEY, SaslConfig, SecurityProtocol};
 pub use topic::{
@@ -38,15 +40,30 @@ pub enum ConfigError {
     Properties(#[from] PropertiesError),
 }
 
+impl ConfigError {
+    /// The same error without the value, for keys whose values hold passwords.
+    fn hidden(self) -> Self {
+        match self {
+            ConfigError::Invalid { key, reason, .. } => ConfigError::Invalid {
+                key,
+                value: "(hidden)".into(),
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Default `sluice.log.writeback.bytes`: 1 MiB, small against the kernel's dirty thresholds
 /// (gigabytes here); one request per MiB. Measured with
 /// `perf/writeback.sh 160000 30 2`: dirty pages after 30 s 0.1 MB instead of 977 MB, e2e p99
 /// 8.2-8.3 ms on vs 8.4-8.5 ms off (within noise); its effect on peak throughput was not
-/// measured separately.
+/// measured separately. The table's default for the key says the same (a test checks it).
 pub const DEFAULT_WRITEBACK_BYTES: u64 = 1 << 20;
 
-/// The broker-wide settings every shard needs.
-#[derive(Debug, Clone)]
+/// The broker-wide settings every shard needs. Its keys, their defaults and their parsing are
+/// in [`BROKER_KEYS`]; `Default` is only the blank that `from_properties` fills from there.
+#[derive(Debug, Clone, Default)]
 pub struct BrokerConfig {
     pub node_id: i32,
     pub data_dir: PathBuf,
@@ -171,123 +188,22 @@ impl BrokerConfig {
         available_cores: usize,
     ) -> Result<Self, ConfigError> {
         let mut cfg = BrokerConfig {
-            node_id: 0,
-            data_dir: PathBuf::from("./data"),
-            host: "127.0.0.1".into(),
-            advertised_host: "127.0.0.1".into(),
-            bootstrap_port: 9092,
-            shard_ports: Vec::new(),
             cores: available_cores.max(1),
-            auto_create_topics: true,
-            num_partitions: 1,
-            default_replication_factor: 1,
-            socket_request_max_bytes: 100 * 1024 * 1024,
-            retention_check_interval_ms: 300_000,
-            metrics_addr: Some("127.0.0.1:9644".into()),
-            cleaner_backoff_ms: 15_000,
-            writeback_bytes: DEFAULT_WRITEBACK_BYTES,
-            queued_max_request_bytes: 1 << 30,
-            network: NetworkLimits::default(),
-            security_protocol: SecurityProtocol::Plaintext,
-            sasl: SaslConfig::default(),
-            topic_defaults: TopicDefaults::default(),
             explicit: props.clone(),
-            from_flags: Vec::new(),
-            group: GroupConfig::default(),
-            offsets_topic_num_partitions: 50,
-            offsets_retention_check_interval_ms: 600_000,
-            transaction_state_num_partitions: 50,
-            transaction_max_timeout_ms: 900_000,
-            transactional_id_expiration_ms: 604_800_000,
-            transactional_id_cleanup_interval_ms: 3_600_000,
-            producer_id_expiration_ms: 86_400_000,
-            producer_id_expiration_check_interval_ms: 600_000,
+            ..BrokerConfig::default()
         };
-        let mut advertised: Option<String> = None;
-        let mut shard_ports: Option<Vec<u16>> = None;
+        broker_keys::apply_defaults(&mut cfg)?;
         for (key, value) in props {
-            match key.as_str() {
-                "node.id" | "broker.id" => cfg.node_id = parse_key(key, value)?,
-                "log.dirs" | "log.dir" => {
-                    let first = value.split(',').next().unwrap_or("").trim();
-                    if first.is_empty() {
-                        return Err(invalid(key, value, "must name a directory"));
-                    }
-                    cfg.data_dir = PathBuf::from(first);
-                }
-                "listeners" => {
-                    let (host, port) = parse_listener(key, value)?;
-                    cfg.host = host;
-                    cfg.bootstrap_port = port;
-                    cfg.security_protocol = SecurityProtocol::of_listener(value.trim())
-                        .map_err(|e| invalid(key, value, &e))?;
-                }
-                "sasl.enabled.mechanisms" => {
-                    cfg.sasl.mechanisms =
-                        security::parse_mechanisms(value).map_err(|e| invalid(key, value, &e))?
-                }
-                k if security::USER_KEYS.contains(&k) => {
-                    // The value holds passwords: never echo it in an error.
-                    let users = security::parse_plain_users(value)
-                        .map_err(|e| invalid(key, "(hidden)", &e))?;
-                    cfg.sasl.plain_users.extend(users);
-                }
-                "advertised.listeners" => advertised = Some(parse_listener(key, value)?.0),
-                "sluice.shard.ports" => {
-                    let ports = value
-                        .split(',')
-                        .map(|p| parse_key::<u16>(key, p))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    shard_ports = Some(ports);
-                }
-                "sluice.cores" => cfg.cores = parse_key(key, value)?,
-                "auto.create.topics.enable" => cfg.auto_create_topics = parse_key(key, value)?,
-                "num.partitions" => {
-                    cfg.num_partitions = parse_key(key, value)?;
-                    if cfg.num_partitions < 1 {
-                        return Err(invalid(key, value, "must be at least 1"));
-                    }
-                }
-                "default.replication.factor" => {
-                    cfg.default_replication_factor = parse_key(key, value)?
-                }
-                "log.retention.check.interval.ms" => {
-                    cfg.retention_check_interval_ms = parse_key(key, value)?;
-                    if cfg.retention_check_interval_ms == 0 {
-                        return Err(invalid(key, value, "must be at least 1"));
-                    }
-                }
-                "sluice.metrics.addr" => cfg.metrics_addr = metrics_addr(value),
-                "sluice.log.writeback.bytes" => cfg.writeback_bytes = parse_key(key, value)?,
-                "log.cleaner.backoff.ms" => {
-                    cfg.cleaner_backoff_ms = parse_key(key, value)?;
-                    if cfg.cleaner_backoff_ms == 0 {
-                        return Err(invalid(key, value, "must be at least 1"));
-                    }
-                }
-                "queued.max.request.bytes" => {
-                    cfg.queued_max_request_bytes = parse_key(key, value)?;
-                    if cfg.queued_max_request_bytes < 1 && cfg.queued_max_request_bytes != -1 {
-                        return Err(invalid(key, value, "must be -1 (no limit) or positive"));
-                    }
-                }
-                "socket.request.max.bytes" => {
-                    cfg.socket_request_max_bytes = parse_key(key, value)?;
-                    if cfg.socket_request_max_bytes < 1024 {
-                        return Err(invalid(key, value, "must be at least 1024"));
-                    }
-                }
-                k if is_group_key(k) => apply_group_key(&mut cfg, k, value)?,
-                k if NETWORK_KEYS.contains(&k) => cfg.network.apply(k, value)?,
-                other => {
-                    let known = cfg
-                        .topic_defaults
-                        .apply_broker_key(other, value)
-                        .map_err(|e| invalid(other, value, &e.to_string()))?;
-                    if !known {
-                        tracing::warn!(key = other, "unknown configuration key ignored");
-                    }
-                }
+            if let Some(spec) = broker_keys::find(key) {
+                spec.apply(&mut cfg, key, value)?;
+                continue;
+            }
+            let known = cfg
+                .topic_defaults
+                .apply_broker_key(key, value)
+                .map_err(|e| invalid(key, value, &e.to_string()))?;
+            if !known {
+                tracing::warn!(key = key.as_str(), "unknown configuration key ignored");
             }
         }
         if let Some(dir) = &flags.data_dir {
@@ -311,7 +227,7 @@ impl BrokerConfig {
             cfg.from_flags.push("node.id");
         }
         if let Some(addr) = &flags.metrics_addr {
-            cfg.metrics_addr = metrics_addr(addr);
+            cfg.metrics_addr = broker_keys::metrics_addr(addr);
             cfg.from_flags.push("sluice.metrics.addr");
         }
         if cfg.cores == 0 || cfg.cores > available_cores.max(1) {
@@ -336,24 +252,27 @@ impl BrokerConfig {
         if cfg.security_protocol == SecurityProtocol::SaslPlaintext {
             cfg.sasl.derive_scram();
         }
-        cfg.advertised_host = advertised.unwrap_or_else(|| advertise_for(&cfg.host));
-        cfg.shard_ports = match shard_ports {
-            Some(ports) if ports.len() == cfg.cores => ports,
-            Some(ports) => {
-                return Err(invalid(
-                    "sluice.shard.ports",
-                    &format!("{ports:?}"),
-                    "needs exactly one port per core",
-                ));
-            }
-            None => (0..cfg.cores)
+        // The keys whose defaults are computed from others, now that all are read.
+        if !props.contains_key("advertised.listeners") {
+            cfg.advertised_host = advertise_for(&cfg.host);
+        }
+        if !props.contains_key("sluice.shard.ports") {
+            cfg.shard_ports = (0..cfg.cores)
                 .map(|c| shard_port(cfg.bootstrap_port, c))
-                .collect::<Result<_, _>>()?,
-        };
+                .collect::<Result<_, _>>()?;
+        } else if cfg.shard_ports.len() != cfg.cores {
+            return Err(invalid(
+                "sluice.shard.ports",
+                &format!("{:?}", cfg.shard_ports),
+                "needs exactly one port per core",
+            ));
+        }
         Ok(cfg)
     }
 
-    /// The effective broker settings as (key, value, source), for `serve --print-config`.
+    /// The effective broker settings as (key, value, source), for `serve --print-config` and
+    /// DescribeConfigs: every key of [`BROKER_KEYS`] that has a `show`, in the table's order,
+    /// then the topic defaults.
     pub fn effective(&self) -> Vec<(String, String, &'static str)> {
         let source = |key: &str| {
             if self.from_flags.contains(&key) {
@@ -364,97 +283,12 @@ impl BrokerConfig {
                 "default"
             }
         };
-        let ports = self
-            .shard_ports
+        let mut out: Vec<_> = BROKER_KEYS
             .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let broker = [
-            ("node.id", self.node_id.to_string()),
-            ("log.dirs", self.data_dir.display().to_string()),
-            (
-                "listeners",
-                format!(
-                    "{}://{}:{}",
-                    self.security_protocol.name(),
-                    self.host,
-                    self.bootstrap_port
-                ),
-            ),
-            (
-                "advertised.listeners",
-                format!(
-                    "{}://{}:{}",
-                    self.security_protocol.name(),
-                    self.advertised_host,
-                    self.bootstrap_port
-                ),
-            ),
-            ("sluice.cores", self.cores.to_string()),
-            ("sluice.shard.ports", ports),
-            (
-                "sluice.metrics.addr",
-                self.metrics_addr.clone().unwrap_or_else(|| "off".into()),
-            ),
-            (
-                "auto.create.topics.enable",
-                self.auto_create_topics.to_string(),
-            ),
-            ("num.partitions", self.num_partitions.to_string()),
-            (
-                "default.replication.factor",
-                self.default_replication_factor.to_string(),
-            ),
-            (
-                "socket.request.max.bytes",
-                self.socket_request_max_bytes.to_string(),
-            ),
-            (
-                "log.retention.check.interval.ms",
-                self.retention_check_interval_ms.to_string(),
-            ),
-            (
-                "queued.max.request.bytes",
-                self.queued_max_request_bytes.to_string(),
-            ),
-            (
-                "sluice.log.writeback.bytes",
-                self.writeback_bytes.to_string(),
-            ),
-            (
-                "log.cleaner.backoff.ms",
-                self.cleaner_backoff_ms.to_string(),
-            ),
-            (
-                "offsets.topic.num.partitions",
-                self.offsets_topic_num_partitions.to_string(),
-            ),
-            (
-                "offsets.retention.check.interval.ms",
-                self.offsets_retention_check_interval_ms.to_string(),
-            ),
-            (
-                "transactional.id.expiration.ms",
-                self.transactional_id_expiration_ms.to_string(),
-            ),
-            (
-                "transaction.remove.expired.transaction.cleanup.interval.ms",
-                self.transactional_id_cleanup_interval_ms.to_string(),
-            ),
-            (
-                "producer.id.expiration.ms",
-                self.producer_id_expiration_ms.to_string(),
-            ),
-            (
-                "producer.id.expiration.check.interval.ms",
-                self.producer_id_expiration_check_interval_ms.to_string(),
-            ),
-        ];
-        let mut out: Vec<_> = broker
-            .into_iter()
-            .chain(self.network.effective())
-            .map(|(k, v)| (k.to_string(), v, source(k)))
+            .filter_map(|key| {
+                let show = key.show?;
+                Some((key.name.to_string(), show(self), source(key.name)))
+            })
             .collect();
         for (name, value, from) in self.topic_defaults.describe(&BTreeMap::new()) {
             let source = if from == ValueSource::Broker {
@@ -481,94 +315,6 @@ impl BrokerConfig {
     }
 }
 
-/// Broker keys of the group and transaction coordinators and their internal topics.
-const GROUP_KEYS: &[&str] = &[
-    "transaction.state.log.num.partitions",
-    "transaction.max.timeout.ms",
-    "transactional.id.expiration.ms",
-    "transaction.remove.expired.transaction.cleanup.interval.ms",
-    "producer.id.expiration.ms",
-    "producer.id.expiration.check.interval.ms",
-    "offsets.topic.num.partitions",
-    "offsets.retention.minutes",
-    "offsets.retention.check.interval.ms",
-    "offset.metadata.max.bytes",
-    "group.initial.rebalance.delay.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "group.max.size",
-];
-
-fn is_group_key(key: &str) -> bool {
-    GROUP_KEYS.contains(&key)
-}
-
-fn positive<T: PartialOrd + Default>(key: &str, value: &str, v: T) -> Result<T, ConfigError> {
-    if v > T::default() {
-        Ok(v)
-    } else {
-        Err(invalid(key, value, "must be positive"))
-    }
-}
-
-fn apply_group_key(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
-    let group = &mut cfg.group;
-    match key {
-        "offsets.topic.num.partitions" => {
-            cfg.offsets_topic_num_partitions = positive(key, value, parse_key(key, value)?)?
-        }
-        "transaction.state.log.num.partitions" => {
-            cfg.transaction_state_num_partitions = positive(key, value, parse_key(key, value)?)?
-        }
-        "transaction.max.timeout.ms" => {
-            cfg.transaction_max_timeout_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "transactional.id.expiration.ms" => {
-            cfg.transactional_id_expiration_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "transaction.remove.expired.transaction.cleanup.interval.ms" => {
-            cfg.transactional_id_cleanup_interval_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "producer.id.expiration.ms" => {
-            cfg.producer_id_expiration_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "producer.id.expiration.check.interval.ms" => {
-            cfg.producer_id_expiration_check_interval_ms =
-                positive(key, value, parse_key(key, value)?)?
-        }
-        "offsets.retention.minutes" => {
-            let minutes: i64 = positive(key, value, parse_key(key, value)?)?;
-            group.offsets_retention_ms = minutes.saturating_mul(60_000);
-        }
-        "offsets.retention.check.interval.ms" => {
-            cfg.offsets_retention_check_interval_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "offset.metadata.max.bytes" => group.offset_metadata_max_bytes = parse_key(key, value)?,
-        "group.initial.rebalance.delay.ms" => {
-            group.initial_rebalance_delay_ms = parse_key(key, value)?;
-            if group.initial_rebalance_delay_ms < 0 {
-                return Err(invalid(key, value, "must not be negative"));
-            }
-        }
-        "group.min.session.timeout.ms" => {
-            group.min_session_timeout_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "group.max.session.timeout.ms" => {
-            group.max_session_timeout_ms = positive(key, value, parse_key(key, value)?)?
-        }
-        "group.max.size" => group.max_size = positive(key, value, parse_key(key, value)?)?,
-        _ => {}
-    }
-    Ok(())
-}
-
-/// `off` (or `none`, or empty) disables the metrics endpoint.
-fn metrics_addr(value: &str) -> Option<String> {
-    let v = value.trim();
-    (!(v.is_empty() || v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none")))
-        .then(|| v.to_string())
-}
-
 fn shard_port(bootstrap: u16, core: usize) -> Result<u16, ConfigError> {
     u16::try_from(bootstrap as usize + 1 + core).map_err(|_| {
         invalid(
@@ -586,16 +332,6 @@ fn advertise_for(host: &str) -> String {
     } else {
         host.to_string()
     }
-}
-
-/// Parses the first entry of a Kafka listener list such as `PLAINTEXT://host:9092`.
-fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
-    let first = value.split(',').next().unwrap_or("").trim();
-    let addr = first.split_once("://").map(|(_, a)| a).unwrap_or(first);
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
-    Ok((host.to_string(), parse_key(key, port)?))
 }
 
 #[cfg(test)]
@@ -698,5 +434,123 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("log.segment.bytes"), "{err}");
+    }
+
+    /// The value `effective()` shows for `key`, and its source.
+    fn shown(cfg: &BrokerConfig, key: &str) -> Option<(String, &'static str)> {
+        cfg.effective()
+            .into_iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, s)| (v, s))
+    }
+
+    #[test]
+    fn table_has_each_key_once_and_none_of_the_topic_defaults() {
+        let mut seen = std::collections::BTreeSet::new();
+        for key in BROKER_KEYS {
+            for name in std::iter::once(&key.name).chain(key.aliases) {
+                assert!(seen.insert(*name), "{name} is in BROKER_KEYS twice");
+                // A topic default under this name would never be reached: the table comes first.
+                let topic = TopicDefaults::default().apply_broker_key(name, "1");
+                assert!(matches!(topic, Ok(false)), "{name} is also a topic default");
+            }
+            assert!(
+                !(key.sensitive && key.show.is_some()),
+                "{} is secret but shown",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_tables_and_agree_with_the_field_types() {
+        let cfg = BrokerConfig::from_properties(&props(&[]), &Overrides::default(), 1).unwrap();
+        for key in BROKER_KEYS {
+            if let (KeyDefault::Value(default), Some(_)) = (&key.default, key.show) {
+                assert_eq!(
+                    shown(&cfg, key.name),
+                    Some((default.to_string(), "default")),
+                    "{}",
+                    key.name
+                );
+            }
+        }
+        // The sub-configurations keep Default impls of their own (other code builds them
+        // alone); the table must not contradict them.
+        assert_eq!(cfg.network, NetworkLimits::default());
+        assert_eq!(cfg.group, GroupConfig::default());
+        assert_eq!(cfg.sasl.mechanisms, SaslConfig::default().mechanisms);
+        assert_eq!(cfg.writeback_bytes, DEFAULT_WRITEBACK_BYTES);
+    }
+
+    #[test]
+    fn every_shown_key_round_trips_through_the_file() {
+        for key in BROKER_KEYS {
+            let Some(_) = key.show else { continue };
+            // The default, and a neighbour of it, so a `show` reading the wrong field of the
+            // same default is caught; the computed defaults get a value of their own.
+            let mut values: Vec<String> = match key.default {
+                KeyDefault::Value(v) => vec![v.to_string()],
+                KeyDefault::Computed(_) | KeyDefault::Unset => vec![],
+            };
+            if let Some(v) = values.first() {
+                match (v.parse::<i64>(), v.parse::<bool>()) {
+                    (Ok(n), _) => values.push((n - 1).to_string()),
+                    (_, Ok(b)) => values.push((!b).to_string()),
+                    _ => {}
+                }
+            }
+            values.extend(match key.name {
+                "advertised.listeners" => vec!["PLAINTEXT://broker.example:9092".to_string()],
+                "sluice.cores" => vec!["1".to_string()],
+                "sluice.shard.ports" => vec!["9500".to_string()],
+                _ => vec![],
+            });
+            assert!(!values.is_empty(), "{} has no value to try", key.name);
+            for value in values {
+                let p = props(&[(key.name, &value)]);
+                let Ok(cfg) = BrokerConfig::from_properties(&p, &Overrides::default(), 1) else {
+                    // e.g. max.connections.per.ip=2147483646 is fine, but 0 needs overrides.
+                    continue;
+                };
+                assert_eq!(
+                    shown(&cfg, key.name),
+                    Some((value.clone(), "file")),
+                    "{}={value}",
+                    key.name
+                );
+            }
+        }
+        let p = props(&[("broker.id", "4"), ("log.dir", "/d")]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        assert_eq!((cfg.node_id, cfg.data_dir), (4, PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn every_key_shown_is_in_the_table_and_secrets_never_are() {
+        let jaas = r#"x required user_alice="s3cret";"#;
+        let p = props(&[
+            ("listeners", "SASL_PLAINTEXT://127.0.0.1:9092"),
+            (PLAIN_JAAS_KEY, jaas),
+        ]);
+        let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 1).unwrap();
+        for (key, value, _) in cfg.effective() {
+            if key.starts_with("(topic default) ") {
+                continue;
+            }
+            let spec = broker_keys::find(&key).unwrap_or_else(|| panic!("{key} not in table"));
+            assert!(spec.show.is_some() && !spec.sensitive, "{key}");
+            assert!(!value.contains("s3cret"), "{key}={value}");
+        }
+        assert!(is_sensitive_key(PLAIN_JAAS_KEY));
+        assert!(is_sensitive_key("ssl.keystore.password"));
+        assert!(!is_sensitive_key("num.partitions"));
+        let bad = props(&[(PLAIN_JAAS_KEY, r#"user_alice=s3cret"#)]);
+        let err = BrokerConfig::from_properties(&bad, &Overrides::default(), 1).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains(PLAIN_JAAS_KEY) && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! Limits on what a client connection may make the broker hold, and for how long: Kafka's
 //! `max.connections`, `max.connections.per.ip` (and its overrides), `connections.max.idle.ms`
-//! and `sasl.server.max.receive.size`, plus Sluice's `sluice.request.read.timeout.ms`. Parsed
-//! once on the main thread with the rest of the broker configuration.
+//! and `sasl.server.max.receive.size`, plus Sluice's `sluice.request.read.timeout.ms`. The keys
+//! are entries of the broker key table (`broker_keys.rs`), which uses the parsers here; they
+//! are read once on the main thread with the rest of the broker configuration.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::{ConfigError, invalid, parse_key};
+use super::{BrokerConfig, ConfigError, invalid, parse_key};
 
 /// Kafka's default for the connection counts: `Int.MaxValue`, i.e. no limit of its own (the
 /// per-shard hard cap still applies).
@@ -49,46 +50,20 @@ impl Default for NetworkLimits {
     }
 }
 
-/// The keys this module owns.
-pub const NETWORK_KEYS: &[&str] = &[
-    "max.connections",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
-    "connections.max.idle.ms",
-    "sluice.request.read.timeout.ms",
-    "sasl.server.max.receive.size",
-];
-
 impl NetworkLimits {
-    /// Applies one key of [`NETWORK_KEYS`].
+    /// Applies one of the network keys (entries of [`super::BROKER_KEYS`] that set these
+    /// limits), for callers that hold only the limits. Other broker keys are still checked
+    /// but leave the limits as they are; unknown keys are ignored.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        match key {
-            "max.connections" => self.max_connections = count(key, value, 1)?,
-            "max.connections.per.ip" => self.max_connections_per_ip = count(key, value, 0)?,
-            "max.connections.per.ip.overrides" => {
-                self.max_connections_per_ip_overrides = parse_overrides(key, value)?
-            }
-            "connections.max.idle.ms" => {
-                self.connections_max_idle_ms = parse_key(key, value)?;
-                if self.connections_max_idle_ms == 0 {
-                    return Err(invalid(
-                        key,
-                        value,
-                        "must be positive, or negative for never",
-                    ));
-                }
-            }
-            "sluice.request.read.timeout.ms" => {
-                self.request_read_timeout_ms = parse_key(key, value)?;
-                if self.request_read_timeout_ms == 0 {
-                    return Err(invalid(key, value, "must be at least 1"));
-                }
-            }
-            "sasl.server.max.receive.size" => {
-                self.sasl_server_max_receive_size = count(key, value, 1)?
-            }
-            _ => {}
-        }
+        let Some(spec) = super::broker_keys::find(key) else {
+            return Ok(());
+        };
+        let mut cfg = BrokerConfig {
+            network: self.clone(),
+            ..BrokerConfig::default()
+        };
+        spec.apply(&mut cfg, key, value)?;
+        *self = cfg.network;
         Ok(())
     }
 
@@ -125,40 +100,10 @@ impl NetworkLimits {
             .ok()
             .map(std::time::Duration::from_millis)
     }
-
-    /// (key, value) for `--print-config` and DescribeConfigs.
-    pub fn effective(&self) -> Vec<(&'static str, String)> {
-        let overrides = self
-            .max_connections_per_ip_overrides
-            .iter()
-            .map(|(ip, n)| format!("{ip}:{n}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        vec![
-            ("max.connections", self.max_connections.to_string()),
-            (
-                "max.connections.per.ip",
-                self.max_connections_per_ip.to_string(),
-            ),
-            ("max.connections.per.ip.overrides", overrides),
-            (
-                "connections.max.idle.ms",
-                self.connections_max_idle_ms.to_string(),
-            ),
-            (
-                "sluice.request.read.timeout.ms",
-                self.request_read_timeout_ms.to_string(),
-            ),
-            (
-                "sasl.server.max.receive.size",
-                self.sasl_server_max_receive_size.to_string(),
-            ),
-        ]
-    }
 }
 
 /// A connection count or size of at least `min` (Kafka's keys are ints).
-fn count(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
+pub(super) fn count(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
     let v: i64 = parse_key(key, value)?;
     if v < min as i64 || v > i32::MAX as i64 {
         return Err(invalid(
@@ -172,7 +117,10 @@ fn count(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
 
 /// Kafka's `host:count,host:count` list; hosts must be IP addresses here (Sluice does not
 /// resolve names in its configuration). IPv6 addresses go in brackets: `[::1]:5`.
-fn parse_overrides(key: &str, value: &str) -> Result<BTreeMap<IpAddr, usize>, ConfigError> {
+pub(super) fn parse_overrides(
+    key: &str,
+    value: &str,
+) -> Result<BTreeMap<IpAddr, usize>, ConfigError> {
     let mut out = BTreeMap::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (host, n) = entry
@@ -189,6 +137,15 @@ fn parse_overrides(key: &str, value: &str) -> Result<BTreeMap<IpAddr, usize>, Co
         out.insert(ip, count(key, n, 0)?);
     }
     Ok(out)
+}
+
+/// The overrides as the key is written (IPv6 addresses without brackets, as before).
+pub(super) fn show_overrides(overrides: &BTreeMap<IpAddr, usize>) -> String {
+    overrides
+        .iter()
+        .map(|(ip, n)| format!("{ip}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]

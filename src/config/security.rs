@@ -1,7 +1,8 @@
 //! Listener security: the protocol of `listeners` (PLAINTEXT or SASL_PLAINTEXT) and, for SASL,
 //! the enabled mechanisms and the PLAIN users, read from Kafka's JAAS line
-//! (`listener.name.sasl_plaintext.plain.sasl.jaas.config=... user_alice="secret";`). Parsed on
-//! the main thread at start-up; shards hold a read-only copy.
+//! (`listener.name.sasl_plaintext.plain.sasl.jaas.config=... user_alice="secret";`). The keys
+//! are entries of the broker key table (`broker_keys.rs`), which uses the parsers here. Parsed
+//! on the main thread at start-up; shards hold a read-only copy.
 
 use std::collections::BTreeMap;
 
@@ -9,14 +10,6 @@ use crate::protocol::scram::{ITERATIONS, ScramCredential, ScramHash};
 
 /// The broker key holding the PLAIN users, as Kafka names it for a SASL_PLAINTEXT listener.
 pub const PLAIN_JAAS_KEY: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
-
-/// Keys whose `user_NAME="PASSWORD"` entries define users: the PLAIN one and, by the same
-/// naming, one per SCRAM mechanism. All users may use every enabled mechanism.
-pub const USER_KEYS: &[&str] = &[
-    PLAIN_JAAS_KEY,
-    "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config",
-    "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
-];
 
 /// The security protocol of the listeners (every shard port uses the same one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

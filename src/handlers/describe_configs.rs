@@ -10,7 +10,7 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use crate::config::ValueSource;
+use crate::config::{ValueSource, is_sensitive_key};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
@@ -168,7 +168,7 @@ fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {
         if !out.iter().any(|e| *e.name == **name) {
             let mut e = entry(name, value.clone(), SOURCE_STATIC_BROKER);
             // JAAS lines carry passwords: shown as sensitive, without a value, as Kafka does.
-            if name.contains("jaas") || name.contains("password") {
+            if is_sensitive_key(name) {
                 e.value = None;
                 e.is_sensitive = true;
             }

@@ -1,0 +1,535 @@
+//! The broker keys Sluice reads (`node.id`, `listeners`, `group.max.size`, ...), as one table:
+//! each entry has the key's Kafka name, its default, how a value is parsed and checked into a
+//! [`BrokerConfig`], how the effective value is shown, and whether it is a secret.
+//! `BrokerConfig::from_properties`, `serve --print-config` and DescribeConfigs on a broker all
+//! read this table, so adding a key is one entry here plus one field of `BrokerConfig`.
+//!
+//! Not here: the topic defaults under their broker names (`log.retention.ms`, ...), which the
+//! topic table owns (`topic.rs`, `TopicDefaults::apply_broker_key`). They are also the only
+//! dynamic broker configs (`is_dynamic_broker_key`); every key of this table is fixed at
+//! start-up, which is why DescribeConfigs shows them read-only and AlterConfigs refuses them.
+//! A key that should become dynamic needs a run-time path like `TopicDefaults::with_dynamic`
+//! (shards hold a read-only copy of `BrokerConfig`), not just a flag here.
+
+use std::path::PathBuf;
+
+use super::network::{count, parse_overrides, show_overrides};
+use super::security::{PLAIN_JAAS_KEY, SecurityProtocol, parse_mechanisms, parse_plain_users};
+use super::{BrokerConfig, ConfigError, invalid, parse_key};
+
+/// One broker key.
+pub struct BrokerKey {
+    /// Kafka's name (Sluice's own keys start with `sluice.`).
+    pub name: &'static str,
+    /// Older Kafka names read the same way (`broker.id`, `log.dir`); the value is shown under
+    /// `name` only.
+    pub aliases: &'static [&'static str],
+    pub default: KeyDefault,
+    /// What the key sets, in a line.
+    pub doc: &'static str,
+    /// The value holds secrets: errors show `(hidden)` instead, and DescribeConfigs gives no
+    /// value. Such keys have no `show`.
+    pub sensitive: bool,
+    /// Parses `value`, given under `key` (the name or an alias, so errors name what the
+    /// operator wrote), into the configuration.
+    pub parse: fn(&mut BrokerConfig, &str, &str) -> Result<(), ConfigError>,
+    /// The effective value for `--print-config` and DescribeConfigs. `None`: the key is not
+    /// listed there (secrets; and the group keys that were never listed, which DescribeConfigs
+    /// still shows when the file sets them).
+    pub show: Option<fn(&BrokerConfig) -> String>,
+}
+
+/// Where a key's value comes from when the operator does not set it.
+pub enum KeyDefault {
+    /// Parsed by the key's own `parse` before the file is read, so a default obeys the same
+    /// rules as a value from the file.
+    Value(&'static str),
+    /// Depends on other settings or on the machine; `from_properties` (or the field's own
+    /// `Default`) supplies it. The text says how, for readers of the table.
+    Computed(&'static str),
+    /// No value unless set.
+    Unset,
+}
+
+impl BrokerKey {
+    /// Applies `value`, given under `key`, with secrets kept out of the error.
+    pub fn apply(&self, cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
+        (self.parse)(cfg, key, value).map_err(|e| if self.sensitive { e.hidden() } else { e })
+    }
+
+    pub fn answers_to(&self, key: &str) -> bool {
+        self.name == key || self.aliases.contains(&key)
+    }
+}
+
+/// The entry for `key` (its name or an alias), if Sluice knows it as a broker key.
+pub fn find(key: &str) -> Option<&'static BrokerKey> {
+    BROKER_KEYS.iter().find(|k| k.answers_to(key))
+}
+
+/// Whether the value of `key` must not be shown: the table's secrets and, by Kafka's naming,
+/// keys Sluice does not know that an operator set (`....jaas.config`, `...password`).
+pub fn is_sensitive(key: &str) -> bool {
+    find(key).is_some_and(|k| k.sensitive) || key.contains("jaas") || key.contains("password")
+}
+
+/// Applies every [`KeyDefault::Value`] to `cfg`.
+pub fn apply_defaults(cfg: &mut BrokerConfig) -> Result<(), ConfigError> {
+    for key in BROKER_KEYS {
+        if let KeyDefault::Value(value) = key.default {
+            key.apply(cfg, key.name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// A value of at least `min`, with Sluice's usual message.
+fn at_least<T>(key: &str, value: &str, min: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let v: T = parse_key(key, value)?;
+    if v < min {
+        return Err(invalid(key, value, &format!("must be at least {min}")));
+    }
+    Ok(v)
+}
+
+/// A value above zero (the coordinators' keys, whose message Kafka words this way).
+fn positive<T>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+    T::Err: std::fmt::Display,
+{
+    let v: T = parse_key(key, value)?;
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(invalid(key, value, "must be positive"))
+    }
+}
+
+/// The first entry of a Kafka listener list such as `PLAINTEXT://host:9092`.
+fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
+    let first = value.split(',').next().unwrap_or("").trim();
+    let addr = first.split_once("://").map(|(_, a)| a).unwrap_or(first);
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
+    Ok((host.to_string(), parse_key(key, port)?))
+}
+
+fn show_listener(cfg: &BrokerConfig, host: &str) -> String {
+    format!(
+        "{}://{host}:{}",
+        cfg.security_protocol.name(),
+        cfg.bootstrap_port
+    )
+}
+
+/// `off` (or `none`, or empty) disables the metrics endpoint.
+pub(super) fn metrics_addr(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!(v.is_empty() || v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none")))
+        .then(|| v.to_string())
+}
+
+/// One of the JAAS lines whose `user_NAME="PASSWORD"` entries define users: the PLAIN one
+/// and, by the same naming, one per SCRAM mechanism. Users of every line add up, and all may
+/// use every enabled mechanism.
+fn parse_users(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
+    let users = parse_plain_users(value).map_err(|e| invalid(key, value, &e))?;
+    cfg.sasl.plain_users.extend(users);
+    Ok(())
+}
+
+/// Stores a parsed value, or passes its error on: what most entries' `parse` does.
+fn set<T>(field: &mut T, parsed: Result<T, ConfigError>) -> Result<(), ConfigError> {
+    *field = parsed?;
+    Ok(())
+}
+
+/// Fields every entry spells the same way; entries override what differs.
+const KEY: BrokerKey = BrokerKey {
+    name: "",
+    aliases: &[],
+    default: KeyDefault::Unset,
+    doc: "",
+    sensitive: false,
+    parse: |_, _, _| Ok(()),
+    show: None,
+};
+
+/// Every broker key, in the order `--print-config` and DescribeConfigs list them.
+pub const BROKER_KEYS: &[BrokerKey] = &[
+    BrokerKey {
+        name: "node.id",
+        aliases: &["broker.id"],
+        default: KeyDefault::Value("0"),
+        doc: "this node's id; shard c is Kafka broker node.id * 1000 + c",
+        parse: |c, k, v| set(&mut c.node_id, parse_key(k, v)),
+        show: Some(|c| c.node_id.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "log.dirs",
+        aliases: &["log.dir"],
+        default: KeyDefault::Value("./data"),
+        doc: "data directory; of a list, the first is used",
+        parse: |c, k, v| {
+            let first = v.split(',').next().unwrap_or("").trim();
+            if first.is_empty() {
+                return Err(invalid(k, v, "must name a directory"));
+            }
+            c.data_dir = PathBuf::from(first);
+            Ok(())
+        },
+        show: Some(|c| c.data_dir.display().to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "listeners",
+        default: KeyDefault::Value("PLAINTEXT://127.0.0.1:9092"),
+        doc: "bootstrap address and security protocol (first entry of the list)",
+        parse: |c, k, v| {
+            (c.host, c.bootstrap_port) = parse_listener(k, v)?;
+            c.security_protocol =
+                SecurityProtocol::of_listener(v.trim()).map_err(|e| invalid(k, v, &e))?;
+            Ok(())
+        },
+        show: Some(|c| show_listener(c, &c.host)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "advertised.listeners",
+        default: KeyDefault::Computed("the listeners' host; a wildcard host advertises 127.0.0.1"),
+        doc: "host given to clients (its protocol and port are the listeners')",
+        parse: |c, k, v| {
+            set(
+                &mut c.advertised_host,
+                parse_listener(k, v).map(|(host, _)| host),
+            )
+        },
+        show: Some(|c| show_listener(c, &c.advertised_host)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sasl.enabled.mechanisms",
+        default: KeyDefault::Value("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"),
+        doc: "SASL mechanisms offered, in this order",
+        parse: |c, k, v| {
+            set(
+                &mut c.sasl.mechanisms,
+                parse_mechanisms(v).map_err(|e| invalid(k, v, &e)),
+            )
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: PLAIN_JAAS_KEY,
+        doc: "PLAIN users: user_NAME=\"PASSWORD\" entries of a JAAS line",
+        sensitive: true,
+        parse: parse_users,
+        ..KEY
+    },
+    BrokerKey {
+        name: "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config",
+        doc: "more users, as in the PLAIN line",
+        sensitive: true,
+        parse: parse_users,
+        ..KEY
+    },
+    BrokerKey {
+        name: "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config",
+        doc: "more users, as in the PLAIN line",
+        sensitive: true,
+        parse: parse_users,
+        ..KEY
+    },
+    BrokerKey {
+        name: "sluice.cores",
+        default: KeyDefault::Computed("every core of the machine"),
+        doc: "shards to run, one per core",
+        parse: |c, k, v| set(&mut c.cores, parse_key(k, v)),
+        show: Some(|c| c.cores.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sluice.shard.ports",
+        default: KeyDefault::Computed("the bootstrap port + 1 + core"),
+        doc: "port of each shard, one per core",
+        parse: |c, k, v| {
+            c.shard_ports = v
+                .split(',')
+                .map(|p| parse_key::<u16>(k, p))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        },
+        show: Some(|c| {
+            let ports: Vec<String> = c.shard_ports.iter().map(u16::to_string).collect();
+            ports.join(",")
+        }),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sluice.metrics.addr",
+        default: KeyDefault::Value("127.0.0.1:9644"),
+        doc: "address of the Prometheus endpoint; off turns it off",
+        parse: |c, _, v| set(&mut c.metrics_addr, Ok(metrics_addr(v))),
+        show: Some(|c| c.metrics_addr.clone().unwrap_or_else(|| "off".into())),
+        ..KEY
+    },
+    BrokerKey {
+        name: "auto.create.topics.enable",
+        default: KeyDefault::Value("true"),
+        doc: "Metadata requests create missing topics",
+        parse: |c, k, v| set(&mut c.auto_create_topics, parse_key(k, v)),
+        show: Some(|c| c.auto_create_topics.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "num.partitions",
+        default: KeyDefault::Value("1"),
+        doc: "partitions of a topic created without a count",
+        parse: |c, k, v| set(&mut c.num_partitions, at_least(k, v, 1)),
+        show: Some(|c| c.num_partitions.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "default.replication.factor",
+        default: KeyDefault::Value("1"),
+        doc: "replication factor of a topic created without one",
+        parse: |c, k, v| set(&mut c.default_replication_factor, parse_key(k, v)),
+        show: Some(|c| c.default_replication_factor.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "socket.request.max.bytes",
+        default: KeyDefault::Value("104857600"),
+        doc: "largest request frame accepted",
+        parse: |c, k, v| set(&mut c.socket_request_max_bytes, at_least(k, v, 1024)),
+        show: Some(|c| c.socket_request_max_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "log.retention.check.interval.ms",
+        default: KeyDefault::Value("300000"),
+        doc: "how often retention runs",
+        parse: |c, k, v| set(&mut c.retention_check_interval_ms, at_least(k, v, 1)),
+        show: Some(|c| c.retention_check_interval_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "queued.max.request.bytes",
+        // Kafka's default is -1 (no limit); 1 GiB keeps a storm of large frames from
+        // exhausting memory.
+        default: KeyDefault::Value("1073741824"),
+        doc: "request bytes held in memory at once over all shards; -1: no limit",
+        parse: |c, k, v| {
+            c.queued_max_request_bytes = parse_key(k, v)?;
+            if c.queued_max_request_bytes < 1 && c.queued_max_request_bytes != -1 {
+                return Err(invalid(k, v, "must be -1 (no limit) or positive"));
+            }
+            Ok(())
+        },
+        show: Some(|c| c.queued_max_request_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sluice.log.writeback.bytes",
+        // DEFAULT_WRITEBACK_BYTES (1 MiB); its comment has the measurement behind it.
+        default: KeyDefault::Value("1048576"),
+        doc: "appended bytes after which a partition starts their writeback; 0: the kernel's",
+        parse: |c, k, v| set(&mut c.writeback_bytes, parse_key(k, v)),
+        show: Some(|c| c.writeback_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "log.cleaner.backoff.ms",
+        default: KeyDefault::Value("15000"),
+        doc: "how often the cleaner looks for logs to compact",
+        parse: |c, k, v| set(&mut c.cleaner_backoff_ms, at_least(k, v, 1)),
+        show: Some(|c| c.cleaner_backoff_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "offsets.topic.num.partitions",
+        default: KeyDefault::Value("50"),
+        doc: "partitions of __consumer_offsets when created; fixed afterwards",
+        parse: |c, k, v| set(&mut c.offsets_topic_num_partitions, positive(k, v)),
+        show: Some(|c| c.offsets_topic_num_partitions.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "offsets.retention.check.interval.ms",
+        default: KeyDefault::Value("600000"),
+        doc: "how often expired offsets are removed",
+        parse: |c, k, v| set(&mut c.offsets_retention_check_interval_ms, positive(k, v)),
+        show: Some(|c| c.offsets_retention_check_interval_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "transactional.id.expiration.ms",
+        default: KeyDefault::Value("604800000"),
+        doc: "an idle transactional id is forgotten after this long",
+        parse: |c, k, v| set(&mut c.transactional_id_expiration_ms, positive(k, v)),
+        show: Some(|c| c.transactional_id_expiration_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "transaction.remove.expired.transaction.cleanup.interval.ms",
+        default: KeyDefault::Value("3600000"),
+        doc: "how often expired transactional ids are looked for",
+        parse: |c, k, v| set(&mut c.transactional_id_cleanup_interval_ms, positive(k, v)),
+        show: Some(|c| c.transactional_id_cleanup_interval_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "producer.id.expiration.ms",
+        default: KeyDefault::Value("86400000"),
+        doc: "a partition forgets an idempotent producer idle this long",
+        parse: |c, k, v| set(&mut c.producer_id_expiration_ms, positive(k, v)),
+        show: Some(|c| c.producer_id_expiration_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "producer.id.expiration.check.interval.ms",
+        default: KeyDefault::Value("600000"),
+        doc: "how often idle producers are looked for",
+        parse: |c, k, v| {
+            set(
+                &mut c.producer_id_expiration_check_interval_ms,
+                positive(k, v),
+            )
+        },
+        show: Some(|c| c.producer_id_expiration_check_interval_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "transaction.state.log.num.partitions",
+        default: KeyDefault::Value("50"),
+        doc: "partitions of __transaction_state when created; fixed afterwards",
+        parse: |c, k, v| set(&mut c.transaction_state_num_partitions, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "transaction.max.timeout.ms",
+        default: KeyDefault::Value("900000"),
+        doc: "largest transaction.timeout.ms a producer may ask for",
+        parse: |c, k, v| set(&mut c.transaction_max_timeout_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "offsets.retention.minutes",
+        default: KeyDefault::Value("10080"),
+        doc: "committed offsets of an empty group expire after this long",
+        parse: |c, k, v| {
+            let minutes: i64 = positive(k, v)?;
+            c.group.offsets_retention_ms = minutes.saturating_mul(60_000);
+            Ok(())
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "offset.metadata.max.bytes",
+        default: KeyDefault::Value("4096"),
+        doc: "largest metadata string of a committed offset",
+        parse: |c, k, v| set(&mut c.group.offset_metadata_max_bytes, parse_key(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.initial.rebalance.delay.ms",
+        default: KeyDefault::Value("3000"),
+        doc: "how long the first rebalance of an empty group waits for more members",
+        parse: |c, k, v| {
+            c.group.initial_rebalance_delay_ms = parse_key(k, v)?;
+            if c.group.initial_rebalance_delay_ms < 0 {
+                return Err(invalid(k, v, "must not be negative"));
+            }
+            Ok(())
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.min.session.timeout.ms",
+        default: KeyDefault::Value("6000"),
+        doc: "smallest session timeout a member may ask for",
+        parse: |c, k, v| set(&mut c.group.min_session_timeout_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.max.session.timeout.ms",
+        default: KeyDefault::Value("1800000"),
+        doc: "largest session timeout a member may ask for",
+        parse: |c, k, v| set(&mut c.group.max_session_timeout_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.max.size",
+        // Kafka's is Integer.MAX_VALUE; GroupConfig's usize::MAX means the same: no limit.
+        default: KeyDefault::Computed("no limit"),
+        doc: "most members of one group",
+        parse: |c, k, v| set(&mut c.group.max_size, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "max.connections",
+        default: KeyDefault::Value("2147483647"),
+        doc: "open client connections on the whole node",
+        parse: |c, k, v| set(&mut c.network.max_connections, count(k, v, 1)),
+        show: Some(|c| c.network.max_connections.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "max.connections.per.ip",
+        default: KeyDefault::Value("2147483647"),
+        doc: "open connections from one address on the node",
+        parse: |c, k, v| set(&mut c.network.max_connections_per_ip, count(k, v, 0)),
+        show: Some(|c| c.network.max_connections_per_ip.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "max.connections.per.ip.overrides",
+        default: KeyDefault::Value(""),
+        doc: "ip:count pairs that replace max.connections.per.ip",
+        parse: |c, k, v| {
+            set(
+                &mut c.network.max_connections_per_ip_overrides,
+                parse_overrides(k, v),
+            )
+        },
+        show: Some(|c| show_overrides(&c.network.max_connections_per_ip_overrides)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "connections.max.idle.ms",
+        default: KeyDefault::Value("600000"),
+        doc: "a connection idle this long is closed; negative: never",
+        parse: |c, k, v| {
+            c.network.connections_max_idle_ms = parse_key(k, v)?;
+            if c.network.connections_max_idle_ms == 0 {
+                return Err(invalid(k, v, "must be positive, or negative for never"));
+            }
+            Ok(())
+        },
+        show: Some(|c| c.network.connections_max_idle_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sluice.request.read.timeout.ms",
+        default: KeyDefault::Value("30000"),
+        doc: "a request frame, once begun, must arrive within this long",
+        parse: |c, k, v| set(&mut c.network.request_read_timeout_ms, at_least(k, v, 1)),
+        show: Some(|c| c.network.request_read_timeout_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sasl.server.max.receive.size",
+        default: KeyDefault::Value("524288"),
+        doc: "largest frame accepted before a SASL connection has authenticated",
+        parse: |c, k, v| set(&mut c.network.sasl_server_max_receive_size, count(k, v, 1)),
+        show: Some(|c| c.network.sasl_server_max_receive_size.to_string()),
+        ..KEY
+    },
+];
