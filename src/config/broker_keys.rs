@@ -24,6 +24,7 @@ pub struct BrokerKey {
     /// Older Kafka names read the same way (`broker.id`, `log.dir`); the value is shown under
     /// `name` only.
     pub aliases: &'static [&'static str],
+    /// The value used when neither the file nor a flag sets the key.
     pub default: KeyDefault,
     /// What the key sets, in a line.
     pub doc: &'static str,
@@ -57,6 +58,7 @@ impl BrokerKey {
         (self.parse)(cfg, key, value).map_err(|e| if self.sensitive { e.hidden() } else { e })
     }
 
+    /// Whether `key` names this entry, by its name or an alias.
     pub fn answers_to(&self, key: &str) -> bool {
         self.name == key || self.aliases.contains(&key)
     }

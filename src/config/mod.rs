@@ -25,17 +25,25 @@ use crate::coordinator::group::GroupConfig;
 /// A configuration value that failed validation, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A key's value does not parse or is out of range.
     #[error("invalid value {value:?} for {key}: {reason}")]
     Invalid {
+        /// The key as written in the file or flag.
         key: String,
+        /// The value as given, or `(hidden)` for a sensitive key.
         value: String,
+        /// Why it was refused, e.g. the allowed range.
         reason: String,
     },
+    /// The `--config` file cannot be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The file named by `--config`.
         path: PathBuf,
+        /// The I/O error reading it.
         source: std::io::Error,
     },
+    /// The file is not a valid properties file.
     #[error(transparent)]
     Properties(#[from] PropertiesError),
 }
@@ -65,16 +73,29 @@ pub const DEFAULT_WRITEBACK_BYTES: u64 = 1 << 20;
 /// in [`BROKER_KEYS`]; `Default` is only the blank that `from_properties` fills from there.
 #[derive(Debug, Clone, Default)]
 pub struct BrokerConfig {
+    /// `node.id` (alias `broker.id`): shard `c` is Kafka broker `node_id * 1000 + c`.
     pub node_id: i32,
+    /// `log.dirs` (alias `log.dir`): the data directory holding every partition and the
+    /// node's metadata.
     pub data_dir: PathBuf,
+    /// The host the listeners bind, from `listeners`.
     pub host: String,
+    /// The host Metadata gives clients, from `advertised.listeners`; by default the bind
+    /// host, or 127.0.0.1 when that is a wildcard address.
     pub advertised_host: String,
+    /// The port of `listeners`: the bootstrap port, which any shard's connection may use.
     pub bootstrap_port: u16,
     /// Port of shard `c` is `shard_ports[c]`.
     pub shard_ports: Vec<u16>,
+    /// `sluice.cores`: how many shards (one pinned executor per core).
     pub cores: usize,
+    /// `auto.create.topics.enable`: Metadata for an unknown topic creates it.
     pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of a topic auto-created by Metadata, and of CreateTopics
+    /// with -1.
     pub num_partitions: i32,
+    /// `default.replication.factor`: the replication factor of CreateTopics with -1; only 1
+    /// is possible on a single node.
     pub default_replication_factor: i16,
     /// The listeners' security protocol (`listeners=SASL_PLAINTEXT://...`).
     pub security_protocol: SecurityProtocol,
@@ -127,6 +148,8 @@ pub struct BrokerConfig {
     pub transactional_id_cleanup_interval_ms: i64,
     /// `producer.id.expiration.ms`: a partition forgets an idempotent producer that wrote
     /// nothing for this long (Kafka default 1 day).
+    /// `producer.id.expiration.ms`: a partition forgets an idempotent producer idle this long
+    /// (ms) unless it has a transaction open there.
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`: how often (Kafka default 10 minutes).
     pub producer_id_expiration_check_interval_ms: i64,
@@ -135,11 +158,17 @@ pub struct BrokerConfig {
 /// Command-line overrides; `None` means "not given".
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--host`: the bind host.
     pub host: Option<String>,
+    /// `--port`: the bootstrap port.
     pub port: Option<u16>,
+    /// `--cores`: the number of shards.
     pub cores: Option<usize>,
+    /// `--node-id`.
     pub node_id: Option<i32>,
+    /// `--metrics-addr`: the Prometheus endpoint's address, or `off`.
     pub metrics_addr: Option<String>,
 }
 
@@ -182,6 +211,8 @@ impl BrokerConfig {
         Self::from_properties(&props, flags, available_cores)
     }
 
+    /// The configuration from parsed properties and flags: the table's defaults, then the
+    /// file's keys, then the flags; `available_cores` bounds `sluice.cores`.
     pub fn from_properties(
         props: &BTreeMap<String, String>,
         flags: &Overrides,

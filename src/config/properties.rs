@@ -5,12 +5,22 @@
 
 use std::collections::BTreeMap;
 
+/// A properties file that cannot be read as Java reads it.
 #[derive(Debug, thiserror::Error)]
 pub enum PropertiesError {
+    /// A logical line with neither `=` nor `:`, or with an empty key.
     #[error("line {line}: expected key=value, found {text:?}")]
-    Malformed { line: usize, text: String },
+    Malformed {
+        /// 1-based number of the line the logical line starts on.
+        line: usize,
+        /// The logical line as read (continuations joined).
+        text: String,
+    },
 }
 
+/// Parses a properties file: `key=value` or `key: value` lines (split at the first `=` or
+/// `:`, both sides trimmed), `#` and `!` comments, and lines continued by an odd number of
+/// trailing backslashes. Unlike Java, a key may not be separated by whitespace alone.
 pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, PropertiesError> {
     let mut out = BTreeMap::new();
     for (index, logical) in logical_lines(text) {

@@ -14,8 +14,10 @@ pub const PLAIN_JAAS_KEY: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.c
 /// The security protocol of the listeners (every shard port uses the same one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SecurityProtocol {
+    /// `PLAINTEXT://`: no authentication.
     #[default]
     Plaintext,
+    /// `SASL_PLAINTEXT://`: SASL PLAIN or SCRAM before any other request, no TLS.
     SaslPlaintext,
 }
 
@@ -100,6 +102,7 @@ impl SaslConfig {
         })
     }
 
+    /// Whether `mechanism` (e.g. `SCRAM-SHA-256`) is in `sasl.enabled.mechanisms`.
     pub fn is_enabled(&self, mechanism: &str) -> bool {
         self.mechanisms.iter().any(|m| m == mechanism)
     }

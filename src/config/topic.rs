@@ -4,21 +4,31 @@
 
 use std::collections::BTreeMap;
 
+/// A topic config (CreateTopics, AlterConfigs, the broker's topic defaults) that cannot be
+/// applied; answered with INVALID_CONFIG.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicConfigError {
+    /// The key is not a topic config Sluice knows.
     #[error("unknown topic config {0}")]
     UnknownKey(String),
+    /// The value does not parse or is outside the key's range.
     #[error("invalid value {value:?} for {key}: {reason}")]
     Invalid {
+        /// The key as given.
         key: String,
+        /// The value as given.
         value: String,
+        /// Why it was refused.
         reason: String,
     },
 }
 
+/// `message.timestamp.type`: whose clock a record's timestamp is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {
+    /// The producer's timestamp, stored as sent (Kafka's default).
     CreateTime,
+    /// The broker's clock at append: the batch's max timestamp is overwritten.
     LogAppendTime,
 }
 
@@ -192,11 +202,13 @@ fn check_kind(spec: &KeySpec, key: &str, value: &str) -> Result<(), TopicConfigE
 /// Where a topic config value comes from, as DescribeConfigs reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueSource {
+    /// Kafka's default; nothing set it.
     Default,
     /// The broker's config file or flags.
     Broker,
     /// A dynamic broker config (AlterConfigs on a broker resource).
     DynamicBroker,
+    /// Set on the topic (CreateTopics or AlterConfigs on the topic).
     Topic,
 }
 
@@ -356,23 +368,38 @@ impl TopicDefaults {
 /// The typed, effective configuration of one topic.
 #[derive(Debug, Clone)]
 pub struct TopicConfig {
+    /// `segment.bytes`: a segment rolls before it would grow past this size.
     pub segment_bytes: u64,
+    /// `segment.ms`: a segment rolls once its first append is this old (ms).
     pub segment_ms: i64,
+    /// `index.interval.bytes`: bytes of log between two offset-index entries.
     pub index_interval_bytes: u64,
+    /// `max.message.bytes`: the largest record batch a produce may append (bytes).
     pub max_message_bytes: usize,
+    /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `retention.ms`: closed segments whose newest record is older are deleted; -1 keeps
+    /// them forever.
     pub retention_ms: i64,
+    /// `retention.bytes`: oldest closed segments go while the log is larger; -1 for no limit.
     pub retention_bytes: i64,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
     pub compact: bool,
+    /// `cleanup.policy` contains `delete`: retention by time and size applies.
     pub delete: bool,
+    /// `flush.messages`: fdatasync after this many records (acks=all answers wait for it).
     pub flush_messages: i64,
+    /// `flush.ms`: fdatasync once unflushed records are this old (ms).
     pub flush_ms: i64,
+    /// `delete.retention.ms`: how long the cleaner keeps a tombstone (ms).
     pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted (ms).
     pub min_compaction_lag_ms: i64,
     /// A record stays uncompacted at most this long (KIP-354): a log whose dirty part holds
     /// older records is cleaned whatever its dirty ratio, and a compacted topic's active
     /// segment rolls once its first append is that old, so its records can be cleaned.
     pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the share of uncleaned bytes that makes a log due.
     pub min_cleanable_dirty_ratio: f64,
 }
 
