@@ -7,6 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// One shard's change signal (see the module doc); starts at generation 0 with no waiters.
+/// Built on `Cell`s, so it is not `Sync` and stays on the thread of its shard.
 #[derive(Default)]
 pub struct Event {
     generation: Cell<u64>,
@@ -14,6 +16,8 @@ pub struct Event {
 }
 
 impl Event {
+    /// The current generation, bumped (wrapping) by every [`Event::notify`]. Read it before
+    /// checking for data, then wait with [`Event::changed_since`].
     pub fn generation(&self) -> u64 {
         self.generation.get()
     }
@@ -39,6 +43,8 @@ impl Event {
     }
 }
 
+/// Future of [`Event::changed_since`]: ready once the event's generation differs from the
+/// one seen; while pending it keeps one waker per task in the event.
 pub struct Changed<'a> {
     event: &'a Event,
     seen: u64,

@@ -7,10 +7,14 @@
 use std::fs::File;
 use std::rc::Rc;
 
+/// A byte range of one open segment file, sent as is (see the module doc).
 pub struct FileRegion {
+    /// The segment's file, shared with the segment, so it stays open while a send is in flight.
     pub file: Rc<File>,
     /// Byte position of the range in the file.
     pub position: u64,
+    /// Length in bytes from `position`, never past the end of the segment. A log read cuts it
+    /// at the fetch's max bytes (but keeps at least the first batch), so it may end mid-batch.
     pub len: u64,
     /// The range lies in the active segment: the tail, almost surely in the page cache.
     pub is_tail: bool,

@@ -17,28 +17,47 @@ use uuid::Uuid;
 
 const METADATA_FILE: &str = "sluice-metadata.json";
 
+/// Why a cluster metadata change, or loading it, failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
+    /// The topic to create already exists (TOPIC_ALREADY_EXISTS).
     #[error("topic '{0}' already exists")]
     TopicExists(String),
+    /// The named topic does not exist (UNKNOWN_TOPIC_OR_PARTITION).
     #[error("topic '{0}' does not exist")]
     UnknownTopic(String),
+    /// The name breaks Kafka's topic name rules (INVALID_TOPIC_EXCEPTION).
     #[error("invalid topic name '{name}': {reason}")]
-    InvalidTopicName { name: String, reason: &'static str },
+    InvalidTopicName {
+        /// The refused name.
+        name: String,
+        /// Which rule it breaks, for the error message.
+        reason: &'static str,
+    },
+    /// A partition count below 1, or not above the current one when adding partitions
+    /// (INVALID_PARTITIONS); holds the message.
     #[error("{0}")]
     InvalidPartitions(String),
+    /// Writing the metadata file failed, or reading it at start-up (other than not found).
     #[error("cannot persist cluster metadata: {0}")]
     Io(#[from] std::io::Error),
+    /// The metadata file does not parse as the expected JSON (or the state failed to serialise).
     #[error("cluster metadata file is corrupt: {0}")]
     Corrupt(String),
     #[error(
         "this node serves at most {max} partitions and has {existing} (with {reserved} kept for internal topics); {adding} more would exceed that: {hint}"
     )]
+    /// The change would take the node past its [`PartitionLimit`] (answered POLICY_VIOLATION).
     TooManyPartitions {
+        /// The node's limit, [`PartitionLimit::max`].
         max: usize,
+        /// Partitions the node already has.
         existing: usize,
+        /// Partitions held back for internal topics not created yet.
         reserved: usize,
+        /// Partitions the refused change would add.
         adding: usize,
+        /// What to raise to serve more, from [`PartitionLimit::hint`].
         hint: String,
     },
 }
@@ -47,6 +66,7 @@ pub enum MetadataError {
 /// internal topics whose partitions are kept free until they are created.
 #[derive(Debug, Clone)]
 pub struct PartitionLimit {
+    /// Most partitions the node serves over all topics, internal ones included.
     pub max: usize,
     /// Internal topic name → partitions it will have when created.
     pub reserved: BTreeMap<String, usize>,
@@ -57,12 +77,15 @@ pub struct PartitionLimit {
 /// One topic as the node knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TopicMeta {
+    /// Topic name, valid by [`validate_topic_name`].
     pub name: String,
+    /// Topic id (KIP-516): a random v4 UUID made at creation, kept across restarts.
     pub id: Uuid,
     /// Owning shard (core index) of each partition, indexed by partition number.
     pub partitions: Vec<usize>,
     /// Topic-level config overrides (Kafka key names).
     pub configs: BTreeMap<String, String>,
+    /// True for names starting with `__` (`__consumer_offsets`, `__transaction_state`).
     pub internal: bool,
 }
 
@@ -82,7 +105,11 @@ struct PersistedState {
 /// Producer ids are reserved in blocks so that allocation persists only once per block.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// The node's cluster metadata (see the module doc): one per node, shared by every shard;
+/// each change is persisted before it becomes visible.
 pub struct Cluster {
+    /// Cluster id for Metadata responses: 22 characters of URL-safe base64 of a random UUID,
+    /// made on first start and persisted.
     pub cluster_id: String,
     shard_count: usize,
     path: PathBuf,
@@ -230,18 +257,23 @@ impl Cluster {
         Ok(())
     }
 
+    /// Counter bumped by every committed change (1 at load); shards compare it to skip
+    /// reconciling when nothing moved.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }
 
+    /// The topic `name`; `None` when it does not exist.
     pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
         self.read().topics.get(name).cloned()
     }
 
+    /// The topic with id `id` (a scan over all topics); `None` when there is none.
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMeta>> {
         self.read().topics.values().find(|t| t.id == id).cloned()
     }
 
+    /// A snapshot of all topics, ordered by name.
     pub fn topics(&self) -> Vec<Arc<TopicMeta>> {
         self.read().topics.values().cloned().collect()
     }
@@ -320,6 +352,8 @@ impl Cluster {
         Ok(topic)
     }
 
+    /// Removes topic `name` from the metadata (persisted before it returns) and returns its last
+    /// metadata. Only the metadata changes here; the partitions' data is not touched.
     pub fn delete_topic(&self, name: &str) -> Result<Arc<TopicMeta>, MetadataError> {
         let mut state = self.write();
         let mut next = state.clone();

@@ -10,10 +10,16 @@ use super::records::OffsetCommitValue;
 /// One committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetAndMetadata {
+    /// The committed offset as the client sent it; by Kafka's convention the next offset the
+    /// group will consume, not the last one it processed.
     pub offset: i64,
     /// -1 when the client did not send one.
     pub leader_epoch: i32,
+    /// Client string stored with the offset; empty when none was sent. At most
+    /// `offset.metadata.max.bytes`, checked at commit.
     pub metadata: String,
+    /// When the coordinator accepted the commit (the call's `now_ms`, ms since the Unix epoch);
+    /// per-offset retention counts from it.
     pub commit_timestamp_ms: i64,
     /// Only for commits that carried a retention time (OffsetCommit v2-v4); newer commits
     /// expire by the group rule instead.
@@ -21,6 +27,8 @@ pub struct OffsetAndMetadata {
 }
 
 impl OffsetAndMetadata {
+    /// The `__consumer_offsets` value this offset is persisted as (value v1 when
+    /// `expire_timestamp_ms` is set, else v3).
     pub fn to_value(&self) -> OffsetCommitValue {
         OffsetCommitValue {
             offset: self.offset,
@@ -31,6 +39,7 @@ impl OffsetAndMetadata {
         }
     }
 
+    /// Rebuilds the offset from a `__consumer_offsets` value read back at replay.
     pub fn from_value(value: &OffsetCommitValue) -> Self {
         Self {
             offset: value.offset,
@@ -49,10 +58,12 @@ pub struct GroupOffsets {
 }
 
 impl GroupOffsets {
+    /// The offset committed for `topic`/`partition`; `None` when nothing is committed.
     pub fn get(&self, topic: &str, partition: i32) -> Option<&OffsetAndMetadata> {
         self.topics.get(topic)?.get(&partition)
     }
 
+    /// Stores a commit for `topic`/`partition`, replacing any earlier one.
     pub fn insert(&mut self, topic: &str, partition: i32, offset: OffsetAndMetadata) {
         self.topics
             .entry(topic.to_owned())
@@ -60,6 +71,8 @@ impl GroupOffsets {
             .insert(partition, offset);
     }
 
+    /// Drops the offset of `topic`/`partition` and returns it; a topic left without partitions
+    /// is dropped too.
     pub fn remove(&mut self, topic: &str, partition: i32) -> Option<OffsetAndMetadata> {
         let partitions = self.topics.get_mut(topic)?;
         let removed = partitions.remove(&partition);
@@ -69,10 +82,12 @@ impl GroupOffsets {
         removed
     }
 
+    /// True when the group has no committed offset at all.
     pub fn is_empty(&self) -> bool {
         self.topics.is_empty()
     }
 
+    /// Number of committed (topic, partition) offsets over all topics.
     pub fn len(&self) -> usize {
         self.topics.values().map(BTreeMap::len).sum()
     }

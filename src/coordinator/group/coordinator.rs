@@ -30,7 +30,11 @@ pub const CLASSIC_GROUP_TYPE: &str = "classic";
 /// should answer the affected requests with the append error instead.)
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Effects {
+    /// Records to append to the group's `__consumer_offsets` partition, in order, before any
+    /// delivery is sent.
     pub records: Vec<Record>,
+    /// Responses to send once the records are appended, each to the connection waiting on its
+    /// token; they may answer parked requests of other members, not only the current call.
     pub deliveries: Vec<Delivery>,
 }
 
@@ -56,6 +60,8 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
+    /// A coordinator without groups; they come from requests and, at start-up, from
+    /// [`GroupCoordinator::replay`].
     pub fn new(config: GroupConfig) -> Self {
         Self {
             config,
@@ -63,14 +69,17 @@ impl GroupCoordinator {
         }
     }
 
+    /// The settings every group of this coordinator uses.
     pub fn config(&self) -> &GroupConfig {
         &self.config
     }
 
+    /// The group `group_id`; `None` when this coordinator does not hold it.
     pub fn group(&self, group_id: &str) -> Option<&Group> {
         self.groups.get(group_id)
     }
 
+    /// Every group this coordinator holds, ordered by group id.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.groups.values()
     }

@@ -8,14 +8,25 @@ use bytes::Bytes;
 
 use super::types::{Protocol, RequestToken};
 
+/// A member of a classic group as the group state machine tracks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Id the coordinator gave the member: its `client.id`, '-', then a random UUID.
     pub member_id: String,
+    /// `group.instance.id` (KIP-345): `Some` makes the member static, so a restart that joins
+    /// with the same instance id takes over its place (under a new member id).
     pub group_instance_id: Option<String>,
+    /// `client.id` from the request header of the member's JoinGroup.
     pub client_id: String,
+    /// The client's address as the broker sees it (Kafka's form, `/1.2.3.4`), for DescribeGroups.
     pub client_host: String,
+    /// How long (ms) a rebalance waits for this member to rejoin; JoinGroup v0 has none and
+    /// passes the session timeout.
     pub rebalance_timeout_ms: i32,
+    /// The member is removed when it sends no heartbeat for this many ms; checked against
+    /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms` at join.
     pub session_timeout_ms: i32,
+    /// Protocol type of its JoinGroup, e.g. "consumer"; equal to the group's.
     pub protocol_type: String,
     /// In the member's order of preference.
     pub protocols: Vec<Protocol>,
@@ -35,18 +46,22 @@ pub struct Member {
 }
 
 impl Member {
+    /// True for a static member (joined with a `group.instance.id`, KIP-345).
     pub fn is_static(&self) -> bool {
         self.group_instance_id.is_some()
     }
 
+    /// True while a JoinGroup of this member is parked until the join phase completes.
     pub fn is_awaiting_join(&self) -> bool {
         self.join_token.is_some()
     }
 
+    /// True while a SyncGroup of this member waits for the leader's assignment.
     pub fn is_awaiting_sync(&self) -> bool {
         self.sync_token.is_some()
     }
 
+    /// True when the member listed `protocol` (an assignor name) in its JoinGroup.
     pub fn supports(&self, protocol: &str) -> bool {
         self.protocols.iter().any(|p| p.name == protocol)
     }

@@ -15,17 +15,22 @@ use super::state::{Group, GroupState};
 /// One partition of an OffsetCommit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitPartition {
+    /// Partition index in the topic.
     pub partition: i32,
+    /// Offset to commit; by Kafka's convention the next one the consumer will read.
     pub offset: i64,
     /// -1 when absent.
     pub leader_epoch: i32,
+    /// Client string to store with the offset; `None` (null on the wire) stores an empty one.
     pub metadata: Option<String>,
 }
 
 /// One topic of an OffsetCommit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitTopic {
+    /// Topic name as the client sent it.
     pub name: String,
+    /// Partitions of the topic to commit; each succeeds or fails on its own.
     pub partitions: Vec<CommitPartition>,
 }
 
@@ -36,41 +41,53 @@ pub struct OffsetCommit {
     pub generation_id: i32,
     /// Empty outside group management.
     pub member_id: String,
+    /// `group.instance.id` of a static member (v7+); a stale instance gets FENCED_INSTANCE_ID.
     pub group_instance_id: Option<String>,
     /// v2-v4 only; -1 means "use the broker's retention".
     pub retention_time_ms: i64,
+    /// What to commit, by topic; the response answers every partition.
     pub topics: Vec<CommitTopic>,
 }
 
 /// Topics and partitions named by OffsetFetch and OffsetDelete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicPartitions {
+    /// Topic name as the client sent it.
     pub name: String,
+    /// Partition indexes of the topic.
     pub partitions: Vec<i32>,
 }
 
 /// Per-partition errors of OffsetCommit and OffsetDelete (`None` = success).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicErrors {
+    /// Topic name, as in the request.
     pub name: String,
+    /// (partition, error) pairs in request order.
     pub partitions: Vec<(i32, Option<ResponseError>)>,
 }
 
 /// One partition of an OffsetFetch answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedPartition {
+    /// Partition index in the topic.
     pub partition: i32,
     /// -1 when nothing is committed.
     pub offset: i64,
+    /// Leader epoch stored with the commit; -1 when unknown or nothing is committed.
     pub leader_epoch: i32,
+    /// Metadata stored with the commit; empty when nothing is committed.
     pub metadata: String,
+    /// Per-partition error (`None` = success); the coordinator currently never sets one.
     pub error: Option<ResponseError>,
 }
 
 /// One topic of an OffsetFetch answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedTopic {
+    /// Topic name, as requested (or as committed when every offset was asked for).
     pub name: String,
+    /// The requested partitions, or every committed partition of the topic.
     pub partitions: Vec<FetchedPartition>,
 }
 

@@ -27,25 +27,47 @@ use crate::protocol::varint::VarintError;
 /// Errors decoding a `__consumer_offsets` record.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
+    /// The record ended early: `needed` more bytes were required at byte position `at`.
     #[error("record truncated: needed {needed} more bytes at offset {at}")]
-    Truncated { at: usize, needed: usize },
+    Truncated {
+        /// Byte position in the key or value where reading stopped.
+        at: usize,
+        /// Bytes missing to finish the field being read.
+        needed: usize,
+    },
+    /// A key or value version this code does not read.
     #[error("unsupported {what} version {version}")]
-    UnsupportedVersion { what: &'static str, version: i16 },
+    UnsupportedVersion {
+        /// The schema: "__consumer_offsets key", "OffsetCommitValue" or "GroupMetadataValue".
+        what: &'static str,
+        /// The int16 version that prefixed the key or value.
+        version: i16,
+    },
+    /// A string field is not valid UTF-8.
     #[error("invalid UTF-8 in a string field")]
     InvalidUtf8,
+    /// A non-nullable string or bytes field had this negative length.
     #[error("negative length {0} for a non-nullable field")]
     NegativeLength(i32),
+    /// This many bytes were left after the last field of the schema.
     #[error("{0} unexpected bytes after the record")]
     TrailingBytes(usize),
     /// No field of these records is a varint; here so that every [`ReadError`] has its place.
     #[error("invalid varint at offset {at}: {error}")]
-    Varint { at: usize, error: VarintError },
+    Varint {
+        /// Byte position of the varint.
+        at: usize,
+        /// What is wrong with it.
+        error: VarintError,
+    },
 }
 
 /// One keyed record for `__consumer_offsets`; `value == None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Encoded key: int16 key version, then the key fields (see the module doc).
     pub key: Bytes,
+    /// Encoded value, prefixed by its int16 version.
     pub value: Option<Bytes>,
 }
 
@@ -58,31 +80,40 @@ const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 /// Key of a committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetCommitKey {
+    /// Group id (`group.id`) the offset belongs to.
     pub group: String,
+    /// Topic of the committed offset.
     pub topic: String,
+    /// Partition of the committed offset.
     pub partition: i32,
 }
 
 /// Key of a group's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMetadataKey {
+    /// Group id (`group.id`) whose metadata the record holds.
     pub group: String,
 }
 
 /// A decoded key: what the record is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordKey {
+    /// Key version 0 or 1: a committed offset.
     OffsetCommit(OffsetCommitKey),
+    /// Key version 2: a group's metadata.
     GroupMetadata(GroupMetadataKey),
 }
 
 /// A committed offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetCommitValue {
+    /// Committed offset; by Kafka's convention the next one the group will consume.
     pub offset: i64,
     /// -1 when unknown.
     pub leader_epoch: i32,
+    /// Client string stored with the offset; empty when none.
     pub metadata: String,
+    /// When the commit was accepted, ms since the Unix epoch.
     pub commit_timestamp: i64,
     /// Only set by OffsetCommit v1-v4 with an explicit retention time (stored as value v1).
     pub expire_timestamp: Option<i64>,
@@ -91,14 +122,21 @@ pub struct OffsetCommitValue {
 /// A member inside [`GroupMetadataValue`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberMetadataValue {
+    /// Id the coordinator gave the member.
     pub member_id: String,
+    /// `group.instance.id` of a static member; null for a dynamic one.
     pub group_instance_id: Option<String>,
+    /// `client.id` of the member's JoinGroup.
     pub client_id: String,
+    /// Client address as the broker saw it (`/1.2.3.4`).
     pub client_host: String,
+    /// Rebalance timeout in ms; values before v1 have none and read it as the session timeout.
     pub rebalance_timeout: i32,
+    /// Session timeout in ms.
     pub session_timeout: i32,
     /// The member's metadata for the group's selected protocol.
     pub subscription: Bytes,
+    /// The assignment the leader gave this member in the stored generation.
     pub assignment: Bytes,
 }
 
@@ -107,11 +145,15 @@ pub struct MemberMetadataValue {
 pub struct GroupMetadataValue {
     /// Empty for groups that only commit offsets.
     pub protocol_type: String,
+    /// The group's generation id when the record was written.
     pub generation: i32,
+    /// Protocol (assignor) selected for the generation; null when there is none.
     pub protocol: Option<String>,
+    /// Member id of the generation's leader; null when there is none.
     pub leader: Option<String>,
     /// -1 when unknown (values older than v2).
     pub current_state_timestamp: i64,
+    /// Members of the generation with their subscription and assignment.
     pub members: Vec<MemberMetadataValue>,
 }
 
@@ -163,6 +205,7 @@ fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
 }
 
 impl OffsetCommitKey {
+    /// Key version 1: group, topic, partition.
     pub fn encode(&self) -> Bytes {
         let mut buf = BytesMut::with_capacity(10 + self.group.len() + self.topic.len());
         buf.put_i16(OFFSET_COMMIT_KEY_VERSION);
@@ -174,6 +217,7 @@ impl OffsetCommitKey {
 }
 
 impl GroupMetadataKey {
+    /// Key version 2: group.
     pub fn encode(&self) -> Bytes {
         let mut buf = BytesMut::with_capacity(4 + self.group.len());
         buf.put_i16(GROUP_METADATA_KEY_VERSION);
@@ -437,12 +481,18 @@ fn decode_member(r: &mut ByteReader<'_>, version: i16) -> Result<MemberMetadataV
 /// A decoded `__consumer_offsets` record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodedRecord {
+    /// A committed offset.
     Offset {
+        /// Group, topic and partition of the offset.
         key: OffsetCommitKey,
+        /// The committed offset; `None` for a tombstone (offset deleted or expired).
         value: Option<OffsetCommitValue>,
     },
+    /// A group's metadata.
     Group {
+        /// The group the record is about.
         key: GroupMetadataKey,
+        /// The group's persisted state; `None` for a tombstone.
         value: Option<GroupMetadataValue>,
     },
 }

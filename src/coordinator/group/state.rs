@@ -152,54 +152,71 @@ impl Group {
 
     // ----- read access -----
 
+    /// The group's `group.id`.
     pub fn group_id(&self) -> &str {
         &self.group_id
     }
 
+    /// Current state in Kafka's classic group state machine.
     pub fn state(&self) -> GroupState {
         self.state
     }
 
+    /// When the group entered its current state, ms since the Unix epoch (Kafka's
+    /// `currentStateTimestamp`); the offsets of an Empty group expire relative to it.
     pub fn state_timestamp_ms(&self) -> i64 {
         self.state_timestamp_ms
     }
 
+    /// Current generation: 0 for a new group, incremented each time a join phase completes.
     pub fn generation_id(&self) -> i32 {
         self.generation_id
     }
 
+    /// Protocol type set by the first member (e.g. "consumer"); `None` for a group that only
+    /// commits offsets.
     pub fn protocol_type(&self) -> Option<&str> {
         self.protocol_type.as_deref()
     }
 
+    /// Protocol (assignor) selected for the current generation; `None` before the first one
+    /// and when a generation starts with no members.
     pub fn protocol_name(&self) -> Option<&str> {
         self.protocol_name.as_deref()
     }
 
+    /// Member id of the current leader; `None` before the first member joins.
     pub fn leader_id(&self) -> Option<&str> {
         self.leader_id.as_deref()
     }
 
+    /// The current member `member_id`; `None` also for a pending member (not joined yet).
     pub fn member(&self, member_id: &str) -> Option<&Member> {
         self.members.get(member_id)
     }
 
+    /// Current members, ordered by member id.
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
     }
 
+    /// Number of current members, pending members not counted.
     pub fn member_count(&self) -> usize {
         self.members.len()
     }
 
+    /// True when `member_id` is a current member (not a pending one).
     pub fn has_member(&self, member_id: &str) -> bool {
         self.members.contains_key(member_id)
     }
 
+    /// True when `member_id` was handed out with MEMBER_ID_REQUIRED (JoinGroup v4+, KIP-394)
+    /// and has not joined with it yet.
     pub fn is_pending_member(&self, member_id: &str) -> bool {
         self.pending_members.contains_key(member_id)
     }
 
+    /// The group's committed offsets.
     pub fn offsets(&self) -> &GroupOffsets {
         &self.offsets
     }

@@ -129,6 +129,8 @@ pub fn join_response(resp: &JoinResponse, version: i16) -> JoinGroupResponse {
 
 // ----- SyncGroup -----
 
+/// Group id and normalised request; `group_instance_id` is kept from v3, protocol type and
+/// name from v5.
 pub fn sync_request(req: &SyncGroupRequest, version: i16) -> (String, SyncRequest) {
     let request = SyncRequest {
         member_id: text(&req.member_id),
@@ -145,6 +147,8 @@ pub fn sync_request(req: &SyncGroupRequest, version: i16) -> (String, SyncReques
     (text(&req.group_id.0), request)
 }
 
+/// The wire response; the encoder leaves out what the version lacks (protocol type and name
+/// before v5).
 pub fn sync_response(resp: &SyncResponse) -> SyncGroupResponse {
     let mut out = SyncGroupResponse::default();
     out.error_code = code(resp.error);
@@ -156,6 +160,7 @@ pub fn sync_response(resp: &SyncResponse) -> SyncGroupResponse {
 
 // ----- Heartbeat -----
 
+/// Group id and normalised request; `group_instance_id` is kept from v3.
 pub fn heartbeat_request(req: &WireHeartbeatRequest, version: i16) -> (String, HeartbeatRequest) {
     let request = HeartbeatRequest {
         member_id: text(&req.member_id),
@@ -165,6 +170,7 @@ pub fn heartbeat_request(req: &WireHeartbeatRequest, version: i16) -> (String, H
     (text(&req.group_id.0), request)
 }
 
+/// The wire response: only the error code (0 for `None`).
 pub fn heartbeat_response(error: Option<ResponseError>) -> HeartbeatResponse {
     let mut out = HeartbeatResponse::default();
     out.error_code = code(error);
@@ -256,6 +262,7 @@ pub fn offset_commit_request(req: &OffsetCommitRequest, version: i16) -> (String
     (text(&req.group_id.0), commit)
 }
 
+/// The wire response: one error code per partition (0 for `None`), in the given order.
 pub fn offset_commit_response(results: &[TopicErrors]) -> OffsetCommitResponse {
     let mut out = OffsetCommitResponse::default();
     out.topics = results
@@ -392,6 +399,7 @@ fn fetch_topic_v8(t: &FetchedTopic) -> OffsetFetchResponseTopics {
 
 // ----- OffsetDelete -----
 
+/// Group id and the topics and partitions whose offsets to delete.
 pub fn offset_delete_request(req: &OffsetDeleteRequest) -> (String, Vec<TopicPartitions>) {
     let topics = req
         .topics
@@ -404,6 +412,8 @@ pub fn offset_delete_request(req: &OffsetDeleteRequest) -> (String, Vec<TopicPar
     (text(&req.group_id.0), topics)
 }
 
+/// The wire response: `Err` becomes the top-level error code (with no topics), `Ok` one
+/// error code per partition.
 pub fn offset_delete_response(
     result: &Result<Vec<TopicErrors>, ResponseError>,
 ) -> OffsetDeleteResponse {
@@ -472,6 +482,7 @@ pub fn list_groups_request(req: &ListGroupsRequest) -> (Vec<String>, Vec<String>
     )
 }
 
+/// The wire response; every group is listed with group type "classic" (a v5+ field).
 pub fn list_groups_response(groups: &[GroupListing]) -> ListGroupsResponse {
     let mut out = ListGroupsResponse::default();
     out.groups = groups

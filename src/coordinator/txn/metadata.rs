@@ -9,17 +9,27 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i8)]
 pub enum TxnStatus {
+    /// No transaction begun since InitProducerId.
     Empty = 0,
+    /// A transaction is open: partitions or offsets were added to it.
     Ongoing = 1,
+    /// EndTxn(commit) accepted and persisted; COMMIT markers are being written.
     PrepareCommit = 2,
+    /// Aborting (EndTxn(abort), timeout or fencing); ABORT markers are being written.
     PrepareAbort = 3,
+    /// COMMIT markers written; the id may begin its next transaction.
     CompleteCommit = 4,
+    /// ABORT markers written; the id may begin its next transaction.
     CompleteAbort = 5,
+    /// Kafka's status of an expiring id. Never set here (expiry writes a tombstone); an id read
+    /// back in it refuses AddPartitions with INVALID_TXN_STATE.
     Dead = 6,
+    /// Kafka's status while it fences an epoch. Never set here; decoded so every Kafka id reads.
     PrepareEpochFence = 7,
 }
 
 impl TxnStatus {
+    /// The status with Kafka's id `b`; `None` for an id Kafka does not define.
     pub fn from_byte(b: i8) -> Option<Self> {
         Some(match b {
             0 => Self::Empty,
@@ -56,12 +66,24 @@ impl TxnStatus {
 /// The persisted state of one transactional id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnMetadata {
+    /// The producer's `transactional.id`; the key in `__transaction_state`.
     pub transactional_id: String,
+    /// Producer id bound to the transactional id; a new one is allocated when the epoch would
+    /// overflow.
     pub producer_id: i64,
+    /// Current epoch, bumped by each InitProducerId and by a timeout abort; requests with an
+    /// older one are fenced.
     pub producer_epoch: i16,
+    /// `transaction.timeout.ms` from InitProducerId: an Ongoing transaction older than this is
+    /// aborted.
     pub timeout_ms: i32,
+    /// Status of the current (or last) transaction, persisted as Kafka's `TransactionState` id.
     pub status: TxnStatus,
+    /// (topic, partition) pairs of the current transaction, each to get a marker; cleared when
+    /// the markers are written.
     pub partitions: BTreeSet<(String, i32)>,
+    /// When the id last changed, ms since the Unix epoch; `transactional.id.expiration.ms`
+    /// counts from it.
     pub last_update_ms: i64,
     /// When the current transaction began (first AddPartitions/AddOffsets); -1 if none.
     pub start_ms: i64,
@@ -72,6 +94,7 @@ pub struct TxnMetadata {
 }
 
 impl TxnMetadata {
+    /// `partitions` grouped by topic: topics by name, partitions ascending.
     pub fn partitions_by_topic(&self) -> BTreeMap<&str, Vec<i32>> {
         let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for (topic, p) in &self.partitions {

@@ -17,14 +17,24 @@ const VALUE_VERSION_FLEXIBLE: i16 = 1;
 /// Why a stored record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxnRecordError {
+    /// The record ended before its last field (a bad varint counts as this too).
     #[error("record ends early")]
     Truncated,
+    /// A key or value version this code does not read.
     #[error("unknown {what} version {version}")]
-    UnknownVersion { what: &'static str, version: i16 },
+    UnknownVersion {
+        /// The schema: "TransactionLogKey" or "TransactionLogValue".
+        what: &'static str,
+        /// The int16 version that prefixed the key or value.
+        version: i16,
+    },
+    /// The value's status byte is not one of Kafka's `TransactionState` ids.
     #[error("unknown transaction status {0}")]
     UnknownStatus(i8),
+    /// A string field is not valid UTF-8.
     #[error("string is not UTF-8")]
     NotUtf8,
+    /// A non-nullable field had this negative length.
     #[error("negative length {0}")]
     NegativeLength(i64),
 }
@@ -54,6 +64,7 @@ pub fn encode_key(transactional_id: &str) -> Bytes {
     buf.freeze()
 }
 
+/// The transactional id of a `TransactionLogKey` v0.
 pub fn decode_key(bytes: &[u8]) -> Result<String, TxnRecordError> {
     let mut r = ByteReader::new(bytes);
     match r.i16()? {

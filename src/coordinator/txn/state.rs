@@ -15,7 +15,9 @@ use super::records;
 /// A `__transaction_state` record: key and value (None = tombstone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnRecord {
+    /// Encoded `TransactionLogKey` v0 (int16 version, transactional id).
     pub key: Bytes,
+    /// Encoded `TransactionLogValue` v0; `None` is a tombstone that forgets the id.
     pub value: Option<Bytes>,
 }
 
@@ -29,26 +31,42 @@ fn record_of(meta: &TxnMetadata) -> TxnRecord {
 /// COMMIT or ABORT markers the wiring must write to every partition of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarkerJob {
+    /// The transaction's `transactional.id`, to call [`TxnCoordinator::complete`] with.
     pub transactional_id: String,
+    /// Producer id the markers carry.
     pub producer_id: i64,
+    /// Producer epoch the markers carry (after any fencing bump).
     pub producer_epoch: i16,
+    /// True for COMMIT markers, false for ABORT.
     pub commit: bool,
+    /// Every (topic, partition) of the transaction; each gets one marker.
     pub partitions: Vec<(String, i32)>,
 }
 
 /// Why a request is refused; each is one Kafka error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TxnError {
+    /// The requested transaction timeout is not positive or exceeds `transaction.max.timeout.ms`
+    /// (INVALID_TRANSACTION_TIMEOUT).
     #[error("transaction timeout is above transaction.max.timeout.ms")]
     InvalidTimeout,
+    /// The transactional id is unknown or bound to another producer id
+    /// (INVALID_PRODUCER_ID_MAPPING).
     #[error("the producer id is not the one assigned to this transactional id")]
     InvalidProducerIdMapping,
+    /// The request's epoch (or, at InitProducerId, producer id) is not the current one:
+    /// PRODUCER_FENCED, or INVALID_PRODUCER_EPOCH for clients too old to know it.
     #[error("a newer producer with this transactional id fenced this one")]
     ProducerFenced,
+    /// The previous transaction's markers are still being written; the client retries
+    /// (CONCURRENT_TRANSACTIONS).
     #[error("the transaction is completing; retry")]
     ConcurrentTransactions,
+    /// The request does not fit the transaction's status, e.g. a commit of an aborting one
+    /// (INVALID_TXN_STATE).
     #[error("the request is not valid in the transaction's state")]
     InvalidTxnState,
+    /// The producer id allocator gave none (answered UNKNOWN_SERVER_ERROR).
     #[error("cannot allocate a producer id")]
     ProducerIdUnavailable,
 }
@@ -58,13 +76,21 @@ pub enum TxnError {
 pub enum InitOutcome {
     /// The producer may start: persist `record`, answer (producer_id, epoch).
     Ready {
+        /// Producer id to answer with.
         producer_id: i64,
+        /// Producer epoch to answer with.
         producer_epoch: i16,
+        /// The `__transaction_state` record to persist before answering.
         record: TxnRecord,
     },
     /// An open transaction of the old producer had to be aborted first (fencing): persist
     /// `record`, write the markers, `complete`, then call init again.
-    AbortFirst { record: TxnRecord, job: MarkerJob },
+    AbortFirst {
+        /// The old transaction, now PrepareAbort under a bumped epoch: persist it first.
+        record: TxnRecord,
+        /// ABORT markers for the old transaction's partitions.
+        job: MarkerJob,
+    },
 }
 
 /// Transaction ids coordinated by one shard.
@@ -78,6 +104,8 @@ pub struct TxnCoordinator {
 const MAX_EPOCH: i16 = i16::MAX - 1;
 
 impl TxnCoordinator {
+    /// A coordinator without ids; `max_timeout_ms` is `transaction.max.timeout.ms`, the cap on
+    /// a producer's transaction timeout.
     pub fn new(max_timeout_ms: i32) -> Self {
         Self {
             max_timeout_ms,
@@ -85,10 +113,12 @@ impl TxnCoordinator {
         }
     }
 
+    /// The metadata of `transactional_id`; `None` when this shard does not hold it.
     pub fn get(&self, transactional_id: &str) -> Option<&TxnMetadata> {
         self.txns.get(transactional_id)
     }
 
+    /// Every transactional id this shard holds, in no particular order.
     pub fn all(&self) -> impl Iterator<Item = &TxnMetadata> {
         self.txns.values()
     }
