@@ -26,30 +26,50 @@ type MailboxEnds = crate::shard::mailbox::MailboxEnds<ShardRequest, ShardAnswer>
 use crate::storage::fd_budget::FdBudget;
 use crate::storage::lock::{DirLock, LockError};
 
+/// Why the node could not start or stopped abnormally; `main` reports it and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The data directory is locked by another Sluice process, or cannot be locked.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The cluster metadata in the data directory could not be loaded or initialized.
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    /// A thread (shard executor or signal thread) could not be started, or the mailbox mesh was
+    /// short of a core.
     #[error("cannot start shard executor: {0}")]
     Executor(String),
+    /// A shard failed during start-up; the message names it and says why.
     #[error("shard failed to start: {0}")]
     Shard(String),
+    /// A listen address could not be resolved or bound; carries it (and the error, if any).
     #[error("cannot listen on {0}")]
     Address(String),
+    /// A shard's thread ended while the node was running; the other shards were stopped.
     #[error("shard {core} {} while the node was running", if *.panicked { "panicked" } else { "stopped" })]
-    ShardDied { core: usize, panicked: bool },
+    ShardDied {
+        /// Core of the shard whose thread ended.
+        core: usize,
+        /// It ended by a panic; otherwise its executor returned.
+        panicked: bool,
+    },
+    /// A shard's thread panicked during a graceful shutdown; carries its core.
     #[error("shard {0} panicked during shutdown")]
     ShardPanickedAtShutdown(usize),
+    /// An I/O error while starting, e.g. raising the open-file limit or writing
+    /// `meta.properties`.
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
+    /// The partitions placed on this node need more files than the open-file limit allows.
     #[error(
         "{partitions} partitions are placed on this node but it can serve at most {max}: {hint}"
     )]
     TooManyPartitions {
+        /// Partitions placed on this node.
         partitions: usize,
+        /// Most partitions the open-file limit lets the node keep open.
         max: usize,
+        /// How to raise the limit.
         hint: String,
     },
 }
@@ -63,6 +83,8 @@ const FATAL_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest a shard waits for in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs the node on the calling (main) thread until SIGTERM/SIGINT: `Ok` after a clean shutdown; an
+/// error when start-up fails, a shard dies, or one panics while stopping.
 pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     let _lock = DirLock::acquire(&config.data_dir)?;
     raise_memlock_limit();

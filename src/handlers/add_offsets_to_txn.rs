@@ -12,10 +12,14 @@ use crate::handlers::request::RequestContext;
 use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
 use crate::shard::{Shard, txns};
 
+/// Versions served, as for AddPartitionsToTxn and EndTxn: v4, which the protocol crate has, is not
+/// offered.
 pub const VERSIONS: (i16, i16) = (0, 3);
 
 const FENCED_SINCE: i16 = 2;
 
+/// Adds the group's `__consumer_offsets` partition to the producer's open transaction, persisted
+/// before the answer; the only result is the error code (PRODUCER_FENCED from v2).
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -22,6 +22,8 @@ pub const VERSIONS: (i16, i16) = (0, 3);
 /// PRODUCER_FENCED exists from v2.
 const FENCED_SINCE: i16 = 2;
 
+/// Answers per partition: every partition OK or failing with the same error, or, when some are
+/// unknown, UNKNOWN_TOPIC_OR_PARTITION for those and OPERATION_NOT_ATTEMPTED for the rest.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -19,7 +19,9 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
+/// AlterConfigs versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 2);
+/// IncrementalAlterConfigs versions served: every version the protocol crate has.
 pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);
 
 const RESOURCE_TOPIC: i8 = 2;

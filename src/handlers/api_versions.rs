@@ -12,6 +12,8 @@ use crate::handlers::SUPPORTED;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, encode_frame};
 use crate::shard::Shard;
 
+/// Versions served: every version the protocol crate has. A request in another version gets the v0
+/// UNSUPPORTED_VERSION answer (`unsupported_version_reply`), not a closed connection.
 pub const VERSIONS: (i16, i16) = (0, 4);
 
 fn advertised() -> ApiVersionsResponse {
@@ -29,6 +31,7 @@ fn advertised() -> ApiVersionsResponse {
     response
 }
 
+/// The ranges of `SUPPORTED`, with no error: what this broker advertises is what it serves.
 pub async fn handle(
     _shard: &Rc<Shard>,
     _ctx: &RequestContext,

@@ -14,6 +14,7 @@ use crate::handlers::str_bytes;
 use crate::metadata::MetadataError;
 use crate::shard::Shard;
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 3);
 
 type Refusal = (ResponseError, String);
@@ -48,6 +49,8 @@ fn new_partition_placement(
     Ok(Some(placement))
 }
 
+/// One result per topic, in request order: grown to `count` partitions (or only checked, with
+/// `validate_only`), or the error code and message saying why not.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

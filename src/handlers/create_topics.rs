@@ -19,8 +19,11 @@ use crate::handlers::str_bytes;
 use crate::metadata::MetadataError;
 use crate::shard::Shard;
 
+/// Versions served: v2 is the oldest version the protocol crate has, v7 its newest.
 pub const VERSIONS: (i16, i16) = (2, 7);
 
+/// One result per requested topic, in request order; with `validate_only` every check runs and
+/// nothing is created.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

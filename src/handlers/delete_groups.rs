@@ -11,8 +11,11 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::{Shard, groups};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 2);
 
+/// One result per named group: deleted (its tombstones stored before the answer), or the error
+/// saying why not (NOT_COORDINATOR for a group another shard coordinates).
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

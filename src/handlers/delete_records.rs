@@ -13,8 +13,11 @@ use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, retire_expired_segments};
 use crate::storage::log::DeleteRecordsError;
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 2);
 
+/// Per partition, the new low watermark (log start offset) after the deletion, or -1 with the error
+/// code.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

@@ -11,8 +11,11 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::Shard;
 
+/// Versions served: v1 is the oldest version the protocol crate has, v6 its newest.
 pub const VERSIONS: (i16, i16) = (1, 6);
 
+/// One result per topic named (by name, or from v6 by topic id); the internal topics are refused
+/// with INVALID_TOPIC_EXCEPTION.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

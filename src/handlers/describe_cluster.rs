@@ -10,8 +10,11 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
+/// Versions served: v2, which the protocol crate has, is not offered.
 pub const VERSIONS: (i16, i16) = (0, 1);
 
+/// Every shard of this node as a broker (advertised host, the shard's port), the cluster id and
+/// shard 0 as controller; authorized operations are not computed (i32::MIN).
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

@@ -15,6 +15,7 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
+/// Versions served: v1 is the oldest version the protocol crate has, v4 its newest.
 pub const VERSIONS: (i16, i16) = (1, 4);
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -26,6 +27,8 @@ const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
+/// Kafka's ConfigSource code for where a value comes from, as DescribeConfigs and CreateTopics
+/// report it: 1 topic override, 2 dynamic broker config, 4 the config file, 5 default.
 pub fn source_code(source: ValueSource) -> i8 {
     match source {
         ValueSource::Topic => SOURCE_TOPIC,
@@ -62,6 +65,9 @@ fn config_type(name: &str) -> i8 {
     }
 }
 
+/// One result per resource asked: a topic's effective configs or the broker's settings, each with
+/// its source, narrowed to `configuration_keys` when given; an unknown topic gets
+/// UNKNOWN_TOPIC_OR_PARTITION, another resource type INVALID_REQUEST.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

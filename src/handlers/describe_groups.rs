@@ -10,8 +10,10 @@ use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 6);
 
+/// One described group per id asked, in request order.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -14,8 +14,11 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::Shard;
 
+/// Versions served: v1 is the oldest version the protocol crate has, v4 its newest.
 pub const VERSIONS: (i16, i16) = (1, 4);
 
+/// The data directory with the asked partitions (all when `topics` is null) and their sizes in
+/// bytes, from the last published snapshot.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -14,8 +14,11 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 
+/// The only version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 0);
 
+/// Per partition, the producers its log knows, or NOT_LEADER_OR_FOLLOWER where another shard owns
+/// it.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

@@ -18,11 +18,14 @@ use crate::handlers::topic_name;
 use crate::metadata::TopicMeta;
 use crate::shard::Shard;
 
+/// The only version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 0);
 
 /// Kafka's default page size when the client asks for more.
 const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 
+/// The asked topics (all when none are named) in name order from the cursor on, at most
+/// `response_partition_limit` partitions (clamped to 1..=2000), and the cursor to continue from.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

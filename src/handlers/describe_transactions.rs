@@ -14,8 +14,10 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::{Shard, txns};
 
+/// The only version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 0);
 
+/// One state per transactional id asked; NOT_COORDINATOR for ids another shard coordinates.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

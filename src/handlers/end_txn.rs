@@ -17,6 +17,8 @@ pub const VERSIONS: (i16, i16) = (0, 3);
 
 const FENCED_SINCE: i16 = 2;
 
+/// Commits or aborts the producer's open transaction; answers once it is complete, or once the
+/// decision is stored when a marker write failed. PRODUCER_FENCED from v2.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -22,6 +22,8 @@ use crate::protocol::fetch_response::{
 use crate::shard::Shard;
 use crate::storage::log::ReadError;
 
+/// Versions served: v4 is the oldest version the protocol crate has; v18, which it has, is not
+/// offered.
 pub const VERSIONS: (i16, i16) = (4, 17);
 
 /// Longest long-poll a client can ask for; bounds how long a request holds a connection.
@@ -64,6 +66,9 @@ pub async fn serve(
     Ok(Reply::Parts(handle(shard, ctx, request).await))
 }
 
+/// Waits until `min_bytes` are readable, a partition has an error, `max_wait_ms` (capped at 30 s)
+/// has passed or the shard is shutting down, then returns the response as parts: byte chunks and
+/// file regions of record data.
 pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchRequest) -> Vec<Part> {
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;

@@ -16,11 +16,15 @@ use crate::handlers::str_bytes;
 use crate::shard::Shard;
 use crate::shard::{offsets_log, txns};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 6);
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
+/// The coordinator shard, as a broker, of each key (one before v4, a batch from v4): for a group
+/// the owner of its `__consumer_offsets` partition, for a transactional id (key type 1) the owner
+/// of its `__transaction_state` partition.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -9,8 +9,11 @@ use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 4);
 
+/// NOT_COORDINATOR when another shard coordinates the group; otherwise the coordinator's answer,
+/// REBALANCE_IN_PROGRESS when the member must rejoin.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -14,11 +14,13 @@ use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 5);
 
 /// PRODUCER_FENCED exists from v4 (KIP-588); older clients get INVALID_PRODUCER_EPOCH.
 const FENCED_SINCE: i16 = 4;
 
+/// The producer id and epoch to use; producer id -1 and epoch -1 with the error code when refused.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -12,8 +12,12 @@ use crate::coordinator::group::{Response, wire};
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 9);
 
+/// Usually parks until the rebalance completes, then answers with the generation, the member id
+/// and, for the leader, every member's metadata; NOT_COORDINATOR when another shard coordinates the
+/// group.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -10,8 +10,11 @@ use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 5);
 
+/// Removes the leaving members (one before v3, a batch from v3); NOT_COORDINATOR when another shard
+/// coordinates the group.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

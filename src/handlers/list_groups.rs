@@ -10,8 +10,10 @@ use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 5);
 
+/// The groups this shard coordinates that pass the state (v4+) and type (v5+) filters.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -27,6 +27,9 @@ const EARLIEST_LOCAL: i64 = -4;
 /// is none (Kafka answers offset -1 in that case too).
 const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
+/// Per partition, the offset and timestamp for the asked timestamp or sentinel (-1 latest, -2
+/// earliest, -3 max timestamp, -4 earliest local, -5 none here); with isolation level 1
+/// (read_committed) latest is the last stable offset.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -14,6 +14,7 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
+/// Versions served: v2, which the protocol crate has, is not offered.
 pub const VERSIONS: (i16, i16) = (0, 1);
 
 const STATES: [TxnStatus; 8] = [
@@ -27,6 +28,8 @@ const STATES: [TxnStatus; 8] = [
     TxnStatus::PrepareEpochFence,
 ];
 
+/// The transactional ids this shard coordinates that pass the filters; state names it does not know
+/// are returned in `unknown_state_filters`.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

@@ -17,8 +17,12 @@ use crate::handlers::{str_bytes, topic_name};
 use crate::metadata::{MetadataError, TopicMeta, validate_topic_name};
 use crate::shard::Shard;
 
+/// Versions served: v13, which the protocol crate has, is not offered.
 pub const VERSIONS: (i16, i16) = (0, 12);
 
+/// Every shard as a broker and the asked topics (all when `topics` is null, or empty in v0) with
+/// each partition's owning shard as leader, replica and ISR; unknown topics are auto-created
+/// when `auto.create.topics.enable` is on and the request allows it (always before v4).
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -161,6 +161,8 @@ registry! {
     }
 }
 
+/// The version range Sluice serves for `key`, from `SUPPORTED`; `None` for an API it does not
+/// serve.
 pub fn versions_of(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }

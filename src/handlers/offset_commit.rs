@@ -15,8 +15,12 @@ use crate::handlers::request::RequestContext;
 use crate::metadata::Cluster;
 use crate::shard::{Shard, groups};
 
+/// Versions served: v2 is the oldest version the protocol crate has; v10 (topic ids) is past its
+/// newest.
 pub const VERSIONS: (i16, i16) = (2, 9);
 
+/// Per partition, stored (after the `__consumer_offsets` append) or the error code; NOT_COORDINATOR
+/// for every partition when another shard coordinates the group.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -9,8 +9,11 @@ use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// The only version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 0);
 
+/// Per partition, deleted (tombstoned before the answer) or the error code; a group-level error
+/// when this shard does not coordinate the group or the deletion fails.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

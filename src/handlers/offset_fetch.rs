@@ -10,8 +10,11 @@ use crate::coordinator::group::wire::{self, FetchedGroup};
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// Versions served: v1 is the oldest version the protocol crate has, v9 its newest.
 pub const VERSIONS: (i16, i16) = (1, 9);
 
+/// The committed offsets of the asked group (v1-v7) or groups (v8+), per group NOT_COORDINATOR when
+/// another shard coordinates it.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -51,6 +51,8 @@ pub async fn serve(
     }
 }
 
+/// Appends each partition's batches; `None` for acks=0 (no answer is sent), else the per-partition
+/// base offset or error code, answered once the acks policy is met.
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -23,21 +23,35 @@ pub enum Reply {
 /// A request the connection cannot answer; the connection is closed, as Kafka does.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
+    /// The API key is not one Sluice serves (or no Kafka API at all); carries the raw key.
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
+    /// A version outside the range Sluice serves for the API. ApiVersions is the exception: it
+    /// gets a v0 UNSUPPORTED_VERSION answer instead.
     #[error("API {key:?} version {version} is not supported")]
-    UnsupportedVersion { key: ApiKey, version: i16 },
+    UnsupportedVersion {
+        /// The API asked for.
+        key: ApiKey,
+        /// The version asked for.
+        version: i16,
+    },
+    /// The header or body does not decode, or fails the bounds check; says where.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// The response cannot be encoded in the request's version: a bug, logged as an error.
     #[error("cannot encode the response: {0}")]
     Encode(String),
 }
 
 /// Fields of the request header handlers need.
 pub struct RequestContext {
+    /// The request's API, from the header's `request_api_key`.
     pub api_key: ApiKey,
+    /// The request's API version, already within the handler's `VERSIONS`.
     pub version: i16,
+    /// Echoed in the response header so the client can match the answer to its request.
     pub correlation_id: i32,
+    /// The header's client id; empty when the client sent null.
     pub client_id: String,
     /// The peer address as Kafka reports it (`/127.0.0.1`); DescribeGroups shows it.
     pub client_host: String,

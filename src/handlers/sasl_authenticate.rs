@@ -17,15 +17,19 @@ use crate::handlers::str_bytes;
 use crate::protocol::scram::{self, ScramError, ScramExchange, ScramHash};
 use crate::shard::Shard;
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 2);
 
 /// Why a PLAIN token was refused; the client only learns "invalid username or password".
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlainError {
+    /// Not `authzid NUL username NUL password`, or an empty or non-UTF-8 user name.
     #[error("malformed PLAIN token")]
     Malformed,
+    /// A non-empty authorization id other than the user name (Kafka refuses it too); carries it.
     #[error("authorization id {0:?} differs from the user name")]
     OtherIdentity(String),
+    /// No such user in the JAAS config, or the wrong password; carries the user name.
     #[error("unknown user or wrong password for {0:?}")]
     BadCredentials(String),
 }
@@ -130,6 +134,8 @@ pub async fn handle(
     handle_open(request)
 }
 
+/// SaslAuthenticate on an open connection (no SASL exchange in progress): ILLEGAL_SASL_STATE, as in
+/// Kafka.
 pub fn handle_open(_request: SaslAuthenticateRequest) -> SaslAuthenticateResponse {
     let mut response = SaslAuthenticateResponse::default();
     response.error_code = ResponseError::IllegalSaslState.code();

@@ -13,6 +13,7 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 1);
 
 fn offered(sasl: &SaslConfig) -> SaslHandshakeResponse {
@@ -46,6 +47,8 @@ pub async fn handle(
     handle_open(shard.config.security_protocol, &shard.config.sasl, request)
 }
 
+/// A handshake outside authentication: ILLEGAL_SASL_STATE, listing the enabled mechanisms on a
+/// SASL_PLAINTEXT listener and none on a PLAINTEXT one.
 pub fn handle_open(
     protocol: SecurityProtocol,
     sasl: &SaslConfig,

@@ -11,8 +11,11 @@ use crate::coordinator::group::{Response, wire};
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
+/// Versions served: every version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 5);
 
+/// The member's own assignment once the leader's sync completes the generation (followers park
+/// until then, or until it times out).
 pub async fn handle(
     shard: &Rc<Shard>,
     ctx: &RequestContext,

@@ -18,8 +18,11 @@ use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
 use crate::shard::{Shard, groups};
 use crate::storage::log::{FlushWait, validate_batches};
 
+/// Versions served: v4 and v5, which the protocol crate has, are not offered.
 pub const VERSIONS: (i16, i16) = (0, 3);
 
+/// One error code for every partition: the offsets are stored as one transactional batch of the
+/// producer, or none are.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,

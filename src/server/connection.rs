@@ -21,14 +21,21 @@ use crate::server::sasl::{SaslError, SaslSession, Step};
 use crate::server::zero_copy;
 use crate::shard::Shard;
 
+/// Why a connection was closed other than by the peer between requests; logged, never sent to the
+/// client.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
+    /// Reading or writing the socket failed, e.g. a reply unread for `connections.max.idle.ms`.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// No acceptable frame arrived: bad size, idle or read timeout.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// A request that cannot be answered: unknown API key, version not served, malformed, or a
+    /// response that cannot be encoded.
     #[error(transparent)]
     Dispatch(#[from] crate::handlers::request::DispatchError),
+    /// Before SASL authentication: a request not allowed yet, or a refused bare PLAIN token.
     #[error(transparent)]
     Sasl(#[from] SaslError),
 }
@@ -36,6 +43,9 @@ pub enum ConnectionError {
 /// Smallest possible request: api key, version, correlation id, client id length.
 const MIN_REQUEST_BYTES: i64 = 10;
 
+/// Serves the connection's requests one at a time, in arrival order, on this shard. `Ok` when the
+/// peer closes between requests, the shard shuts down or a failed SASL authentication has been
+/// answered; otherwise the error that closed it.
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), ConnectionError> {
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
     // Kafka's idle rule covers bytes out too: a reply the client stops reading for

@@ -13,6 +13,9 @@ use crate::handlers::request::{DispatchError, Reply, RequestContext};
 use crate::handlers::{self, api_versions};
 use crate::shard::Shard;
 
+/// Checks one request `frame` (without its size prefix) against the registry and serves it;
+/// `client_host` is the peer as Kafka shows it (`/127.0.0.1`). An ApiVersions in a version not
+/// served gets its v0 UNSUPPORTED_VERSION answer; any other error closes the connection.
 pub async fn dispatch(
     shard: &Rc<Shard>,
     mut frame: Bytes,

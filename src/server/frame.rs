@@ -20,16 +20,27 @@ use crate::shard::request_memory::Reservation;
 /// Why no frame was read; each closes the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// Reading the socket failed, or the peer closed it in the middle of a frame.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The announced size is outside the connection's `SizeLimits`; carries it (bytes).
     #[error("frame of {0} bytes is outside the accepted range")]
     BadSize(i64),
+    /// Before SASL authentication, a frame larger than allowed then.
     #[error(
         "frame of {len} bytes before SASL authentication (sasl.server.max.receive.size is {max})"
     )]
-    TooLargeBeforeAuth { len: i64, max: usize },
+    TooLargeBeforeAuth {
+        /// The announced size, in bytes.
+        len: i64,
+        /// Largest size allowed before authentication, in bytes (`SizeLimits::max`).
+        max: usize,
+    },
+    /// No frame began within `connections.max.idle.ms`; carries that timeout.
     #[error("no request for {0:?} (connections.max.idle.ms)")]
     Idle(Duration),
+    /// A frame did not arrive whole within `sluice.request.read.timeout.ms` of its first byte;
+    /// carries that timeout.
     #[error(
         "request frame not complete within {0:?} of its first byte (sluice.request.read.timeout.ms)"
     )]
@@ -46,7 +57,11 @@ impl FrameError {
 /// Sizes a frame may have on this connection now.
 #[derive(Debug, Clone, Copy)]
 pub struct SizeLimits {
+    /// Smallest accepted size in bytes: a request header's 10, or 1 for the bare PLAIN token after
+    /// SaslHandshake v0.
     pub min: i64,
+    /// Largest accepted size in bytes: `socket.request.max.bytes`, or before SASL authentication
+    /// the smaller of it and `sasl.server.max.receive.size`.
     pub max: i64,
     /// Set before SASL authentication: the max is `sasl.server.max.receive.size`.
     pub before_auth: bool,

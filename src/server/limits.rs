@@ -14,16 +14,28 @@ use crate::config::NetworkLimits;
 /// Why a new connection was closed at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The shard already serves `MAX_CONNECTIONS_PER_SHARD` connections; carries that cap.
     #[error("the shard's cap of {0} connections reached")]
     Shard(usize),
+    /// The peer's address could not be read: it disconnected before admission.
     #[error("the peer went away before it was admitted")]
     Gone,
+    /// `max.connections` connections are open on the node; carries the limit.
     #[error("max.connections ({0}) reached on this node")]
     Node(usize),
+    /// `max.connections.per.ip`, or its override for the address, is reached.
     #[error("max.connections.per.ip ({limit}) reached for {ip}")]
-    PerIp { ip: IpAddr, limit: usize },
+    PerIp {
+        /// The peer's address.
+        ip: IpAddr,
+        /// The limit in force for that address.
+        limit: usize,
+    },
 }
 
+/// Open connections of the whole node, shared by every shard behind an `Arc` and touched only at
+/// accept and close: the total against `max.connections` and, when a per-IP limit is set, each
+/// address's count.
 pub struct NodeConnections {
     limits: NetworkLimits,
     total: AtomicUsize,
@@ -37,6 +49,8 @@ pub struct Admission {
 }
 
 impl NodeConnections {
+    /// No connections yet; per-address counts are kept only when `limits` sets
+    /// `max.connections.per.ip` or its overrides.
     pub fn new(limits: &NetworkLimits) -> Self {
         Self {
             per_ip: limits.limits_per_ip().then(|| Mutex::new(HashMap::new())),

@@ -55,6 +55,7 @@ pub struct RateLimitedWarning {
 }
 
 impl RateLimitedWarning {
+    /// Nothing written yet: the first occurrence is allowed at once, then one line per `interval`.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,

@@ -41,25 +41,36 @@ pub enum Step {
     /// Serve it as a Kafka request.
     Dispatch(Bytes),
     /// Send this reply; then close the connection if `close` (failed authentication).
-    Reply { reply: Reply, close: bool },
+    Reply {
+        /// A response frame, or the bare empty frame that answers a bare PLAIN token.
+        reply: Reply,
+        /// Close the connection once it is sent: the authentication failed.
+        close: bool,
+    },
 }
 
 /// Why the connection is closed without an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SaslError {
+    /// Before authentication, a request other than ApiVersions, SaslHandshake and SaslAuthenticate,
+    /// or one out of turn; carries its raw API key.
     #[error("API key {0} before SASL authentication")]
     Unauthenticated(i16),
+    /// The bare PLAIN token after SaslHandshake v0 was refused; that exchange has no error answer.
     #[error("SASL authentication failed: {0}")]
     Failed(#[from] sasl_authenticate::PlainError),
+    /// A SaslHandshake or SaslAuthenticate that does not decode, or in a version not served.
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
 }
 
+/// Where one connection stands in SASL authentication; owned by its connection task.
 pub struct SaslSession {
     state: State,
 }
 
 impl SaslSession {
+    /// Open at once on a PLAINTEXT listener; on SASL_PLAINTEXT it waits for a SaslHandshake.
     pub fn new(protocol: SecurityProtocol) -> Self {
         let state = match protocol {
             SecurityProtocol::Plaintext => State::Open,

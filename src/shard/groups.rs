@@ -46,6 +46,7 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// No groups and no parked requests yet; `config` is the broker's group settings.
     pub fn new(config: GroupConfig) -> Self {
         Self {
             coordinator: RefCell::new(GroupCoordinator::new(config)),

@@ -32,17 +32,32 @@ pub const ASK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What travels on a channel.
 pub enum Envelope<Q, A> {
-    Ask { id: u64, question: Q },
-    Answer { id: u64, answer: A },
+    /// A question from the sending shard, to run on the receiving one.
+    Ask {
+        /// Chosen by the asker (unique among its questions) to match the answer.
+        id: u64,
+        /// What to run.
+        question: Q,
+    },
+    /// The answer to the receiving shard's question `id`.
+    Answer {
+        /// The id of the question answered.
+        id: u64,
+        /// The handler's result.
+        answer: A,
+    },
 }
 
 /// Why a question got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MailboxError {
+    /// `to` is not a peer of this shard: no such core, or the asking shard itself.
     #[error("shard {0} does not exist")]
     NoSuchShard(usize),
+    /// The channel to or from the peer is closed: the peer stopped or is stopping.
     #[error("shard {0} is not reachable (stopped or stopping)")]
     Closed(usize),
+    /// No answer within `ASK_TIMEOUT`.
     #[error("shard {0} did not answer in time")]
     TimedOut(usize),
 }
@@ -126,6 +141,7 @@ impl<Q: Send + 'static, A: Send + 'static> Mailbox<Q, A> {
         mailbox
     }
 
+    /// The shard (core index) this mailbox belongs to.
     pub fn core(&self) -> usize {
         self.core
     }

@@ -25,19 +25,28 @@ use crate::storage::log::{Partition, PartitionLog, partition_dir_name};
 /// Why a shard cannot serve a partition; each maps to a Kafka error code.
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionError {
+    /// No such topic, or the index is not one of its partitions (UNKNOWN_TOPIC_OR_PARTITION).
     #[error("unknown topic or partition")]
     UnknownTopicOrPartition,
+    /// The partition is placed on another shard (NOT_LEADER_OR_FOLLOWER).
     #[error("partition is owned by another shard")]
     NotLeader,
+    /// Opening the partition's log failed (KAFKA_STORAGE_ERROR); it stays offline and every request
+    /// tries again.
     #[error("partition storage failed: {0}")]
     Storage(#[from] std::io::Error),
 }
 
 type PartitionKey = (String, i32);
 
+/// The state of one shard, shared as `Rc<Shard>` by the tasks of its core; never crosses cores.
 pub struct Shard {
+    /// The core (0-based) this shard's executor is pinned to; its broker id derives from it.
     pub core: usize,
+    /// The node's configuration, the same for every shard.
     pub config: Arc<BrokerConfig>,
+    /// The node's cluster metadata (topics, partition placement, dynamic configs), shared by every
+    /// shard.
     pub cluster: Arc<Cluster>,
     partitions: RefCell<HashMap<PartitionKey, (uuid::Uuid, Rc<Partition>)>>,
     opening: RefCell<HashSet<PartitionKey>>,
@@ -71,6 +80,8 @@ fn shard_request_budget(config: &BrokerConfig) -> Option<u64> {
 }
 
 impl Shard {
+    /// A shard with no partition open yet; `shutdown` is the node-wide flag the main thread sets to
+    /// stop every shard.
     pub fn new(
         core: usize,
         config: Arc<BrokerConfig>,
@@ -96,10 +107,13 @@ impl Shard {
         }
     }
 
+    /// The Kafka broker id this shard answers as: `node_id * 1000 + core`.
     pub fn broker_id(&self) -> i32 {
         self.config.broker_id(self.core)
     }
 
+    /// Whether the main thread has set the node-wide shutdown flag (SIGTERM/SIGINT, or a shard
+    /// died).
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
@@ -451,6 +465,7 @@ impl Shard {
             .collect()
     }
 
+    /// Partitions open on this shard now; those placed here but not opened yet are not counted.
     pub fn partition_count(&self) -> usize {
         self.partitions.borrow().len()
     }

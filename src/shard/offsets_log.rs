@@ -26,18 +26,25 @@ const REPLAY_READ_BYTES: u64 = 1 << 20;
 /// Why an append to or a replay of `__consumer_offsets` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetsLogError {
+    /// Looking up or creating the `__consumer_offsets` topic failed.
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    /// The partition cannot be served here (NOT_COORDINATOR when another shard owns it).
     #[error(transparent)]
     Partition(#[from] PartitionError),
+    /// The append failed (INVALID_COMMIT_OFFSET_SIZE when the batch is too large).
     #[error(transparent)]
     Append(#[from] AppendError),
+    /// Reading the log for the replay failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// A stored batch is corrupt (replay).
     #[error("corrupt batch in {OFFSETS_TOPIC}: {0}")]
     Batch(#[from] BatchError),
+    /// A stored batch's records do not decode (replay).
     #[error("undecodable records in {OFFSETS_TOPIC}: {0}")]
     Records(#[from] batch_records::RecordError),
+    /// A record does not decode as a group metadata or offset record (replay).
     #[error("undecodable group record key: {0}")]
     Key(#[from] RecordError),
 }
@@ -192,7 +199,10 @@ pub async fn replay_owned(
 /// transactions still open at the end of the log (their marker is yet to come), by producer
 /// id, for the caller to stage.
 pub struct Replayed {
+    /// Records applied to the coordinator, over every `__consumer_offsets` partition this shard
+    /// owns.
     pub records: usize,
+    /// Offset records of transactions still open, which wait for their marker.
     pub staged: Staged,
 }
 

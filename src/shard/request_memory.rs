@@ -11,6 +11,8 @@ use std::rc::Rc;
 
 use glommio::sync::Semaphore;
 
+/// This shard's budget of bytes held by request frames being read or served; frames wait when it is
+/// spent.
 pub struct RequestMemory {
     /// None: unbounded (`queued.max.request.bytes=-1`, Kafka's default).
     budget: Option<(Rc<Semaphore>, u64)>,

@@ -47,17 +47,25 @@ pub enum ShardRequest {
     /// Append a COMMIT/ABORT marker of (producer id, epoch) to these partitions, which the
     /// asked shard owns.
     WriteMarkers {
+        /// Producer id of the transaction.
         producer_id: i64,
+        /// Producer epoch of the transaction, written in the marker.
         producer_epoch: i16,
+        /// `true` for a COMMIT marker, `false` for ABORT.
         commit: bool,
+        /// (topic, partition index) pairs.
         partitions: Vec<(String, i32)>,
     },
     /// Is `partition` part of the open transaction of (producer id, epoch)? Asked by a
     /// partition leader of the coordinator of `transactional_id`.
     VerifyPartition {
+        /// The producer's transactional id, which the asked shard coordinates.
         transactional_id: String,
+        /// Producer id of the batch being appended.
         producer_id: i64,
+        /// Producer epoch of that batch.
         producer_epoch: i16,
+        /// (topic, partition index) the batch is appended to.
         partition: (String, i32),
     },
 }
@@ -77,6 +85,8 @@ pub struct Txns {
 }
 
 impl Txns {
+    /// No transactional ids yet; `max_timeout_ms` is `transaction.max.timeout.ms`, the longest
+    /// transaction timeout (ms) a producer may ask for.
     pub fn new(max_timeout_ms: i32) -> Self {
         Self {
             coordinator: RefCell::new(TxnCoordinator::new(max_timeout_ms)),
@@ -92,6 +102,8 @@ impl Txns {
         result
     }
 
+    /// Runs a read-only coordinator call; the borrow ends when `f` returns. Unlike `call`, it does
+    /// not wake the timer task.
     pub fn read<R>(&self, f: impl FnOnce(&TxnCoordinator) -> R) -> R {
         f(&self.coordinator.borrow())
     }
