@@ -9,6 +9,7 @@ use super::table::Table;
 use super::topics::unsupported_alter;
 use super::{CliError, Common, Outcome, OutputFormat, parse_key_values, print_json};
 
+/// The `sluice configs` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigsCommand {
     /// Show configs and where each value comes from.
@@ -21,6 +22,7 @@ pub enum ConfigsCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct Resource {
+    /// Topic whose configs to show or change.
     #[arg(long)]
     pub topic: Option<String>,
     /// Broker id (on Sluice: node_id * 1000 + core).
@@ -39,10 +41,13 @@ impl Resource {
     }
 }
 
+/// Arguments of `sluice configs describe`.
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// The topic or broker whose configs to show.
     #[command(flatten)]
     pub resource: Resource,
     /// Include values left at their defaults.
@@ -50,10 +55,13 @@ pub struct DescribeArgs {
     pub all: bool,
 }
 
+/// Arguments of `sluice configs alter`.
 #[derive(Debug, Args)]
 pub struct AlterArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// The topic or broker whose configs to change.
     #[command(flatten)]
     pub resource: Resource,
     /// Configs to set: name=value,name2=value2.
@@ -68,6 +76,7 @@ pub struct AlterArgs {
     pub delete_config: Option<String>,
 }
 
+/// Runs one `sluice configs` subcommand.
 pub fn run(command: ConfigsCommand) -> Result<(), CliError> {
     match command {
         ConfigsCommand::Describe(a) => describe(a),

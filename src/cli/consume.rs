@@ -21,16 +21,22 @@ use super::{CliError, Common, OutputFormat, show_bytes};
 /// Longest long-poll per fetch; short so Ctrl-C and timeouts are noticed promptly.
 const MAX_WAIT_MS: i32 = 500;
 
+/// Which records of transactions to read (Kafka's `isolation.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IsolationLevel {
+    /// Every record, including those of open and aborted transactions.
     ReadUncommitted,
+    /// Only committed transactions' records, up to the last stable offset.
     ReadCommitted,
 }
 
+/// Arguments of `sluice consume`.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// Topic to read.
     #[arg(long)]
     pub topic: String,
     /// Start at the earliest offset when there is no committed or explicit offset.
@@ -48,16 +54,23 @@ pub struct ConsumeArgs {
     /// Consumer group: start from its committed offsets and commit on exit.
     #[arg(long)]
     pub group: Option<String>,
+    /// Print each record's key before its value, tab-separated.
     #[arg(long)]
     pub print_key: bool,
+    /// Print each record's headers as name:value,... (NO_HEADERS when it has none).
     #[arg(long)]
     pub print_headers: bool,
+    /// Print each record's offset (Offset:N).
     #[arg(long)]
     pub print_offset: bool,
+    /// Print each record's partition (Partition:N).
     #[arg(long)]
     pub print_partition: bool,
+    /// Print each record's timestamp type and epoch milliseconds (CreateTime:N).
     #[arg(long)]
     pub print_timestamp: bool,
+    /// Transaction isolation: read-committed skips aborted records and stops before open
+    /// transactions.
     #[arg(long, value_enum, default_value_t = IsolationLevel::ReadUncommitted)]
     pub isolation_level: IsolationLevel,
     /// Exit when no record arrives for this long.
@@ -82,6 +95,8 @@ fn install_signal_handlers() {
     }
 }
 
+/// Runs `sluice consume`: prints records until --max-messages, --timeout-ms or Ctrl-C, then
+/// commits the positions reached when --group is given.
 pub fn run(args: ConsumeArgs) -> Result<(), CliError> {
     let mut client = args.common.connect()?;
     let topic = client.topic(&args.topic)?;

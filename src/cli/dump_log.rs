@@ -13,6 +13,7 @@ use crate::storage::index::{IndexEntry, OffsetEntry, TimeEntry};
 
 use super::{CliError, OutputFormat, print_json, show_bytes};
 
+/// Arguments of `sluice dump-log`.
 #[derive(Debug, Args)]
 pub struct DumpLogArgs {
     /// Segment or index files: *.log, *.index, *.timeindex.
@@ -24,6 +25,7 @@ pub struct DumpLogArgs {
     /// Print every record's metadata (implied by --print-data-log).
     #[arg(long)]
     pub deep_iteration: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }
@@ -104,6 +106,7 @@ struct TimeIndexEntry {
     offset: i64,
 }
 
+/// Dumps each file in turn; with JSON output, prints them all as one array at the end.
 pub fn run(args: DumpLogArgs) -> Result<(), CliError> {
     let mut dumps = Vec::new();
     for file in &args.files {

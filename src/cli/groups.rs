@@ -12,6 +12,7 @@ use crate::client::fetch::{EARLIEST, LATEST, READ_UNCOMMITTED};
 use super::table::Table;
 use super::{CliError, Common, Outcome, OutputFormat, first_error, print_json, time};
 
+/// The `sluice groups` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
     /// List consumer groups on every broker.
@@ -24,16 +25,21 @@ pub enum GroupsCommand {
     Delete(DeleteArgs),
 }
 
+/// Arguments of `sluice groups list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Arguments of `sluice groups describe`.
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// Consumer group to describe.
     #[arg(long)]
     pub group: String,
     /// List members and their assignments instead of per-partition offsets.
@@ -41,21 +47,27 @@ pub struct DescribeArgs {
     pub members: bool,
 }
 
+/// Arguments of `sluice groups reset-offsets`; exactly one --to-* option is required.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(
     ["to_earliest", "to_latest", "to_offset", "to_datetime"])))]
 pub struct ResetArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// Consumer group whose offsets to reset.
     #[arg(long)]
     pub group: String,
     /// Topics to reset (default: every topic the group has committed offsets for).
     #[arg(long = "topic")]
     pub topics: Vec<String>,
+    /// Reset to each partition's earliest offset (its log start).
     #[arg(long)]
     pub to_earliest: bool,
+    /// Reset to each partition's latest offset (its log end).
     #[arg(long)]
     pub to_latest: bool,
+    /// Reset every partition to this offset, clamped to the range the log holds.
     #[arg(long, value_name = "OFFSET")]
     pub to_offset: Option<i64>,
     /// ISO-8601, e.g. 2024-05-01T12:00:00Z (no zone means UTC).
@@ -69,8 +81,10 @@ pub struct ResetArgs {
     pub execute: bool,
 }
 
+/// Arguments of `sluice groups delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
     /// Group to delete; repeat for several.
@@ -78,6 +92,7 @@ pub struct DeleteArgs {
     pub groups: Vec<String>,
 }
 
+/// Runs one `sluice groups` subcommand.
 pub fn run(command: GroupsCommand) -> Result<(), CliError> {
     match command {
         GroupsCommand::List(a) => list(a),

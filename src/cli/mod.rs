@@ -45,6 +45,7 @@ pub struct Common {
 }
 
 impl Common {
+    /// Reads `--command-config` (when given) and connects to `--bootstrap-server`.
     pub fn connect(&self) -> Result<Client, CliError> {
         let credentials = match &self.command_config {
             Some(path) => command_config::credentials(path)?,
@@ -57,26 +58,48 @@ impl Common {
 /// A failed command: what went wrong, and what the operator can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// A client call failed; [`client_hint`] supplies the hint.
     #[error(transparent)]
     Client(#[from] ClientError),
     /// Bad arguments (exit code 2, as clap uses).
     #[error("{message}")]
-    Usage { message: String, hint: String },
+    Usage {
+        /// What is wrong with the arguments.
+        message: String,
+        /// How to write them instead.
+        hint: String,
+    },
     /// A failure we can explain better than the underlying error.
     #[error("{message}")]
-    Explained { message: String, hint: String },
+    Explained {
+        /// What failed, in the operator's terms.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A local read or write failed (stdin, a file).
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, e.g. `reading stdin`.
         context: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// Some of several per-item operations failed; [`summarize`] already printed each one.
     #[error("{failed} of {total} operations failed (see above)")]
-    Partial { failed: usize, total: usize },
+    Partial {
+        /// How many failed.
+        failed: usize,
+        /// How many were attempted.
+        total: usize,
+    },
+    /// Serializing the `--output json` result failed.
     #[error("cannot encode JSON output: {0}")]
     Json(#[from] serde_json::Error),
 }
 
 impl CliError {
+    /// A [`CliError::Usage`]: bad arguments, exit code 2.
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
         CliError::Usage {
             message: message.into(),
@@ -84,6 +107,7 @@ impl CliError {
         }
     }
 
+    /// A [`CliError::Explained`]: a failure with a better message than the raw error.
     pub fn explained(message: impl Into<String>, hint: impl Into<String>) -> Self {
         CliError::Explained {
             message: message.into(),
@@ -91,6 +115,7 @@ impl CliError {
         }
     }
 
+    /// A [`CliError::Io`], with what was being done as context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         CliError::Io {
             context: context.into(),
@@ -197,12 +222,16 @@ pub fn report(result: Result<(), CliError>) -> ExitCode {
 /// The JSON line a change command prints: what it acted on and what it did.
 #[derive(serde::Serialize)]
 pub struct Outcome<'a> {
+    /// What was acted on: `topic`, `group` or `broker`.
     pub resource: &'a str,
+    /// Its name (a broker's id in decimal).
     pub name: &'a str,
+    /// What was done, in the past tense: `created`, `altered` or `deleted`.
     pub result: &'a str,
 }
 
 impl Outcome<'_> {
+    /// Prints it as one line of JSON on stdout.
     pub fn print(&self) -> Result<(), CliError> {
         println!("{}", serde_json::to_string(self)?);
         Ok(())

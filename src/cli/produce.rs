@@ -21,10 +21,13 @@ const BATCH_RECORDS: usize = 1_000;
 /// Payload bytes per batch before it is sent (well under the default message.max.bytes).
 const BATCH_BYTES: usize = 512 * 1024;
 
+/// Arguments of `sluice produce`.
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// Topic to write to.
     #[arg(long)]
     pub topic: String,
     /// Split each line at the first SEP into key and value (parse.key=true, key.separator).
@@ -39,6 +42,7 @@ pub struct ProduceArgs {
     /// Acknowledgements: all (-1), 1 or 0.
     #[arg(long, default_value = "all", value_parser = parse_acks)]
     pub acks: i16,
+    /// Compression codec of the batches: none, gzip, snappy, lz4 or zstd.
     #[arg(long, default_value = "none", value_parser = parse_codec)]
     pub compression: Compression,
 }
@@ -84,6 +88,8 @@ struct Batcher<'a> {
     next_partition: usize,
 }
 
+/// Runs `sluice produce`: sends stdin's lines as records, then prints how many went to each
+/// partition and the first offset each got.
 pub fn run(args: ProduceArgs) -> Result<(), CliError> {
     let headers = parse_headers(args.headers.as_deref())?;
     let mut client = args.common.connect()?;

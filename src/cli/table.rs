@@ -8,6 +8,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table with these column headers; cells past the last header are dropped.
     pub fn new(headers: &[&str]) -> Self {
         Self {
             headers: headers.iter().map(|h| h.to_string()).collect(),
@@ -15,10 +16,12 @@ impl Table {
         }
     }
 
+    /// Appends a row of cells, one per column; a short row leaves its last columns blank.
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
+    /// Whether no row has been added (the header row does not count).
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -48,6 +51,7 @@ impl Table {
         out
     }
 
+    /// Prints [`Table::render`] to stdout.
     pub fn print(&self) {
         print!("{}", self.render());
     }

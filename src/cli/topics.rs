@@ -10,6 +10,7 @@ use crate::client::{Client, ClientError};
 use super::table::Table;
 use super::{CliError, Common, Outcome, OutputFormat, first_error, parse_key_value, print_json};
 
+/// The `sluice topics` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TopicsCommand {
     /// Create a topic.
@@ -24,8 +25,10 @@ pub enum TopicsCommand {
     Delete(DeleteArgs),
 }
 
+/// Arguments of `sluice topics create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
     /// Name of the topic.
@@ -42,8 +45,10 @@ pub struct CreateArgs {
     pub configs: Vec<String>,
 }
 
+/// Arguments of `sluice topics list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
     /// Leave out internal topics such as __consumer_offsets.
@@ -51,8 +56,10 @@ pub struct ListArgs {
     pub exclude_internal: bool,
 }
 
+/// Arguments of `sluice topics describe`.
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
     /// Topics to describe (default: all); repeat for several.
@@ -60,10 +67,13 @@ pub struct DescribeArgs {
     pub topics: Vec<String>,
 }
 
+/// Arguments of `sluice topics alter`.
 #[derive(Debug, Args)]
 pub struct AlterArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
+    /// Name of the topic to alter.
     #[arg(long)]
     pub topic: String,
     /// New, larger partition count.
@@ -74,8 +84,10 @@ pub struct AlterArgs {
     pub configs: Vec<String>,
 }
 
+/// Arguments of `sluice topics delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
+    /// Bootstrap server, output format and client properties.
     #[command(flatten)]
     pub common: Common,
     /// Topic to delete; repeat for several.
@@ -83,6 +95,7 @@ pub struct DeleteArgs {
     pub topics: Vec<String>,
 }
 
+/// Runs one `sluice topics` subcommand.
 pub fn run(command: TopicsCommand) -> Result<(), CliError> {
     match command {
         TopicsCommand::Create(a) => create(a),

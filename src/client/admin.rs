@@ -31,26 +31,35 @@ const COORDINATOR_RETRIES: usize = 20;
 const COORDINATOR_BACKOFF: Duration = Duration::from_millis(250);
 /// Kafka's ConfigResource types.
 pub const RESOURCE_TOPIC: i8 = 2;
+/// ConfigResource type of a broker; its resource name is the broker id in decimal.
 pub const RESOURCE_BROKER: i8 = 4;
 
 /// A topic to create.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
+    /// Topic name; the broker checks it (letters, digits, '.', '_', '-', at most 249).
     pub name: String,
     /// -1: the broker's `num.partitions`.
     pub partitions: i32,
     /// -1: the broker's `default.replication.factor`.
     pub replication_factor: i16,
+    /// Topic config overrides as (name, value), e.g. (`retention.ms`, `86400000`).
     pub configs: Vec<(String, String)>,
 }
 
 /// One config entry as DescribeConfigs reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigEntry {
+    /// Config name, e.g. `retention.ms`.
     pub name: String,
+    /// Current value; `None` when unset or when the broker hides a sensitive value.
     pub value: Option<String>,
+    /// Kafka's ConfigSource name, e.g. `DYNAMIC_TOPIC_CONFIG` or `DEFAULT_CONFIG`;
+    /// `UNKNOWN` for a code this client does not know.
     pub source: &'static str,
+    /// Whether the config cannot be changed at run time.
     pub read_only: bool,
+    /// Whether the value is secret (a password); brokers do not return those.
     pub sensitive: bool,
 }
 
@@ -79,17 +88,24 @@ fn source_name(code: i8) -> &'static str {
 /// One consumer group as ListGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListedGroup {
+    /// Group id.
     pub group: String,
+    /// `consumer` for consumer groups; empty for groups that only commit offsets.
     pub protocol_type: String,
+    /// State such as `Stable` or `Empty` (ListGroups v4+); `None` when the broker sends none.
     pub state: Option<String>,
 }
 
 /// A member of a described group with its decoded assignment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GroupMember {
+    /// Member id the coordinator assigned at JoinGroup.
     pub member_id: String,
+    /// Static membership id (`group.instance.id`, KIP-345); `None` for a dynamic member.
     pub group_instance_id: Option<String>,
+    /// The member's `client.id`.
     pub client_id: String,
+    /// The member's host as the coordinator saw it, e.g. `/10.0.0.5`.
     pub client_host: String,
     /// topic -> partitions, from the consumer protocol's assignment bytes.
     pub assignment: BTreeMap<String, Vec<i32>>,
@@ -98,11 +114,18 @@ pub struct GroupMember {
 /// DescribeGroups for one group.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GroupDescription {
+    /// Group id as the coordinator reports it.
     pub group: String,
+    /// Kafka's group state: Empty, Stable, PreparingRebalance, CompletingRebalance or Dead
+    /// (Dead also for a group that does not exist).
     pub state: String,
+    /// `consumer` for consumer groups; empty when the group has none.
     pub protocol_type: String,
+    /// Assignment protocol the group chose (e.g. `range`); empty unless the group is Stable.
     pub protocol: String,
+    /// Broker id of the group's coordinator, which answered.
     pub coordinator: i32,
+    /// Current members; empty when no consumer is active.
     pub members: Vec<GroupMember>,
 }
 

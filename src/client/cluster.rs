@@ -15,13 +15,18 @@ use super::{ClientError, Result, sb};
 /// One broker as the cluster advertises it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
+    /// Broker (node) id; on Sluice each shard is a broker, `node_id * 1000 + core`.
     pub id: i32,
+    /// Advertised host name or address.
     pub host: String,
+    /// Advertised port (an INT32 in Metadata).
     pub port: i32,
+    /// `broker.rack`; `None` when the broker has none.
     pub rack: Option<String>,
 }
 
 impl BrokerInfo {
+    /// `host:port` to connect to.
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
@@ -30,20 +35,30 @@ impl BrokerInfo {
 /// One partition: leader, replicas, in-sync replicas.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// Partition index within its topic.
     pub partition: i32,
+    /// Broker id of the leader; -1 when the partition has none.
     pub leader: i32,
+    /// Leader epoch (KIP-320); -1 when the broker does not report one (Metadata before v7).
     pub leader_epoch: i32,
+    /// Broker ids of all replicas in assignment order; the first is the preferred leader.
     pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
     pub isr: Vec<i32>,
+    /// Kafka error code the broker reported for this partition; 0 when none.
     pub error_code: i16,
 }
 
 /// One topic from Metadata, partitions sorted by index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
+    /// Topic name, also its key in [`Metadata::topics`].
     pub name: String,
+    /// Topic id (KIP-516); nil when the broker predates Metadata v10.
     pub id: Uuid,
+    /// Whether the broker marks it internal, like `__consumer_offsets`.
     pub internal: bool,
+    /// Partitions in index order.
     pub partitions: Vec<PartitionInfo>,
 }
 
@@ -57,9 +72,14 @@ impl TopicInfo {
 /// A snapshot of cluster metadata.
 #[derive(Debug, Clone, Default)]
 pub struct Metadata {
+    /// Cluster id (Metadata v2+); `None` when the broker does not report one.
     pub cluster_id: Option<String>,
+    /// Broker id of the controller; -1 when unknown.
     pub controller_id: i32,
+    /// Brokers by id.
     pub brokers: BTreeMap<i32, BrokerInfo>,
+    /// Topics by name: only those the last refresh asked for (none right after `connect`), and
+    /// none the broker answered with an error for.
     pub topics: BTreeMap<String, TopicInfo>,
 }
 
@@ -91,6 +111,7 @@ impl Client {
         &mut self.bootstrap
     }
 
+    /// The metadata of the last [`Client::refresh`], without asking the broker again.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }

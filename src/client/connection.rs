@@ -30,7 +30,9 @@ const CLIENT_ID: &str = "sluice-cli";
 /// SASL/PLAIN credentials for brokers with SASL_PLAINTEXT listeners.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// SASL/PLAIN authentication identity.
     pub username: String,
+    /// Sent in clear text inside the SaslAuthenticate token; never shown by `Debug`.
     pub password: String,
 }
 
@@ -108,6 +110,7 @@ impl Connection {
         )
     }
 
+    /// The `host:port` this connection was opened to, as passed to [`Connection::connect`].
     pub fn addr(&self) -> &str {
         &self.addr
     }

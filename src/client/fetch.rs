@@ -19,9 +19,12 @@ use super::{Client, ClientError, Result, sb};
 
 /// ListOffsets sentinel timestamps.
 pub const LATEST: i64 = -1;
+/// ListOffsets sentinel timestamp for the log start offset; [`LATEST`] asks for the log end
+/// (the high watermark, or the last stable offset under read_committed).
 pub const EARLIEST: i64 = -2;
 /// Isolation levels as Fetch and ListOffsets encode them.
 pub const READ_UNCOMMITTED: i8 = 0;
+/// `read_committed`: only up to the last stable offset, aborted transactions left out.
 pub const READ_COMMITTED: i8 = 1;
 /// Bytes per fetch response and per partition.
 const FETCH_MAX_BYTES: i32 = 8 * 1024 * 1024;
@@ -30,23 +33,37 @@ const PARTITION_MAX_BYTES: i32 = 1024 * 1024;
 /// One consumed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumedRecord {
+    /// Partition the record was read from.
     pub partition: i32,
+    /// Offset in the partition: the batch's base offset plus the record's offset delta.
     pub offset: i64,
+    /// Milliseconds since the epoch: the producer's CreateTime, or the broker's append time
+    /// when `log_append_time`.
     pub timestamp: i64,
+    /// Whether the batch's timestamp type is LogAppendTime (the broker set the timestamp).
     pub log_append_time: bool,
+    /// Record key; `None` for a null key.
     pub key: Option<Vec<u8>>,
+    /// Record value; `None` for a null value (a tombstone).
     pub value: Option<Vec<u8>>,
+    /// Headers in record order: name and value (`None` for a null value).
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// What a fetch returned for one partition.
 #[derive(Debug)]
 pub struct PartitionFetch {
+    /// Partition index.
     pub partition: i32,
+    /// The leader's high watermark for the partition: the offset after the last record
+    /// replicated to the ISR.
     pub high_watermark: i64,
     /// Where the next fetch should start (past the last batch seen, control batches too).
     pub next_offset: i64,
+    /// Records at or after the requested offset, in offset order; control records and, under
+    /// read_committed, aborted transactions left out.
     pub records: Vec<ConsumedRecord>,
+    /// The partition's Kafka error (e.g. OFFSET_OUT_OF_RANGE); `None` when it had none.
     pub error: Option<ResponseError>,
 }
 

@@ -24,9 +24,13 @@ pub type Headers = Vec<(String, Option<Vec<u8>>)>;
 /// One record to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerRecord {
+    /// Record key; `None` sends a null key.
     pub key: Option<Vec<u8>>,
+    /// Record value; `None` sends a null value (a tombstone on compacted topics).
     pub value: Option<Vec<u8>>,
+    /// Headers, in the order they are sent.
     pub headers: Headers,
+    /// CreateTime in milliseconds since the epoch; a LogAppendTime topic replaces it.
     pub timestamp_ms: i64,
 }
 

@@ -18,9 +18,13 @@ use hdrhistogram::Histogram;
 /// Counters of a shard's cache of closed segments' open files (`storage::file_cache`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Closed-segment log files the cache holds open now.
     pub open: usize,
+    /// Most files the cache keeps open (at least 1).
     pub limit: usize,
+    /// Files opened since start-up (cache misses).
     pub opened: u64,
+    /// Files closed since start-up to stay within `limit`.
     pub evicted: u64,
 }
 
@@ -30,19 +34,28 @@ const API_SLOTS: usize = 128;
 /// Bytes and messages per topic, counted once per request (not per record).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TopicTraffic {
+    /// Record-batch bytes appended by Produce since start-up.
     pub bytes_in: u64,
+    /// Records appended by Produce since start-up (the batches' record counts).
     pub messages_in: u64,
+    /// Record bytes sent in Fetch responses since start-up.
     pub bytes_out: u64,
 }
 
 /// Size of one partition's log, published by its shard once a second.
 #[derive(Debug, Clone)]
 pub struct PartitionGauge {
+    /// Topic of the partition.
     pub topic: String,
+    /// Partition index.
     pub partition: i32,
+    /// Bytes of the log's segment files, active segment included.
     pub size_bytes: u64,
+    /// Segments in the log, active segment included.
     pub segments: usize,
+    /// Offset after the last record replicated to the ISR.
     pub high_watermark: i64,
+    /// First offset still in the log (it advances with retention and DeleteRecords).
     pub log_start_offset: i64,
 }
 
@@ -50,9 +63,13 @@ pub struct PartitionGauge {
 /// the exporter joins it with the partition's high watermark (from its owning shard) for lag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
+    /// Consumer group id.
     pub group: String,
+    /// Topic of the partition.
     pub topic: String,
+    /// Partition index.
     pub partition: i32,
+    /// Committed offset: the next offset the group will consume.
     pub offset: i64,
 }
 
@@ -60,15 +77,25 @@ pub struct CommittedOffset {
 /// start-up. Socket I/O is not in glommio's statistics and not counted here.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RingIo {
+    /// Direct (DMA) file reads.
     pub reads: u64,
+    /// Bytes read by those direct reads.
     pub read_bytes: u64,
+    /// Reads through the page cache (glommio's buffered files).
     pub buffered_reads: u64,
+    /// Bytes read by those buffered reads.
     pub buffered_read_bytes: u64,
+    /// Direct (DMA) file writes.
     pub writes: u64,
+    /// Bytes written by those direct writes.
     pub write_bytes: u64,
+    /// Writes through the page cache (glommio's buffered files; log appends are these).
     pub buffered_writes: u64,
+    /// Bytes written by those buffered writes.
     pub buffered_write_bytes: u64,
+    /// Files opened through the rings.
     pub files_opened: u64,
+    /// Files closed through the rings.
     pub files_closed: u64,
 }
 
@@ -97,14 +124,20 @@ impl RingIo {
 pub struct PoolGauge {
     /// Fetch copy-path buffers waiting for reuse, and their capacity in bytes.
     pub copy_buffers: usize,
+    /// Total capacity of those buffers in bytes.
     pub copy_buffer_bytes: usize,
 }
 
+/// One shard's counters, latency histograms and published gauges: written by its own shard
+/// (through [`with_current`]), read by the exporter thread.
 pub struct ShardMetrics {
+    /// Index of the shard's core; the `shard` label of its series.
     pub core: usize,
     requests: Vec<AtomicU64>,
     errors: Vec<AtomicU64>,
+    /// Open client connections of this shard (opened minus closed).
     pub connections: AtomicI64,
+    /// Partition flushes (fdatasync) since start-up; the count of the fsync histogram.
     pub fsyncs: AtomicU64,
     /// Connections closed at accept for being over a connection limit.
     pub connections_refused: AtomicU64,
@@ -138,6 +171,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ShardMetrics {
+    /// Zeroed metrics for the shard on `core`, `request_memory_free` at -1 (unbounded).
+    /// Shards get theirs from [`install_for_current_shard`].
     pub fn new(core: usize) -> Self {
         Self {
             core,
@@ -181,27 +216,34 @@ impl ShardMetrics {
             .record(micros);
     }
 
+    /// Counts a connection accepted past the limits (raises the `sluice_connections` gauge).
     pub fn connection_opened(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection that ended, however it ended.
     pub fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection closed at accept for being over a connection limit.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection closed for idling or for sending a frame too slowly.
     pub fn connection_timed_out(&self) {
         self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one partition flush and records its fdatasync latency (clamped to 1 µs..60 s).
     pub fn record_fsync(&self, elapsed: Duration) {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         let _ = lock(&self.fsync_us).record((elapsed.as_micros() as u64).clamp(1, 60_000_000));
     }
 
+    /// Adds to `topic`'s totals: a partition's Produce append (`bytes_in`, `messages_in`) or a
+    /// Fetch response's record bytes for it (`bytes_out`).
     pub fn add_topic_traffic(&self, topic: &str, bytes_in: u64, messages_in: u64, bytes_out: u64) {
         let mut topics = lock(&self.topics);
         let t = match topics.get_mut(topic) {
@@ -213,14 +255,17 @@ impl ShardMetrics {
         t.bytes_out += bytes_out;
     }
 
+    /// Replaces the shard's partition gauges (from housekeeping, once a second).
     pub fn publish_partitions(&self, gauges: Vec<PartitionGauge>) {
         *lock(&self.partitions) = gauges;
     }
 
+    /// Replaces the committed offsets of the groups this shard coordinates (once a second).
     pub fn publish_committed(&self, committed: Vec<CommittedOffset>) {
         *lock(&self.committed) = committed;
     }
 
+    /// Adds glommio's ring counters since the previous call (glommio resets them when read).
     pub fn add_ring_io(&self, delta: &glommio::RingIoStats) {
         lock(&self.ring_io).add(delta);
     }
@@ -231,6 +276,7 @@ impl ShardMetrics {
         *lock(&self.segment_files) = files;
     }
 
+    /// Replaces the shard's copy-buffer pool gauge (from housekeeping, once a second).
     pub fn publish_pools(&self, pools: PoolGauge) {
         *lock(&self.pools) = pools;
     }
