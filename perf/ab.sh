@@ -9,7 +9,7 @@
 # with sluice-perf unpaced on core 1:
 # - produce: 1 KiB values, acks=all, COMPRESSION (default none), DURATION seconds after a
 #   2 s warm-up;
-# - consume: from the start of what was just produced, no warm-up, until the end of the
+# - consume: from the start of what was just produced (both steps use the topic `ab`), no warm-up, until the end of the
 #   data or DURATION seconds. The data is in the page cache: this measures the broker's
 #   fetch path, not the disk.
 # Records per step the throughput sluice-perf measured, the broker's CPU seconds
@@ -55,7 +55,7 @@ step() {
     cpu0=$(cpu_seconds "$pid")
     taskset -c 1 "$PERF" --bootstrap-server "127.0.0.1:$port" --scenario "$scenario" \
         --rate max --message-size 1024 --acks all --compression "$COMPRESSION" \
-        --warmup-secs "$warmup" --duration-secs "$DURATION" --quiet \
+        --topic ab --warmup-secs "$warmup" --duration-secs "$DURATION" --quiet \
         --json "$OUT/perf-$name.json" >"$OUT/perf-$name.txt" 2>&1
     cpu1=$(cpu_seconds "$pid")
     python3 - "$OUT/perf-$name.json" "$label" "$round" "$scenario" "$load" "$cpu0" "$cpu1" \
