@@ -27,7 +27,7 @@ fn sample_batch(count: i32, value_len: usize, codec: Compression, attr: i16) -> 
     for i in 0..count {
         let record = Record {
             attributes: 0,
-            timestamp_delta: i as i64,
+            timestamp_delta: i64::from(i),
             offset_delta: i,
             key: Some(format!("key-{i}").into_bytes()),
             value: Some(vec![(i % 251) as u8; value_len]),
@@ -79,7 +79,7 @@ fn typical_batch(codec: Compression, attr: i16) -> Vec<u8> {
     for i in 0..16 {
         let record = Record {
             attributes: 0,
-            timestamp_delta: i as i64,
+            timestamp_delta: i64::from(i),
             offset_delta: i,
             key: Some(format!("key-{i}").into_bytes()),
             value: Some(text_value(i as u32, 1024)),

@@ -26,7 +26,7 @@ pub fn request_decoder(data: &[u8]) {
     };
     let served = crate::handlers::SUPPORTED;
     let (key, (lo, hi)) = served[*which as usize % served.len()];
-    let version = lo + (*version as i16 % (hi - lo + 1));
+    let version = lo + (i16::from(*version) % (hi - lo + 1));
     let _ = decode_request_body(key, version, body);
 }
 

@@ -595,7 +595,7 @@ fn raise_memlock_limit() {
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: setrlimit reads a valid rlimit struct; failure only means we lack privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) } != 0 {
         tracing::debug!(
             "could not raise RLIMIT_MEMLOCK; glommio may warn about registered buffers"
         );
@@ -608,10 +608,10 @@ fn block_shutdown_signals() -> libc::sigset_t {
     // SAFETY: sigset manipulation on a zeroed, local sigset_t.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, libc::SIGTERM);
+        libc::sigaddset(&raw mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
         set
     }
 }
@@ -620,7 +620,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
     loop {
         // SAFETY: sigwait with a valid signal set and an out-parameter on our stack.
         let mut sig: libc::c_int = 0;
-        if unsafe { libc::sigwait(set, &mut sig) } == 0 {
+        if unsafe { libc::sigwait(set, &raw mut sig) } == 0 {
             return if sig == libc::SIGTERM {
                 "SIGTERM"
             } else {

@@ -133,7 +133,7 @@ fn three_members_split_the_topic_and_take_over_after_a_leave() {
 
 /// Not a test on its own: the crash test runs it in a child process as a group member.
 #[test]
-#[ignore]
+#[ignore = "a group member run by the crash test in a child process, not a test"]
 fn member_process() {
     let (Ok(bootstrap), Ok(group), Ok(topic)) = (
         std::env::var(MEMBER_BOOTSTRAP),

@@ -362,7 +362,7 @@ fn set_nofile(pid: libc::pid_t, soft: u64) -> u64 {
     unsafe {
         let mut old: libc::rlimit = std::mem::zeroed();
         assert_eq!(
-            libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old),
+            libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &raw mut old),
             0
         );
         let new = libc::rlimit {
@@ -370,7 +370,12 @@ fn set_nofile(pid: libc::pid_t, soft: u64) -> u64 {
             rlim_max: old.rlim_max,
         };
         assert_eq!(
-            libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()),
+            libc::prlimit(
+                pid,
+                libc::RLIMIT_NOFILE,
+                &raw const new,
+                std::ptr::null_mut()
+            ),
             0,
             "prlimit"
         );

@@ -145,7 +145,7 @@ fn dump_file(path: &Path, args: &DumpLogArgs) -> Result<Dump, CliError> {
             entries: read_entries::<OffsetEntry>(&bytes)
                 .into_iter()
                 .map(|e| OffsetIndexEntry {
-                    offset: base_offset as i64 + e.relative_offset as i64,
+                    offset: base_offset as i64 + i64::from(e.relative_offset),
                     position: e.position,
                 })
                 .collect(),
@@ -156,7 +156,7 @@ fn dump_file(path: &Path, args: &DumpLogArgs) -> Result<Dump, CliError> {
                 .into_iter()
                 .map(|e| TimeIndexEntry {
                     timestamp: e.timestamp,
-                    offset: base_offset as i64 + e.relative_offset as i64,
+                    offset: base_offset as i64 + i64::from(e.relative_offset),
                 })
                 .collect(),
         }),
@@ -265,7 +265,7 @@ fn sequence_at(base: i32, delta: i32) -> i32 {
     if base < 0 {
         -1
     } else {
-        ((base as i64 + delta as i64) % (i32::MAX as i64 + 1)) as i32
+        ((i64::from(base) + i64::from(delta)) % (i64::from(i32::MAX) + 1)) as i32
     }
 }
 
@@ -277,7 +277,7 @@ fn dump_record(view: &BatchView<'_>, r: &Record, data: bool) -> RecordDump {
     };
     let text = |b: &Option<Vec<u8>>| b.as_deref().map(|b| show_bytes(Some(b)));
     RecordDump {
-        offset: view.base_offset() + r.offset_delta as i64,
+        offset: view.base_offset() + i64::from(r.offset_delta),
         timestamp,
         key_size: r.key.as_ref().map_or(-1, |k| k.len() as i64),
         value_size: r.value.as_ref().map_or(-1, |v| v.len() as i64),

@@ -155,7 +155,7 @@ fn parse_line(
     Ok(ProducerRecord {
         key,
         value: Some(value.as_bytes().to_vec()),
-        headers: headers.to_vec(),
+        headers: headers.clone(),
         timestamp_ms: crate::now_ms(),
     })
 }

@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn columns_align_and_trailing_space_is_trimmed() {
         let mut t = Table::new(&["A", "LONGER", "C"]);
-        t.row(vec!["xyz".into(), "1".into(), "".into()]);
+        t.row(vec!["xyz".into(), "1".into(), String::new()]);
         assert_eq!(t.render(), "A    LONGER  C\nxyz  1\n");
     }
 }

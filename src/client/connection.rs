@@ -58,7 +58,7 @@ pub struct Connection {
 pub fn api_name(key: i16) -> String {
     ApiKey::try_from(key)
         .map(|k| format!("{k:?}"))
-        .unwrap_or_else(|_| format!("API {key}"))
+        .unwrap_or_else(|()| format!("API {key}"))
 }
 
 impl Connection {

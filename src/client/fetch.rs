@@ -254,7 +254,7 @@ fn push_records(batch: &BatchView<'_>, start: i64, fetched: &mut PartitionFetch)
         ))
     })?;
     for r in records {
-        let offset = batch.base_offset() + r.offset_delta as i64;
+        let offset = batch.base_offset() + i64::from(r.offset_delta);
         if offset < start {
             continue;
         }

@@ -175,13 +175,13 @@ fn murmur2(data: &[u8]) -> u32 {
     }
     let tail = chunks.remainder();
     if tail.len() >= 3 {
-        h ^= (tail[2] as u32) << 16;
+        h ^= u32::from(tail[2]) << 16;
     }
     if tail.len() >= 2 {
-        h ^= (tail[1] as u32) << 8;
+        h ^= u32::from(tail[1]) << 8;
     }
     if !tail.is_empty() {
-        h ^= tail[0] as u32;
+        h ^= u32::from(tail[0]);
         h = h.wrapping_mul(M);
     }
     h ^= h >> 13;

@@ -105,7 +105,7 @@ impl NetworkLimits {
 /// A connection count or size of at least `min` (Kafka's keys are ints).
 pub(super) fn count(key: &str, value: &str, min: usize) -> Result<usize, ConfigError> {
     let v: i64 = parse_key(key, value)?;
-    if v < min as i64 || v > i32::MAX as i64 {
+    if v < min as i64 || v > i64::from(i32::MAX) {
         return Err(invalid(
             key,
             value,

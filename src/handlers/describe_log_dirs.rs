@@ -73,7 +73,7 @@ fn filesystem_bytes(dir: &std::path::Path) -> (i64, i64) {
     };
     // SAFETY: statvfs writes into a zeroed struct we own, given a valid C string.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+    if unsafe { libc::statvfs(path.as_ptr(), &raw mut stat) } != 0 {
         return (-1, -1);
     }
     let block = stat.f_frsize as i64;

@@ -38,7 +38,7 @@ pub async fn handle(
             let mut b = MetadataResponseBroker::default();
             b.node_id = BrokerId(config.broker_id(core));
             b.host = str_bytes(config.advertised_host.clone());
-            b.port = config.shard_ports[core] as i32;
+            b.port = i32::from(config.shard_ports[core]);
             b
         })
         .collect();

@@ -49,7 +49,7 @@ fn answer(stream: TcpStream) -> std::io::Result<()> {
 fn api_name(key: i16) -> String {
     ApiKey::try_from(key)
         .map(|k| format!("{k:?}"))
-        .unwrap_or_else(|_| key.to_string())
+        .unwrap_or_else(|()| key.to_string())
 }
 
 /// Renders every shard's metrics in the Prometheus text format.

@@ -141,7 +141,7 @@ pub fn check_records(
 ) -> Result<RecordsSummary, RecordsError> {
     let count = view.record_count();
     let last_offset_delta = view.last_offset_delta();
-    if count < 1 || last_offset_delta as i64 != count as i64 - 1 {
+    if count < 1 || i64::from(last_offset_delta) != i64::from(count) - 1 {
         return Err(RecordsError::CountMismatch {
             count,
             last_offset_delta,
@@ -216,7 +216,7 @@ trait Source {
         let mut raw = 0u64;
         for i in 0..max_bytes {
             let b = self.byte()?;
-            raw |= ((b & 0x7f) as u64) << (7 * i);
+            raw |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
             }
@@ -470,7 +470,7 @@ mod tests {
     fn record(i: i32, key: Option<&[u8]>) -> Record {
         Record {
             attributes: 0,
-            timestamp_delta: i as i64,
+            timestamp_delta: i64::from(i),
             offset_delta: i,
             key: key.map(<[u8]>::to_vec),
             value: Some(vec![i as u8; 20]),

@@ -148,7 +148,7 @@ pub fn lz4_single_frame(data: &[u8]) -> Result<(), CodecError> {
         flags & 0x01 != 0,
     );
     // Magic, FLG, BD, optional content size and dictionary id, header checksum.
-    let mut at = 6 + 8 * content_size as usize + 4 * dict_id as usize + 1;
+    let mut at = 6 + 8 * usize::from(content_size) + 4 * usize::from(dict_id) + 1;
     loop {
         let size: [u8; 4] = data
             .get(at..at + 4)
@@ -159,9 +159,9 @@ pub fn lz4_single_frame(data: &[u8]) -> Result<(), CodecError> {
         if size == 0 {
             break;
         }
-        at = at.saturating_add(size + 4 * block_checksum as usize);
+        at = at.saturating_add(size + 4 * usize::from(block_checksum));
     }
-    at += 4 * content_checksum as usize;
+    at += 4 * usize::from(content_checksum);
     if at != data.len() {
         return Err(malformed("bytes after the frame's end mark"));
     }

@@ -142,7 +142,7 @@ pub fn total_size(buf: &[u8]) -> Result<usize, BatchError> {
         });
     }
     let batch_length = be_i32(buf, OFF_BATCH_LENGTH);
-    if (batch_length as i64) < (HEADER_LEN - LOG_OVERHEAD) as i64 {
+    if i64::from(batch_length) < (HEADER_LEN - LOG_OVERHEAD) as i64 {
         return Err(BatchError::LengthTooSmall(batch_length));
     }
     Ok(LOG_OVERHEAD + batch_length as usize)
@@ -250,7 +250,7 @@ impl<'a> BatchView<'a> {
         let delta = self.last_offset_delta();
         // Compaction may remove records, so count <= delta + 1; an empty or negative count
         // is never produced by a client.
-        if delta < 0 || count < 0 || (count as i64) > delta as i64 + 1 {
+        if delta < 0 || count < 0 || i64::from(count) > i64::from(delta) + 1 {
             return Err(BatchError::BadRecordCount {
                 count,
                 last_offset_delta: delta,
@@ -309,7 +309,7 @@ impl<'a> BatchView<'a> {
     }
     /// Offset of the batch's last record: `base_offset + last_offset_delta`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + self.last_offset_delta() as i64
+        self.base_offset() + i64::from(self.last_offset_delta())
     }
     /// Timestamp of the first record, in ms since the epoch; record timestamps are deltas from it.
     pub fn base_timestamp(&self) -> i64 {

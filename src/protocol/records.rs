@@ -160,7 +160,7 @@ mod tests {
         (0..3)
             .map(|i| Record {
                 attributes: 0,
-                timestamp_delta: i as i64 * 10,
+                timestamp_delta: i64::from(i) * 10,
                 offset_delta: i,
                 key: (i != 1).then(|| format!("k{i}").into_bytes()),
                 value: Some(vec![i as u8; 5]),

@@ -21,7 +21,7 @@ fn read_unsigned(buf: &[u8], max_bytes: usize) -> Result<(u64, usize), VarintErr
         if i >= max_bytes {
             return Err(VarintError::TooLong(max_bytes));
         }
-        value |= ((byte & 0x7f) as u64) << (7 * i);
+        value |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             return Ok((value, i + 1));
         }
@@ -68,7 +68,7 @@ pub fn write_unsigned_varint(out: &mut impl BufMut, mut value: u64) {
 
 /// Appends `value` as a zigzag varint (1 to 5 bytes), as record fields are encoded.
 pub fn write_varint(out: &mut impl BufMut, value: i32) {
-    write_unsigned_varint(out, ((value << 1) ^ (value >> 31)) as u32 as u64);
+    write_unsigned_varint(out, u64::from(((value << 1) ^ (value >> 31)) as u32));
 }
 
 /// Appends `value` as a zigzag varlong (1 to 10 bytes), as record timestamps are encoded.

@@ -30,7 +30,7 @@ pub async fn dispatch(
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api_key = ApiKey::try_from(key).map_err(|_| DispatchError::UnknownApiKey(key))?;
+    let api_key = ApiKey::try_from(key).map_err(|()| DispatchError::UnknownApiKey(key))?;
     let supported = handlers::versions_of(api_key).ok_or(DispatchError::UnknownApiKey(key))?;
     if !(supported.0..=supported.1).contains(&version) {
         if api_key == ApiKey::ApiVersions {

@@ -104,7 +104,7 @@ pub async fn next_frame(
     let timeout = Duration::from_millis(shard.config.network.request_read_timeout_ms);
     let rest = async {
         stream.read_exact(&mut size[got..]).await?;
-        let len = i32::from_be_bytes(size) as i64;
+        let len = i64::from(i32::from_be_bytes(size));
         check_size(len, limits)?;
         read_body(shard, stream, len as usize).await
     };

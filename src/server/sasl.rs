@@ -114,7 +114,7 @@ impl SaslSession {
         }
         let key = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
-        let api_key = ApiKey::try_from(key).map_err(|_| SaslError::Unauthenticated(key))?;
+        let api_key = ApiKey::try_from(key).map_err(|()| SaslError::Unauthenticated(key))?;
         match api_key {
             ApiKey::ApiVersions => Ok(Step::Dispatch(frame)),
             ApiKey::SaslHandshake if matches!(self.state, State::AwaitingHandshake) => {

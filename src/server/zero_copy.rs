@@ -74,7 +74,7 @@ pub fn sendfile_nonblocking(
         let want = (len - sent).min(1 << 30) as usize;
         // SAFETY: both descriptors are open for the duration of the call and `offset` is a
         // valid, exclusively borrowed off_t.
-        let n = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut offset, want) };
+        let n = unsafe { libc::sendfile(socket, file.as_raw_fd(), &raw mut offset, want) };
         if n > 0 {
             sent += n as u64;
             continue;

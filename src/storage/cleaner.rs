@@ -61,7 +61,7 @@ fn build_offset_map(segments: &[Vec<u8>]) -> HashMap<Vec<u8>, i64> {
             };
             for r in records {
                 if let Some(key) = r.key {
-                    latest.insert(key, view.base_offset() + r.offset_delta as i64);
+                    latest.insert(key, view.base_offset() + i64::from(r.offset_delta));
                 }
             }
         }
@@ -88,7 +88,7 @@ fn compact_batch(
     let kept: Vec<_> = records
         .into_iter()
         .filter(|r| {
-            let offset = view.base_offset() + r.offset_delta as i64;
+            let offset = view.base_offset() + i64::from(r.offset_delta);
             let newest = r
                 .key
                 .as_ref()
@@ -239,7 +239,7 @@ mod tests {
             for r in decode_records(&view).unwrap() {
                 let s = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8(b).unwrap());
                 out.push((
-                    view.base_offset() + r.offset_delta as i64,
+                    view.base_offset() + i64::from(r.offset_delta),
                     s(r.key).unwrap(),
                     s(r.value),
                 ));

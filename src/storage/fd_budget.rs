@@ -67,7 +67,7 @@ pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into a valid rlimit struct on our stack.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
     if limit.rlim_cur < limit.rlim_max {
@@ -77,7 +77,7 @@ pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
         };
         // SAFETY: setrlimit reads a valid rlimit struct; raising soft to hard needs no
         // privilege.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
             limit = raised;
         } else {
             tracing::warn!(error = %std::io::Error::last_os_error(), "could not raise the open-file limit to its hard limit");

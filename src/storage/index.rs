@@ -46,7 +46,7 @@ impl IndexEntry for OffsetEntry {
         }
     }
     fn key(&self) -> i64 {
-        self.relative_offset as i64
+        i64::from(self.relative_offset)
     }
 }
 

@@ -39,7 +39,7 @@ impl BatchIdentity {
 
 /// Sequences wrap from i32::MAX back to 0, as in Kafka.
 fn wrapping_sequence(base: i32, delta: i32) -> i32 {
-    ((base as i64 + delta as i64) % (i32::MAX as i64 + 1)) as i32
+    ((i64::from(base) + i64::from(delta)) % (i64::from(i32::MAX) + 1)) as i32
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl ProducerStates {
             b.first_sequence == batch.base_sequence && b.last_sequence == batch.last_sequence()
         }) {
             return Ok(SequenceCheck::Duplicate {
-                base_offset: dup.last_offset - dup.last_offset_delta as i64,
+                base_offset: dup.last_offset - i64::from(dup.last_offset_delta),
             });
         }
         let expected = entry
@@ -281,7 +281,7 @@ mod tests {
     fn only_the_last_five_batches_are_remembered() {
         let mut s = ProducerStates::default();
         for i in 0..6 {
-            s.record(&batch(i, 1, 0), i as i64, 0);
+            s.record(&batch(i, 1, 0), i64::from(i), 0);
         }
         assert_eq!(
             s.check(&batch(0, 1, 0)),

@@ -178,7 +178,7 @@ impl Segment {
         seg.drop_index_entries_past(size)?;
         if let Some(last) = seg.time_index.last() {
             seg.max_timestamp = last.timestamp;
-            seg.offset_of_max_timestamp = base_offset + last.relative_offset as i64;
+            seg.offset_of_max_timestamp = base_offset + i64::from(last.relative_offset);
         }
         Ok(seg)
     }
@@ -215,7 +215,7 @@ impl Segment {
 
     fn drop_index_entries_past(&mut self, size: u64) -> io::Result<()> {
         self.offset_index
-            .truncate_while(|e| (e.position as u64) < size)?;
+            .truncate_while(|e| u64::from(e.position) < size)?;
         let last_indexed = self
             .offset_index
             .last()
@@ -269,15 +269,15 @@ impl Segment {
     /// really is the one the entry names, else the start of the file.
     fn trusted_scan_start(&mut self, file_len: u64) -> io::Result<u64> {
         while let Some(entry) = self.offset_index.last() {
-            let pos = entry.position as u64;
-            let expected_last = self.base_offset + entry.relative_offset as i64;
+            let pos = u64::from(entry.position);
+            let expected_last = self.base_offset + i64::from(entry.relative_offset);
             if let Some(view_bytes) = self.read_batch_at(pos, file_len)?
                 && let Ok(view) = BatchView::parse_validated(&view_bytes)
                 && view.last_offset() == expected_last
             {
                 self.next_offset = view.base_offset();
                 self.offset_index
-                    .truncate_while(|e| (e.position as u64) < pos)?;
+                    .truncate_while(|e| u64::from(e.position) < pos)?;
                 let keep_rel = self.offset_index.last().map(|e| e.relative_offset);
                 self.time_index
                     .truncate_while(|t| keep_rel.is_some_and(|r| t.relative_offset <= r))?;
@@ -297,7 +297,7 @@ impl Segment {
         match self.time_index.last() {
             Some(t) => {
                 self.max_timestamp = t.timestamp;
-                self.offset_of_max_timestamp = self.base_offset + t.relative_offset as i64;
+                self.offset_of_max_timestamp = self.base_offset + i64::from(t.relative_offset);
             }
             None => {
                 self.max_timestamp = -1;
@@ -498,7 +498,7 @@ impl Segment {
         let mut pos = self
             .offset_index
             .floor(offset - self.base_offset)
-            .map(|e| e.position as u64)
+            .map(|e| u64::from(e.position))
             .unwrap_or(0);
         // The floor entry names the *last* offset of its batch; if that is still below the
         // target the batch itself is skipped by the scan below.
@@ -510,7 +510,7 @@ impl Segment {
             let length = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
             let delta = i32::from_be_bytes(header[23..27].try_into().expect("4 bytes"));
             let total = record_batch::LOG_OVERHEAD as u64 + length.max(0) as u64;
-            if base + delta as i64 >= offset {
+            if base + i64::from(delta) >= offset {
                 return Ok(Some(BatchLocation {
                     position: pos,
                     size: total,
@@ -532,7 +532,7 @@ impl Segment {
         let start_offset = self
             .time_index
             .floor(timestamp - 1)
-            .map(|t| self.base_offset + t.relative_offset as i64)
+            .map(|t| self.base_offset + i64::from(t.relative_offset))
             .unwrap_or(self.base_offset);
         let mut pos = self
             .position_of(start_offset)?
@@ -589,7 +589,7 @@ impl Segment {
                 last_offset_delta: view.last_offset_delta,
                 control: view.is_control(),
             };
-            let last_offset = view.base_offset + view.last_offset_delta as i64;
+            let last_offset = view.base_offset + i64::from(view.last_offset_delta);
             states.record(&identity, last_offset, view.max_timestamp);
             Ok(())
         })?;
@@ -754,7 +754,7 @@ fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) 
         for r in records {
             let ts = view.base_timestamp() + r.timestamp_delta;
             if ts >= timestamp {
-                return (view.base_offset() + r.offset_delta as i64, ts);
+                return (view.base_offset() + i64::from(r.offset_delta), ts);
             }
         }
     }

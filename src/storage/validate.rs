@@ -72,7 +72,7 @@ pub fn validate_produce(
         let room = MAX_KEYLESS_REPORTED.saturating_sub(keyless.len());
         let positions = summary.keyless.iter().map(|i| record_count as i32 + i);
         keyless.extend(positions.take(room));
-        record_count += view.record_count() as i64;
+        record_count += i64::from(view.record_count());
         batches.push(meta_of(&view, at));
         at += view.total_size();
     }

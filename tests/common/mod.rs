@@ -399,10 +399,10 @@ pub fn unique_topic(prefix: &str) -> String {
 /// the harness's broker port range (20000..32000), so no broker of this or another test
 /// process can be given the same port afterwards.
 pub fn metrics_addr() -> String {
-    let seed = std::process::id() as u64 * 7919
+    let seed = u64::from(std::process::id()) * 7919
         + std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64)
+            .map(|d| u64::from(d.subsec_nanos()))
             .unwrap_or(0);
     (0..1000)
         .map(|i| 10_000 + ((seed + i * 104_729) % 10_000) as u16)

@@ -311,7 +311,7 @@ impl PartitionLog {
             .first_append_ms
             .is_some_and(|t| now_ms - t >= max_age);
         // Relative offsets in the index are u32: roll before they would overflow.
-        let offsets_exhausted = self.next_offset - active.base_offset > i32::MAX as i64;
+        let offsets_exhausted = self.next_offset - active.base_offset > i64::from(i32::MAX);
         too_big || too_old || offsets_exhausted
     }
 

@@ -218,7 +218,7 @@ impl Partition {
                     record_batch::set_log_append_time(batch, now_ms);
                 }
                 offset = offset
-                    .checked_add(meta.identity.last_offset_delta as i64 + 1)
+                    .checked_add(i64::from(meta.identity.last_offset_delta) + 1)
                     .ok_or(AppendInvariant::OffsetsBackwards {
                         last_offset: i64::MAX,
                         next_offset: offset,
@@ -273,7 +273,7 @@ impl Partition {
             .filter(|m| m.identity.is_idempotent())
         {
             if let SequenceCheck::Duplicate { base_offset } = log.producers.check(&meta.identity)? {
-                let last_offset = base_offset + meta.identity.last_offset_delta as i64;
+                let last_offset = base_offset + i64::from(meta.identity.last_offset_delta);
                 return Ok(Some(AppendInfo {
                     base_offset,
                     last_offset,
@@ -311,11 +311,11 @@ impl Partition {
         let first_last = base_offset
             + meta
                 .first()
-                .map_or(0, |m| m.identity.last_offset_delta as i64);
+                .map_or(0, |m| i64::from(m.identity.last_offset_delta));
         active.check_append(position, first_last)?;
         active.first_append_ms.get_or_insert(now_ms);
         for m in meta {
-            let last_offset = offset + m.identity.last_offset_delta as i64;
+            let last_offset = offset + i64::from(m.identity.last_offset_delta);
             let max_timestamp = if log_append_time_ms >= 0 {
                 log_append_time_ms
             } else {
@@ -333,7 +333,7 @@ impl Partition {
         let mut next = base_offset;
         for m in meta {
             let batch_base = next;
-            next += m.identity.last_offset_delta as i64 + 1;
+            next += i64::from(m.identity.last_offset_delta) + 1;
             log.producers.record(&m.identity, next - 1, now_ms);
             let aborted = log.txns.note(&TxnBatch {
                 producer_id: m.identity.producer_id,

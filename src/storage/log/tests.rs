@@ -23,10 +23,11 @@ fn write_log(dir: &Path, batches: &[Vec<u8>]) {
     for b in batches {
         let mut b = b.clone();
         record_batch::set_base_offset(&mut b, offset);
-        offset += record_batch::BatchView::parse(&b)
-            .unwrap()
-            .last_offset_delta() as i64
-            + 1;
+        offset += i64::from(
+            record_batch::BatchView::parse(&b)
+                .unwrap()
+                .last_offset_delta(),
+        ) + 1;
         all.extend_from_slice(&b);
     }
     std::fs::write(dir.join(format!("{:020}.log", 0)), all).unwrap();
@@ -82,7 +83,7 @@ fn open_rebuilds_transactions_and_the_txnindex() {
 /// Cutting the file at every byte of its tail, recovery keeps exactly the whole batches.
 #[test]
 fn recovery_keeps_exactly_the_whole_batches_at_every_cut() {
-    let batches: Vec<_> = (0..3).map(|i| batch(i + 1, 1000 + i as i64)).collect();
+    let batches: Vec<_> = (0..3).map(|i| batch(i + 1, 1000 + i64::from(i))).collect();
     let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
     let full: usize = sizes.iter().sum();
     for cut in 0..=full {
