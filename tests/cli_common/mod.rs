@@ -130,3 +130,18 @@ pub fn segment_file(data: &Path, topic: &str, partition: i32, ext: &str) -> Stri
         .display()
         .to_string()
 }
+
+/// Creates `topic` with `sluice topics create` and checks the tool's answer.
+pub fn create(broker: &Broker, topic: &str, partitions: &str) {
+    let out = broker
+        .cli(&[
+            "topics",
+            "create",
+            "--topic",
+            topic,
+            "--partitions",
+            partitions,
+        ])
+        .ok();
+    assert_eq!(out, format!("Created topic {topic}.\n"));
+}

@@ -19,6 +19,12 @@ use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
 
+mod retired;
+mod timestamp;
+
+pub use retired::RetiredWriter;
+pub use timestamp::TimestampLookup;
+
 /// File name stem of a segment: the base offset, zero-padded to 20 digits as Kafka does.
 pub fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
@@ -690,129 +696,6 @@ impl Drop for Segment {
     /// closed) closes its cached descriptor at once, so a deleted file's space is freed.
     fn drop(&mut self) {
         file_cache::forget(self.cache_id);
-    }
-}
-
-/// A batch that holds the first record at or after `timestamp` (ListOffsets by timestamp).
-pub struct TimestampLookup {
-    file: Rc<File>,
-    position: u64,
-    size: usize,
-    timestamp: i64,
-}
-
-thread_local! {
-    /// One timestamp lookup decodes at a time per shard: the shard's blocking pool (one
-    /// thread) also serves cold reads and flushes, which then wait for at most one decode,
-    /// and the memory a decode holds (up to `MAX_DECOMPRESSED_BYTES`) is taken once.
-    static TIMESTAMP_DECODES: Rc<glommio::sync::Semaphore> =
-        Rc::new(glommio::sync::Semaphore::new(1));
-}
-
-impl TimestampLookup {
-    /// Offset and timestamp of the first record at or after the timestamp. Reading the batch
-    /// and decompressing it (up to `MAX_DECOMPRESSED_BYTES`) runs on glommio's blocking pool
-    /// with its own descriptor, so a lookup never stalls the shard's produce and fetch.
-    pub async fn resolve(self) -> io::Result<(i64, i64)> {
-        let slots = TIMESTAMP_DECODES.with(Rc::clone);
-        let _slot = slots
-            .acquire_permit(1)
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        let file = self.file.try_clone()?;
-        let (position, size, timestamp) = (self.position, self.size, self.timestamp);
-        glommio::executor()
-            .spawn_blocking(move || resolve_in_batch(&file, position, size, timestamp))
-            .await
-    }
-
-    /// [`TimestampLookup::resolve`] on the calling thread (tests and tools).
-    pub fn resolve_here(&self) -> io::Result<(i64, i64)> {
-        resolve_in_batch(&self.file, self.position, self.size, self.timestamp)
-    }
-}
-
-fn resolve_in_batch(
-    file: &File,
-    position: u64,
-    size: usize,
-    timestamp: i64,
-) -> io::Result<(i64, i64)> {
-    let mut full = vec![0u8; size];
-    file.read_exact_at(&mut full, position)?;
-    let view = BatchView::parse(&full).map_err(io::Error::other)?;
-    Ok(first_record_at_or_after(&view, timestamp))
-}
-
-/// Offset and timestamp of the first record in `view` with timestamp >= `timestamp`;
-/// falls back to the batch's base offset and max timestamp when records cannot be read.
-fn first_record_at_or_after(view: &BatchView<'_>, timestamp: i64) -> (i64, i64) {
-    if view.is_log_append_time() {
-        return (view.base_offset(), view.max_timestamp());
-    }
-    if let Ok(records) = crate::protocol::records::decode_records(view) {
-        for r in records {
-            let ts = view.base_timestamp() + r.timestamp_delta;
-            if ts >= timestamp {
-                return (view.base_offset() + i64::from(r.offset_delta), ts);
-            }
-        }
-    }
-    (view.base_offset(), view.max_timestamp())
-}
-
-/// Index syncs of rolled segments a shard runs at once on its blocking pool (one thread).
-/// A roll storm (many partitions with small segments) then opens a few index files at a
-/// time instead of every rolled segment's together.
-const INDEX_SYNCS_AT_ONCE: u64 = 4;
-
-thread_local! {
-    static INDEX_SYNCS: Rc<glommio::sync::Semaphore> =
-        Rc::new(glommio::sync::Semaphore::new(INDEX_SYNCS_AT_ONCE));
-}
-
-/// The files of a just-closed segment that still need an fdatasync.
-pub struct RetiredWriter {
-    /// Synced and closed at once: the log's durability never depends on opening it again
-    /// (which could fail when descriptors are short), and the descriptor is held only for
-    /// the fdatasync itself.
-    writer: Option<Rc<glommio::io::BufferedFile>>,
-    /// The log's indexes, reopened by path for their sync (fdatasync covers a file's dirty
-    /// pages whichever descriptor wrote them), so a closed segment keeps no index open while
-    /// its sync waits for the blocking pool.
-    index_paths: [std::path::PathBuf; 2],
-}
-
-impl RetiredWriter {
-    /// Fdatasyncs and closes the log through io_uring, then, with one of the shard's few
-    /// index-sync slots, syncs the index files on glommio's blocking pool; nothing here runs
-    /// on the append path. An index gone meanwhile (retention, compaction) needs no sync.
-    pub async fn flush_and_close(self) -> io::Result<()> {
-        if let Some(writer) = self.writer {
-            writer.fdatasync().await.map_err(io::Error::from)?;
-            if let Ok(writer) = Rc::try_unwrap(writer) {
-                writer.close().await.map_err(io::Error::from)?;
-            }
-        }
-        let slots = INDEX_SYNCS.with(Rc::clone);
-        let _slot = slots
-            .acquire_permit(1)
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        let paths = self.index_paths;
-        glommio::executor()
-            .spawn_blocking(move || paths.iter().try_for_each(|p| sync_path(p)))
-            .await
-    }
-}
-
-/// fdatasync of the file at `path` through a descriptor opened for it; a missing file is
-/// not an error.
-fn sync_path(path: &Path) -> io::Result<()> {
-    match File::open(path) {
-        Ok(file) => file.sync_data(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
