@@ -213,6 +213,12 @@ fn decode_batches(
     aborted: &[(i64, i64)],
     fetched: &mut PartitionFetch,
 ) -> Result<()> {
+    // Each aborted transaction is taken once, when the walk reaches its first offset, and
+    // dropped at its producer's marker (as Kafka's consumer does): taking them again for every
+    // batch would revive a producer after its abort marker and hide its next, committed,
+    // transaction.
+    let mut pending: Vec<(i64, i64)> = aborted.to_vec();
+    pending.sort_by_key(|&(_, first)| std::cmp::Reverse(first));
     let mut aborting: HashSet<i64> = HashSet::new();
     for batch in BatchIter::new(bytes, true) {
         let batch = match batch {
@@ -226,12 +232,12 @@ fn decode_batches(
             }
         };
         fetched.next_offset = fetched.next_offset.max(batch.last_offset() + 1);
-        aborting.extend(
-            aborted
-                .iter()
-                .filter(|(_, first)| *first <= batch.base_offset())
-                .map(|(pid, _)| *pid),
-        );
+        while let Some(&(producer_id, first)) = pending.last()
+            && first <= batch.last_offset()
+        {
+            aborting.insert(producer_id);
+            pending.pop();
+        }
         if batch.is_control() {
             // The marker ends its transaction, committed or aborted.
             aborting.remove(&batch.producer_id());
@@ -274,4 +280,69 @@ fn push_records(batch: &BatchView<'_>, start: i64, fetched: &mut PartitionFetch)
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::control_batch::marker_batch;
+    use crate::protocol::record_batch::{ATTR_TRANSACTIONAL, BatchBuilder, set_base_offset};
+    use crate::protocol::records::{Record, encode_record};
+
+    /// A one-record transactional batch of `producer_id` at `offset`.
+    fn txn_batch(producer_id: i64, offset: i64) -> Vec<u8> {
+        let mut section = Vec::new();
+        encode_record(
+            &mut section,
+            &Record {
+                attributes: 0,
+                timestamp_delta: 0,
+                offset_delta: 0,
+                key: None,
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+            },
+        );
+        let mut batch = BatchBuilder {
+            base_offset: offset,
+            attributes: ATTR_TRANSACTIONAL,
+            producer_id,
+            producer_epoch: 0,
+            base_sequence: 0,
+            record_count: 1,
+            ..BatchBuilder::default()
+        }
+        .build(&section);
+        set_base_offset(&mut batch, offset);
+        batch
+    }
+
+    fn marker(producer_id: i64, offset: i64, commit: bool) -> Vec<u8> {
+        let mut batch = marker_batch(producer_id, 0, commit, 0);
+        set_base_offset(&mut batch, offset);
+        batch
+    }
+
+    fn offsets(bytes: &[u8], aborted: &[(i64, i64)]) -> Vec<i64> {
+        let mut fetched = PartitionFetch {
+            partition: 0,
+            high_watermark: 10,
+            next_offset: 0,
+            records: Vec::new(),
+            error: None,
+        };
+        decode_batches(bytes, 0, aborted, &mut fetched).expect("decodes");
+        fetched.records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn an_aborted_transaction_hides_only_its_own_batches() {
+        // Producer 7: aborted transaction at 0, abort marker at 1, then a committed one at 2.
+        let mut log = txn_batch(7, 0);
+        log.extend(marker(7, 1, false));
+        log.extend(txn_batch(7, 2));
+        log.extend(marker(7, 3, true));
+        assert_eq!(offsets(&log, &[(7, 0)]), vec![2]);
+        assert_eq!(offsets(&log, &[]), vec![0, 2], "read_uncommitted sees both");
+    }
 }
