@@ -288,5 +288,7 @@ mod tests {
         let reply = MetaReply::err(ResponseError::TopicAlreadyExists, "exists");
         assert_eq!(reply.code(), 36);
         assert_eq!(MetaReply::Ok(Applied::Done).code(), 0);
+        let json = serde_json::to_string(&reply).expect("encodes");
+        assert_eq!(serde_json::from_str::<MetaReply>(&json).ok(), Some(reply));
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::metadata::command::split_broker_id;
+use crate::metadata::command::{broker_id, split_broker_id};
 
 pub use apply::ApplyError;
 pub use placement::{PlacementError, place_replicas};
@@ -217,6 +217,13 @@ impl ClusterImage {
     /// The unfenced nodes, by node id: those Metadata lists and that may lead partitions.
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Every shard of every unfenced node as `(broker id, the node's registration)`, by broker
+    /// id: the brokers Metadata lists (shard `c` on the node's port + 1 + c).
+    pub fn live_shards(&self) -> impl Iterator<Item = (i32, &BrokerRegistration)> {
+        self.live_brokers()
+            .flat_map(|b| (0..b.shards).map(move |core| (broker_id(b.node_id, core), b)))
     }
 
     /// True if `broker_id`'s node is registered and unfenced and the core is one of its shards.

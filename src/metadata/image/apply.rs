@@ -181,7 +181,23 @@ impl ClusterImage {
             MetaCommand::AllocateProducerIds { node_id, count } => {
                 self.allocate_producer_ids(*node_id, *count)
             }
-            MetaCommand::PartitionChange { .. } => self.partition_change(cmd),
+            MetaCommand::PartitionChange {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                partition_epoch,
+            } => self.partition_change(
+                *topic_id,
+                *partition,
+                &Change {
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                    isr,
+                    partition_epoch: *partition_epoch,
+                },
+            ),
         }
     }
 
@@ -262,6 +278,8 @@ impl ClusterImage {
         }
         let rf = partitions[0].replicas.len();
         let new = self.new_partitions(partitions, rf)?;
+        // Config keys and values are validated by the proposer, not here: the rules may change
+        // between Sluice versions, and a log must apply the same way under every version.
         self.topic_ids.insert(topic_id, name.to_string());
         self.topics.insert(
             name.to_string(),
@@ -397,33 +415,26 @@ impl ClusterImage {
         Ok(Applied::ProducerIds { first_id, count })
     }
 
-    fn partition_change(&mut self, cmd: &MetaCommand) -> Result<Applied, ApplyError> {
-        let MetaCommand::PartitionChange {
-            topic_id,
-            partition,
-            leader,
-            leader_epoch,
-            isr,
-            partition_epoch,
-        } = cmd
-        else {
-            return Err(ApplyError::InvalidRequest("not a PartitionChange".into()));
-        };
+    fn partition_change(
+        &mut self,
+        topic_id: Uuid,
+        partition: i32,
+        change: &Change<'_>,
+    ) -> Result<Applied, ApplyError> {
         let topic = self
-            .topic_by_id(*topic_id)
-            .ok_or(ApplyError::UnknownTopicId(*topic_id))?;
+            .topic_by_id(topic_id)
+            .ok_or(ApplyError::UnknownTopicId(topic_id))?;
         let unknown = || ApplyError::UnknownPartition {
             topic: topic.name.clone(),
-            partition: *partition,
+            partition,
         };
-        let index = usize::try_from(*partition).map_err(|_| unknown())?;
+        let index = usize::try_from(partition).map_err(|_| unknown())?;
         let current = topic.partitions.get(index).ok_or_else(unknown)?;
-        check_partition_change(current, *leader, *leader_epoch, isr, *partition_epoch)?;
-        let new_epoch = partition_epoch + 1;
-        let p = &mut self.topic_mut(*topic_id)?.partitions[index];
-        p.leader = *leader;
-        p.leader_epoch = *leader_epoch;
-        p.isr.clone_from(isr);
+        let new_epoch = change.check(current)?;
+        let p = &mut self.topic_mut(topic_id)?.partitions[index];
+        p.leader = change.leader;
+        p.leader_epoch = change.leader_epoch;
+        p.isr = change.isr.to_vec();
         p.partition_epoch = new_epoch;
         Ok(Applied::PartitionChanged {
             partition_epoch: new_epoch,
@@ -431,48 +442,56 @@ impl ClusterImage {
     }
 }
 
-/// AlterPartition's checks, in Kafka's order: leader epoch, then partition epoch, then the
-/// new leader and ISR against the replicas.
-fn check_partition_change(
-    current: &PartitionImage,
+/// The proposed new state of one partition, from a PartitionChange command.
+struct Change<'a> {
     leader: i32,
     leader_epoch: i32,
-    isr: &[i32],
+    isr: &'a [i32],
     partition_epoch: i32,
-) -> Result<(), ApplyError> {
-    if leader_epoch < current.leader_epoch {
-        return Err(ApplyError::FencedLeaderEpoch {
-            given: leader_epoch,
-            current: current.leader_epoch,
-        });
+}
+
+impl Change<'_> {
+    /// AlterPartition's checks, in Kafka's order: leader epoch, then partition epoch, then
+    /// the new leader and ISR against the replicas. Returns the partition epoch to store.
+    fn check(&self, current: &PartitionImage) -> Result<i32, ApplyError> {
+        if self.leader_epoch < current.leader_epoch {
+            return Err(ApplyError::FencedLeaderEpoch {
+                given: self.leader_epoch,
+                current: current.leader_epoch,
+            });
+        }
+        if self.partition_epoch != current.partition_epoch {
+            return Err(ApplyError::StalePartitionEpoch {
+                given: self.partition_epoch,
+                current: current.partition_epoch,
+            });
+        }
+        if self.leader != current.leader && self.leader_epoch == current.leader_epoch {
+            return Err(ApplyError::InvalidRequest(format!(
+                "leader moves from {} to {} without a new leader epoch",
+                current.leader, self.leader
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(&r) = self
+            .isr
+            .iter()
+            .find(|&&r| !current.replicas.contains(&r) || !seen.insert(r))
+        {
+            return Err(ApplyError::IneligibleReplica(format!(
+                "ISR member {r} is not a replica or is repeated"
+            )));
+        }
+        if self.leader != -1 && !self.isr.contains(&self.leader) {
+            return Err(ApplyError::IneligibleReplica(format!(
+                "leader {} is not in the ISR",
+                self.leader
+            )));
+        }
+        self.partition_epoch
+            .checked_add(1)
+            .ok_or_else(|| ApplyError::InvalidRequest("partition epoch overflows".to_string()))
     }
-    if partition_epoch != current.partition_epoch || partition_epoch == i32::MAX {
-        return Err(ApplyError::StalePartitionEpoch {
-            given: partition_epoch,
-            current: current.partition_epoch,
-        });
-    }
-    if leader != current.leader && leader_epoch == current.leader_epoch {
-        return Err(ApplyError::InvalidRequest(format!(
-            "leader moves from {} to {leader} without a new leader epoch",
-            current.leader
-        )));
-    }
-    let mut seen = BTreeSet::new();
-    if let Some(&r) = isr
-        .iter()
-        .find(|&&r| !current.replicas.contains(&r) || !seen.insert(r))
-    {
-        return Err(ApplyError::IneligibleReplica(format!(
-            "ISR member {r} is not a replica or is repeated"
-        )));
-    }
-    if leader != -1 && !isr.contains(&leader) {
-        return Err(ApplyError::IneligibleReplica(format!(
-            "leader {leader} is not in the ISR"
-        )));
-    }
-    Ok(())
 }
 
 /// Incremental config change: set, then delete (so a key in both ends up deleted).

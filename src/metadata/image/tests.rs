@@ -405,6 +405,8 @@ fn queries_see_nodes_and_partitions() {
     create(&mut image, "a", &[vec![1000, 2001], vec![2000, 1001]]);
     create(&mut image, "b", &[vec![1001]]);
     assert_eq!(image.live_brokers().count(), 2);
+    let shards: Vec<i32> = image.live_shards().map(|(id, _)| id).collect();
+    assert_eq!(shards, vec![1000, 1001, 2000, 2001]);
     assert_eq!(image.partitions_on_node(2).len(), 2);
     assert_eq!(image.partitions_on_node(1).len(), 3);
     let led: Vec<(String, i32)> = image
@@ -506,4 +508,13 @@ fn snapshots_of_another_format_or_garbage_are_refused() {
         ClusterImage::from_snapshot_bytes(b"not json"),
         Err(SnapshotError::Json(_))
     ));
+}
+
+#[test]
+fn every_command_round_trips_through_the_log_encoding() {
+    for cmd in sample_log() {
+        let bytes = serde_json::to_vec(&cmd).expect("encodes");
+        let back: MetaCommand = serde_json::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, cmd);
+    }
 }
