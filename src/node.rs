@@ -60,6 +60,12 @@ pub enum StartError {
     /// `meta.properties`.
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
+    /// `process.roles` is set, but this build has no controller quorum yet (issue 13).
+    #[error(
+        "process.roles is set: multi-node clusters (KRaft mode) are not available in this \
+         build yet; remove process.roles to run the single-node broker"
+    )]
+    KraftUnavailable,
     /// The partitions placed on this node need more files than the open-file limit allows.
     #[error(
         "{partitions} partitions are placed on this node but it can serve at most {max}: {hint}"
@@ -86,6 +92,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the node on the calling (main) thread until SIGTERM/SIGINT: `Ok` after a clean shutdown; an
 /// error when start-up fails, a shard dies, or one panics while stopping.
 pub fn run(config: BrokerConfig) -> Result<(), StartError> {
+    // Refused before anything is locked or written, so nobody believes a cluster formed.
+    if config.cluster.is_some() {
+        return Err(StartError::KraftUnavailable);
+    }
     let _lock = DirLock::acquire(&config.data_dir)?;
     raise_memlock_limit();
     let budget = descriptor_budget(&config)?;

@@ -3,6 +3,8 @@
 //! [`BrokerConfig`], how the effective value is shown, and whether it is a secret.
 //! `BrokerConfig::from_properties`, `serve --print-config` and DescribeConfigs on a broker all
 //! read this table, so adding a key is one entry here plus one field of `BrokerConfig`.
+//! The KRaft keys (issue 13) store into `BrokerConfig::kraft`; `cluster.rs` checks them
+//! against one another once all are read, and only when `process.roles` is set.
 //!
 //! Not here: the topic defaults under their broker names (`log.retention.ms`, ...), which the
 //! topic table owns (`topic.rs`, `TopicDefaults::apply_broker_key`). They are also the only
@@ -13,56 +15,15 @@
 
 use std::path::PathBuf;
 
+use super::cluster::{self, ProcessRoles};
+use super::key_values::{at_least, parse_users, positive, set, show_listener};
+use super::listeners::{self, DEFAULT_PROTOCOL_MAP};
 use super::network::{count, parse_overrides, show_overrides};
-use super::security::{PLAIN_JAAS_KEY, SecurityProtocol, parse_mechanisms, parse_plain_users};
+use super::security::{PLAIN_JAAS_KEY, parse_mechanisms};
 use super::{BrokerConfig, ConfigError, invalid, parse_key};
 
-/// One broker key.
-pub struct BrokerKey {
-    /// Kafka's name (Sluice's own keys start with `sluice.`).
-    pub name: &'static str,
-    /// Older Kafka names read the same way (`broker.id`, `log.dir`); the value is shown under
-    /// `name` only.
-    pub aliases: &'static [&'static str],
-    /// The value used when neither the file nor a flag sets the key.
-    pub default: KeyDefault,
-    /// What the key sets, in a line.
-    pub doc: &'static str,
-    /// The value holds secrets: errors show `(hidden)` instead, and DescribeConfigs gives no
-    /// value. Such keys have no `show`.
-    pub sensitive: bool,
-    /// Parses `value`, given under `key` (the name or an alias, so errors name what the
-    /// operator wrote), into the configuration.
-    pub parse: fn(&mut BrokerConfig, &str, &str) -> Result<(), ConfigError>,
-    /// The effective value for `--print-config` and DescribeConfigs. `None`: the key is not
-    /// listed there (secrets; and the group keys that were never listed, which DescribeConfigs
-    /// still shows when the file sets them).
-    pub show: Option<fn(&BrokerConfig) -> String>,
-}
-
-/// Where a key's value comes from when the operator does not set it.
-pub enum KeyDefault {
-    /// Parsed by the key's own `parse` before the file is read, so a default obeys the same
-    /// rules as a value from the file.
-    Value(&'static str),
-    /// Depends on other settings or on the machine; `from_properties` (or the field's own
-    /// `Default`) supplies it. The text says how, for readers of the table.
-    Computed(&'static str),
-    /// No value unless set.
-    Unset,
-}
-
-impl BrokerKey {
-    /// Applies `value`, given under `key`, with secrets kept out of the error.
-    pub fn apply(&self, cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
-        (self.parse)(cfg, key, value).map_err(|e| if self.sensitive { e.hidden() } else { e })
-    }
-
-    /// Whether `key` names this entry, by its name or an alias.
-    pub fn answers_to(&self, key: &str) -> bool {
-        self.name == key || self.aliases.contains(&key)
-    }
-}
+pub use super::broker_key::{BrokerKey, KeyDefault};
+pub(super) use super::key_values::metrics_addr;
 
 /// The entry for `key` (its name or an alias), if Sluice knows it as a broker key.
 pub fn find(key: &str) -> Option<&'static BrokerKey> {
@@ -82,73 +43,6 @@ pub fn apply_defaults(cfg: &mut BrokerConfig) -> Result<(), ConfigError> {
             key.apply(cfg, key.name, value)?;
         }
     }
-    Ok(())
-}
-
-/// A value of at least `min`, with Sluice's usual message.
-fn at_least<T>(key: &str, value: &str, min: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-    T::Err: std::fmt::Display,
-{
-    let v: T = parse_key(key, value)?;
-    if v < min {
-        return Err(invalid(key, value, &format!("must be at least {min}")));
-    }
-    Ok(v)
-}
-
-/// A value above zero (the coordinators' keys, whose message Kafka words this way).
-fn positive<T>(key: &str, value: &str) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + Default,
-    T::Err: std::fmt::Display,
-{
-    let v: T = parse_key(key, value)?;
-    if v > T::default() {
-        Ok(v)
-    } else {
-        Err(invalid(key, value, "must be positive"))
-    }
-}
-
-/// The first entry of a Kafka listener list such as `PLAINTEXT://host:9092`.
-fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
-    let first = value.split(',').next().unwrap_or("").trim();
-    let addr = first.split_once("://").map(|(_, a)| a).unwrap_or(first);
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
-    Ok((host.to_string(), parse_key(key, port)?))
-}
-
-fn show_listener(cfg: &BrokerConfig, host: &str) -> String {
-    format!(
-        "{}://{host}:{}",
-        cfg.security_protocol.name(),
-        cfg.bootstrap_port
-    )
-}
-
-/// `off` (or `none`, or empty) disables the metrics endpoint.
-pub(super) fn metrics_addr(value: &str) -> Option<String> {
-    let v = value.trim();
-    (!(v.is_empty() || v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none")))
-        .then(|| v.to_string())
-}
-
-/// One of the JAAS lines whose `user_NAME="PASSWORD"` entries define users: the PLAIN one
-/// and, by the same naming, one per SCRAM mechanism. Users of every line add up, and all may
-/// use every enabled mechanism.
-fn parse_users(cfg: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
-    let users = parse_plain_users(value).map_err(|e| invalid(key, value, &e))?;
-    cfg.sasl.plain_users.extend(users);
-    Ok(())
-}
-
-/// Stores a parsed value, or passes its error on: what most entries' `parse` does.
-fn set<T>(field: &mut T, parsed: Result<T, ConfigError>) -> Result<(), ConfigError> {
-    *field = parsed?;
     Ok(())
 }
 
@@ -193,11 +87,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "listeners",
         default: KeyDefault::Value("PLAINTEXT://127.0.0.1:9092"),
-        doc: "bootstrap address and security protocol (first entry of the list)",
+        doc: "bootstrap address and security protocol (first entry; KRaft: the first \
+              entry not in controller.listener.names, and the CONTROLLER entry)",
+        // The protocol is looked up once every key is read (`cluster::apply_listeners`): in
+        // KRaft mode it depends on controller.listener.names and the protocol map.
         parse: |c, k, v| {
-            (c.host, c.bootstrap_port) = parse_listener(k, v)?;
-            c.security_protocol =
-                SecurityProtocol::of_listener(v.trim()).map_err(|e| invalid(k, v, &e))?;
+            (c.host, c.bootstrap_port) = listeners::parse_first(k, v)?;
+            c.kraft.listeners = v.to_string();
             Ok(())
         },
         show: Some(|c| show_listener(c, &c.host)),
@@ -206,11 +102,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "advertised.listeners",
         default: KeyDefault::Computed("the listeners' host; a wildcard host advertises 127.0.0.1"),
-        doc: "host given to clients (its protocol and port are the listeners')",
+        doc: "host given to clients (its protocol and port are the listeners'); KRaft: \
+              the entry named as the client listener",
         parse: |c, k, v| {
+            c.kraft.advertised_listeners = v.to_string();
             set(
                 &mut c.advertised_host,
-                parse_listener(k, v).map(|(host, _)| host),
+                listeners::parse_first(k, v).map(|(host, _)| host),
             )
         },
         show: Some(|c| show_listener(c, &c.advertised_host)),
@@ -532,6 +430,178 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "largest frame accepted before a SASL connection has authenticated",
         parse: |c, k, v| set(&mut c.network.sasl_server_max_receive_size, count(k, v, 1)),
         show: Some(|c| c.network.sasl_server_max_receive_size.to_string()),
+        ..KEY
+    },
+    // KRaft mode (issue 13): read only when process.roles is set; `cluster.rs` checks them
+    // against one another. Defaults are Kafka's.
+    BrokerKey {
+        name: "process.roles",
+        default: KeyDefault::Unset,
+        doc: "broker, controller or broker,controller: KRaft mode; unset: the single node",
+        parse: |c, k, v| set(&mut c.kraft.process_roles, ProcessRoles::parse(k, v)),
+        show: Some(|c| {
+            c.kraft
+                .process_roles
+                .map_or("", ProcessRoles::name)
+                .to_string()
+        }),
+        ..KEY
+    },
+    BrokerKey {
+        name: "controller.quorum.voters",
+        default: KeyDefault::Unset,
+        doc: "the controller quorum, id@host:port of each voter's CONTROLLER listener",
+        parse: |c, k, v| set(&mut c.kraft.voters, cluster::parse_voters(k, v)),
+        show: Some(|c| cluster::show_voters(&c.kraft.voters)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "controller.quorum.bootstrap.servers",
+        default: KeyDefault::Unset,
+        doc: "host:port of controllers to find a dynamic quorum through (no voters given)",
+        parse: |c, k, v| {
+            set(
+                &mut c.kraft.bootstrap_servers,
+                cluster::parse_endpoints(k, v),
+            )
+        },
+        show: Some(|c| cluster::show_endpoints(&c.kraft.bootstrap_servers)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "controller.listener.names",
+        default: KeyDefault::Unset,
+        doc: "listener names the quorum uses (CONTROLLER); the first one is used",
+        parse: |c, _, v| {
+            let names = v.split(',').map(str::trim).filter(|n| !n.is_empty());
+            c.kraft.controller_listener_names = names.map(str::to_ascii_uppercase).collect();
+            Ok(())
+        },
+        show: Some(|c| c.kraft.controller_listener_names.join(",")),
+        ..KEY
+    },
+    BrokerKey {
+        name: "listener.security.protocol.map",
+        default: KeyDefault::Value(DEFAULT_PROTOCOL_MAP),
+        doc: "NAME:PROTOCOL of each KRaft listener; left at the default, controllers are PLAINTEXT",
+        parse: |c, k, v| {
+            set(
+                &mut c.kraft.protocol_map,
+                listeners::parse_protocol_map(k, v),
+            )
+        },
+        show: Some(|c| listeners::show_protocol_map(&c.kraft.protocol_map)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "controller.quorum.election.timeout.ms",
+        default: KeyDefault::Value("1000"),
+        doc: "longest wait without a leader before a controller starts an election",
+        parse: |c, k, v| set(&mut c.kraft.election_timeout_ms, positive(k, v)),
+        show: Some(|c| c.kraft.election_timeout_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "controller.quorum.fetch.timeout.ms",
+        default: KeyDefault::Value("2000"),
+        doc: "a follower that hears nothing from the leader this long becomes a candidate",
+        parse: |c, k, v| set(&mut c.kraft.fetch_timeout_ms, positive(k, v)),
+        show: Some(|c| c.kraft.fetch_timeout_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "controller.quorum.request.timeout.ms",
+        default: KeyDefault::Value("2000"),
+        doc: "how long a quorum request waits for its answer",
+        parse: |c, k, v| set(&mut c.kraft.request_timeout_ms, positive(k, v)),
+        show: Some(|c| c.kraft.request_timeout_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "broker.heartbeat.interval.ms",
+        default: KeyDefault::Value("2000"),
+        doc: "how often a broker heartbeats to the active controller",
+        parse: |c, k, v| set(&mut c.kraft.heartbeat_interval_ms, positive(k, v)),
+        show: Some(|c| c.kraft.heartbeat_interval_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "broker.session.timeout.ms",
+        default: KeyDefault::Value("9000"),
+        doc: "a broker without a heartbeat this long is fenced",
+        parse: |c, k, v| set(&mut c.kraft.session_timeout_ms, positive(k, v)),
+        show: Some(|c| c.kraft.session_timeout_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "initial.broker.registration.timeout.ms",
+        default: KeyDefault::Value("60000"),
+        doc: "a broker that cannot register with the quorum this long stops",
+        parse: |c, k, v| set(&mut c.kraft.registration_timeout_ms, positive(k, v)),
+        show: Some(|c| c.kraft.registration_timeout_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "metadata.log.dir",
+        default: KeyDefault::Computed("the data directory (log.dirs)"),
+        doc: "directory holding the cluster metadata log (__cluster_metadata-0)",
+        parse: |c, k, v| {
+            if v.trim().is_empty() {
+                return Err(invalid(k, v, "must name a directory"));
+            }
+            c.kraft.metadata_log_dir = Some(PathBuf::from(v.trim()));
+            Ok(())
+        },
+        show: Some(|c| {
+            let dir = c.kraft.metadata_log_dir.as_ref().unwrap_or(&c.data_dir);
+            dir.display().to_string()
+        }),
+        ..KEY
+    },
+    BrokerKey {
+        name: "metadata.log.max.record.bytes.between.snapshots",
+        default: KeyDefault::Value("20971520"),
+        doc: "metadata log bytes after which a new snapshot is taken",
+        parse: |c, k, v| set(&mut c.kraft.snapshot_bytes, positive(k, v)),
+        show: Some(|c| c.kraft.snapshot_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "metadata.max.retention.bytes",
+        default: KeyDefault::Value("104857600"),
+        doc: "metadata log and snapshot bytes kept (soft); -1: no limit",
+        parse: |c, k, v| {
+            c.kraft.metadata_retention_bytes = parse_key(k, v)?;
+            if c.kraft.metadata_retention_bytes < 1 && c.kraft.metadata_retention_bytes != -1 {
+                return Err(invalid(k, v, "must be -1 (no limit) or positive"));
+            }
+            Ok(())
+        },
+        show: Some(|c| c.kraft.metadata_retention_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "offsets.topic.replication.factor",
+        default: KeyDefault::Value("3"),
+        doc: "replicas of __consumer_offsets in KRaft mode; a single node keeps one",
+        parse: |c, k, v| set(&mut c.kraft.offsets_replication_factor, positive(k, v)),
+        show: Some(|c| c.kraft.offsets_replication_factor.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "transaction.state.log.replication.factor",
+        default: KeyDefault::Value("3"),
+        doc: "replicas of __transaction_state in KRaft mode; a single node keeps one",
+        parse: |c, k, v| set(&mut c.kraft.transaction_replication_factor, positive(k, v)),
+        show: Some(|c| c.kraft.transaction_replication_factor.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "transaction.state.log.min.isr",
+        default: KeyDefault::Value("2"),
+        doc: "min.insync.replicas of __transaction_state in KRaft mode",
+        parse: |c, k, v| set(&mut c.kraft.transaction_min_isr, positive(k, v)),
+        show: Some(|c| c.kraft.transaction_min_isr.to_string()),
         ..KEY
     },
 ];
