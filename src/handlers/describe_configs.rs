@@ -46,11 +46,34 @@ fn config_type(name: &str) -> i8 {
     const LONG: i8 = 5;
     const DOUBLE: i8 = 6;
     const LIST: i8 = 7;
+    const SHORT: i8 = 4;
     match name {
-        "cleanup.policy" | "listeners" | "advertised.listeners" => LIST,
-        "compression.type" | "message.timestamp.type" | "max.connections.per.ip.overrides" => {
-            STRING
-        }
+        "cleanup.policy"
+        | "listeners"
+        | "advertised.listeners"
+        | "process.roles"
+        | "controller.quorum.voters"
+        | "controller.quorum.bootstrap.servers"
+        | "controller.listener.names"
+        | "sasl.enabled.mechanisms" => LIST,
+        "compression.type"
+        | "message.timestamp.type"
+        | "max.connections.per.ip.overrides"
+        | "listener.security.protocol.map"
+        | "log.dirs"
+        | "metadata.log.dir"
+        | "sluice.metrics.addr"
+        | "sluice.shard.ports" => STRING,
+        "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => SHORT,
+        "node.id"
+        | "default.replication.factor"
+        | "transaction.state.log.min.isr"
+        | "controller.quorum.election.timeout.ms"
+        | "controller.quorum.fetch.timeout.ms"
+        | "controller.quorum.request.timeout.ms"
+        | "broker.heartbeat.interval.ms"
+        | "broker.session.timeout.ms"
+        | "initial.broker.registration.timeout.ms" => INT,
         "min.cleanable.dirty.ratio" => DOUBLE,
         "index.interval.bytes"
         | "max.message.bytes"
