@@ -91,4 +91,14 @@ impl QuorumStoreError {
         };
         StorageError::IO { source: io }
     }
+
+    /// As openraft's error about a snapshot.
+    pub(super) fn snapshot<NID: NodeId>(&self, write: bool) -> StorageError<NID> {
+        let io = if write {
+            StorageIOError::write_snapshot(None, self)
+        } else {
+            StorageIOError::read_snapshot(None, self)
+        };
+        StorageError::IO { source: io }
+    }
 }

@@ -9,12 +9,15 @@
 //! Blocking file I/O is short (a `write` of a few records); every fsync runs on a per-store
 //! flusher thread ([`durable::Flusher`]) so the runtime keeps sending heartbeats meanwhile.
 
+mod checkpoint;
 mod durable;
 mod error;
 mod log_store;
 mod segments;
+mod state_machine;
 mod types;
 
 pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
+pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
 pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};
