@@ -15,6 +15,8 @@ mod error;
 mod log_store;
 mod segments;
 mod state_machine;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use error::QuorumStoreError;
