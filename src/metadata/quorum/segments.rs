@@ -230,6 +230,7 @@ impl Segments {
                 .is_none_or(|s| s.len + pending.len() as u64 >= self.segment_bytes);
             if roll {
                 self.write_pending(&mut pending, &mut plan)?;
+                self.seal_active()?;
                 self.create_segment(record.index)?;
                 plan.dir = Some(self.dir.clone());
             }
@@ -266,6 +267,19 @@ impl Segments {
         pending.clear();
         plan.files.push(active.sync_handle()?);
         Ok(())
+    }
+
+    /// fsyncs the active segment before a new one is started, inline: once per
+    /// `segment_bytes` of log, so rare. Then only the last segment can ever have a torn tail,
+    /// and damage in a closed one is real corruption that [`open`](Self::open) refuses.
+    fn seal_active(&self) -> Result<(), QuorumStoreError> {
+        match self.list.last() {
+            Some(active) => active
+                .file
+                .sync_data()
+                .map_err(QuorumStoreError::io("fsync", &active.path)),
+            None => Ok(()),
+        }
     }
 
     fn create_segment(&mut self, first_index: u64) -> Result<(), QuorumStoreError> {
