@@ -13,6 +13,8 @@ mod checkpoint;
 mod durable;
 mod error;
 mod log_store;
+#[cfg(test)]
+mod raft_tests;
 mod segments;
 mod state_machine;
 #[cfg(test)]

@@ -19,8 +19,8 @@ use super::{MetaLogStore, MetaStateMachine, MetadataMachine, QuorumTypes, Snapsh
 
 /// A tiny machine: a key-value map, plus where the last command was applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Kv {
-    map: BTreeMap<String, String>,
+pub(super) struct Kv {
+    pub(super) map: BTreeMap<String, String>,
     last: Option<(u64, u64)>,
 }
 
