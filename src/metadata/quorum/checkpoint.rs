@@ -60,8 +60,7 @@ pub(super) fn write<Meta: Serialize>(
     checkpoint: &Checkpoint<Meta>,
 ) -> Result<(), QuorumStoreError> {
     let path = dir.join(format!("{}{SUFFIX}", stem(index, term)));
-    let meta = serde_json::to_vec(&checkpoint.meta).map_err(|source| QuorumStoreError::Decode {
-        path: path.clone(),
+    let meta = serde_json::to_vec(&checkpoint.meta).map_err(|source| QuorumStoreError::Encode {
         what: "snapshot meta",
         source,
     })?;

@@ -40,6 +40,14 @@ pub enum QuorumStoreError {
         /// The decoder's error.
         source: serde_json::Error,
     },
+    /// A value did not encode (a serde impl refused it: a bug, not bad input from disk).
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
     /// The log would have a hole: openraft needs consecutive indexes.
     #[error("log index {found} where {expected} was expected")]
     Gap {

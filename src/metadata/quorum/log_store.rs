@@ -174,8 +174,7 @@ where
     /// Writes the vote and purge point durably, on the flusher thread (after earlier log
     /// fsyncs, so vote and log writes become durable in order).
     async fn save_state(&self) -> Result<(), QuorumStoreError> {
-        let body = serde_json::to_vec(&self.state).map_err(|source| QuorumStoreError::Decode {
-            path: self.dir.join(STATE_FILE),
+        let body = serde_json::to_vec(&self.state).map_err(|source| QuorumStoreError::Encode {
             what: "quorum state",
             source,
         })?;
@@ -186,8 +185,7 @@ where
     }
 
     fn encode(&self, entry: &C::Entry) -> Result<Record, QuorumStoreError> {
-        let body = serde_json::to_vec(entry).map_err(|source| QuorumStoreError::Decode {
-            path: self.dir.clone(),
+        let body = serde_json::to_vec(entry).map_err(|source| QuorumStoreError::Encode {
             what: "log entry",
             source,
         })?;
@@ -282,8 +280,7 @@ where
     ) -> Result<(), StorageError<C::NodeId>> {
         self.committed = committed.clone();
         let body = serde_json::to_vec(&committed).map_err(|source| {
-            QuorumStoreError::Decode {
-                path: self.dir.join(COMMITTED_FILE),
+            QuorumStoreError::Encode {
                 what: "committed log id",
                 source,
             }
