@@ -1,11 +1,14 @@
 //! Cluster metadata: topics, ids, partition placement and topic configs for this node,
 //! shared read-mostly by all shards and written only by control-plane requests.
-//! `command` (the controller quorum's metadata log records) and `image` (the pure state every
-//! node applies them to, with placement and snapshots) are the cluster's replacement for
-//! `cluster` (issue 13); nothing uses them yet.
+//! `command` (the controller quorum's metadata log records), `image` (the pure state every
+//! node applies them to, with placement and snapshots) and `quorum` (openraft's storage: the
+//! durable log and the state machine that applies commands to the image and publishes it) are
+//! the cluster's replacement for `cluster` (issue 13); the node does not run them yet.
 
 pub mod cluster;
 pub mod command;
 pub mod image;
+mod machine;
+pub mod quorum;
 
 pub use cluster::{Cluster, MetadataError, PartitionLimit, TopicMeta, validate_topic_name};

@@ -1,0 +1,27 @@
+//! The controller quorum's storage on openraft 0.9 (issue 13): the Raft type configuration,
+//! the durable log store and the snapshotting state machine.
+//!
+//! Everything openraft-specific lives under this module, so the 0.9 -> 0.10 break (storage
+//! traits, snapshot API, runtime crates) stays inside it. The metadata itself is behind the
+//! [`MetadataMachine`] trait: this module knows nothing about topics or brokers.
+//!
+//! Threads: everything here runs on the controller thread's tokio runtime, never on a shard.
+//! Blocking file I/O is short (a `write` of a few records); every fsync runs on a per-store
+//! flusher thread ([`durable::Flusher`]) so the runtime keeps sending heartbeats meanwhile.
+
+mod checkpoint;
+mod durable;
+mod error;
+mod log_store;
+#[cfg(test)]
+mod raft_tests;
+mod segments;
+mod state_machine;
+#[cfg(test)]
+mod tests;
+mod types;
+
+pub use error::QuorumStoreError;
+pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
+pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
+pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};
