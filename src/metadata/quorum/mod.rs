@@ -13,9 +13,12 @@ mod checkpoint;
 mod durable;
 mod error;
 mod log_store;
+mod network;
 #[cfg(test)]
 mod raft_tests;
+mod rpc;
 mod segments;
+mod server;
 mod state_machine;
 #[cfg(test)]
 mod tests;
@@ -23,5 +26,8 @@ mod types;
 
 pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
+pub use network::{ControllerNetwork, FaultPlan, PeerClient, TransportError};
+pub use rpc::{Committed, ForwardError, FrameError, MAX_FRAME_BYTES};
+pub use server::{serve, write_local};
 pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
 pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};
