@@ -10,6 +10,7 @@
 //! flusher thread ([`durable::Flusher`]) so the runtime keeps sending heartbeats meanwhile.
 
 mod checkpoint;
+mod controller;
 mod durable;
 mod error;
 mod log_store;
@@ -24,6 +25,10 @@ mod state_machine;
 mod tests;
 mod types;
 
+pub use controller::{
+    Controller, ControllerError, ControllerHandle, ControllerSettings, ControllerSpec,
+    QuorumMetrics,
+};
 pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
 pub use network::{ControllerNetwork, FaultPlan, PeerClient, TransportError};
