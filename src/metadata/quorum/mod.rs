@@ -11,6 +11,8 @@
 
 mod checkpoint;
 mod controller;
+#[cfg(test)]
+mod controller_tests;
 mod durable;
 mod error;
 mod log_store;
