@@ -318,3 +318,41 @@ fn an_isolated_leader_fails_writes_within_the_deadline() {
     faults.heal();
     cluster.shutdown();
 }
+
+#[test]
+fn the_listener_closes_a_connection_that_sends_a_bad_frame() {
+    use std::io::{Read, Write};
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let own = endpoint(1, 21593);
+    let handle = Controller::start::<ClusterImage>(
+        1,
+        own.clone(),
+        BTreeMap::from([(1, own)]),
+        dir.path(),
+        settings(&FaultPlan::default()),
+    )
+    .expect("controller starts");
+    for bad in [
+        (super::MAX_FRAME_BYTES + 1).to_be_bytes().to_vec(),
+        [&5u32.to_be_bytes()[..], b"nope!"].concat(),
+    ] {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", 21593)).expect("connect");
+        conn.set_read_timeout(Some(WAIT)).expect("timeout");
+        conn.write_all(&bad).expect("send");
+        let mut buf = [0u8; 16];
+        let n = conn.read(&mut buf).expect("closed, not timed out");
+        assert_eq!(n, 0, "the server answers a bad frame by closing");
+    }
+    // A one-voter quorum still commits after the garbage.
+    let alter = MetaCommand::AlterBrokerConfigs {
+        set: BTreeMap::from([("log.retention.ms".to_owned(), "1000".to_owned())]),
+        delete: std::collections::BTreeSet::new(),
+    };
+    assert_eq!(write(&handle, alter).code(), 0);
+    handle.shutdown();
+    assert!(matches!(
+        block_on(handle.write(create_topic("late"))),
+        Err(ControllerError::Stopped)
+    ));
+}

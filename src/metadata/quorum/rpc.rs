@@ -151,3 +151,37 @@ where
     r.read_exact(&mut body).await?;
     Ok(serde_json::from_slice(&body)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversized_lengths_are_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (mut a, mut b) = tokio::io::duplex(1024);
+            let sent = ForwardError::NotLeader {
+                leader: Some((
+                    2,
+                    ControllerNode {
+                        host: "127.0.0.2".to_owned(),
+                        port: 19093,
+                    },
+                )),
+            };
+            write_frame(&mut a, &sent).await.expect("write");
+            let got: ForwardError = read_frame(&mut b).await.expect("read");
+            assert_eq!(got, sent);
+            a.write_all(&(MAX_FRAME_BYTES + 1).to_be_bytes())
+                .await
+                .expect("write");
+            let err = read_frame::<_, ForwardError>(&mut b)
+                .await
+                .expect_err("refused");
+            assert!(matches!(err, FrameError::TooLarge(_)), "{err}");
+        });
+    }
+}
