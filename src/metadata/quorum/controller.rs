@@ -37,7 +37,9 @@ pub struct ControllerSettings {
     /// Leader heartbeat period (openraft `heartbeat_interval`); 200 ms by default.
     pub heartbeat: Duration,
     /// Shortest election timeout (`controller.quorum.election.timeout.ms`); the longest is
-    /// twice it, so candidates rarely collide.
+    /// twice it, so candidates rarely collide. openraft 0.9 makes a follower that knew a
+    /// leader wait its leader lease (the longest timeout) plus a random timeout before it
+    /// campaigns, so a failover takes about 3-4 times this (3.3-3.6 s at 1000 ms in tests).
     pub election_timeout: Duration,
     /// One quorum RPC (`controller.quorum.request.timeout.ms`), snapshot chunks included.
     pub request_timeout: Duration,
@@ -140,18 +142,13 @@ struct WriteRequest<M: MetadataMachine> {
     reply: oneshot::Sender<Result<Committed<M>, ControllerError>>,
 }
 
-/// Where one controller lives and what it starts from.
+/// Where one controller lives and what it starts from: [`Controller::start`]'s arguments.
 #[derive(Debug, Clone)]
-pub struct ControllerSpec {
-    /// This node's `node.id`.
-    pub node_id: u64,
-    /// This node's CONTROLLER endpoint (bound by the listener and by outgoing sockets).
-    pub own: ControllerNode,
-    /// Every voter's CONTROLLER endpoint by node id (`controller.quorum.voters`), this node's
-    /// included; all nodes must pass the same map.
-    pub voters: BTreeMap<u64, ControllerNode>,
-    /// The node's `__cluster_metadata-0/` directory.
-    pub dir: PathBuf,
+struct ControllerSpec {
+    node_id: u64,
+    own: ControllerNode,
+    voters: BTreeMap<u64, ControllerNode>,
+    dir: PathBuf,
 }
 
 /// Starts controllers.
@@ -160,7 +157,9 @@ pub struct Controller;
 
 impl Controller {
     /// Spawns the `sluice-controller` thread for node `node_id`, opens its metadata log in
-    /// `dir`, binds its CONTROLLER listener on `own` and joins the quorum `voters`. On a first
+    /// `dir` (the node's `__cluster_metadata-0/`), binds its CONTROLLER listener on `own` and
+    /// joins the quorum `voters` (every voter by node id, this node included; all nodes must
+    /// pass the same map, as `controller.quorum.voters`). On a first
     /// start (empty log) the voter with the lowest id initializes the quorum; the others wait
     /// to hear from it. Returns once the listener is bound and Raft runs.
     ///

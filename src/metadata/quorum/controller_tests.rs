@@ -221,10 +221,13 @@ fn a_new_leader_takes_over_when_the_leader_stops() {
     register_all(&cluster.nodes[&old]);
     let stopped = Instant::now();
     cluster.stop(old);
+    let shut = stopped.elapsed();
     let survivor = cluster.nodes.values().next().expect("a survivor").clone();
     assert_eq!(write(&survivor, create_topic("after-failover")).code(), 0);
     let took = stopped.elapsed();
-    println!("failover: leader {old} stopped -> next write committed in {took:?}");
+    println!(
+        "failover: leader {old} stopped (shutdown took {shut:?}) -> next write committed in {took:?}"
+    );
     assert!(took < Duration::from_secs(10), "failover took {took:?}");
     assert_ne!(cluster.leader(), old);
     assert!(cluster.converged().topic("after-failover").is_some());
@@ -353,6 +356,19 @@ fn the_listener_closes_a_connection_that_sends_a_bad_frame() {
         delete: std::collections::BTreeSet::new(),
     };
     assert_eq!(write(&handle, alter).code(), 0);
+    // A second controller on the same endpoint is refused at start, not left half-running.
+    let other = tempfile::tempdir().expect("tempdir");
+    let twin = Controller::start::<ClusterImage>(
+        1,
+        endpoint(1, 21593),
+        BTreeMap::from([(1, endpoint(1, 21593))]),
+        other.path(),
+        settings(&FaultPlan::default()),
+    );
+    assert!(
+        matches!(twin, Err(ControllerError::Bind { .. })),
+        "{twin:?}"
+    );
     handle.shutdown();
     assert!(matches!(
         block_on(handle.write(create_topic("late"))),

@@ -28,8 +28,7 @@ mod tests;
 mod types;
 
 pub use controller::{
-    Controller, ControllerError, ControllerHandle, ControllerSettings, ControllerSpec,
-    QuorumMetrics,
+    Controller, ControllerError, ControllerHandle, ControllerSettings, QuorumMetrics,
 };
 pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
