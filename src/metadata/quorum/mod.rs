@@ -10,18 +10,30 @@
 //! flusher thread ([`durable::Flusher`]) so the runtime keeps sending heartbeats meanwhile.
 
 mod checkpoint;
+mod controller;
+#[cfg(test)]
+mod controller_tests;
 mod durable;
 mod error;
 mod log_store;
+mod network;
 #[cfg(test)]
 mod raft_tests;
+mod rpc;
 mod segments;
+mod server;
 mod state_machine;
 #[cfg(test)]
 mod tests;
 mod types;
 
+pub use controller::{
+    Controller, ControllerError, ControllerHandle, ControllerSettings, QuorumMetrics,
+};
 pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
+pub use network::{ControllerNetwork, FaultPlan, PeerClient, TransportError};
+pub use rpc::{Committed, ForwardError, FrameError, MAX_FRAME_BYTES};
+pub use server::{serve, write_local};
 pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
 pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};
