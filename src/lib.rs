@@ -12,7 +12,8 @@
 //!   records, codecs, fetch framing, the bounds check in front of the request decoders).
 //! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock,
 //!   early writeback, the descriptor budget and the per-shard cache of closed segments' files.
-//! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards.
+//! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards; and the
+//!   coming cluster's metadata log records, image and controller quorum (openraft), not yet run.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers).
 //! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
