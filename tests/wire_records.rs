@@ -180,6 +180,22 @@ fn produce_with_bad_crc_is_rejected_and_not_appended() {
 }
 
 #[test]
+fn two_batches_for_one_partition_are_refused_as_kafka_does() {
+    let broker = Broker::start_with(BrokerOptions::default().with_cores(1));
+    let topic = unique_topic("two-batches");
+    let mut bootstrap = Client::connect(broker.base_port());
+    let leader = leader_of(&mut bootstrap, &topic);
+    let mut client = Client::connect(broker.shard_port(leader as u16));
+    let mut two = record_batch(&[(b"a", b"first")], 1_700_000_000_000);
+    two.extend(record_batch(&[(b"b", b"second")], 1_700_000_000_001));
+    let (error, _) = produce(&mut client, &topic, two);
+    assert_eq!(error, INVALID_RECORD, "v3+ takes one batch per partition");
+    assert_eq!(latest_offset(&mut client, &topic), 0, "nothing appended");
+    let one = record_batch(&[(b"a", b"first")], 1_700_000_000_000);
+    assert_eq!(produce(&mut client, &topic, one), (NONE, 0));
+}
+
+#[test]
 fn produce_to_the_wrong_shard_is_not_leader() {
     let broker = Broker::start_with(BrokerOptions::default().with_cores(2));
     let topic = unique_topic("routing");

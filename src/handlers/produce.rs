@@ -134,6 +134,18 @@ async fn produce_partition(
         Ok(v) => v,
         Err(e) => return refused(target, &e),
     };
+    if target.version >= 3 && validated.batch_count() > 1 {
+        // Kafka's rule (ProduceRequest v3+): an idempotent producer's sequence check answers
+        // one batch, so a second batch in the same partition could be dropped as a duplicate.
+        return failure(
+            index,
+            ResponseError::InvalidRecord,
+            Some(
+                "Produce requests with version 3 or above must have exactly one record batch per partition"
+                    .into(),
+            ),
+        );
+    }
     if validated.has_control() {
         // Markers come only from transaction coordinators, never from clients.
         return failure(

@@ -113,6 +113,11 @@ fn meta_of(view: &BatchView<'_>, start: usize) -> BatchMeta {
 }
 
 impl ValidatedBatches {
+    /// How many record batches the append holds.
+    pub fn batch_count(&self) -> usize {
+        self.batches.len()
+    }
+
     /// Clients may not write control batches; only the transaction coordinator does.
     pub fn has_control(&self) -> bool {
         self.batches.iter().any(|b| b.identity.control)

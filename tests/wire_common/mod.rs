@@ -22,6 +22,7 @@ pub const NONE: i16 = 0;
 pub const CORRUPT_MESSAGE: i16 = 2;
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 pub const UNSUPPORTED_VERSION: i16 = 35;
+pub const INVALID_RECORD: i16 = 87;
 
 // Connection helpers
 
