@@ -147,8 +147,13 @@ where
     if len > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge(u64::from(len)));
     }
-    let mut body = vec![0; len as usize];
-    r.read_exact(&mut body).await?;
+    // Grow with the bytes that arrive rather than reserving what the peer announced, so a
+    // connection that claims 64 MiB and sends nothing holds no memory for it.
+    let mut body = Vec::new();
+    r.take(u64::from(len)).read_to_end(&mut body).await?;
+    if body.len() != len as usize {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(serde_json::from_slice(&body)?)
 }
 
