@@ -34,6 +34,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cluster_start;
 pub mod config;
 pub mod coordinator;
 pub mod error_codes;
@@ -43,6 +44,7 @@ pub mod file_region;
 pub mod fuzzing;
 pub mod handlers;
 pub mod logging;
+pub mod membership;
 pub mod metadata;
 pub mod metrics;
 pub mod node;

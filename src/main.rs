@@ -67,6 +67,10 @@ enum Command {
     /// Describe and alter topic and broker configs (like kafka-configs.sh).
     #[command(subcommand)]
     Configs(cli::configs::ConfigsCommand),
+    /// See a multi-node cluster: the controller quorum and the live brokers (like
+    /// kafka-metadata-quorum.sh).
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
     /// Print segment and index files (like kafka-dump-log.sh); needs no broker.
     DumpLog(cli::dump_log::DumpLogArgs),
 }
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Groups(c) => cli::report(cli::groups::run(c)),
         Command::Configs(c) => cli::report(cli::configs::run(c)),
         Command::DumpLog(a) => cli::report(cli::dump_log::run(a)),
+        Command::Cluster(c) => cli::report(cli::cluster::run(c)),
         Command::Serve {
             data_dir,
             host,

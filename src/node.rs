@@ -60,12 +60,16 @@ pub enum StartError {
     /// `meta.properties`.
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
-    /// `process.roles` is set, but this build has no controller quorum yet (issue 13).
+    /// `process.roles=broker` without `controller`: such a node would follow the quorum as a
+    /// learner, which this build does not have yet.
     #[error(
-        "process.roles is set: multi-node clusters (KRaft mode) are not available in this \
-         build yet; remove process.roles to run the single-node broker"
+        "process.roles=broker (a node without a controller) is not supported yet: give every \
+         node process.roles=broker,controller and list it in controller.quorum.voters"
     )]
-    KraftUnavailable,
+    BrokerOnly,
+    /// The controller quorum could not be started or joined; the message says why.
+    #[error("controller quorum: {0}")]
+    Quorum(String),
     /// The partitions placed on this node need more files than the open-file limit allows.
     #[error(
         "{partitions} partitions are placed on this node but it can serve at most {max}: {hint}"
@@ -92,18 +96,33 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the node on the calling (main) thread until SIGTERM/SIGINT: `Ok` after a clean shutdown; an
 /// error when start-up fails, a shard dies, or one panics while stopping.
 pub fn run(config: BrokerConfig) -> Result<(), StartError> {
-    // Refused before anything is locked or written, so nobody believes a cluster formed.
-    if config.cluster.is_some() {
-        return Err(StartError::KraftUnavailable);
+    if config
+        .cluster
+        .as_ref()
+        .is_some_and(|c| !c.roles.is_controller())
+    {
+        return Err(StartError::BrokerOnly);
     }
+    // Blocked before any thread starts (the controller's included), so every thread inherits
+    // the mask and the signals reach only the signal thread.
+    let signals = block_shutdown_signals();
     let _lock = DirLock::acquire(&config.data_dir)?;
     raise_memlock_limit();
     let budget = descriptor_budget(&config)?;
-    let cluster = Arc::new(Cluster::load_or_init(&config.data_dir, config.cores)?);
+    let cluster = match &config.cluster {
+        Some(c) => crate::cluster_start::join(&config, c)?,
+        None => Arc::new(Cluster::load_or_init(&config.data_dir, config.cores)?),
+    };
+    if config
+        .cluster
+        .as_ref()
+        .is_some_and(|c| !c.roles.is_broker())
+    {
+        return run_controller_only(&cluster, &signals);
+    }
     limit_partitions(&config, &cluster, &budget)?;
     write_meta_properties(&config, &cluster)?;
     remove_orphan_partition_dirs(&config, &cluster);
-    let signals = block_shutdown_signals();
     let config = Arc::new(config);
     let shutdown = Arc::new(AtomicBool::new(false));
     // Node-wide connection counts (max.connections, max.connections.per.ip), touched by the
@@ -169,6 +188,17 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
             Err(died)
         }
     }
+}
+
+/// A controller-only node: no shards, no client listeners; runs until SIGTERM/SIGINT.
+fn run_controller_only(cluster: &Cluster, signals: &libc::sigset_t) -> Result<(), StartError> {
+    tracing::info!("sluice controller ready (process.roles=controller: no client listeners)");
+    let signal = wait_for_signal(signals);
+    tracing::info!(signal, "shutting down the controller");
+    if let Some(controller) = cluster.controller() {
+        controller.shutdown();
+    }
+    Ok(())
 }
 
 /// What the main thread waits for once the node runs.

@@ -4,6 +4,7 @@
 //!
 //! Errors carry a hint of what to do next; [`report`] prints both and picks the exit code.
 
+pub mod cluster;
 pub mod command_config;
 pub mod configs;
 pub mod consume;

@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod connection;
 pub mod fetch;
 pub mod produce;
+pub mod quorum;
 
 use kafka_protocol::ResponseError;
 

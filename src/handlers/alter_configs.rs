@@ -36,7 +36,7 @@ const OP_SUBTRACT: i8 = 3;
 type Outcome = Result<(), (ResponseError, String)>;
 
 /// Applies `change` to the current configs of a topic or a broker.
-fn alter_resource(
+async fn alter_resource(
     shard: &Shard,
     resource_type: i8,
     name: &StrBytes,
@@ -44,8 +44,8 @@ fn alter_resource(
     change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
 ) -> Outcome {
     match resource_type {
-        RESOURCE_TOPIC => alter_topic(shard, name, validate_only, change),
-        RESOURCE_BROKER => alter_broker(shard, name, validate_only, change),
+        RESOURCE_TOPIC => alter_topic(shard, name, validate_only, change).await,
+        RESOURCE_BROKER => alter_broker(shard, name, validate_only, change).await,
         other => Err((
             ResponseError::InvalidRequest,
             format!("resource type {other} has no configs to alter; topics (2) and brokers (4) do"),
@@ -54,7 +54,7 @@ fn alter_resource(
 }
 
 /// Applies `change` to a topic's current overrides, validates the result and stores it.
-fn alter_topic(
+async fn alter_topic(
     shard: &Shard,
     name: &StrBytes,
     validate_only: bool,
@@ -74,10 +74,12 @@ fn alter_topic(
     if validate_only {
         return Ok(());
     }
-    shard
-        .cluster
-        .set_topic_configs(name, configs)
-        .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+    let stored = if shard.cluster.is_clustered() {
+        shard.cluster.propose_topic_configs(name, configs).await
+    } else {
+        shard.cluster.set_topic_configs(name, configs)
+    };
+    stored.map_err(|e| (e.kafka_error(), e.to_string()))?;
     tracing::info!(topic = %&**name, "topic configs changed");
     Ok(())
 }
@@ -85,21 +87,21 @@ fn alter_topic(
 /// Applies `change` to the dynamic broker configs. `name` is one of this node's broker ids or
 /// empty (Kafka's cluster-wide default): both change the node's one configuration, because
 /// its shards are one process.
-fn alter_broker(
+async fn alter_broker(
     shard: &Shard,
     name: &StrBytes,
     validate_only: bool,
     change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
 ) -> Outcome {
     if !name.is_empty() {
-        let on_this_node = name
-            .parse::<i32>()
-            .ok()
-            .and_then(|id| shard.config.core_of_broker(id));
-        if on_this_node.is_none() {
+        // In a cluster the dynamic configs are cluster-wide, so any live broker id names them.
+        let known = name.parse::<i32>().ok().is_some_and(|id| {
+            crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, id).is_some()
+        });
+        if !known {
             return Err((
                 ResponseError::InvalidRequest,
-                format!("'{}' is not a broker id of this node", &**name),
+                format!("'{}' is not a live broker id", &**name),
             ));
         }
     }
@@ -121,10 +123,12 @@ fn alter_broker(
     if validate_only {
         return Ok(());
     }
-    shard
-        .cluster
-        .set_broker_configs(configs)
-        .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))?;
+    let stored = if shard.cluster.is_clustered() {
+        shard.cluster.propose_broker_configs(configs).await
+    } else {
+        shard.cluster.set_broker_configs(configs)
+    };
+    stored.map_err(|e| (e.kafka_error(), e.to_string()))?;
     tracing::info!(broker = %&**name, "dynamic broker configs changed");
     Ok(())
 }
@@ -159,7 +163,8 @@ pub async fn handle_alter(
                 }
                 Ok(())
             },
-        );
+        )
+        .await;
         let mut out =
             kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default(
             );
@@ -190,7 +195,8 @@ pub async fn handle_incremental(
                 }
                 Ok(())
             },
-        );
+        )
+        .await;
         let mut out = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();

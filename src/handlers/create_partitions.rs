@@ -11,7 +11,6 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use crate::handlers::create_topics::manual_placement;
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::metadata::MetadataError;
 use crate::shard::Shard;
 
 /// Versions served: every version the protocol crate has.
@@ -60,21 +59,11 @@ pub async fn handle(
     for topic in request.topics {
         let mut result = CreatePartitionsTopicResult::default();
         result.name = topic.name.clone();
-        let outcome = new_partition_placement(shard, &topic).and_then(|placement| {
-            shard
-                .cluster
-                .add_partitions_placed(&topic.name.0, topic.count, placement, request.validate_only)
-                .map(|_| ())
-                .map_err(|e| {
-                    let code = match e {
-                        MetadataError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
-                        MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-                        MetadataError::TooManyPartitions { .. } => ResponseError::PolicyViolation,
-                        _ => ResponseError::UnknownServerError,
-                    };
-                    (code, e.to_string())
-                })
-        });
+        let outcome = if shard.cluster.is_clustered() {
+            grow_in_cluster(shard, &topic, request.validate_only).await
+        } else {
+            grow_locally(shard, &topic, request.validate_only)
+        };
         if let Err((code, message)) = outcome {
             result.error_code = code.code();
             result.error_message = Some(str_bytes(message));
@@ -82,4 +71,41 @@ pub async fn handle(
         response.results.push(result);
     }
     response
+}
+
+/// Cluster mode: the new partitions placed like the topic's others (or by the manual
+/// assignment's broker ids), committed through the controller quorum.
+async fn grow_in_cluster(
+    shard: &Shard,
+    topic: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    let assignment = topic
+        .assignments
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.iter()
+                .map(|one| one.broker_ids.iter().map(|b| b.0).collect())
+                .collect()
+        });
+    shard
+        .cluster
+        .propose_add_partitions(&topic.name.0, topic.count, assignment, validate_only)
+        .await
+        .map_err(|e| (e.kafka_error(), e.to_string()))
+}
+
+fn grow_locally(
+    shard: &Shard,
+    topic: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    new_partition_placement(shard, topic).and_then(|placement| {
+        shard
+            .cluster
+            .add_partitions_placed(&topic.name.0, topic.count, placement, validate_only)
+            .map(|_| ())
+            .map_err(|e| (e.kafka_error(), e.to_string()))
+    })
 }

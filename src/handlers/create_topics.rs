@@ -1,6 +1,7 @@
-//! CreateTopics (key 19): validates names, partition counts, replication factor (a single
-//! node can only hold one replica) and configs, then places partitions on the least-loaded
-//! shards. `validate_only` checks everything and creates nothing.
+//! CreateTopics (key 19): validates names, partition counts, replication factor and configs,
+//! then places partitions: on a single node (one replica only) on the least-loaded shards; in
+//! a cluster over the unfenced nodes, committed through the controller quorum.
+//! `validate_only` checks everything and creates nothing.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -33,7 +34,7 @@ pub async fn handle(
     for topic in request.topics {
         response
             .topics
-            .push(create_one(shard, ctx.version, topic, request.validate_only));
+            .push(create_one(shard, ctx.version, topic, request.validate_only).await);
     }
     response
 }
@@ -64,7 +65,7 @@ fn failed(
     result
 }
 
-fn create_one(
+async fn create_one(
     shard: &Shard,
     version: i16,
     topic: CreatableTopic,
@@ -82,6 +83,9 @@ fn create_one(
     } else {
         topic.replication_factor
     };
+    if shard.cluster.is_clustered() {
+        return create_in_cluster(shard, version, topic, replication, validate_only).await;
+    }
     if replication != 1 {
         let message = format!(
             "replication factor {replication} is not possible: this Sluice node is the only one, so every partition has exactly 1 replica"
@@ -107,25 +111,88 @@ fn create_one(
         }
     };
     let partitions = placement.as_ref().map_or(partitions, |p| p.len() as i32);
-    let mut configs = BTreeMap::new();
-    for c in &topic.configs {
-        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-        if let Err(e) = validate_topic_key(&c.name, &value) {
-            return failed(result, ResponseError::InvalidConfig, e.to_string());
-        }
-        configs.insert(c.name.to_string(), value);
-    }
-    match shard.cluster.create_topic_placed(
+    let configs = match requested_configs(&topic) {
+        Ok(c) => c,
+        Err(message) => return failed(result, ResponseError::InvalidConfig, message),
+    };
+    let created = shard.cluster.create_topic_placed(
         &topic.name.0,
         partitions,
         placement,
         configs,
         validate_only,
-    ) {
+    );
+    answer(shard, version, result, created)
+}
+
+/// The configs given with `topic`, validated.
+fn requested_configs(topic: &CreatableTopic) -> Result<BTreeMap<String, String>, String> {
+    let mut configs = BTreeMap::new();
+    for c in &topic.configs {
+        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        validate_topic_key(&c.name, &value).map_err(|e| e.to_string())?;
+        configs.insert(c.name.to_string(), value);
+    }
+    Ok(configs)
+}
+
+/// Cluster mode: replicas over the nodes (or the manual assignment's broker ids), committed
+/// through the controller quorum.
+async fn create_in_cluster(
+    shard: &Shard,
+    version: i16,
+    topic: CreatableTopic,
+    replication: i16,
+    validate_only: bool,
+) -> CreatableTopicResult {
+    let mut result = CreatableTopicResult::default();
+    result.name = topic.name.clone();
+    let partitions = if topic.num_partitions == -1 {
+        shard.config.num_partitions
+    } else {
+        topic.num_partitions
+    };
+    let assignment = (!topic.assignments.is_empty()).then(|| {
+        let mut sorted: Vec<_> = topic.assignments.iter().collect();
+        sorted.sort_by_key(|a| a.partition_index);
+        sorted
+            .iter()
+            .map(|a| a.broker_ids.iter().map(|b| b.0).collect::<Vec<i32>>())
+            .collect::<Vec<_>>()
+    });
+    let configs = match requested_configs(&topic) {
+        Ok(c) => c,
+        Err(message) => return failed(result, ResponseError::InvalidConfig, message),
+    };
+    let created = shard
+        .cluster
+        .propose_create_topic(
+            &topic.name.0,
+            partitions,
+            replication,
+            assignment,
+            configs,
+            validate_only,
+        )
+        .await;
+    answer(shard, version, result, created)
+}
+
+/// The result for a created (or validated) topic, or the error it failed with.
+fn answer(
+    shard: &Shard,
+    version: i16,
+    mut result: CreatableTopicResult,
+    created: Result<std::sync::Arc<crate::metadata::TopicMeta>, MetadataError>,
+) -> CreatableTopicResult {
+    match created {
         Ok(meta) => {
             result.topic_id = meta.id;
             result.num_partitions = meta.partitions.len() as i32;
-            result.replication_factor = 1;
+            result.replication_factor = meta
+                .leadership
+                .first()
+                .map_or(1, |l| l.replicas.len() as i16);
             result.configs = (version >= 5).then(|| {
                 shard
                     .topic_defaults()
@@ -142,15 +209,6 @@ fn create_one(
             });
             result
         }
-        Err(e) => {
-            let code = match &e {
-                MetadataError::TopicExists(_) => ResponseError::TopicAlreadyExists,
-                MetadataError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
-                MetadataError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-                MetadataError::TooManyPartitions { .. } => ResponseError::PolicyViolation,
-                _ => ResponseError::UnknownServerError,
-            };
-            failed(result, code, e.to_string())
-        }
+        Err(e) => failed(result, e.kafka_error(), e.to_string()),
     }
 }

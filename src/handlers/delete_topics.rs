@@ -34,12 +34,12 @@ pub async fn handle(
     );
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
-        response.responses.push(delete_one(shard, name, id));
+        response.responses.push(delete_one(shard, name, id).await);
     }
     response
 }
 
-fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> DeletableTopicResult {
+async fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> DeletableTopicResult {
     let mut result = DeletableTopicResult::default();
     result.topic_id = id;
     let resolved = match &name {
@@ -59,10 +59,15 @@ fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> DeletableT
         )));
         return result;
     }
-    match shard.cluster.delete_topic(&resolved) {
+    let deleted = if shard.cluster.is_clustered() {
+        shard.cluster.propose_delete_topic(&resolved).await
+    } else {
+        shard.cluster.delete_topic(&resolved)
+    };
+    match deleted {
         Ok(meta) => result.topic_id = meta.id,
         Err(e) => {
-            result.error_code = ResponseError::UnknownTopicOrPartition.code();
+            result.error_code = e.kafka_error().code();
             result.error_message = Some(str_bytes(e.to_string()));
         }
     }

@@ -1,5 +1,6 @@
-//! DescribeCluster (key 60): the shards of this node as brokers, the cluster id and the
-//! controller (shard 0).
+//! DescribeCluster (key 60): every live shard as a broker (all nodes' in a cluster), the cluster
+//! id and the controller: the first shard of the node whose controller leads the quorum
+//! (shard 0 on a single node).
 
 use std::rc::Rc;
 
@@ -8,13 +9,14 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
+use crate::metadata::brokers::{advertised_brokers, controller_broker};
 use crate::shard::Shard;
 
 /// Versions served: v2, which the protocol crate has, is not offered.
 pub const VERSIONS: (i16, i16) = (0, 1);
 
-/// Every shard of this node as a broker (advertised host, the shard's port), the cluster id and
-/// shard 0 as controller; authorized operations are not computed (i32::MIN).
+/// Every live shard as a broker (advertised host, the shard's port), the cluster id and the
+/// controller; authorized operations are not computed (i32::MIN).
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,
@@ -23,15 +25,17 @@ pub async fn handle(
     let config = &shard.config;
     let mut response = DescribeClusterResponse::default();
     response.cluster_id = str_bytes(shard.cluster.cluster_id.clone());
-    response.controller_id = BrokerId(config.broker_id(0));
+    response.controller_id = BrokerId(controller_broker(&shard.cluster, config));
     response.endpoint_type = 1;
     response.cluster_authorized_operations = i32::MIN;
-    response.brokers = (0..config.cores)
-        .map(|core| {
+    response.brokers = advertised_brokers(&shard.cluster, config)
+        .into_iter()
+        .map(|a| {
             let mut b = DescribeClusterBroker::default();
-            b.broker_id = BrokerId(config.broker_id(core));
-            b.host = str_bytes(config.advertised_host.clone());
-            b.port = i32::from(config.shard_ports[core]);
+            b.broker_id = BrokerId(a.id);
+            b.host = str_bytes(a.host);
+            b.port = a.port;
+            b.rack = a.rack.map(str_bytes);
             b
         })
         .collect();

@@ -99,23 +99,20 @@ fn describe(
     t.topic_id = meta.id;
     t.is_internal = meta.internal;
     t.topic_authorized_operations = i32::MIN;
-    for (index, owner) in meta
-        .partitions
-        .iter()
-        .enumerate()
-        .skip(first.max(0) as usize)
-    {
+    for index in (0..meta.partitions.len()).skip(first.max(0) as usize) {
         if *budget == 0 {
             return (t, Some(index as i32));
         }
         *budget -= 1;
-        let leader = BrokerId(shard.config.broker_id(*owner));
+        let Some(l) = meta.leadership_at(index, |core| shard.config.broker_id(core)) else {
+            continue;
+        };
         let mut p = DescribeTopicPartitionsResponsePartition::default();
         p.partition_index = index as i32;
-        p.leader_id = leader;
-        p.leader_epoch = 0;
-        p.replica_nodes = vec![leader];
-        p.isr_nodes = vec![leader];
+        p.leader_id = BrokerId(l.leader);
+        p.leader_epoch = l.leader_epoch;
+        p.replica_nodes = l.replicas.into_iter().map(BrokerId).collect();
+        p.isr_nodes = l.isr.into_iter().map(BrokerId).collect();
         p.eligible_leader_replicas = Some(Vec::new());
         p.last_known_elr = Some(Vec::new());
         t.partitions.push(p);

@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
+use crate::metadata::brokers::advertised_broker;
 use crate::shard::Shard;
 use crate::shard::{offsets_log, txns};
 
@@ -64,7 +65,7 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
         KEY_TYPE_GROUP => {}
         KEY_TYPE_TRANSACTION => {
             return match txns::coordinator_of(shard, key.as_str()) {
-                Ok((_, owner)) => located(shard, key, owner),
+                Ok((partition, _)) => located(shard, key, txns::TXN_TOPIC, partition),
                 Err(e) => failed(
                     key,
                     ResponseError::CoordinatorNotAvailable,
@@ -81,7 +82,7 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
         }
     }
     match offsets_log::coordinator_of(shard, key.as_str()) {
-        Ok((_, owner)) => located(shard, key, owner),
+        Ok((partition, _)) => located(shard, key, offsets_log::OFFSETS_TOPIC, partition),
         Err(e) => failed(
             key,
             ResponseError::CoordinatorNotAvailable,
@@ -90,13 +91,25 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
     }
 }
 
-/// The shard `owner` as a broker: id, advertised host, that shard's port.
-fn located(shard: &Shard, key: StrBytes, owner: usize) -> Coordinator {
+/// The leader of `topic`'s `partition` as a broker (id, advertised host, its shard's port), on
+/// whichever node it is; COORDINATOR_NOT_AVAILABLE while it has no live leader.
+fn located(shard: &Shard, key: StrBytes, topic: &str, partition: i32) -> Coordinator {
+    let leader = shard.cluster.topic(topic).and_then(|meta| {
+        meta.leadership_at(partition as usize, |core| shard.config.broker_id(core))
+    });
+    let broker = leader.and_then(|l| advertised_broker(&shard.cluster, &shard.config, l.leader));
+    let Some(broker) = broker else {
+        return failed(
+            key,
+            ResponseError::CoordinatorNotAvailable,
+            &format!("{topic}-{partition} has no live leader"),
+        );
+    };
     let mut found = Coordinator::default();
     found.key = key;
-    found.node_id = BrokerId(shard.config.broker_id(owner));
-    found.host = str_bytes(shard.config.advertised_host.clone());
-    found.port = i32::from(shard.config.shard_ports[owner]);
+    found.node_id = BrokerId(broker.id);
+    found.host = str_bytes(broker.host);
+    found.port = broker.port;
     found
 }
 

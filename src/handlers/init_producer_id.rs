@@ -31,7 +31,7 @@ pub async fn handle(
     response.producer_epoch = -1;
     let result = match &request.transactional_id {
         Some(id) => transactional(shard, ctx.version, id.as_str(), &request).await,
-        None => idempotent(shard, &request),
+        None => idempotent(shard, &request).await,
     };
     match result {
         Ok((id, epoch)) => {
@@ -43,19 +43,23 @@ pub async fn handle(
     response
 }
 
-fn idempotent(shard: &Shard, request: &InitProducerIdRequest) -> Result<(i64, i16), ResponseError> {
+async fn idempotent(
+    shard: &Shard,
+    request: &InitProducerIdRequest,
+) -> Result<(i64, i16), ResponseError> {
     let (id, epoch) = (request.producer_id.0, request.producer_epoch);
     if id >= 0 && (0..i16::MAX - 1).contains(&epoch) {
         return Ok((id, epoch + 1));
     }
-    shard
-        .cluster
-        .allocate_producer_id()
-        .map(|id| (id, 0))
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot allocate a producer id");
-            ResponseError::UnknownServerError
-        })
+    let allocated = if shard.cluster.is_clustered() {
+        shard.cluster.propose_producer_id().await
+    } else {
+        shard.cluster.allocate_producer_id()
+    };
+    allocated.map(|id| (id, 0)).map_err(|e| {
+        tracing::error!(error = %e, "cannot allocate a producer id");
+        e.kafka_error()
+    })
 }
 
 async fn transactional(
@@ -67,6 +71,19 @@ async fn transactional(
     txns::check_coordinator(shard, transactional_id)?;
     let expected =
         (request.producer_id.0 >= 0).then_some((request.producer_id.0, request.producer_epoch));
+    // In a cluster a fresh id comes from the quorum (async), so it is fetched before the
+    // coordinator's synchronous call; unused when the coordinator bumps an existing producer.
+    let from_quorum = if shard.cluster.is_clustered() {
+        Some(
+            shard
+                .cluster
+                .propose_producer_id()
+                .await
+                .map_err(|e| e.kafka_error())?,
+        )
+    } else {
+        None
+    };
     // At most two rounds: abort the fenced producer's transaction, then initialise.
     for _ in 0..2 {
         let outcome = shard.txns.call(|c| {
@@ -75,7 +92,7 @@ async fn transactional(
                 request.transaction_timeout_ms,
                 expected,
                 crate::now_ms(),
-                || shard.cluster.allocate_producer_id().ok(),
+                || from_quorum.or_else(|| shard.cluster.allocate_producer_id().ok()),
             )
         });
         match outcome.map_err(|e| txns::error_code(e, version, FENCED_SINCE))? {

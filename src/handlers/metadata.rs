@@ -1,8 +1,9 @@
-//! Metadata (key 3): every shard of the node as a broker, and for each topic its partitions
-//! with the owning shard as leader (single node: replicas = ISR = leader). Unknown topics
-//! are auto-created when `auto.create.topics.enable` is on and the client allows it.
+//! Metadata (key 3): every live shard as a broker (all nodes' in a cluster), and for each topic
+//! its partitions with leader, epoch, replicas and ISR (single node: replicas = ISR = the
+//! owning shard). Unknown topics are auto-created when `auto.create.topics.enable` is on and
+//! the client allows it (through the controller quorum in a cluster).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
+use crate::metadata::brokers::{advertised_brokers, controller_broker};
 use crate::metadata::{MetadataError, TopicMeta, validate_topic_name};
 use crate::shard::Shard;
 
@@ -31,14 +33,26 @@ pub async fn handle(
     let config = &shard.config;
     let mut response = MetadataResponse::default();
     response.cluster_id = Some(str_bytes(shard.cluster.cluster_id.clone()));
-    response.controller_id = BrokerId(config.broker_id(0));
+    // In a cluster any broker takes controller requests (CreateTopics, ...) and commits them
+    // through the quorum, so clients are told the broker they are talking to: it is alive by
+    // definition, while the active controller's node may just have died (clients cache this
+    // id and would wait for it until their next metadata refresh, minutes later).
+    response.controller_id = BrokerId(if shard.cluster.is_clustered() {
+        config.broker_id(shard.core)
+    } else {
+        controller_broker(&shard.cluster, config)
+    });
     response.cluster_authorized_operations = i32::MIN;
-    response.brokers = (0..config.cores)
-        .map(|core| {
+    let brokers = advertised_brokers(&shard.cluster, config);
+    let live: BTreeSet<i32> = brokers.iter().map(|b| b.id).collect();
+    response.brokers = brokers
+        .into_iter()
+        .map(|a| {
             let mut b = MetadataResponseBroker::default();
-            b.node_id = BrokerId(config.broker_id(core));
-            b.host = str_bytes(config.advertised_host.clone());
-            b.port = i32::from(config.shard_ports[core]);
+            b.node_id = BrokerId(a.id);
+            b.host = str_bytes(a.host);
+            b.port = a.port;
+            b.rack = a.rack.map(str_bytes);
             b
         })
         .collect();
@@ -52,21 +66,21 @@ pub async fn handle(
             .cluster
             .topics()
             .iter()
-            .map(|t| describe_topic(shard, t))
+            .map(|t| describe_topic(shard, t, &live))
             .collect();
         return response;
     }
     let may_create = ctx.version < 4 || request.allow_auto_topic_creation;
     for requested in request.topics.unwrap_or_default() {
         let topic = match &requested.name {
-            Some(name) => lookup_or_create(shard, &name.0, may_create),
+            Some(name) => lookup_or_create(shard, &name.0, may_create).await,
             None => shard
                 .cluster
                 .topic_by_id(requested.topic_id)
                 .ok_or(ResponseError::UnknownTopicId),
         };
         response.topics.push(match topic {
-            Ok(meta) => describe_topic(shard, &meta),
+            Ok(meta) => describe_topic(shard, &meta, &live),
             Err(code) => error_topic(
                 requested.name.map(|n| n.0.to_string()),
                 requested.topic_id,
@@ -77,7 +91,7 @@ pub async fn handle(
     response
 }
 
-fn lookup_or_create(
+async fn lookup_or_create(
     shard: &Shard,
     name: &str,
     may_create: bool,
@@ -91,15 +105,30 @@ fn lookup_or_create(
     if !(may_create && shard.config.auto_create_topics) {
         return Err(ResponseError::UnknownTopicOrPartition);
     }
-    auto_create(shard, name)
+    auto_create(shard, name).await
 }
 
-/// Creates a topic with the broker defaults (`num.partitions`), as Kafka does on first use.
-pub fn auto_create(shard: &Shard, name: &str) -> Result<Arc<TopicMeta>, ResponseError> {
-    match shard
-        .cluster
-        .create_topic(name, shard.config.num_partitions, BTreeMap::new(), false)
-    {
+/// Creates a topic with the broker defaults (`num.partitions`, `default.replication.factor`),
+/// as Kafka does on first use.
+pub async fn auto_create(shard: &Shard, name: &str) -> Result<Arc<TopicMeta>, ResponseError> {
+    let created = if shard.cluster.is_clustered() {
+        shard
+            .cluster
+            .propose_create_topic(
+                name,
+                shard.config.num_partitions,
+                shard.config.default_replication_factor,
+                None,
+                BTreeMap::new(),
+                false,
+            )
+            .await
+    } else {
+        shard
+            .cluster
+            .create_topic(name, shard.config.num_partitions, BTreeMap::new(), false)
+    };
+    match created {
         Ok(meta) => Ok(meta),
         Err(MetadataError::TopicExists(_)) => shard
             .cluster
@@ -112,6 +141,10 @@ pub fn auto_create(shard: &Shard, name: &str) -> Result<Arc<TopicMeta>, Response
             tracing::debug!(topic = name, error = %e, "auto-create refused");
             Err(ResponseError::PolicyViolation)
         }
+        Err(e @ (MetadataError::Refused { .. } | MetadataError::Quorum(_))) => {
+            tracing::debug!(topic = name, error = %e, "auto-create refused");
+            Err(e.kafka_error())
+        }
         Err(e) => {
             tracing::error!(topic = name, error = %e, "auto-create failed");
             Err(ResponseError::UnknownServerError)
@@ -119,25 +152,35 @@ pub fn auto_create(shard: &Shard, name: &str) -> Result<Arc<TopicMeta>, Response
     }
 }
 
-fn describe_topic(shard: &Shard, meta: &TopicMeta) -> MetadataResponseTopic {
+/// One topic's partitions; a partition whose leader is not a live broker (its node is fenced)
+/// has leader -1 and LEADER_NOT_AVAILABLE, as Kafka reports an offline partition.
+fn describe_topic(shard: &Shard, meta: &TopicMeta, live: &BTreeSet<i32>) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(topic_name(&meta.name));
     t.topic_id = meta.id;
     t.is_internal = meta.internal;
     t.topic_authorized_operations = i32::MIN;
-    t.partitions = meta
-        .partitions
-        .iter()
-        .enumerate()
-        .map(|(index, owner)| {
-            let leader = BrokerId(shard.config.broker_id(*owner));
+    t.partitions = (0..meta.partitions.len())
+        .filter_map(|index| {
+            let l = meta.leadership_at(index, |core| shard.config.broker_id(core))?;
             let mut p = MetadataResponsePartition::default();
             p.partition_index = index as i32;
-            p.leader_id = leader;
-            p.leader_epoch = 0;
-            p.replica_nodes = vec![leader];
-            p.isr_nodes = vec![leader];
-            p
+            if live.contains(&l.leader) {
+                p.leader_id = BrokerId(l.leader);
+            } else {
+                p.leader_id = BrokerId(-1);
+                p.error_code = ResponseError::LeaderNotAvailable.code();
+            }
+            p.leader_epoch = l.leader_epoch;
+            p.replica_nodes = l.replicas.into_iter().map(BrokerId).collect();
+            p.isr_nodes = l.isr.into_iter().map(BrokerId).collect();
+            p.offline_replicas = p
+                .replica_nodes
+                .iter()
+                .filter(|r| !live.contains(&r.0))
+                .copied()
+                .collect();
+            Some(p)
         })
         .collect();
     t

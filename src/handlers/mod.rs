@@ -18,6 +18,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod end_txn;
@@ -128,6 +129,7 @@ registry! {
         CreatePartitions(CreatePartitionsRequest) => create_partitions::handle, create_partitions::VERSIONS;
         DescribeConfigs(DescribeConfigsRequest) => describe_configs::handle, describe_configs::VERSIONS;
         DescribeCluster(DescribeClusterRequest) => describe_cluster::handle, describe_cluster::VERSIONS;
+        DescribeQuorum(DescribeQuorumRequest) => describe_quorum::handle, describe_quorum::VERSIONS;
         DescribeLogDirs(DescribeLogDirsRequest) => describe_log_dirs::handle, describe_log_dirs::VERSIONS;
         DescribeTopicPartitions(DescribeTopicPartitionsRequest) => describe_topic_partitions::handle, describe_topic_partitions::VERSIONS;
         DeleteRecords(DeleteRecordsRequest) => delete_records::handle, delete_records::VERSIONS;

@@ -60,6 +60,42 @@ pub enum MetadataError {
         /// What to raise to serve more, from [`PartitionLimit::hint`].
         hint: String,
     },
+    /// A cluster-mode change was asked of a single node.
+    #[error("this node is not part of a multi-node cluster")]
+    NotClustered,
+    /// The controller quorum refused the command, with the Kafka error code it answered.
+    #[error("{message}")]
+    Refused {
+        /// Kafka error code (`ResponseError::code()`).
+        code: i16,
+        /// Why, for the client.
+        message: String,
+    },
+    /// The command did not commit (no controller leader in time, or the controller stopped).
+    #[error("the controller quorum did not commit the change: {0}")]
+    Quorum(String),
+    /// An internal topic is being created through the quorum; ask again shortly.
+    #[error("topic '{0}' is being created")]
+    Pending(String),
+}
+
+impl MetadataError {
+    /// The Kafka error a client gets for this failure.
+    #[must_use]
+    pub fn kafka_error(&self) -> kafka_protocol::ResponseError {
+        use kafka_protocol::ResponseError as E;
+        match self {
+            Self::TopicExists(_) => E::TopicAlreadyExists,
+            Self::UnknownTopic(_) => E::UnknownTopicOrPartition,
+            Self::InvalidTopicName { .. } => E::InvalidTopicException,
+            Self::InvalidPartitions(_) => E::InvalidPartitions,
+            Self::TooManyPartitions { .. } => E::PolicyViolation,
+            Self::Refused { code, .. } => E::try_from_code(*code).unwrap_or(E::UnknownServerError),
+            Self::Quorum(_) => E::RequestTimedOut,
+            Self::Pending(_) => E::CoordinatorNotAvailable,
+            Self::NotClustered | Self::Io(_) | Self::Corrupt(_) => E::UnknownServerError,
+        }
+    }
 }
 
 /// The most partitions the node accepts (derived from its descriptor budget) and the
@@ -87,19 +123,58 @@ pub struct TopicMeta {
     pub configs: BTreeMap<String, String>,
     /// True for names starting with `__` (`__consumer_offsets`, `__transaction_state`).
     pub internal: bool,
+    /// Replicas and leadership of each partition as the controller quorum holds them (cluster
+    /// mode); empty on a single node, where each partition's one replica is its owning shard.
+    /// Not persisted: in cluster mode the quorum's log is the record.
+    #[serde(skip)]
+    pub leadership: Vec<Leadership>,
+}
+
+/// [`TopicMeta::partitions`] entry of a partition that no shard of this node leads.
+pub const NOT_ON_THIS_NODE: usize = usize::MAX;
+
+/// One partition's replicas and leader, as Metadata reports them (Kafka broker ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leadership {
+    /// Leader broker id (`node_id * 1000 + core`), or -1 when none can lead.
+    pub leader: i32,
+    /// Kafka leader epoch.
+    pub leader_epoch: i32,
+    /// Replica broker ids, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replica broker ids.
+    pub isr: Vec<i32>,
+}
+
+impl TopicMeta {
+    /// Partition `p`'s replicas and leader: from the quorum in cluster mode, else the owning
+    /// shard of this node (`broker_id` maps a core to its broker id) as the only replica.
+    /// `None` when the topic has no partition `p`.
+    pub fn leadership_at(&self, p: usize, broker_id: impl Fn(usize) -> i32) -> Option<Leadership> {
+        if let Some(l) = self.leadership.get(p) {
+            return Some(l.clone());
+        }
+        let owner = broker_id(*self.partitions.get(p)?);
+        Some(Leadership {
+            leader: owner,
+            leader_epoch: 0,
+            replicas: vec![owner],
+            isr: vec![owner],
+        })
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct PersistedState {
+pub(super) struct PersistedState {
     cluster_id: String,
-    topics: BTreeMap<String, Arc<TopicMeta>>,
+    pub(super) topics: BTreeMap<String, Arc<TopicMeta>>,
     /// Producer ids below this may have been handed out; a restart continues above it.
     #[serde(default)]
     producer_id_block_end: i64,
     /// Dynamic broker configs (AlterConfigs on a broker resource), Kafka key names. They
     /// apply to the whole node: its shards are one process sharing one configuration.
     #[serde(default)]
-    broker_configs: BTreeMap<String, String>,
+    pub(super) broker_configs: BTreeMap<String, String>,
 }
 
 /// Producer ids are reserved in blocks so that allocation persists only once per block.
@@ -115,12 +190,15 @@ pub struct Cluster {
     path: PathBuf,
     state: RwLock<PersistedState>,
     /// Bumped on every change so shards can skip reconciling when nothing moved.
-    version: AtomicU64,
+    pub(super) version: AtomicU64,
     /// Next producer id to hand out; starts at the persisted block end, so ids never repeat
     /// across restarts.
     next_producer_id: std::sync::Mutex<i64>,
     /// Set once at start-up; without it (tools, unit tests) partitions are not limited.
     partition_limit: std::sync::OnceLock<PartitionLimit>,
+    /// Cluster mode: the controller quorum this node's metadata mirrors; `None` on a single
+    /// node, whose metadata is the JSON file.
+    pub(super) quorum: Option<super::quorum_mode::QuorumState>,
 }
 
 /// Kafka's topic name rules: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -177,10 +255,33 @@ impl Cluster {
             state: RwLock::new(state),
             version: AtomicU64::new(1),
             partition_limit: std::sync::OnceLock::new(),
+            quorum: None,
         };
         cluster.rebalance_orphans()?;
         cluster.persist_if_changed(&cluster.read())?;
         Ok(cluster)
+    }
+
+    /// Cluster mode: an empty mirror of the quorum reached through `controller`, filled by
+    /// [`Cluster::install_image`]. Nothing is persisted here: the quorum's log is the record.
+    #[must_use]
+    pub fn for_quorum(
+        data_dir: &Path,
+        shard_count: usize,
+        node_id: i32,
+        cluster_id: String,
+        controller: super::quorum::ControllerHandle<super::image::ClusterImage>,
+    ) -> Self {
+        Self {
+            cluster_id,
+            shard_count,
+            path: data_dir.join(METADATA_FILE),
+            state: RwLock::new(PersistedState::default()),
+            version: AtomicU64::new(1),
+            next_producer_id: std::sync::Mutex::new(0),
+            partition_limit: std::sync::OnceLock::new(),
+            quorum: Some(super::quorum_mode::QuorumState::new(node_id, controller)),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, PersistedState> {
@@ -188,7 +289,7 @@ impl Cluster {
         // value (updates are built aside and swapped in), so keep serving it.
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, PersistedState> {
+    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, PersistedState> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -341,6 +442,7 @@ impl Cluster {
             partitions: placement.unwrap_or_else(|| Self::place(&mut load, partitions as usize)),
             configs,
             internal: name.starts_with("__"),
+            leadership: Vec::new(),
         });
         if dry_run {
             return Ok(topic);
@@ -448,6 +550,9 @@ impl Cluster {
 
     /// A producer id never handed out before, on this node, across restarts.
     pub fn allocate_producer_id(&self) -> Result<i64, MetadataError> {
+        if self.quorum.is_some() {
+            return Err(MetadataError::NotClustered);
+        }
         let mut next = self
             .next_producer_id
             .lock()
@@ -470,6 +575,11 @@ impl Cluster {
         state: &mut PersistedState,
         next: PersistedState,
     ) -> Result<(), MetadataError> {
+        if self.quorum.is_some() {
+            // Cluster mode changes go through the quorum (`propose_*`); a local write would
+            // diverge from the other nodes.
+            return Err(MetadataError::NotClustered);
+        }
         self.persist(&next)?;
         *state = next;
         self.version.fetch_add(1, Ordering::AcqRel);
@@ -544,6 +654,7 @@ fn adopt_partition_dirs(data_dir: &Path, shard_count: usize) -> BTreeMap<String,
                 id,
                 partitions: (0..partitions as usize).map(|p| p % shard_count.max(1)).collect(),
                 configs: BTreeMap::new(),
+                leadership: Vec::new(),
             };
             (name, Arc::new(meta))
         })

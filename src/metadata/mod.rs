@@ -5,10 +5,16 @@
 //! durable log and the state machine that applies commands to the image and publishes it) are
 //! the cluster's replacement for `cluster` (issue 13); the node does not run them yet.
 
+pub mod brokers;
 pub mod cluster;
 pub mod command;
 pub mod image;
 mod machine;
 pub mod quorum;
+mod quorum_mode;
 
-pub use cluster::{Cluster, MetadataError, PartitionLimit, TopicMeta, validate_topic_name};
+pub use cluster::{
+    Cluster, Leadership, MetadataError, NOT_ON_THIS_NODE, PartitionLimit, TopicMeta,
+    validate_topic_name,
+};
+pub use quorum_mode::{cluster_id_for, topics_from_image};

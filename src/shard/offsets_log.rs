@@ -69,6 +69,15 @@ pub fn offsets_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
     }
     let configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
     let partitions = shard.config.offsets_topic_num_partitions;
+    if let Some(cluster) = &shard.config.cluster {
+        // Created through the quorum in the background; clients retry meanwhile.
+        return Err(shard.cluster.propose_internal_topic(
+            OFFSETS_TOPIC,
+            partitions,
+            cluster.offsets_replication_factor,
+            configs,
+        ));
+    }
     match shard
         .cluster
         .create_topic(OFFSETS_TOPIC, partitions, configs, false)

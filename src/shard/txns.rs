@@ -116,6 +116,20 @@ pub fn txn_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
     }
     let configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
     let partitions = shard.config.transaction_state_num_partitions;
+    if let Some(cluster) = &shard.config.cluster {
+        // Created through the quorum in the background; clients retry meanwhile.
+        let mut configs = configs;
+        configs.insert(
+            "min.insync.replicas".to_owned(),
+            cluster.transaction_min_isr.to_string(),
+        );
+        return Err(shard.cluster.propose_internal_topic(
+            TXN_TOPIC,
+            partitions,
+            cluster.transaction_replication_factor,
+            configs,
+        ));
+    }
     match shard
         .cluster
         .create_topic(TXN_TOPIC, partitions, configs, false)

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::network::{ControllerNetwork, FaultPlan};
 use super::rpc::{Committed, ForwardError};
-use super::server::{serve, write_local};
+use super::server::{Liveness, ServeContext, heartbeat_local, serve, write_local};
 use super::{ControllerNode, MetaLogStore, MetaStateMachine, MetadataMachine, QuorumStoreError};
 use crate::config::ClusterConfig;
 
@@ -142,6 +142,16 @@ struct WriteRequest<M: MetadataMachine> {
     reply: oneshot::Sender<Result<Committed<M>, ControllerError>>,
 }
 
+/// What the handle asks of the controller thread.
+enum Request<M: MetadataMachine> {
+    /// Commit a command.
+    Write(WriteRequest<M>),
+    /// Tell the leader this node is alive.
+    Heartbeat(oneshot::Sender<Result<(), ControllerError>>),
+    /// The leader's view of the quorum (DescribeQuorum).
+    LeaderStatus(oneshot::Sender<Result<QuorumMetrics, ControllerError>>),
+}
+
 /// Where one controller lives and what it starts from: [`Controller::start`]'s arguments.
 #[derive(Debug, Clone)]
 struct ControllerSpec {
@@ -181,9 +191,11 @@ impl Controller {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let liveness = Arc::new(Liveness::default());
+        let thread_liveness = Arc::clone(&liveness);
         let thread = std::thread::Builder::new()
             .name("sluice-controller".to_owned())
-            .spawn(move || run_thread(spec, settings, rx, stop_rx, ready_tx))
+            .spawn(move || run_thread(spec, settings, thread_liveness, rx, stop_rx, ready_tx))
             .map_err(ControllerError::Thread)?;
         let Ok(started) = ready_rx.recv() else {
             let _ = thread.join();
@@ -201,6 +213,7 @@ impl Controller {
             tx,
             image,
             metrics,
+            liveness,
             stop: Arc::new(Mutex::new(Some((stop_tx, thread)))),
         })
     }
@@ -216,7 +229,8 @@ type Started<M> = (
 fn run_thread<M: MetadataMachine>(
     spec: ControllerSpec,
     settings: ControllerSettings,
-    rx: mpsc::Receiver<WriteRequest<M>>,
+    liveness: Arc<Liveness>,
+    rx: mpsc::Receiver<Request<M>>,
     stop: oneshot::Receiver<()>,
     ready: std::sync::mpsc::Sender<Result<Started<M>, ControllerError>>,
 ) {
@@ -241,14 +255,20 @@ fn run_thread<M: MetadataMachine>(
         if ready.send(Ok((image, raft.metrics()))).is_err() {
             return; // nobody waits for this controller any more
         }
-        let server = tokio::spawn(serve(listener, raft.clone(), settings.write_timeout));
+        let ctx = ServeContext {
+            write_timeout: settings.write_timeout,
+            liveness: Arc::clone(&liveness),
+            node_id: spec.node_id,
+        };
+        let server = tokio::spawn(serve(listener, raft.clone(), ctx.clone()));
         let net = Arc::new(ControllerNetwork::<M>::new(
             spec.node_id,
             &spec.own,
             settings.request_timeout,
             settings.faults.clone(),
         ));
-        dispatch(&raft, &net, spec.node_id, settings.write_timeout, rx, stop).await;
+        let request_timeout = settings.request_timeout;
+        dispatch(&raft, &net, &ctx, request_timeout, rx, stop).await;
         server.abort();
         if let Err(e) = raft.shutdown().await {
             tracing::warn!("controller Raft did not shut down cleanly: {e}");
@@ -318,24 +338,88 @@ async fn initialize<M: MetadataMachine>(
 async fn dispatch<M: MetadataMachine>(
     raft: &Raft<super::QuorumTypes<M>>,
     net: &Arc<ControllerNetwork<M>>,
-    own_id: u64,
-    write_timeout: Duration,
-    mut rx: mpsc::Receiver<WriteRequest<M>>,
+    ctx: &ServeContext,
+    request_timeout: Duration,
+    mut rx: mpsc::Receiver<Request<M>>,
     mut stop: oneshot::Receiver<()>,
 ) {
     loop {
         tokio::select! {
             req = rx.recv() => {
                 let Some(req) = req else { return };
-                let (raft, net) = (raft.clone(), Arc::clone(net));
+                let (raft, net, ctx) = (raft.clone(), Arc::clone(net), ctx.clone());
                 tokio::spawn(async move {
-                    let out = propose(&raft, &net, own_id, req.cmd, write_timeout).await;
-                    let _ = req.reply.send(out); // the writer may have given up
+                    // Each reply's receiver may have given up: a failed send is fine.
+                    match req {
+                        Request::Write(w) => {
+                            let out = propose(&raft, &net, ctx.node_id, w.cmd, ctx.write_timeout).await;
+                            let _ = w.reply.send(out);
+                        }
+                        Request::Heartbeat(reply) => {
+                            let _ = reply.send(heartbeat(&raft, &net, &ctx, request_timeout).await);
+                        }
+                        Request::LeaderStatus(reply) => {
+                            let _ = reply.send(leader_status(&raft, &net, ctx.node_id, request_timeout).await);
+                        }
+                    }
                 });
             }
             _ = &mut stop => return,
         }
     }
+}
+
+/// Records this node's heartbeat with the leader: here if this node leads, else over the wire.
+async fn heartbeat<M: MetadataMachine>(
+    raft: &Raft<super::QuorumTypes<M>>,
+    net: &ControllerNetwork<M>,
+    ctx: &ServeContext,
+    timeout: Duration,
+) -> Result<(), ControllerError> {
+    let leader = match heartbeat_local(raft, &ctx.liveness, ctx.node_id) {
+        Ok(()) => return Ok(()),
+        Err(ForwardError::NotLeader { leader }) => leader,
+        Err(e) => return Err(ControllerError::Failed(e.to_string())),
+    };
+    let Some((id, node)) = leader.filter(|(id, _)| *id != ctx.node_id) else {
+        return Err(ControllerError::Failed(
+            "no controller leader known".to_owned(),
+        ));
+    };
+    match net.client(id, &node).heartbeat(ctx.node_id, timeout).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ControllerError::Failed(e.to_string())),
+        Err(e) => Err(ControllerError::Failed(e.to_string())),
+    }
+}
+
+/// The quorum as its leader sees it (here if this node leads).
+async fn leader_status<M: MetadataMachine>(
+    raft: &Raft<super::QuorumTypes<M>>,
+    net: &ControllerNetwork<M>,
+    own_id: u64,
+    timeout: Duration,
+) -> Result<QuorumMetrics, ControllerError> {
+    let metrics = raft.metrics().borrow().clone();
+    let local = metrics_of(own_id, &metrics);
+    let Some(leader) = metrics.current_leader else {
+        return Err(ControllerError::Failed(
+            "no controller leader known".to_owned(),
+        ));
+    };
+    if leader == own_id {
+        return Ok(local);
+    }
+    let node = metrics
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .cloned()
+        .ok_or_else(|| ControllerError::Failed(format!("leader {leader} has no address")))?;
+    net.client(leader, &node)
+        .status(timeout)
+        .await
+        .map_err(|e| ControllerError::Failed(e.to_string()))
 }
 
 /// Commits `cmd` here if this node leads, else forwards it to the leader; retries while no
@@ -375,7 +459,7 @@ async fn propose<M: MetadataMachine>(
 }
 
 /// What DescribeQuorum needs of the quorum, from openraft's metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumMetrics {
     /// This node's id.
     pub node_id: u64,
@@ -396,6 +480,43 @@ pub struct QuorumMetrics {
     /// On the leader: each voter's highest replicated index (`None`: nothing matched yet);
     /// empty elsewhere.
     pub matched: BTreeMap<u64, Option<u64>>,
+    /// The voters by id, with their CONTROLLER endpoints.
+    pub voters: BTreeMap<u64, ControllerNode>,
+    /// Index of the last committed entry (Kafka's high watermark of `__cluster_metadata`, minus
+    /// one); `None` before the first.
+    pub committed_index: Option<u64>,
+}
+
+/// [`QuorumMetrics`] of node `node_id` from its openraft metrics.
+#[must_use]
+pub fn metrics_of(node_id: u64, m: &RaftMetrics<u64, ControllerNode>) -> QuorumMetrics {
+    QuorumMetrics {
+        node_id,
+        state: m.state,
+        leader: m.current_leader,
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        applied_index: m.last_applied.map(|l| l.index),
+        snapshot_index: m.snapshot.map(|l| l.index),
+        purged_index: m.purged.map(|l| l.index),
+        matched: m
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .map(|(id, log)| (*id, log.map(|l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        voters: m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect(),
+        // Everything applied was committed; openraft 0.9 reports no separate commit index.
+        committed_index: m.last_applied.map(|l| l.index),
+    }
 }
 
 /// The stop signal and thread of a running controller; taken by the first shutdown.
@@ -405,9 +526,10 @@ type Running = (oneshot::Sender<()>, JoinHandle<()>);
 /// executor (glommio shards included), since it holds only tokio channels.
 pub struct ControllerHandle<M: MetadataMachine> {
     node_id: u64,
-    tx: mpsc::Sender<WriteRequest<M>>,
+    tx: mpsc::Sender<Request<M>>,
     image: watch::Receiver<Arc<M>>,
     metrics: watch::Receiver<RaftMetrics<u64, ControllerNode>>,
+    liveness: Arc<Liveness>,
     stop: Arc<Mutex<Option<Running>>>,
 }
 
@@ -418,6 +540,7 @@ impl<M: MetadataMachine> Clone for ControllerHandle<M> {
             tx: self.tx.clone(),
             image: self.image.clone(),
             metrics: self.metrics.clone(),
+            liveness: Arc::clone(&self.liveness),
             stop: Arc::clone(&self.stop),
         }
     }
@@ -440,10 +563,55 @@ impl<M: MetadataMachine> ControllerHandle<M> {
     pub async fn write(&self, cmd: M::Command) -> Result<Committed<M>, ControllerError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriteRequest { cmd, reply })
+            .send(Request::Write(WriteRequest { cmd, reply }))
             .await
             .map_err(|_| ControllerError::Stopped)?;
         rx.await.map_err(|_| ControllerError::Stopped)?
+    }
+
+    /// Tells the quorum's leader that this node is alive (Kafka's BrokerHeartbeat).
+    ///
+    /// # Errors
+    /// [`ControllerError::Failed`] when no leader is known or it cannot be reached.
+    pub async fn heartbeat(&self) -> Result<(), ControllerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Heartbeat(reply))
+            .await
+            .map_err(|_| ControllerError::Stopped)?;
+        rx.await.map_err(|_| ControllerError::Stopped)?
+    }
+
+    /// The quorum as its leader sees it (replication progress of every voter).
+    ///
+    /// # Errors
+    /// [`ControllerError::Failed`] when no leader is known or it cannot be reached.
+    pub async fn leader_status(&self) -> Result<QuorumMetrics, ControllerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::LeaderStatus(reply))
+            .await
+            .map_err(|_| ControllerError::Stopped)?;
+        rx.await.map_err(|_| ControllerError::Stopped)?
+    }
+
+    /// When node `node` last heartbeated to this node while it led, if ever.
+    #[must_use]
+    pub fn last_heartbeat(&self, node: u64) -> Option<std::time::Instant> {
+        self.liveness.last_seen(node)
+    }
+
+    /// Queues `cmd` for the quorum without waiting for the outcome (nothing reports whether it
+    /// committed; the caller watches the image). Dropped when the queue is full.
+    pub fn submit(&self, cmd: M::Command) {
+        let (reply, _ignored) = oneshot::channel();
+        if self
+            .tx
+            .try_send(Request::Write(WriteRequest { cmd, reply }))
+            .is_err()
+        {
+            tracing::debug!("controller queue full or stopped: a background command was dropped");
+        }
     }
 
     /// The latest applied metadata, republished after every applied batch.
@@ -461,26 +629,7 @@ impl<M: MetadataMachine> ControllerHandle<M> {
     /// The quorum's state as this node sees it now.
     #[must_use]
     pub fn metrics(&self) -> QuorumMetrics {
-        let m = self.metrics.borrow();
-        QuorumMetrics {
-            node_id: self.node_id,
-            state: m.state,
-            leader: m.current_leader,
-            term: m.current_term,
-            last_log_index: m.last_log_index,
-            applied_index: m.last_applied.map(|l| l.index),
-            snapshot_index: m.snapshot.map(|l| l.index),
-            purged_index: m.purged.map(|l| l.index),
-            matched: m
-                .replication
-                .as_ref()
-                .map(|r| {
-                    r.iter()
-                        .map(|(id, log)| (*id, log.map(|l| l.index)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
+        metrics_of(self.node_id, &self.metrics.borrow())
     }
 
     /// Stops the controller thread (Raft, listener, transport) and waits for it to exit.

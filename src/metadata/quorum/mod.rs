@@ -34,6 +34,6 @@ pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
 pub use network::{ControllerNetwork, FaultPlan, PeerClient, TransportError};
 pub use rpc::{Committed, ForwardError, FrameError, MAX_FRAME_BYTES};
-pub use server::{serve, write_local};
+pub use server::{Liveness, ServeContext, heartbeat_local, serve, write_local};
 pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
 pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};

@@ -261,6 +261,35 @@ impl<M: MetadataMachine> PeerClient<M> {
     }
 }
 
+impl<M: MetadataMachine> PeerClient<M> {
+    /// Tells this peer (believed to lead) that node `from` is alive.
+    ///
+    /// # Errors
+    /// [`TransportError`] when the peer cannot be asked; the inner [`ForwardError`] when it
+    /// does not lead.
+    pub async fn heartbeat(
+        &mut self,
+        from: u64,
+        ttl: Duration,
+    ) -> Result<Result<(), ForwardError>, TransportError> {
+        match self.call(Rpc::Heartbeat(from), ttl).await? {
+            RpcReply::Heartbeat(r) => Ok(r),
+            _ => Err(TransportError::Protocol),
+        }
+    }
+
+    /// The quorum's state as this peer sees it.
+    ///
+    /// # Errors
+    /// [`TransportError`] when the peer cannot be asked.
+    pub async fn status(&mut self, ttl: Duration) -> Result<super::QuorumMetrics, TransportError> {
+        match self.call(Rpc::Status, ttl).await? {
+            RpcReply::Status(m) => Ok(m),
+            _ => Err(TransportError::Protocol),
+        }
+    }
+}
+
 type RpcErr<E = openraft::error::Infallible> = RPCError<u64, ControllerNode, RaftError<u64, E>>;
 
 /// Maps a transport failure to openraft's error: unreachable peers are backed off, other

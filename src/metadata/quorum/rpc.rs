@@ -43,6 +43,10 @@ pub enum Rpc<M: MetadataMachine> {
     InstallSnapshot(InstallSnapshotRequest<QuorumTypes<M>>),
     /// A follower forwards a client's metadata command to the node it believes is the leader.
     Forward(M::Command),
+    /// A node says it is alive (Kafka's BrokerHeartbeat), to the node it believes leads.
+    Heartbeat(u64),
+    /// Asks the receiver for the quorum's state as it sees it (DescribeQuorum on a follower).
+    Status,
 }
 
 /// The reply to a [`RequestFrame`] with the same `id`.
@@ -67,6 +71,10 @@ pub enum RpcReply<M: MetadataMachine> {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// Answer to [`Rpc::Forward`].
     Forward(Result<Committed<M>, ForwardError>),
+    /// Answer to [`Rpc::Heartbeat`]: recorded, or not the leader.
+    Heartbeat(Result<(), ForwardError>),
+    /// Answer to [`Rpc::Status`].
+    Status(super::QuorumMetrics),
 }
 
 /// A command committed and applied by the quorum.

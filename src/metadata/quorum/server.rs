@@ -5,7 +5,9 @@
 //! A connection that sends a frame that is too large or does not decode is closed: the peer
 //! reconnects and starts clean, and garbage never reaches openraft.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
@@ -16,19 +18,59 @@ use super::rpc::{
 };
 use super::{ControllerNode, MetadataMachine, QuorumTypes};
 
+/// When each node last heartbeated to this node while it led; read by the leader's membership
+/// task to fence silent nodes. Shared by the controller thread's tasks and the handle (never
+/// by shards).
+#[derive(Debug, Default)]
+pub struct Liveness {
+    seen: Mutex<HashMap<u64, Instant>>,
+}
+
+impl Liveness {
+    /// Records a heartbeat of `node` now.
+    pub fn record(&self, node: u64) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(node, Instant::now());
+    }
+
+    /// When `node` last heartbeated here, if ever.
+    #[must_use]
+    pub fn last_seen(&self, node: u64) -> Option<Instant> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&node)
+            .copied()
+    }
+}
+
+/// What a connection's answers need besides Raft.
+#[derive(Clone)]
+pub struct ServeContext {
+    /// Bounds a forwarded command's commit.
+    pub write_timeout: Duration,
+    /// Where heartbeats are recorded.
+    pub liveness: Arc<Liveness>,
+    /// This node's id, for status answers.
+    pub node_id: u64,
+}
+
 /// Accepts CONTROLLER connections until the task is dropped (the controller's runtime shuts
-/// down). `write_timeout` bounds a forwarded command's commit.
+/// down).
 pub async fn serve<M: MetadataMachine>(
     listener: TcpListener,
     raft: Raft<QuorumTypes<M>>,
-    write_timeout: Duration,
+    ctx: ServeContext,
 ) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 let raft = raft.clone();
+                let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, raft, write_timeout).await {
+                    if let Err(e) = connection(stream, raft, ctx).await {
                         tracing::debug!("controller connection closed: {e}");
                     }
                 });
@@ -46,12 +88,12 @@ pub async fn serve<M: MetadataMachine>(
 async fn connection<M: MetadataMachine>(
     mut stream: TcpStream,
     raft: Raft<QuorumTypes<M>>,
-    write_timeout: Duration,
+    ctx: ServeContext,
 ) -> Result<(), super::rpc::FrameError> {
     stream.set_nodelay(true)?;
     loop {
         let request: RequestFrame<M> = read_frame(&mut stream).await?;
-        let reply = answer(&raft, request.rpc, write_timeout).await;
+        let reply = answer(&raft, request.rpc, &ctx).await;
         write_frame(
             &mut stream,
             &ResponseFrame {
@@ -66,14 +108,44 @@ async fn connection<M: MetadataMachine>(
 async fn answer<M: MetadataMachine>(
     raft: &Raft<QuorumTypes<M>>,
     rpc: Rpc<M>,
-    write_timeout: Duration,
+    ctx: &ServeContext,
 ) -> RpcReply<M> {
     match rpc {
         Rpc::AppendEntries(req) => RpcReply::AppendEntries(raft.append_entries(req).await),
         Rpc::Vote(req) => RpcReply::Vote(raft.vote(req).await),
         Rpc::InstallSnapshot(req) => RpcReply::InstallSnapshot(raft.install_snapshot(req).await),
-        Rpc::Forward(cmd) => RpcReply::Forward(write_local(raft, cmd, write_timeout).await),
+        Rpc::Forward(cmd) => RpcReply::Forward(write_local(raft, cmd, ctx.write_timeout).await),
+        Rpc::Heartbeat(from) => RpcReply::Heartbeat(heartbeat_local(raft, &ctx.liveness, from)),
+        Rpc::Status => RpcReply::Status(super::controller::metrics_of(
+            ctx.node_id,
+            &raft.metrics().borrow(),
+        )),
     }
+}
+
+/// Records `from`'s heartbeat if this node leads; otherwise names the leader it knows.
+///
+/// # Errors
+/// [`ForwardError::NotLeader`] when this node does not lead.
+pub fn heartbeat_local<M: MetadataMachine>(
+    raft: &Raft<QuorumTypes<M>>,
+    liveness: &Liveness,
+    from: u64,
+) -> Result<(), ForwardError> {
+    let metrics = raft.metrics().borrow().clone();
+    if metrics.state.is_leader() {
+        liveness.record(from);
+        return Ok(());
+    }
+    let leader = metrics.current_leader.and_then(|id| {
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)?
+            .clone();
+        Some((id, node))
+    });
+    Err(ForwardError::NotLeader { leader })
 }
 
 /// Proposes `cmd` to this node's Raft and waits, at most `timeout`, for it to be committed and

@@ -16,7 +16,7 @@ from pathlib import Path
 
 SERVED = [
     "Produce", "Fetch", "ListOffsets", "Metadata", "ApiVersions", "CreateTopics", "DeleteTopics",
-    "CreatePartitions", "DescribeConfigs", "DescribeCluster", "DescribeLogDirs",
+    "CreatePartitions", "DescribeConfigs", "DescribeCluster", "DescribeQuorum", "DescribeLogDirs",
     "DescribeTopicPartitions", "DeleteRecords", "InitProducerId", "AlterConfigs",
     "IncrementalAlterConfigs", "FindCoordinator", "JoinGroup", "SyncGroup", "Heartbeat",
     "LeaveGroup", "OffsetCommit", "OffsetFetch", "ListGroups", "DescribeGroups", "DeleteGroups",

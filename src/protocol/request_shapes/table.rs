@@ -32,6 +32,9 @@ pub static DESCRIBE_CONFIGS: Shape = Shape { flexible_from: 4, fields: &[Field {
 /// DescribeCluster (API key 60), versions up to 1 in the schema.
 pub static DESCRIBE_CLUSTER: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }] };
 
+/// DescribeQuorum (API key 55), versions up to 2 in the schema.
+pub static DESCRIBE_QUORUM: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// DescribeLogDirs (API key 35), versions up to 4 in the schema.
 pub static DESCRIBE_LOG_DIRS: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }] };
 
@@ -123,6 +126,7 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         37 => Some(&CREATE_PARTITIONS),
         32 => Some(&DESCRIBE_CONFIGS),
         60 => Some(&DESCRIBE_CLUSTER),
+        55 => Some(&DESCRIBE_QUORUM),
         35 => Some(&DESCRIBE_LOG_DIRS),
         75 => Some(&DESCRIBE_TOPIC_PARTITIONS),
         21 => Some(&DELETE_RECORDS),
