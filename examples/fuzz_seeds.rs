@@ -6,12 +6,15 @@
 //! cd fuzz && cargo +nightly fuzz run request_decoder corpus/request_decoder seeds/request_decoder
 //! ```
 
-const TARGETS: [&str; 5] = [
+const TARGETS: [&str; 8] = [
     "request_decoder",
     "produce_batches",
     "records_section",
     "coordinator_records",
     "segment_recovery",
+    "controller_frame",
+    "metadata_log_segment",
+    "metadata_snapshot",
 ];
 
 fn main() -> std::io::Result<()> {

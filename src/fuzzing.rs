@@ -1,9 +1,14 @@
 //! Entry points for the fuzz targets (`fuzz/`) and the hostile-input tests: each takes
 //! arbitrary bytes and runs one parser of the broker on them the way the broker does, so a
-//! crash, abort or hang found there is one a client could cause. Nothing here runs inside the
-//! broker; it is public only so that `fuzz/` and `tests/` can reach it.
+//! crash, abort or hang found there is one a client, a peer or a damaged disk could cause.
+//! Nothing here runs inside the broker; it is public only so that `fuzz/` and `tests/` can
+//! reach it.
 
 use kafka_protocol::messages::ApiKey;
+
+mod quorum;
+
+pub use quorum::{controller_frame, metadata_log_segment, metadata_snapshot};
 
 /// Decodes a request body of API `key` at `version` as dispatch does (bounds check, then the
 /// generated decoder). `None` for an API Sluice does not serve.
@@ -84,13 +89,7 @@ pub fn coordinator_records(data: &[u8]) {
 /// Fuzz entry for start-up recovery: the bytes become a partition's only segment file, which
 /// is then opened (validated, truncated at the first bad batch, indexed) as after a crash.
 pub fn segment_recovery(data: &[u8]) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static RUN: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "sluice-fuzz-{}-{}",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir = scratch_dir();
     let partition_dir = dir.join("fuzz-0");
     let _ = std::fs::create_dir_all(&partition_dir);
     let log = partition_dir.join(format!("{}.log", crate::storage::segment::file_stem(0)));
@@ -113,14 +112,30 @@ pub fn segment_recovery(data: &[u8]) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A directory path under the system's temp dir that no other run or thread uses; the
+/// caller creates and removes it.
+fn scratch_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "sluice-fuzz-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// Well-formed inputs for each target (the fuzzers mutate them): default and populated
-/// requests for every served API and version, batches in every codec, coordinator records.
+/// requests for every served API and version, batches in every codec, coordinator records,
+/// CONTROLLER frames, metadata log directories and image snapshots from the real encoders.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "request_decoder" => request_seeds(),
         "produce_batches" | "segment_recovery" => batch_seeds(),
         "records_section" => vec![[vec![3], records(3)].concat()],
         "coordinator_records" => coordinator_seeds(),
+        "controller_frame" => quorum::frame_seeds(),
+        "metadata_log_segment" => quorum::log_dir_seeds(),
+        "metadata_snapshot" => quorum::snapshot_seeds(),
         _ => Vec::new(),
     }
 }

@@ -173,3 +173,21 @@ fn fuzz_coordinator_records() {
 fn fuzz_segment_recovery() {
     fuzz("segment_recovery", sluice::fuzzing::segment_recovery);
 }
+
+#[test]
+fn fuzz_controller_frame() {
+    fuzz("controller_frame", sluice::fuzzing::controller_frame);
+}
+
+#[test]
+fn fuzz_metadata_log_segment() {
+    fuzz(
+        "metadata_log_segment",
+        sluice::fuzzing::metadata_log_segment,
+    );
+}
+
+#[test]
+fn fuzz_metadata_snapshot() {
+    fuzz("metadata_snapshot", sluice::fuzzing::metadata_snapshot);
+}

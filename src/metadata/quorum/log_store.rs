@@ -145,6 +145,20 @@ where
                     source,
                 }
             })?;
+            // The record's index is where the entry is kept and served from; an entry naming
+            // another index (CRC intact: a bug or an edit) would answer reads for the wrong
+            // index, so it is refused like an entry that does not decode (found by fuzzing).
+            if entry.get_log_id().index != record.index {
+                return Err(QuorumStoreError::Decode {
+                    path: dir.to_owned(),
+                    what: "log entry",
+                    source: serde::de::Error::custom(format!(
+                        "entry of log id {} stored as record {}",
+                        entry.get_log_id(),
+                        record.index
+                    )),
+                });
+            }
             entries.insert(record.index, entry);
         }
         if let (Some(p), Some(&first)) = (purged_index, entries.keys().next())

@@ -34,6 +34,8 @@ pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
 pub use network::{ControllerNetwork, FaultPlan, PeerClient, TransportError};
 pub use rpc::{Committed, ForwardError, FrameError, MAX_FRAME_BYTES};
+// The CONTROLLER frame codec, for the fuzz targets (`crate::fuzzing`) only.
+pub(crate) use rpc::{RequestFrame, ResponseFrame, Rpc, RpcReply, read_frame, write_frame};
 pub use server::{Liveness, ServeContext, heartbeat_local, serve, write_local};
 pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
 pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};

@@ -155,6 +155,12 @@ impl Segments {
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| corrupt(pos, "record shorter than its index".to_owned()))?;
             let index = u64::from_le_bytes(index_bytes);
+            // A record at u64::MAX leaves no index for the next one: the next expected index
+            // and `next_index` overflowed (a `metadata_log_segment` fuzz input). Only a damaged
+            // name or record can say it, so it is refused like any other wrong index.
+            if index == u64::MAX {
+                return Err(corrupt(pos, format!("index {index} leaves no next index")));
+            }
             let expected = first_index + offsets.len() as u64;
             if index != expected {
                 return Err(corrupt(
@@ -338,10 +344,13 @@ impl Segments {
     /// on disk and are skipped at open.
     pub(super) fn purge_upto(&mut self, index: u64) -> SyncPlan {
         let mut plan = SyncPlan::default();
+        // Saturating: at open, `index` comes from the state file, and a damaged one saying
+        // u64::MAX overflowed here (a `metadata_log_segment` fuzz input); no record is past
+        // it, so all segments go.
         let keep_from = self
             .list
             .iter()
-            .position(|s| s.next_index() > index + 1)
+            .position(|s| s.next_index() > index.saturating_add(1))
             .unwrap_or(self.list.len());
         for gone in self.list.drain(..keep_from) {
             plan.removed.push(gone.path);

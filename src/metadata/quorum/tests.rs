@@ -316,3 +316,52 @@ fn undecodable_snapshot_is_refused() {
         assert!(sm.install_snapshot(&snap.meta, garbage).await.is_err());
     });
 }
+
+/// Writes one segment file starting at `first` holding `records` as (stored index, entry).
+fn write_segment(dir: &Path, first: u64, records: &[(u64, Entry<C>)]) {
+    let mut bytes = Vec::new();
+    for (index, entry) in records {
+        let body = [
+            index.to_le_bytes().to_vec(),
+            serde_json::to_vec(entry).expect("encode"),
+        ]
+        .concat();
+        super::durable::put_frame(&mut bytes, &body).expect("frame");
+    }
+    std::fs::write(dir.join(format!("{first:020}.log")), bytes).expect("write segment");
+}
+
+#[test]
+fn an_entry_naming_another_index_than_its_record_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_segment(
+        dir.path(),
+        0,
+        &[(0, set(1, 0, "k", "v")), (1, set(1, 8, "k", "w"))],
+    );
+    let err = Log::open(dir.path()).expect_err("refused");
+    assert!(err.to_string().contains("stored as record 1"), "{err}");
+}
+
+#[test]
+fn indexes_at_the_end_of_u64_are_refused_or_purged_without_overflow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_segment(
+        dir.path(),
+        u64::MAX,
+        &[(u64::MAX, set(1, u64::MAX, "k", "v"))],
+    );
+    let err = Log::open(dir.path()).expect_err("no index follows u64::MAX");
+    assert!(err.to_string().contains("leaves no next index"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_segment(dir.path(), 0, &[(0, set(1, 0, "k", "v"))]);
+    let state = concat!(
+        r#"{"vote":null,"last_purged":"#,
+        r#"{"leader_id":{"term":1,"node_id":1},"index":18446744073709551615}}"#
+    );
+    let state_file = dir.path().join("quorum-state");
+    super::durable::write_atomic(&state_file, state.as_bytes(), false).expect("state");
+    let mut log = Log::open(dir.path()).expect("everything is purged");
+    assert!(block_on(all_ids(&mut log)).is_empty());
+}
