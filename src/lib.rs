@@ -12,8 +12,10 @@
 //!   records, codecs, fetch framing, the bounds check in front of the request decoders).
 //! - [`storage`]: partition logs in Kafka's on-disk layout, indexes, recovery, dir lock,
 //!   early writeback, the descriptor budget and the per-shard cache of closed segments' files.
-//! - [`metadata`]: topics, ids and partition-to-shard placement, shared by all shards; and the
-//!   coming cluster's metadata log records, image and controller quorum (openraft), not yet run.
+//! - [`metadata`]: topics, ids and placement (each shard reads its own copy); the cluster's
+//!   metadata log records, the image they build, and the controller quorum (openraft).
+//! - [`cluster_start`] and [`membership`]: a node joining a multi-node cluster (controller,
+//!   registration, heartbeats, fencing, mirroring the quorum's image), off the shard threads.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers).
 //! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
@@ -30,7 +32,7 @@
 //! - [`client`]: a small synchronous Kafka client for the tools (any Kafka-compatible broker).
 //! - `fuzzing`: entry points for the fuzz targets in `fuzz/` and the hostile-input tests.
 //! - [`cli`]: the Kafka-tool-like subcommands (topics, produce, consume, groups, configs,
-//!   dump-log) and their table/JSON output.
+//!   cluster, dump-log) and their table/JSON output.
 
 pub mod cli;
 pub mod client;

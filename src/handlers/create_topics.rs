@@ -84,7 +84,8 @@ async fn create_one(
         topic.replication_factor
     };
     if shard.cluster.is_clustered() {
-        return create_in_cluster(shard, version, topic, replication, validate_only).await;
+        let sizes = (partitions, replication);
+        return create_in_cluster(shard, version, topic, result, sizes, validate_only).await;
     }
     if replication != 1 {
         let message = format!(
@@ -138,20 +139,15 @@ fn requested_configs(topic: &CreatableTopic) -> Result<BTreeMap<String, String>,
 
 /// Cluster mode: replicas over the nodes (or the manual assignment's broker ids), committed
 /// through the controller quorum.
+/// `sizes` is (partitions, replication factor) with the broker defaults filled in.
 async fn create_in_cluster(
     shard: &Shard,
     version: i16,
     topic: CreatableTopic,
-    replication: i16,
+    result: CreatableTopicResult,
+    (partitions, replication): (i32, i16),
     validate_only: bool,
 ) -> CreatableTopicResult {
-    let mut result = CreatableTopicResult::default();
-    result.name = topic.name.clone();
-    let partitions = if topic.num_partitions == -1 {
-        shard.config.num_partitions
-    } else {
-        topic.num_partitions
-    };
     let assignment = (!topic.assignments.is_empty()).then(|| {
         let mut sorted: Vec<_> = topic.assignments.iter().collect();
         sorted.sort_by_key(|a| a.partition_index);

@@ -105,7 +105,7 @@ async fn plan_reads(
     let mut plans = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let (name, id, known) = if version >= 13 {
-            match shard.cluster.topic_by_id(topic.topic_id) {
+            match shard.topic_by_id(topic.topic_id) {
                 Some(meta) => (meta.name.clone(), topic.topic_id, true),
                 None => (String::new(), topic.topic_id, false),
             }

@@ -1,9 +1,11 @@
 //! Cluster metadata: topics, ids, partition placement and topic configs for this node,
 //! shared read-mostly by all shards and written only by control-plane requests.
+//! `cluster` is the node's view; on a single node it is the record (a JSON file), in a cluster
+//! (`quorum_mode`) a mirror of the quorum's image whose changes are proposed to the quorum.
 //! `command` (the controller quorum's metadata log records), `image` (the pure state every
-//! node applies them to, with placement and snapshots) and `quorum` (openraft's storage: the
-//! durable log and the state machine that applies commands to the image and publishes it) are
-//! the cluster's replacement for `cluster` (issue 13); the node does not run them yet.
+//! node applies them to, with placement and snapshots) and `quorum` (openraft: the durable log,
+//! the state machine that applies commands to the image and publishes it, the controller
+//! thread) make the quorum; `brokers` says which brokers clients are told about.
 
 pub mod brokers;
 pub mod cluster;

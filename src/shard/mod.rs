@@ -39,6 +39,9 @@ pub enum PartitionError {
 
 type PartitionKey = (String, i32);
 
+/// A shard's copy of the topics by name.
+type LocalTopics = Rc<HashMap<String, Arc<TopicMeta>>>;
+
 /// The state of one shard, shared as `Rc<Shard>` by the tasks of its core; never crosses cores.
 pub struct Shard {
     /// The core (0-based) this shard's executor is pinned to; its broker id derives from it.
@@ -63,6 +66,10 @@ pub struct Shard {
     /// This shard's share of `queued.max.request.bytes` for frames held in memory.
     pub request_memory: RequestMemory,
     reconciled_version: Cell<u64>,
+    /// This shard's own copy of the topics and the metadata version it was taken at: the
+    /// produce and fetch path looks partitions up here, so it reads only the version counter
+    /// shared with other cores (no lock); the copy is retaken once per metadata change.
+    topics: RefCell<(u64, LocalTopics)>,
     /// Consumer groups coordinated here (those whose `__consumer_offsets` partition this
     /// shard owns).
     pub groups: groups::Groups,
@@ -104,7 +111,33 @@ impl Shard {
             shutdown,
             in_flight: Cell::new(0),
             reconciled_version: Cell::new(0),
+            topics: RefCell::new((0, Rc::new(HashMap::new()))),
         }
+    }
+
+    /// Topic `name` from this shard's copy of the metadata (see [`Shard::topics`]'s field doc),
+    /// refreshed first if the node's metadata changed since it was taken.
+    pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
+        self.local_topics().get(name).cloned()
+    }
+
+    /// The topic with id `id` from this shard's copy of the metadata (a scan).
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<TopicMeta>> {
+        self.local_topics().values().find(|t| t.id == id).cloned()
+    }
+
+    fn local_topics(&self) -> LocalTopics {
+        let version = self.cluster.version();
+        if self.topics.borrow().0 != version {
+            let copy = self
+                .cluster
+                .topics()
+                .into_iter()
+                .map(|t| (t.name.clone(), t))
+                .collect();
+            *self.topics.borrow_mut() = (version, Rc::new(copy));
+        }
+        Rc::clone(&self.topics.borrow().1)
     }
 
     /// The Kafka broker id this shard answers as: `node_id * 1000 + core`.
@@ -133,7 +166,6 @@ impl Shard {
         let key = (topic.to_string(), partition);
         loop {
             let meta = self
-                .cluster
                 .topic(topic)
                 .ok_or(PartitionError::UnknownTopicOrPartition)?;
             let owner = *meta
