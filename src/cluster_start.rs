@@ -11,7 +11,24 @@ use crate::config::{BrokerConfig, ClusterConfig};
 use crate::membership::{self, MembershipSettings};
 use crate::metadata::quorum::{Controller, ControllerNode, ControllerSettings};
 use crate::metadata::{Cluster, cluster_id_for};
-use crate::node::StartError;
+
+/// Why a node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// `process.roles=broker` without `controller` (or a negative `node.id`): such a node would
+    /// follow the quorum as a learner, which this build does not have yet.
+    #[error(
+        "process.roles=broker (a node without a controller) is not supported yet: give every \
+         node process.roles=broker,controller and list it in controller.quorum.voters"
+    )]
+    BrokerOnly,
+    /// The controller could not start, or the node was not registered in time; says why.
+    #[error("controller quorum: {0}")]
+    Quorum(String),
+    /// Creating the metadata log directory or a thread failed.
+    #[error("i/o error while joining the cluster: {0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// Average size of a metadata log record, to turn Kafka's snapshot interval in bytes
 /// (`metadata.log.max.record.bytes.between.snapshots`) into openraft's count of entries.
@@ -23,12 +40,12 @@ const JOIN_POLL: Duration = Duration::from_millis(50);
 /// it has caught up (broker roles) or once the controller runs (controller-only).
 ///
 /// # Errors
-/// [`StartError::Quorum`] when the controller cannot start or the node is not registered and
-/// unfenced within `initial.broker.registration.timeout.ms`; [`StartError::BrokerOnly`] for
+/// [`JoinError::Quorum`] when the controller cannot start or the node is not registered and
+/// unfenced within `initial.broker.registration.timeout.ms`; [`JoinError::BrokerOnly`] for
 /// `process.roles=broker`, which needs controller learners this build does not have.
-pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, StartError> {
+pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, JoinError> {
     let Some(listener) = &cfg.controller_listener else {
-        return Err(StartError::BrokerOnly);
+        return Err(JoinError::BrokerOnly);
     };
     let voters: BTreeMap<u64, ControllerNode> = cfg
         .voters
@@ -42,7 +59,7 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
             Some((id, node))
         })
         .collect();
-    let node_id = u64::try_from(cfg.node_id).map_err(|_| StartError::BrokerOnly)?;
+    let node_id = u64::try_from(cfg.node_id).map_err(|_| JoinError::BrokerOnly)?;
     let own = ControllerNode {
         host: listener.host.clone(),
         port: listener.port,
@@ -50,7 +67,7 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
     let dir = cfg.metadata_log_dir.join("__cluster_metadata-0");
     std::fs::create_dir_all(&dir)?;
     let controller = Controller::start(node_id, own, voters, &dir, settings(cfg))
-        .map_err(|e| StartError::Quorum(e.to_string()))?;
+        .map_err(|e| JoinError::Quorum(e.to_string()))?;
     let cluster = Arc::new(Cluster::for_quorum(
         &config.data_dir,
         config.cores,
@@ -123,7 +140,7 @@ fn host_for_uri(host: &str) -> String {
 
 /// Blocks until the node's mirror shows it registered and unfenced, or the registration
 /// timeout passes.
-fn wait_until_unfenced(cluster: &Cluster, cfg: &ClusterConfig) -> Result<(), StartError> {
+fn wait_until_unfenced(cluster: &Cluster, cfg: &ClusterConfig) -> Result<(), JoinError> {
     let deadline = Instant::now() + cfg.registration_timeout;
     tracing::info!(
         node = cfg.node_id,
@@ -139,7 +156,7 @@ fn wait_until_unfenced(cluster: &Cluster, cfg: &ClusterConfig) -> Result<(), Sta
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(StartError::Quorum(format!(
+            return Err(JoinError::Quorum(format!(
                 "node {} was not registered by the controller quorum within {:?} \
                  (initial.broker.registration.timeout.ms): is a majority of \
                  controller.quorum.voters running and reachable?",

@@ -60,16 +60,9 @@ pub enum StartError {
     /// `meta.properties`.
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
-    /// `process.roles=broker` without `controller`: such a node would follow the quorum as a
-    /// learner, which this build does not have yet.
-    #[error(
-        "process.roles=broker (a node without a controller) is not supported yet: give every \
-         node process.roles=broker,controller and list it in controller.quorum.voters"
-    )]
-    BrokerOnly,
-    /// The controller quorum could not be started or joined; the message says why.
-    #[error("controller quorum: {0}")]
-    Quorum(String),
+    /// The node could not join its multi-node cluster (or its roles are not supported).
+    #[error(transparent)]
+    Join(#[from] crate::cluster_start::JoinError),
     /// The partitions placed on this node need more files than the open-file limit allows.
     #[error(
         "{partitions} partitions are placed on this node but it can serve at most {max}: {hint}"
@@ -101,7 +94,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
         .as_ref()
         .is_some_and(|c| !c.roles.is_controller())
     {
-        return Err(StartError::BrokerOnly);
+        return Err(crate::cluster_start::JoinError::BrokerOnly.into());
     }
     // Blocked before any thread starts (the controller's included), so every thread inherits
     // the mask and the signals reach only the signal thread.

@@ -605,3 +605,23 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
 ];
+
+/// Key-at-a-time updates of the network limits; here beside the table rather than in
+/// `network.rs`, which the table's entries use, so the two files do not import each other.
+impl super::network::NetworkLimits {
+    /// Applies one of the network keys (entries of [`BROKER_KEYS`] that set these
+    /// limits), for callers that hold only the limits. Other broker keys are still checked
+    /// but leave the limits as they are; unknown keys are ignored.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let Some(spec) = find(key) else {
+            return Ok(());
+        };
+        let mut cfg = BrokerConfig {
+            network: self.clone(),
+            ..BrokerConfig::default()
+        };
+        spec.apply(&mut cfg, key, value)?;
+        *self = cfg.network;
+        Ok(())
+    }
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::{BrokerConfig, ConfigError, invalid, parse_key};
+use super::{ConfigError, invalid, parse_key};
 
 /// Kafka's default for the connection counts: `Int.MaxValue`, i.e. no limit of its own (the
 /// per-shard hard cap still applies).
@@ -51,22 +51,6 @@ impl Default for NetworkLimits {
 }
 
 impl NetworkLimits {
-    /// Applies one of the network keys (entries of [`super::BROKER_KEYS`] that set these
-    /// limits), for callers that hold only the limits. Other broker keys are still checked
-    /// but leave the limits as they are; unknown keys are ignored.
-    pub fn apply(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let Some(spec) = super::broker_keys::find(key) else {
-            return Ok(());
-        };
-        let mut cfg = BrokerConfig {
-            network: self.clone(),
-            ..BrokerConfig::default()
-        };
-        spec.apply(&mut cfg, key, value)?;
-        *self = cfg.network;
-        Ok(())
-    }
-
     /// Checks the keys against one another once all are read (Kafka's rule: a per-IP limit of
     /// 0 only makes sense with overrides that let some addresses in).
     pub fn validate(&self) -> Result<(), ConfigError> {

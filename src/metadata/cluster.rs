@@ -198,7 +198,7 @@ pub struct Cluster {
     partition_limit: std::sync::OnceLock<PartitionLimit>,
     /// Cluster mode: the controller quorum this node's metadata mirrors; `None` on a single
     /// node, whose metadata is the JSON file.
-    pub(super) quorum: Option<super::quorum_mode::QuorumState>,
+    pub(super) quorum: Option<super::quorum_state::QuorumState>,
 }
 
 /// Kafka's topic name rules: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -280,7 +280,7 @@ impl Cluster {
             version: AtomicU64::new(1),
             next_producer_id: std::sync::Mutex::new(0),
             partition_limit: std::sync::OnceLock::new(),
-            quorum: Some(super::quorum_mode::QuorumState::new(node_id, controller)),
+            quorum: Some(super::quorum_state::QuorumState::new(node_id, controller)),
         }
     }
 

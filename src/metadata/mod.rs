@@ -14,6 +14,7 @@ pub mod image;
 mod machine;
 pub mod quorum;
 mod quorum_mode;
+mod quorum_state;
 
 pub use cluster::{
     Cluster, Leadership, MetadataError, NOT_ON_THIS_NODE, PartitionLimit, TopicMeta,

@@ -8,11 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::cluster::{Cluster, Leadership, MetadataError, NOT_ON_THIS_NODE, TopicMeta};
@@ -24,32 +23,6 @@ use super::quorum::{ControllerError, ControllerHandle};
 const PRODUCER_ID_BLOCK: i32 = 1000;
 /// An internal topic's creation is proposed at most this often while it is missing.
 const INTERNAL_CREATE_PAUSE: Duration = Duration::from_secs(1);
-
-/// What a [`Cluster`] holds in cluster mode.
-pub(crate) struct QuorumState {
-    node_id: i32,
-    controller: ControllerHandle<ClusterImage>,
-    image: RwLock<Arc<ClusterImage>>,
-    /// Log index of the image mirrored last; proposers wait on it.
-    mirrored: watch::Sender<u64>,
-    /// Unused producer ids of this node's block: next, end (exclusive).
-    producer_ids: Mutex<(i64, i64)>,
-    /// When each internal topic's creation was last proposed.
-    internal_proposed: Mutex<BTreeMap<String, Instant>>,
-}
-
-impl QuorumState {
-    pub(crate) fn new(node_id: i32, controller: ControllerHandle<ClusterImage>) -> Self {
-        Self {
-            node_id,
-            controller,
-            image: RwLock::new(Arc::new(ClusterImage::new())),
-            mirrored: watch::Sender::new(0),
-            producer_ids: Mutex::new((0, 0)),
-            internal_proposed: Mutex::new(BTreeMap::new()),
-        }
-    }
-}
 
 /// The topics of `image` as node `node_id` serves them: a partition's entry in
 /// [`TopicMeta::partitions`] is the core of this node that leads it, or [`NOT_ON_THIS_NODE`].

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use openraft::{Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use openraft::{Config, Raft, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use super::network::{ControllerNetwork, FaultPlan};
 use super::rpc::{Committed, ForwardError};
 use super::server::{Liveness, ServeContext, heartbeat_local, serve, write_local};
+use super::status::{QuorumMetrics, metrics_of};
 use super::{ControllerNode, MetaLogStore, MetaStateMachine, MetadataMachine, QuorumStoreError};
 use crate::config::ClusterConfig;
 
@@ -455,67 +456,6 @@ async fn propose<M: MetadataMachine>(
         }
         tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
             .await;
-    }
-}
-
-/// What DescribeQuorum needs of the quorum, from openraft's metrics.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct QuorumMetrics {
-    /// This node's id.
-    pub node_id: u64,
-    /// Leader, follower, candidate, ... as openraft sees itself.
-    pub state: ServerState,
-    /// The leader this node knows, if any.
-    pub leader: Option<u64>,
-    /// Current Raft term (Kafka's leader epoch of `__cluster_metadata`).
-    pub term: u64,
-    /// Index of the last log entry; `None` for an empty log.
-    pub last_log_index: Option<u64>,
-    /// Index of the last applied entry; `None` before the first.
-    pub applied_index: Option<u64>,
-    /// Last log index covered by this node's newest snapshot; `None` before the first.
-    pub snapshot_index: Option<u64>,
-    /// Last log index purged from this node's log (only a snapshot holds it now).
-    pub purged_index: Option<u64>,
-    /// On the leader: each voter's highest replicated index (`None`: nothing matched yet);
-    /// empty elsewhere.
-    pub matched: BTreeMap<u64, Option<u64>>,
-    /// The voters by id, with their CONTROLLER endpoints.
-    pub voters: BTreeMap<u64, ControllerNode>,
-    /// Index of the last committed entry (Kafka's high watermark of `__cluster_metadata`, minus
-    /// one); `None` before the first.
-    pub committed_index: Option<u64>,
-}
-
-/// [`QuorumMetrics`] of node `node_id` from its openraft metrics.
-#[must_use]
-pub fn metrics_of(node_id: u64, m: &RaftMetrics<u64, ControllerNode>) -> QuorumMetrics {
-    QuorumMetrics {
-        node_id,
-        state: m.state,
-        leader: m.current_leader,
-        term: m.current_term,
-        last_log_index: m.last_log_index,
-        applied_index: m.last_applied.map(|l| l.index),
-        snapshot_index: m.snapshot.map(|l| l.index),
-        purged_index: m.purged.map(|l| l.index),
-        matched: m
-            .replication
-            .as_ref()
-            .map(|r| {
-                r.iter()
-                    .map(|(id, log)| (*id, log.map(|l| l.index)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        voters: m
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(id, n)| (*id, n.clone()))
-            .collect(),
-        // Everything applied was committed; openraft 0.9 reports no separate commit index.
-        committed_index: m.last_applied.map(|l| l.index),
     }
 }
 

@@ -23,13 +23,12 @@ mod rpc;
 mod segments;
 mod server;
 mod state_machine;
+mod status;
 #[cfg(test)]
 mod tests;
 mod types;
 
-pub use controller::{
-    Controller, ControllerError, ControllerHandle, ControllerSettings, QuorumMetrics,
-};
+pub use controller::{Controller, ControllerError, ControllerHandle, ControllerSettings};
 pub use error::QuorumStoreError;
 pub use log_store::{DEFAULT_SEGMENT_BYTES, MetaLogReader, MetaLogStore};
 pub use network::{ControllerNetwork, FaultPlan, PeerClient, TransportError};
@@ -38,4 +37,5 @@ pub use rpc::{Committed, ForwardError, FrameError, MAX_FRAME_BYTES};
 pub(crate) use rpc::{RequestFrame, ResponseFrame, Rpc, RpcReply, read_frame, write_frame};
 pub use server::{Liveness, ServeContext, heartbeat_local, serve, write_local};
 pub use state_machine::{MetaSnapshotBuilder, MetaStateMachine};
+pub use status::{QuorumMetrics, metrics_of};
 pub use types::{ControllerNode, MetadataMachine, QuorumTypes, SnapshotError};

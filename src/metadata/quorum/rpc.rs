@@ -74,7 +74,7 @@ pub enum RpcReply<M: MetadataMachine> {
     /// Answer to [`Rpc::Heartbeat`]: recorded, or not the leader.
     Heartbeat(Result<(), ForwardError>),
     /// Answer to [`Rpc::Status`].
-    Status(super::QuorumMetrics),
+    Status(super::status::QuorumMetrics),
 }
 
 /// A command committed and applied by the quorum.

@@ -116,7 +116,7 @@ async fn answer<M: MetadataMachine>(
         Rpc::InstallSnapshot(req) => RpcReply::InstallSnapshot(raft.install_snapshot(req).await),
         Rpc::Forward(cmd) => RpcReply::Forward(write_local(raft, cmd, ctx.write_timeout).await),
         Rpc::Heartbeat(from) => RpcReply::Heartbeat(heartbeat_local(raft, &ctx.liveness, from)),
-        Rpc::Status => RpcReply::Status(super::controller::metrics_of(
+        Rpc::Status => RpcReply::Status(super::status::metrics_of(
             ctx.node_id,
             &raft.metrics().borrow(),
         )),
