@@ -318,9 +318,15 @@ impl Cluster {
         }
     }
 
-    /// Partitions of every topic on the node.
+    /// Partitions this node serves (in a cluster, those a shard of this node leads).
     pub fn partition_count(&self) -> usize {
-        Self::count_partitions(&self.read())
+        let state = self.read();
+        state
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|owner| **owner != NOT_ON_THIS_NODE)
+            .count()
     }
 
     fn count_partitions(state: &PersistedState) -> usize {
