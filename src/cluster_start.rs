@@ -15,8 +15,8 @@ use crate::metadata::{Cluster, cluster_id_for};
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
-    /// `process.roles=broker` without `controller` (or a negative `node.id`): such a node would
-    /// follow the quorum as a learner, which this build does not have yet.
+    /// `process.roles=broker` without `controller`: such a node would follow the quorum as a
+    /// learner, which this build does not have yet.
     #[error(
         "process.roles=broker (a node without a controller) is not supported yet: give every \
          node process.roles=broker,controller and list it in controller.quorum.voters"
@@ -59,7 +59,8 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
             Some((id, node))
         })
         .collect();
-    let node_id = u64::try_from(cfg.node_id).map_err(|_| JoinError::BrokerOnly)?;
+    let node_id = u64::try_from(cfg.node_id)
+        .map_err(|_| JoinError::Quorum(format!("node.id {} is negative", cfg.node_id)))?;
     let own = ControllerNode {
         host: listener.host.clone(),
         port: listener.port,

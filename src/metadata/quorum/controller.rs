@@ -501,12 +501,8 @@ impl<M: MetadataMachine> ControllerHandle<M> {
     /// [`ControllerError::TimedOut`] past the write deadline, [`ControllerError::Stopped`] if
     /// the controller is shut down, [`ControllerError::Failed`] if the quorum failed it.
     pub async fn write(&self, cmd: M::Command) -> Result<Committed<M>, ControllerError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Write(WriteRequest { cmd, reply }))
+        self.ask(|reply| Request::Write(WriteRequest { cmd, reply }))
             .await
-            .map_err(|_| ControllerError::Stopped)?;
-        rx.await.map_err(|_| ControllerError::Stopped)?
     }
 
     /// Tells the quorum's leader that this node is alive (Kafka's BrokerHeartbeat).
@@ -514,12 +510,7 @@ impl<M: MetadataMachine> ControllerHandle<M> {
     /// # Errors
     /// [`ControllerError::Failed`] when no leader is known or it cannot be reached.
     pub async fn heartbeat(&self) -> Result<(), ControllerError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Heartbeat(reply))
-            .await
-            .map_err(|_| ControllerError::Stopped)?;
-        rx.await.map_err(|_| ControllerError::Stopped)?
+        self.ask(Request::Heartbeat).await
     }
 
     /// The quorum as its leader sees it (replication progress of every voter).
@@ -527,9 +518,17 @@ impl<M: MetadataMachine> ControllerHandle<M> {
     /// # Errors
     /// [`ControllerError::Failed`] when no leader is known or it cannot be reached.
     pub async fn leader_status(&self) -> Result<QuorumMetrics, ControllerError> {
+        self.ask(Request::LeaderStatus).await
+    }
+
+    /// Queues the request `make` builds around a reply channel and awaits the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ControllerError>>) -> Request<M>,
+    ) -> Result<T, ControllerError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::LeaderStatus(reply))
+            .send(make(reply))
             .await
             .map_err(|_| ControllerError::Stopped)?;
         rx.await.map_err(|_| ControllerError::Stopped)?
