@@ -11,6 +11,7 @@
 //! clone is still microseconds, and it happens once per applied batch, not per request.
 
 mod apply;
+mod election;
 mod placement;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 use crate::metadata::command::{broker_id, split_broker_id};
 
 pub use apply::ApplyError;
+pub use election::UNCLEAN_ELECTION_KEY;
 pub use placement::{PlacementError, place_replicas};
 
 /// Version of the snapshot encoding written by [`ClusterImage::to_snapshot_bytes`]; a reader

@@ -228,7 +228,11 @@ impl ClusterImage {
         let epoch = i64::try_from(at.index)
             .map_err(|_| ApplyError::InvalidRequest(format!("log index {} overflows", at.index)))?;
         reg.epoch = epoch;
-        self.brokers.insert(reg.node_id, reg);
+        let node_id = reg.node_id;
+        self.brokers.insert(node_id, reg);
+        // A node registers fenced: a restart is a departure even if no session expired, since
+        // its log may be behind what its replicas had acknowledged.
+        self.node_left(node_id);
         Ok(Applied::BrokerRegistered {
             broker_epoch: epoch,
         })
@@ -252,6 +256,10 @@ impl ClusterImage {
             });
         }
         broker.fenced = fenced;
+        match fenced {
+            true => self.node_left(node_id),
+            false => self.node_joined(node_id),
+        }
         Ok(Applied::Done)
     }
 
@@ -387,7 +395,7 @@ impl ClusterImage {
         Ok(())
     }
 
-    fn topic_mut(&mut self, topic_id: Uuid) -> Result<&mut TopicImage, ApplyError> {
+    pub(super) fn topic_mut(&mut self, topic_id: Uuid) -> Result<&mut TopicImage, ApplyError> {
         let name = self
             .topic_ids
             .get(&topic_id)

@@ -518,3 +518,78 @@ fn every_command_round_trips_through_the_log_encoding() {
         assert_eq!(back, cmd);
     }
 }
+
+fn fence(image: &mut ClusterImage, node_id: i32) {
+    let broker_epoch = image.broker(node_id).expect("registered").epoch;
+    let cmd = MetaCommand::FenceBroker {
+        node_id,
+        broker_epoch,
+    };
+    assert_eq!(apply(image, &cmd), MetaReply::Ok(Applied::Done));
+}
+
+fn unfence(image: &mut ClusterImage, node_id: i32) {
+    let broker_epoch = image.broker(node_id).expect("registered").epoch;
+    let cmd = MetaCommand::UnfenceBroker {
+        node_id,
+        broker_epoch,
+    };
+    assert_eq!(apply(image, &cmd), MetaReply::Ok(Applied::Done));
+}
+
+fn partition_of(image: &ClusterImage, id: Uuid, p: usize) -> PartitionImage {
+    image.topic_by_id(id).expect("topic").partitions[p].clone()
+}
+
+#[test]
+fn fencing_the_leader_elects_the_next_isr_member_and_bumps_the_epoch() {
+    let mut image = cluster_of(&[(1, 1), (2, 1), (3, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000, 3000]]);
+    fence(&mut image, 1);
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.leader_epoch), (2000, 1));
+    assert_eq!(p.isr, vec![2000, 3000]);
+    assert_eq!(p.partition_epoch, 1);
+    // A fenced follower only leaves the ISR: same leader, same leader epoch.
+    fence(&mut image, 3);
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2000, 1, vec![2000]));
+    // The last ISR member stays in the ISR when it goes down; the partition has no leader.
+    fence(&mut image, 2);
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (-1, 2, vec![2000]));
+    // Node 1 comes back: it is not in the ISR, so no unclean election by default.
+    unfence(&mut image, 1);
+    assert_eq!(partition_of(&image, id, 0).leader, -1);
+    // Node 2, the last ISR member, comes back and leads again.
+    unfence(&mut image, 2);
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2000, 3, vec![2000]));
+}
+
+#[test]
+fn unclean_election_picks_a_live_out_of_sync_replica_when_enabled() {
+    let mut image = cluster_of(&[(1, 1), (2, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000]]);
+    fence(&mut image, 2);
+    fence(&mut image, 1);
+    assert_eq!(partition_of(&image, id, 0).isr, vec![1000]);
+    let enable = MetaCommand::AlterTopicConfigs {
+        topic_id: id,
+        set: BTreeMap::from([(UNCLEAN_ELECTION_KEY.to_string(), "true".to_string())]),
+        delete: BTreeSet::new(),
+    };
+    assert_eq!(apply(&mut image, &enable), MetaReply::Ok(Applied::Done));
+    unfence(&mut image, 2);
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.isr.clone()), (2000, vec![2000]));
+}
+
+#[test]
+fn a_restart_registration_removes_the_node_from_leadership_and_isr() {
+    let mut image = cluster_of(&[(1, 1), (2, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000]]);
+    register(&mut image, 1, 1);
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2000, 1, vec![2000]));
+}
