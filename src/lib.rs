@@ -51,6 +51,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
+pub mod replication;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -275,7 +275,11 @@ fn open_stream(addr: &str) -> Result<TcpStream> {
 }
 
 /// Frames one request: size, header (at the version the API key demands), body.
-fn encode_request<R: Request>(request: &R, version: i16, correlation_id: i32) -> Result<BytesMut> {
+pub fn encode_request<R: Request>(
+    request: &R,
+    version: i16,
+    correlation_id: i32,
+) -> Result<BytesMut> {
     let mut header = RequestHeader::default();
     header.request_api_key = R::KEY;
     header.request_api_version = version;

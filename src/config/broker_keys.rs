@@ -604,6 +604,46 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         show: Some(|c| c.kraft.transaction_min_isr.to_string()),
         ..KEY
     },
+    BrokerKey {
+        name: "replica.lag.time.max.ms",
+        default: KeyDefault::Value("30000"),
+        doc: "a follower not caught up with its leader this long leaves the ISR",
+        parse: |c, k, v| set(&mut c.kraft.replica_lag_time_max_ms, positive(k, v)),
+        show: Some(|c| c.kraft.replica_lag_time_max_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "replica.fetch.max.bytes",
+        default: KeyDefault::Value("1048576"),
+        doc: "bytes a follower asks per partition in one fetch",
+        parse: |c, k, v| set(&mut c.kraft.replica_fetch_max_bytes, positive(k, v)),
+        show: Some(|c| c.kraft.replica_fetch_max_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "replica.fetch.response.max.bytes",
+        default: KeyDefault::Value("10485760"),
+        doc: "bytes a follower asks in one fetch over all partitions",
+        parse: |c, k, v| set(&mut c.kraft.replica_fetch_response_max_bytes, positive(k, v)),
+        show: Some(|c| c.kraft.replica_fetch_response_max_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "replica.fetch.wait.max.ms",
+        default: KeyDefault::Value("500"),
+        doc: "longest a follower's fetch waits at the leader for new records",
+        parse: |c, k, v| set(&mut c.kraft.replica_fetch_wait_max_ms, positive(k, v)),
+        show: Some(|c| c.kraft.replica_fetch_wait_max_ms.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "replica.fetch.backoff.ms",
+        default: KeyDefault::Value("1000"),
+        doc: "pause after a failed follower fetch",
+        parse: |c, k, v| set(&mut c.kraft.replica_fetch_backoff_ms, positive(k, v)),
+        show: Some(|c| c.kraft.replica_fetch_backoff_ms.to_string()),
+        ..KEY
+    },
 ];
 
 /// Key-at-a-time updates of the network limits; here beside the table rather than in

@@ -33,6 +33,11 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
+    "replica.lag.time.max.ms",
+    "replica.fetch.max.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.wait.max.ms",
+    "replica.fetch.backoff.ms",
 ];
 
 /// `process.roles`: what this node does in the cluster.
@@ -157,6 +162,16 @@ pub struct KraftKeys {
     pub transaction_replication_factor: i16,
     /// `transaction.state.log.min.isr`.
     pub transaction_min_isr: i32,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.max.bytes`.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms`.
+    pub replica_fetch_wait_max_ms: u64,
+    /// `replica.fetch.backoff.ms`.
+    pub replica_fetch_backoff_ms: u64,
 }
 
 /// A node's place in a multi-node cluster, checked: present on [`BrokerConfig::cluster`]
@@ -211,6 +226,27 @@ pub struct ClusterConfig {
     pub transaction_replication_factor: i16,
     /// `transaction.state.log.min.isr` (2): `min.insync.replicas` of `__transaction_state`.
     pub transaction_min_isr: i32,
+    /// How followers replicate partitions from their leaders.
+    pub replication: ReplicationConfig,
+}
+
+/// The `replica.*` keys: follower fetching and ISR membership, with Kafka's names and
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `replica.lag.time.max.ms` (30000 ms): an ISR follower not caught up with the leader's
+    /// log end for this long leaves the ISR.
+    pub lag_time_max: Duration,
+    /// `replica.fetch.max.bytes` (1 MiB): bytes asked per partition in one follower fetch
+    /// (a larger first batch still comes whole).
+    pub fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes` (10 MiB): bytes asked per follower fetch.
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms` (500 ms): the follower's long-poll; below the lag time so
+    /// an idle follower is never dropped from the ISR.
+    pub fetch_wait_max: Duration,
+    /// `replica.fetch.backoff.ms` (1000 ms): pause after a failed follower fetch.
+    pub fetch_backoff: Duration,
 }
 
 /// Parses `controller.quorum.voters`: `id@host:port,...`, ids unique and not negative.
@@ -399,6 +435,13 @@ impl ClusterConfig {
             offsets_replication_factor: k.offsets_replication_factor,
             transaction_replication_factor: k.transaction_replication_factor,
             transaction_min_isr: k.transaction_min_isr,
+            replication: ReplicationConfig {
+                lag_time_max: Duration::from_millis(k.replica_lag_time_max_ms),
+                fetch_max_bytes: k.replica_fetch_max_bytes,
+                fetch_response_max_bytes: k.replica_fetch_response_max_bytes,
+                fetch_wait_max: Duration::from_millis(k.replica_fetch_wait_max_ms),
+                fetch_backoff: Duration::from_millis(k.replica_fetch_backoff_ms),
+            },
         }))
     }
 }

@@ -89,6 +89,13 @@ fn the_issue_node_file_parses_for_each_node() {
             offsets_replication_factor: 3,
             transaction_replication_factor: 3,
             transaction_min_isr: 2,
+            replication: ReplicationConfig {
+                lag_time_max: Duration::from_millis(30_000),
+                fetch_max_bytes: 1_048_576,
+                fetch_response_max_bytes: 10_485_760,
+                fetch_wait_max: Duration::from_millis(500),
+                fetch_backoff: Duration::from_millis(1000),
+            },
         };
         assert_eq!(cfg.cluster, Some(expected), "node {n}");
         // The client side is the PLAINTEXT entry: shard c on P + 1 + c of the node's address.

@@ -13,7 +13,9 @@ mod security;
 mod topic;
 
 pub use broker_keys::{BROKER_KEYS, BrokerKey, KeyDefault, is_sensitive as is_sensitive_key};
-pub use cluster::{CLUSTER_KEYS, ClusterConfig, Endpoint, KraftKeys, ProcessRoles, Voter};
+pub use cluster::{
+    CLUSTER_KEYS, ClusterConfig, Endpoint, KraftKeys, ProcessRoles, ReplicationConfig, Voter,
+};
 pub use listeners::{DEFAULT_PROTOCOL_MAP, Listener};
 pub use network::{NetworkLimits, UNLIMITED_CONNECTIONS};
 pub use properties::{PropertiesError, parse_properties};

@@ -357,6 +357,7 @@ impl TopicDefaults {
             delete_retention_ms: int("delete.retention.ms")?,
             min_compaction_lag_ms: int("min.compaction.lag.ms")?,
             max_compaction_lag_ms: int("max.compaction.lag.ms")?,
+            min_insync_replicas: int("min.insync.replicas")?,
             min_cleanable_dirty_ratio: values["min.cleanable.dirty.ratio"]
                 .trim()
                 .parse()
@@ -401,6 +402,9 @@ pub struct TopicConfig {
     pub max_compaction_lag_ms: i64,
     /// `min.cleanable.dirty.ratio`: the share of uncleaned bytes that makes a log due.
     pub min_cleanable_dirty_ratio: f64,
+    /// `min.insync.replicas`: the smallest ISR that acks=all writes are accepted with, and
+    /// below which the high watermark does not move (cluster mode).
+    pub min_insync_replicas: i64,
 }
 
 impl Default for TopicConfig {

@@ -37,6 +37,30 @@ struct PartitionPlan {
     records: Option<RecordsSource>,
 }
 
+/// Who is fetching: a consumer reads committed records only (below the high watermark, or
+/// the last stable offset for read_committed); a follower replica reads up to the log end
+/// and reports its own log end by the offset it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    Consumer { read_committed: bool },
+    Follower { broker_id: i32 },
+}
+
+impl Reader {
+    fn of(version: i16, request: &FetchRequest) -> Self {
+        let replica = match version {
+            15.. => request.replica_state.replica_id.0,
+            _ => request.replica_id.0,
+        };
+        match replica {
+            0.. => Self::Follower { broker_id: replica },
+            _ => Self::Consumer {
+                read_committed: request.isolation_level == READ_COMMITTED,
+            },
+        }
+    }
+}
+
 struct PartitionHeaderOwned {
     index: i32,
     error: i16,
@@ -46,6 +70,8 @@ struct PartitionHeaderOwned {
     /// read_committed only: aborted transactions (producer id, first offset) the client
     /// must drop from the records it gets.
     aborted: Option<Vec<(i64, i64)>>,
+    /// For a follower whose log diverged: the leader's epoch and its end offset (KIP-320).
+    diverging_epoch: Option<(i32, i64)>,
 }
 
 struct TopicPlan {
@@ -103,6 +129,7 @@ async fn plan_reads(
     let mut total = 0u64;
     let mut errors = false;
     let mut plans = Vec::with_capacity(request.topics.len());
+    let reader = Reader::of(version, request);
     for topic in &request.topics {
         let (name, id, known) = if version >= 13 {
             match shard.topic_by_id(topic.topic_id) {
@@ -116,8 +143,7 @@ async fn plan_reads(
         let mut topic_bytes = 0u64;
         for p in &topic.partitions {
             let plan = if known {
-                let committed = request.isolation_level == READ_COMMITTED;
-                plan_partition(shard, &name, p, committed, &mut budget).await
+                plan_partition(shard, &name, p, reader, version, &mut budget).await
             } else {
                 error_plan(p.partition, ResponseError::UnknownTopicId)
             };
@@ -153,6 +179,7 @@ fn error_plan(index: i32, error: ResponseError) -> PartitionPlan {
             last_stable_offset: -1,
             log_start_offset: -1,
             aborted: None,
+            diverging_epoch: None,
         },
         records: None,
     }
@@ -162,25 +189,53 @@ async fn plan_partition(
     shard: &Rc<Shard>,
     topic: &str,
     p: &FetchPartition,
-    read_committed: bool,
+    reader: Reader,
+    version: i16,
     budget: &mut u64,
 ) -> PartitionPlan {
     let partition = match shard.partition(topic, p.partition).await {
         Ok(partition) => partition,
         Err(e) => return error_plan(p.partition, ResponseError::from(&e)),
     };
+    if let Err(e) = check_leader_epoch(&partition, p.current_leader_epoch) {
+        return error_plan(p.partition, e);
+    }
+    if let Reader::Follower { broker_id } = reader {
+        if version >= 12
+            && let Some(diverging) = diverging_epoch(&partition, p)
+        {
+            return diverged_plan(&partition, p.partition, diverging);
+        }
+        if let Some(meta) = shard.topic(topic) {
+            crate::replication::follower_fetched(
+                shard,
+                &meta,
+                p.partition,
+                &partition,
+                broker_id,
+                p.fetch_offset,
+            );
+        }
+    }
     partition.with_log(|log| {
         let marks = log.watermarks();
         let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
         // Once the request budget is spent, later partitions get no data (but a first batch
         // is always returned whole, however large, so a big batch never stalls a consumer).
         let lso = log.last_stable_offset();
+        let read_committed = reader == Reader::Consumer { read_committed: true };
         let read = if limit == 0 && *budget == 0 {
             Ok(None)
-        } else if read_committed {
-            log.read_committed(p.fetch_offset, limit)
         } else {
-            log.read(p.fetch_offset, limit)
+            match reader {
+                Reader::Follower { .. } => log.read(p.fetch_offset, limit),
+                Reader::Consumer { read_committed: true } => {
+                    log.read_committed(p.fetch_offset, limit)
+                }
+                Reader::Consumer { .. } => {
+                    log.read_upto(p.fetch_offset, limit, marks.high_watermark)
+                }
+            }
         };
         // Aborted transactions up to the LSO: a superset of those overlapping the data sent,
         // which clients accept (they match by producer id and offset).
@@ -199,6 +254,7 @@ async fn plan_partition(
                         last_stable_offset: lso,
                         log_start_offset: marks.log_start_offset,
                         aborted,
+                        diverging_epoch: None,
                     },
                     records,
                 }
@@ -212,6 +268,58 @@ async fn plan_partition(
             }
         }
     })
+}
+
+/// KIP-320's check of the epoch the fetcher believes the leader has: an older one is
+/// FENCED_LEADER_EPOCH (the fetcher's metadata is stale), a newer one UNKNOWN_LEADER_EPOCH
+/// (this leader's is). -1 skips the check, as older clients send.
+fn check_leader_epoch(
+    partition: &crate::storage::log::Partition,
+    current_leader_epoch: i32,
+) -> Result<(), ResponseError> {
+    let mine = partition.leader_epoch();
+    if current_leader_epoch < 0 || mine < 0 {
+        return Ok(());
+    }
+    match current_leader_epoch.cmp(&mine) {
+        std::cmp::Ordering::Less => Err(ResponseError::FencedLeaderEpoch),
+        std::cmp::Ordering::Greater => Err(ResponseError::UnknownLeaderEpoch),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
+/// The follower's last fetched epoch against the leader's epoch cache: if the leader's copy
+/// of that epoch ends before the fetch offset, or the leader never had that epoch, the
+/// follower's tail diverged, and it is told where the leader's log for it ends.
+fn diverging_epoch(
+    partition: &crate::storage::log::Partition,
+    p: &FetchPartition,
+) -> Option<(i32, i64)> {
+    if p.last_fetched_epoch < 0 {
+        return None;
+    }
+    let (epoch, end) = partition.with_log(|log| log.epoch_end_offset(p.last_fetched_epoch));
+    (epoch != p.last_fetched_epoch || end < p.fetch_offset).then_some((epoch, end))
+}
+
+fn diverged_plan(
+    partition: &crate::storage::log::Partition,
+    index: i32,
+    diverging: (i32, i64),
+) -> PartitionPlan {
+    let marks = partition.watermarks();
+    PartitionPlan {
+        header: PartitionHeaderOwned {
+            index,
+            error: 0,
+            high_watermark: marks.high_watermark,
+            last_stable_offset: marks.high_watermark,
+            log_start_offset: marks.log_start_offset,
+            aborted: None,
+            diverging_epoch: Some(diverging),
+        },
+        records: None,
+    }
 }
 
 fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -> Vec<Part> {
@@ -239,6 +347,7 @@ fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -
                 aborted_transactions: read_committed
                     .then(|| h.aborted.as_deref().unwrap_or(&no_aborted[..])),
                 preferred_read_replica: -1,
+                diverging_epoch: h.diverging_epoch,
             };
             w.partition(&header, p.records.unwrap_or(RecordsSource::None));
         }

@@ -144,9 +144,33 @@ pub struct Leadership {
     pub replicas: Vec<i32>,
     /// In-sync replica broker ids.
     pub isr: Vec<i32>,
+    /// KIP-497 partition epoch: an ISR change proposed by the leader names it, so a change
+    /// based on a stale view is refused.
+    pub partition_epoch: i32,
+    /// The core of this node that holds a replica of the partition (leader or follower), if
+    /// any.
+    pub local_core: Option<usize>,
 }
 
 impl TopicMeta {
+    /// The core of this node holding a replica of partition `p` (leader or follower): in
+    /// cluster mode from the quorum's replicas, on a single node the owning shard.
+    #[must_use]
+    pub fn replica_core(&self, p: usize) -> Option<usize> {
+        match self.leadership.get(p) {
+            Some(l) => l.local_core,
+            None if self.leadership.is_empty() => self.partitions.get(p).copied(),
+            None => None,
+        }
+    }
+
+    /// Whether partition `p` is replicated by followers (cluster mode with more than one
+    /// replica): its high watermark then follows the ISR instead of the local log end.
+    #[must_use]
+    pub fn is_replicated(&self, p: usize) -> bool {
+        self.leadership.get(p).is_some_and(|l| l.replicas.len() > 1)
+    }
+
     /// Partition `p`'s replicas and leader: from the quorum in cluster mode, else the owning
     /// shard of this node (`broker_id` maps a core to its broker id) as the only replica.
     /// `None` when the topic has no partition `p`.
@@ -160,6 +184,8 @@ impl TopicMeta {
             leader_epoch: 0,
             replicas: vec![owner],
             isr: vec![owner],
+            partition_epoch: 0,
+            local_core: self.partitions.get(p).copied(),
         })
     }
 }

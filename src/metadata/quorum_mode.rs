@@ -47,6 +47,11 @@ pub fn topics_from_image(image: &ClusterImage, node_id: i32) -> BTreeMap<String,
                     leader_epoch: p.leader_epoch,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    partition_epoch: p.partition_epoch,
+                    local_core: p.replicas.iter().find_map(|&r| match split_broker_id(r) {
+                        Some((node, core)) if node == node_id => Some(usize::from(core)),
+                        _ => None,
+                    }),
                 })
                 .collect();
             let meta = TopicMeta {
@@ -124,6 +129,28 @@ impl Cluster {
             MetaReply::Ok(applied) => Ok(applied),
             MetaReply::Err { code, message } => Err(MetadataError::Refused { code, message }),
         }
+    }
+
+    /// A partition leader's ISR change (KIP-497 AlterPartition): `isr` with the leader and
+    /// epochs it saw, so the quorum refuses it if the partition moved on meanwhile.
+    pub async fn propose_partition_change(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    ) -> Result<(), MetadataError> {
+        let cmd = MetaCommand::PartitionChange {
+            topic_id,
+            partition,
+            leader,
+            leader_epoch,
+            isr,
+            partition_epoch,
+        };
+        self.propose(cmd).await.map(|_| ())
     }
 
     /// The current image, or an error outside cluster mode.
@@ -412,6 +439,8 @@ fn preview(
                 leader_epoch: 0,
                 replicas: a.replicas.clone(),
                 isr: a.replicas.clone(),
+                partition_epoch: 0,
+                local_core: None,
             })
             .collect(),
     }

@@ -63,6 +63,10 @@ pub struct PartitionHeader<'a> {
     pub aborted_transactions: Option<&'a [(i64, i64)]>,
     /// Broker id a follower-fetching consumer should use instead (v11+, KIP-392); -1 for none.
     pub preferred_read_replica: i32,
+    /// v12+, for a follower whose log diverged from the leader's (KIP-320): the largest epoch
+    /// the leader has at or below the follower's last fetched epoch, and where it ends on the
+    /// leader. The follower truncates there. Tagged field 0.
+    pub diverging_epoch: Option<(i32, i64)>,
 }
 
 /// Encodes one FetchResponse into [`Part`]s: call [`Self::new`], then for each topic
@@ -196,7 +200,19 @@ impl FetchResponseWriter {
                 self.parts.push(Part::File(region));
             }
         }
-        self.tagged_fields();
+        match h.diverging_epoch {
+            Some((epoch, end_offset)) if self.flexible => {
+                // One tagged field: tag 0, its size, then EpochEndOffset with its own empty
+                // tagged fields.
+                self.buf.put_u8(1);
+                self.buf.put_u8(0);
+                self.buf.put_u8(4 + 8 + 1);
+                self.buf.put_i32(epoch);
+                self.buf.put_i64(end_offset);
+                self.buf.put_u8(0);
+            }
+            _ => self.tagged_fields(),
+        }
     }
 
     fn flush_bytes(&mut self) {
@@ -265,6 +281,10 @@ mod tests {
         p1.preferred_read_replica = BrokerId(-1);
         p1.aborted_transactions = None;
         p1.records = Some(Bytes::new());
+        if version >= 12 {
+            p1.diverging_epoch.epoch = 5;
+            p1.diverging_epoch.end_offset = 1234;
+        }
         let mut topic = FetchableTopicResponse::default();
         topic.topic = TopicName(StrBytes::from_static_str("orders"));
         topic.topic_id = id;
@@ -310,6 +330,7 @@ mod tests {
                     log_start_offset: 7,
                     aborted_transactions: aborted.then_some(&list[..]),
                     preferred_read_replica: -1,
+                    diverging_epoch: None,
                 };
                 w.partition(&h0, RecordsSource::Bytes(records.clone()));
                 let h1 = PartitionHeader {
@@ -320,6 +341,7 @@ mod tests {
                     log_start_offset: -1,
                     aborted_transactions: None,
                     preferred_read_replica: -1,
+                    diverging_epoch: (version >= 12).then_some((5, 1234)),
                 };
                 w.partition(&h1, RecordsSource::None);
                 w.end_topic();
@@ -345,6 +367,7 @@ mod tests {
             log_start_offset: 0,
             aborted_transactions: None,
             preferred_read_replica: -1,
+                    diverging_epoch: None,
         };
         w.partition(
             &h,

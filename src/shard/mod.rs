@@ -76,6 +76,9 @@ pub struct Shard {
     /// Transactional ids coordinated here (those whose `__transaction_state` partition
     /// this shard owns).
     pub txns: txns::Txns,
+    /// Leadership bookkeeping and ISR proposals of the partitions this shard replicates
+    /// (cluster mode).
+    pub replication: crate::replication::Replication,
     /// The way to ask other shards to write markers; set once at start-up.
     pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
 }
@@ -100,6 +103,7 @@ impl Shard {
             groups: groups::Groups::new(config.group.clone()),
             txns: txns::Txns::new(config.transaction_max_timeout_ms),
             mailbox: std::cell::OnceCell::new(),
+            replication: crate::replication::Replication::default(),
             request_memory: RequestMemory::new(shard_request_budget(&config)),
             config,
             cluster,
@@ -124,6 +128,11 @@ impl Shard {
     /// The topic with id `id` from this shard's copy of the metadata (a scan).
     pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<TopicMeta>> {
         self.local_topics().values().find(|t| t.id == id).cloned()
+    }
+
+    /// This shard's copy of every topic by name (see [`Shard::topic`]).
+    pub fn topics(&self) -> Rc<HashMap<String, Arc<TopicMeta>>> {
+        self.local_topics()
     }
 
     fn local_topics(&self) -> LocalTopics {
@@ -157,34 +166,66 @@ impl Shard {
             .join(partition_dir_name(topic, partition))
     }
 
-    /// The partition if this shard owns it, opening its log on first use.
+    /// The partition if this shard leads it (owns it, on a single node), opening its log on
+    /// first use. In cluster mode the log's leader epoch is brought up to the metadata's here,
+    /// so no batch is ever stamped with an epoch older than the one clients were told.
     pub async fn partition(
         &self,
         topic: &str,
         partition: i32,
     ) -> Result<Rc<Partition>, PartitionError> {
+        let (meta, opened) = self.local_replica(topic, partition, true).await?;
+        if let Some(l) = meta.leadership.get(partition as usize) {
+            crate::replication::become_leader(self, &meta, partition, l, &opened);
+        }
+        Ok(opened)
+    }
+
+    /// The partition's local replica whether this shard leads it or follows the leader
+    /// (cluster mode), opening its log on first use. For the replica fetcher and the
+    /// leader's own bookkeeping, never for client produce or consume.
+    pub async fn replica(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Rc<Partition>, PartitionError> {
+        Ok(self.local_replica(topic, partition, false).await?.1)
+    }
+
+    async fn local_replica(
+        &self,
+        topic: &str,
+        partition: i32,
+        must_lead: bool,
+    ) -> Result<(Arc<TopicMeta>, Rc<Partition>), PartitionError> {
         let key = (topic.to_string(), partition);
         loop {
             let meta = self
                 .topic(topic)
                 .ok_or(PartitionError::UnknownTopicOrPartition)?;
-            let owner = *meta
+            let index = usize::try_from(partition)
+                .map_err(|_| PartitionError::UnknownTopicOrPartition)?;
+            let leader = *meta
                 .partitions
-                .get(partition as usize)
+                .get(index)
                 .ok_or(PartitionError::UnknownTopicOrPartition)?;
-            if owner != self.core {
+            let here = match must_lead {
+                true => leader == self.core,
+                false => meta.replica_core(index) == Some(self.core),
+            };
+            if !here {
                 return Err(PartitionError::NotLeader);
             }
             if let Some((id, p)) = self.partitions.borrow().get(&key)
                 && *id == meta.id
             {
-                return Ok(p.clone());
+                return Ok((meta, p.clone()));
             }
             if self.opening.borrow_mut().insert(key.clone()) {
                 let opened = self.open_partition(&meta, partition).await;
                 self.opening.borrow_mut().remove(&key);
                 self.note_open_outcome(&key, &opened);
-                return opened;
+                return opened.map(|p| (meta, p));
             }
             // Another request is opening it; wait for that to finish and look again.
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
@@ -207,7 +248,14 @@ impl Shard {
             .topic_defaults()
             .resolve(&meta.configs)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let (log, report) = PartitionLog::open(dir, &meta.name, partition, config)?;
+        let (mut log, report) = PartitionLog::open(dir, &meta.name, partition, config)?;
+        if meta.is_replicated(partition as usize) {
+            // A replicated partition's high watermark comes from the ISR (as leader) or the
+            // leader's fetch responses (as follower); until then nothing past the log start
+            // counts as committed.
+            log.set_hw_follows_leo(false);
+            log.reset_high_watermark(log.watermarks().log_start_offset);
+        }
         if report.truncated_bytes > 0 {
             tracing::warn!(topic = %meta.name, partition, truncated_bytes = report.truncated_bytes, "recovery truncated a torn or corrupt tail");
         }
@@ -279,9 +327,9 @@ impl Shard {
     pub async fn open_owned_partitions(&self) -> Vec<(String, i32, PartitionError)> {
         let mut failed = Vec::new();
         for topic in self.cluster.topics() {
-            for (p, owner) in topic.partitions.iter().enumerate() {
-                if *owner == self.core
-                    && let Err(e) = self.partition(&topic.name, p as i32).await
+            for p in 0..topic.partitions.len() {
+                if topic.replica_core(p) == Some(self.core)
+                    && let Err(e) = self.replica(&topic.name, p as i32).await
                 {
                     failed.push((topic.name.clone(), p as i32, e));
                 }

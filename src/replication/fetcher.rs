@@ -1,0 +1,303 @@
+//! The follower side of replication (issue 14): for every leader this shard follows
+//! partitions of, one task with one connection sends Kafka Fetch requests as a replica
+//! (`replica_id` = this shard's broker id, v12 with `current_leader_epoch` and
+//! `last_fetched_epoch`), appends what comes back to the local replica byte for byte, takes
+//! the leader's high watermark, and truncates where the leader reports a diverging epoch
+//! (KIP-320). The leader serves these fetches on its normal fetch path (zero-copy), and the
+//! follower's next fetch offset is how the leader learns its log end.
+//!
+//! Runs on the shard's own executor: the connection is a glommio socket, appends go through
+//! the shard's io_uring writer, and nothing crosses to another core. A shard follows the
+//! partitions whose replica it holds and whose leader is another live broker; when the
+//! metadata changes, each task picks up the new set at its next round, and a task with
+//! nothing left to follow ends.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
+
+use crate::shard::Shard;
+
+/// The Fetch version followers send: the first with `last_fetched_epoch` and diverging
+/// epochs, and still addressed by topic name.
+const FETCH_VERSION: i16 = 12;
+/// Largest response frame a follower accepts from a leader.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// How often the fetcher looks for leaders it is not fetching from yet.
+const SCAN_EVERY: Duration = Duration::from_millis(100);
+/// Bound on connecting and on a response beyond the long-poll itself.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after an answer that says the metadata moved (not the leader any more, epochs).
+const METADATA_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One partition this shard follows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Followed {
+    topic: String,
+    partition: i32,
+    leader_epoch: i32,
+}
+
+/// Why a round of fetching from a leader failed; the task reconnects after a backoff.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("leader {0} has no live address")]
+    NoAddress(i32),
+    #[error("connection to the leader failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the leader did not answer within the timeout")]
+    Timeout,
+    #[error("the leader's answer does not decode: {0}")]
+    Decode(String),
+}
+
+/// Starts and keeps one fetch task per leader this shard follows partitions of, until
+/// shutdown. Cluster mode only.
+pub async fn run(shard: Rc<Shard>) {
+    if shard.config.cluster.is_none() {
+        return;
+    }
+    let running: Rc<RefCell<HashSet<i32>>> = Rc::default();
+    while !shard.is_shutting_down() {
+        for leader in followed_by_leader(&shard).into_keys() {
+            if running.borrow_mut().insert(leader) {
+                let (shard, running) = (shard.clone(), running.clone());
+                glommio::spawn_local(async move {
+                    fetch_from(&shard, leader).await;
+                    running.borrow_mut().remove(&leader);
+                })
+                .detach();
+            }
+        }
+        let stopping = shard.shutdown_event.generation();
+        futures_lite::future::or(
+            glommio::timer::sleep(SCAN_EVERY),
+            shard.shutdown_event.changed_since(stopping),
+        )
+        .await;
+    }
+}
+
+/// The partitions this shard holds a follower replica of, by leader broker id.
+fn followed_by_leader(shard: &Shard) -> BTreeMap<i32, Vec<Followed>> {
+    let me = shard.broker_id();
+    let mut out: BTreeMap<i32, Vec<Followed>> = BTreeMap::new();
+    for topic in shard.topics().values() {
+        for (index, l) in topic.leadership.iter().enumerate() {
+            if l.local_core == Some(shard.core) && l.leader != me && l.leader >= 0 {
+                out.entry(l.leader).or_default().push(Followed {
+                    topic: topic.name.clone(),
+                    partition: index as i32,
+                    leader_epoch: l.leader_epoch,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Fetches from `leader` until this shard follows nothing of it or shuts down.
+async fn fetch_from(shard: &Rc<Shard>, leader: i32) {
+    let Some(cluster) = shard.config.cluster.as_ref() else {
+        return;
+    };
+    let backoff = cluster.replication.fetch_backoff;
+    let mut conn: Option<TcpStream> = None;
+    let mut correlation = 0i32;
+    tracing::info!(leader, "replica fetcher started");
+    while !shard.is_shutting_down() {
+        let Some(followed) = followed_by_leader(shard).remove(&leader) else {
+            break;
+        };
+        correlation = correlation.wrapping_add(1);
+        match round(shard, leader, &followed, &mut conn, correlation).await {
+            Ok(true) => {}
+            Ok(false) => glommio::timer::sleep(METADATA_BACKOFF).await,
+            Err(e) => {
+                tracing::warn!(leader, error = %e, "replica fetch failed; retrying");
+                conn = None;
+                glommio::timer::sleep(backoff).await;
+            }
+        }
+    }
+    tracing::info!(leader, "replica fetcher stopped");
+}
+
+/// One fetch request and the handling of its answer. `Ok(false)` when the leader answered
+/// that the metadata moved on (wait for it before asking again).
+async fn round(
+    shard: &Rc<Shard>,
+    leader: i32,
+    followed: &[Followed],
+    conn: &mut Option<TcpStream>,
+    correlation: i32,
+) -> Result<bool, FetchError> {
+    let request = build_request(shard, followed).await;
+    if request.topics.is_empty() {
+        return Ok(false);
+    }
+    if conn.is_none() {
+        *conn = Some(connect(shard, leader).await?);
+    }
+    let stream = conn.as_mut().expect("connected above");
+    let frame = crate::client::connection::encode_request(&request, FETCH_VERSION, correlation)
+        .map_err(|e| FetchError::Decode(e.to_string()))?;
+    let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let body = with_timeout(wait + IO_TIMEOUT, exchange(stream, &frame)).await??;
+    let response = decode_response(body, correlation)?;
+    let mut all_fine = true;
+    for topic in response.responses {
+        for p in topic.partitions {
+            all_fine &= apply_partition(shard, &topic.topic.0, p).await;
+        }
+    }
+    Ok(all_fine)
+}
+
+/// The follower's fetch: for each followed partition its log end, the leader epoch it
+/// knows and the epoch of its last batch, so the leader can detect a diverged tail.
+async fn build_request(shard: &Rc<Shard>, followed: &[Followed]) -> FetchRequest {
+    let cluster = shard.config.cluster.as_ref().expect("cluster mode");
+    let r = &cluster.replication;
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for f in followed {
+        let Ok(replica) = shard.replica(&f.topic, f.partition).await else {
+            continue;
+        };
+        let (end, start, last_epoch) = replica.with_log(|log| {
+            (
+                log.log_end_offset(),
+                log.watermarks().log_start_offset,
+                log.latest_epoch(),
+            )
+        });
+        let mut p = FetchPartition::default();
+        p.partition = f.partition;
+        p.current_leader_epoch = f.leader_epoch;
+        p.fetch_offset = end;
+        p.last_fetched_epoch = last_epoch.unwrap_or(-1);
+        p.log_start_offset = start;
+        p.partition_max_bytes = r.fetch_max_bytes;
+        topics.entry(&f.topic).or_default().push(p);
+    }
+    let mut request = FetchRequest::default();
+    request.replica_id = BrokerId(shard.broker_id());
+    request.max_wait_ms = i32::try_from(r.fetch_wait_max.as_millis()).unwrap_or(500);
+    request.min_bytes = 1;
+    request.max_bytes = r.fetch_response_max_bytes;
+    request.isolation_level = 0;
+    request.session_id = 0;
+    request.session_epoch = -1;
+    request.topics = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            let mut t = FetchTopic::default();
+            t.topic = TopicName(StrBytes::from_string(name.to_string()));
+            t.partitions = partitions;
+            t
+        })
+        .collect();
+    request
+}
+
+async fn connect(shard: &Shard, leader: i32) -> Result<TcpStream, FetchError> {
+    let broker = crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, leader)
+        .ok_or(FetchError::NoAddress(leader))?;
+    let addr = format!("{}:{}", broker.host, broker.port);
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .map_err(FetchError::Io)?
+        .next()
+        .ok_or(FetchError::NoAddress(leader))?;
+    let stream = TcpStream::connect_timeout(target, IO_TIMEOUT)
+        .await
+        .map_err(|e| FetchError::Io(e.into()))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| FetchError::Io(e.into()))?;
+    Ok(stream)
+}
+
+/// Sends one frame and reads one response frame.
+async fn exchange(stream: &mut TcpStream, frame: &[u8]) -> Result<Bytes, FetchError> {
+    stream.write_all(frame).await?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).await?;
+    let size = usize::try_from(i32::from_be_bytes(size))
+        .ok()
+        .filter(|s| *s <= MAX_RESPONSE_BYTES)
+        .ok_or_else(|| FetchError::Decode("response frame size out of bounds".to_string()))?;
+    let mut body = vec![0u8; size];
+    stream.read_exact(&mut body).await?;
+    Ok(Bytes::from(body))
+}
+
+async fn with_timeout<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, FetchError> {
+    let timed_out = async {
+        glommio::timer::sleep(limit).await;
+        Err(FetchError::Timeout)
+    };
+    futures_lite::future::or(async { Ok(work.await) }, timed_out).await
+}
+
+fn decode_response(mut body: Bytes, correlation: i32) -> Result<FetchResponse, FetchError> {
+    let header = ResponseHeader::decode(&mut body, FetchResponse::header_version(FETCH_VERSION))
+        .map_err(|e| FetchError::Decode(e.to_string()))?;
+    if header.correlation_id != correlation {
+        return Err(FetchError::Decode(format!(
+            "correlation id {} for request {correlation}",
+            header.correlation_id
+        )));
+    }
+    FetchResponse::decode(&mut body, FETCH_VERSION).map_err(|e| FetchError::Decode(e.to_string()))
+}
+
+/// Applies one partition of the leader's answer; false when the answer says to wait for
+/// newer metadata.
+async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bool {
+    let Ok(replica) = shard.replica(topic, p.partition_index).await else {
+        return true;
+    };
+    if p.error_code != 0 {
+        let error = ResponseError::try_from_code(p.error_code);
+        tracing::debug!(topic, partition = p.partition_index, ?error, "leader refused a replica fetch");
+        return false;
+    }
+    if p.diverging_epoch.epoch >= 0 {
+        let (epoch, end) = (p.diverging_epoch.epoch, p.diverging_epoch.end_offset);
+        // Truncate to where the leader's copy of that epoch ends, or to where ours does if it
+        // ends sooner; the next fetch checks the epoch before it again.
+        let (_, local_end) = replica.with_log(|log| log.epoch_end_offset(epoch));
+        let target = if local_end >= 0 { end.min(local_end) } else { end };
+        tracing::warn!(topic, partition = p.partition_index, epoch, leader_end = end, truncate_to = target, "log diverged from the leader's; truncating");
+        if let Err(e) = replica.truncate_to(target.max(0)).await {
+            tracing::error!(topic, partition = p.partition_index, error = %e, "truncation failed");
+        }
+        return true;
+    }
+    if let Some(records) = p.records.filter(|r| !r.is_empty())
+        && let Err(e) = replica.append_replicated(&records, crate::now_ms()).await
+    {
+        tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
+        return false;
+    }
+    replica.with_log_mut(|log| {
+        let hw = p.high_watermark.min(log.log_end_offset());
+        log.set_high_watermark(hw);
+    });
+    true
+}
