@@ -36,6 +36,7 @@ impl From<&AppendError> for ResponseError {
             ) => ResponseError::MessageTooLarge,
             AppendError::InvalidRecords(_) => ResponseError::CorruptMessage,
             AppendError::MissingKey { .. } => ResponseError::InvalidRecord,
+            AppendError::OffsetMismatch { .. } => ResponseError::OffsetOutOfRange,
             AppendError::Storage(_) | AppendError::Invariant(_) => ResponseError::KafkaStorageError,
             AppendError::Sequence(SequenceError::StaleEpoch { .. }) => {
                 ResponseError::InvalidProducerEpoch

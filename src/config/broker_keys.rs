@@ -624,7 +624,12 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         name: "replica.fetch.response.max.bytes",
         default: KeyDefault::Value("10485760"),
         doc: "bytes a follower asks in one fetch over all partitions",
-        parse: |c, k, v| set(&mut c.kraft.replica_fetch_response_max_bytes, positive(k, v)),
+        parse: |c, k, v| {
+            set(
+                &mut c.kraft.replica_fetch_response_max_bytes,
+                positive(k, v),
+            )
+        },
         show: Some(|c| c.kraft.replica_fetch_response_max_bytes.to_string()),
         ..KEY
     },

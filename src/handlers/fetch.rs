@@ -223,15 +223,18 @@ async fn plan_partition(
         // Once the request budget is spent, later partitions get no data (but a first batch
         // is always returned whole, however large, so a big batch never stalls a consumer).
         let lso = log.last_stable_offset();
-        let read_committed = reader == Reader::Consumer { read_committed: true };
+        let read_committed = reader
+            == Reader::Consumer {
+                read_committed: true,
+            };
         let read = if limit == 0 && *budget == 0 {
             Ok(None)
         } else {
             match reader {
                 Reader::Follower { .. } => log.read(p.fetch_offset, limit),
-                Reader::Consumer { read_committed: true } => {
-                    log.read_committed(p.fetch_offset, limit)
-                }
+                Reader::Consumer {
+                    read_committed: true,
+                } => log.read_committed(p.fetch_offset, limit),
                 Reader::Consumer { .. } => {
                     log.read_upto(p.fetch_offset, limit, marks.high_watermark)
                 }

@@ -367,7 +367,7 @@ mod tests {
             log_start_offset: 0,
             aborted_transactions: None,
             preferred_read_replica: -1,
-                    diverging_epoch: None,
+            diverging_epoch: None,
         };
         w.partition(
             &h,

@@ -167,6 +167,8 @@ pub struct BatchHeader {
     pub attributes: i16,
     /// Largest record timestamp in the batch, in ms since the epoch (LogAppendTime when stamped).
     pub max_timestamp: i64,
+    /// Leader epoch of the leader that appended the batch (-1 when none stamped it).
+    pub partition_leader_epoch: i32,
 }
 
 impl BatchHeader {
@@ -226,6 +228,7 @@ impl<'a> BatchView<'a> {
             base_sequence: be_i32(buf, OFF_BASE_SEQUENCE),
             attributes: be_i16(buf, OFF_ATTRIBUTES),
             max_timestamp: be_i64(buf, OFF_MAX_TIMESTAMP),
+            partition_leader_epoch: be_i32(buf, OFF_LEADER_EPOCH),
         })
     }
 

@@ -23,9 +23,7 @@ use glommio::net::TcpStream;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, FetchResponse, ResponseHeader, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
 use crate::shard::Shard;
@@ -274,7 +272,12 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
     };
     if p.error_code != 0 {
         let error = ResponseError::try_from_code(p.error_code);
-        tracing::debug!(topic, partition = p.partition_index, ?error, "leader refused a replica fetch");
+        tracing::debug!(
+            topic,
+            partition = p.partition_index,
+            ?error,
+            "leader refused a replica fetch"
+        );
         return false;
     }
     if p.diverging_epoch.epoch >= 0 {
@@ -282,8 +285,19 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         // Truncate to where the leader's copy of that epoch ends, or to where ours does if it
         // ends sooner; the next fetch checks the epoch before it again.
         let (_, local_end) = replica.with_log(|log| log.epoch_end_offset(epoch));
-        let target = if local_end >= 0 { end.min(local_end) } else { end };
-        tracing::warn!(topic, partition = p.partition_index, epoch, leader_end = end, truncate_to = target, "log diverged from the leader's; truncating");
+        let target = if local_end >= 0 {
+            end.min(local_end)
+        } else {
+            end
+        };
+        tracing::warn!(
+            topic,
+            partition = p.partition_index,
+            epoch,
+            leader_end = end,
+            truncate_to = target,
+            "log diverged from the leader's; truncating"
+        );
         if let Err(e) = replica.truncate_to(target.max(0)).await {
             tracing::error!(topic, partition = p.partition_index, error = %e, "truncation failed");
         }

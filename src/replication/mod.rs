@@ -174,7 +174,9 @@ pub async fn wait_for_replicas(
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let seen = shard.data_arrived.generation();
-        let meta = shard.topic(topic).ok_or(ResponseError::NotLeaderOrFollower)?;
+        let meta = shard
+            .topic(topic)
+            .ok_or(ResponseError::NotLeaderOrFollower)?;
         let Some(l) = meta.leadership.get(index as usize) else {
             return Ok(());
         };
@@ -206,7 +208,12 @@ pub async fn wait_for_replicas(
 /// change); the leader then sees the new state and decides again.
 fn propose_isr(shard: &Rc<Shard>, meta: &TopicMeta, index: i32, l: &Leadership, isr: Vec<i32>) {
     let key = (meta.name.clone(), index);
-    if !shard.replication.isr_pending.borrow_mut().insert(key.clone()) {
+    if !shard
+        .replication
+        .isr_pending
+        .borrow_mut()
+        .insert(key.clone())
+    {
         return;
     }
     let cluster = shard.cluster.clone();
@@ -273,14 +280,23 @@ fn shrink_lagging(shard: &Rc<Shard>, lag_max_ms: i64) {
         if lagging.is_empty() {
             continue;
         }
-        let isr: Vec<i32> = l.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
+        let isr: Vec<i32> = l
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !lagging.contains(r))
+            .collect();
         propose_isr(shard, &meta, key.1, l, isr);
     }
     // Forget partitions this shard no longer leads.
-    shard.replication.leaders.borrow_mut().retain(|key, progress| {
-        shard
-            .topic(&key.0)
-            .and_then(|m| m.leadership.get(key.1 as usize).cloned())
-            .is_some_and(|l| l.leader == me && l.leader_epoch == progress.leader_epoch)
-    });
+    shard
+        .replication
+        .leaders
+        .borrow_mut()
+        .retain(|key, progress| {
+            shard
+                .topic(&key.0)
+                .and_then(|m| m.leadership.get(key.1 as usize).cloned())
+                .is_some_and(|l| l.leader == me && l.leader_epoch == progress.leader_epoch)
+        });
 }

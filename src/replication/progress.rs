@@ -104,7 +104,10 @@ impl LeaderProgress {
             .copied()
             .filter(|&r| r != leader)
             .filter(|r| {
-                let caught_up = self.followers.get(r).map_or(self.since_ms, |f| f.caught_up_ms);
+                let caught_up = self
+                    .followers
+                    .get(r)
+                    .map_or(self.since_ms, |f| f.caught_up_ms);
                 now_ms - caught_up > lag_max_ms
             })
             .collect()
@@ -170,14 +173,23 @@ mod tests {
         // Appends keep the leader ahead, but each fetch reaches where the leader was before.
         p.on_fetch(2000, 8, 12, 2_000);
         p.on_fetch(2000, 12, 15, 3_000);
-        assert!(p.lagging(LEADER, &[LEADER, 2000], 3_000 + 30_000 - 1_000, 30_000).is_empty());
+        assert!(
+            p.lagging(LEADER, &[LEADER, 2000], 3_000 + 30_000 - 1_000, 30_000)
+                .is_empty()
+        );
     }
 
     #[test]
     fn followers_that_never_fetch_get_the_full_lag_time_from_the_takeover() {
         let p = LeaderProgress::new(3, 50_000);
-        assert!(p.lagging(LEADER, &[LEADER, 2000], 79_000, 30_000).is_empty());
-        assert_eq!(p.lagging(LEADER, &[LEADER, 2000], 81_000, 30_000), vec![2000]);
+        assert!(
+            p.lagging(LEADER, &[LEADER, 2000], 79_000, 30_000)
+                .is_empty()
+        );
+        assert_eq!(
+            p.lagging(LEADER, &[LEADER, 2000], 81_000, 30_000),
+            vec![2000]
+        );
     }
 
     #[test]
@@ -187,7 +199,10 @@ mod tests {
         assert!(!p.may_rejoin(3000, 8, 5));
         p.on_fetch(3000, 8, 10, 2);
         assert!(p.may_rejoin(3000, 8, 5));
-        assert!(!p.may_rejoin(3000, 8, 9), "its tail may still diverge from this epoch");
+        assert!(
+            !p.may_rejoin(3000, 8, 9),
+            "its tail may still diverge from this epoch"
+        );
         assert!(!p.may_rejoin(4000, 0, 0), "never fetched");
     }
 }

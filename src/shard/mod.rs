@@ -203,8 +203,8 @@ impl Shard {
             let meta = self
                 .topic(topic)
                 .ok_or(PartitionError::UnknownTopicOrPartition)?;
-            let index = usize::try_from(partition)
-                .map_err(|_| PartitionError::UnknownTopicOrPartition)?;
+            let index =
+                usize::try_from(partition).map_err(|_| PartitionError::UnknownTopicOrPartition)?;
             let leader = *meta
                 .partitions
                 .get(index)

@@ -1,12 +1,13 @@
 //! Storage: partition logs in Kafka's on-disk layout (`<topic>-<partition>/` with `.log`,
 //! `.index`, `.timeindex` per segment), recovery, the data-directory lock, the node's
-//! descriptor budget and each shard's cache of closed segments' open files. Each partition
+//! descriptor budget, the leader epoch cache and each shard's cache of closed segments' open files. Each partition
 //! log is owned by exactly one shard.
 
 pub mod cleaner;
 pub mod fd_budget;
 pub mod file_cache;
 pub mod index;
+pub mod leader_epochs;
 pub mod lock;
 pub mod log;
 pub mod producer_state;

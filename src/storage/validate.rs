@@ -21,6 +21,10 @@ const MAX_KEYLESS_REPORTED: usize = batch_validation::MAX_KEYLESS;
 pub(super) struct BatchMeta {
     pub(super) start: usize,
     pub(super) size: usize,
+    /// The batch's base offset as it arrived (a follower keeps it; a leader assigns its own).
+    pub(super) base_offset: i64,
+    /// The epoch of the leader that wrote the batch (a leader stamps its own).
+    pub(super) leader_epoch: i32,
     pub(super) max_timestamp: i64,
     pub(super) identity: BatchIdentity,
     pub(super) transactional: bool,
@@ -91,10 +95,40 @@ pub fn validate_produce(
     })
 }
 
+/// The batches a follower got from its leader: framing and CRC-32C of each (the leader
+/// validated the records when it took them), offsets and leader epochs kept as they are. A
+/// fetch answer may end in a batch cut at the size limit; that tail is left for the next
+/// fetch. `None` when not one whole batch arrived.
+pub fn validate_replicated(records: &[u8]) -> Result<Option<ValidatedBatches>, AppendError> {
+    let mut batches = Vec::new();
+    let mut at = 0usize;
+    let mut record_count = 0i64;
+    for view in BatchIter::new(records, true) {
+        let view = match view {
+            Ok(view) => view,
+            Err(BatchError::Truncated { .. }) => break,
+            Err(e) => return Err(e.into()),
+        };
+        record_count += i64::from(view.record_count());
+        batches.push(meta_of(&view, at));
+        at += view.total_size();
+    }
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ValidatedBatches {
+        bytes: records[..at].to_vec(),
+        batches,
+        record_count,
+    }))
+}
+
 fn meta_of(view: &BatchView<'_>, start: usize) -> BatchMeta {
     BatchMeta {
         start,
         size: view.total_size(),
+        base_offset: view.base_offset(),
+        leader_epoch: view.partition_leader_epoch(),
         max_timestamp: view.max_timestamp(),
         identity: BatchIdentity {
             producer_id: view.producer_id(),

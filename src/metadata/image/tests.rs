@@ -553,18 +553,27 @@ fn fencing_the_leader_elects_the_next_isr_member_and_bumps_the_epoch() {
     // A fenced follower only leaves the ISR: same leader, same leader epoch.
     fence(&mut image, 3);
     let p = partition_of(&image, id, 0);
-    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2000, 1, vec![2000]));
+    assert_eq!(
+        (p.leader, p.leader_epoch, p.isr.clone()),
+        (2000, 1, vec![2000])
+    );
     // The last ISR member stays in the ISR when it goes down; the partition has no leader.
     fence(&mut image, 2);
     let p = partition_of(&image, id, 0);
-    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (-1, 2, vec![2000]));
+    assert_eq!(
+        (p.leader, p.leader_epoch, p.isr.clone()),
+        (-1, 2, vec![2000])
+    );
     // Node 1 comes back: it is not in the ISR, so no unclean election by default.
     unfence(&mut image, 1);
     assert_eq!(partition_of(&image, id, 0).leader, -1);
     // Node 2, the last ISR member, comes back and leads again.
     unfence(&mut image, 2);
     let p = partition_of(&image, id, 0);
-    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2000, 3, vec![2000]));
+    assert_eq!(
+        (p.leader, p.leader_epoch, p.isr.clone()),
+        (2000, 3, vec![2000])
+    );
 }
 
 #[test]
@@ -591,5 +600,8 @@ fn a_restart_registration_removes_the_node_from_leadership_and_isr() {
     let id = create(&mut image, "t", &[vec![1000, 2000]]);
     register(&mut image, 1, 1);
     let p = partition_of(&image, id, 0);
-    assert_eq!((p.leader, p.leader_epoch, p.isr.clone()), (2000, 1, vec![2000]));
+    assert_eq!(
+        (p.leader, p.leader_epoch, p.isr.clone()),
+        (2000, 1, vec![2000])
+    );
 }

@@ -12,6 +12,7 @@ mod retention;
 #[cfg(test)]
 mod tests;
 
+pub use crate::storage::leader_epochs::LeaderEpochs;
 pub use partition::{FlushWait, Partition};
 pub use retention::DeleteRecordsError;
 
@@ -64,6 +65,15 @@ pub enum AppendError {
     /// Writing or flushing the segment failed; KAFKA_STORAGE_ERROR.
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
+    /// A replicated batch does not follow the follower's log end (the leader's log moved
+    /// under the fetch); OFFSET_OUT_OF_RANGE, and the follower fetches again.
+    #[error("replicated batch at offset {base_offset} does not follow the log end {log_end}")]
+    OffsetMismatch {
+        /// Base offset of the first replicated batch.
+        base_offset: i64,
+        /// The follower's log end offset.
+        log_end: i64,
+    },
     /// A check of the append path failed (a bug, not bad input): the append is refused and
     /// reported instead of writing inconsistent offsets or indexes.
     #[error("append invariant broken: {0}")]
@@ -107,9 +117,13 @@ pub struct AppendInfo {
 pub struct Watermarks {
     /// Earliest offset still readable (raised by retention and DeleteRecords).
     pub log_start_offset: i64,
-    /// Offset of the next record to be appended; on a single node every appended record
-    /// counts as committed, so this is also the log end offset.
+    /// The offset below which records are committed and visible to consumers. On a single
+    /// node (and for a partition without followers) every appended record counts as
+    /// committed, so this is the log end offset; a replicated partition's leader moves it as
+    /// the ISR catches up.
     pub high_watermark: i64,
+    /// Offset of the next record to be appended.
+    pub log_end_offset: i64,
 }
 
 /// The log of one partition: its segments keyed by base offset (the last one active), its
@@ -135,6 +149,12 @@ pub struct PartitionLog {
     cleaning: bool,
     /// Offsets below this were compacted by the last clean (Kafka's cleaner checkpoint).
     cleaner_checkpoint: i64,
+    /// The high watermark while `hw_follows_leo` is false (a replicated partition).
+    high_watermark: i64,
+    /// True where every appended record is committed at once (no followers).
+    hw_follows_leo: bool,
+    /// Where each leader epoch starts in this log.
+    epochs: LeaderEpochs,
 }
 
 /// Directory name of a partition: `<topic>-<partition>`, as Kafka lays it out.
@@ -199,8 +219,10 @@ impl PartitionLog {
             .clamp(first_base, next_offset);
         let producers = active.producer_states()?;
         let mut txns = TxnIndex::default();
+        let mut epochs = LeaderEpochs::default();
         for segment in segments.values() {
             segment.scan_transactions(&mut txns)?;
+            segment.scan_leader_epochs(&mut epochs)?;
         }
         txns.prune_below(log_start_offset);
         let active_base = segments.keys().next_back().copied().unwrap_or(0);
@@ -222,6 +244,9 @@ impl PartitionLog {
             txns,
             cleaning: false,
             cleaner_checkpoint,
+            high_watermark: next_offset,
+            hw_follows_leo: true,
+            epochs,
         };
         Ok((log, report))
     }
@@ -239,16 +264,67 @@ impl PartitionLog {
     pub fn set_config(&mut self, config: TopicConfig) {
         self.config = config;
     }
-    /// The log start offset and high watermark (= log end offset: one node, no replication).
+    /// The log start offset, high watermark and log end offset.
     pub fn watermarks(&self) -> Watermarks {
         Watermarks {
             log_start_offset: self.log_start_offset,
-            high_watermark: self.next_offset,
+            high_watermark: self.high_watermark(),
+            log_end_offset: self.next_offset,
         }
+    }
+    /// Offset of the next record to be appended.
+    pub fn log_end_offset(&self) -> i64 {
+        self.next_offset
+    }
+    /// Records below this are committed: consumers read up to it.
+    pub fn high_watermark(&self) -> i64 {
+        if self.hw_follows_leo {
+            self.next_offset
+        } else {
+            self.high_watermark
+        }
+    }
+    /// On (the default, and a partition without followers): every append is committed at
+    /// once. Off: the high watermark moves only through [`Self::set_high_watermark`],
+    /// starting where it stands now.
+    pub fn set_hw_follows_leo(&mut self, follows: bool) {
+        if self.hw_follows_leo && !follows {
+            self.high_watermark = self.next_offset;
+        }
+        self.hw_follows_leo = follows;
+    }
+    /// Moves the high watermark forward to `hw` (never past the log end); true when it moved.
+    pub fn set_high_watermark(&mut self, hw: i64) -> bool {
+        let hw = hw.min(self.next_offset);
+        if self.hw_follows_leo || hw <= self.high_watermark {
+            return false;
+        }
+        self.high_watermark = hw;
+        true
+    }
+    /// Sets the high watermark to `hw` (clamped to the log) even when that moves it back:
+    /// a replica that restarts or truncates knows only what it can prove.
+    pub fn reset_high_watermark(&mut self, hw: i64) {
+        self.high_watermark = hw.clamp(self.log_start_offset, self.next_offset);
     }
     /// Last stable offset: read_committed readers see nothing at or past it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.txns.last_stable_offset(self.next_offset)
+        self.txns
+            .last_stable_offset(self.next_offset)
+            .min(self.high_watermark())
+    }
+    /// The newest leader epoch that stamped this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest()
+    }
+    /// The largest epoch at or below `epoch` and the offset where it ends (see
+    /// [`LeaderEpochs::end_offset_for`]).
+    pub fn epoch_end_offset(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.next_offset)
+    }
+    /// The epoch cache: (epoch, start offset), oldest first.
+    pub fn leader_epochs(&self) -> &LeaderEpochs {
+        &self.epochs
     }
     /// Aborted transactions (producer id, first offset) overlapping `[from, to)`.
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {

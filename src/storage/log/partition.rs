@@ -6,6 +6,9 @@
 
 #[cfg(test)]
 mod flush_tests;
+#[cfg(test)]
+mod replica_tests;
+mod truncate;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -47,6 +50,9 @@ pub struct Partition {
     roll_flushes: Rc<RollFlushes>,
     /// Early writeback of appended pages, so the kernel never throttles the shard.
     writeback: Writeback,
+    /// The leader epoch this replica leads in and stamps into appended batches; -1 on a
+    /// single node (batches keep what the client sent) and on a follower.
+    leader_epoch: Cell<i32>,
 }
 
 /// Count of rolled segments still being flushed in the background, and their wake-up.
@@ -119,6 +125,21 @@ impl Partition {
         self.log.borrow().in_transaction(producer_id)
     }
 
+    /// The leader epoch this replica stamps into appends (-1: none).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    /// Starts leading in `epoch`: appends from now on carry it, and the epoch cache notes
+    /// that it starts at the log end (Kafka assigns the epoch before any record of it).
+    /// -1 stops stamping (a follower).
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.set(epoch);
+        let mut log = self.log.borrow_mut();
+        let end = log.next_offset;
+        log.epochs.assign(epoch, end);
+    }
+
     /// Wraps a recovered log and opens its active segment's io_uring writer.
     /// `writeback_bytes` is `sluice.log.writeback.bytes` (0: no early writeback).
     pub async fn activate(log: PartitionLog, writeback_bytes: u64) -> io::Result<Rc<Self>> {
@@ -131,6 +152,7 @@ impl Partition {
             sync_done: Event::default(),
             roll_flushes: Rc::default(),
             writeback: Writeback::new(writeback_bytes),
+            leader_epoch: Cell::new(-1),
         });
         let mut active = partition.take_active_for_io();
         let result = active.attach_writer().await;
@@ -174,18 +196,20 @@ impl Partition {
             let through = info.last_offset + 1;
             match wait {
                 FlushWait::Durable => self.flush_through(through).await?,
-                FlushWait::Background => {
-                    let partition = self.clone();
-                    glommio::spawn_local(async move {
-                        if let Err(e) = partition.flush_through(through).await {
-                            tracing::error!(error = %e, "background flush failed");
-                        }
-                    })
-                    .detach();
-                }
+                FlushWait::Background => self.flush_in_background(through),
             }
         }
         Ok(info)
+    }
+
+    fn flush_in_background(self: &Rc<Self>, through: i64) {
+        let partition = self.clone();
+        glommio::spawn_local(async move {
+            if let Err(e) = partition.flush_through(through).await {
+                tracing::error!(error = %e, "background flush failed");
+            }
+        })
+        .detach();
     }
 
     /// Assigns offsets, stamps LogAppendTime if configured, writes through io_uring and
@@ -195,45 +219,106 @@ impl Partition {
         mut batches: ValidatedBatches,
         now_ms: i64,
     ) -> Result<(AppendInfo, bool), AppendError> {
-        let _permit = self
-            .append_permit
-            .acquire_permit(1)
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let _permit = self.acquire_append_permit().await?;
         if let Some(duplicate) = self.check_sequences(&batches)? {
             return Ok((duplicate, false));
         }
-        let total = batches.bytes.len();
-        if self.log.borrow().needs_roll(total, now_ms) {
+        self.roll_if_needed(batches.bytes.len(), now_ms).await?;
+        let log_append_time_ms = self.stamp(&mut batches, now_ms)?;
+        self.write_at_end(batches, log_append_time_ms, now_ms).await
+    }
+
+    /// A follower's append of what its leader sent: whole batches with the leader's offsets
+    /// and epochs, byte for byte (a cut batch at the end waits for the next fetch). The
+    /// first batch must not start below the log end (it may start above it, where the
+    /// leader's compaction removed offsets); OFFSET_OUT_OF_RANGE otherwise. The flush policy
+    /// applies as for any append, in the background: a follower's copy is made durable by
+    /// the replicas together, not by its own fdatasync. `None` when nothing whole arrived.
+    pub async fn append_replicated(
+        self: &Rc<Self>,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, AppendError> {
+        let Some(batches) = crate::storage::validate::validate_replicated(records)? else {
+            return Ok(None);
+        };
+        let (info, flush_due) = {
+            let _permit = self.acquire_append_permit().await?;
+            let log_end = self.log.borrow().next_offset;
+            let base_offset = batches.batches.first().map_or(log_end, |m| m.base_offset);
+            if base_offset < log_end {
+                return Err(AppendError::OffsetMismatch {
+                    base_offset,
+                    log_end,
+                });
+            }
+            self.roll_if_needed(batches.bytes.len(), now_ms).await?;
+            self.write_at_end(batches, -1, now_ms).await?
+        };
+        if flush_due {
+            self.flush_in_background(info.last_offset + 1);
+        }
+        Ok(Some(info))
+    }
+
+    async fn acquire_append_permit(&self) -> io::Result<glommio::sync::Permit<'_>> {
+        self.append_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    async fn roll_if_needed(&self, incoming: usize, now_ms: i64) -> io::Result<()> {
+        if self.log.borrow().needs_roll(incoming, now_ms) {
             self.roll().await?;
         }
-        let (writer, position, base_offset, log_append_time_ms) = {
-            let log = self.log.borrow();
-            let append_time = log.config.timestamp_type == TimestampType::LogAppendTime;
-            let mut offset = log.next_offset;
-            for meta in &batches.batches {
-                let batch = &mut batches.bytes[meta.start..meta.start + meta.size];
-                record_batch::set_base_offset(batch, offset);
-                if append_time {
-                    record_batch::set_log_append_time(batch, now_ms);
-                }
-                offset = offset
-                    .checked_add(i64::from(meta.identity.last_offset_delta) + 1)
-                    .ok_or(AppendInvariant::OffsetsBackwards {
-                        last_offset: i64::MAX,
-                        next_offset: offset,
-                    })?;
+        Ok(())
+    }
+
+    /// A leader's stamp on batches it appends: offsets from the log end, its leader epoch,
+    /// and LogAppendTime where the topic asks for it (returned, else -1).
+    fn stamp(&self, batches: &mut ValidatedBatches, now_ms: i64) -> Result<i64, AppendError> {
+        let log = self.log.borrow();
+        let append_time = log.config.timestamp_type == TimestampType::LogAppendTime;
+        let epoch = self.leader_epoch.get();
+        let mut offset = log.next_offset;
+        for meta in &mut batches.batches {
+            let batch = &mut batches.bytes[meta.start..meta.start + meta.size];
+            record_batch::set_base_offset(batch, offset);
+            meta.base_offset = offset;
+            if epoch >= 0 {
+                record_batch::set_partition_leader_epoch(batch, epoch);
+                meta.leader_epoch = epoch;
             }
+            if append_time {
+                record_batch::set_log_append_time(batch, now_ms);
+            }
+            offset = offset
+                .checked_add(i64::from(meta.identity.last_offset_delta) + 1)
+                .ok_or(AppendInvariant::OffsetsBackwards {
+                    last_offset: i64::MAX,
+                    next_offset: offset,
+                })?;
+        }
+        Ok(if append_time { now_ms } else { -1 })
+    }
+
+    /// Writes stamped batches at the end of the active segment in one io_uring write and
+    /// records them; says whether the flush policy now asks for a flush. Called with the
+    /// append permit held.
+    async fn write_at_end(
+        &self,
+        mut batches: ValidatedBatches,
+        log_append_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, bool), AppendError> {
+        let (writer, position) = {
+            let log = self.log.borrow();
             let active = log.active();
             let writer = active
                 .writer()
                 .ok_or_else(|| io::Error::other("active segment has no writer"))?;
-            (
-                writer,
-                active.size(),
-                log.next_offset,
-                if append_time { now_ms } else { -1 },
-            )
+            (writer, active.size())
         };
         let meta = std::mem::take(&mut batches.batches);
         if let Err(e) = write_fully(&writer, batches.bytes, position).await {
@@ -241,7 +326,7 @@ impl Partition {
             return Err(AppendError::Storage(e));
         }
         let info = self
-            .record_appended(&meta, position, base_offset, log_append_time_ms, now_ms)
+            .record_appended(&meta, position, log_append_time_ms, now_ms)
             .inspect_err(|e| {
                 // Bytes the segment did not take must not resurface at the next recovery.
                 let log = self.log.borrow();
@@ -285,59 +370,56 @@ impl Partition {
         Ok(None)
     }
 
+    /// Brings the log's state in step with batches just written at `position`: segment
+    /// indexes, log end, producer and transaction state, leader epochs. Each batch carries
+    /// its base offset in `meta` (assigned by a leader, kept by a follower).
     fn record_appended(
         &self,
         meta: &[BatchMeta],
         position: u64,
-        base_offset: i64,
         log_append_time_ms: i64,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
         let mut log = self.log.borrow_mut();
-        if log.next_offset != base_offset {
+        let (Some(first), Some(last)) = (meta.first(), meta.last()) else {
+            return Err(AppendError::Empty);
+        };
+        if first.base_offset < log.next_offset {
             // Another append moved the log end during the write (the permit rules it out).
             return Err(AppendInvariant::OffsetsBackwards {
-                last_offset: base_offset,
+                last_offset: first.base_offset,
                 next_offset: log.next_offset,
             }
             .into());
         }
         let interval = log.config.index_interval_bytes;
-        let mut offset = base_offset;
         let active = log.active_mut();
         // All or nothing: the first batch must follow the segment's end; the others follow
         // it by construction (contiguous bytes, growing offsets), so nothing below can fail
         // half-way.
-        let first_last = base_offset
-            + meta
-                .first()
-                .map_or(0, |m| i64::from(m.identity.last_offset_delta));
+        let first_last = first.base_offset + i64::from(first.identity.last_offset_delta);
         active.check_append(position, first_last)?;
         active.first_append_ms.get_or_insert(now_ms);
         for m in meta {
-            let last_offset = offset + i64::from(m.identity.last_offset_delta);
             let max_timestamp = if log_append_time_ms >= 0 {
                 log_append_time_ms
             } else {
                 m.max_timestamp
             };
             let appended = AppendedBatch {
-                last_offset,
+                last_offset: last_offset_of(m),
                 max_timestamp,
                 position: position + m.start as u64,
                 size: m.size as u64,
             };
             active.record_append(appended, interval)?;
-            offset = last_offset + 1;
         }
-        let mut next = base_offset;
         for m in meta {
-            let batch_base = next;
-            next += i64::from(m.identity.last_offset_delta) + 1;
-            log.producers.record(&m.identity, next - 1, now_ms);
+            log.producers.record(&m.identity, last_offset_of(m), now_ms);
+            log.epochs.assign(m.leader_epoch, m.base_offset);
             let aborted = log.txns.note(&TxnBatch {
                 producer_id: m.identity.producer_id,
-                base_offset: batch_base,
+                base_offset: m.base_offset,
                 transactional: m.transactional,
                 marker: m.marker,
             });
@@ -349,10 +431,10 @@ impl Partition {
                 tracing::warn!(topic = %log.topic, partition = log.partition, error = %e, "cannot append to .txnindex");
             }
         }
-        log.next_offset = offset;
+        log.next_offset = last_offset_of(last) + 1;
         Ok(AppendInfo {
-            base_offset,
-            last_offset: offset - 1,
+            base_offset: first.base_offset,
+            last_offset: last_offset_of(last),
             log_append_time_ms,
             log_start_offset: log.log_start_offset,
         })
@@ -486,6 +568,10 @@ impl Partition {
         self.put_back_active(active);
         result
     }
+}
+
+fn last_offset_of(m: &BatchMeta) -> i64 {
+    m.base_offset + i64::from(m.identity.last_offset_delta)
 }
 
 /// Writes the whole buffer in one io_uring write. A short write on a regular file means the

@@ -49,22 +49,35 @@ impl PartitionLog {
 
     /// [`PartitionLog::read`] for read_committed readers: stops before the last stable
     /// offset. The LSO is always the base offset of a batch (the first of an open
-    /// transaction), so the cut falls on a batch boundary and the range stays zero-copy.
+    /// transaction, or the high watermark), so the cut falls on a batch boundary and the
+    /// range stays zero-copy.
     pub fn read_committed(
         &self,
         offset: i64,
         max_bytes: u64,
     ) -> Result<Option<FileRegion>, ReadError> {
-        let lso = self.last_stable_offset();
-        if offset >= lso && offset <= self.next_offset && offset >= self.log_start_offset {
+        self.read_upto(offset, max_bytes, self.last_stable_offset())
+    }
+
+    /// [`PartitionLog::read`] that stops before `upto` (the high watermark for consumers of
+    /// a replicated partition, the LSO for read_committed ones), which must be a batch
+    /// boundary. Reading at or past `upto` but within the log returns nothing, as Kafka
+    /// answers a consumer ahead of the high watermark.
+    pub fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        upto: i64,
+    ) -> Result<Option<FileRegion>, ReadError> {
+        if offset >= upto && offset <= self.next_offset && offset >= self.log_start_offset {
             return Ok(None);
         }
         let Some(mut slice) = self.read(offset, max_bytes)? else {
             return Ok(None);
         };
-        if lso < self.next_offset
-            && let Some((_, segment)) = self.segments.range(..=lso).next_back()
-            && let Some(stop) = segment.position_of(lso)?
+        if upto < self.next_offset
+            && let Some((_, segment)) = self.segments.range(..=upto).next_back()
+            && let Some(stop) = segment.position_of(upto)?
             && Rc::ptr_eq(&segment.file()?, &slice.file)
             && stop.position < slice.position + slice.len
         {

@@ -215,7 +215,8 @@ fn size_retention_deletes_oldest_closed_segments_and_moves_log_start() {
         log.watermarks(),
         Watermarks {
             log_start_offset: 0,
-            high_watermark: 9
+            high_watermark: 9,
+            log_end_offset: 9,
         }
     );
     cfg.retention_bytes = seg as i64;
@@ -248,7 +249,8 @@ fn time_retention_keeps_the_active_segment_and_survives_restart() {
         reopened.watermarks(),
         Watermarks {
             log_start_offset: 3,
-            high_watermark: 9
+            high_watermark: 9,
+            log_end_offset: 9,
         }
     );
 }

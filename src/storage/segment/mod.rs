@@ -16,6 +16,7 @@ use std::rc::Rc;
 use crate::protocol::record_batch::{self, BatchHeader, BatchView, HEADER_LEN};
 use crate::storage::file_cache;
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
+use crate::storage::leader_epochs::LeaderEpochs;
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
 
@@ -600,6 +601,15 @@ impl Segment {
             Ok(())
         })?;
         Ok(states)
+    }
+
+    /// Notes the leader epoch of every batch of this segment in a partition's epoch cache
+    /// (start-up and truncation rebuild it from the headers).
+    pub fn scan_leader_epochs(&self, epochs: &mut LeaderEpochs) -> io::Result<()> {
+        self.for_each_header(|_, view| {
+            epochs.assign(view.partition_leader_epoch, view.base_offset);
+            Ok(())
+        })
     }
 
     /// Feeds every batch of this segment to a partition's transaction index: headers only,

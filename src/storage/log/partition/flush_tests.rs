@@ -188,17 +188,19 @@ fn broken_append_invariants_are_refused_without_changing_the_log() {
             .await
             .expect("append");
         let size = partition.log.borrow().size_bytes();
-        let meta = produced(1).batches;
+        let mut meta = produced(1).batches;
+        meta[0].base_offset = 2;
 
         // Written anywhere but at the segment's end.
-        let result = partition.record_appended(&meta, size + 10, 2, -1, 0);
+        let result = partition.record_appended(&meta, size + 10, -1, 0);
         assert!(matches!(
             result,
             Err(AppendError::Invariant(AppendInvariant::NotAtTheEnd { position, size: s }))
                 if position == size + 10 && s == size
         ));
         // Offsets that do not follow the log end (another append slipped in).
-        let result = partition.record_appended(&meta, size, 1, -1, 0);
+        meta[0].base_offset = 1;
+        let result = partition.record_appended(&meta, size, -1, 0);
         assert!(matches!(
             result,
             Err(AppendError::Invariant(
