@@ -422,6 +422,10 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     crate::shard::txns::load(&shard).await;
     let timers = glommio::spawn_local(crate::shard::groups::run_timers(shard.clone()));
     let txn_timers = glommio::spawn_local(crate::shard::txns::run_timers(shard.clone()));
+    // Cluster mode: fetch the partitions this shard follows, and keep the ISR of those it
+    // leads (both return at once on a single node).
+    let replica_fetcher = glommio::spawn_local(crate::replication::fetcher::run(shard.clone()));
+    let isr_checks = glommio::spawn_local(crate::replication::run_isr_checks(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
         .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l, connections.clone())))
@@ -441,6 +445,8 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     }
     timers.await;
     txn_timers.await;
+    replica_fetcher.await;
+    isr_checks.await;
     drain_in_flight(&shard).await;
     shard.close_all().await;
     tracing::info!(core, "shard stopped");

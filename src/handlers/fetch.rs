@@ -263,7 +263,13 @@ async fn plan_partition(
                 }
             }
             Err(ReadError::OutOfRange { .. }) => {
-                error_plan(p.partition, ResponseError::OffsetOutOfRange)
+                // With the log start and high watermark a consumer can reset and a follower
+                // start over at the leader's log start.
+                let mut plan = error_plan(p.partition, ResponseError::OffsetOutOfRange);
+                plan.header.log_start_offset = marks.log_start_offset;
+                plan.header.high_watermark = marks.high_watermark;
+                plan.header.last_stable_offset = lso;
+                plan
             }
             Err(ReadError::Storage(e)) => {
                 tracing::error!(topic, partition = p.partition, error = %e, "fetch read failed");

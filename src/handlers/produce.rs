@@ -1,12 +1,16 @@
 //! Produce (key 0): validates each partition's record batches (CRC-32C, magic, lengths,
 //! `max.message.bytes`), appends them to the partition log through the shard's io_uring
 //! ring and answers once the acks policy is met. acks=0 gets no answer; on a single node
-//! acks=all is satisfied by the local append (and the flush policy, when one is set).
+//! acks=all is satisfied by the local append (and the flush policy, when one is set). In a
+//! cluster, acks=all on a replicated partition is refused while the ISR is below
+//! `min.insync.replicas`, and answered once the high watermark covers the records (every
+//! in-sync replica has them), or with an error at the request's timeout.
 //! A producer's first transactional batch on a partition is checked with its transaction
 //! coordinator (through the mailbox if another shard holds it): the partition must have
 //! been added to the open transaction of that producer id and epoch.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -18,8 +22,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
+use crate::replication;
 use crate::shard::Shard;
-use crate::storage::log::{AppendError, FlushWait};
+use crate::storage::log::{AppendError, FlushWait, Partition};
 use crate::storage::validate::validate_produce;
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
@@ -62,6 +67,7 @@ pub async fn handle(
     let acks_valid = matches!(acks, -1..=1);
     let mut response = ProduceResponse::default();
     let mut appended = false;
+    let mut awaiting: Vec<AwaitingReplicas> = Vec::new();
     for topic in request.topic_data {
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
@@ -75,7 +81,12 @@ pub async fn handle(
                     topic: &topic.name.0,
                     index: data.index,
                 };
-                produce_partition(shard, &target, data.records).await
+                let (result, waiting) = produce_partition(shard, &target, data.records).await;
+                if let Some(mut w) = waiting {
+                    w.slot = (response.responses.len(), out.partition_responses.len());
+                    awaiting.push(w);
+                }
+                result
             } else {
                 failure(data.index, ResponseError::InvalidRequiredAcks, None)
             };
@@ -87,7 +98,47 @@ pub async fn handle(
     if appended {
         shard.data_arrived.notify();
     }
+    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
+    wait_for_replicas(shard, awaiting, timeout, &mut response).await;
     (acks != 0).then_some(response)
+}
+
+/// An acks=all append to a replicated partition, answered once the ISR has it.
+struct AwaitingReplicas {
+    topic: String,
+    index: i32,
+    partition: Rc<Partition>,
+    last_offset: i64,
+    /// (topic, partition) position of its answer in the response.
+    slot: (usize, usize),
+}
+
+/// Waits, all partitions against one deadline (the request's `timeout_ms`), until the high
+/// watermark of every awaiting partition covers its records; a partition that does not get
+/// there answers with the error of the wait.
+async fn wait_for_replicas(
+    shard: &Rc<Shard>,
+    awaiting: Vec<AwaitingReplicas>,
+    timeout: Duration,
+    response: &mut ProduceResponse,
+) {
+    let deadline = Instant::now() + timeout;
+    for w in awaiting {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waited = replication::wait_for_replicas(
+            shard,
+            &w.topic,
+            w.index,
+            &w.partition,
+            w.last_offset,
+            left,
+        )
+        .await;
+        if let Err(e) = waited {
+            let slot = &mut response.responses[w.slot.0].partition_responses[w.slot.1];
+            slot.error_code = e.code();
+        }
+    }
 }
 
 fn failure(index: i32, error: ResponseError, message: Option<String>) -> PartitionProduceResponse {
@@ -110,55 +161,81 @@ struct Target<'a> {
     index: i32,
 }
 
+/// One partition's append, and for acks=all on a replicated partition what its answer
+/// still waits for.
 async fn produce_partition(
     shard: &Rc<Shard>,
     target: &Target<'_>,
     records: Option<Bytes>,
-) -> PartitionProduceResponse {
+) -> (PartitionProduceResponse, Option<AwaitingReplicas>) {
+    match append_partition(shard, target, records).await {
+        Ok((response, waiting)) => (response, waiting),
+        Err(response) => (response, None),
+    }
+}
+
+async fn append_partition(
+    shard: &Rc<Shard>,
+    target: &Target<'_>,
+    records: Option<Bytes>,
+) -> Result<(PartitionProduceResponse, Option<AwaitingReplicas>), PartitionProduceResponse> {
     let (acks, topic, index) = (target.acks, target.topic, target.index);
     if crate::handlers::is_internal_topic(topic) {
         // The coordinators write these logs; a client batch there would corrupt group or
         // transaction state (Kafka refuses it the same way).
         let message = format!("Cannot append to internal topic {topic}");
-        return failure(index, ResponseError::InvalidTopicException, Some(message));
+        return Err(failure(
+            index,
+            ResponseError::InvalidTopicException,
+            Some(message),
+        ));
     }
     // No auto-creation here: Kafka creates topics automatically only from Metadata requests,
     // and a Produce to an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION.
     let partition = match shard.partition(topic, index).await {
         Ok(p) => p,
-        Err(e) => return failure(index, ResponseError::from(&e), Some(e.to_string())),
+        Err(e) => return Err(failure(index, ResponseError::from(&e), Some(e.to_string()))),
     };
     let records = records.unwrap_or_default();
     let (max_message_bytes, compacted) = partition.produce_limits();
     let validated = match validate_produce(&records, max_message_bytes, compacted) {
         Ok(v) => v,
-        Err(e) => return refused(target, &e),
+        Err(e) => return Err(refused(target, &e)),
     };
     if target.version >= 3 && validated.batch_count() > 1 {
         // Kafka's rule (ProduceRequest v3+): an idempotent producer's sequence check answers
         // one batch, so a second batch in the same partition could be dropped as a duplicate.
-        return failure(
+        return Err(failure(
             index,
             ResponseError::InvalidRecord,
             Some(
                 "Produce requests with version 3 or above must have exactly one record batch per partition"
                     .into(),
             ),
-        );
+        ));
     }
     if validated.has_control() {
         // Markers come only from transaction coordinators, never from clients.
-        return failure(
+        return Err(failure(
             index,
             ResponseError::InvalidRecord,
             Some("clients may not write control batches".into()),
-        );
+        ));
     }
     if let Some((producer_id, epoch)) = validated.transactional_producer()
         && !partition.in_transaction(producer_id)
         && let Err(code) = verify_transactional(shard, target, producer_id, epoch).await
     {
-        return failure(index, code, None);
+        return Err(failure(index, code, None));
+    }
+    let meta = shard.topic(topic);
+    let replicated = shard.config.cluster.is_some() && meta.is_some();
+    if acks == ACKS_ALL
+        && replicated
+        && let Some(meta) = &meta
+        && let Err(code) = replication::check_min_insync(shard, meta, index, &partition)
+    {
+        return Err(failure(index, code, None));
     }
     let (bytes_in, messages_in) = (records.len() as u64, validated.record_count as u64);
     // The flush policy's fdatasync, when one is due, comes before an acks=all answer.
@@ -166,21 +243,33 @@ async fn produce_partition(
         ACKS_ALL => FlushWait::Durable,
         _ => FlushWait::Background,
     };
-    match partition.append(validated, crate::now_ms(), wait).await {
-        Ok(info) => {
-            crate::metrics::with_current(|m| m.add_topic_traffic(topic, bytes_in, messages_in, 0));
-            let mut p = PartitionProduceResponse::default();
-            p.index = index;
-            p.base_offset = info.base_offset;
-            p.log_append_time_ms = info.log_append_time_ms;
-            p.log_start_offset = info.log_start_offset;
-            p
-        }
-        Err(e) => {
+    let info = partition
+        .append(validated, crate::now_ms(), wait)
+        .await
+        .map_err(|e| {
             tracing::warn!(topic, partition = index, error = %e, "append failed");
             failure(index, ResponseError::from(&e), Some(e.to_string()))
+        })?;
+    crate::metrics::with_current(|m| m.add_topic_traffic(topic, bytes_in, messages_in, 0));
+    let mut p = PartitionProduceResponse::default();
+    p.index = index;
+    p.base_offset = info.base_offset;
+    p.log_append_time_ms = info.log_append_time_ms;
+    p.log_start_offset = info.log_start_offset;
+    let waiting = match meta {
+        Some(meta) if replicated => {
+            replication::leader_appended(shard, topic, index, &partition);
+            (acks == ACKS_ALL && meta.is_replicated(index as usize)).then(|| AwaitingReplicas {
+                topic: topic.to_string(),
+                index,
+                partition: partition.clone(),
+                last_offset: info.last_offset,
+                slot: (0, 0),
+            })
         }
-    }
+        _ => None,
+    };
+    Ok((p, waiting))
 }
 
 /// The answer to a produce whose batches failed validation; nothing was appended.

@@ -27,6 +27,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseHe
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
 use crate::shard::Shard;
+use crate::storage::log::Partition;
 
 /// The Fetch version followers send: the first with `last_fetched_epoch` and diverging
 /// epochs, and still addressed by topic name.
@@ -85,6 +86,12 @@ pub async fn run(shard: Rc<Shard>) {
             shard.shutdown_event.changed_since(stopping),
         )
         .await;
+    }
+    // The tasks see the shutdown after their current round (a long poll at most): wait for
+    // them, so no replicated append races the closing of the logs.
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    while !running.borrow().is_empty() && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -270,6 +277,13 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
     let Ok(replica) = shard.replica(topic, p.partition_index).await else {
         return true;
     };
+    if replica.leader_epoch() >= 0 {
+        // This replica led the partition before: it stops stamping appends.
+        replica.set_leader_epoch(-1);
+    }
+    if p.error_code == ResponseError::OffsetOutOfRange.code() {
+        return out_of_range(&replica, topic, &p).await;
+    }
     if p.error_code != 0 {
         let error = ResponseError::try_from_code(p.error_code);
         tracing::debug!(
@@ -313,5 +327,33 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         let hw = p.high_watermark.min(log.log_end_offset());
         log.set_high_watermark(hw);
     });
+    true
+}
+
+/// The leader does not have this replica's log end: below the leader's log start the
+/// replica starts over there (retention or DeleteRecords removed what it lacks); above the
+/// leader's high watermark it cuts back to it (the rest was never committed) and fetches
+/// again from there.
+async fn out_of_range(replica: &Rc<Partition>, topic: &str, p: &PartitionData) -> bool {
+    let end = replica.with_log(|log| log.log_end_offset());
+    let result = if end < p.log_start_offset {
+        tracing::warn!(
+            topic,
+            partition = p.partition_index,
+            end,
+            leader_log_start = p.log_start_offset,
+            "behind the leader's log start; starting over there"
+        );
+        replica
+            .truncate_fully_and_start_at(p.log_start_offset)
+            .await
+    } else if p.high_watermark >= 0 && end > p.high_watermark {
+        replica.truncate_to(p.high_watermark).await
+    } else {
+        return false;
+    };
+    if let Err(e) = result {
+        tracing::error!(topic, partition = p.partition_index, error = %e, "truncation failed");
+    }
     true
 }

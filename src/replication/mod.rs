@@ -147,16 +147,40 @@ pub fn follower_fetched(
 }
 
 /// Before an acks=all append: refused with NOT_ENOUGH_REPLICAS while the ISR is smaller
-/// than `min.insync.replicas` (cluster mode only: a single node has no ISR to count).
+/// than `min.insync.replicas` (cluster mode only: a single node has no ISR to count). ISR
+/// members this leader already sees lagging past `replica.lag.time.max.ms` do not count,
+/// even before the controller has committed their removal: when the quorum itself is down
+/// (two of three nodes lost) that removal can never commit, and a producer is better told
+/// at once than left to time out. Refusing is always safe; Kafka counts the committed ISR.
 pub fn check_min_insync(
+    shard: &Shard,
     meta: &TopicMeta,
     index: i32,
     partition: &Partition,
 ) -> Result<(), ResponseError> {
-    match meta.leadership.get(index as usize) {
-        Some(l) if l.isr.len() < min_insync(partition) => Err(ResponseError::NotEnoughReplicas),
-        _ => Ok(()),
+    let Some(l) = meta.leadership.get(index as usize) else {
+        return Ok(());
+    };
+    let lagging = shard
+        .replication
+        .leaders
+        .borrow()
+        .get(&(meta.name.clone(), index))
+        .map_or(0, |progress| {
+            progress
+                .lagging(l.leader, &l.isr, crate::now_ms(), lag_time_max_ms(shard))
+                .len()
+        });
+    if l.isr.len() - lagging.min(l.isr.len()) < min_insync(partition) {
+        return Err(ResponseError::NotEnoughReplicas);
     }
+    Ok(())
+}
+
+fn lag_time_max_ms(shard: &Shard) -> i64 {
+    shard.config.cluster.as_ref().map_or(i64::MAX, |c| {
+        i64::try_from(c.replication.lag_time_max.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 /// The acks=all wait: until the high watermark passes `last_offset`. Fails with
@@ -184,7 +208,7 @@ pub async fn wait_for_replicas(
             return Err(ResponseError::NotLeaderOrFollower);
         }
         if partition.with_log(|log| log.high_watermark()) > last_offset {
-            return check_min_insync(&meta, index, partition)
+            return check_min_insync(shard, &meta, index, partition)
                 .map_err(|_| ResponseError::NotEnoughReplicasAfterAppend);
         }
         let now = std::time::Instant::now();

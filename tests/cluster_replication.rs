@@ -1,0 +1,277 @@
+//! Partition replication across three Sluice processes (issue 14), driven by unmodified
+//! librdkafka clients: an idempotent acks=all producer writes numbered records while the
+//! partition leader's node is SIGKILLed, and every acknowledged record reads back exactly
+//! once from the new leader (the failover time is printed); the killed node restarts,
+//! truncates the tail its log grew while the others had moved on, catches up and rejoins the
+//! ISR, after which all three copies of the log are byte for byte the same; with two nodes
+//! down acks=all is refused and acks=1 to the surviving leader works.
+//!
+//! Ports are fixed below 20000 and differ from `cluster_nodes`, so both binaries can run
+//! side by side.
+
+#[path = "common/cluster.rs"]
+mod cluster;
+#[path = "common/rdk.rs"]
+mod rdk;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use rdkafka::producer::FutureProducer;
+use sluice::client::Client;
+use sluice::client::produce::ProducerRecord;
+use sluice::protocol::record_batch::Compression;
+
+use cluster::{Cluster, FORM_WITHIN, brokers, create_topic, leader_and_isr};
+
+const ALL: [i32; 3] = [1000, 2000, 3000];
+
+/// Node settings that make the tests quick: fencing after 3 s of silence, and a follower
+/// leaves the ISR after 4 s without catching up.
+const FAST: &[&str] = &[
+    "broker.heartbeat.interval.ms=500",
+    "broker.session.timeout.ms=3000",
+    "replica.lag.time.max.ms=4000",
+];
+
+fn formed(cluster: &Cluster) {
+    cluster.wait_for(FORM_WITHIN, "every node listing 3 brokers", || {
+        (1..=3).all(|n| brokers(&cluster.bootstrap(n)) == ALL.to_vec())
+    });
+}
+
+/// Creates a one-partition RF=3 topic and waits until its ISR is full; returns the leader's
+/// node id.
+fn replicated_topic(cluster: &Cluster, topic: &str) -> u8 {
+    create_topic(&cluster.bootstrap(1), topic, 1, 3).expect("create the topic");
+    let mut leader = 0;
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "a full ISR",
+        || match leader_and_isr(&cluster.bootstrap(1), topic, 0) {
+            Some((l, isr)) if isr == ALL && l > 0 => {
+                leader = (l / 1000) as u8;
+                true
+            }
+            _ => false,
+        },
+    );
+    leader
+}
+
+fn all_bootstraps(cluster: &Cluster) -> String {
+    (1..=3)
+        .map(|n| cluster.bootstrap(n))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn idempotent_producer(bootstrap: &str) -> FutureProducer {
+    rdk::producer_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", "90000")
+        .set("retry.backoff.ms", "100")
+        .create()
+        .expect("idempotent producer")
+}
+
+fn numbered(i: usize) -> rdk::Rec {
+    rdk::Rec {
+        key: Some(format!("k{i}").into_bytes()),
+        value: Some(format!("record-{i:06}").into_bytes()),
+        headers: Vec::new(),
+    }
+}
+
+/// The partition's segment files in a node's data directory, concatenated.
+fn log_bytes(data: &std::path::Path, topic: &str) -> Vec<u8> {
+    let dir = data.join(format!("{topic}-0"));
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    logs.iter()
+        .flat_map(|p| std::fs::read(p).expect("read segment"))
+        .collect()
+}
+
+fn signal(cluster: &mut Cluster, node: u8, sig: &str) {
+    let pid = cluster.node(node).pid().expect("running node");
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+#[test]
+fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
+    let mut cluster = Cluster::start(18492, 18592, FAST);
+    formed(&cluster);
+    let topic = "ledger";
+    let first_leader = replicated_topic(&cluster, topic);
+
+    // Phase 1: numbered records from an idempotent acks=all producer; the leader's node is
+    // SIGKILLed a third of the way through.
+    const N: usize = 3000;
+    let producer = idempotent_producer(&all_bootstraps(&cluster));
+    let mut pending = Vec::with_capacity(N);
+    let mut killed_at = None;
+    for i in 0..N {
+        if i == N / 3 {
+            cluster.node(first_leader).kill9();
+            killed_at = Some(Instant::now());
+        }
+        pending.push(rdk::enqueue(&producer, topic, Some(0), &numbered(i)).expect("enqueue"));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed_at = killed_at.expect("killed");
+    let mut first_after_kill = None;
+    for (i, delivery) in pending.into_iter().enumerate() {
+        match futures_lite::future::block_on(delivery) {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => panic!("record {i} not acknowledged: {e}\n{}", cluster.logs()),
+            Err(_) => panic!("record {i}: delivery cancelled"),
+        }
+        if i >= N / 3 && first_after_kill.is_none() {
+            first_after_kill = Some(killed_at.elapsed());
+        }
+    }
+    let failover = first_after_kill.expect("records after the kill");
+    println!(
+        "leader node {first_leader} SIGKILLed: first acks=all produce acknowledged after {failover:?}"
+    );
+    assert!(
+        failover < Duration::from_secs(30),
+        "failover took {failover:?}"
+    );
+
+    let survivor = if first_leader == 1 { 2 } else { 1 };
+    let (new_leader, _) = leader_and_isr(&cluster.bootstrap(survivor), topic, 0).expect("metadata");
+    assert_ne!(new_leader / 1000, i32::from(first_leader), "a new leader");
+    let read = rdk::read_partition(&cluster.bootstrap(survivor), topic, 0, N);
+    for (i, r) in read.iter().enumerate() {
+        assert_eq!(
+            r.rec,
+            numbered(i),
+            "record {i} read back exactly once, in order"
+        );
+    }
+
+    // Phase 2: the followers freeze while the leader takes acks=1 records they never get;
+    // the leader dies, a follower takes over and takes new records. The old leader's tail
+    // diverged: when it comes back it must cut it, catch up and rejoin the ISR.
+    let leader = (new_leader / 1000) as u8;
+    cluster.node(first_leader).start();
+    cluster.wait_for(
+        Duration::from_secs(60),
+        "the restarted node back in the ISR",
+        || leader_and_isr(&cluster.bootstrap(leader), topic, 0).is_some_and(|(_, isr)| isr == ALL),
+    );
+    let followers: Vec<u8> = (1..=3).filter(|n| *n != leader).collect();
+    for f in &followers {
+        signal(&mut cluster, *f, "-STOP");
+    }
+    let acks1 = rdk::producer(&cluster.bootstrap(leader), "none", "1");
+    rdk::send_all(
+        &acks1,
+        topic,
+        0,
+        &(0..20).map(|i| numbered(N + i)).collect::<Vec<_>>(),
+    );
+    cluster.node(leader).kill9();
+    for f in &followers {
+        signal(&mut cluster, *f, "-CONT");
+    }
+    let other = followers[0];
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "a leader among the survivors",
+        || {
+            leader_and_isr(&cluster.bootstrap(other), topic, 0)
+                .is_some_and(|(l, _)| l > 0 && l / 1000 != i32::from(leader))
+        },
+    );
+    let after = idempotent_producer(&format!(
+        "{},{}",
+        cluster.bootstrap(followers[0]),
+        cluster.bootstrap(followers[1])
+    ));
+    rdk::send_all(
+        &after,
+        topic,
+        0,
+        &(0..50).map(|i| numbered(N + 100 + i)).collect::<Vec<_>>(),
+    );
+    let restarted = Instant::now();
+    cluster.node(leader).start();
+    let rejoined = cluster.wait_for(
+        Duration::from_secs(60),
+        "the diverged node back in the ISR",
+        || leader_and_isr(&cluster.bootstrap(other), topic, 0).is_some_and(|(_, isr)| isr == ALL),
+    );
+    println!(
+        "diverged node {leader} restarted: back in the ISR after {rejoined:?} ({:?} since its start)",
+        restarted.elapsed()
+    );
+    let log = cluster.node(leader).log_text();
+    assert!(
+        log.contains("truncating"),
+        "the diverged node truncated its tail\n{log}"
+    );
+
+    // Every copy of the log is the same, byte for byte, once the followers have the last
+    // fetch in.
+    let dirs: Vec<PathBuf> = (1..=3).map(|n| cluster.data_dir(n)).collect();
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "identical logs on the three nodes",
+        || {
+            let copies: Vec<Vec<u8>> = dirs.iter().map(|d| log_bytes(d, topic)).collect();
+            copies.windows(2).all(|w| w[0] == w[1])
+        },
+    );
+}
+
+#[test]
+fn with_two_nodes_down_acks_all_is_refused_and_acks_1_works() {
+    let mut cluster = Cluster::start(18692, 18792, FAST);
+    formed(&cluster);
+    let topic = "lonely";
+    let leader = replicated_topic(&cluster, topic);
+    for n in (1..=3).filter(|n| *n != leader) {
+        cluster.node(n).kill9();
+    }
+    let bootstrap = cluster.bootstrap(leader);
+    let record = [ProducerRecord {
+        key: None,
+        value: Some(b"v".to_vec()),
+        headers: Vec::new(),
+        timestamp_ms: 0,
+    }];
+    // Once the leader sees both followers silent past replica.lag.time.max.ms, acks=all is
+    // refused with NOT_ENOUGH_REPLICAS (and never accepted on one copy).
+    let mut client = Client::connect(&bootstrap, None).expect("connect");
+    let died = Instant::now();
+    std::thread::sleep(Duration::from_millis(4500));
+    let refused = cluster.wait_for(Duration::from_secs(30), "acks=all refused", || match client
+        .produce(topic, 0, &record, -1, Compression::None)
+    {
+        Err(e) => e.kafka_error() == Some(ResponseError::NotEnoughReplicas),
+        Ok(offset) => panic!("acks=all accepted with two of three replicas down: {offset:?}"),
+    });
+    println!(
+        "acks=all refused {:?} after the two followers died ({refused:?} of retrying)",
+        died.elapsed()
+    );
+    let offset = client
+        .produce(topic, 0, &record, 1, Compression::None)
+        .expect("acks=1 to the surviving leader");
+    assert!(offset.is_some_and(|o| o >= 0));
+}
