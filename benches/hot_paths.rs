@@ -232,6 +232,7 @@ fn fetch_framing(c: &mut Criterion) {
                     log_start_offset: 0,
                     aborted_transactions: None,
                     preferred_read_replica: -1,
+                    diverging_epoch: None,
                 };
                 w.partition(
                     &h,

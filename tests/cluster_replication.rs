@@ -220,11 +220,10 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
         "diverged node {leader} restarted: back in the ISR after {rejoined:?} ({:?} since its start)",
         restarted.elapsed()
     );
-    let log = cluster.node(leader).log_text();
-    assert!(
-        log.contains("truncating"),
-        "the diverged node truncated its tail\n{log}"
-    );
+    let truncated = cluster.wait_for(Duration::from_secs(10), "the diverged tail cut", || {
+        cluster.node_log(leader).contains("truncating")
+    });
+    assert!(truncated < Duration::from_secs(10));
 
     // Every copy of the log is the same, byte for byte, once the followers have the last
     // fetch in.
@@ -258,13 +257,17 @@ fn with_two_nodes_down_acks_all_is_refused_and_acks_1_works() {
     // Once the leader sees both followers silent past replica.lag.time.max.ms, acks=all is
     // refused with NOT_ENOUGH_REPLICAS (and never accepted on one copy).
     let mut client = Client::connect(&bootstrap, None).expect("connect");
+    client
+        .refresh(Some(&[topic.to_string()]))
+        .expect("metadata of the topic");
     let died = Instant::now();
     std::thread::sleep(Duration::from_millis(4500));
-    let refused = cluster.wait_for(Duration::from_secs(30), "acks=all refused", || match client
-        .produce(topic, 0, &record, -1, Compression::None)
-    {
-        Err(e) => e.kafka_error() == Some(ResponseError::NotEnoughReplicas),
-        Ok(offset) => panic!("acks=all accepted with two of three replicas down: {offset:?}"),
+    let refused = cluster.wait_for(Duration::from_secs(30), "acks=all refused", || {
+        let answer = client.produce(topic, 0, &record, -1, Compression::None);
+        match answer {
+            Err(e) => e.kafka_error() == Some(ResponseError::NotEnoughReplicas),
+            Ok(offset) => panic!("acks=all accepted with two of three replicas down: {offset:?}"),
+        }
     });
     println!(
         "acks=all refused {:?} after the two followers died ({refused:?} of retrying)",

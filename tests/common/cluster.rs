@@ -109,6 +109,11 @@ impl Cluster {
         &mut self.nodes[usize::from(id) - 1]
     }
 
+    /// What node `id` has logged since its last start.
+    pub fn node_log(&self, id: u8) -> String {
+        self.nodes[usize::from(id) - 1].log_text()
+    }
+
     /// The node's data directory (`log.dirs`).
     pub fn data_dir(&self, id: u8) -> PathBuf {
         self._dir.path().join(format!("data{id}"))
