@@ -17,7 +17,9 @@
 //! - [`cluster_start`] and [`membership`]: a node joining a multi-node cluster (controller,
 //!   registration, heartbeats, fencing, mirroring the quorum's image), off the shard threads.
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
-//!   cross-core traffic: coordinator requests such as transaction markers).
+//!   cross-core traffic: coordinator requests such as transaction markers), and in a cluster
+//!   the replication of the shard's partitions (`shard::replication`: followers fetching from
+//!   leaders, ISR and high watermark, the acks=all wait).
 //! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
 //!   time and memory limits), SASL authentication, the request-memory budget, dispatch,
 //!   zero-copy sends.
@@ -51,7 +53,6 @@ pub mod metadata;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
-pub mod replication;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -424,8 +424,9 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     let txn_timers = glommio::spawn_local(crate::shard::txns::run_timers(shard.clone()));
     // Cluster mode: fetch the partitions this shard follows, and keep the ISR of those it
     // leads (both return at once on a single node).
-    let replica_fetcher = glommio::spawn_local(crate::replication::fetcher::run(shard.clone()));
-    let isr_checks = glommio::spawn_local(crate::replication::run_isr_checks(shard.clone()));
+    let replica_fetcher =
+        glommio::spawn_local(crate::shard::replication::fetcher::run(shard.clone()));
+    let isr_checks = glommio::spawn_local(crate::shard::replication::run_isr_checks(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
         .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l, connections.clone())))

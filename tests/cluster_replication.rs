@@ -164,6 +164,30 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
         );
     }
 
+    // OffsetForLeaderEpoch (KIP-320) on the new leader: the first leader's epoch ends where
+    // the new one starts, the new one at the high watermark, a future epoch is unknown.
+    let mut client = Client::connect(&cluster.bootstrap(survivor), None).expect("connect");
+    client
+        .refresh(Some(&[topic.to_string()]))
+        .expect("metadata");
+    let (old_end, new_epoch, new_end) = {
+        let conn = client.broker(new_leader).expect("leader connection");
+        let (old_epoch, old_end) = epoch_end(conn, topic, 0, -1).expect("epoch 0");
+        assert_eq!(old_epoch, 0);
+        let (new_epoch, new_end) = epoch_end(conn, topic, 1, -1).expect("epoch 1");
+        assert_eq!(epoch_end(conn, topic, 9, -1), Ok((-1, -1)));
+        assert_eq!(
+            epoch_end(conn, topic, 1, 99),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
+        (old_end, new_epoch, new_end)
+    };
+    assert!(
+        old_end > 0 && old_end <= N as i64,
+        "epoch 0 ended at {old_end}"
+    );
+    assert_eq!((new_epoch, new_end), (1, N as i64));
+
     // Phase 2: the followers freeze while the leader takes acks=1 records they never get;
     // the leader dies, a follower takes over and takes new records. The old leader's tail
     // diverged: when it comes back it must cut it, catch up and rejoin the ISR.
@@ -178,6 +202,9 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
     for f in &followers {
         signal(&mut cluster, *f, "-STOP");
     }
+    // A fetch the followers had in flight is answered (into their socket buffers) once its
+    // long poll (replica.fetch.wait.max.ms, 500) ends; after that nothing reaches them.
+    std::thread::sleep(Duration::from_millis(800));
     let acks1 = rdk::producer(&cluster.bootstrap(leader), "none", "1");
     rdk::send_all(
         &acks1,
@@ -277,4 +304,33 @@ fn with_two_nodes_down_acks_all_is_refused_and_acks_1_works() {
         .produce(topic, 0, &record, 1, Compression::None)
         .expect("acks=1 to the surviving leader");
     assert!(offset.is_some_and(|o| o >= 0));
+}
+
+/// OffsetForLeaderEpoch for partition 0 of `topic` as a consumer: (epoch, end offset).
+fn epoch_end(
+    conn: &mut sluice::client::connection::Connection,
+    topic: &str,
+    epoch: i32,
+    current_leader_epoch: i32,
+) -> Result<(i32, i64), ResponseError> {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::{BrokerId, OffsetForLeaderEpochRequest, TopicName};
+    let mut partition = OffsetForLeaderPartition::default();
+    partition.partition = 0;
+    partition.leader_epoch = epoch;
+    partition.current_leader_epoch = current_leader_epoch;
+    let mut t = OffsetForLeaderTopic::default();
+    t.topic = TopicName(topic.to_string().into());
+    t.partitions = vec![partition];
+    let mut request = OffsetForLeaderEpochRequest::default();
+    request.replica_id = BrokerId(-1);
+    request.topics = vec![t];
+    let response = conn.send(&request, None).expect("OffsetForLeaderEpoch");
+    let p = &response.topics[0].partitions[0];
+    match p.error_code {
+        0 => Ok((p.leader_epoch, p.end_offset)),
+        code => Err(ResponseError::try_from_code(code).expect("a Kafka error code")),
+    }
 }

@@ -207,7 +207,7 @@ async fn plan_partition(
             return diverged_plan(&partition, p.partition, diverging);
         }
         if let Some(meta) = shard.topic(topic) {
-            crate::replication::follower_fetched(
+            crate::shard::replication::follower_fetched(
                 shard,
                 &meta,
                 p.partition,
@@ -282,7 +282,7 @@ async fn plan_partition(
 /// KIP-320's check of the epoch the fetcher believes the leader has: an older one is
 /// FENCED_LEADER_EPOCH (the fetcher's metadata is stale), a newer one UNKNOWN_LEADER_EPOCH
 /// (this leader's is). -1 skips the check, as older clients send.
-fn check_leader_epoch(
+pub(crate) fn check_leader_epoch(
     partition: &crate::storage::log::Partition,
     current_leader_epoch: i32,
 ) -> Result<(), ResponseError> {

@@ -35,6 +35,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod produce_legacy;
 pub mod request;
@@ -147,6 +148,7 @@ registry! {
         DescribeGroups(DescribeGroupsRequest) => describe_groups::handle, describe_groups::VERSIONS;
         DeleteGroups(DeleteGroupsRequest) => delete_groups::handle, delete_groups::VERSIONS;
         OffsetDelete(OffsetDeleteRequest) => offset_delete::handle, offset_delete::VERSIONS;
+        OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) => offset_for_leader_epoch::handle, offset_for_leader_epoch::VERSIONS;
         AddPartitionsToTxn(AddPartitionsToTxnRequest) => add_partitions_to_txn::handle, add_partitions_to_txn::VERSIONS;
         AddOffsetsToTxn(AddOffsetsToTxnRequest) => add_offsets_to_txn::handle, add_offsets_to_txn::VERSIONS;
         EndTxn(EndTxnRequest) => end_txn::handle, end_txn::VERSIONS;

@@ -22,8 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
-use crate::replication;
 use crate::shard::Shard;
+use crate::shard::replication;
 use crate::storage::log::{AppendError, FlushWait, Partition};
 use crate::storage::validate::validate_produce;
 

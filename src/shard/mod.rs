@@ -1,11 +1,13 @@
 //! A shard: the per-core state of one glommio executor. It owns the partitions placed on its
 //! core (opened lazily or at start-up), the long-poll wake-up for its fetches, and the
 //! reconcile loop that applies control-plane changes (deleted topics, config changes) to its
-//! own partitions. Everything here is `!Send` and lives on exactly one core.
+//! own partitions, and (`replication/`) the replication of the partitions it leads or follows in
+//! a cluster. Everything here is `!Send` and lives on exactly one core.
 
 pub mod groups;
 pub mod mailbox;
 pub mod offsets_log;
+pub mod replication;
 pub mod request_memory;
 pub mod txns;
 
@@ -78,7 +80,7 @@ pub struct Shard {
     pub txns: txns::Txns,
     /// Leadership bookkeeping and ISR proposals of the partitions this shard replicates
     /// (cluster mode).
-    pub replication: crate::replication::Replication,
+    pub replication: crate::shard::replication::Replication,
     /// The way to ask other shards to write markers; set once at start-up.
     pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
 }
@@ -103,7 +105,7 @@ impl Shard {
             groups: groups::Groups::new(config.group.clone()),
             txns: txns::Txns::new(config.transaction_max_timeout_ms),
             mailbox: std::cell::OnceCell::new(),
-            replication: crate::replication::Replication::default(),
+            replication: crate::shard::replication::Replication::default(),
             request_memory: RequestMemory::new(shard_request_budget(&config)),
             config,
             cluster,
@@ -176,7 +178,7 @@ impl Shard {
     ) -> Result<Rc<Partition>, PartitionError> {
         let (meta, opened) = self.local_replica(topic, partition, true).await?;
         if let Some(l) = meta.leadership.get(partition as usize) {
-            crate::replication::become_leader(self, &meta, partition, l, &opened);
+            crate::shard::replication::become_leader(self, &meta, partition, l, &opened);
         }
         Ok(opened)
     }

@@ -20,7 +20,7 @@ SERVED = [
     "DescribeTopicPartitions", "DeleteRecords", "InitProducerId", "AlterConfigs",
     "IncrementalAlterConfigs", "FindCoordinator", "JoinGroup", "SyncGroup", "Heartbeat",
     "LeaveGroup", "OffsetCommit", "OffsetFetch", "ListGroups", "DescribeGroups", "DeleteGroups",
-    "OffsetDelete", "AddPartitionsToTxn", "AddOffsetsToTxn", "EndTxn", "TxnOffsetCommit",
+    "OffsetDelete", "OffsetForLeaderEpoch", "AddPartitionsToTxn", "AddOffsetsToTxn", "EndTxn", "TxnOffsetCommit",
     "DescribeTransactions", "ListTransactions", "DescribeProducers", "SaslHandshake",
     "SaslAuthenticate",
 ]

@@ -1,6 +1,7 @@
-//! Partition replication (issue 14), the parts that run on a shard: the leader's view of its
-//! followers (`progress`), the high watermark it derives, ISR changes it proposes to the
-//! controller quorum, the acks=all wait, and the follower's fetch loop (`fetcher`). Everything
+//! Partition replication (issue 14), part of the shard's state and run on its executor: the
+//! leader's view of its followers (`progress`), the high watermark it derives, ISR changes it
+//! proposes to the controller quorum, the acks=all wait, and the follower's fetch loop
+//! (`fetcher`). Everything
 //! here is per shard (`Rc`/`RefCell`, no lock): a partition's leader and its replica on
 //! another node are each served by one shard, and replication traffic of a shard never
 //! crosses to another core.
