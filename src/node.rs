@@ -510,6 +510,8 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         shard.reconcile().await;
+        crate::shard::groups::follow_leadership(shard).await;
+        crate::shard::txns::follow_leadership(shard).await;
         if last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
             last_publish = std::time::Instant::now();
             shard.publish_metrics();

@@ -24,7 +24,7 @@ use sluice::client::Client;
 use sluice::client::produce::ProducerRecord;
 use sluice::protocol::record_batch::Compression;
 
-use cluster::{Cluster, FORM_WITHIN, brokers, create_topic, leader_and_isr};
+use cluster::{Cluster, FORM_WITHIN, brokers, create_topic, every_isr_is, leader_and_isr};
 
 const ALL: [i32; 3] = [1000, 2000, 3000];
 
@@ -333,4 +333,44 @@ fn epoch_end(
         0 => Ok((p.leader_epoch, p.end_offset)),
         code => Err(ResponseError::try_from_code(code).expect("a Kafka error code")),
     }
+}
+
+#[test]
+fn committed_offsets_survive_the_loss_of_the_coordinators_node() {
+    let mut cluster = Cluster::start(18892, 18992, FAST);
+    formed(&cluster);
+    let topic = "audited";
+    replicated_topic(&cluster, topic);
+    let group = "auditors";
+    let offsets: sluice::client::admin::Offsets = [((topic.to_string(), 0), 42)].into();
+    let mut client = Client::connect(&cluster.bootstrap(1), None).expect("connect");
+    // `__consumer_offsets` is created in the background on first use.
+    cluster.wait_for(Duration::from_secs(30), "a first commit", || {
+        client.commit_offsets(group, &offsets).is_ok()
+    });
+    let coordinator = client.coordinator(group).expect("coordinator");
+    let node = (coordinator / 1000) as u8;
+    let survivor = if node == 1 { 2 } else { 1 };
+    // Every in-sync replica of the group's partition has the commit before the kill.
+    cluster.wait_for(Duration::from_secs(30), "a full ISR everywhere", || {
+        every_isr_is(&cluster.bootstrap(survivor), "__consumer_offsets", &ALL)
+    });
+    cluster.node(node).kill9();
+    let killed = Instant::now();
+    let mut client = Client::connect(&cluster.bootstrap(survivor), None).expect("connect");
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the commit read back from a new coordinator",
+        || {
+            client
+                .committed_offsets(group, None)
+                .is_ok_and(|read| read == offsets)
+        },
+    );
+    let moved = client.coordinator(group).expect("new coordinator");
+    assert_ne!(moved / 1000, i32::from(node), "the coordinator moved");
+    println!(
+        "coordinator node {node} SIGKILLed: committed offsets served by broker {moved} after {:?}",
+        killed.elapsed()
+    );
 }

@@ -25,6 +25,7 @@ use crate::coordinator::group::{
 };
 use crate::event::Event;
 use crate::shard::Shard;
+use crate::shard::coordinator_moves::{self, LoadedPartitions};
 use crate::shard::offsets_log::{self, OffsetsLogError};
 
 /// Longest the timer task sleeps without looking again; bounds the lateness of a deadline
@@ -43,6 +44,8 @@ pub struct Groups {
     /// are stored in `__consumer_offsets` already but count only once the COMMIT marker
     /// lands there; an ABORT drops them.
     pending_txn_offsets: RefCell<HashMap<i64, Vec<Record>>>,
+    /// The `__consumer_offsets` partitions whose groups are loaded here.
+    loaded: LoadedPartitions,
 }
 
 impl Groups {
@@ -54,6 +57,7 @@ impl Groups {
             next_token: Cell::new(1),
             timers_changed: Event::default(),
             pending_txn_offsets: RefCell::new(HashMap::new()),
+            loaded: LoadedPartitions::default(),
         }
     }
 
@@ -137,11 +141,12 @@ impl Drop for ParkedGuard<'_> {
 }
 
 /// Checks that this shard coordinates `group_id`: NOT_COORDINATOR if another shard owns its
-/// `__consumer_offsets` partition, COORDINATOR_NOT_AVAILABLE if the topic cannot be created.
+/// `__consumer_offsets` partition, COORDINATOR_LOAD_IN_PROGRESS while (in a cluster) its
+/// groups are being loaded after a leader change, COORDINATOR_NOT_AVAILABLE if the topic
+/// cannot be created.
 pub fn check_coordinator(shard: &Shard, group_id: &str) -> Result<(), ResponseError> {
     match offsets_log::coordinator_of(shard, group_id) {
-        Ok((_, owner)) if owner == shard.core => Ok(()),
-        Ok(_) => Err(ResponseError::NotCoordinator),
+        Ok((p, owner)) => coordinator_moves::check(shard, p, owner, &shard.groups.loaded),
         Err(e) => {
             tracing::error!(error = %e, "cannot create {}", offsets_log::OFFSETS_TOPIC);
             Err(ResponseError::CoordinatorNotAvailable)
@@ -224,9 +229,12 @@ pub async fn call_parked(
 pub async fn load(shard: &Shard) {
     let started = std::time::Instant::now();
     match offsets_log::replay_owned(shard, &shard.groups.coordinator, crate::now_ms()).await {
-        Ok(offsets_log::Replayed { records, staged }) => {
+        Ok((offsets_log::Replayed { records, staged }, loaded)) => {
             for (producer_id, records) in staged {
                 stage_txn_offsets(shard, producer_id, records);
+            }
+            for p in loaded {
+                shard.groups.loaded.mark(p);
             }
             let groups = shard.groups.read(|c| c.groups().count());
             tracing::info!(
@@ -242,6 +250,56 @@ pub async fn load(shard: &Shard) {
         }
     }
     shard.groups.timers_changed.notify();
+}
+
+/// Cluster mode: loads the groups of `__consumer_offsets` partitions this shard now leads
+/// and drops those of partitions it lost (see `coordinator_moves`). Called by the shard's
+/// housekeeping loop.
+pub async fn follow_leadership(shard: &Shard) {
+    if shard.config.cluster.is_none() {
+        return;
+    }
+    let led = coordinator_moves::led_partitions(shard, offsets_log::OFFSETS_TOPIC);
+    let (gained, lost) = shard.groups.loaded.changes(&led);
+    for p in lost {
+        let topic = offsets_log::OFFSETS_TOPIC;
+        let dropped = shard
+            .groups
+            .call(|c| c.unload(|group| coordinator_moves::id_in_partition(shard, topic, group, p)));
+        shard.groups.loaded.forget(p);
+        tracing::info!(
+            core = shard.core,
+            partition = p,
+            groups = dropped,
+            "groups moved to another coordinator"
+        );
+    }
+    for p in gained {
+        let started = std::time::Instant::now();
+        match offsets_log::replay_partition(shard, p, &shard.groups.coordinator, crate::now_ms())
+            .await
+        {
+            Ok(offsets_log::Replayed { records, staged }) => {
+                for (producer_id, records) in staged {
+                    stage_txn_offsets(shard, producer_id, records);
+                }
+                shard.groups.loaded.mark(p);
+                shard.groups.timers_changed.notify();
+                if records > 0 {
+                    tracing::info!(
+                        core = shard.core,
+                        partition = p,
+                        records,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "groups loaded after a leader change"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(core = shard.core, partition = p, error = %e, "loading groups failed; retrying")
+            }
+        }
+    }
 }
 
 /// Fires group deadlines (`tick` at `next_deadline_ms`) and expires offsets every

@@ -14,6 +14,7 @@ use crate::coordinator::group::records::{self, Record, RecordError, RecordKey};
 use crate::metadata::{MetadataError, TopicMeta};
 use crate::protocol::record_batch::{self, BatchBuilder, BatchError, BatchView};
 use crate::protocol::records::{self as batch_records, encode_record};
+use crate::shard::replication;
 use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{AppendError, FlushWait, ReadError, validate_batches};
 
@@ -47,6 +48,9 @@ pub enum OffsetsLogError {
     /// A record does not decode as a group metadata or offset record (replay).
     #[error("undecodable group record key: {0}")]
     Key(#[from] RecordError),
+    /// The in-sync replicas did not all take the append in time (cluster mode).
+    #[error("the in-sync replicas did not acknowledge the append: {0:?}")]
+    NotReplicated(ResponseError),
 }
 
 impl OffsetsLogError {
@@ -119,12 +123,22 @@ pub async fn append(shard: &Shard, records: &[Record], now_ms: i64) -> Result<()
         let log = shard.partition(OFFSETS_TOPIC, partition).await?;
         let max_bytes = log.max_message_bytes();
         let batch = build_batch(&records, now_ms);
-        log.append(
-            validate_batches(&batch, max_bytes)?,
-            now_ms,
-            FlushWait::Durable,
+        let info = log
+            .append(
+                validate_batches(&batch, max_bytes)?,
+                now_ms,
+                FlushWait::Durable,
+            )
+            .await?;
+        replication::acknowledge_internal_append(
+            shard,
+            OFFSETS_TOPIC,
+            partition,
+            &log,
+            info.last_offset,
         )
-        .await?;
+        .await
+        .map_err(OffsetsLogError::NotReplicated)?;
     }
     Ok(())
 }
@@ -179,29 +193,45 @@ pub(crate) fn build_batch_as(
 }
 
 /// Loads every `__consumer_offsets` partition this shard owns into `coordinator`. Called
-/// once at start-up, before the shard serves requests.
+/// once at start-up, before the shard serves requests; returns the partitions loaded too.
 pub async fn replay_owned(
     shard: &Shard,
     coordinator: &std::cell::RefCell<GroupCoordinator>,
     now_ms: i64,
-) -> Result<Replayed, OffsetsLogError> {
-    let mut staged = Staged::new();
-    let Some(meta) = shard.cluster.topic(OFFSETS_TOPIC) else {
-        return Ok(Replayed { records: 0, staged });
+) -> Result<(Replayed, Vec<i32>), OffsetsLogError> {
+    let mut total = Replayed {
+        records: 0,
+        staged: Staged::new(),
     };
-    let mut replayed = 0;
+    let Some(meta) = shard.cluster.topic(OFFSETS_TOPIC) else {
+        return Ok((total, Vec::new()));
+    };
+    let mut loaded = Vec::new();
     for (p, owner) in meta.partitions.iter().enumerate() {
         if *owner != shard.core {
             continue;
         }
-        let partition = shard.partition(OFFSETS_TOPIC, p as i32).await?;
-        replayed += partition
-            .with_log(|log| replay_log(log, &mut coordinator.borrow_mut(), &mut staged, now_ms))?;
+        let replayed = replay_partition(shard, p as i32, coordinator, now_ms).await?;
+        total.records += replayed.records;
+        total.staged.extend(replayed.staged);
+        loaded.push(p as i32);
     }
-    Ok(Replayed {
-        records: replayed,
-        staged,
-    })
+    Ok((total, loaded))
+}
+
+/// Loads one `__consumer_offsets` partition into `coordinator` (start-up, or this shard just
+/// became its leader).
+pub async fn replay_partition(
+    shard: &Shard,
+    p: i32,
+    coordinator: &std::cell::RefCell<GroupCoordinator>,
+    now_ms: i64,
+) -> Result<Replayed, OffsetsLogError> {
+    let mut staged = Staged::new();
+    let partition = shard.partition(OFFSETS_TOPIC, p).await?;
+    let records = partition
+        .with_log(|log| replay_log(log, &mut coordinator.borrow_mut(), &mut staged, now_ms))?;
+    Ok(Replayed { records, staged })
 }
 
 /// What a replay loaded: the count of records applied, and the offset records of

@@ -27,8 +27,10 @@ use crate::metadata::{MetadataError, TopicMeta};
 use crate::protocol::control_batch;
 use crate::protocol::record_batch::BatchView;
 use crate::protocol::records as batch_records;
+use crate::shard::coordinator_moves::{self, LoadedPartitions};
 use crate::shard::mailbox::Handler;
 use crate::shard::offsets_log::{self, OffsetsLogError};
+use crate::shard::replication;
 use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{FlushWait, validate_batches};
 
@@ -82,6 +84,8 @@ pub struct Txns {
     finishing: RefCell<HashSet<String>>,
     /// Signalled after every change, since any change may move a deadline.
     timers_changed: Event,
+    /// The `__transaction_state` partitions whose ids are loaded here.
+    loaded: LoadedPartitions,
 }
 
 impl Txns {
@@ -92,6 +96,7 @@ impl Txns {
             coordinator: RefCell::new(TxnCoordinator::new(max_timeout_ms)),
             finishing: RefCell::new(HashSet::new()),
             timers_changed: Event::default(),
+            loaded: LoadedPartitions::default(),
         }
     }
 
@@ -156,11 +161,11 @@ pub fn coordinator_of(
     Ok((partition, meta.partitions[partition as usize]))
 }
 
-/// NOT_COORDINATOR unless this shard coordinates `transactional_id`.
+/// NOT_COORDINATOR unless this shard coordinates `transactional_id`;
+/// COORDINATOR_LOAD_IN_PROGRESS while (in a cluster) its ids are loaded after a leader change.
 pub fn check_coordinator(shard: &Shard, transactional_id: &str) -> Result<(), ResponseError> {
     match coordinator_of(shard, transactional_id) {
-        Ok((_, owner)) if owner == shard.core => Ok(()),
-        Ok(_) => Err(ResponseError::NotCoordinator),
+        Ok((p, owner)) => coordinator_moves::check(shard, p, owner, &shard.txns.loaded),
         Err(e) => {
             tracing::error!(error = %e, "cannot create {TXN_TOPIC}");
             Err(ResponseError::CoordinatorNotAvailable)
@@ -189,12 +194,16 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
         value: record.value,
     };
     let batch = offsets_log::build_batch(&[&record], now);
-    log.append(
-        validate_batches(&batch, max_bytes)?,
-        now,
-        FlushWait::Durable,
-    )
-    .await?;
+    let info = log
+        .append(
+            validate_batches(&batch, max_bytes)?,
+            now,
+            FlushWait::Durable,
+        )
+        .await?;
+    replication::acknowledge_internal_append(shard, TXN_TOPIC, partition, &log, info.last_offset)
+        .await
+        .map_err(OffsetsLogError::NotReplicated)?;
     Ok(())
 }
 
@@ -276,9 +285,18 @@ pub async fn write_local_markers(
         let max_bytes = log.max_message_bytes();
         let validated = validate_batches(&batch, max_bytes)
             .map_err(|_| ResponseError::CorruptMessage.code())?;
-        if let Err(e) = log.append(validated, now, FlushWait::Durable).await {
-            tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
-            return Err(ResponseError::KafkaStorageError.code());
+        let info = match log.append(validated, now, FlushWait::Durable).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
+                return Err(ResponseError::KafkaStorageError.code());
+            }
+        };
+        if let Err(e) =
+            replication::acknowledge_internal_append(shard, topic, *p, &log, info.last_offset).await
+        {
+            tracing::warn!(topic, partition = p, error = ?e, "a transaction marker is not on every in-sync replica yet");
+            return Err(e.code());
         }
         if topic == offsets_log::OFFSETS_TOPIC {
             crate::shard::groups::settle_txn_offsets(shard, producer_id, commit);
@@ -449,32 +467,79 @@ async fn replay_owned(shard: &Shard) -> Result<usize, OffsetsLogError> {
     };
     let mut replayed = 0;
     for (p, owner) in meta.partitions.iter().enumerate() {
-        if *owner != shard.core {
-            continue;
+        if *owner == shard.core {
+            replayed += replay_partition(shard, p as i32).await?;
+            shard.txns.loaded.mark(p as i32);
         }
-        let partition = shard.partition(TXN_TOPIC, p as i32).await?;
-        replayed += partition.with_log(|log| -> Result<usize, OffsetsLogError> {
-            let mut replayed = 0;
-            let mut offset = log.watermarks().log_start_offset;
-            while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
-                let mut at = 0;
-                while let Ok(size) = crate::protocol::record_batch::total_size(&bytes[at..]) {
-                    if at + size > bytes.len() {
-                        break;
-                    }
-                    let view = BatchView::parse_validated(&bytes[at..at + size])?;
-                    replayed += replay_batch(shard, &view)?;
-                    offset = view.last_offset() + 1;
-                    at += size;
-                }
-                if at == 0 {
-                    break; // `read` returns at least one whole batch; nothing more to apply
-                }
-            }
-            Ok(replayed)
-        })?;
     }
     Ok(replayed)
+}
+
+/// Applies one `__transaction_state` partition's records to the coordinator.
+async fn replay_partition(shard: &Shard, p: i32) -> Result<usize, OffsetsLogError> {
+    let partition = shard.partition(TXN_TOPIC, p).await?;
+    partition.with_log(|log| -> Result<usize, OffsetsLogError> {
+        let mut replayed = 0;
+        let mut offset = log.watermarks().log_start_offset;
+        while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
+            let mut at = 0;
+            while let Ok(size) = crate::protocol::record_batch::total_size(&bytes[at..]) {
+                if at + size > bytes.len() {
+                    break;
+                }
+                let view = BatchView::parse_validated(&bytes[at..at + size])?;
+                replayed += replay_batch(shard, &view)?;
+                offset = view.last_offset() + 1;
+                at += size;
+            }
+            if at == 0 {
+                break; // `read` returns at least one whole batch; nothing more to apply
+            }
+        }
+        Ok(replayed)
+    })
+}
+
+/// Cluster mode: loads the ids of `__transaction_state` partitions this shard now leads
+/// (their unfinished commits and aborts are then completed by the timer task, as after a
+/// restart) and drops those of partitions it lost. Called by the housekeeping loop.
+pub async fn follow_leadership(shard: &Shard) {
+    if shard.config.cluster.is_none() {
+        return;
+    }
+    let led = coordinator_moves::led_partitions(shard, TXN_TOPIC);
+    let (gained, lost) = shard.txns.loaded.changes(&led);
+    for p in lost {
+        let dropped = shard
+            .txns
+            .call(|c| c.unload(|id| coordinator_moves::id_in_partition(shard, TXN_TOPIC, id, p)));
+        shard.txns.loaded.forget(p);
+        tracing::info!(
+            core = shard.core,
+            partition = p,
+            ids = dropped,
+            "transactional ids moved to another coordinator"
+        );
+    }
+    for p in gained {
+        match replay_partition(shard, p).await {
+            Ok(records) => {
+                shard.txns.loaded.mark(p);
+                shard.txns.timers_changed.notify();
+                if records > 0 {
+                    tracing::info!(
+                        core = shard.core,
+                        partition = p,
+                        records,
+                        "transactional ids loaded after a leader change"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(core = shard.core, partition = p, error = %e, "loading transactional ids failed; retrying")
+            }
+        }
+    }
 }
 
 fn replay_batch(shard: &Shard, view: &BatchView<'_>) -> Result<usize, OffsetsLogError> {

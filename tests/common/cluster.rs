@@ -245,3 +245,21 @@ pub fn leader_and_isr(bootstrap: &str, topic: &str, partition: i32) -> Option<(i
     isr.sort_unstable();
     Some((p.leader(), isr))
 }
+
+/// Whether every partition of `topic` has `expected` (sorted) as its ISR, per Metadata from
+/// `bootstrap`.
+pub fn every_isr_is(bootstrap: &str, topic: &str, expected: &[i32]) -> bool {
+    use rdkafka::consumer::Consumer;
+    let Ok(md) = rdk::consumer(bootstrap).fetch_metadata(Some(topic), Duration::from_secs(5))
+    else {
+        return false;
+    };
+    md.topics().iter().filter(|t| t.name() == topic).all(|t| {
+        !t.partitions().is_empty()
+            && t.partitions().iter().all(|p| {
+                let mut isr = p.isr().to_vec();
+                isr.sort_unstable();
+                isr == expected
+            })
+    })
+}

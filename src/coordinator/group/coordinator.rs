@@ -79,6 +79,14 @@ impl GroupCoordinator {
         self.groups.get(group_id)
     }
 
+    /// Forgets the groups `lost` picks, writing nothing: their `__consumer_offsets` partition
+    /// moved to another coordinator, which loads them from the log. Returns how many.
+    pub fn unload(&mut self, mut lost: impl FnMut(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, _| !lost(id));
+        before - self.groups.len()
+    }
+
     /// Every group this coordinator holds, ordered by group id.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.groups.values()

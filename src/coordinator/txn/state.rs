@@ -118,6 +118,14 @@ impl TxnCoordinator {
         self.txns.get(transactional_id)
     }
 
+    /// Forgets the ids `lost` picks, writing nothing: their `__transaction_state` partition
+    /// moved to another coordinator, which loads them from the log. Returns how many.
+    pub fn unload(&mut self, mut lost: impl FnMut(&str) -> bool) -> usize {
+        let before = self.txns.len();
+        self.txns.retain(|id, _| !lost(id));
+        before - self.txns.len()
+    }
+
     /// Every transactional id this shard holds, in no particular order.
     pub fn all(&self) -> impl Iterator<Item = &TxnMetadata> {
         self.txns.values()

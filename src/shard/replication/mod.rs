@@ -227,6 +227,42 @@ pub async fn wait_for_replicas(
     }
 }
 
+/// How long an internal append (group commits, transaction state, markers) waits for the
+/// ISR: Kafka's `offsets.commit.timeout.ms` default.
+pub const INTERNAL_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After this shard's coordinator appended to an internal topic it leads: in a cluster,
+/// waits until every in-sync replica has the records (acks=all, as Kafka's coordinators
+/// write), so an answered commit survives a failover. A no-op on a single node and for a
+/// partition without followers.
+pub async fn acknowledge_internal_append(
+    shard: &Shard,
+    topic: &str,
+    index: i32,
+    partition: &Partition,
+    last_offset: i64,
+) -> Result<(), ResponseError> {
+    if shard.config.cluster.is_none() {
+        return Ok(());
+    }
+    leader_appended(shard, topic, index, partition);
+    let replicated = shard
+        .topic(topic)
+        .is_some_and(|meta| meta.is_replicated(index as usize));
+    if !replicated {
+        return Ok(());
+    }
+    wait_for_replicas(
+        shard,
+        topic,
+        index,
+        partition,
+        last_offset,
+        INTERNAL_ACK_TIMEOUT,
+    )
+    .await
+}
+
 /// Proposes a new ISR for a partition this shard leads (KIP-497's AlterPartition through
 /// the quorum), unless one is already on its way. The partition epoch in the command makes
 /// the quorum refuse it if the partition changed meanwhile (a newer leader, another ISR

@@ -13,7 +13,9 @@ use crate::protocol::record_batch::BatchBuilder;
 use crate::protocol::records::{Record, encode_record};
 use crate::storage::validate::validate_batches;
 
-fn produced(records: i32) -> ValidatedBatches {
+/// One valid batch of `records` records, as a produce hands it to the log (also used by
+/// `replica_tests`).
+pub(super) fn produced(records: i32) -> ValidatedBatches {
     let mut section = Vec::new();
     for i in 0..records {
         let record = Record {

@@ -6,33 +6,10 @@
 use std::path::Path;
 use std::rc::Rc;
 
+use super::flush_tests::produced;
 use super::*;
 use crate::config::TopicConfig;
-use crate::protocol::record_batch::{BatchBuilder, BatchView};
-use crate::protocol::records::{Record, encode_record};
-use crate::storage::validate::validate_batches;
-
-fn produced(records: i32) -> ValidatedBatches {
-    let mut section = Vec::new();
-    for i in 0..records {
-        let record = Record {
-            attributes: 0,
-            timestamp_delta: 0,
-            offset_delta: i,
-            key: None,
-            value: Some(vec![7; 32]),
-            headers: Vec::new(),
-        };
-        encode_record(&mut section, &record);
-    }
-    let batch = BatchBuilder {
-        last_offset_delta: records - 1,
-        record_count: records,
-        ..Default::default()
-    }
-    .build(&section);
-    validate_batches(&batch, 1 << 20).expect("a well-formed batch")
-}
+use crate::protocol::record_batch::BatchView;
 
 async fn open(dir: &Path, config: TopicConfig) -> Rc<Partition> {
     let (log, _) = PartitionLog::open(dir.to_path_buf(), "t", 0, config).expect("open");
