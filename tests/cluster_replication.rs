@@ -191,13 +191,34 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
     // Phase 2: the followers freeze while the leader takes acks=1 records they never get;
     // the leader dies, a follower takes over and takes new records. The old leader's tail
     // diverged: when it comes back it must cut it, catch up and rejoin the ISR.
-    let leader = (new_leader / 1000) as u8;
     cluster.node(first_leader).start();
     cluster.wait_for(
         Duration::from_secs(60),
         "the restarted node back in the ISR",
-        || leader_and_isr(&cluster.bootstrap(leader), topic, 0).is_some_and(|(_, isr)| isr == ALL),
+        || {
+            leader_and_isr(&cluster.bootstrap(survivor), topic, 0)
+                .is_some_and(|(_, isr)| isr == ALL)
+        },
     );
+    // The first leader was the preferred replica: a preferred election (ElectLeaders, 43)
+    // gives it the partition back, and a second one is not needed.
+    let preferred = first_replica(&cluster.bootstrap(survivor), topic);
+    assert_eq!(preferred / 1000, i32::from(first_leader));
+    let mut admin = Client::connect(&cluster.bootstrap(survivor), None).expect("connect");
+    assert_eq!(elect_preferred(admin.any(), topic), 0, "preferred election");
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "the preferred replica leading",
+        || {
+            leader_and_isr(&cluster.bootstrap(survivor), topic, 0)
+                .is_some_and(|(l, _)| l == preferred)
+        },
+    );
+    assert_eq!(
+        elect_preferred(admin.any(), topic),
+        ResponseError::ElectionNotNeeded.code()
+    );
+    let leader = first_leader;
     let followers: Vec<u8> = (1..=3).filter(|n| *n != leader).collect();
     for f in &followers {
         signal(&mut cluster, *f, "-STOP");
@@ -263,6 +284,40 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
             copies.windows(2).all(|w| w[0] == w[1])
         },
     );
+
+    // The new leader takes acks=all records after all that.
+    let more: Vec<rdk::Rec> = (0..10).map(|i| numbered(N + 1000 + i)).collect();
+    rdk::send_all(&after, topic, 0, &more);
+}
+
+/// The first replica of partition 0 of `topic`.
+fn first_replica(bootstrap: &str, topic: &str) -> i32 {
+    use rdkafka::consumer::Consumer;
+    let md = rdk::consumer(bootstrap)
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .expect("topic");
+    t.partitions()[0].replicas()[0]
+}
+
+/// ElectLeaders (preferred) for partition 0 of `topic`; the partition's error code.
+fn elect_preferred(conn: &mut sluice::client::connection::Connection, topic: &str) -> i16 {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{ElectLeadersRequest, TopicName};
+    let mut t = TopicPartitions::default();
+    t.topic = TopicName(topic.to_string().into());
+    t.partitions = vec![0];
+    let mut request = ElectLeadersRequest::default();
+    request.election_type = 0;
+    request.topic_partitions = Some(vec![t]);
+    request.timeout_ms = 10_000;
+    let response = conn.send(&request, None).expect("ElectLeaders");
+    assert_eq!(response.error_code, 0);
+    response.replica_election_results[0].partition_result[0].error_code
 }
 
 #[test]

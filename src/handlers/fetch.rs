@@ -297,18 +297,20 @@ pub(crate) fn check_leader_epoch(
     }
 }
 
-/// The follower's last fetched epoch against the leader's epoch cache: if the leader's copy
-/// of that epoch ends before the fetch offset, or the leader never had that epoch, the
-/// follower's tail diverged, and it is told where the leader's log for it ends.
+/// The follower's last fetched epoch against this leader's epoch cache (KIP-320; the rule
+/// is `replication::divergence::diverging_epoch`).
 fn diverging_epoch(
     partition: &crate::storage::log::Partition,
     p: &FetchPartition,
 ) -> Option<(i32, i64)> {
-    if p.last_fetched_epoch < 0 {
-        return None;
-    }
-    let (epoch, end) = partition.with_log(|log| log.epoch_end_offset(p.last_fetched_epoch));
-    (epoch != p.last_fetched_epoch || end < p.fetch_offset).then_some((epoch, end))
+    partition.with_log(|log| {
+        crate::shard::replication::divergence::diverging_epoch(
+            log.leader_epochs(),
+            log.log_end_offset(),
+            p.last_fetched_epoch,
+            p.fetch_offset,
+        )
+    })
 }
 
 fn diverged_plan(

@@ -21,6 +21,7 @@ pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -148,6 +149,7 @@ registry! {
         DescribeGroups(DescribeGroupsRequest) => describe_groups::handle, describe_groups::VERSIONS;
         DeleteGroups(DeleteGroupsRequest) => delete_groups::handle, delete_groups::VERSIONS;
         OffsetDelete(OffsetDeleteRequest) => offset_delete::handle, offset_delete::VERSIONS;
+        ElectLeaders(ElectLeadersRequest) => elect_leaders::handle, elect_leaders::VERSIONS;
         OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) => offset_for_leader_epoch::handle, offset_for_leader_epoch::VERSIONS;
         AddPartitionsToTxn(AddPartitionsToTxnRequest) => add_partitions_to_txn::handle, add_partitions_to_txn::VERSIONS;
         AddOffsetsToTxn(AddOffsetsToTxnRequest) => add_offsets_to_txn::handle, add_offsets_to_txn::VERSIONS;

@@ -26,6 +26,7 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
+use super::divergence;
 use crate::shard::Shard;
 use crate::storage::log::Partition;
 
@@ -296,14 +297,9 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
     }
     if p.diverging_epoch.epoch >= 0 {
         let (epoch, end) = (p.diverging_epoch.epoch, p.diverging_epoch.end_offset);
-        // Truncate to where the leader's copy of that epoch ends, or to where ours does if it
-        // ends sooner; the next fetch checks the epoch before it again.
-        let (_, local_end) = replica.with_log(|log| log.epoch_end_offset(epoch));
-        let target = if local_end >= 0 {
-            end.min(local_end)
-        } else {
-            end
-        };
+        let target = replica.with_log(|log| {
+            divergence::truncation_offset(log.leader_epochs(), log.log_end_offset(), (epoch, end))
+        });
         tracing::warn!(
             topic,
             partition = p.partition_index,
@@ -312,7 +308,7 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
             truncate_to = target,
             "log diverged from the leader's; truncating"
         );
-        if let Err(e) = replica.truncate_to(target.max(0)).await {
+        if let Err(e) = replica.truncate_to(target).await {
             tracing::error!(topic, partition = p.partition_index, error = %e, "truncation failed");
         }
         return true;

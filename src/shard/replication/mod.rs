@@ -10,6 +10,7 @@
 //! is its broker id, and follows it when it holds another replica. Leader elections happen in
 //! the metadata image (`metadata/image/election.rs`); this module reacts to them.
 
+pub mod divergence;
 pub mod fetcher;
 pub mod progress;
 
