@@ -100,6 +100,7 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
             rack: None,
             heartbeat_interval: cfg.heartbeat_interval,
             session_timeout: cfg.session_timeout,
+            leader_rebalance: cfg.replication.leader_rebalance,
         },
     )?;
     if registers {

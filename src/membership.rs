@@ -3,8 +3,9 @@
 //! into the node's [`Cluster`], registers the node's shards with the quorum, unfences the node
 //! once its mirror has caught up with its registration, heartbeats to the active controller,
 //! and, while this node's controller leads, fences nodes whose heartbeats stopped (Kafka's
-//! `broker.session.timeout.ms`). Fencing does not move partition leadership yet: that comes
-//! with replication; a fenced node's partitions are reported without a leader meanwhile.
+//! `broker.session.timeout.ms`; the image then elects new leaders for the partitions the
+//! fenced node led) and moves leaders back to their preferred replicas
+//! (`auto.leader.rebalance.enable`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use crate::config::LeaderRebalance;
 use crate::metadata::Cluster;
 use crate::metadata::command::{MetaCommand, MetaReply};
 use crate::metadata::image::ClusterImage;
@@ -33,6 +35,8 @@ pub struct MembershipSettings {
     pub heartbeat_interval: Duration,
     /// `broker.session.timeout.ms`.
     pub session_timeout: Duration,
+    /// `auto.leader.rebalance.enable` and its interval and threshold; `None` when off.
+    pub leader_rebalance: Option<LeaderRebalance>,
 }
 
 /// Starts the `sluice-membership` thread. It runs until the process exits.
@@ -86,6 +90,7 @@ async fn lifecycle(
 ) {
     let incarnation = Uuid::new_v4();
     let mut leading_since: Option<Instant> = None;
+    let mut last_rebalance = Instant::now();
     loop {
         if let Some(image) = cluster.image() {
             if let Some(endpoints) = &settings.endpoints {
@@ -102,6 +107,12 @@ async fn lifecycle(
             };
             if let Some(since) = leading_since {
                 fence_silent_nodes(controller, settings, &image, since).await;
+                if let Some(rebalance) = settings.leader_rebalance
+                    && last_rebalance.elapsed() >= rebalance.check_interval
+                {
+                    last_rebalance = Instant::now();
+                    rebalance_leaders(controller, &image, rebalance).await;
+                }
             }
         }
         tokio::time::sleep(settings.heartbeat_interval).await;
@@ -181,6 +192,30 @@ async fn fence_silent_nodes(
         };
         if let Err(e) = controller.write(fence).await {
             tracing::warn!(node = reg.node_id, "fencing did not commit: {e}");
+        }
+    }
+}
+
+/// On the leader, every `leader.imbalance.check.interval.seconds`: preferred elections for
+/// the brokers whose share of partitions led elsewhere is above
+/// `leader.imbalance.per.broker.percentage` (the rule is the image's
+/// `preferred_leader_changes`). A change that lost a race with another is refused by the
+/// partition epoch and tried again at the next check.
+async fn rebalance_leaders(
+    controller: &ControllerHandle<ClusterImage>,
+    image: &ClusterImage,
+    rebalance: LeaderRebalance,
+) {
+    for change in image.preferred_leader_changes(rebalance.imbalance_percent) {
+        let described = format!("{change:?}");
+        match controller.write(change).await {
+            Ok(done) => match done.reply {
+                MetaReply::Ok(_) => tracing::info!("preferred leader elected: {described}"),
+                MetaReply::Err { message, .. } => {
+                    tracing::debug!("preferred leader election refused: {message}");
+                }
+            },
+            Err(e) => tracing::warn!("preferred leader election did not commit: {e}"),
         }
     }
 }

@@ -649,6 +649,40 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         show: Some(|c| c.kraft.replica_fetch_backoff_ms.to_string()),
         ..KEY
     },
+    BrokerKey {
+        name: "auto.leader.rebalance.enable",
+        default: KeyDefault::Value("true"),
+        doc: "the active controller moves leadership back to preferred replicas",
+        parse: |c, k, v| set(&mut c.kraft.auto_leader_rebalance, parse_key(k, v)),
+        show: Some(|c| c.kraft.auto_leader_rebalance.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "leader.imbalance.check.interval.seconds",
+        default: KeyDefault::Value("300"),
+        doc: "how often the active controller looks for leaders off their preferred replica",
+        parse: |c, k, v| {
+            set(
+                &mut c.kraft.leader_imbalance_check_interval_seconds,
+                positive(k, v),
+            )
+        },
+        show: Some(|c| c.kraft.leader_imbalance_check_interval_seconds.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "leader.imbalance.per.broker.percentage",
+        default: KeyDefault::Value("10"),
+        doc: "share of a broker's preferred partitions led elsewhere that triggers a rebalance",
+        parse: |c, k, v| {
+            set(
+                &mut c.kraft.leader_imbalance_per_broker_percentage,
+                parse_key(k, v),
+            )
+        },
+        show: Some(|c| c.kraft.leader_imbalance_per_broker_percentage.to_string()),
+        ..KEY
+    },
 ];
 
 /// Key-at-a-time updates of the network limits; here beside the table rather than in

@@ -38,6 +38,9 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "replica.fetch.response.max.bytes",
     "replica.fetch.wait.max.ms",
     "replica.fetch.backoff.ms",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
 ];
 
 /// `process.roles`: what this node does in the cluster.
@@ -172,6 +175,12 @@ pub struct KraftKeys {
     pub replica_fetch_wait_max_ms: u64,
     /// `replica.fetch.backoff.ms`.
     pub replica_fetch_backoff_ms: u64,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 /// A node's place in a multi-node cluster, checked: present on [`BrokerConfig::cluster`]
@@ -247,6 +256,20 @@ pub struct ReplicationConfig {
     pub fetch_wait_max: Duration,
     /// `replica.fetch.backoff.ms` (1000 ms): pause after a failed follower fetch.
     pub fetch_backoff: Duration,
+    /// `auto.leader.rebalance.enable` (true), `leader.imbalance.check.interval.seconds`
+    /// (300 s) and `leader.imbalance.per.broker.percentage` (10): the active controller's
+    /// periodic preferred leader elections; `None` when disabled.
+    pub leader_rebalance: Option<LeaderRebalance>,
+}
+
+/// When the active controller moves leaders back to their preferred replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderRebalance {
+    /// How often it looks.
+    pub check_interval: Duration,
+    /// A broker's share (percent) of the partitions it is preferred for but does not lead
+    /// above which those partitions are elected back to it.
+    pub imbalance_percent: u32,
 }
 
 /// Parses `controller.quorum.voters`: `id@host:port,...`, ids unique and not negative.
@@ -441,6 +464,10 @@ impl ClusterConfig {
                 fetch_response_max_bytes: k.replica_fetch_response_max_bytes,
                 fetch_wait_max: Duration::from_millis(k.replica_fetch_wait_max_ms),
                 fetch_backoff: Duration::from_millis(k.replica_fetch_backoff_ms),
+                leader_rebalance: k.auto_leader_rebalance.then(|| LeaderRebalance {
+                    check_interval: Duration::from_secs(k.leader_imbalance_check_interval_seconds),
+                    imbalance_percent: k.leader_imbalance_per_broker_percentage,
+                }),
             },
         }))
     }

@@ -95,6 +95,10 @@ fn the_issue_node_file_parses_for_each_node() {
                 fetch_response_max_bytes: 10_485_760,
                 fetch_wait_max: Duration::from_millis(500),
                 fetch_backoff: Duration::from_millis(1000),
+                leader_rebalance: Some(LeaderRebalance {
+                    check_interval: Duration::from_secs(300),
+                    imbalance_percent: 10,
+                }),
             },
         };
         assert_eq!(cfg.cluster, Some(expected), "node {n}");

@@ -16,8 +16,10 @@
 //!   cluster-wide broker config, both in the image so every node decides alike), in which case
 //!   a live replica outside the ISR leads and becomes the whole ISR.
 
+use std::collections::BTreeMap;
+
 use super::{ClusterImage, PartitionImage};
-use crate::metadata::command::split_broker_id;
+use crate::metadata::command::{MetaCommand, split_broker_id};
 
 /// Kafka's key for electing an out-of-sync replica when no in-sync one is alive.
 pub const UNCLEAN_ELECTION_KEY: &str = "unclean.leader.election.enable";
@@ -55,6 +57,45 @@ impl ClusterImage {
             }
             image.elect(p, &p.isr, unclean)
         });
+    }
+
+    /// Kafka's automatic leader rebalance, as the active controller proposes it: for every
+    /// broker that leads fewer of the partitions it is the preferred (first) replica of than
+    /// `imbalance_percent` allows, a preferred election (a PartitionChange with the next
+    /// leader epoch) for each of those partitions whose preferred replica is live and in
+    /// the ISR. Empty when leadership is balanced.
+    pub fn preferred_leader_changes(&self, imbalance_percent: u32) -> Vec<MetaCommand> {
+        // Preferred broker -> (partitions it is preferred for, how many it does not lead, the
+        // elections that would give them back).
+        let mut by_broker: BTreeMap<i32, (usize, usize, Vec<MetaCommand>)> = BTreeMap::new();
+        for topic in self.topics.values() {
+            for (index, p) in topic.partitions.iter().enumerate() {
+                let Some(&preferred) = p.replicas.first() else {
+                    continue;
+                };
+                let entry = by_broker.entry(preferred).or_default();
+                entry.0 += 1;
+                if p.leader == preferred {
+                    continue;
+                }
+                entry.1 += 1;
+                if p.isr.contains(&preferred) && self.is_live_broker_id(preferred) {
+                    entry.2.push(MetaCommand::PartitionChange {
+                        topic_id: topic.id,
+                        partition: index as i32,
+                        leader: preferred,
+                        leader_epoch: p.leader_epoch.saturating_add(1),
+                        isr: p.isr.clone(),
+                        partition_epoch: p.partition_epoch,
+                    });
+                }
+            }
+        }
+        by_broker
+            .into_values()
+            .filter(|(total, not_led, _)| not_led * 100 > total * imbalance_percent as usize)
+            .flat_map(|(_, _, elections)| elections)
+            .collect()
     }
 
     /// The leader and ISR after an election among `isr`: the first live ISR member in replica

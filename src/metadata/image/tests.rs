@@ -605,3 +605,43 @@ fn a_restart_registration_removes_the_node_from_leadership_and_isr() {
         (2000, 1, vec![2000])
     );
 }
+
+#[test]
+fn the_leader_rebalance_gives_partitions_back_to_preferred_replicas_in_the_isr() {
+    let mut image = cluster_of(&[(1, 1), (2, 1)]);
+    let id = create(
+        &mut image,
+        "t",
+        &[vec![1000, 2000], vec![1000, 2000], vec![2000, 1000]],
+    );
+    assert!(image.preferred_leader_changes(10).is_empty(), "balanced");
+    // Node 1 goes down and comes back: its partitions are led by node 2 and it is out of
+    // the ISR, so nothing can move yet.
+    fence(&mut image, 1);
+    unfence(&mut image, 1);
+    assert_eq!(partition_of(&image, id, 0).leader, 2000);
+    assert!(
+        image.preferred_leader_changes(10).is_empty(),
+        "not in the ISR"
+    );
+    // Back in the ISR of partition 0 only: one election, for partition 0.
+    let p = partition_of(&image, id, 0);
+    let rejoin = MetaCommand::PartitionChange {
+        topic_id: id,
+        partition: 0,
+        leader: 2000,
+        leader_epoch: p.leader_epoch,
+        isr: vec![2000, 1000],
+        partition_epoch: p.partition_epoch,
+    };
+    assert!(matches!(apply(&mut image, &rejoin), MetaReply::Ok(_)));
+    let changes = image.preferred_leader_changes(10);
+    assert_eq!(changes.len(), 1);
+    for change in &changes {
+        assert!(matches!(apply(&mut image, change), MetaReply::Ok(_)));
+    }
+    let p = partition_of(&image, id, 0);
+    assert_eq!((p.leader, p.leader_epoch), (1000, 2));
+    // Below the threshold nothing moves: 1 of 2 partitions off (50 %) with 60 % allowed.
+    assert!(image.preferred_leader_changes(60).is_empty());
+}
