@@ -322,6 +322,11 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
     replica.with_log_mut(|log| {
         let hw = p.high_watermark.min(log.log_end_offset());
         log.set_high_watermark(hw);
+        if p.log_start_offset > log.watermarks().log_start_offset
+            && let Err(e) = log.follow_log_start(p.log_start_offset)
+        {
+            tracing::warn!(topic, partition = p.partition_index, error = %e, "cannot checkpoint the log start offset");
+        }
     });
     true
 }

@@ -50,6 +50,9 @@ impl PartitionLog {
             if !(below_start || by_time || by_size) {
                 break;
             }
+            if next_base > self.high_watermark() {
+                break; // never delete what a replica may still need to serve or fetch
+            }
             let base = *base;
             let segment = self.segments.remove(&base).expect("key was just read");
             let paths = segment.paths();
@@ -82,8 +85,11 @@ impl PartitionLog {
         }
         let lag = self.config.min_compaction_lag_ms;
         let closed = self.segments.values().take(self.segments.len() - 1);
+        // Only below the high watermark: what replicas have not all taken yet stays as written.
+        let hw = self.high_watermark();
         let cleanable: Vec<&Segment> = closed
             .take_while(|s| lag == 0 || now_ms - s.max_timestamp() >= lag)
+            .take_while(|s| s.next_offset() <= hw)
             .collect();
         let total: u64 = cleanable.iter().map(|s| s.size()).sum();
         let dirty_segments = || {
@@ -139,21 +145,29 @@ impl PartitionLog {
     /// and returns the new low watermark. Whole segments below it go at the next retention
     /// pass.
     pub fn delete_records(&mut self, offset: i64) -> Result<i64, DeleteRecordsError> {
-        let target = if offset == -1 {
-            self.next_offset
-        } else {
-            offset
-        };
-        if target < 0 || target > self.next_offset {
+        let hw = self.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
             return Err(DeleteRecordsError::OffsetOutOfRange {
                 offset,
-                high_watermark: self.next_offset,
+                high_watermark: hw,
             });
         }
+        self.raise_log_start(target)?;
+        Ok(self.log_start_offset)
+    }
+
+    /// A follower takes its leader's log start (DeleteRecords or retention there), as far as
+    /// its own log reaches; whole segments below it go at the next retention pass.
+    pub fn follow_log_start(&mut self, leader_log_start: i64) -> io::Result<()> {
+        self.raise_log_start(leader_log_start.min(self.next_offset))
+    }
+
+    fn raise_log_start(&mut self, target: i64) -> io::Result<()> {
         if target > self.log_start_offset {
             write_log_start_checkpoint(&self.dir, target)?;
             self.log_start_offset = target;
         }
-        Ok(self.log_start_offset)
+        Ok(())
     }
 }

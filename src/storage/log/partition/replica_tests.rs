@@ -197,3 +197,32 @@ fn consumers_read_up_to_the_high_watermark() {
         });
     });
 }
+
+#[test]
+fn retention_and_deletes_stop_at_the_high_watermark_and_followers_take_the_leaders_start() {
+    glommio::LocalExecutor::default().run(async {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let rolling = TopicConfig {
+            segment_bytes: 1,
+            retention_bytes: 0,
+            ..TopicConfig::default()
+        };
+        let p = open(&tmp.path().join("t-0"), rolling).await;
+        for _ in 0..3 {
+            append(&p, 3).await; // segments at 0, 3 and 6 (active)
+        }
+        p.with_log_mut(|log| {
+            log.set_hw_follows_leo(false);
+            log.reset_high_watermark(4);
+            // Size retention wants every closed segment gone; only [0, 3) is below the HW.
+            assert_eq!(log.collect_expired_segments(0).len(), 3, "one segment's files");
+            assert_eq!(log.watermarks().log_start_offset, 3);
+            assert!(log.delete_records(5).is_err(), "above the high watermark");
+            assert_eq!(log.delete_records(-1).expect("to the HW"), 4);
+            log.follow_log_start(7).expect("leader's start");
+            assert_eq!(log.watermarks().log_start_offset, 7);
+            log.follow_log_start(100).expect("capped at the log end");
+            assert_eq!(log.watermarks().log_start_offset, 9);
+        });
+    });
+}
