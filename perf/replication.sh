@@ -65,7 +65,10 @@ for _ in $(seq 1 300); do
 done
 "$BIN" cluster brokers --bootstrap-server 127.0.0.1:$PORT
 
-"$BIN" topics create --bootstrap-server 127.0.0.1:$PORT --topic rf1 --partitions 1 --replication-factor 1
+# min.insync.replicas cannot exceed the replicas: with the cluster default of 2, acks=all to
+# an RF=1 topic is refused with NOT_ENOUGH_REPLICAS (as in Kafka).
+"$BIN" topics create --bootstrap-server 127.0.0.1:$PORT --topic rf1 --partitions 1 --replication-factor 1 \
+    --config min.insync.replicas=1
 "$BIN" topics create --bootstrap-server 127.0.0.1:$PORT --topic rf3 --partitions 1 --replication-factor 3
 sleep 2
 "$BIN" topics describe --bootstrap-server 127.0.0.1:$PORT --topic rf1 | tee "$OUT/topics.txt"
@@ -98,6 +101,8 @@ path, topic, rnd, load, cpu0, cpu1 = sys.argv[1:]
 run = json.load(open(path))["runs"][0]
 d = run["produce"]
 cpu = float(cpu1) - float(cpu0)
+if d["errors"]:
+    sys.exit(f"{topic} round {rnd}: {d['errors']} produce errors; see the perf output")
 gb = (run["sent"] - run["unacked"]) * 1024 / 1e9
 # Unpaced: latencies only say how deep the client's queue was, so none are reported.
 print(f"{topic}\t{rnd}\t{d['msgs_per_sec']:.0f}\t{d['mb_per_sec']:.1f}\t{cpu:.2f}\t{gb:.3f}\t"
