@@ -52,6 +52,20 @@ pub fn produce_batches(data: &[u8]) {
     let _ = crate::storage::log::validate_batches(&data, 1 << 20);
 }
 
+/// A follower's check of the bytes a leader sent (`validate_replicated`): framing and CRCs
+/// (fixed up, so mutations get past the checksum), a batch cut at the end left for the next
+/// fetch. Must never panic, and whatever it accepts is whole batches.
+pub fn replicated_batches(data: &[u8]) {
+    let mut data = data.to_vec();
+    fix_crcs(&mut data);
+    if let Ok(Some(accepted)) = crate::storage::validate::validate_replicated(&data) {
+        assert!(
+            accepted.batch_count() > 0,
+            "an accepted fetch holds a whole batch"
+        );
+    }
+}
+
 /// Rewrites the CRC of every batch whose length field fits the buffer, so a fuzzer's
 /// mutations of a batch are not all stopped by the checksum.
 fn fix_crcs(data: &mut [u8]) {
@@ -131,6 +145,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "request_decoder" => request_seeds(),
         "produce_batches" | "segment_recovery" => batch_seeds(),
+        "replicated_batches" => {
+            // Whole batches, and the same cut inside the last one (a fetch at its size limit).
+            let whole = batch_seeds();
+            let cut = whole
+                .iter()
+                .map(|b| b[..b.len().saturating_sub(7)].to_vec())
+                .collect::<Vec<_>>();
+            [whole, cut].concat()
+        }
         "records_section" => vec![[vec![3], records(3)].concat()],
         "coordinator_records" => coordinator_seeds(),
         "controller_frame" => quorum::frame_seeds(),

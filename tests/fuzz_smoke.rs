@@ -160,6 +160,11 @@ fn fuzz_produce_batches() {
 }
 
 #[test]
+fn fuzz_replicated_batches() {
+    fuzz("replicated_batches", sluice::fuzzing::replicated_batches);
+}
+
+#[test]
 fn fuzz_records_section() {
     fuzz("records_section", sluice::fuzzing::records_section);
 }

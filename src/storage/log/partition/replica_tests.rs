@@ -215,7 +215,11 @@ fn retention_and_deletes_stop_at_the_high_watermark_and_followers_take_the_leade
             log.set_hw_follows_leo(false);
             log.reset_high_watermark(4);
             // Size retention wants every closed segment gone; only [0, 3) is below the HW.
-            assert_eq!(log.collect_expired_segments(0).len(), 3, "one segment's files");
+            assert_eq!(
+                log.collect_expired_segments(0).len(),
+                3,
+                "one segment's files"
+            );
             assert_eq!(log.watermarks().log_start_offset, 3);
             assert!(log.delete_records(5).is_err(), "above the high watermark");
             assert_eq!(log.delete_records(-1).expect("to the HW"), 4);
