@@ -79,6 +79,9 @@ pub enum StartError {
 
 /// How often a shard checks for shutdown and applies control-plane changes.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(50);
+/// How often replicated partitions' high watermarks are checkpointed: Kafka's
+/// `replica.high.watermark.checkpoint.interval.ms` default.
+const HW_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often a shard publishes its partitions' sizes for the metrics endpoint.
 const METRICS_PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 /// After a shard died, how long the others get to stop cleanly before the process exits.
@@ -507,6 +510,7 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         Duration::from_millis(shard.config.producer_id_expiration_check_interval_ms as u64);
     let mut last_producer_expiry = std::time::Instant::now();
     let mut last_publish = std::time::Instant::now();
+    let mut last_hw_checkpoint = std::time::Instant::now();
     while !shard.is_shutting_down() {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         shard.reconcile().await;
@@ -519,6 +523,10 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
             crate::metrics::with_current(|m| m.publish_pools(server::zero_copy::pool_gauge()));
         }
         shard.flush_overdue(crate::now_ms()).await;
+        if last_hw_checkpoint.elapsed() >= HW_CHECKPOINT_INTERVAL {
+            last_hw_checkpoint = std::time::Instant::now();
+            shard.checkpoint_high_watermarks();
+        }
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();
             shard.apply_retention(crate::now_ms()).await;

@@ -254,10 +254,11 @@ impl Shard {
         let (mut log, report) = PartitionLog::open(dir, &meta.name, partition, config)?;
         if meta.is_replicated(partition as usize) {
             // A replicated partition's high watermark comes from the ISR (as leader) or the
-            // leader's fetch responses (as follower); until then nothing past the log start
-            // counts as committed.
+            // leader's fetch responses (as follower); until then it is what the last run
+            // checkpointed (never above this log's end), or the log start.
             log.set_hw_follows_leo(false);
-            log.reset_high_watermark(log.watermarks().log_start_offset);
+            let start = log.watermarks().log_start_offset;
+            log.reset_high_watermark(log.checkpointed_high_watermark().unwrap_or(start));
         }
         if report.truncated_bytes > 0 {
             tracing::warn!(topic = %meta.name, partition, truncated_bytes = report.truncated_bytes, "recovery truncated a torn or corrupt tail");
@@ -517,11 +518,21 @@ impl Shard {
         crate::metrics::with_current(|m| m.publish_partitions(gauges));
     }
 
+    /// Writes the high watermark checkpoint of every replicated partition whose watermark
+    /// moved (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown).
+    pub fn checkpoint_high_watermarks(&self) {
+        for p in self.open_partitions() {
+            if let Err(e) = p.with_log_mut(|log| log.checkpoint_high_watermark()) {
+                tracing::warn!(error = %e, "cannot checkpoint a high watermark");
+            }
+        }
+    }
+
     /// Flushes partitions whose unflushed records are older than their `flush.ms`.
     pub async fn flush_overdue(&self, now_ms: i64) {
         let all = self.open_partitions();
         for p in all.into_iter().filter(|p| p.flush_overdue(now_ms)) {
-            let through = p.watermarks().high_watermark;
+            let through = p.watermarks().log_end_offset;
             if let Err(e) = p.flush_through(through).await {
                 tracing::error!(error = %e, "scheduled flush failed");
             }
@@ -530,6 +541,7 @@ impl Shard {
 
     /// Flushes and closes every partition (clean shutdown).
     pub async fn close_all(&self) {
+        self.checkpoint_high_watermarks();
         let all = self.open_partitions();
         for p in all {
             if let Err(e) = p.close().await {

@@ -1,5 +1,6 @@
 //! The small files beside a partition's segments: the log start offset (moved by DeleteRecords
-//! and retention inside a segment) and the cleaner's checkpoint, each a decimal number written
+//! and retention inside a segment), a replicated partition's high watermark and the cleaner's
+//! checkpoint, each a decimal number written
 //! atomically (temporary file, then rename). Runs on the partition's shard.
 
 use std::io;
@@ -8,6 +9,11 @@ use std::path::Path;
 /// Per-partition checkpoint of the log start offset, moved by DeleteRecords and retention
 /// inside a segment; a plain decimal number, written atomically.
 pub(super) const LOG_START_CHECKPOINT: &str = "log-start-offset";
+
+/// Per-partition checkpoint of a replicated partition's high watermark (Kafka keeps these in
+/// one `replication-offset-checkpoint` per log dir): a restarted replica starts from it
+/// instead of the log start, so consumers never see the high watermark go back.
+pub(super) const HIGH_WATERMARK_CHECKPOINT: &str = "high-watermark-checkpoint";
 
 /// Per-partition checkpoint of the first offset the cleaner has not compacted yet.
 pub(super) const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";

@@ -27,7 +27,10 @@ use crate::storage::producer_state::{ProducerStates, SequenceError};
 use crate::storage::segment::{AppendInvariant, RecoveryReport, Segment};
 use crate::storage::txn_index::TxnIndex;
 pub use crate::storage::validate::{ValidatedBatches, validate_batches};
-use checkpoints::{CLEANER_CHECKPOINT, read_log_start_checkpoint, read_offset_file};
+use checkpoints::{
+    CLEANER_CHECKPOINT, HIGH_WATERMARK_CHECKPOINT, read_log_start_checkpoint, read_offset_file,
+    write_offset_file,
+};
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +156,8 @@ pub struct PartitionLog {
     high_watermark: i64,
     /// True where every appended record is committed at once (no followers).
     hw_follows_leo: bool,
+    /// The high watermark last written to (or read from) the checkpoint file; -1 for none.
+    checkpointed_hw: i64,
     /// Where each leader epoch starts in this log.
     epochs: LeaderEpochs,
 }
@@ -230,6 +235,7 @@ impl PartitionLog {
             active.rewrite_txn_index(txns.aborted_from(active_base))?;
         }
         let cleaner_checkpoint = read_offset_file(&dir, CLEANER_CHECKPOINT).unwrap_or(0);
+        let checkpointed_hw = read_offset_file(&dir, HIGH_WATERMARK_CHECKPOINT).unwrap_or(-1);
         let log = Self {
             topic: topic.to_string(),
             partition,
@@ -246,6 +252,7 @@ impl PartitionLog {
             cleaner_checkpoint,
             high_watermark: next_offset,
             hw_follows_leo: true,
+            checkpointed_hw,
             epochs,
         };
         Ok((log, report))
@@ -306,6 +313,22 @@ impl PartitionLog {
     /// a replica that restarts or truncates knows only what it can prove.
     pub fn reset_high_watermark(&mut self, hw: i64) {
         self.high_watermark = hw.clamp(self.log_start_offset, self.next_offset);
+    }
+    /// The high watermark the last run checkpointed, if any (a replicated partition starts
+    /// from it, clamped to its log, at open).
+    pub fn checkpointed_high_watermark(&self) -> Option<i64> {
+        (self.checkpointed_hw >= 0).then_some(self.checkpointed_hw)
+    }
+    /// Writes the high watermark of a replicated partition to its checkpoint file when it
+    /// moved since the last write (a temporary file and a rename, not synced: a stale
+    /// checkpoint only starts a restarted replica lower).
+    pub fn checkpoint_high_watermark(&mut self) -> io::Result<()> {
+        if self.hw_follows_leo || self.high_watermark == self.checkpointed_hw {
+            return Ok(());
+        }
+        write_offset_file(&self.dir, HIGH_WATERMARK_CHECKPOINT, self.high_watermark)?;
+        self.checkpointed_hw = self.high_watermark;
+        Ok(())
     }
     /// Last stable offset: read_committed readers see nothing at or past it.
     pub fn last_stable_offset(&self) -> i64 {

@@ -230,3 +230,24 @@ fn retention_and_deletes_stop_at_the_high_watermark_and_followers_take_the_leade
         });
     });
 }
+
+#[test]
+fn a_replicated_partition_checkpoints_its_high_watermark_for_the_next_start() {
+    glommio::LocalExecutor::default().run(async {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("t-0");
+        let p = open(&dir, TopicConfig::default()).await;
+        append(&p, 5).await;
+        p.with_log_mut(|log| {
+            assert_eq!(log.checkpointed_high_watermark(), None);
+            log.checkpoint_high_watermark().expect("nothing to write on one node");
+            log.set_hw_follows_leo(false);
+            log.reset_high_watermark(3);
+            log.checkpoint_high_watermark().expect("checkpoint");
+        });
+        p.close().await.expect("close");
+        drop(p);
+        let p = open(&dir, TopicConfig::default()).await;
+        assert_eq!(p.with_log(|log| log.checkpointed_high_watermark()), Some(3));
+    });
+}
