@@ -93,14 +93,14 @@ async fn elect(shard: &Shard, topic: &str, p: i32, election: i8) -> Result<(), R
     }
     let l = meta.leadership.get(p as usize).ok_or_else(unknown)?;
     let (leader, isr) = match election {
-        PREFERRED => preferred(l)?,
+        PREFERRED => preferred(shard, l)?,
         _ => unclean(shard, l)?,
     };
     propose(shard, &meta, p, l, leader, isr).await
 }
 
-/// The first replica, if it is in the ISR and does not lead already.
-fn preferred(l: &Leadership) -> Result<(i32, Vec<i32>), Refusal> {
+/// The first replica, if it is live, in the ISR and does not lead already.
+fn preferred(shard: &Shard, l: &Leadership) -> Result<(i32, Vec<i32>), Refusal> {
     let Some(&first) = l.replicas.first() else {
         return Err((ResponseError::PreferredLeaderNotAvailable, None));
     };
@@ -111,6 +111,11 @@ fn preferred(l: &Leadership) -> Result<(i32, Vec<i32>), Refusal> {
         let message = format!("preferred replica {first} is not in the ISR {:?}", l.isr);
         return Err((ResponseError::PreferredLeaderNotAvailable, Some(message)));
     }
+    if !is_live(shard, first) {
+        // The last ISR member stays in the ISR when its node goes down.
+        let message = format!("preferred replica {first} is not on a live node");
+        return Err((ResponseError::PreferredLeaderNotAvailable, Some(message)));
+    }
     Ok((first, l.isr.clone()))
 }
 
@@ -119,13 +124,15 @@ fn unclean(shard: &Shard, l: &Leadership) -> Result<(i32, Vec<i32>), Refusal> {
     if l.leader >= 0 {
         return Err((ResponseError::ElectionNotNeeded, None));
     }
-    let live = l.replicas.iter().copied().find(|&r| {
-        crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, r).is_some()
-    });
+    let live = l.replicas.iter().copied().find(|&r| is_live(shard, r));
     match live {
         Some(r) => Ok((r, vec![r])),
         None => Err((ResponseError::EligibleLeadersNotAvailable, None)),
     }
+}
+
+fn is_live(shard: &Shard, broker_id: i32) -> bool {
+    crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, broker_id).is_some()
 }
 
 async fn propose(

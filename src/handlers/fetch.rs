@@ -200,6 +200,16 @@ async fn plan_partition(
     if let Err(e) = check_leader_epoch(&partition, p.current_leader_epoch) {
         return error_plan(p.partition, e);
     }
+    let reader = match reader {
+        // Only a replica of the partition reads past the high watermark and counts as a
+        // follower; any other id is served as a consumer.
+        Reader::Follower { broker_id } if !is_replica(shard, topic, p.partition, broker_id) => {
+            Reader::Consumer {
+                read_committed: false,
+            }
+        }
+        other => other,
+    };
     if let Reader::Follower { broker_id } = reader {
         if version >= 12
             && let Some(diverging) = diverging_epoch(&partition, p)
@@ -277,6 +287,18 @@ async fn plan_partition(
             }
         }
     })
+}
+
+/// Whether `broker_id` holds a replica of the partition (in a cluster; on a single node the
+/// answer is always yes, every read there being committed already).
+fn is_replica(shard: &Shard, topic: &str, partition: i32, broker_id: i32) -> bool {
+    if !shard.cluster.is_clustered() {
+        return true;
+    }
+    shard
+        .topic(topic)
+        .and_then(|meta| meta.leadership.get(partition as usize).cloned())
+        .is_some_and(|l| l.replicas.contains(&broker_id))
 }
 
 /// KIP-320's check of the epoch the fetcher believes the leader has: an older one is

@@ -113,13 +113,25 @@ async fn list_partition(
             .map_err(|_| ResponseError::KafkaStorageError),
         Err(code) => Err(code),
     };
+    // A timestamp lookup may land on records not committed yet (a replicated partition's
+    // high watermark, or the LSO for read_committed): Kafka answers those as not found.
+    let visible_end = partition.with_log(|log| match read_committed {
+        true => log.last_stable_offset(),
+        false => log.high_watermark(),
+    });
+    let found = found.map(|f| f.filter(|(offset, ts)| *ts < 0 || *offset < visible_end));
     match found {
         Ok(Some((offset, ts))) => {
             out.offset = offset;
             out.timestamp = ts;
-            // The field exists from v4; older versions must leave it at its default.
+            // The field exists from v4; older versions must leave it at its default. In a
+            // cluster, the newest epoch that wrote the log; a single node's batches keep what
+            // clients sent, and Metadata reports epoch 0 there.
             if version >= 4 {
-                out.leader_epoch = 0;
+                out.leader_epoch = match shard.cluster.is_clustered() {
+                    true => partition.with_log(|log| log.latest_epoch().unwrap_or(0)),
+                    false => 0,
+                };
             }
         }
         Ok(None) => {}

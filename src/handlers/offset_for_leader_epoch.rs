@@ -4,9 +4,11 @@
 //! truncated what it fetched); the answer is the largest epoch at or below the asked one and
 //! the offset where it ends, `(-1, -1)` for an epoch newer than any here. FENCED_LEADER_EPOCH
 //! and UNKNOWN_LEADER_EPOCH compare `current_leader_epoch` with this leader's, as Fetch does.
-//! Consumers (`replica_id` -1) get end offsets no higher than the high watermark; replicas
-//! and the schema's "debug" default (-2, what v2 requests mean) the log end. Runs on the
-//! shard that leads the partition.
+//! The end offset is the leader's log end for its current epoch, for consumers as for
+//! replicas, as Kafka answers: capping it at the high watermark would make a consumer that
+//! read up to the old leader's watermark think the log was truncated right after a failover,
+//! while the new leader's watermark is still catching up. Runs on the shard that leads the
+//! partition.
 
 use std::rc::Rc;
 
@@ -25,22 +27,18 @@ use crate::shard::Shard;
 /// nothing older.
 pub const VERSIONS: (i16, i16) = (2, 4);
 
-/// `replica_id` of an ordinary consumer.
-const CONSUMER: i32 = -1;
-
 /// Answers every partition of the request.
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    let consumer = request.replica_id.0 == CONSUMER;
     let mut response = OffsetForLeaderEpochResponse::default();
     for topic in request.topics {
         let mut out = OffsetForLeaderTopicResult::default();
         out.topic = topic.topic.clone();
         for p in &topic.partitions {
-            let answer = end_offset(shard, &topic.topic.0, p, consumer).await;
+            let answer = end_offset(shard, &topic.topic.0, p).await;
             out.partitions.push(answer.unwrap_or_else(|e| {
                 let mut failed = EpochEndOffset::default();
                 failed.partition = p.partition;
@@ -59,20 +57,13 @@ async fn end_offset(
     shard: &Rc<Shard>,
     topic: &str,
     p: &OffsetForLeaderPartition,
-    consumer: bool,
 ) -> Result<EpochEndOffset, ResponseError> {
     let partition = shard
         .partition(topic, p.partition)
         .await
         .map_err(|e| ResponseError::from(&e))?;
     check_leader_epoch(&partition, p.current_leader_epoch)?;
-    let (epoch, end) = partition.with_log(|log| {
-        let (epoch, end) = log.epoch_end_offset(p.leader_epoch);
-        match consumer && end >= 0 {
-            true => (epoch, end.min(log.high_watermark())),
-            false => (epoch, end),
-        }
-    });
+    let (epoch, end) = partition.with_log(|log| log.epoch_end_offset(p.leader_epoch));
     let mut answer = EpochEndOffset::default();
     answer.partition = p.partition;
     answer.leader_epoch = epoch;

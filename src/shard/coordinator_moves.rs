@@ -8,52 +8,87 @@
 //! none of this runs there. Runs on the shard (housekeeping loop).
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 
 use crate::shard::Shard;
 
-/// The internal partitions whose state a coordinator holds.
-#[derive(Debug, Default)]
-pub struct LoadedPartitions(RefCell<BTreeSet<i32>>);
+/// The internal partitions whose state a coordinator holds, with the leader epoch each was
+/// loaded in: leadership that left and came back between two looks (a newer epoch) means
+/// commits were written under another leader meanwhile, so the state is loaded again.
+#[derive(Debug)]
+pub struct LoadedPartitions {
+    topic: &'static str,
+    loaded: RefCell<BTreeMap<i32, i32>>,
+}
 
 impl LoadedPartitions {
-    /// Notes that partition `p`'s state is loaded.
-    pub fn mark(&self, p: i32) {
-        self.0.borrow_mut().insert(p);
+    /// Nothing loaded yet of `topic`.
+    pub fn new(topic: &'static str) -> Self {
+        Self {
+            topic,
+            loaded: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Notes that partition `p`'s state is loaded, in its current leader epoch.
+    pub fn mark(&self, shard: &Shard, p: i32) {
+        let epoch = leader_epoch(shard, self.topic, p);
+        self.loaded.borrow_mut().insert(p, epoch);
     }
 
     /// Notes that partition `p`'s state was dropped.
     pub fn forget(&self, p: i32) {
-        self.0.borrow_mut().remove(&p);
+        self.loaded.borrow_mut().remove(&p);
     }
 
-    /// Whether partition `p`'s state is loaded.
-    pub fn contains(&self, p: i32) -> bool {
-        self.0.borrow().contains(&p)
+    /// Whether partition `p`'s state is loaded in its current leader epoch.
+    fn is_current(&self, shard: &Shard, p: i32) -> bool {
+        self.loaded.borrow().get(&p) == Some(&leader_epoch(shard, self.topic, p))
     }
 
-    /// Given the partitions the shard leads now: those to load, and those to drop.
-    pub fn changes(&self, led: &BTreeSet<i32>) -> (Vec<i32>, Vec<i32>) {
-        let loaded = self.0.borrow();
-        (
-            led.difference(&loaded).copied().collect(),
-            loaded.difference(led).copied().collect(),
-        )
+    /// The partitions this shard leads now and has not loaded in their current epoch, and
+    /// those loaded that it no longer leads in that epoch (a partition can be in both: drop,
+    /// then load again).
+    pub fn changes(&self, shard: &Shard) -> (Vec<i32>, Vec<i32>) {
+        let led = led_partitions(shard, self.topic);
+        let loaded = self.loaded.borrow();
+        let gained = led
+            .iter()
+            .filter(|(p, epoch)| loaded.get(p) != Some(epoch))
+            .map(|(p, _)| *p)
+            .collect();
+        let lost = loaded
+            .iter()
+            .filter(|(p, epoch)| led.get(p) != Some(epoch))
+            .map(|(p, _)| *p)
+            .collect();
+        (gained, lost)
     }
 }
 
-/// The partitions of `topic` this shard leads, by its own copy of the metadata.
-pub fn led_partitions(shard: &Shard, topic: &str) -> BTreeSet<i32> {
-    shard.topic(topic).map_or_else(BTreeSet::new, |meta| {
+/// The partitions of `topic` this shard leads, with their leader epochs, by its own copy of
+/// the metadata.
+fn led_partitions(shard: &Shard, topic: &str) -> BTreeMap<i32, i32> {
+    shard.topic(topic).map_or_else(BTreeMap::new, |meta| {
         meta.partitions
             .iter()
             .enumerate()
             .filter(|(_, owner)| **owner == shard.core)
-            .map(|(p, _)| p as i32)
+            .map(|(p, _)| {
+                let epoch = meta.leadership.get(p).map_or(0, |l| l.leader_epoch);
+                (p as i32, epoch)
+            })
             .collect()
     })
+}
+
+fn leader_epoch(shard: &Shard, topic: &str, p: i32) -> i32 {
+    shard
+        .topic(topic)
+        .and_then(|meta| meta.leadership.get(p as usize).map(|l| l.leader_epoch))
+        .unwrap_or(0)
 }
 
 /// Whether `id` (a group or transactional id) belongs to partition `p` of `topic`, by
@@ -77,7 +112,7 @@ pub fn check(
     if owner != shard.core {
         return Err(ResponseError::NotCoordinator);
     }
-    if shard.config.cluster.is_some() && !loaded.contains(p) {
+    if shard.config.cluster.is_some() && !loaded.is_current(shard, p) {
         return Err(ResponseError::CoordinatorLoadInProgress);
     }
     Ok(())

@@ -57,7 +57,7 @@ impl Groups {
             next_token: Cell::new(1),
             timers_changed: Event::default(),
             pending_txn_offsets: RefCell::new(HashMap::new()),
-            loaded: LoadedPartitions::default(),
+            loaded: LoadedPartitions::new(offsets_log::OFFSETS_TOPIC),
         }
     }
 
@@ -234,7 +234,7 @@ pub async fn load(shard: &Shard) {
                 stage_txn_offsets(shard, producer_id, records);
             }
             for p in loaded {
-                shard.groups.loaded.mark(p);
+                shard.groups.loaded.mark(shard, p);
             }
             let groups = shard.groups.read(|c| c.groups().count());
             tracing::info!(
@@ -259,8 +259,7 @@ pub async fn follow_leadership(shard: &Shard) {
     if shard.config.cluster.is_none() {
         return;
     }
-    let led = coordinator_moves::led_partitions(shard, offsets_log::OFFSETS_TOPIC);
-    let (gained, lost) = shard.groups.loaded.changes(&led);
+    let (gained, lost) = shard.groups.loaded.changes(shard);
     for p in lost {
         let topic = offsets_log::OFFSETS_TOPIC;
         let dropped = shard
@@ -283,7 +282,7 @@ pub async fn follow_leadership(shard: &Shard) {
                 for (producer_id, records) in staged {
                     stage_txn_offsets(shard, producer_id, records);
                 }
-                shard.groups.loaded.mark(p);
+                shard.groups.loaded.mark(shard, p);
                 shard.groups.timers_changed.notify();
                 if records > 0 {
                     tracing::info!(

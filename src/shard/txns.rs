@@ -96,7 +96,7 @@ impl Txns {
             coordinator: RefCell::new(TxnCoordinator::new(max_timeout_ms)),
             finishing: RefCell::new(HashSet::new()),
             timers_changed: Event::default(),
-            loaded: LoadedPartitions::default(),
+            loaded: LoadedPartitions::new(TXN_TOPIC),
         }
     }
 
@@ -469,7 +469,7 @@ async fn replay_owned(shard: &Shard) -> Result<usize, OffsetsLogError> {
     for (p, owner) in meta.partitions.iter().enumerate() {
         if *owner == shard.core {
             replayed += replay_partition(shard, p as i32).await?;
-            shard.txns.loaded.mark(p as i32);
+            shard.txns.loaded.mark(shard, p as i32);
         }
     }
     Ok(replayed)
@@ -507,8 +507,7 @@ pub async fn follow_leadership(shard: &Shard) {
     if shard.config.cluster.is_none() {
         return;
     }
-    let led = coordinator_moves::led_partitions(shard, TXN_TOPIC);
-    let (gained, lost) = shard.txns.loaded.changes(&led);
+    let (gained, lost) = shard.txns.loaded.changes(shard);
     for p in lost {
         let dropped = shard
             .txns
@@ -524,7 +523,7 @@ pub async fn follow_leadership(shard: &Shard) {
     for p in gained {
         match replay_partition(shard, p).await {
             Ok(records) => {
-                shard.txns.loaded.mark(p);
+                shard.txns.loaded.mark(shard, p);
                 shard.txns.timers_changed.notify();
                 if records > 0 {
                     tracing::info!(

@@ -28,7 +28,7 @@ use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
 use super::divergence;
 use crate::shard::Shard;
-use crate::storage::log::Partition;
+use crate::storage::log::{AppendError, Partition};
 
 /// The Fetch version followers send: the first with `last_fetched_epoch` and diverging
 /// epochs, and still addressed by topic name.
@@ -88,9 +88,15 @@ pub async fn run(shard: Rc<Shard>) {
         )
         .await;
     }
-    // The tasks see the shutdown after their current round (a long poll at most): wait for
-    // them, so no replicated append races the closing of the logs.
-    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    // The tasks see the shutdown after their current round (a connect and a long poll at
+    // most): wait for them, so no replicated append races the closing of the logs.
+    let round = IO_TIMEOUT * 2
+        + shard
+            .config
+            .cluster
+            .as_ref()
+            .map_or(Duration::ZERO, |c| c.replication.fetch_wait_max);
+    let deadline = std::time::Instant::now() + round;
     while !running.borrow().is_empty() && std::time::Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
@@ -166,7 +172,18 @@ async fn round(
     let mut all_fine = true;
     for topic in response.responses {
         for p in topic.partitions {
-            all_fine &= apply_partition(shard, &topic.topic.0, p).await;
+            let name = topic.topic.0.as_str();
+            let asked = followed
+                .iter()
+                .find(|f| f.topic == name && f.partition == p.partition_index);
+            // The metadata may have moved during the long poll (this shard may even lead the
+            // partition now): an answer from a leader that is no longer the leader in the
+            // epoch we asked about must not touch the log.
+            if asked.is_some_and(|f| still_following(shard, leader, f)) {
+                all_fine &= apply_partition(shard, name, p).await;
+            } else {
+                all_fine = false;
+            }
         }
     }
     Ok(all_fine)
@@ -272,6 +289,20 @@ fn decode_response(mut body: Bytes, correlation: i32) -> Result<FetchResponse, F
     FetchResponse::decode(&mut body, FETCH_VERSION).map_err(|e| FetchError::Decode(e.to_string()))
 }
 
+/// Whether the metadata still names `leader` as the partition's leader in the epoch the fetch
+/// was sent with, and this shard as a follower.
+fn still_following(shard: &Shard, leader: i32, f: &Followed) -> bool {
+    shard
+        .topic(&f.topic)
+        .and_then(|meta| meta.leadership.get(f.partition as usize).cloned())
+        .is_some_and(|l| {
+            l.leader == leader
+                && l.leader_epoch == f.leader_epoch
+                && l.leader != shard.broker_id()
+                && l.local_core == Some(shard.core)
+        })
+}
+
 /// Applies one partition of the leader's answer; false when the answer says to wait for
 /// newer metadata.
 async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bool {
@@ -314,7 +345,7 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         return true;
     }
     if let Some(records) = p.records.filter(|r| !r.is_empty())
-        && let Err(e) = replica.append_replicated(&records, crate::now_ms()).await
+        && let Err(e) = append(&replica, &records).await
     {
         tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
         return false;
@@ -329,6 +360,25 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         }
     });
     true
+}
+
+/// Appends the leader's batches. An empty log that starts inside the first batch (it started
+/// over at a leader's log start that DeleteRecords put mid-batch) starts over again at that
+/// batch's base, as Kafka's follower does, instead of refusing the batch forever.
+async fn append(replica: &Rc<Partition>, records: &[u8]) -> Result<(), AppendError> {
+    match replica.append_replicated(records, crate::now_ms()).await {
+        Err(AppendError::OffsetMismatch {
+            base_offset,
+            log_end,
+        }) if replica.with_log(|log| log.watermarks().log_start_offset) == log_end => {
+            replica.truncate_fully_and_start_at(base_offset).await?;
+            replica
+                .append_replicated(records, crate::now_ms())
+                .await
+                .map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
 }
 
 /// The leader does not have this replica's log end: below the leader's log start the

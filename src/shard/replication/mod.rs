@@ -15,7 +15,7 @@ pub mod fetcher;
 pub mod progress;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -33,7 +33,10 @@ type PartitionKey = (String, i32);
 #[derive(Default)]
 pub struct Replication {
     leaders: RefCell<HashMap<PartitionKey, LeaderProgress>>,
-    isr_pending: RefCell<HashSet<PartitionKey>>,
+    /// Proposed ISRs not yet applied or refused. Until then the high watermark counts the
+    /// members of both (Kafka's maximal ISR): a follower being added must have every record
+    /// below the watermark, since once the change commits it may be elected.
+    isr_pending: RefCell<HashMap<PartitionKey, Vec<i32>>>,
 }
 
 /// `min.insync.replicas` of a partition as its log's config has it.
@@ -88,10 +91,14 @@ fn update_high_watermark(
         return;
     };
     let min_isr = min_insync(partition);
+    let mut isr = l.isr.clone();
+    if let Some(proposed) = shard.replication.isr_pending.borrow().get(&key) {
+        isr.extend(proposed.iter().filter(|r| !l.isr.contains(r)));
+    }
     let moved = partition.with_log_mut(|log| {
         let end = log.log_end_offset();
         progress
-            .high_watermark(l.leader, end, &l.isr, min_isr)
+            .high_watermark(l.leader, end, &isr, min_isr)
             .is_some_and(|hw| log.set_high_watermark(hw))
     });
     if moved {
@@ -126,12 +133,23 @@ pub fn follower_fetched(
         return;
     }
     let key = (meta.name.clone(), index);
-    let (end, hw, epoch_start) = partition.with_log(|log| {
+    let (log_start, end, hw, epoch_start) = partition.with_log(|log| {
         // Where this leader's epoch starts: the end of the epoch before it (the log end when
         // nothing was appended in this epoch yet).
         let (_, start) = log.epoch_end_offset(l.leader_epoch - 1);
-        (log.log_end_offset(), log.high_watermark(), start.max(0))
+        let marks = log.watermarks();
+        (
+            marks.log_start_offset,
+            marks.log_end_offset,
+            marks.high_watermark,
+            start.max(0),
+        )
     });
+    if fetch_offset < log_start || fetch_offset > end {
+        // Not a log end this leader can vouch for (the fetch is answered OFFSET_OUT_OF_RANGE):
+        // it must not move the high watermark or the ISR.
+        return;
+    }
     let rejoin = {
         let mut leaders = shard.replication.leaders.borrow_mut();
         let Some(progress) = leaders.get_mut(&key) else {
@@ -209,6 +227,9 @@ pub async fn wait_for_replicas(
         if l.leader != shard.broker_id() || l.leader_epoch != partition.leader_epoch() {
             return Err(ResponseError::NotLeaderOrFollower);
         }
+        // An ISR change (a dead follower dropped) may let the watermark move without any
+        // fetch or append.
+        update_high_watermark(shard, &meta, index, l, partition);
         if partition.with_log(|log| log.high_watermark()) > last_offset {
             return check_min_insync(shard, &meta, index, partition)
                 .map_err(|_| ResponseError::NotEnoughReplicasAfterAppend);
@@ -270,13 +291,12 @@ pub async fn acknowledge_internal_append(
 /// change); the leader then sees the new state and decides again.
 fn propose_isr(shard: &Rc<Shard>, meta: &TopicMeta, index: i32, l: &Leadership, isr: Vec<i32>) {
     let key = (meta.name.clone(), index);
-    if !shard
-        .replication
-        .isr_pending
-        .borrow_mut()
-        .insert(key.clone())
     {
-        return;
+        let mut pending = shard.replication.isr_pending.borrow_mut();
+        if pending.contains_key(&key) {
+            return;
+        }
+        pending.insert(key.clone(), isr.clone());
     }
     let cluster = shard.cluster.clone();
     let (topic_id, leader, leader_epoch, partition_epoch) =
@@ -306,14 +326,32 @@ pub async fn run_isr_checks(shard: Rc<Shard>) {
     let lag_max = cluster.replication.lag_time_max;
     let every = (lag_max / 2).max(Duration::from_millis(50));
     let lag_max_ms = i64::try_from(lag_max.as_millis()).unwrap_or(i64::MAX);
+    let mut last_check = std::time::Instant::now();
     while !shard.is_shutting_down() {
         let stopping = shard.shutdown_event.generation();
         futures_lite::future::or(
-            glommio::timer::sleep(every),
+            glommio::timer::sleep(every.min(HW_REFRESH)),
             shard.shutdown_event.changed_since(stopping),
         )
         .await;
-        shrink_lagging(&shard, lag_max_ms);
+        refresh_high_watermarks(&shard).await;
+        if last_check.elapsed() >= every {
+            last_check = std::time::Instant::now();
+            shrink_lagging(&shard, lag_max_ms);
+        }
+    }
+}
+
+/// How often a leader recomputes its high watermarks without a fetch or append to trigger
+/// it: an ISR shrink committed by the quorum can let a watermark move on an idle partition.
+const HW_REFRESH: Duration = Duration::from_millis(250);
+
+async fn refresh_high_watermarks(shard: &Shard) {
+    let led: Vec<PartitionKey> = shard.replication.leaders.borrow().keys().cloned().collect();
+    for (topic, index) in led {
+        if let Ok(partition) = shard.partition(&topic, index).await {
+            leader_appended(shard, &topic, index, &partition);
+        }
     }
 }
 

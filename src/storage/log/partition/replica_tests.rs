@@ -240,7 +240,8 @@ fn a_replicated_partition_checkpoints_its_high_watermark_for_the_next_start() {
         append(&p, 5).await;
         p.with_log_mut(|log| {
             assert_eq!(log.checkpointed_high_watermark(), None);
-            log.checkpoint_high_watermark().expect("nothing to write on one node");
+            log.checkpoint_high_watermark()
+                .expect("nothing to write on one node");
             log.set_hw_follows_leo(false);
             log.reset_high_watermark(3);
             log.checkpoint_high_watermark().expect("checkpoint");
