@@ -392,7 +392,9 @@ fn epoch_end(
 
 #[test]
 fn committed_offsets_survive_the_loss_of_the_coordinators_node() {
-    let mut cluster = Cluster::start(18892, 18992, FAST);
+    // The automatic leader rebalance looks every 2 s instead of Kafka's 300.
+    let settings = [FAST, &["leader.imbalance.check.interval.seconds=2"]].concat();
+    let mut cluster = Cluster::start(18892, 18992, &settings);
     formed(&cluster);
     let topic = "audited";
     replicated_topic(&cluster, topic);
@@ -427,5 +429,33 @@ fn committed_offsets_survive_the_loss_of_the_coordinators_node() {
     println!(
         "coordinator node {node} SIGKILLed: committed offsets served by broker {moved} after {:?}",
         killed.elapsed()
+    );
+
+    // Restarted, the node catches up; the automatic leader rebalance gives it back the
+    // partitions it is the preferred replica of, so it coordinates the group again, from the
+    // log it replicated meanwhile.
+    cluster.node(node).start();
+    let restarted = Instant::now();
+    cluster.wait_for(
+        Duration::from_secs(60),
+        "the coordinator back on its node",
+        || {
+            client
+                .coordinator(group)
+                .is_ok_and(|c| c / 1000 == i32::from(node))
+        },
+    );
+    cluster.wait_for(
+        Duration::from_secs(30),
+        "the commit served from there",
+        || {
+            client
+                .committed_offsets(group, None)
+                .is_ok_and(|read| read == offsets)
+        },
+    );
+    println!(
+        "node {node} restarted: leads its preferred partitions and serves the group again after {:?}",
+        restarted.elapsed()
     );
 }
