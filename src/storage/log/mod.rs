@@ -222,12 +222,12 @@ impl PartitionLog {
         let log_start_offset = read_log_start_checkpoint(&dir)
             .unwrap_or(first_base)
             .clamp(first_base, next_offset);
-        let producers = active.producer_states()?;
         let mut txns = TxnIndex::default();
         let mut epochs = LeaderEpochs::default();
+        let mut producers = ProducerStates::default();
         for segment in segments.values() {
             segment.scan_transactions(&mut txns)?;
-            segment.scan_leader_epochs(&mut epochs)?;
+            segment.scan_headers(&mut producers, &mut epochs)?;
         }
         txns.prune_below(log_start_offset);
         let active_base = segments.keys().next_back().copied().unwrap_or(0);

@@ -585,9 +585,15 @@ impl Segment {
         Ok(())
     }
 
-    /// Rebuilds idempotent-producer state from this segment's batch headers (start-up).
-    pub fn producer_states(&self) -> io::Result<ProducerStates> {
-        let mut states = ProducerStates::default();
+    /// Feeds this segment's batch headers, in order, to a partition's idempotent-producer
+    /// state and leader epoch cache (start-up and truncation rebuild both from the headers of
+    /// every segment, oldest first, so a producer whose last batch is in an older segment is
+    /// still known).
+    pub fn scan_headers(
+        &self,
+        producers: &mut ProducerStates,
+        epochs: &mut LeaderEpochs,
+    ) -> io::Result<()> {
         self.for_each_header(|_, view| {
             let identity = BatchIdentity {
                 producer_id: view.producer_id,
@@ -597,16 +603,7 @@ impl Segment {
                 control: view.is_control(),
             };
             let last_offset = view.base_offset + i64::from(view.last_offset_delta);
-            states.record(&identity, last_offset, view.max_timestamp);
-            Ok(())
-        })?;
-        Ok(states)
-    }
-
-    /// Notes the leader epoch of every batch of this segment in a partition's epoch cache
-    /// (start-up and truncation rebuild it from the headers).
-    pub fn scan_leader_epochs(&self, epochs: &mut LeaderEpochs) -> io::Result<()> {
-        self.for_each_header(|_, view| {
+            producers.record(&identity, last_offset, view.max_timestamp);
             epochs.assign(view.partition_leader_epoch, view.base_offset);
             Ok(())
         })

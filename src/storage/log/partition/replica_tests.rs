@@ -252,3 +252,56 @@ fn a_replicated_partition_checkpoints_its_high_watermark_for_the_next_start() {
         assert_eq!(p.with_log(|log| log.checkpointed_high_watermark()), Some(3));
     });
 }
+
+#[test]
+fn a_producer_whose_last_batch_is_in_an_older_segment_is_still_known_after_a_restart() {
+    use crate::protocol::record_batch::BatchBuilder;
+    use crate::protocol::records::{Record, encode_record};
+    let idempotent = || {
+        let mut section = Vec::new();
+        let record = Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: 0,
+            key: None,
+            value: Some(vec![1; 16]),
+            headers: Vec::new(),
+        };
+        encode_record(&mut section, &record);
+        let batch = BatchBuilder {
+            last_offset_delta: 0,
+            record_count: 1,
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: 0,
+            ..Default::default()
+        }
+        .build(&section);
+        crate::storage::validate::validate_batches(&batch, 1 << 20).expect("valid")
+    };
+    glommio::LocalExecutor::default().run(async {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("t-0");
+        let rolling = TopicConfig {
+            segment_bytes: 1,
+            ..TopicConfig::default()
+        };
+        let p = open(&dir, rolling.clone()).await;
+        let first = p
+            .append(idempotent(), 0, FlushWait::Background)
+            .await
+            .expect("append");
+        append(&p, 2).await; // rolls: the producer's batch is now in a closed segment
+        append(&p, 2).await;
+        p.close().await.expect("close");
+        drop(p);
+        let p = open(&dir, rolling).await;
+        // The retried batch is recognised as a duplicate, not written again.
+        let retry = p
+            .append(idempotent(), 0, FlushWait::Background)
+            .await
+            .expect("retry");
+        assert_eq!(retry.base_offset, first.base_offset);
+        assert_eq!(p.with_log(|log| log.log_end_offset()), 5);
+    });
+}
