@@ -15,6 +15,8 @@ mod rdk;
 
 use std::time::{Duration, Instant};
 
+use sluice::client::Client;
+
 use cluster::{Cluster, FORM_WITHIN, brokers, create_topic, quorum_leader, records, topics};
 
 #[test]
@@ -31,6 +33,15 @@ fn three_nodes_form_share_topics_and_replace_a_killed_controller_leader() {
         (1..=3).all(|n| brokers(&cluster.bootstrap(n)) == vec![1000, 2000, 3000])
     });
     println!("cluster formed: every node lists every shard after {formed:?}");
+    // Each shard reports its node's broker.rack.
+    let client = Client::connect(&cluster.bootstrap(1), None).expect("connect");
+    for (id, broker) in &client.metadata().brokers {
+        assert_eq!(
+            broker.rack,
+            Some(format!("rack-{}", id / 1000)),
+            "rack of {id}"
+        );
+    }
 
     // A topic created through node 2 appears on every node, with replicas on all three.
     create_topic(&cluster.bootstrap(2), "orders", 6, 3).expect("create through node 2");

@@ -683,6 +683,21 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         show: Some(|c| c.kraft.leader_imbalance_per_broker_percentage.to_string()),
         ..KEY
     },
+    BrokerKey {
+        name: "broker.rack",
+        default: KeyDefault::Unset,
+        doc: "the rack of this node, reported in Metadata and DescribeCluster",
+        parse: |c, k, v| {
+            let rack = v.trim();
+            if rack.is_empty() {
+                return Err(invalid(k, v, "must name a rack"));
+            }
+            c.kraft.broker_rack = Some(rack.to_string());
+            Ok(())
+        },
+        show: Some(|c| c.kraft.broker_rack.clone().unwrap_or_default()),
+        ..KEY
+    },
 ];
 
 /// Key-at-a-time updates of the network limits; here beside the table rather than in

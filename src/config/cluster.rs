@@ -41,6 +41,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
+    "broker.rack",
 ];
 
 /// `process.roles`: what this node does in the cluster.
@@ -181,6 +182,8 @@ pub struct KraftKeys {
     pub leader_imbalance_check_interval_seconds: u64,
     /// `leader.imbalance.per.broker.percentage`.
     pub leader_imbalance_per_broker_percentage: u32,
+    /// `broker.rack`; `None` when unset.
+    pub broker_rack: Option<String>,
 }
 
 /// A node's place in a multi-node cluster, checked: present on [`BrokerConfig::cluster`]
@@ -237,6 +240,9 @@ pub struct ClusterConfig {
     pub transaction_min_isr: i32,
     /// How followers replicate partitions from their leaders.
     pub replication: ReplicationConfig,
+    /// `broker.rack`: registered with the node, reported to clients in Metadata and
+    /// DescribeCluster; `None` when unset.
+    pub rack: Option<String>,
 }
 
 /// The `replica.*` keys: follower fetching and ISR membership, with Kafka's names and
@@ -469,6 +475,7 @@ impl ClusterConfig {
                     imbalance_percent: k.leader_imbalance_per_broker_percentage,
                 }),
             },
+            rack: k.broker_rack.clone(),
         }))
     }
 }

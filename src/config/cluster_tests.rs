@@ -100,6 +100,7 @@ fn the_issue_node_file_parses_for_each_node() {
                     imbalance_percent: 10,
                 }),
             },
+            rack: None,
         };
         assert_eq!(cfg.cluster, Some(expected), "node {n}");
         // The client side is the PLAINTEXT entry: shard c on P + 1 + c of the node's address.

@@ -174,6 +174,7 @@ fn every_shown_key_round_trips_through_the_file() {
             "controller.quorum.bootstrap.servers" => vec!["127.0.0.1:9093".to_string()],
             "controller.listener.names" => vec!["CONTROLLER".to_string()],
             "metadata.log.dir" => vec!["/meta".to_string()],
+            "broker.rack" => vec!["rack-a".to_string()],
             _ => vec![],
         });
         assert!(!values.is_empty(), "{} has no value to try", key.name);

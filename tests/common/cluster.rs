@@ -164,6 +164,7 @@ pub fn node_config(
          listeners=PLAINTEXT://127.0.0.{n}:{port},CONTROLLER://127.0.0.{n}:{controller}\n\
          advertised.listeners=PLAINTEXT://127.0.0.{n}:{port}\n\
          controller.listener.names=CONTROLLER\n\
+         broker.rack=rack-{n}\n\
          log.dirs={}\n\
          default.replication.factor=3\n\
          min.insync.replicas=2\n\
