@@ -5,6 +5,11 @@
 //! `partition_max_bytes`, always returning at least one whole batch (KIP-74).
 //! read_committed (isolation level 1) stops at the last stable offset and lists the
 //! aborted transactions in range; the data stays a zero-copy file range either way.
+//! Consumers read up to the high watermark. A follower's fetch (a replica's broker id in
+//! `replica_id`/`ReplicaState`) reads up to the log end, is checked against the leader epoch
+//! (FENCED/UNKNOWN_LEADER_EPOCH) and, from v12, the follower's last fetched epoch (a
+//! `diverging_epoch` answer tells it where to truncate), and tells the leader the follower's
+//! log end (`shard::replication`).
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
