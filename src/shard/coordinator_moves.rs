@@ -117,3 +117,48 @@ pub fn check(
     }
     Ok(())
 }
+
+/// One look at leadership for one coordinator (cluster mode; the housekeeping loop calls it):
+/// drops the state of partitions this shard no longer leads (`unload` says how many ids went)
+/// and loads the ones it leads now (`load` says how many records it replayed). A failed load
+/// is retried at the next look; its ids stay COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+pub async fn follow<E: std::fmt::Display>(
+    shard: &Shard,
+    loaded: &LoadedPartitions,
+    what: &str,
+    unload: impl Fn(i32) -> usize,
+    load: impl AsyncFn(i32) -> Result<usize, E>,
+) {
+    if shard.config.cluster.is_none() {
+        return;
+    }
+    let (gained, lost) = loaded.changes(shard);
+    for p in lost {
+        let dropped = unload(p);
+        loaded.forget(p);
+        tracing::info!(
+            core = shard.core,
+            partition = p,
+            dropped,
+            "{what} moved to another coordinator"
+        );
+    }
+    for p in gained {
+        match load(p).await {
+            Ok(records) => {
+                loaded.mark(shard, p);
+                if records > 0 {
+                    tracing::info!(
+                        core = shard.core,
+                        partition = p,
+                        records,
+                        "{what} loaded after a leader change"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(core = shard.core, partition = p, error = %e, "loading {what} failed; retrying");
+            }
+        }
+    }
+}

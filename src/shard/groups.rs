@@ -256,49 +256,23 @@ pub async fn load(shard: &Shard) {
 /// and drops those of partitions it lost (see `coordinator_moves`). Called by the shard's
 /// housekeeping loop.
 pub async fn follow_leadership(shard: &Shard) {
-    if shard.config.cluster.is_none() {
-        return;
-    }
-    let (gained, lost) = shard.groups.loaded.changes(shard);
-    for p in lost {
-        let topic = offsets_log::OFFSETS_TOPIC;
-        let dropped = shard
+    let topic = offsets_log::OFFSETS_TOPIC;
+    let unload = |p| {
+        shard
             .groups
-            .call(|c| c.unload(|group| coordinator_moves::id_in_partition(shard, topic, group, p)));
-        shard.groups.loaded.forget(p);
-        tracing::info!(
-            core = shard.core,
-            partition = p,
-            groups = dropped,
-            "groups moved to another coordinator"
-        );
-    }
-    for p in gained {
-        let started = std::time::Instant::now();
-        match offsets_log::replay_partition(shard, p, &shard.groups.coordinator, crate::now_ms())
-            .await
-        {
-            Ok(offsets_log::Replayed { records, staged }) => {
-                for (producer_id, records) in staged {
-                    stage_txn_offsets(shard, producer_id, records);
-                }
-                shard.groups.loaded.mark(shard, p);
-                shard.groups.timers_changed.notify();
-                if records > 0 {
-                    tracing::info!(
-                        core = shard.core,
-                        partition = p,
-                        records,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "groups loaded after a leader change"
-                    );
-                }
-            }
-            Err(e) => {
-                tracing::warn!(core = shard.core, partition = p, error = %e, "loading groups failed; retrying")
-            }
+            .call(|c| c.unload(|group| coordinator_moves::id_in_partition(shard, topic, group, p)))
+    };
+    let load = async |p| {
+        let coordinator = &shard.groups.coordinator;
+        let replayed =
+            offsets_log::replay_partition(shard, p, coordinator, crate::now_ms()).await?;
+        for (producer_id, records) in replayed.staged {
+            stage_txn_offsets(shard, producer_id, records);
         }
-    }
+        shard.groups.timers_changed.notify();
+        Ok::<_, OffsetsLogError>(replayed.records)
+    };
+    coordinator_moves::follow(shard, &shard.groups.loaded, "groups", unload, load).await;
 }
 
 /// Fires group deadlines (`tick` at `next_deadline_ms`) and expires offsets every

@@ -504,41 +504,18 @@ async fn replay_partition(shard: &Shard, p: i32) -> Result<usize, OffsetsLogErro
 /// (their unfinished commits and aborts are then completed by the timer task, as after a
 /// restart) and drops those of partitions it lost. Called by the housekeeping loop.
 pub async fn follow_leadership(shard: &Shard) {
-    if shard.config.cluster.is_none() {
-        return;
-    }
-    let (gained, lost) = shard.txns.loaded.changes(shard);
-    for p in lost {
-        let dropped = shard
+    let unload = |p| {
+        shard
             .txns
-            .call(|c| c.unload(|id| coordinator_moves::id_in_partition(shard, TXN_TOPIC, id, p)));
-        shard.txns.loaded.forget(p);
-        tracing::info!(
-            core = shard.core,
-            partition = p,
-            ids = dropped,
-            "transactional ids moved to another coordinator"
-        );
-    }
-    for p in gained {
-        match replay_partition(shard, p).await {
-            Ok(records) => {
-                shard.txns.loaded.mark(shard, p);
-                shard.txns.timers_changed.notify();
-                if records > 0 {
-                    tracing::info!(
-                        core = shard.core,
-                        partition = p,
-                        records,
-                        "transactional ids loaded after a leader change"
-                    );
-                }
-            }
-            Err(e) => {
-                tracing::warn!(core = shard.core, partition = p, error = %e, "loading transactional ids failed; retrying")
-            }
-        }
-    }
+            .call(|c| c.unload(|id| coordinator_moves::id_in_partition(shard, TXN_TOPIC, id, p)))
+    };
+    let load = async |p| {
+        let records = replay_partition(shard, p).await?;
+        shard.txns.timers_changed.notify();
+        Ok::<_, OffsetsLogError>(records)
+    };
+    let what = "transactional ids";
+    coordinator_moves::follow(shard, &shard.txns.loaded, what, unload, load).await;
 }
 
 fn replay_batch(shard: &Shard, view: &BatchView<'_>) -> Result<usize, OffsetsLogError> {
