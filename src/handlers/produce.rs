@@ -228,8 +228,13 @@ async fn append_partition(
     {
         return Err(failure(index, code, None));
     }
-    let meta = shard.topic(topic);
-    let replicated = shard.config.cluster.is_some() && meta.is_some();
+    // Cluster mode only: a single node has no ISR, and its produce path stays as it was.
+    let meta = shard
+        .config
+        .cluster
+        .as_ref()
+        .and_then(|_| shard.topic(topic));
+    let replicated = meta.is_some();
     if acks == ACKS_ALL
         && replicated
         && let Some(meta) = &meta

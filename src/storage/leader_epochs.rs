@@ -59,11 +59,6 @@ impl LeaderEpochs {
             None => (requested, higher_start),
         }
     }
-
-    /// Forgets epochs that start at or after `end` (the log was truncated there).
-    pub fn truncate_from_end(&mut self, end: i64) {
-        self.entries.retain(|(_, start)| *start < end);
-    }
 }
 
 #[cfg(test)]
@@ -101,14 +96,5 @@ mod tests {
         assert_eq!(c.end_offset_for(5, 25), (-1, -1));
         assert_eq!(c.end_offset_for(-1, 25), (-1, -1));
         assert_eq!(LeaderEpochs::default().end_offset_for(0, 3), (-1, -1));
-    }
-
-    #[test]
-    fn truncation_drops_epochs_starting_past_the_end() {
-        let mut c = cache(&[(1, 5), (3, 10), (4, 20)]);
-        c.truncate_from_end(20);
-        assert_eq!(c.latest(), Some(3));
-        c.truncate_from_end(5);
-        assert_eq!(c.latest(), None);
     }
 }

@@ -11,6 +11,14 @@ use super::*;
 use crate::config::TopicConfig;
 use crate::protocol::record_batch::BatchView;
 
+/// A config whose every append after the first rolls the segment.
+fn rolling() -> TopicConfig {
+    TopicConfig {
+        segment_bytes: 1,
+        ..TopicConfig::default()
+    }
+}
+
 async fn open(dir: &Path, config: TopicConfig) -> Rc<Partition> {
     let (log, _) = PartitionLog::open(dir.to_path_buf(), "t", 0, config).expect("open");
     Partition::activate(log, 0).await.expect("activate")
@@ -93,10 +101,7 @@ fn truncation_cuts_a_diverged_tail_across_segments_and_survives_a_restart() {
     glommio::LocalExecutor::default().run(async {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("t-0");
-        let rolling = TopicConfig {
-            segment_bytes: 1,
-            ..TopicConfig::default()
-        };
+        let rolling = rolling();
         let p = open(&dir, rolling.clone()).await;
         p.set_leader_epoch(1);
         for _ in 0..3 {
@@ -203,9 +208,8 @@ fn retention_and_deletes_stop_at_the_high_watermark_and_followers_take_the_leade
     glommio::LocalExecutor::default().run(async {
         let tmp = tempfile::tempdir().expect("tempdir");
         let rolling = TopicConfig {
-            segment_bytes: 1,
             retention_bytes: 0,
-            ..TopicConfig::default()
+            ..rolling()
         };
         let p = open(&tmp.path().join("t-0"), rolling).await;
         for _ in 0..3 {
@@ -282,10 +286,7 @@ fn a_producer_whose_last_batch_is_in_an_older_segment_is_still_known_after_a_res
     glommio::LocalExecutor::default().run(async {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("t-0");
-        let rolling = TopicConfig {
-            segment_bytes: 1,
-            ..TopicConfig::default()
-        };
+        let rolling = rolling();
         let p = open(&dir, rolling.clone()).await;
         let first = p
             .append(idempotent(), 0, FlushWait::Background)
