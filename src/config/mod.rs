@@ -243,6 +243,16 @@ impl BrokerConfig {
                 spec.apply(&mut cfg, key, value)?;
                 continue;
             }
+            if key == "unclean.leader.election.enable" {
+                // Every node applies the metadata log alike, and elections are part of it:
+                // a per-node file value could make nodes elect differently.
+                return Err(invalid(
+                    key,
+                    value,
+                    "set it per topic or cluster-wide as a dynamic broker config (AlterConfigs), \
+                     not in a node's file: every node must elect leaders alike",
+                ));
+            }
             let known = cfg
                 .topic_defaults
                 .apply_broker_key(key, value)

@@ -25,6 +25,7 @@ use crate::protocol::fetch_response::{
     FetchResponseWriter, Part, PartitionHeader, RecordsSource, TopicKey,
 };
 use crate::shard::Shard;
+use crate::shard::replication::throttle;
 use crate::storage::log::ReadError;
 
 /// Versions served: v4 is the oldest version the protocol crate has; v18, which it has, is not
@@ -215,6 +216,7 @@ async fn plan_partition(
         }
         other => other,
     };
+    let mut leader_throttled = false;
     if let Reader::Follower { broker_id } = reader {
         if version >= 12
             && let Some(diverging) = diverging_epoch(&partition, p)
@@ -230,8 +232,10 @@ async fn plan_partition(
                 broker_id,
                 p.fetch_offset,
             );
+            leader_throttled = throttle::leader_throttles(&meta, p.partition, broker_id);
         }
     }
+    let quota_spent = leader_throttled && throttle::leader_quota_spent(shard);
     partition.with_log(|log| {
         let marks = log.watermarks();
         let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
@@ -242,7 +246,7 @@ async fn plan_partition(
             == Reader::Consumer {
                 read_committed: true,
             };
-        let read = if limit == 0 && *budget == 0 {
+        let read = if (limit == 0 && *budget == 0) || quota_spent {
             Ok(None)
         } else {
             match reader {
@@ -262,6 +266,9 @@ async fn plan_partition(
             Ok(slice) => {
                 let records = slice.map(|s| {
                     *budget = budget.saturating_sub(s.len);
+                    if leader_throttled {
+                        shard.replication.leader_quota.spend(s.len as usize);
+                    }
                     RecordsSource::File(s)
                 });
                 PartitionPlan {

@@ -7,6 +7,7 @@
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -31,6 +32,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
@@ -150,6 +152,8 @@ registry! {
         DeleteGroups(DeleteGroupsRequest) => delete_groups::handle, delete_groups::VERSIONS;
         OffsetDelete(OffsetDeleteRequest) => offset_delete::handle, offset_delete::VERSIONS;
         ElectLeaders(ElectLeadersRequest) => elect_leaders::handle, elect_leaders::VERSIONS;
+        AlterPartitionReassignments(AlterPartitionReassignmentsRequest) => alter_partition_reassignments::handle, alter_partition_reassignments::VERSIONS;
+        ListPartitionReassignments(ListPartitionReassignmentsRequest) => list_partition_reassignments::handle, list_partition_reassignments::VERSIONS;
         OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) => offset_for_leader_epoch::handle, offset_for_leader_epoch::VERSIONS;
         AddPartitionsToTxn(AddPartitionsToTxnRequest) => add_partitions_to_txn::handle, add_partitions_to_txn::VERSIONS;
         AddOffsetsToTxn(AddOffsetsToTxnRequest) => add_offsets_to_txn::handle, add_offsets_to_txn::VERSIONS;

@@ -153,6 +153,17 @@ pub enum MetaCommand {
         /// applying bumps it by one.
         partition_epoch: i32,
     },
+    /// Starts, replaces or (with no target) cancels the reassignment of one partition
+    /// (KIP-455 AlterPartitionReassignments); see `image/reassignment.rs` for the rules.
+    ReassignPartition {
+        /// Id of the topic.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: i32,
+        /// The replicas the partition should end with, preferred leader first; `None`
+        /// cancels the ongoing reassignment.
+        target: Option<Vec<i32>>,
+    },
 }
 
 impl MetaCommand {
@@ -170,6 +181,7 @@ impl MetaCommand {
             Self::AlterBrokerConfigs { .. } => "AlterBrokerConfigs",
             Self::AllocateProducerIds { .. } => "AllocateProducerIds",
             Self::PartitionChange { .. } => "PartitionChange",
+            Self::ReassignPartition { .. } => "ReassignPartition",
         }
     }
 }

@@ -356,7 +356,8 @@ impl Shard {
     }
 
     /// Applies control-plane changes to this shard's partitions: drops partitions of deleted
-    /// topics and pushes new topic configs (their own or new defaults) into open logs.
+    /// topics and replicas reassigned away from this shard, and pushes new topic configs
+    /// (their own or new defaults) into open logs.
     pub async fn reconcile(&self) {
         let version = self.cluster.version();
         if version == self.reconciled_version.get() {
@@ -378,7 +379,7 @@ impl Shard {
             .collect();
         for (key, id, partition) in open {
             match self.cluster.topic(&key.0) {
-                Some(meta) if meta.id == id => {
+                Some(meta) if meta.id == id && self.still_holds(&meta, key.1) => {
                     if let Ok(cfg) = defaults.resolve(&meta.configs) {
                         partition.with_log_mut(|log| log.set_config(cfg));
                     }
@@ -393,10 +394,17 @@ impl Shard {
                         }
                     }
                     self.drop_partition(partition, id).await;
-                    tracing::info!(topic = %key.0, partition = key.1, "deleted partition removed from disk");
+                    tracing::info!(topic = %key.0, partition = key.1, "deleted or reassigned-away partition removed from disk");
                 }
             }
         }
+    }
+
+    /// Whether this shard still holds a replica of partition `p` of `meta`: always on a
+    /// single node; in a cluster, until a reassignment moves the replica away.
+    fn still_holds(&self, meta: &crate::metadata::TopicMeta, p: i32) -> bool {
+        !self.cluster.is_clustered()
+            || usize::try_from(p).is_ok_and(|p| meta.replica_core(p) == Some(self.core))
     }
 
     /// Deletes segments past retention on every partition of this shard. The unlinks run on

@@ -79,6 +79,9 @@ pub enum ApplyError {
     /// (INELIGIBLE_REPLICA).
     #[error("{0}")]
     IneligibleReplica(String),
+    /// Cancelling a reassignment of a partition that has none (NO_REASSIGNMENT_IN_PROGRESS).
+    #[error("no reassignment of this partition is in progress")]
+    NoReassignmentInProgress,
     /// A malformed command: nil id, out-of-range count or shard number, id overflow
     /// (INVALID_REQUEST).
     #[error("{0}")]
@@ -102,6 +105,7 @@ impl ApplyError {
             Self::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
             Self::StalePartitionEpoch { .. } => ResponseError::InvalidUpdateVersion,
             Self::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            Self::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
         }
     }
@@ -198,6 +202,11 @@ impl ClusterImage {
                     partition_epoch: *partition_epoch,
                 },
             ),
+            MetaCommand::ReassignPartition {
+                topic_id,
+                partition,
+                target,
+            } => self.reassign_partition(*topic_id, *partition, target.as_deref()),
         }
     }
 
@@ -363,13 +372,15 @@ impl ClusterImage {
                 leader_epoch: 0,
                 isr,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             });
         }
         Ok(out)
     }
 
     /// Non-empty, one replica per node, every node registered and every core one of its shards.
-    fn validate_replicas(&self, replicas: &[i32]) -> Result<(), ApplyError> {
+    pub(super) fn validate_replicas(&self, replicas: &[i32]) -> Result<(), ApplyError> {
         let invalid = |m: String| Err(ApplyError::InvalidReplicaAssignment(m));
         if replicas.is_empty() {
             return invalid("a partition needs at least one replica".to_string());
@@ -444,6 +455,7 @@ impl ClusterImage {
         p.leader_epoch = change.leader_epoch;
         p.isr = change.isr.to_vec();
         p.partition_epoch = new_epoch;
+        self.complete_reassignment_if_ready(topic_id, index);
         Ok(Applied::PartitionChanged {
             partition_epoch: new_epoch,
         })

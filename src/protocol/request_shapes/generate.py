@@ -20,7 +20,7 @@ SERVED = [
     "DescribeTopicPartitions", "DeleteRecords", "InitProducerId", "AlterConfigs",
     "IncrementalAlterConfigs", "FindCoordinator", "JoinGroup", "SyncGroup", "Heartbeat",
     "LeaveGroup", "OffsetCommit", "OffsetFetch", "ListGroups", "DescribeGroups", "DeleteGroups",
-    "OffsetDelete", "ElectLeaders", "OffsetForLeaderEpoch", "AddPartitionsToTxn", "AddOffsetsToTxn", "EndTxn", "TxnOffsetCommit",
+    "OffsetDelete", "ElectLeaders", "AlterPartitionReassignments", "ListPartitionReassignments", "OffsetForLeaderEpoch", "AddPartitionsToTxn", "AddOffsetsToTxn", "EndTxn", "TxnOffsetCommit",
     "DescribeTransactions", "ListTransactions", "DescribeProducers", "SaslHandshake",
     "SaslAuthenticate",
 ]

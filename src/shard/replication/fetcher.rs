@@ -26,7 +26,7 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
-use super::divergence;
+use super::{divergence, throttle};
 use crate::shard::Shard;
 use crate::storage::log::{AppendError, Partition};
 
@@ -156,7 +156,7 @@ async fn round(
     conn: &mut Option<TcpStream>,
     correlation: i32,
 ) -> Result<bool, FetchError> {
-    let request = build_request(shard, followed).await;
+    let (request, throttled) = build_request(shard, followed).await;
     if request.topics.is_empty() {
         return Ok(false);
     }
@@ -180,6 +180,10 @@ async fn round(
             // partition now): an answer from a leader that is no longer the leader in the
             // epoch we asked about must not touch the log.
             if asked.is_some_and(|f| still_following(shard, leader, f)) {
+                if throttled.contains(&(name, p.partition_index)) {
+                    let bytes = p.records.as_ref().map_or(0, Bytes::len);
+                    shard.replication.follower_quota.spend(bytes);
+                }
                 all_fine &= apply_partition(shard, name, p).await;
             } else {
                 all_fine = false;
@@ -190,12 +194,28 @@ async fn round(
 }
 
 /// The follower's fetch: for each followed partition its log end, the leader epoch it
-/// knows and the epoch of its last batch, so the leader can detect a diverged tail.
-async fn build_request(shard: &Rc<Shard>, followed: &[Followed]) -> FetchRequest {
+/// knows and the epoch of its last batch, so the leader can detect a diverged tail. Throttled
+/// replicas (see `throttle`) sit the round out while this shard's quota is spent; they are
+/// returned beside the request so their bytes can be counted.
+async fn build_request<'a>(
+    shard: &Rc<Shard>,
+    followed: &'a [Followed],
+) -> (FetchRequest, HashSet<(&'a str, i32)>) {
     let cluster = shard.config.cluster.as_ref().expect("cluster mode");
     let r = &cluster.replication;
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    let mut throttled = HashSet::new();
+    let mut quota: Option<Option<f64>> = None;
     for f in followed {
+        if is_throttled(shard, f) {
+            let available = *quota.get_or_insert_with(|| follower_budget(shard));
+            if available.is_some_and(|bytes| bytes <= 0.0) {
+                continue;
+            }
+            if available.is_some() {
+                throttled.insert((f.topic.as_str(), f.partition));
+            }
+        }
         let Ok(replica) = shard.replica(&f.topic, f.partition).await else {
             continue;
         };
@@ -232,7 +252,29 @@ async fn build_request(shard: &Rc<Shard>, followed: &[Followed]) -> FetchRequest
             t
         })
         .collect();
-    request
+    (request, throttled)
+}
+
+/// Whether this shard's replica of `f` is throttled: listed in the topic's
+/// `follower.replication.throttled.replicas` and not in sync.
+fn is_throttled(shard: &Shard, f: &Followed) -> bool {
+    let me = shard.broker_id();
+    shard.topic(&f.topic).is_some_and(|meta| {
+        meta.leadership.get(f.partition as usize).is_some_and(|l| {
+            throttle::is_throttled(&meta, l, f.partition, me, throttle::FOLLOWER_REPLICAS_KEY)
+        })
+    })
+}
+
+/// Bytes this shard may fetch for throttled replicas now; `None` when the rate is unlimited.
+fn follower_budget(shard: &Shard) -> Option<f64> {
+    let rate = throttle::rate(&shard.cluster.broker_configs(), throttle::FOLLOWER_RATE_KEY)?;
+    Some(
+        shard
+            .replication
+            .follower_quota
+            .available(rate, std::time::Instant::now()),
+    )
 }
 
 async fn connect(shard: &Shard, leader: i32) -> Result<TcpStream, FetchError> {

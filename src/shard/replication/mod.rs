@@ -13,6 +13,7 @@
 pub mod divergence;
 pub mod fetcher;
 pub mod progress;
+pub mod throttle;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,6 +38,10 @@ pub struct Replication {
     /// members of both (Kafka's maximal ISR): a follower being added must have every record
     /// below the watermark, since once the change commits it may be elected.
     isr_pending: RefCell<HashMap<PartitionKey, Vec<i32>>>,
+    /// This shard's budget for fetching throttled replicas (as a follower).
+    pub follower_quota: throttle::Quota,
+    /// This shard's budget for serving throttled replicas (as a leader).
+    pub leader_quota: throttle::Quota,
 }
 
 /// `min.insync.replicas` of a partition as its log's config has it.
