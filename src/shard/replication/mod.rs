@@ -13,6 +13,7 @@
 pub mod divergence;
 pub mod fetcher;
 pub mod progress;
+pub mod selector;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,6 +38,8 @@ pub struct Replication {
     /// members of both (Kafka's maximal ISR): a follower being added must have every record
     /// below the watermark, since once the change commits it may be elected.
     isr_pending: RefCell<HashMap<PartitionKey, Vec<i32>>>,
+    /// Live brokers' racks, for the replica selector (KIP-392).
+    racks: selector::RackCache,
 }
 
 /// `min.insync.replicas` of a partition as its log's config has it.
@@ -163,6 +166,41 @@ pub fn follower_fetched(
         let mut isr = l.isr.clone();
         isr.push(follower);
         propose_isr(shard, meta, index, l, isr);
+    }
+}
+
+/// Whether a fetch by `follower` must be answered now because its answer carries a high
+/// watermark the follower has not been sent yet (it serves consumers up to it, KIP-392).
+pub fn follower_owed_high_watermark(
+    shard: &Shard,
+    topic: &str,
+    index: i32,
+    follower: i32,
+    high_watermark: i64,
+) -> bool {
+    shard
+        .replication
+        .leaders
+        .borrow()
+        .get(&(topic.to_string(), index))
+        .is_some_and(|p| p.owes_high_watermark(follower, high_watermark))
+}
+
+/// Notes the high watermark an answer to `follower`'s fetch carried.
+pub fn follower_sent_high_watermark(
+    shard: &Shard,
+    topic: &str,
+    index: i32,
+    follower: i32,
+    high_watermark: i64,
+) {
+    if let Some(p) = shard
+        .replication
+        .leaders
+        .borrow_mut()
+        .get_mut(&(topic.to_string(), index))
+    {
+        p.sent_high_watermark(follower, high_watermark);
     }
 }
 

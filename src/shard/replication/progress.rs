@@ -28,6 +28,10 @@ struct Follower {
     caught_up_ms: i64,
     /// The leader's log end and the time of the follower's previous fetch.
     previous_fetch: (i64, i64),
+    /// The high watermark last sent to it: a fetch answer is due as soon as the watermark
+    /// moves past it, so followers (which serve consumers, KIP-392) learn it without waiting
+    /// for new records or the end of their long poll.
+    high_watermark_sent: i64,
 }
 
 /// The leader's view of one partition's followers, for one leader epoch.
@@ -60,6 +64,7 @@ impl LeaderProgress {
             log_end: fetch_offset,
             caught_up_ms: since,
             previous_fetch: (leader_log_end, now_ms),
+            high_watermark_sent: -1,
         });
         entry.log_end = fetch_offset;
         if fetch_offset >= leader_log_end {
@@ -74,6 +79,30 @@ impl LeaderProgress {
     #[must_use]
     pub fn log_end_of(&self, follower: i32) -> Option<i64> {
         self.followers.get(&follower).map(|f| f.log_end)
+    }
+
+    /// The follower's log end and when it was last caught up (ms), if it fetched in this
+    /// leader epoch (what Kafka's replica selector ranks followers by).
+    #[must_use]
+    pub fn follower_state(&self, follower: i32) -> Option<(i64, i64)> {
+        self.followers
+            .get(&follower)
+            .map(|f| (f.log_end, f.caught_up_ms))
+    }
+
+    /// Whether the follower has not been sent `high_watermark` yet.
+    #[must_use]
+    pub fn owes_high_watermark(&self, follower: i32, high_watermark: i64) -> bool {
+        self.followers
+            .get(&follower)
+            .is_some_and(|f| f.high_watermark_sent < high_watermark)
+    }
+
+    /// Notes that an answer carrying `high_watermark` went to the follower.
+    pub fn sent_high_watermark(&mut self, follower: i32, high_watermark: i64) {
+        if let Some(f) = self.followers.get_mut(&follower) {
+            f.high_watermark_sent = f.high_watermark_sent.max(high_watermark);
+        }
     }
 
     /// The high watermark the ISR supports, or `None` when it may not move: fewer than
@@ -190,6 +219,18 @@ mod tests {
             p.lagging(LEADER, &[LEADER, 2000], 81_000, 30_000),
             vec![2000]
         );
+    }
+
+    #[test]
+    fn a_follower_is_owed_each_new_high_watermark_once() {
+        let mut p = LeaderProgress::new(1, 0);
+        assert!(!p.owes_high_watermark(2000, 5), "never fetched");
+        p.on_fetch(2000, 5, 5, 1);
+        assert!(p.owes_high_watermark(2000, 5));
+        p.sent_high_watermark(2000, 5);
+        assert!(!p.owes_high_watermark(2000, 5));
+        assert!(p.owes_high_watermark(2000, 6));
+        assert_eq!(p.follower_state(2000), Some((5, 1)));
     }
 
     #[test]
