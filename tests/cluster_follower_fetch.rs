@@ -6,7 +6,9 @@
 //! when replicated records land, and an unmodified librdkafka consumer with `client.rack`
 //! reads every record, most bytes coming from the follower (its own statistics).
 //!
-//! Ports 20092 (bootstrap, shard on 20093) and 20192 (controller) on 127.0.0.1-3.
+//! Ports 20092 (bootstrap, shard on 20093) and 20192 (controller) on 127.0.0.1-3: inside the
+//! range single-broker tests pick from at random, but this binary holds no other test and
+//! cargo runs test binaries one at a time, so none of them runs beside it.
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -257,7 +259,7 @@ fn a_consumer_reads_from_the_follower_in_its_rack() {
     std::thread::sleep(Duration::from_millis(600));
     let _ = consumer.poll(Duration::from_millis(100));
     let rx = rx_bytes_by_broker(&stats);
-    println!("rxbytes by broker: {rx:?}; follower {follower}");
+    println!("bytes received by broker: {rx:?}; the follower is {follower}");
     let from = |id: i32| rx.iter().find(|(b, _)| *b == id).map_or(0, |(_, n)| *n);
     assert!(
         from(follower) > 400 * 96,
