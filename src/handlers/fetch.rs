@@ -9,8 +9,8 @@
 //! `replica_id`/`ReplicaState`) reads up to the log end, is checked against the leader epoch
 //! (FENCED/UNKNOWN_LEADER_EPOCH) and, from v12, the follower's last fetched epoch (a
 //! `diverging_epoch` answer tells it where to truncate), and tells the leader the follower's
-//! log end (`shard::replication`); it is answered at once when its answer carries a high
-//! watermark the follower has not seen yet.
+//! log end (`shard::replication`); with the rack-aware selector it is answered at once when
+//! its answer carries a high watermark the follower has not seen yet.
 //! Fetch from the closest replica (KIP-392), from v11: a leader configured with the
 //! rack-aware `replica.selector.class` answers a consumer in another replica's rack with
 //! `preferred_read_replica` and no records (`replication::selector`), and a follower serves
@@ -317,14 +317,18 @@ async fn plan_partition(
                 p.fetch_offset,
             );
         }
-        let hw = partition.with_log(|log| log.high_watermark());
-        owed_high_watermark = crate::shard::replication::follower_owed_high_watermark(
-            shard,
-            topic,
-            p.partition,
-            broker_id,
-            hw,
-        );
+        // Only where the selector sends consumers to followers is their watermark worth an
+        // extra answer; otherwise it rides on the next records or the end of the long poll.
+        if crate::shard::replication::selector::rack_aware_enabled(shard) {
+            let hw = partition.with_log(|log| log.high_watermark());
+            owed_high_watermark = crate::shard::replication::follower_owed_high_watermark(
+                shard,
+                topic,
+                p.partition,
+                broker_id,
+                hw,
+            );
+        }
     }
     let follower = match reader {
         Reader::Follower { broker_id } => Some(broker_id),
