@@ -533,6 +533,9 @@ fn diverged_plan(
 /// After deciding to answer: the high watermark each follower replica's partition carries
 /// is now known to it (a later watermark makes its next fetch answer at once).
 fn note_high_watermarks_sent(shard: &Shard, plans: &[TopicPlan]) {
+    if !crate::shard::replication::selector::rack_aware_enabled(shard) {
+        return;
+    }
     for topic in plans {
         for p in &topic.partitions {
             if let Some(follower) = p.follower
