@@ -314,7 +314,7 @@ async fn plan_partition(
                 p.partition,
                 &partition,
                 broker_id,
-                p.fetch_offset,
+                (p.fetch_offset, p.log_start_offset),
             );
         }
         // Only where the selector sends consumers to followers is their watermark worth an

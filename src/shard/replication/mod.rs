@@ -119,15 +119,16 @@ pub fn leader_appended(shard: &Shard, topic: &str, index: i32, partition: &Parti
     }
 }
 
-/// A follower's fetch reached the leader: record its log end, move the high watermark, and
-/// propose its return to the ISR once it has caught up.
+/// A follower's fetch reached the leader: record its log end (and the log start it
+/// reports, for the replica selector), move the high watermark, and propose its return to
+/// the ISR once it has caught up.
 pub fn follower_fetched(
     shard: &Rc<Shard>,
     meta: &TopicMeta,
     index: i32,
     partition: &Partition,
     follower: i32,
-    fetch_offset: i64,
+    (fetch_offset, follower_log_start): (i64, i64),
 ) {
     let Some(l) = meta.leadership.get(index as usize) else {
         return;
@@ -159,6 +160,7 @@ pub fn follower_fetched(
             return;
         };
         progress.on_fetch(follower, fetch_offset, end, crate::now_ms());
+        progress.note_log_start(follower, follower_log_start);
         !l.isr.contains(&follower) && progress.may_rejoin(follower, hw, epoch_start)
     };
     update_high_watermark(shard, meta, index, l, partition);

@@ -55,9 +55,10 @@ pub fn rack_aware(leader: i32, client_rack: &str, replicas: &[ReplicaView<'_>]) 
 }
 
 /// The replicas Kafka lets the selector choose from for a fetch at `fetch_offset`: the
-/// leader, and each follower that is in the ISR, on a live broker, and whose log end the
-/// leader has seen reach the fetch offset (a follower that has not fetched in this leader
-/// epoch is unknown, so left out). `rack_of` is `None` for a broker that is not live.
+/// leader, and each follower that is in the ISR, on a live broker, and whose log (as the
+/// leader last saw it) holds the fetch offset: its log end reaches it and its log start is
+/// not past it (a follower that has not fetched in this leader epoch is unknown, so left
+/// out). `rack_of` is `None` for a broker that is not live.
 #[must_use]
 pub fn eligible<'a>(
     l: &Leadership,
@@ -78,15 +79,15 @@ pub fn eligible<'a>(
     }
     for &id in l.replicas.iter().filter(|&&r| r != l.leader) {
         let Some(rack) = rack_of(id) else { continue };
-        let Some((log_end, caught_up_ms)) = progress.and_then(|p| p.follower_state(id)) else {
+        let Some(state) = progress.and_then(|p| p.follower_state(id)) else {
             continue;
         };
-        if l.isr.contains(&id) && log_end >= fetch_offset {
+        if l.isr.contains(&id) && state.log_end >= fetch_offset && state.log_start <= fetch_offset {
             out.push(ReplicaView {
                 id,
                 rack,
-                log_end,
-                caught_up_ms,
+                log_end: state.log_end,
+                caught_up_ms: state.caught_up_ms,
             });
         }
     }
@@ -246,15 +247,19 @@ mod tests {
         progress.on_fetch(2000, 50, 60, 100);
         progress.on_fetch(3000, 60, 60, 100);
         let l = leadership(1000, &[1000, 2000, 3000, 4000], &[1000, 2000, 3000, 4000]);
-        let ids = |fetch_offset| {
-            eligible(&l, 60, 200, Some(&progress), fetch_offset, rack_of)
+        let ids = |progress: &LeaderProgress, fetch_offset| {
+            eligible(&l, 60, 200, Some(progress), fetch_offset, rack_of)
                 .iter()
                 .map(|r| r.id)
                 .collect::<Vec<_>>()
         };
         // 4000 is not live; 2000 has only reached 50.
-        assert_eq!(ids(40), vec![1000, 2000, 3000]);
-        assert_eq!(ids(55), vec![1000, 3000]);
+        assert_eq!(ids(&progress, 40), vec![1000, 2000, 3000]);
+        assert_eq!(ids(&progress, 55), vec![1000, 3000]);
+        // A follower whose log starts past the fetch offset no longer has it.
+        progress.note_log_start(3000, 45);
+        assert_eq!(ids(&progress, 40), vec![1000, 2000]);
+        progress.note_log_start(3000, 0);
         // Out of the ISR: not eligible, however caught up.
         let out = leadership(1000, &[1000, 2000, 3000], &[1000, 2000]);
         let ids: Vec<i32> = eligible(&out, 60, 200, Some(&progress), 0, rack_of)
