@@ -15,7 +15,7 @@ mod topic;
 pub use broker_keys::{BROKER_KEYS, BrokerKey, KeyDefault, is_sensitive as is_sensitive_key};
 pub use cluster::{
     CLUSTER_KEYS, ClusterConfig, Endpoint, KraftKeys, LeaderRebalance, ProcessRoles,
-    ReplicationConfig, Voter,
+    ReplicaSelector, ReplicationConfig, Voter,
 };
 pub use listeners::{DEFAULT_PROTOCOL_MAP, Listener};
 pub use network::{NetworkLimits, UNLIMITED_CONNECTIONS};

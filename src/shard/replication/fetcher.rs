@@ -386,21 +386,31 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         }
         return true;
     }
-    if let Some(records) = p.records.filter(|r| !r.is_empty())
-        && let Err(e) = append(&replica, &records).await
-    {
-        tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
-        return false;
+    let mut appended = false;
+    if let Some(records) = p.records.filter(|r| !r.is_empty()) {
+        match append(&replica, &records).await {
+            Ok(()) => appended = true,
+            Err(e) => {
+                tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
+                return false;
+            }
+        }
     }
-    replica.with_log_mut(|log| {
+    let hw_moved = replica.with_log_mut(|log| {
         let hw = p.high_watermark.min(log.log_end_offset());
-        log.set_high_watermark(hw);
+        let moved = log.set_high_watermark(hw);
         if p.log_start_offset > log.watermarks().log_start_offset
             && let Err(e) = log.follow_log_start(p.log_start_offset)
         {
             tracing::warn!(topic, partition = p.partition_index, error = %e, "cannot checkpoint the log start offset");
         }
+        moved
     });
+    // Consumers long-polling this follower (KIP-392) read up to the high watermark, and
+    // read_committed ones to the LSO, which a replicated marker can move: wake them.
+    if appended || hw_moved {
+        shard.data_arrived.notify();
+    }
     true
 }
 
