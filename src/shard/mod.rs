@@ -527,11 +527,15 @@ impl Shard {
     }
 
     /// Writes the high watermark checkpoint of every replicated partition whose watermark
-    /// moved (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown).
+    /// moved, and the leader epoch checkpoint of every partition whose epochs changed
+    /// (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown).
     pub fn checkpoint_high_watermarks(&self) {
         for p in self.open_partitions() {
             if let Err(e) = p.with_log_mut(|log| log.checkpoint_high_watermark()) {
                 tracing::warn!(error = %e, "cannot checkpoint a high watermark");
+            }
+            if let Err(e) = p.with_log_mut(|log| log.checkpoint_leader_epochs()) {
+                tracing::warn!(error = %e, "cannot checkpoint leader epochs");
             }
         }
     }
