@@ -124,6 +124,15 @@ fn wait_done(cluster: &Cluster, conn: &mut Connection, topic: &str, target: &[i3
     )
 }
 
+/// Runs `sluice <args> --bootstrap-server <bootstrap>`.
+fn sluice_cli(bootstrap: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .args(["--bootstrap-server", bootstrap])
+        .output()
+        .expect("run sluice")
+}
+
 #[test]
 fn a_partition_moves_to_other_nodes_and_keeps_every_record() {
     let cluster = Cluster::start(19292, 19392, &[]);
@@ -146,8 +155,49 @@ fn a_partition_moves_to_other_nodes_and_keeps_every_record() {
         "nothing to cancel yet"
     );
     assert_eq!(reassign(&mut conn, topic, Some(&[source, source])), 39);
-    assert_eq!(reassign(&mut conn, topic, Some(&target)), 0);
+    // The move itself through the CLI, as an operator would start it.
+    let replicas = target
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = sluice_cli(
+        &bootstrap,
+        &[
+            "cluster",
+            "reassign",
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            "--replicas",
+            &replicas,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let took = wait_done(&cluster, &mut conn, topic, &target);
+    let out = sluice_cli(
+        &bootstrap,
+        &[
+            "cluster",
+            "reassign",
+            "--topic",
+            topic,
+            "--partition",
+            "0",
+            "--cancel",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "cancelling a finished move must fail"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reassign"), "{stderr}");
     println!(
         "moved {} records from {source} to {target:?} in {took:?}",
         sent.len()
@@ -210,6 +260,12 @@ fn a_throttled_catch_up_is_held_to_its_rate() {
         let start = Instant::now();
         assert_eq!(reassign(&mut conn, topic, Some(&target)), 0);
         if throttled {
+            let out = sluice_cli(&bootstrap, &["cluster", "reassignments"]);
+            let table = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                table.contains(topic) && table.contains(&other.to_string()),
+                "{table}"
+            );
             let listed = ongoing(&mut conn);
             assert!(
                 listed.iter().any(|(t, p)| t == topic
