@@ -124,6 +124,16 @@ fn wait_done(cluster: &Cluster, conn: &mut Connection, topic: &str, target: &[i3
     )
 }
 
+/// Sets one config of `resource` with librdkafka's AlterConfigs.
+fn alter_configs(bootstrap: &str, resource: ResourceSpecifier<'_>, (key, value): (&str, &str)) {
+    let config = AlterConfig::new(resource).set(key, value);
+    let results = futures_lite::future::block_on(
+        rdk::admin(bootstrap).alter_configs([&config], &rdk::admin_options()),
+    )
+    .expect("alter configs");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
 /// Runs `sluice <args> --bootstrap-server <bootstrap>`.
 fn sluice_cli(bootstrap: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -233,25 +243,22 @@ fn a_throttled_catch_up_is_held_to_its_rate() {
     let mut conn = Connection::connect(&bootstrap, None).expect("connect");
     // 256 KiB/s for replicas their topic lists as throttled, on every follower.
     let rate = (256 * 1024).to_string();
-    let admin = rdk::admin(&bootstrap);
-    let broker = AlterConfig::new(ResourceSpecifier::Broker(1000))
-        .set("follower.replication.throttled.rate", &rate);
-    let results =
-        futures_lite::future::block_on(admin.alter_configs([&broker], &rdk::admin_options()))
-            .expect("alter broker configs");
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    alter_configs(
+        &bootstrap,
+        ResourceSpecifier::Broker(1000),
+        ("follower.replication.throttled.rate", &rate),
+    );
 
     let sent = numbered(1536, 1024); // 1.5 MiB of values
     let mut took = Vec::new();
     for (topic, throttled) in [("free", false), ("throttled", true)] {
         let source = unreplicated_topic(&cluster, topic);
         if throttled {
-            let t = AlterConfig::new(ResourceSpecifier::Topic(topic))
-                .set("follower.replication.throttled.replicas", "*");
-            let results =
-                futures_lite::future::block_on(admin.alter_configs([&t], &rdk::admin_options()))
-                    .expect("alter topic configs");
-            assert!(results.iter().all(Result::is_ok), "{results:?}");
+            alter_configs(
+                &bootstrap,
+                ResourceSpecifier::Topic(topic),
+                ("follower.replication.throttled.replicas", "*"),
+            );
         }
         let producer = rdk::producer(&bootstrap, "none", "1");
         rdk::send_all(&producer, topic, 0, &sent);

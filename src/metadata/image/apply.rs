@@ -440,16 +440,8 @@ impl ClusterImage {
         partition: i32,
         change: &Change<'_>,
     ) -> Result<Applied, ApplyError> {
-        let topic = self
-            .topic_by_id(topic_id)
-            .ok_or(ApplyError::UnknownTopicId(topic_id))?;
-        let unknown = || ApplyError::UnknownPartition {
-            topic: topic.name.clone(),
-            partition,
-        };
-        let index = usize::try_from(partition).map_err(|_| unknown())?;
-        let current = topic.partitions.get(index).ok_or_else(unknown)?;
-        let new_epoch = change.check(current)?;
+        let (index, current) = self.partition_at(topic_id, partition)?;
+        let new_epoch = change.check(&current)?;
         let p = &mut self.topic_mut(topic_id)?.partitions[index];
         p.leader = change.leader;
         p.leader_epoch = change.leader_epoch;

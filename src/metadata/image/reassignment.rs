@@ -69,7 +69,8 @@ impl ClusterImage {
         }
     }
 
-    fn partition_at(
+    /// Index and current state of partition `partition` of topic `topic_id`.
+    pub(super) fn partition_at(
         &self,
         topic_id: Uuid,
         partition: i32,
