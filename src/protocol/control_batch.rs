@@ -38,10 +38,21 @@ pub fn decode_marker_key(key: &[u8]) -> Option<bool> {
     }
 }
 
-/// One control batch holding one COMMIT/ABORT marker record (coordinator epoch 0: a single
-/// node has one coordinator generation).
+/// One control batch holding one COMMIT/ABORT marker record, coordinator epoch 0.
 pub fn marker_batch(producer_id: i64, producer_epoch: i16, commit: bool, now_ms: i64) -> Vec<u8> {
-    let (key, value) = encode_marker(commit, 0);
+    coordinator_marker_batch(producer_id, producer_epoch, commit, 0, now_ms)
+}
+
+/// One control batch holding one COMMIT/ABORT marker record written by the coordinator of
+/// `coordinator_epoch` (its `__transaction_state` partition's leader epoch; 0 on a single node).
+pub fn coordinator_marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Vec<u8> {
+    let (key, value) = encode_marker(commit, coordinator_epoch);
     let mut section = Vec::with_capacity(32);
     encode_record(
         &mut section,

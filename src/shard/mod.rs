@@ -4,6 +4,7 @@
 //! own partitions, and (`replication/`) the replication of the partitions it leads or follows in
 //! a cluster. Everything here is `!Send` and lives on exactly one core.
 
+pub mod broker_link;
 pub mod coordinator_moves;
 pub mod groups;
 pub mod mailbox;

@@ -18,15 +18,21 @@ use std::time::Duration;
 
 use futures_lite::future;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest};
 
 use crate::coordinator::group::records::{self as group_records, Record};
 use crate::coordinator::txn::records as txn_records;
 use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord};
 use crate::event::Event;
+use crate::metadata::NOT_ON_THIS_NODE;
 use crate::metadata::{MetadataError, TopicMeta};
 use crate::protocol::control_batch;
 use crate::protocol::record_batch::BatchView;
 use crate::protocol::records as batch_records;
+use crate::shard::broker_link::{LinkError, Links};
 use crate::shard::coordinator_moves::{self, LoadedPartitions};
 use crate::shard::mailbox::Handler;
 use crate::shard::offsets_log::{self, OffsetsLogError};
@@ -43,6 +49,14 @@ const MAX_TIMER_SLEEP_MS: i64 = 1_000;
 /// Bytes per replay read; a larger batch is still read whole.
 const REPLAY_READ_BYTES: u64 = 1 << 20;
 
+/// The WriteTxnMarkers version sent to other brokers (v1, the only one Kafka 4 keeps).
+const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+
+/// How long a partition leader on another node may take to answer WriteTxnMarkers: it
+/// waits for its ISR per partition, so this is Kafka's `request.timeout.ms`, well above
+/// [`replication::INTERNAL_ACK_TIMEOUT`].
+const REMOTE_MARKERS_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A question one shard asks another through the mailbox.
 #[derive(Debug, Clone)]
 pub enum ShardRequest {
@@ -55,6 +69,9 @@ pub enum ShardRequest {
         producer_epoch: i16,
         /// `true` for a COMMIT marker, `false` for ABORT.
         commit: bool,
+        /// The coordinator's epoch (its `__transaction_state` partition's leader epoch),
+        /// written in the marker.
+        coordinator_epoch: i32,
         /// (topic, partition index) pairs.
         partitions: Vec<(String, i32)>,
     },
@@ -86,6 +103,8 @@ pub struct Txns {
     timers_changed: Event,
     /// The `__transaction_state` partitions whose ids are loaded here.
     loaded: LoadedPartitions,
+    /// Connections to the other nodes' partition leaders, for WriteTxnMarkers.
+    links: Links,
 }
 
 impl Txns {
@@ -97,6 +116,7 @@ impl Txns {
             finishing: RefCell::new(HashSet::new()),
             timers_changed: Event::default(),
             loaded: LoadedPartitions::new(TXN_TOPIC),
+            links: Links::default(),
         }
     }
 
@@ -207,54 +227,199 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
     Ok(())
 }
 
-/// Writes the markers of `job` to every partition of the transaction, asking the owning
-/// shard through the mailbox for partitions this shard does not own.
-pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
-    let mut by_owner: BTreeMap<usize, Vec<(String, i32)>> = BTreeMap::new();
+/// Where the markers of one transaction go: partitions led by a shard of this node (by core)
+/// and partitions led by another node's shard (by broker id); `leaderless` counts those
+/// without a leader now.
+#[derive(Debug, Default)]
+struct MarkerTargets {
+    by_core: BTreeMap<usize, Vec<(String, i32)>>,
+    by_broker: BTreeMap<i32, Vec<(String, i32)>>,
+    leaderless: usize,
+}
+
+fn marker_targets(shard: &Shard, job: &MarkerJob) -> MarkerTargets {
+    let mut targets = MarkerTargets::default();
     for (topic, p) in &job.partitions {
         // A partition of a deleted topic has nobody to tell: skip it.
-        let Some(owner) = shard
-            .cluster
-            .topic(topic)
-            .and_then(|m| m.partitions.get(*p as usize).copied())
+        let Some(meta) = shard.cluster.topic(topic) else {
+            continue;
+        };
+        let Some(owner) = usize::try_from(*p)
+            .ok()
+            .and_then(|i| meta.partitions.get(i).copied())
         else {
             continue;
         };
-        by_owner.entry(owner).or_default().push((topic.clone(), *p));
+        let entry = (topic.clone(), *p);
+        if owner != NOT_ON_THIS_NODE {
+            targets.by_core.entry(owner).or_default().push(entry);
+            continue;
+        }
+        // Cluster mode: led by another node, or by nobody until an election.
+        match meta.leadership.get(*p as usize).map(|l| l.leader) {
+            Some(leader) if leader >= 0 => targets.by_broker.entry(leader).or_default().push(entry),
+            _ => targets.leaderless += 1,
+        }
     }
-    for (owner, partitions) in by_owner {
+    targets
+}
+
+/// The coordinator epoch written in the markers of `transactional_id`: the leader epoch of
+/// its `__transaction_state` partition (0 on a single node), as Kafka's coordinator sends.
+fn coordinator_epoch(shard: &Shard, transactional_id: &str) -> i32 {
+    coordinator_of(shard, transactional_id)
+        .map(|(p, _)| coordinator_moves::leader_epoch(shard, TXN_TOPIC, p))
+        .unwrap_or(0)
+}
+
+/// Writes the markers of `job` to every partition of the transaction: through the mailbox
+/// for partitions another shard of this node leads, with WriteTxnMarkers to the leader for
+/// partitions another node leads. Every target is tried; the first failure is returned
+/// (leaderless partitions fail with LEADER_NOT_AVAILABLE), and the caller retries the job
+/// later, with the metadata of then.
+pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
+    let targets = marker_targets(shard, job);
+    let epoch = coordinator_epoch(shard, &job.transactional_id);
+    let mut first_error = (targets.leaderless > 0).then_some(ResponseError::LeaderNotAvailable);
+    for (owner, partitions) in targets.by_core {
         let answer = if owner == shard.core {
             write_local_markers(
                 shard,
                 job.producer_id,
                 job.producer_epoch,
                 job.commit,
+                epoch,
                 &partitions,
             )
             .await
         } else {
-            ask_remote(shard, owner, job, partitions).await
+            let (id, producer_epoch) = (job.producer_id, job.producer_epoch);
+            ask_shard_to_write(
+                shard,
+                owner,
+                id,
+                producer_epoch,
+                job.commit,
+                epoch,
+                partitions,
+            )
+            .await
         };
-        answer.map_err(|code| {
-            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
-        })?;
+        if let Err(code) = answer {
+            first_error.get_or_insert(
+                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError),
+            );
+        }
     }
-    Ok(())
+    for (broker, partitions) in targets.by_broker {
+        if let Err(e) = send_markers(shard, broker, job, epoch, &partitions).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
-async fn ask_remote(
+/// WriteTxnMarkers to broker `broker` (a shard of another node) for `partitions`, which the
+/// metadata says it leads. The first partition error is returned; NOT_LEADER_OR_FOLLOWER and
+/// the like mean the metadata moved, and the retry uses the newer one.
+async fn send_markers(
+    shard: &Shard,
+    broker: i32,
+    job: &MarkerJob,
+    coordinator_epoch: i32,
+    partitions: &[(String, i32)],
+) -> Result<(), ResponseError> {
+    let request = write_txn_markers_request(job, coordinator_epoch, partitions);
+    let links = &shard.txns.links;
+    let response = links
+        .send(
+            shard,
+            broker,
+            &request,
+            WRITE_TXN_MARKERS_VERSION,
+            REMOTE_MARKERS_TIMEOUT,
+        )
+        .await
+        .map_err(|e| {
+            links.forget(broker);
+            tracing::warn!(core = shard.core, broker, error = %e, "WriteTxnMarkers to a partition leader failed");
+            match e {
+                LinkError::Timeout => ResponseError::RequestTimedOut,
+                LinkError::NoAddress(_) => ResponseError::LeaderNotAvailable,
+                LinkError::Io(_) | LinkError::Decode(_) => ResponseError::NetworkException,
+            }
+        })?;
+    let failed = response
+        .markers
+        .iter()
+        .flat_map(|m| &m.topics)
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .find(|(_, p)| p.error_code != 0);
+    match failed {
+        None => Ok(()),
+        Some((t, p)) => {
+            let error = ResponseError::try_from_code(p.error_code)
+                .unwrap_or(ResponseError::UnknownServerError);
+            tracing::warn!(
+                core = shard.core,
+                broker,
+                topic = t.name.as_str(),
+                partition = p.partition_index,
+                ?error,
+                "a partition leader refused a transaction marker"
+            );
+            Err(error)
+        }
+    }
+}
+
+fn write_txn_markers_request(
+    job: &MarkerJob,
+    coordinator_epoch: i32,
+    partitions: &[(String, i32)],
+) -> WriteTxnMarkersRequest {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, p) in partitions {
+        by_topic.entry(topic).or_default().push(*p);
+    }
+    let mut marker = WritableTxnMarker::default();
+    marker.producer_id = ProducerId(job.producer_id);
+    marker.producer_epoch = job.producer_epoch;
+    marker.transaction_result = job.commit;
+    marker.coordinator_epoch = coordinator_epoch;
+    marker.topics = by_topic
+        .into_iter()
+        .map(|(name, partition_indexes)| {
+            let mut t = WritableTxnMarkerTopic::default();
+            t.name = crate::handlers::topic_name(name);
+            t.partition_indexes = partition_indexes;
+            t
+        })
+        .collect();
+    let mut request = WriteTxnMarkersRequest::default();
+    request.markers = vec![marker];
+    request
+}
+
+/// Asks shard `owner` of this node, through the mailbox, to write the marker (producer id,
+/// producer epoch, commit) to `partitions`, which it leads.
+pub async fn ask_shard_to_write(
     shard: &Shard,
     owner: usize,
-    job: &MarkerJob,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
     partitions: Vec<(String, i32)>,
 ) -> ShardAnswer {
     let Some(mailbox) = shard.mailbox.get() else {
         return Err(ResponseError::CoordinatorNotAvailable.code());
     };
     let request = ShardRequest::WriteMarkers {
-        producer_id: job.producer_id,
-        producer_epoch: job.producer_epoch,
-        commit: job.commit,
+        producer_id,
+        producer_epoch,
+        commit,
+        coordinator_epoch,
         partitions,
     };
     match mailbox.ask(owner, request).await {
@@ -272,10 +437,17 @@ pub async fn write_local_markers(
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
+    coordinator_epoch: i32,
     partitions: &[(String, i32)],
 ) -> ShardAnswer {
     let now = crate::now_ms();
-    let batch = control_batch::marker_batch(producer_id, producer_epoch, commit, now);
+    let batch = control_batch::coordinator_marker_batch(
+        producer_id,
+        producer_epoch,
+        commit,
+        coordinator_epoch,
+        now,
+    );
     for (topic, p) in partitions {
         let log = match shard.partition(topic, *p).await {
             Ok(log) => log,
@@ -351,6 +523,12 @@ pub async fn verify_partition(
 ) -> Result<(), ResponseError> {
     let (_, owner) = coordinator_of(shard, transactional_id)
         .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+    if owner == NOT_ON_THIS_NODE {
+        // The coordinator is on another node (or being elected): the batch is accepted
+        // unchecked, as Kafka brokers did before KIP-890's verification (AddPartitionsToTxn
+        // v4, which Sluice does not serve yet). The markers still end the transaction here.
+        return Ok(());
+    }
     if owner == shard.core {
         return verify_local(
             shard,
@@ -420,10 +598,18 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     producer_id,
                     producer_epoch,
                     commit,
+                    coordinator_epoch,
                     partitions,
                 } => {
-                    write_local_markers(&shard, producer_id, producer_epoch, commit, &partitions)
-                        .await
+                    write_local_markers(
+                        &shard,
+                        producer_id,
+                        producer_epoch,
+                        commit,
+                        coordinator_epoch,
+                        &partitions,
+                    )
+                    .await
                 }
                 ShardRequest::VerifyPartition {
                     transactional_id,
