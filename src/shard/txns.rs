@@ -25,7 +25,7 @@ use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest};
 
 use crate::coordinator::group::records::{self as group_records, Record};
 use crate::coordinator::txn::records as txn_records;
-use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord};
+use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord, TxnStatus};
 use crate::event::Event;
 use crate::metadata::NOT_ON_THIS_NODE;
 use crate::metadata::{MetadataError, TopicMeta};
@@ -99,6 +99,8 @@ pub struct Txns {
     /// transaction: a second, late marker could otherwise land after the producer's next
     /// transaction began and end that one too.
     finishing: RefCell<HashSet<String>>,
+    /// Signalled whenever a task stops finishing a transaction (done or failed).
+    finished: Event,
     /// Signalled after every change, since any change may move a deadline.
     timers_changed: Event,
     /// The `__transaction_state` partitions whose ids are loaded here.
@@ -114,6 +116,7 @@ impl Txns {
         Self {
             coordinator: RefCell::new(TxnCoordinator::new(max_timeout_ms)),
             finishing: RefCell::new(HashSet::new()),
+            finished: Event::default(),
             timers_changed: Event::default(),
             loaded: LoadedPartitions::new(TXN_TOPIC),
             links: Links::default(),
@@ -507,7 +510,51 @@ struct FinishingGuard<'a> {
 impl Drop for FinishingGuard<'_> {
     fn drop(&mut self) {
         self.txns.finishing.borrow_mut().remove(&self.id);
+        self.txns.finished.notify();
     }
+}
+
+/// [`finish`] for EndTxn: when another task (the timer's retry, which may pick the job up
+/// while EndTxn is still storing the Prepare record) is writing this transaction's markers
+/// right now, waits for it instead of answering before the markers are written, and takes
+/// over if it failed. CONCURRENT_TRANSACTIONS only if that takes longer than a marker request
+/// may.
+pub async fn finish_or_await(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
+    let deadline = std::time::Instant::now() + REMOTE_MARKERS_TIMEOUT;
+    loop {
+        let seen = shard.txns.finished.generation();
+        if !shard
+            .txns
+            .finishing
+            .borrow()
+            .contains(&job.transactional_id)
+        {
+            return finish(shard, job).await;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        future::or(
+            shard.txns.finished.changed_since(seen),
+            glommio::timer::sleep(left),
+        )
+        .await;
+        if !preparing(shard, job) {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether `job`'s transaction still waits for its markers (Prepare stored, Complete not).
+fn preparing(shard: &Shard, job: &MarkerJob) -> bool {
+    shard.txns.read(|c| {
+        c.get(&job.transactional_id).is_some_and(|m| {
+            matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort)
+                && m.producer_id == job.producer_id
+                && m.producer_epoch == job.producer_epoch
+        })
+    })
 }
 
 /// Checks with the coordinator of `transactional_id` (here or through the mailbox) that

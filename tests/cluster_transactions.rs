@@ -1,0 +1,391 @@
+//! Transactions across the nodes of a three-process Sluice cluster, driven by unmodified
+//! librdkafka clients: the transaction coordinator (the leader of the transactional id's
+//! `__transaction_state` partition) is on one node and the partitions the transaction writes
+//! are led by all three, so its COMMIT/ABORT markers reach the other nodes' leaders with
+//! WriteTxnMarkers (API 27). A read_committed consumer sees exactly the committed records;
+//! offsets sent to a transaction for a group coordinated on yet another node count only when
+//! it commits. The WriteTxnMarkers error paths are checked on the wire.
+//!
+//! Ports (21000-21999) differ from the other cluster tests, so the binaries can run side by
+//! side.
+
+#[path = "common/cluster.rs"]
+mod cluster;
+#[path = "common/rdk.rs"]
+mod rdk;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sluice::client::connection::Connection;
+
+use cluster::{Cluster, FORM_WITHIN, brokers, create_topic, every_isr_is};
+
+const ALL: [i32; 3] = [1000, 2000, 3000];
+const PARTITIONS: i32 = 6;
+const OP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Few internal partitions, so the internal topics are created and in sync quickly.
+const SETTINGS: &[&str] = &[
+    "offsets.topic.num.partitions=6",
+    "transaction.state.log.num.partitions=6",
+    "broker.heartbeat.interval.ms=500",
+];
+
+fn formed(cluster: &Cluster) {
+    cluster.wait_for(FORM_WITHIN, "every node listing 3 brokers", || {
+        (1..=3).all(|n| brokers(&cluster.bootstrap(n)) == ALL.to_vec())
+    });
+}
+
+fn all_bootstraps(cluster: &Cluster) -> String {
+    (1..=3)
+        .map(|n| cluster.bootstrap(n))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Creates an RF=3 topic and waits until every partition's ISR is full.
+fn replicated_topic(cluster: &Cluster, topic: &str, partitions: i32) {
+    create_topic(&cluster.bootstrap(1), topic, partitions, 3).expect("create the topic");
+    cluster.wait_for(Duration::from_secs(30), "a full ISR", || {
+        every_isr_is(&cluster.bootstrap(1), topic, &ALL)
+    });
+}
+
+/// Waits until `internal` exists with a full ISR everywhere (it is created in the
+/// background on first use).
+fn internal_topic_ready(cluster: &Cluster, internal: &str) {
+    cluster.wait_for(Duration::from_secs(60), internal, || {
+        every_isr_is(&cluster.bootstrap(1), internal, &ALL)
+    });
+}
+
+fn txn_producer(bootstrap: &str, id: &str) -> BaseProducer {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", id)
+        .set("transaction.timeout.ms", "60000")
+        .set("linger.ms", "5")
+        .create()
+        .expect("transactional producer");
+    producer
+        .init_transactions(OP_TIMEOUT)
+        .expect("init_transactions");
+    producer
+}
+
+/// Sends "<tag>-<partition>-<i>" to every partition and waits until all are acknowledged.
+fn send_all(producer: &BaseProducer, topic: &str, tag: &str, per_partition: i32) {
+    for p in 0..PARTITIONS {
+        for i in 0..per_partition {
+            let value = format!("{tag}-{p}-{i}");
+            producer
+                .send(BaseRecord::<(), _>::to(topic).partition(p).payload(&value))
+                .expect("enqueue");
+        }
+    }
+    producer.flush(OP_TIMEOUT).expect("flush");
+}
+
+fn reader(bootstrap: &str, topic: &str, isolation: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{isolation}"))
+        .set("isolation.level", isolation)
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("add partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    consumer
+}
+
+/// Polls until `done(values)` holds or `limit` passes, then `settle` longer (to catch
+/// records that should not be there); returns every value seen.
+fn read(
+    consumer: &BaseConsumer,
+    limit: Duration,
+    settle: Duration,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut values = Vec::new();
+    let mut settle_until = None;
+    loop {
+        let now = Instant::now();
+        if settle_until.is_none() && (done(&values) || now >= deadline) {
+            settle_until = Some(now + settle);
+        }
+        if settle_until.is_some_and(|s| now >= s) {
+            return values;
+        }
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100))
+            && let Some(Ok(v)) = message.payload_view::<str>()
+        {
+            values.push(v.to_owned());
+        }
+    }
+}
+
+fn count_tag(values: &[String], tag: &str) -> usize {
+    let prefix = format!("{tag}-");
+    values.iter().filter(|v| v.starts_with(&prefix)).count()
+}
+
+/// The broker leading the internal-topic partition that `key` hashes to.
+fn leader_of(bootstrap: &str, internal_topic: &str, key: &str) -> i32 {
+    let leaders = rdk::leaders(bootstrap, internal_topic);
+    let count = i32::try_from(leaders.len()).expect("partition count fits i32");
+    let p = sluice::coordinator::group::records::partition_for_group(key, count);
+    leaders[&p]
+}
+
+fn committed_offset(bootstrap: &str, group: &str, topic: &str) -> Option<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("offset reader");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(tpl, OP_TIMEOUT)
+        .expect("committed offsets");
+    match committed.find_partition(topic, 0).map(|e| e.offset()) {
+        Some(Offset::Offset(o)) => Some(o),
+        _ => None,
+    }
+}
+
+#[test]
+fn transactions_end_on_partition_leaders_of_other_nodes() {
+    let cluster = Cluster::start(21092, 21192, SETTINGS);
+    formed(&cluster);
+    let bootstrap = all_bootstraps(&cluster);
+    replicated_topic(&cluster, "txx", PARTITIONS);
+    let leaders = rdk::leaders(&bootstrap, "txx");
+    let leader_nodes: BTreeSet<i32> = leaders.values().map(|l| l / 1000).collect();
+    assert_eq!(
+        leader_nodes.len(),
+        3,
+        "leaders spread over the nodes: {leaders:?}"
+    );
+
+    let producer = txn_producer(&bootstrap, "tx-cross");
+    internal_topic_ready(&cluster, "__transaction_state");
+    let coordinator = leader_of(&bootstrap, "__transaction_state", "tx-cross");
+    let remote: Vec<i32> = leaders
+        .iter()
+        .filter(|(_, l)| **l / 1000 != coordinator / 1000)
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(
+        !remote.is_empty(),
+        "some partition is led by another node than the coordinator {coordinator}"
+    );
+    println!("coordinator {coordinator}, leaders {leaders:?}, remote partitions {remote:?}");
+
+    producer.begin_transaction().expect("begin c1");
+    send_all(&producer, "txx", "c1", 5);
+    let started = Instant::now();
+    producer.commit_transaction(OP_TIMEOUT).expect("commit c1");
+    println!("commit with remote markers took {:?}", started.elapsed());
+
+    producer.begin_transaction().expect("begin a1");
+    send_all(&producer, "txx", "a1", 5);
+    producer.abort_transaction(OP_TIMEOUT).expect("abort a1");
+
+    // After an abort the partitions take the next transaction at once (the markers ended
+    // the previous one everywhere).
+    producer.begin_transaction().expect("begin c2");
+    send_all(&producer, "txx", "c2", 5);
+    producer.commit_transaction(OP_TIMEOUT).expect("commit c2");
+
+    let expected = (5 * PARTITIONS) as usize;
+    let committed = reader(&bootstrap, "txx", "read_committed");
+    let seen = read(&committed, OP_TIMEOUT, Duration::from_secs(1), |v| {
+        count_tag(v, "c1") + count_tag(v, "c2") >= 2 * expected
+    });
+    assert_eq!(
+        count_tag(&seen, "c1"),
+        expected,
+        "read_committed sees all of c1"
+    );
+    assert_eq!(
+        count_tag(&seen, "c2"),
+        expected,
+        "read_committed sees all of c2"
+    );
+    assert_eq!(count_tag(&seen, "a1"), 0, "read_committed never sees a1");
+    assert_eq!(seen.len(), 2 * expected, "nothing else, nothing twice");
+
+    // The aborted records were written (on every leader) and only the marker hides them.
+    let uncommitted = reader(&bootstrap, "txx", "read_uncommitted");
+    let all = read(&uncommitted, OP_TIMEOUT, Duration::ZERO, |v| {
+        v.len() >= 3 * expected
+    });
+    assert_eq!(count_tag(&all, "a1"), expected, "read_uncommitted sees a1");
+}
+
+#[test]
+fn offsets_sent_to_a_transaction_reach_a_group_coordinator_on_another_node() {
+    let cluster = Cluster::start(21292, 21392, SETTINGS);
+    formed(&cluster);
+    let bootstrap = all_bootstraps(&cluster);
+    replicated_topic(&cluster, "ctp", PARTITIONS);
+    // A consume-transform-produce loop's input topic: only its offsets matter here.
+    replicated_topic(&cluster, "ctp-in", 1);
+    let producer = txn_producer(&bootstrap, "tx-ctp");
+    internal_topic_ready(&cluster, "__transaction_state");
+    let txn_node = leader_of(&bootstrap, "__transaction_state", "tx-ctp") / 1000;
+    assert_eq!(committed_offset(&bootstrap, "probe", "ctp-in"), None); // creates __consumer_offsets
+    internal_topic_ready(&cluster, "__consumer_offsets");
+    let group = (0..100)
+        .map(|i| format!("ctp-group-{i}"))
+        .find(|g| leader_of(&bootstrap, "__consumer_offsets", g) / 1000 != txn_node)
+        .expect("some group is coordinated on another node");
+    let group_node = leader_of(&bootstrap, "__consumer_offsets", &group) / 1000;
+    println!("transaction coordinator on node {txn_node}, group {group} on node {group_node}");
+
+    let group_consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("group consumer");
+    let metadata = group_consumer
+        .group_metadata()
+        .expect("consumer group metadata");
+    let offsets_at = |offset: i64| {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("ctp-in", 0, Offset::Offset(offset))
+            .expect("add");
+        tpl
+    };
+
+    producer.begin_transaction().expect("begin");
+    send_all(&producer, "ctp", "out", 1);
+    producer
+        .send_offsets_to_transaction(&offsets_at(7), &metadata, OP_TIMEOUT)
+        .expect("send offsets");
+    producer.abort_transaction(OP_TIMEOUT).expect("abort");
+    assert_eq!(
+        committed_offset(&bootstrap, &group, "ctp-in"),
+        None,
+        "abort leaves the group's offsets unchanged"
+    );
+
+    producer.begin_transaction().expect("begin");
+    send_all(&producer, "ctp", "out", 1);
+    producer
+        .send_offsets_to_transaction(&offsets_at(11), &metadata, OP_TIMEOUT)
+        .expect("send offsets");
+    producer.commit_transaction(OP_TIMEOUT).expect("commit");
+    // EndTxn answers once the markers are written, so the offsets are visible at once.
+    let at_once = committed_offset(&bootstrap, &group, "ctp-in");
+    cluster.wait_for(Duration::from_secs(1), "committed offsets", || {
+        committed_offset(&bootstrap, &group, "ctp-in") == Some(11)
+    });
+    assert_eq!(
+        at_once,
+        Some(11),
+        "the commit's marker on the group coordinator's node makes the offsets visible"
+    );
+
+    // The WriteTxnMarkers error paths, on the wire, to the shard of node 1.
+    let shard = format!("127.0.0.1:{}", 21292 + 1);
+    let mut conn = Connection::connect(&shard, None).expect("connect to node 1's shard");
+    let leaders = rdk::leaders(&bootstrap, "ctp");
+    let elsewhere = *leaders
+        .iter()
+        .find(|(_, l)| **l != 1000)
+        .expect("a partition led by another node")
+        .0;
+    let codes = write_markers(
+        &mut conn,
+        &[("ctp", elsewhere), ("no-such-topic", 0), ("ctp", 99)],
+        7_000,
+    );
+    assert_eq!(
+        codes,
+        BTreeMap::from([
+            (
+                ("ctp".to_owned(), elsewhere),
+                ResponseError::NotLeaderOrFollower.code()
+            ),
+            (
+                ("ctp".to_owned(), 99),
+                ResponseError::UnknownTopicOrPartition.code()
+            ),
+            (
+                ("no-such-topic".to_owned(), 0),
+                ResponseError::UnknownTopicOrPartition.code()
+            ),
+        ])
+    );
+    // A marker where node 1 leads: written (an ABORT of a producer with nothing open).
+    let here = *leaders
+        .iter()
+        .find(|(_, l)| **l == 1000)
+        .expect("a partition led by node 1")
+        .0;
+    let codes = write_markers(&mut conn, &[("ctp", here)], 7_000);
+    assert_eq!(codes.values().copied().collect::<Vec<_>>(), vec![0]);
+}
+
+/// Sends one ABORT marker of producer `producer_id` for `partitions`; the error code of
+/// each partition.
+fn write_markers(
+    conn: &mut Connection,
+    partitions: &[(&str, i32)],
+    producer_id: i64,
+) -> BTreeMap<(String, i32), i16> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in partitions {
+        by_topic.entry(t).or_default().push(*p);
+    }
+    let mut marker = WritableTxnMarker::default();
+    marker.producer_id = ProducerId(producer_id);
+    marker.producer_epoch = 0;
+    marker.transaction_result = false;
+    marker.coordinator_epoch = 0;
+    marker.topics = by_topic
+        .into_iter()
+        .map(|(name, partition_indexes)| {
+            let mut t = WritableTxnMarkerTopic::default();
+            t.name = TopicName(StrBytes::from_string(name.to_owned()));
+            t.partition_indexes = partition_indexes;
+            t
+        })
+        .collect();
+    let mut request = WriteTxnMarkersRequest::default();
+    request.markers = vec![marker];
+    let response = conn.send(&request, None).expect("WriteTxnMarkers");
+    assert_eq!(response.markers.len(), 1);
+    assert_eq!(response.markers[0].producer_id.0, producer_id);
+    response.markers[0]
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code))
+        })
+        .collect()
+}
