@@ -4,7 +4,8 @@
 //! are led by all three, so its COMMIT/ABORT markers reach the other nodes' leaders with
 //! WriteTxnMarkers (API 27). A read_committed consumer sees exactly the committed records;
 //! offsets sent to a transaction for a group coordinated on yet another node count only when
-//! it commits. The WriteTxnMarkers error paths are checked on the wire.
+//! it commits; a transaction whose coordinator's node is SIGKILLed before its commit commits
+//! through the new coordinator. The WriteTxnMarkers error paths are checked on the wire.
 //!
 //! Ports (21000-21999) differ from the other cluster tests, so the binaries can run side by
 //! side.
@@ -388,4 +389,53 @@ fn write_markers(
                 .map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code))
         })
         .collect()
+}
+
+#[test]
+fn a_transaction_commits_on_the_new_coordinator_after_its_node_is_killed() {
+    let mut settings = SETTINGS.to_vec();
+    settings.extend([
+        "broker.session.timeout.ms=3000",
+        "replica.lag.time.max.ms=4000",
+    ]);
+    let mut cluster = Cluster::start(21792, 21892, &settings);
+    formed(&cluster);
+    let bootstrap = all_bootstraps(&cluster);
+    replicated_topic(&cluster, "txf", PARTITIONS);
+    let producer = txn_producer(&bootstrap, "tx-failover");
+    internal_topic_ready(&cluster, "__transaction_state");
+
+    producer.begin_transaction().expect("begin c1");
+    send_all(&producer, "txf", "c1", 5);
+    producer.commit_transaction(OP_TIMEOUT).expect("commit c1");
+
+    // Records of c2 are on every in-sync replica (acks=all) when the coordinator's node dies;
+    // the new coordinator loads c2 (Ongoing, its partitions) from the replicated
+    // `__transaction_state` and writes its markers to the partitions' new leaders.
+    producer.begin_transaction().expect("begin c2");
+    send_all(&producer, "txf", "c2", 5);
+    let coordinator = leader_of(&bootstrap, "__transaction_state", "tx-failover");
+    let dead = u8::try_from(coordinator / 1000).expect("node id");
+    cluster.node(dead).kill9();
+    let killed = Instant::now();
+    producer
+        .commit_transaction(Duration::from_secs(60))
+        .expect("commit c2 through the new coordinator");
+    println!(
+        "coordinator on node {dead} killed; c2 committed {:?} later",
+        killed.elapsed()
+    );
+
+    let alive: Vec<String> = (1..=3)
+        .filter(|n| *n != dead)
+        .map(|n| cluster.bootstrap(n))
+        .collect();
+    let expected = (5 * PARTITIONS) as usize;
+    let committed = reader(&alive.join(","), "txf", "read_committed");
+    let seen = read(&committed, OP_TIMEOUT, Duration::from_secs(1), |v| {
+        v.len() >= 2 * expected
+    });
+    assert_eq!(count_tag(&seen, "c1"), expected, "c1 whole");
+    assert_eq!(count_tag(&seen, "c2"), expected, "c2 whole");
+    assert_eq!(seen.len(), 2 * expected, "nothing else, nothing twice");
 }

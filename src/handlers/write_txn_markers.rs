@@ -50,6 +50,14 @@ pub async fn handle(
                     Ok(()) => 0,
                     Err(code) => code,
                 };
+                tracing::debug!(
+                    producer_id = marker.producer_id.0,
+                    commit = marker.transaction_result,
+                    topic = topic.name.as_str(),
+                    partition = index,
+                    error_code = p.error_code,
+                    "WriteTxnMarkers"
+                );
                 t.partitions.push(p);
             }
             result.topics.push(t);
