@@ -5,10 +5,11 @@
 //! WriteTxnMarkers (API 27). A read_committed consumer sees exactly the committed records;
 //! offsets sent to a transaction for a group coordinated on yet another node count only when
 //! it commits; a transaction whose coordinator's node is SIGKILLed before its commit commits
-//! through the new coordinator. The WriteTxnMarkers error paths are checked on the wire.
+//! through the new coordinator. On the wire: the WriteTxnMarkers error paths, and a
+//! transactional batch verified with a coordinator on another node (AddPartitionsToTxn v4).
 //!
-//! Ports (21000-21999) differ from the other cluster tests, so the binaries can run side by
-//! side.
+//! Ports (218xx) differ from the other cluster tests and from the unit tests' controller
+//! ports, so the binaries can run side by side.
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -19,16 +20,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
-use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, InitProducerIdRequest, ProduceRequest, ProducerId, TopicName,
+    TransactionalId, WriteTxnMarkersRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sluice::client::connection::Connection;
+use sluice::protocol::record_batch::{ATTR_TRANSACTIONAL, BatchBuilder};
+use sluice::protocol::records::{Record, encode_record};
 
 use cluster::{Cluster, FORM_WITHIN, brokers, create_topic, every_isr_is};
 
@@ -176,7 +184,7 @@ fn committed_offset(bootstrap: &str, group: &str, topic: &str) -> Option<i64> {
 
 #[test]
 fn transactions_end_on_partition_leaders_of_other_nodes() {
-    let cluster = Cluster::start(21092, 21192, SETTINGS);
+    let cluster = Cluster::start(21810, 21820, SETTINGS);
     formed(&cluster);
     let bootstrap = all_bootstraps(&cluster);
     replicated_topic(&cluster, "txx", PARTITIONS);
@@ -246,7 +254,7 @@ fn transactions_end_on_partition_leaders_of_other_nodes() {
 
 #[test]
 fn offsets_sent_to_a_transaction_reach_a_group_coordinator_on_another_node() {
-    let cluster = Cluster::start(21292, 21392, SETTINGS);
+    let cluster = Cluster::start(21830, 21840, SETTINGS);
     formed(&cluster);
     let bootstrap = all_bootstraps(&cluster);
     replicated_topic(&cluster, "ctp", PARTITIONS);
@@ -310,7 +318,7 @@ fn offsets_sent_to_a_transaction_reach_a_group_coordinator_on_another_node() {
     );
 
     // The WriteTxnMarkers error paths, on the wire, to the shard of node 1.
-    let shard = format!("127.0.0.1:{}", 21292 + 1);
+    let shard = format!("127.0.0.1:{}", 21830 + 1);
     let mut conn = Connection::connect(&shard, None).expect("connect to node 1's shard");
     let leaders = rdk::leaders(&bootstrap, "ctp");
     let elsewhere = *leaders
@@ -348,6 +356,88 @@ fn offsets_sent_to_a_transaction_reach_a_group_coordinator_on_another_node() {
         .0;
     let codes = write_markers(&mut conn, &[("ctp", here)], 7_000);
     assert_eq!(codes.values().copied().collect::<Vec<_>>(), vec![0]);
+
+    // A transactional batch on a partition led by another node than the coordinator is
+    // verified with it (AddPartitionsToTxn v4, verify_only): refused until the partition is
+    // added to the transaction, accepted after.
+    let txn_port = |node: i32| format!("127.0.0.{node}:{}", 21830 + 1);
+    let verify_node = leader_of(&bootstrap, "__transaction_state", "tx-verify") / 1000;
+    let mut coordinator = Connection::connect(&txn_port(verify_node), None).expect("coordinator");
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx-verify")));
+    init.transaction_timeout_ms = 60_000;
+    init.producer_id = ProducerId(-1);
+    init.producer_epoch = -1;
+    let ready = coordinator.send(&init, None).expect("InitProducerId");
+    assert_eq!(ready.error_code, 0, "InitProducerId");
+    let (pid, epoch) = (ready.producer_id.0, ready.producer_epoch);
+    let (&p, &leader) = leaders
+        .iter()
+        .find(|(_, l)| **l / 1000 != verify_node)
+        .expect("a partition led by another node than the coordinator");
+    let mut partition_leader = Connection::connect(&txn_port(leader / 1000), None).expect("leader");
+    let produce = |conn: &mut Connection| {
+        let batch = transactional_batch(pid, epoch);
+        let mut data = PartitionProduceData::default();
+        data.index = p;
+        data.records = Some(batch);
+        let mut topic = TopicProduceData::default();
+        topic.name = TopicName(StrBytes::from_static_str("ctp"));
+        topic.partition_data = vec![data];
+        let mut request = ProduceRequest::default();
+        request.acks = -1;
+        request.timeout_ms = 5_000;
+        request.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx-verify")));
+        request.topic_data = vec![topic];
+        let response = conn.send(&request, Some(9)).expect("Produce");
+        response.responses[0].partition_responses[0].error_code
+    };
+    assert_eq!(
+        produce(&mut partition_leader),
+        ResponseError::InvalidTxnState.code(),
+        "a partition never added is refused by the remote coordinator's verification"
+    );
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = TransactionalId(StrBytes::from_static_str("tx-verify"));
+    add.v3_and_below_producer_id = ProducerId(pid);
+    add.v3_and_below_producer_epoch = epoch;
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("ctp"));
+    t.partitions = vec![p];
+    add.v3_and_below_topics = vec![t];
+    let added = coordinator.send(&add, Some(3)).expect("AddPartitionsToTxn");
+    assert_eq!(
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
+    assert_eq!(produce(&mut partition_leader), 0, "accepted once added");
+}
+
+/// One transactional record batch of (producer id, epoch), sequence 0.
+fn transactional_batch(producer_id: i64, epoch: i16) -> bytes::Bytes {
+    let mut section = Vec::new();
+    encode_record(
+        &mut section,
+        &Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: 0,
+            key: Some(b"k".to_vec()),
+            value: Some(b"verified".to_vec()),
+            headers: Vec::new(),
+        },
+    );
+    bytes::Bytes::from(
+        BatchBuilder {
+            attributes: ATTR_TRANSACTIONAL,
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence: 0,
+            record_count: 1,
+            ..BatchBuilder::default()
+        }
+        .build(&section),
+    )
 }
 
 /// Sends one ABORT marker of producer `producer_id` for `partitions`; the error code of
@@ -398,7 +488,7 @@ fn a_transaction_commits_on_the_new_coordinator_after_its_node_is_killed() {
         "broker.session.timeout.ms=3000",
         "replica.lag.time.max.ms=4000",
     ]);
-    let mut cluster = Cluster::start(21792, 21892, &settings);
+    let mut cluster = Cluster::start(21850, 21860, &settings);
     formed(&cluster);
     let bootstrap = all_bootstraps(&cluster);
     replicated_topic(&cluster, "txf", PARTITIONS);

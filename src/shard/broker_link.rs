@@ -1,10 +1,11 @@
 //! Broker-to-broker requests from one shard (cluster mode): connect to another broker by its
 //! id (a shard of another node, at the address its node registered), send one Kafka request
 //! frame and read its one response frame, with a deadline. The replica fetcher keeps its own
-//! long-lived connection per leader built from these pieces; [`Links`] keeps one idle
-//! connection per broker for occasional requests (the transaction coordinator's
-//! WriteTxnMarkers), taken out while a request is in flight, so no borrow is held across an
-//! await and two requests never share a socket.
+//! long-lived connection per leader built from these pieces; [`Links`] keeps a few idle
+//! connections per broker for occasional requests (the transaction coordinator's
+//! WriteTxnMarkers, a partition leader's transaction verification), each taken out while a
+//! request is in flight, so no borrow is held across an await and two requests never share a
+//! socket.
 //!
 //! Runs on the shard's own executor (glommio sockets); nothing here blocks or locks.
 
@@ -24,6 +25,9 @@ use crate::shard::Shard;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest response frame accepted from another broker.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// Idle connections kept per broker; requests in flight at once beyond this open and close
+/// their own.
+const IDLE_PER_BROKER: usize = 4;
 
 /// Why a request to another broker got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -117,11 +121,11 @@ where
     R::Response::decode(&mut body, version).map_err(|e| LinkError::Decode(e.to_string()))
 }
 
-/// One idle connection per broker, for request/response exchanges that are not a stream
+/// A few idle connections per broker, for request/response exchanges that are not a stream
 /// (the replica fetcher has its own).
 #[derive(Default)]
 pub struct Links {
-    idle: RefCell<HashMap<i32, TcpStream>>,
+    idle: RefCell<HashMap<i32, Vec<TcpStream>>>,
     next_correlation: std::cell::Cell<i32>,
 }
 
@@ -144,7 +148,7 @@ impl Links {
         let correlation = self.next_correlation.get().wrapping_add(1);
         self.next_correlation.set(correlation);
         let frame = frame(request, version, correlation)?;
-        let idle = self.idle.borrow_mut().remove(&broker);
+        let idle = self.idle.borrow_mut().get_mut(&broker).and_then(Vec::pop);
         let (stream, body) = match idle {
             Some(mut stream) => match with_timeout(limit, exchange(&mut stream, &frame)).await {
                 Ok(Ok(body)) => (stream, body),
@@ -158,7 +162,11 @@ impl Links {
             None => self.fresh_exchange(shard, broker, &frame, limit).await?,
         };
         let response = decode_response::<R>(body, version, correlation)?;
-        self.idle.borrow_mut().insert(broker, stream);
+        let mut idle = self.idle.borrow_mut();
+        let kept = idle.entry(broker).or_default();
+        if kept.len() < IDLE_PER_BROKER {
+            kept.push(stream);
+        }
         Ok(response)
     }
 
@@ -174,7 +182,7 @@ impl Links {
         Ok((stream, body))
     }
 
-    /// Forgets the connection to `broker` (its address may have changed).
+    /// Forgets the idle connections to `broker` (its address may have changed).
     pub fn forget(&self, broker: i32) {
         self.idle.borrow_mut().remove(&broker);
     }

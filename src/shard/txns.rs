@@ -18,10 +18,15 @@ use std::time::Duration;
 
 use futures_lite::future;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
-use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, ProducerId, TransactionalId, WriteTxnMarkersRequest,
+};
 
 use crate::coordinator::group::records::{self as group_records, Record};
 use crate::coordinator::txn::records as txn_records;
@@ -51,6 +56,13 @@ const REPLAY_READ_BYTES: u64 = 1 << 20;
 
 /// The WriteTxnMarkers version sent to other brokers (v1, the only one Kafka 4 keeps).
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+
+/// The AddPartitionsToTxn version a partition leader verifies with (the first with
+/// `verify_only`).
+const VERIFY_VERSION: i16 = 4;
+
+/// How long a produce waits for a coordinator on another node to verify its transaction.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a partition leader on another node may take to answer WriteTxnMarkers: it
 /// waits for its ISR per partition, so this is Kafka's `request.timeout.ms`, well above
@@ -105,7 +117,8 @@ pub struct Txns {
     timers_changed: Event,
     /// The `__transaction_state` partitions whose ids are loaded here.
     loaded: LoadedPartitions,
-    /// Connections to the other nodes' partition leaders, for WriteTxnMarkers.
+    /// Connections to other nodes' shards: partition leaders (WriteTxnMarkers) and
+    /// coordinators (verification of a transactional batch).
     links: Links,
 }
 
@@ -492,6 +505,10 @@ pub async fn finish(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError>
         txns: &shard.txns,
         id,
     };
+    // A coordinator whose `__transaction_state` partition moved (or came back in a newer
+    // epoch) writes no markers: its view may hold a decision that never reached the log, and
+    // the current coordinator decides from the log.
+    check_coordinator(shard, &job.transactional_id)?;
     write_markers(shard, job).await?;
     let record = shard
         .txns
@@ -571,10 +588,14 @@ pub async fn verify_partition(
     let (_, owner) = coordinator_of(shard, transactional_id)
         .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
     if owner == NOT_ON_THIS_NODE {
-        // The coordinator is on another node (or being elected): the batch is accepted
-        // unchecked, as Kafka brokers did before KIP-890's verification (AddPartitionsToTxn
-        // v4, which Sluice does not serve yet). The markers still end the transaction here.
-        return Ok(());
+        return verify_remote(
+            shard,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partition,
+        )
+        .await;
     }
     if owner == shard.core {
         return verify_local(
@@ -600,6 +621,90 @@ pub async fn verify_partition(
         }),
         Err(_) => Err(ResponseError::CoordinatorNotAvailable),
     }
+}
+
+/// Asks the coordinator of `transactional_id` on another node with AddPartitionsToTxn v4
+/// (`verify_only`, Kafka's KIP-890 verification). When the coordinator cannot answer now
+/// (none elected, loading, unreachable) the produce gets NOT_ENOUGH_REPLICAS, which producers
+/// retry, as Kafka's leader answers them.
+async fn verify_remote(
+    shard: &Shard,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    (topic, index): (String, i32),
+) -> Result<(), ResponseError> {
+    let retry_later = ResponseError::NotEnoughReplicas;
+    let (p, _) = coordinator_of(shard, transactional_id).map_err(|_| retry_later)?;
+    let leader = shard
+        .cluster
+        .topic(TXN_TOPIC)
+        .and_then(|meta| meta.leadership.get(p as usize).map(|l| l.leader))
+        .filter(|l| *l >= 0)
+        .ok_or(retry_later)?;
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = crate::handlers::topic_name(&topic);
+    t.partitions = vec![index];
+    let mut txn = AddPartitionsToTxnTransaction::default();
+    txn.transactional_id = TransactionalId(crate::handlers::str_bytes(transactional_id));
+    txn.producer_id = ProducerId(producer_id);
+    txn.producer_epoch = producer_epoch;
+    txn.verify_only = true;
+    txn.topics = vec![t];
+    let mut request = AddPartitionsToTxnRequest::default();
+    request.transactions = vec![txn];
+    let links = &shard.txns.links;
+    let response = links
+        .send(shard, leader, &request, VERIFY_VERSION, VERIFY_TIMEOUT)
+        .await
+        .map_err(|e| {
+            links.forget(leader);
+            tracing::warn!(core = shard.core, coordinator = leader, error = %e, "transaction verification failed");
+            retry_later
+        })?;
+    let code = if response.error_code != 0 {
+        response.error_code
+    } else {
+        response
+            .results_by_transaction
+            .iter()
+            .flat_map(|r| &r.topic_results)
+            .flat_map(|t| &t.results_by_partition)
+            .map(|p| p.partition_error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0)
+    };
+    match ResponseError::try_from_code(code) {
+        None => Ok(()),
+        Some(
+            ResponseError::NotCoordinator
+            | ResponseError::CoordinatorNotAvailable
+            | ResponseError::CoordinatorLoadInProgress
+            | ResponseError::ConcurrentTransactions,
+        ) => Err(retry_later),
+        Some(ResponseError::ProducerFenced) => Err(ResponseError::InvalidProducerEpoch),
+        Some(e) => Err(e),
+    }
+}
+
+/// The coordinator's side of a verification from another node's partition leader: this
+/// shard must coordinate `transactional_id` (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+/// otherwise), and the partition must be in the producer's open transaction.
+pub fn verify_as_coordinator(
+    shard: &Shard,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partition: &(String, i32),
+) -> Result<(), ResponseError> {
+    check_coordinator(shard, transactional_id)?;
+    verify_local(
+        shard,
+        transactional_id,
+        producer_id,
+        producer_epoch,
+        partition,
+    )
 }
 
 fn verify_local(
