@@ -1,10 +1,13 @@
 //! The transaction coordinator of one shard, wired to storage and to the other shards: the
 //! pure [`TxnCoordinator`] behind a `RefCell`, the `__transaction_state` topic (created on
 //! first use, appended after every state change, replayed at start-up), marker writes to
-//! the partitions of a transaction (through the cross-core mailbox when another shard owns
-//! them), and the timer task that aborts timed-out transactions and finishes transactions a
-//! crash left in PrepareCommit/PrepareAbort. Lives on one core; an id is served only by the
-//! shard owning its `__transaction_state` partition.
+//! the partitions of a transaction (through the cross-core mailbox when another shard of this
+//! node leads them, with WriteTxnMarkers to the leader when another node does), the check of
+//! a producer's first transactional batch with its coordinator (mailbox, or AddPartitionsToTxn
+//! v4 to another node), and the timer task that aborts timed-out transactions and finishes
+//! transactions a crash, a failover or a failed marker left in PrepareCommit/PrepareAbort.
+//! Lives on one core; an id is served only by the shard leading its `__transaction_state`
+//! partition.
 //!
 //! Order of every change: run the coordinator (borrow released at once), append its record,
 //! then answer. An EndTxn's commit decision is durable (PrepareCommit stored) before any
