@@ -25,17 +25,27 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use crate::handlers::request::RequestContext;
 use crate::metadata::NOT_ON_THIS_NODE;
-use crate::shard::{Shard, txns};
+use crate::shard::{Shard, join, txns};
 
 /// v1 only: Kafka 4 removed v0, and the protocol crate has only v1.
 pub const VERSIONS: (i16, i16) = (1, 1);
 
-/// One result per marker, topic and partition, in the request's order.
+/// One result per marker, topic and partition, in the request's order; the partitions are
+/// written concurrently (each waits for its own ISR).
 pub async fn handle(
     shard: &Rc<Shard>,
     _ctx: &RequestContext,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    let writes = request.markers.iter().flat_map(|marker| {
+        marker.topics.iter().flat_map(move |topic| {
+            topic
+                .partition_indexes
+                .iter()
+                .map(move |&index| write(shard, marker, topic.name.as_str(), index))
+        })
+    });
+    let mut codes = join::join_all(writes.collect()).await.into_iter();
     let mut response = WriteTxnMarkersResponse::default();
     for marker in &request.markers {
         let mut result = WritableTxnMarkerResult::default();
@@ -46,10 +56,7 @@ pub async fn handle(
             for &index in &topic.partition_indexes {
                 let mut p = WritableTxnMarkerPartitionResult::default();
                 p.partition_index = index;
-                p.error_code = match write(shard, marker, topic.name.as_str(), index).await {
-                    Ok(()) => 0,
-                    Err(code) => code,
-                };
+                p.error_code = codes.next().map_or(0, |r| r.err().unwrap_or(0));
                 tracing::debug!(
                     producer_id = marker.producer_id.0,
                     commit = marker.transaction_result,

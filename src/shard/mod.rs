@@ -7,6 +7,7 @@
 pub mod broker_link;
 pub mod coordinator_moves;
 pub mod groups;
+pub mod join;
 pub mod mailbox;
 pub mod offsets_log;
 pub mod replication;

@@ -15,6 +15,8 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,7 @@ use crate::protocol::record_batch::BatchView;
 use crate::protocol::records as batch_records;
 use crate::shard::broker_link::{LinkError, Links};
 use crate::shard::coordinator_moves::{self, LoadedPartitions};
+use crate::shard::join;
 use crate::shard::mailbox::Handler;
 use crate::shard::offsets_log::{self, OffsetsLogError};
 use crate::shard::replication;
@@ -291,6 +294,9 @@ fn coordinator_epoch(shard: &Shard, transactional_id: &str) -> i32 {
         .unwrap_or(0)
 }
 
+/// One leader's share of a transaction's markers, in flight.
+type MarkerWrite<'a> = Pin<Box<dyn Future<Output = Result<(), ResponseError>> + 'a>>;
+
 /// Writes the markers of `job` to every partition of the transaction: through the mailbox
 /// for partitions another shard of this node leads, with WriteTxnMarkers to the leader for
 /// partitions another node leads. Every target is tried; the first failure is returned
@@ -299,39 +305,30 @@ fn coordinator_epoch(shard: &Shard, transactional_id: &str) -> i32 {
 pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
     let targets = marker_targets(shard, job);
     let epoch = coordinator_epoch(shard, &job.transactional_id);
-    let mut first_error = (targets.leaderless > 0).then_some(ResponseError::LeaderNotAvailable);
+    let (id, producer_epoch, commit) = (job.producer_id, job.producer_epoch, job.commit);
+    // Every leader is asked at once: the commit waits for the slowest, not for their sum.
+    let mut work: Vec<MarkerWrite<'_>> = Vec::new();
     for (owner, partitions) in targets.by_core {
-        let answer = if owner == shard.core {
-            write_local_markers(
-                shard,
-                job.producer_id,
-                job.producer_epoch,
-                job.commit,
-                epoch,
-                &partitions,
-            )
-            .await
-        } else {
-            let (id, producer_epoch) = (job.producer_id, job.producer_epoch);
-            ask_shard_to_write(
-                shard,
-                owner,
-                id,
-                producer_epoch,
-                job.commit,
-                epoch,
-                partitions,
-            )
-            .await
-        };
-        if let Err(code) = answer {
-            first_error.get_or_insert(
-                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError),
-            );
-        }
+        work.push(Box::pin(async move {
+            let answer = if owner == shard.core {
+                write_local_markers(shard, id, producer_epoch, commit, epoch, &partitions).await
+            } else {
+                ask_shard_to_write(shard, owner, id, producer_epoch, commit, epoch, partitions)
+                    .await
+            };
+            answer.map_err(|code| {
+                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+            })
+        }));
     }
     for (broker, partitions) in targets.by_broker {
-        if let Err(e) = send_markers(shard, broker, job, epoch, &partitions).await {
+        work.push(Box::pin(async move {
+            send_markers(shard, broker, job, epoch, &partitions).await
+        }));
+    }
+    let mut first_error = (targets.leaderless > 0).then_some(ResponseError::LeaderNotAvailable);
+    for result in join::join_all(work).await {
+        if let Err(e) = result {
             first_error.get_or_insert(e);
         }
     }
