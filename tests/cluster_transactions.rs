@@ -5,7 +5,8 @@
 //! WriteTxnMarkers (API 27). A read_committed consumer sees exactly the committed records;
 //! offsets sent to a transaction for a group coordinated on yet another node count only when
 //! it commits; a transaction whose coordinator's node is SIGKILLed before its commit commits
-//! through the new coordinator. On the wire: the WriteTxnMarkers error paths, and a
+//! through the new coordinator. On the wire: the WriteTxnMarkers error paths (including
+//! markers of a fenced producer epoch or an older coordinator generation), and a
 //! transactional batch verified with a coordinator on another node (AddPartitionsToTxn v4).
 //!
 //! Ports (218xx) differ from the other cluster tests and from the unit tests' controller
@@ -329,7 +330,8 @@ fn offsets_sent_to_a_transaction_reach_a_group_coordinator_on_another_node() {
     let codes = write_markers(
         &mut conn,
         &[("ctp", elsewhere), ("no-such-topic", 0), ("ctp", 99)],
-        7_000,
+        (7_000, 0),
+        0,
     );
     assert_eq!(
         codes,
@@ -354,8 +356,23 @@ fn offsets_sent_to_a_transaction_reach_a_group_coordinator_on_another_node() {
         .find(|(_, l)| **l == 1000)
         .expect("a partition led by node 1")
         .0;
-    let codes = write_markers(&mut conn, &[("ctp", here)], 7_000);
-    assert_eq!(codes.values().copied().collect::<Vec<_>>(), vec![0]);
+    let code = |conn: &mut Connection, producer: (i64, i16), coordinator_epoch: i32| {
+        let codes = write_markers(conn, &[("ctp", here)], producer, coordinator_epoch);
+        codes.values().copied().collect::<Vec<_>>()
+    };
+    assert_eq!(code(&mut conn, (7_000, 0), 0), vec![0]);
+    // As Kafka's partition leader: a marker of a newer coordinator generation is written, one
+    // of an older generation than the producer's last marker here is fenced, and so is one of
+    // a producer epoch older than the producer's here.
+    assert_eq!(code(&mut conn, (7_000, 1), 5), vec![0]);
+    assert_eq!(
+        code(&mut conn, (7_000, 1), 4),
+        vec![ResponseError::TransactionCoordinatorFenced.code()]
+    );
+    assert_eq!(
+        code(&mut conn, (7_000, 0), 6),
+        vec![ResponseError::InvalidProducerEpoch.code()]
+    );
 
     // A transactional batch on a partition led by another node than the coordinator is
     // verified with it (AddPartitionsToTxn v4, verify_only): refused until the partition is
@@ -440,12 +457,13 @@ fn transactional_batch(producer_id: i64, epoch: i16) -> bytes::Bytes {
     )
 }
 
-/// Sends one ABORT marker of producer `producer_id` for `partitions`; the error code of
-/// each partition.
+/// Sends one ABORT marker of `(producer id, producer epoch)` from a coordinator of
+/// `coordinator_epoch` for `partitions`; the error code of each partition.
 fn write_markers(
     conn: &mut Connection,
     partitions: &[(&str, i32)],
-    producer_id: i64,
+    (producer_id, producer_epoch): (i64, i16),
+    coordinator_epoch: i32,
 ) -> BTreeMap<(String, i32), i16> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (t, p) in partitions {
@@ -453,9 +471,9 @@ fn write_markers(
     }
     let mut marker = WritableTxnMarker::default();
     marker.producer_id = ProducerId(producer_id);
-    marker.producer_epoch = 0;
+    marker.producer_epoch = producer_epoch;
     marker.transaction_result = false;
-    marker.coordinator_epoch = 0;
+    marker.coordinator_epoch = coordinator_epoch;
     marker.topics = by_topic
         .into_iter()
         .map(|(name, partition_indexes)| {

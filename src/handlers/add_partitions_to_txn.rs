@@ -206,12 +206,19 @@ mod tests {
         ];
         let topics = respond(&wanted, [0, 0, 3].into_iter());
         assert_eq!(topics.len(), 2);
-        let mut response = AddPartitionsToTxnResponse::default();
-        response.results_by_topic_v3_and_below = topics.clone();
+        // v0-v3 answer by topic, v4 by transaction: each field exists in its versions only.
+        let mut by_topic = AddPartitionsToTxnResponse::default();
+        by_topic.results_by_topic_v3_and_below = topics.clone();
+        let mut by_transaction = AddPartitionsToTxnResponse::default();
         let mut result = AddPartitionsToTxnResult::default();
         result.topic_results = topics;
-        response.results_by_transaction.push(result);
+        by_transaction.results_by_transaction.push(result);
         for version in VERSIONS.0..=VERSIONS.1 {
+            let response = if version >= BATCHED_SINCE {
+                &by_transaction
+            } else {
+                &by_topic
+            };
             let mut buf = BytesMut::new();
             assert!(response.encode(&mut buf, version).is_ok(), "v{version}");
         }

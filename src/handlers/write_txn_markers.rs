@@ -6,7 +6,9 @@
 //! once the ISR has it, as Kafka's broker does; a `__consumer_offsets` partition also
 //! settles the transaction's pending offsets there. Per-partition errors:
 //! UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER when no shard of this node leads it
-//! (the coordinator refreshes its metadata and retries), and what the append or the ISR wait
+//! (the coordinator retries with newer metadata), TRANSACTION_COORDINATOR_FENCED for a marker
+//! of an older coordinator generation than the producer's last marker there,
+//! INVALID_PRODUCER_EPOCH for a fenced producer epoch, and what the append or the ISR wait
 //! answer (KAFKA_STORAGE_ERROR, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, ...).
 //!
 //! Only brokers should send it: Kafka requires CLUSTER_ACTION on the cluster. Sluice has no

@@ -49,7 +49,7 @@ use crate::shard::mailbox::Handler;
 use crate::shard::offsets_log::{self, OffsetsLogError};
 use crate::shard::replication;
 use crate::shard::{PartitionError, Shard};
-use crate::storage::log::{FlushWait, validate_batches};
+use crate::storage::log::{AppendError, FlushWait, validate_batches};
 
 /// Kafka's name for the internal topic of transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -475,6 +475,12 @@ pub async fn write_local_markers(
             .map_err(|_| ResponseError::CorruptMessage.code())?;
         let info = match log.append(validated, now, FlushWait::Durable).await {
             Ok(info) => info,
+            Err(e @ AppendError::Sequence(_)) => {
+                // A fenced producer epoch or an older coordinator generation: Kafka's
+                // INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED.
+                tracing::warn!(topic, partition = p, error = %e, "a transaction marker was refused");
+                return Err(ResponseError::from(&e).code());
+            }
             Err(e) => {
                 tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
                 return Err(ResponseError::KafkaStorageError.code());
