@@ -5,7 +5,8 @@
 //! WriteTxnMarkers (API 27). A read_committed consumer sees exactly the committed records;
 //! offsets sent to a transaction for a group coordinated on yet another node count only when
 //! it commits; a transaction whose coordinator's node is SIGKILLed before its commit commits
-//! through the new coordinator. On the wire: the WriteTxnMarkers error paths (including
+//! through the new coordinator, and a commit left in PrepareCommit (a partition without a
+//! leader) when its coordinator's node dies is completed by the next coordinator. On the wire: the WriteTxnMarkers error paths (including
 //! markers of a fenced producer epoch or an older coordinator generation), and a
 //! transactional batch verified with a coordinator on another node (AddPartitionsToTxn v4).
 //!
@@ -27,8 +28,8 @@ use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, InitProducerIdRequest, ProduceRequest, ProducerId, TopicName,
-    TransactionalId, WriteTxnMarkersRequest,
+    AddPartitionsToTxnRequest, DescribeTransactionsRequest, InitProducerIdRequest, ProduceRequest,
+    ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
@@ -546,4 +547,130 @@ fn a_transaction_commits_on_the_new_coordinator_after_its_node_is_killed() {
     assert_eq!(count_tag(&seen, "c1"), expected, "c1 whole");
     assert_eq!(count_tag(&seen, "c2"), expected, "c2 whole");
     assert_eq!(seen.len(), 2 * expected, "nothing else, nothing twice");
+}
+
+/// The state DescribeTransactions reports for `id` at `shard` (host:port), if it answers.
+fn txn_state(shard: &str, id: &str) -> Option<String> {
+    let mut conn = Connection::connect(shard, None).ok()?;
+    let mut request = DescribeTransactionsRequest::default();
+    request.transactional_ids = vec![TransactionalId(StrBytes::from_string(id.to_owned()))];
+    let response = conn.send(&request, None).ok()?;
+    let state = response.transaction_states.first()?;
+    (state.error_code == 0).then(|| state.transaction_state.to_string())
+}
+
+#[test]
+fn a_commit_left_in_prepare_is_completed_by_the_next_coordinator() {
+    let mut settings = SETTINGS.to_vec();
+    settings.extend([
+        "broker.session.timeout.ms=3000",
+        "replica.lag.time.max.ms=4000",
+    ]);
+    let (port, controller) = (21870, 21880);
+    let mut cluster = Cluster::start(port, controller, &settings);
+    formed(&cluster);
+    let bootstrap = all_bootstraps(&cluster);
+    replicated_topic(&cluster, "txp", PARTITIONS);
+    // One partition with a single replica: while its node is down it has no leader, so the
+    // commit's marker there cannot be written and the transaction stays in PrepareCommit.
+    let solo_topic =
+        rdkafka::admin::NewTopic::new("solo", 1, rdkafka::admin::TopicReplication::Fixed(1))
+            .set("min.insync.replicas", "1");
+    let created = futures_lite::future::block_on(
+        rdk::admin(&cluster.bootstrap(1)).create_topics([&solo_topic], &rdk::admin_options()),
+    )
+    .expect("create solo");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    cluster.wait_for(Duration::from_secs(30), "solo's leader", || {
+        rdk::leaders(&bootstrap, "solo")
+            .get(&0)
+            .is_some_and(|l| *l > 0)
+    });
+    let solo = rdk::leaders(&bootstrap, "solo")[&0] / 1000;
+    drop(txn_producer(&bootstrap, "tx-probe")); // creates __transaction_state
+    internal_topic_ready(&cluster, "__transaction_state");
+    let id = (0..100)
+        .map(|i| format!("tx-prepare-{i}"))
+        .find(|id| leader_of(&bootstrap, "__transaction_state", id) / 1000 != solo)
+        .expect("an id coordinated on another node than solo's");
+    let coordinator = leader_of(&bootstrap, "__transaction_state", &id) / 1000;
+    let third = (1..=3)
+        .find(|n| *n != solo && *n != coordinator)
+        .expect("third node");
+    println!("solo on node {solo}, coordinator of {id} on node {coordinator}");
+
+    let producer = txn_producer(&bootstrap, &id);
+    producer.begin_transaction().expect("begin");
+    send_all(&producer, "txp", "p1", 5);
+    producer
+        .send(
+            BaseRecord::<(), _>::to("solo")
+                .partition(0)
+                .payload("p1-solo"),
+        )
+        .expect("enqueue");
+    producer.flush(OP_TIMEOUT).expect("flush");
+
+    let node = |n: i32| u8::try_from(n).expect("node id");
+    cluster.node(node(solo)).kill9();
+    let survivor = cluster.bootstrap(node(coordinator));
+    cluster.wait_for(Duration::from_secs(15), "solo's node fenced", || {
+        !brokers(&survivor).contains(&(solo * 1000))
+    });
+    // EndTxn stores PrepareCommit and answers; the marker for `solo` has nowhere to go.
+    producer.commit_transaction(OP_TIMEOUT).expect("commit");
+    let coordinator_shard = format!("127.0.0.{coordinator}:{}", port + 1);
+    assert_eq!(
+        txn_state(&coordinator_shard, &id).as_deref(),
+        Some("PrepareCommit"),
+        "the commit waits for solo's marker"
+    );
+
+    // Solo's node comes back while the coordinator's node dies: the coordinator elected next
+    // loads PrepareCommit from the replicated log and writes the remaining markers.
+    cluster.node(node(solo)).start();
+    cluster.node(node(coordinator)).kill9();
+    let alive = format!(
+        "{},{}",
+        cluster.bootstrap(node(solo)),
+        cluster.bootstrap(node(third))
+    );
+    let completed = cluster.wait_for(Duration::from_secs(60), "CompleteCommit", || {
+        let new_coordinator = rdk::leaders(&alive, "__transaction_state");
+        let count = i32::try_from(new_coordinator.len()).unwrap_or(1);
+        let p = sluice::coordinator::group::records::partition_for_group(&id, count);
+        new_coordinator.get(&p).is_some_and(|l| {
+            *l > 0
+                && txn_state(&format!("127.0.0.{}:{}", l / 1000, port + 1), &id).as_deref()
+                    == Some("CompleteCommit")
+        })
+    });
+    println!("the new coordinator completed the commit {completed:?} after the kill");
+
+    let committed = ClientConfig::new()
+        .set("bootstrap.servers", &alive)
+        .set("group.id", "prepare-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create::<BaseConsumer>()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset("txp", p, Offset::Beginning)
+            .expect("add");
+    }
+    tpl.add_partition_offset("solo", 0, Offset::Beginning)
+        .expect("add");
+    committed.assign(&tpl).expect("assign");
+    let expected = (5 * PARTITIONS) as usize + 1;
+    let seen = read(&committed, OP_TIMEOUT, Duration::from_secs(1), |v| {
+        v.len() >= expected
+    });
+    assert_eq!(
+        count_tag(&seen, "p1"),
+        expected,
+        "the whole commit, solo included"
+    );
+    assert_eq!(seen.len(), expected, "nothing twice");
 }
