@@ -14,7 +14,9 @@
 //! Only brokers should send it: Kafka requires CLUSTER_ACTION on the cluster. Sluice has no
 //! ACLs yet, and brokers do not authenticate to each other (no inter-broker principal), so
 //! any client that can send requests (after SASL, on a SASL listener) may; an ACL check
-//! belongs here once ACLs exist. Runs on the shard that received the request.
+//! belongs here once ACLs exist. For the same reason a coordinator's own WriteTxnMarkers is
+//! refused by a SASL listener (as replica fetches are). Runs on the shard that received the
+//! request.
 
 use std::rc::Rc;
 
