@@ -46,6 +46,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::rc::Rc;
 
@@ -159,6 +160,7 @@ registry! {
         AddOffsetsToTxn(AddOffsetsToTxnRequest) => add_offsets_to_txn::handle, add_offsets_to_txn::VERSIONS;
         EndTxn(EndTxnRequest) => end_txn::handle, end_txn::VERSIONS;
         TxnOffsetCommit(TxnOffsetCommitRequest) => txn_offset_commit::handle, txn_offset_commit::VERSIONS;
+        WriteTxnMarkers(WriteTxnMarkersRequest) => write_txn_markers::handle, write_txn_markers::VERSIONS;
         DescribeTransactions(DescribeTransactionsRequest) => describe_transactions::handle, describe_transactions::VERSIONS;
         ListTransactions(ListTransactionsRequest) => list_transactions::handle, list_transactions::VERSIONS;
         DescribeProducers(DescribeProducersRequest) => describe_producers::handle, describe_producers::VERSIONS;

@@ -4,8 +4,10 @@
 //! own partitions, and (`replication/`) the replication of the partitions it leads or follows in
 //! a cluster. Everything here is `!Send` and lives on exactly one core.
 
+pub mod broker_link;
 pub mod coordinator_moves;
 pub mod groups;
+pub mod join;
 pub mod mailbox;
 pub mod offsets_log;
 pub mod replication;

@@ -21,6 +21,7 @@ SERVED = [
     "IncrementalAlterConfigs", "FindCoordinator", "JoinGroup", "SyncGroup", "Heartbeat",
     "LeaveGroup", "OffsetCommit", "OffsetFetch", "ListGroups", "DescribeGroups", "DeleteGroups",
     "OffsetDelete", "ElectLeaders", "AlterPartitionReassignments", "ListPartitionReassignments", "OffsetForLeaderEpoch", "AddPartitionsToTxn", "AddOffsetsToTxn", "EndTxn", "TxnOffsetCommit",
+    "WriteTxnMarkers",
     "DescribeTransactions", "ListTransactions", "DescribeProducers", "SaslHandshake",
     "SaslAuthenticate",
 ]

@@ -110,6 +110,9 @@ pub static END_TXN: Shape = Shape { flexible_from: 3, fields: &[Field { kind: Ki
 /// TxnOffsetCommit (API key 28), versions up to 4 in the schema.
 pub static TXN_OFFSET_COMMIT: Shape = Shape { flexible_from: 3, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(2), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (3, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (3, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (3, 32767), nullable: (3, 32767), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (2, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// WriteTxnMarkers (API key 27), versions up to 1 in the schema.
+pub static WRITE_TXN_MARKERS: Shape = Shape { flexible_from: 1, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(2), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// DescribeTransactions (API key 65), versions up to 0 in the schema.
 pub static DESCRIBE_TRANSACTIONS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
@@ -164,6 +167,7 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         25 => Some(&ADD_OFFSETS_TO_TXN),
         26 => Some(&END_TXN),
         28 => Some(&TXN_OFFSET_COMMIT),
+        27 => Some(&WRITE_TXN_MARKERS),
         65 => Some(&DESCRIBE_TRANSACTIONS),
         66 => Some(&LIST_TRANSACTIONS),
         61 => Some(&DESCRIBE_PRODUCERS),

@@ -312,6 +312,9 @@ pub async fn acknowledge_internal_append(
     if shard.config.cluster.is_none() {
         return Ok(());
     }
+    // Followers in a long poll fetch the new records now, not at their poll's end: the
+    // wait below is for them.
+    shard.data_arrived.notify();
     leader_appended(shard, topic, index, partition);
     let replicated = shard
         .topic(topic)
