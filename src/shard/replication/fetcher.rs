@@ -168,7 +168,7 @@ async fn round(
             // epoch we asked about must not touch the log.
             if asked.is_some_and(|f| still_following(shard, leader, f)) {
                 if throttled.contains(&(name, p.partition_index)) {
-                    let bytes = p.records.as_ref().map_or(0, Bytes::len);
+                    let bytes = p.records.as_ref().map_or(0, bytes::Bytes::len);
                     shard.replication.follower_quota.spend(bytes);
                 }
                 all_fine &= apply_partition(shard, name, p).await;
