@@ -243,7 +243,7 @@ suite_librdkafka() {
 
 # The tests this suite runs (test-runner's TESTS: numbers, matched by prefix); the single-node
 # suite skips those on librdkafka-cluster.allow.
-LIBRDKAFKA_CLUSTER_TESTS=(0101)
+LIBRDKAFKA_CLUSTER_TESTS=(0101 0103)
 
 cluster_pids=()
 
