@@ -525,7 +525,7 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         shard.flush_overdue(crate::now_ms()).await;
         if last_hw_checkpoint.elapsed() >= HW_CHECKPOINT_INTERVAL {
             last_hw_checkpoint = std::time::Instant::now();
-            shard.checkpoint_high_watermarks();
+            shard.checkpoint_high_watermarks().await;
         }
         if last_retention.elapsed() >= retention_every {
             last_retention = std::time::Instant::now();

@@ -530,14 +530,32 @@ impl Shard {
 
     /// Writes the high watermark checkpoint of every replicated partition whose watermark
     /// moved, and the leader epoch checkpoint of every partition whose epochs changed
-    /// (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown).
-    pub fn checkpoint_high_watermarks(&self) {
-        for p in self.open_partitions() {
-            if let Err(e) = p.with_log_mut(|log| log.checkpoint_high_watermark()) {
-                tracing::warn!(error = %e, "cannot checkpoint a high watermark");
-            }
-            if let Err(e) = p.with_log_mut(|log| log.checkpoint_leader_epochs()) {
-                tracing::warn!(error = %e, "cannot checkpoint leader epochs");
+    /// (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown). The files are
+    /// written on glommio's blocking pool, so the shard never waits on the file system.
+    pub async fn checkpoint_high_watermarks(&self) {
+        let jobs: Vec<_> = self
+            .open_partitions()
+            .into_iter()
+            .filter_map(|p| p.with_log(|log| log.checkpoint_job()).map(|job| (p, job)))
+            .collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let work: Vec<_> = jobs.iter().map(|(_, job)| job.clone()).collect();
+        let written: Vec<bool> = glommio::executor()
+            .spawn_blocking(move || {
+                work.iter()
+                    .map(|job| {
+                        job.write()
+                            .map_err(|e| tracing::warn!(error = %e, "cannot write a checkpoint"))
+                            .is_ok()
+                    })
+                    .collect()
+            })
+            .await;
+        for ((p, job), ok) in jobs.into_iter().zip(written) {
+            if ok {
+                p.with_log_mut(|log| log.checkpointed(job));
             }
         }
     }
@@ -555,7 +573,7 @@ impl Shard {
 
     /// Flushes and closes every partition (clean shutdown).
     pub async fn close_all(&self) {
-        self.checkpoint_high_watermarks();
+        self.checkpoint_high_watermarks().await;
         let all = self.open_partitions();
         for p in all {
             if let Err(e) = p.close().await {

@@ -164,6 +164,29 @@ pub struct PartitionLog {
     checkpointed_epochs: Vec<(i32, i64)>,
 }
 
+/// Checkpoint files one partition needs written (see [`PartitionLog::checkpoint_job`]).
+#[derive(Debug, Clone)]
+pub struct CheckpointJob {
+    dir: PathBuf,
+    high_watermark: Option<i64>,
+    epochs: Option<Vec<(i32, i64)>>,
+}
+
+impl CheckpointJob {
+    /// Writes the files (each a temporary file and a rename, not synced: a stale checkpoint
+    /// only starts a restarted replica lower, and the epochs file is a view of the headers).
+    /// Blocking file I/O: run it on the blocking pool.
+    pub fn write(&self) -> io::Result<()> {
+        if let Some(hw) = self.high_watermark {
+            write_offset_file(&self.dir, HIGH_WATERMARK_CHECKPOINT, hw)?;
+        }
+        if let Some(epochs) = &self.epochs {
+            write_epoch_file(&self.dir, epochs)?;
+        }
+        Ok(())
+    }
+}
+
 /// Says so when the epoch checkpoint file disagrees with the epochs the batch headers give
 /// for the records the log holds (entries at or past the log end may be from a tail that was
 /// truncated, or an epoch that never wrote). The headers win; the file is rewritten.
@@ -285,17 +308,6 @@ impl PartitionLog {
         Ok((log, report))
     }
 
-    /// Writes the leader epoch cache to `leader-epoch-checkpoint` when it changed since the
-    /// last write (with the high watermark checkpoint, every 5 s and at shutdown).
-    pub fn checkpoint_leader_epochs(&mut self) -> io::Result<()> {
-        if self.epochs.entries() == self.checkpointed_epochs.as_slice() {
-            return Ok(());
-        }
-        write_epoch_file(&self.dir, self.epochs.entries())?;
-        self.checkpointed_epochs = self.epochs.entries().to_vec();
-        Ok(())
-    }
-
     /// The partition directory, `<data dir>/<topic>-<partition>`.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -357,16 +369,29 @@ impl PartitionLog {
     pub fn checkpointed_high_watermark(&self) -> Option<i64> {
         (self.checkpointed_hw >= 0).then_some(self.checkpointed_hw)
     }
-    /// Writes the high watermark of a replicated partition to its checkpoint file when it
-    /// moved since the last write (a temporary file and a rename, not synced: a stale
-    /// checkpoint only starts a restarted replica lower).
-    pub fn checkpoint_high_watermark(&mut self) -> io::Result<()> {
-        if self.hw_follows_leo || self.high_watermark == self.checkpointed_hw {
-            return Ok(());
+    /// What this log's checkpoint files lack: the high watermark of a replicated partition
+    /// when it moved, the leader epochs when they changed; `None` when both are current. Made
+    /// on the shard, written by [`CheckpointJob::write`] off it, then confirmed with
+    /// [`PartitionLog::checkpointed`].
+    pub fn checkpoint_job(&self) -> Option<CheckpointJob> {
+        let hw = (!self.hw_follows_leo && self.high_watermark != self.checkpointed_hw)
+            .then_some(self.high_watermark);
+        let epochs = (self.epochs.entries() != self.checkpointed_epochs.as_slice())
+            .then(|| self.epochs.entries().to_vec());
+        (hw.is_some() || epochs.is_some()).then(|| CheckpointJob {
+            dir: self.dir.clone(),
+            high_watermark: hw,
+            epochs,
+        })
+    }
+    /// Notes that `job` reached the files (what it wrote, which may be older than now).
+    pub fn checkpointed(&mut self, job: CheckpointJob) {
+        if let Some(hw) = job.high_watermark {
+            self.checkpointed_hw = hw;
         }
-        write_offset_file(&self.dir, HIGH_WATERMARK_CHECKPOINT, self.high_watermark)?;
-        self.checkpointed_hw = self.high_watermark;
-        Ok(())
+        if let Some(epochs) = job.epochs {
+            self.checkpointed_epochs = epochs;
+        }
     }
     /// Last stable offset: read_committed readers see nothing at or past it.
     pub fn last_stable_offset(&self) -> i64 {
