@@ -12,6 +12,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
@@ -35,6 +36,28 @@ pub async fn handle(
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), *p)))
         .collect();
     let unknown: Vec<bool> = wanted.iter().map(|(t, p)| !exists(shard, t, *p)).collect();
+    let txn_denied = enforce::transactional_id(
+        shard,
+        ctx,
+        Operation::Write,
+        request.v3_and_below_transactional_id.as_str(),
+    )
+    .err();
+    let denied: Vec<bool> = wanted
+        .iter()
+        .map(|(t, _)| enforce::topic(shard, ctx, Operation::Write, t).is_err())
+        .collect();
+    if let Some(e) = txn_denied {
+        return respond(&wanted, wanted.iter().map(|_| e.code()));
+    }
+    if denied.iter().any(|d| *d) {
+        // Kafka: the denied partitions TOPIC_AUTHORIZATION_FAILED, the rest not attempted.
+        let codes = denied.iter().map(|d| match d {
+            true => ResponseError::TopicAuthorizationFailed.code(),
+            false => ResponseError::OperationNotAttempted.code(),
+        });
+        return respond(&wanted, codes);
+    }
     let uniform = if unknown.iter().any(|u| *u) {
         None
     } else {

@@ -133,6 +133,18 @@ async fn alter_broker(
     Ok(())
 }
 
+/// ALTER_CONFIGS on the topic, or on the cluster for a broker (Kafka's rule).
+fn authorize(shard: &Shard, ctx: &RequestContext, resource_type: i8, name: &str) -> Outcome {
+    crate::handlers::describe_configs::config_access(
+        shard,
+        ctx,
+        crate::acl::Operation::AlterConfigs,
+        resource_type,
+        name,
+    )
+    .map_err(|code| (code, "Authorization failed.".to_string()))
+}
+
 fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBytes>) {
     if let Err((code, message)) = outcome {
         *error_code = code.code();
@@ -143,28 +155,33 @@ fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBy
 /// Legacy AlterConfigs: the request's set replaces all of the resource's configs.
 pub async fn handle_alter(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = alter_resource(
-            shard,
-            resource.resource_type,
-            &resource.resource_name,
-            request.validate_only,
-            |configs| {
-                configs.clear();
-                for c in &resource.configs {
-                    configs.insert(
-                        c.name.to_string(),
-                        c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                    );
-                }
-                Ok(())
-            },
-        )
-        .await;
+        let outcome = authorize(shard, ctx, resource.resource_type, &resource.resource_name);
+        let outcome = if outcome.is_err() {
+            outcome
+        } else {
+            alter_resource(
+                shard,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |configs| {
+                    configs.clear();
+                    for c in &resource.configs {
+                        configs.insert(
+                            c.name.to_string(),
+                            c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                        );
+                    }
+                    Ok(())
+                },
+            )
+            .await
+        };
         let mut out =
             kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default(
             );
@@ -179,24 +196,29 @@ pub async fn handle_alter(
 /// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on individual keys.
 pub async fn handle_incremental(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = alter_resource(
-            shard,
-            resource.resource_type,
-            &resource.resource_name,
-            request.validate_only,
-            |configs| {
-                for c in &resource.configs {
-                    apply_operation(configs, &c.name, c.config_operation, c.value.as_deref())?;
-                }
-                Ok(())
-            },
-        )
-        .await;
+        let outcome = authorize(shard, ctx, resource.resource_type, &resource.resource_name);
+        let outcome = if outcome.is_err() {
+            outcome
+        } else {
+            alter_resource(
+                shard,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |configs| {
+                    for c in &resource.configs {
+                        apply_operation(configs, &c.name, c.config_operation, c.value.as_deref())?;
+                    }
+                    Ok(())
+                },
+            )
+            .await
+        };
         let mut out = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();

@@ -20,6 +20,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
 use crate::shard::Shard;
@@ -68,12 +69,37 @@ pub async fn handle(
     let mut response = ProduceResponse::default();
     let mut appended = false;
     let mut awaiting: Vec<AwaitingReplicas> = Vec::new();
+    // Authorization as in Kafka: WRITE on the transactional id (if any), then per topic.
+    let txn_denied = request.transactional_id.as_ref().is_some_and(|id| {
+        !enforce::allowed(
+            shard,
+            ctx,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id,
+        )
+    });
     for topic in request.topic_data {
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
         out.topic_id = topic.topic_id;
+        let denied = if txn_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !enforce::allowed(
+            shard,
+            ctx,
+            Operation::Write,
+            ResourceType::Topic,
+            &topic.name.0,
+        ) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         for data in topic.partition_data {
-            let result = if acks_valid {
+            let result = if let Some(error) = denied {
+                failure(data.index, error, None)
+            } else if acks_valid {
                 let target = Target {
                     version: ctx.version,
                     acks,
