@@ -60,7 +60,7 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         name: "compression.type",
         broker_keys: &[("compression.type", 1)],
         default: "producer",
-        kind: Kind::Choice(&["producer"]),
+        kind: Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
     },
     KeySpec {
         name: "delete.retention.ms",
@@ -381,7 +381,19 @@ impl TopicDefaults {
                 .map_err(|e| invalid(key, v, format!("{e}")))
         };
         let policy = values["cleanup.policy"].as_str();
+        let compression = {
+            use crate::protocol::record_batch::Compression;
+            match values["compression.type"].trim() {
+                "uncompressed" => Some(Compression::None),
+                "gzip" => Some(Compression::Gzip),
+                "snappy" => Some(Compression::Snappy),
+                "lz4" => Some(Compression::Lz4),
+                "zstd" => Some(Compression::Zstd),
+                _ => None,
+            }
+        };
         Ok(TopicConfig {
+            compression,
             segment_bytes: int("segment.bytes")? as u64,
             segment_ms: int("segment.ms")?,
             index_interval_bytes: int("index.interval.bytes")? as u64,
@@ -448,6 +460,9 @@ pub struct TopicConfig {
     /// `min.insync.replicas`: the smallest ISR that acks=all writes are accepted with, and
     /// below which the high watermark does not move (cluster mode).
     pub min_insync_replicas: i64,
+    /// `compression.type`: `None` for `producer` (batches are stored as produced), else the
+    /// codec produced batches are rewritten in (`storage::recompress`).
+    pub compression: Option<crate::protocol::record_batch::Compression>,
 }
 
 impl Default for TopicConfig {

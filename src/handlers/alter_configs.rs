@@ -36,16 +36,33 @@ const OP_SUBTRACT: i8 = 3;
 type Outcome = Result<(), (ResponseError, String)>;
 
 /// Applies `change` to the current configs of a topic or a broker.
+/// `change` gets the resource's current overrides and its effective defaults (what APPEND
+/// and SUBTRACT start from when the key has no override, as in Kafka).
 async fn alter_resource(
     shard: &Shard,
     resource_type: i8,
     name: &StrBytes,
     validate_only: bool,
-    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+    change: impl FnOnce(&mut BTreeMap<String, String>, &BTreeMap<String, String>) -> Outcome,
 ) -> Outcome {
+    let defaults = shard.topic_defaults();
     match resource_type {
-        RESOURCE_TOPIC => alter_topic(shard, name, validate_only, change).await,
-        RESOURCE_BROKER => alter_broker(shard, name, validate_only, change).await,
+        RESOURCE_TOPIC => {
+            let defaults = defaults
+                .describe(&BTreeMap::new())
+                .into_iter()
+                .map(|(k, v, _)| (k.to_string(), v))
+                .collect();
+            alter_topic(shard, name, validate_only, |c| change(c, &defaults)).await
+        }
+        RESOURCE_BROKER => {
+            let defaults = defaults
+                .describe_broker_keys()
+                .into_iter()
+                .map(|(k, v, _)| (k.to_string(), v))
+                .collect();
+            alter_broker(shard, name, validate_only, |c| change(c, &defaults)).await
+        }
         other => Err((
             ResponseError::InvalidRequest,
             format!("resource type {other} has no configs to alter; topics (2) and brokers (4) do"),
@@ -169,7 +186,7 @@ pub async fn handle_alter(
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |configs| {
+                |configs, _| {
                     configs.clear();
                     for c in &resource.configs {
                         configs.insert(
@@ -210,9 +227,10 @@ pub async fn handle_incremental(
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |configs| {
+                |configs, defaults| {
                     for c in &resource.configs {
-                        apply_operation(configs, &c.name, c.config_operation, c.value.as_deref())?;
+                        let op = (c.config_operation, c.value.as_deref());
+                        apply_operation(configs, defaults, &c.name, op)?;
                     }
                     Ok(())
                 },
@@ -230,13 +248,14 @@ pub async fn handle_incremental(
 
 fn apply_operation(
     configs: &mut BTreeMap<String, String>,
+    defaults: &BTreeMap<String, String>,
     name: &str,
-    op: i8,
-    value: Option<&str>,
+    (op, value): (i8, Option<&str>),
 ) -> Outcome {
     let list = |configs: &BTreeMap<String, String>| -> Vec<String> {
         configs
             .get(name)
+            .or_else(|| defaults.get(name))
             .map(|v| {
                 v.split(',')
                     .filter(|s| !s.is_empty())

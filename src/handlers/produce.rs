@@ -26,6 +26,7 @@ use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body
 use crate::shard::Shard;
 use crate::shard::replication;
 use crate::storage::log::{AppendError, FlushWait, Partition};
+use crate::storage::recompress::recompress;
 use crate::storage::validate::validate_produce;
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
@@ -224,10 +225,23 @@ async fn append_partition(
     };
     let records = records.unwrap_or_default();
     let (max_message_bytes, compacted) = partition.produce_limits();
-    let validated = match validate_produce(&records, max_message_bytes, compacted) {
+    let mut validated = match validate_produce(&records, max_message_bytes, compacted) {
         Ok(v) => v,
         Err(e) => return Err(refused(target, &e)),
     };
+    if let Some(codec) = partition.produce_codec() {
+        // The topic's compression.type: batches in another codec are rewritten in it, and the
+        // result is validated again (its size may now exceed max.message.bytes).
+        let rewritten = recompress(validated.bytes(), codec).and_then(|r| match r {
+            Some(bytes) => validate_produce(&bytes, max_message_bytes, compacted).map(Some),
+            None => Ok(None),
+        });
+        match rewritten {
+            Ok(Some(v)) => validated = v,
+            Ok(None) => {}
+            Err(e) => return Err(refused(target, &e)),
+        }
+    }
     if target.version >= 3 && validated.batch_count() > 1 {
         // Kafka's rule (ProduceRequest v3+): an idempotent producer's sequence check answers
         // one batch, so a second batch in the same partition could be dropped as a duplicate.
