@@ -349,3 +349,37 @@ fn authorized_operations_follow_the_acls() {
         (1 << Operation::Alter.code()) | (1 << Operation::Describe.code())
     );
 }
+
+#[test]
+fn authorize_by_resource_type_looks_for_any_allow_not_denied_everywhere() {
+    let auth = enabled(false);
+    let write = |name: &str, pattern, permission| {
+        binding(
+            ResourceType::Topic,
+            name,
+            pattern,
+            "User:alice",
+            Operation::Write,
+            permission,
+        )
+    };
+    assert!(!auth.authorize_by_resource_type(&[], ALICE, Operation::Write, ResourceType::Topic));
+    assert!(enabled(true).authorize_by_resource_type(
+        &[],
+        ALICE,
+        Operation::Write,
+        ResourceType::Topic
+    ));
+    let some = [write("logs-", PatternType::Prefixed, Permission::Allow)];
+    assert!(auth.authorize_by_resource_type(&some, ALICE, Operation::Write, ResourceType::Topic));
+    let denied = [
+        some[0].clone(),
+        write("*", PatternType::Literal, Permission::Deny),
+    ];
+    assert!(!auth.authorize_by_resource_type(
+        &denied,
+        ALICE,
+        Operation::Write,
+        ResourceType::Topic
+    ));
+}
