@@ -5,12 +5,11 @@
 
 use std::rc::Rc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
-
-use kafka_protocol::ResponseError;
 
 use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;

@@ -2,12 +2,13 @@
 authorizer settings on a SASL_PLAINTEXT listener (two shards): creating, describing (MATCH,
 ANY, LITERAL filters) and deleting bindings; a non-super user allowed to describe but not to
 write a topic gets TOPIC_AUTHORIZATION_FAILED on produce, then produces once allowed, and a
-DENY beats that ALLOW; the ACL APIs answer SECURITY_DISABLED without an authorizer; SCRAM
+DENY beats that ALLOW; a group consumer needs READ on the group (GROUP_AUTHORIZATION_FAILED
+before) and the topic; the ACL APIs answer SECURITY_DISABLED without an authorizer; SCRAM
 credentials made with AlterUserScramCredentials log a new user in at once, survive a restart
 and are refused as Kafka refuses them."""
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, NewTopic,
     ResourcePatternType, ResourceType, ScramCredentialInfo, ScramMechanism,
@@ -172,3 +173,31 @@ def test_scram_users_made_with_the_admin_api_log_in(secured, topic):
     with pytest.raises(KafkaException) as e:
         a.describe_user_scram_credentials([user])[user].result(timeout=30)
     assert e.value.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+
+
+def test_consuming_needs_read_on_the_group_and_the_topic(secured, topic):
+    a = admin(secured)
+    wait(a.create_topics([NewTopic(topic, 1, 1)]))
+    assert produce_error(secured, "admin", topic) is None
+    group = f"g-{topic}"
+
+    def consume_as_alice():
+        """The first message or error alice's group consumer gets."""
+        c = Consumer({**conf(secured, "alice"), "group.id": group,
+                      "auto.offset.reset": "earliest"})
+        try:
+            c.subscribe([topic])
+            for _ in range(40):
+                msg = c.poll(0.5)
+                if msg is not None:
+                    return msg.error().code() if msg.error() else msg.value()
+            return None
+        finally:
+            c.close()
+
+    wait(a.create_acls([topic_acl(topic, "User:alice", AclOperation.READ)]))
+    assert consume_as_alice() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    wait(a.create_acls([AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL,
+                                   "User:alice", "*", AclOperation.READ,
+                                   AclPermissionType.ALLOW)]))
+    assert consume_as_alice() == b"v"
