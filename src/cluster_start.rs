@@ -91,6 +91,7 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
         )])
     });
     let registers = endpoints.is_some();
+    let incarnation = uuid::Uuid::new_v4();
     membership::start(
         Arc::clone(&cluster),
         MembershipSettings {
@@ -101,10 +102,11 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
             heartbeat_interval: cfg.heartbeat_interval,
             session_timeout: cfg.session_timeout,
             leader_rebalance: cfg.replication.leader_rebalance,
+            incarnation,
         },
     )?;
     if registers {
-        wait_until_unfenced(&cluster, cfg)?;
+        wait_until_unfenced(&cluster, cfg, incarnation)?;
     }
     Ok(cluster)
 }
@@ -140,9 +142,15 @@ fn host_for_uri(host: &str) -> String {
     }
 }
 
-/// Blocks until the node's mirror shows it registered and unfenced, or the registration
-/// timeout passes.
-fn wait_until_unfenced(cluster: &Cluster, cfg: &ClusterConfig) -> Result<(), JoinError> {
+/// Blocks until the node's mirror shows this run (`incarnation`) registered and unfenced, or
+/// the registration timeout passes. The previous run's registration does not count: a mirror
+/// replayed from the node's own log shows it unfenced as it was before the node went down
+/// (leading partitions that have moved on since), until the node catches up.
+fn wait_until_unfenced(
+    cluster: &Cluster,
+    cfg: &ClusterConfig,
+    incarnation: uuid::Uuid,
+) -> Result<(), JoinError> {
     let deadline = Instant::now() + cfg.registration_timeout;
     tracing::info!(
         node = cfg.node_id,
@@ -151,7 +159,11 @@ fn wait_until_unfenced(cluster: &Cluster, cfg: &ClusterConfig) -> Result<(), Joi
     loop {
         let joined = cluster
             .image()
-            .and_then(|image| image.broker(cfg.node_id).map(|b| !b.fenced))
+            .and_then(|image| {
+                image
+                    .broker(cfg.node_id)
+                    .map(|b| b.incarnation == incarnation && !b.fenced)
+            })
             .unwrap_or(false);
         if joined {
             tracing::info!(node = cfg.node_id, "registered with the controller quorum");

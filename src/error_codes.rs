@@ -44,6 +44,9 @@ impl From<&AppendError> for ResponseError {
             AppendError::Sequence(SequenceError::OutOfOrder { .. }) => {
                 ResponseError::OutOfOrderSequenceNumber
             }
+            AppendError::Sequence(SequenceError::StaleCoordinator { .. }) => {
+                ResponseError::TransactionCoordinatorFenced
+            }
         }
     }
 }

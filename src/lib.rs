@@ -19,7 +19,8 @@
 //! - [`shard`]: per-core state, node start-up and shutdown, the cross-core mailbox (the only
 //!   cross-core traffic: coordinator requests such as transaction markers), and in a cluster
 //!   the replication of the shard's partitions (`shard::replication`: followers fetching from
-//!   leaders, ISR and high watermark, the acks=all wait).
+//!   leaders, ISR and high watermark, the acks=all wait) and requests to other nodes' shards
+//!   (`shard::broker_link`: replica fetches, transaction markers).
 //! - [`server`]: listeners, node-wide connection limits, connections, request frames (size,
 //!   time and memory limits), SASL authentication, the request-memory budget, dispatch,
 //!   zero-copy sends.

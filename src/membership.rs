@@ -37,6 +37,9 @@ pub struct MembershipSettings {
     pub session_timeout: Duration,
     /// `auto.leader.rebalance.enable` and its interval and threshold; `None` when off.
     pub leader_rebalance: Option<LeaderRebalance>,
+    /// This run's registration id: a restart registers anew, so start-up can tell its own
+    /// registration from the previous run's in a mirror that has not caught up yet.
+    pub incarnation: Uuid,
 }
 
 /// Starts the `sluice-membership` thread. It runs until the process exits.
@@ -88,7 +91,7 @@ async fn lifecycle(
     controller: &ControllerHandle<ClusterImage>,
     settings: &MembershipSettings,
 ) {
-    let incarnation = Uuid::new_v4();
+    let incarnation = settings.incarnation;
     let mut leading_since: Option<Instant> = None;
     let mut last_rebalance = Instant::now();
     loop {

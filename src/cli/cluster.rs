@@ -1,6 +1,7 @@
-//! `sluice cluster quorum|brokers`, like kafka-metadata-quorum.sh and kafka-broker-api-versions:
-//! the controller quorum (leader, epoch, each voter's log end offset and lag) and the live
-//! brokers of a multi-node cluster.
+//! `sluice cluster quorum|brokers|reassign|reassignments`, like kafka-metadata-quorum.sh,
+//! kafka-broker-api-versions and kafka-reassign-partitions.sh: the controller quorum (leader,
+//! epoch, each voter's log end offset and lag), the live brokers of a multi-node cluster, and
+//! moving partitions' replicas between brokers.
 
 use clap::{Args, Subcommand};
 
@@ -14,6 +15,31 @@ pub enum ClusterCommand {
     Quorum(ClusterArgs),
     /// The cluster id, the controller and every live broker (shard).
     Brokers(ClusterArgs),
+    /// Moves a partition's replicas to other brokers (or cancels its move); returns once the
+    /// cluster accepted it: `sluice cluster reassignments` shows the move until it is done.
+    Reassign(ReassignArgs),
+    /// The partition reassignments under way.
+    Reassignments(ClusterArgs),
+}
+
+/// Arguments of `sluice cluster reassign`.
+#[derive(Debug, Args)]
+pub struct ReassignArgs {
+    /// Topic of the partition.
+    #[arg(long)]
+    pub topic: String,
+    /// Partition index.
+    #[arg(long)]
+    pub partition: i32,
+    /// Target broker ids, preferred leader first, comma-separated (e.g. 1000,2000,3000).
+    #[arg(long, value_delimiter = ',', required_unless_present = "cancel")]
+    pub replicas: Vec<i32>,
+    /// Cancel the partition's move under way instead.
+    #[arg(long, conflicts_with = "replicas")]
+    pub cancel: bool,
+    /// Bootstrap server, output format and client properties.
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Arguments of the `sluice cluster` subcommands.
@@ -29,6 +55,45 @@ pub fn run(command: ClusterCommand) -> Result<(), CliError> {
     match command {
         ClusterCommand::Quorum(a) => quorum(&a),
         ClusterCommand::Brokers(a) => brokers(&a),
+        ClusterCommand::Reassign(a) => reassign(&a),
+        ClusterCommand::Reassignments(a) => reassignments(&a),
+    }
+}
+
+fn reassign(a: &ReassignArgs) -> Result<(), CliError> {
+    let mut client = a.common.connect()?;
+    let target = (!a.cancel).then_some(a.replicas.as_slice());
+    client.reassign(&a.topic, a.partition, target)?;
+    match target {
+        Some(r) => println!(
+            "reassignment of {}-{} to {r:?} accepted; `sluice cluster reassignments` shows it until it completes",
+            a.topic, a.partition
+        ),
+        None => println!("reassignment of {}-{} cancelled", a.topic, a.partition),
+    }
+    Ok(())
+}
+
+fn reassignments(a: &ClusterArgs) -> Result<(), CliError> {
+    let mut client = a.common.connect()?;
+    let moves = client.reassignments()?;
+    match a.common.output {
+        OutputFormat::Json => print_json(&moves),
+        OutputFormat::Table => {
+            let ids = |l: &[i32]| l.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+            let mut table = Table::new(&["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"]);
+            for m in &moves {
+                table.row(vec![
+                    m.topic.clone(),
+                    m.partition.to_string(),
+                    ids(&m.replicas),
+                    ids(&m.adding),
+                    ids(&m.removing),
+                ]);
+            }
+            table.print();
+            Ok(())
+        }
     }
 }
 

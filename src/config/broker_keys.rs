@@ -744,6 +744,28 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         show: Some(|c| c.kraft.broker_rack.clone().unwrap_or_default()),
         ..KEY
     },
+    BrokerKey {
+        name: "replica.selector.class",
+        default: KeyDefault::Unset,
+        doc: "KIP-392: org.apache.kafka.common.replica.RackAwareReplicaSelector sends consumers to a replica in their client.rack; unset or LeaderSelector: the leader serves them",
+        parse: |c, k, v| {
+            c.kraft.replica_selector = cluster::ReplicaSelector::from_class(v).ok_or_else(|| {
+                invalid(
+                    k,
+                    v,
+                    "only org.apache.kafka.common.replica.RackAwareReplicaSelector and org.apache.kafka.common.replica.LeaderSelector are supported",
+                )
+            })?;
+            Ok(())
+        },
+        show: Some(|c| match c.kraft.replica_selector {
+            cluster::ReplicaSelector::Leader => String::new(),
+            cluster::ReplicaSelector::RackAware => {
+                cluster::ReplicaSelector::RACK_AWARE_CLASS.to_string()
+            }
+        }),
+        ..KEY
+    },
 ];
 
 /// Key-at-a-time updates of the network limits; here beside the table rather than in

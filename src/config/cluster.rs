@@ -42,6 +42,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
     "broker.rack",
+    "replica.selector.class",
 ];
 
 /// `process.roles`: what this node does in the cluster.
@@ -184,6 +185,39 @@ pub struct KraftKeys {
     pub leader_imbalance_per_broker_percentage: u32,
     /// `broker.rack`; `None` when unset.
     pub broker_rack: Option<String>,
+    /// `replica.selector.class`.
+    pub replica_selector: ReplicaSelector,
+}
+
+/// `replica.selector.class` (KIP-392): how a partition leader answers a consumer that names
+/// its rack (`client.rack`). Only Kafka's two built-in selectors exist here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplicaSelector {
+    /// Unset, or Kafka's `LeaderSelector`: consumers always read from the leader.
+    #[default]
+    Leader,
+    /// Kafka's `RackAwareReplicaSelector`: a consumer is sent to an in-sync replica in its
+    /// own rack when the leader is not in it.
+    RackAware,
+}
+
+impl ReplicaSelector {
+    /// Kafka's class name of the leader selector.
+    pub const LEADER_CLASS: &'static str = "org.apache.kafka.common.replica.LeaderSelector";
+    /// Kafka's class name of the rack-aware selector.
+    pub const RACK_AWARE_CLASS: &'static str =
+        "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+    /// The selector a `replica.selector.class` value names; `None` for any other class
+    /// (Sluice cannot load Java classes, so a custom selector is refused at start).
+    #[must_use]
+    pub fn from_class(class: &str) -> Option<Self> {
+        match class.trim() {
+            "" | Self::LEADER_CLASS => Some(Self::Leader),
+            Self::RACK_AWARE_CLASS => Some(Self::RackAware),
+            _ => None,
+        }
+    }
 }
 
 /// A node's place in a multi-node cluster, checked: present on [`BrokerConfig::cluster`]
@@ -266,6 +300,8 @@ pub struct ReplicationConfig {
     /// (300 s) and `leader.imbalance.per.broker.percentage` (10): the active controller's
     /// periodic preferred leader elections; `None` when disabled.
     pub leader_rebalance: Option<LeaderRebalance>,
+    /// `replica.selector.class` (unset: the leader serves every consumer, as in Kafka).
+    pub selector: ReplicaSelector,
 }
 
 /// When the active controller moves leaders back to their preferred replicas.
@@ -474,6 +510,7 @@ impl ClusterConfig {
                     check_interval: Duration::from_secs(k.leader_imbalance_check_interval_seconds),
                     imbalance_percent: k.leader_imbalance_per_broker_percentage,
                 }),
+                selector: k.replica_selector,
             },
             rack: k.broker_rack.clone(),
         }))

@@ -99,6 +99,7 @@ fn the_issue_node_file_parses_for_each_node() {
                     check_interval: Duration::from_secs(300),
                     imbalance_percent: 10,
                 }),
+                selector: ReplicaSelector::Leader,
             },
             rack: None,
         };
@@ -132,6 +133,34 @@ fn node1_with(changes: &[(&str, Option<&str>)]) -> BTreeMap<String, String> {
 }
 
 /// Loading fails with an error naming `key` and containing `words`.
+#[test]
+fn replica_selector_class_takes_kafkas_two_selectors_only() {
+    let selector = |value: Option<&str>| {
+        load(&node1_with(&[("replica.selector.class", value)]))
+            .unwrap()
+            .cluster
+            .unwrap()
+            .replication
+            .selector
+    };
+    assert_eq!(selector(None), ReplicaSelector::Leader);
+    assert_eq!(
+        selector(Some("org.apache.kafka.common.replica.LeaderSelector")),
+        ReplicaSelector::Leader
+    );
+    assert_eq!(
+        selector(Some(
+            "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+        )),
+        ReplicaSelector::RackAware
+    );
+    refused(
+        &node1_with(&[("replica.selector.class", Some("com.example.MySelector"))]),
+        "replica.selector.class",
+        "RackAwareReplicaSelector",
+    );
+}
+
 fn refused(p: &BTreeMap<String, String>, key: &str, words: &str) {
     let err = load(p).unwrap_err().to_string();
     assert!(
@@ -420,7 +449,8 @@ fn kraft_timeouts_and_sizes_are_read() {
 }
 
 /// Without process.roles the new keys change nothing: the effective settings are those of
-/// before issue 13 (`single_node_effective.txt`, printed by the build before) plus one
+/// before issue 13 (`single_node_effective.txt`, printed by the build before, plus the topic
+/// keys added since: the replication throttles and unclean election) plus one
 /// default line per new key, and KRaft keys in the file are ignored.
 #[test]
 fn single_node_mode_only_grows_by_the_new_keys_default_lines() {

@@ -15,7 +15,7 @@ mod topic;
 pub use broker_keys::{BROKER_KEYS, BrokerKey, KeyDefault, is_sensitive as is_sensitive_key};
 pub use cluster::{
     CLUSTER_KEYS, ClusterConfig, Endpoint, KraftKeys, LeaderRebalance, ProcessRoles,
-    ReplicationConfig, Voter,
+    ReplicaSelector, ReplicationConfig, Voter,
 };
 pub use listeners::{DEFAULT_PROTOCOL_MAP, Listener};
 pub use network::{NetworkLimits, UNLIMITED_CONNECTIONS};
@@ -244,6 +244,16 @@ impl BrokerConfig {
             if let Some(spec) = broker_keys::find(key) {
                 spec.apply(&mut cfg, key, value)?;
                 continue;
+            }
+            if key == "unclean.leader.election.enable" {
+                // Every node applies the metadata log alike, and elections are part of it:
+                // a per-node file value could make nodes elect differently.
+                return Err(invalid(
+                    key,
+                    value,
+                    "set it per topic or cluster-wide as a dynamic broker config (AlterConfigs), \
+                     not in a node's file: every node must elect leaders alike",
+                ));
             }
             let known = cfg
                 .topic_defaults

@@ -180,6 +180,9 @@ fn every_shown_key_round_trips_through_the_file() {
                 String::new(),
             ],
             "super.users" => vec!["User:admin;User:broker".to_string()],
+            "replica.selector.class" => {
+                vec!["org.apache.kafka.common.replica.RackAwareReplicaSelector".to_string()]
+            }
             _ => vec![],
         });
         assert!(!values.is_empty(), "{} has no value to try", key.name);

@@ -36,6 +36,8 @@ enum Kind {
     /// An integer with an inclusive lower bound.
     Int(i64),
     Choice(&'static [&'static str]),
+    /// A throttled-replicas list: empty, `*`, or `partition:broker` pairs separated by commas.
+    ReplicaList,
 }
 
 /// One topic-level key: its name, the broker keys that set its default, Kafka's default.
@@ -69,6 +71,12 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         kind: Kind::Int(0),
     },
     KeySpec {
+        name: "follower.replication.throttled.replicas",
+        broker_keys: &[],
+        default: "",
+        kind: Kind::ReplicaList,
+    },
+    KeySpec {
         name: "flush.messages",
         broker_keys: &[("log.flush.interval.messages", 1)],
         default: MAX,
@@ -85,6 +93,12 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         broker_keys: &[("log.index.interval.bytes", 1)],
         default: "4096",
         kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "leader.replication.throttled.replicas",
+        broker_keys: &[],
+        default: "",
+        kind: Kind::ReplicaList,
     },
     KeySpec {
         name: "max.message.bytes",
@@ -150,6 +164,20 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         default: "604800000",
         kind: Kind::Int(1),
     },
+    KeySpec {
+        name: "unclean.leader.election.enable",
+        broker_keys: &[("unclean.leader.election.enable", 1)],
+        default: "false",
+        kind: Kind::Choice(&["true", "false"]),
+    },
+];
+
+/// Dynamic broker configs that are not topic defaults: the replication quotas in bytes per
+/// second (Kafka's names; unset means Kafka's default, unlimited), read by the replica
+/// fetcher and the leader for the replicas a topic lists as throttled.
+pub const REPLICATION_QUOTA_KEYS: &[&str] = &[
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
 ];
 
 fn spec(name: &str) -> Option<&'static KeySpec> {
@@ -195,8 +223,32 @@ fn check_kind(spec: &KeySpec, key: &str, value: &str) -> Result<(), TopicConfigE
                 return Err(invalid(key, value, format!("must be one of {options:?}")));
             }
         }
+        Kind::ReplicaList => check_replica_list(key, value)?,
     }
     Ok(())
+}
+
+/// Kafka's throttled-replicas syntax: empty, `*`, or `partition:broker` pairs of integers.
+fn check_replica_list(key: &str, value: &str) -> Result<(), TopicConfigError> {
+    let v = value.trim();
+    if v.is_empty() || v == "*" {
+        return Ok(());
+    }
+    let pair = |entry: &str| {
+        entry.split_once(':').is_some_and(|(p, b)| {
+            p.trim().parse::<i32>().is_ok_and(|p| p >= 0)
+                && b.trim().parse::<i32>().is_ok_and(|b| b >= 0)
+        })
+    };
+    if v.split(',').all(pair) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            value,
+            "must be empty, * or partition:broker pairs separated by commas",
+        ))
+    }
 }
 
 /// Where a topic config value comes from, as DescribeConfigs reports it.
@@ -231,7 +283,9 @@ fn unit_broker_key(spec: &KeySpec) -> Option<&'static str> {
 /// Whether a broker key can be changed at run time (AlterConfigs on a broker): the topic
 /// defaults in their topic key's unit, as Kafka's cluster-wide dynamic log configs.
 pub fn is_dynamic_broker_key(key: &str) -> bool {
-    is_inert_dynamic_broker_key(key) || is_topic_default_broker_key(key)
+    is_inert_dynamic_broker_key(key)
+        || REPLICATION_QUOTA_KEYS.contains(&key)
+        || is_topic_default_broker_key(key)
 }
 
 /// Kafka's dynamic broker keys that have no counterpart in Sluice: AlterConfigs accepts and
@@ -334,6 +388,8 @@ impl TopicDefaults {
                         (value.trim().to_string(), ValueSource::DynamicBroker),
                     );
                 }
+                // Quotas are read where they apply (the replication throttle).
+                _ if REPLICATION_QUOTA_KEYS.contains(&key.as_str()) => {}
                 _ => tracing::warn!(key = %key, value = %value, "ignoring a dynamic broker config"),
             }
         }
@@ -356,6 +412,13 @@ impl TopicDefaults {
     pub fn validate_dynamic(key: &str, value: &str) -> Result<(), TopicConfigError> {
         if is_inert_dynamic_broker_key(key) {
             return validate_inert_dynamic(key, value);
+        }
+        if REPLICATION_QUOTA_KEYS.contains(&key) {
+            return value
+                .trim()
+                .parse::<u64>()
+                .map(|_| ())
+                .map_err(|e| invalid(key, value, format!("must be a byte rate: {e}")));
         }
         let spec = TOPIC_KEYS
             .iter()

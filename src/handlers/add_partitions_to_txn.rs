@@ -3,12 +3,21 @@
 //! (persisted before the answer) so EndTxn knows where to write markers. All partitions
 //! succeed or fail together, as in Kafka: an unknown one fails with
 //! UNKNOWN_TOPIC_OR_PARTITION and the others with OPERATION_NOT_ATTEMPTED.
+//!
+//! v4 is Kafka's broker-to-broker form (KIP-890): several transactions per request, each
+//! either added as above or, with `verify_only`, checked: a partition leader on another node
+//! asks, before it appends a producer's first transactional batch, whether the partition is
+//! in that producer's open transaction (per-partition INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH
+//! or PRODUCER_FENCED otherwise). Clients keep to v0-v3, as Kafka's do.
 
 use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
@@ -17,8 +26,11 @@ use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
 
-/// v4+ (broker-to-broker verification, batched transactions) is not implemented.
-pub const VERSIONS: (i16, i16) = (0, 3);
+/// v4 is for brokers (batched transactions, verification); v5 is not implemented.
+pub const VERSIONS: (i16, i16) = (0, 4);
+
+/// The first version with batched transactions (and `verify_only`).
+const BATCHED_SINCE: i16 = 4;
 
 /// PRODUCER_FENCED exists from v2.
 const FENCED_SINCE: i16 = 2;
@@ -30,49 +42,128 @@ pub async fn handle(
     ctx: &RequestContext,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
-    let wanted: Vec<(String, i32)> = request
-        .v3_and_below_topics
+    if ctx.version >= BATCHED_SINCE {
+        return batched(shard, ctx, &request.transactions).await;
+    }
+    let wanted = partitions_of(&request.v3_and_below_topics);
+    let producer = Producer {
+        transactional_id: request.v3_and_below_transactional_id.as_str(),
+        id: request.v3_and_below_producer_id.0,
+        epoch: request.v3_and_below_producer_epoch,
+    };
+    let codes = add_all_or_none(shard, ctx, &producer, &wanted).await;
+    let mut response = AddPartitionsToTxnResponse::default();
+    response.results_by_topic_v3_and_below = respond(&wanted, codes.into_iter());
+    response
+}
+
+/// The transactional producer a request is about.
+struct Producer<'a> {
+    transactional_id: &'a str,
+    id: i64,
+    epoch: i16,
+}
+
+fn partitions_of(topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, i32)> {
+    topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.0.to_string(), *p)))
-        .collect();
+        .collect()
+}
+
+/// v4: each transaction's partitions added (as v3) or, with `verify_only`, checked.
+async fn batched(
+    shard: &Shard,
+    ctx: &RequestContext,
+    transactions: &[AddPartitionsToTxnTransaction],
+) -> AddPartitionsToTxnResponse {
+    let mut response = AddPartitionsToTxnResponse::default();
+    // v4 is broker to broker: CLUSTER_ACTION on the cluster, as Kafka requires.
+    if !enforce::cluster_allowed(shard, ctx, Operation::ClusterAction) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
+    for txn in transactions {
+        let wanted = partitions_of(&txn.topics);
+        let producer = Producer {
+            transactional_id: txn.transactional_id.as_str(),
+            id: txn.producer_id.0,
+            epoch: txn.producer_epoch,
+        };
+        let codes = if txn.verify_only {
+            verify(shard, &producer, &wanted)
+        } else {
+            add_all_or_none(shard, ctx, &producer, &wanted).await
+        };
+        let mut result = AddPartitionsToTxnResult::default();
+        result.transactional_id = txn.transactional_id.clone();
+        result.topic_results = respond(&wanted, codes.into_iter());
+        response.results_by_transaction.push(result);
+    }
+    response
+}
+
+/// Whether each of `wanted` is in the producer's open transaction, by this shard's coordinator
+/// (NOT_COORDINATOR if another shard coordinates the id).
+fn verify(shard: &Shard, producer: &Producer<'_>, wanted: &[(String, i32)]) -> Vec<i16> {
+    wanted
+        .iter()
+        .map(|partition| {
+            txns::verify_as_coordinator(
+                shard,
+                producer.transactional_id,
+                producer.id,
+                producer.epoch,
+                partition,
+            )
+            .map_or_else(|e| e.code(), |()| 0)
+        })
+        .collect()
+}
+
+/// Every partition OK or failing with the same error, or, when some are unknown,
+/// UNKNOWN_TOPIC_OR_PARTITION for those and OPERATION_NOT_ATTEMPTED for the rest.
+async fn add_all_or_none(
+    shard: &Shard,
+    ctx: &RequestContext,
+    producer: &Producer<'_>,
+    wanted: &[(String, i32)],
+) -> Vec<i16> {
+    let version = ctx.version;
     let unknown: Vec<bool> = wanted.iter().map(|(t, p)| !exists(shard, t, *p)).collect();
-    let txn_denied = enforce::transactional_id(
-        shard,
-        ctx,
-        Operation::Write,
-        request.v3_and_below_transactional_id.as_str(),
-    )
-    .err();
+    let txn_denied =
+        enforce::transactional_id(shard, ctx, Operation::Write, producer.transactional_id).err();
+    if let Some(e) = txn_denied {
+        return wanted.iter().map(|_| e.code()).collect();
+    }
     let denied: Vec<bool> = wanted
         .iter()
         .map(|(t, _)| enforce::topic(shard, ctx, Operation::Write, t).is_err())
         .collect();
-    if let Some(e) = txn_denied {
-        return respond(&wanted, wanted.iter().map(|_| e.code()));
-    }
     if denied.iter().any(|d| *d) {
         // Kafka: the denied partitions TOPIC_AUTHORIZATION_FAILED, the rest not attempted.
-        let codes = denied.iter().map(|d| match d {
-            true => ResponseError::TopicAuthorizationFailed.code(),
-            false => ResponseError::OperationNotAttempted.code(),
-        });
-        return respond(&wanted, codes);
+        return denied
+            .iter()
+            .map(|d| match d {
+                true => ResponseError::TopicAuthorizationFailed.code(),
+                false => ResponseError::OperationNotAttempted.code(),
+            })
+            .collect();
     }
     let uniform = if unknown.iter().any(|u| *u) {
         None
     } else {
-        Some(add(shard, ctx.version, &request, &wanted).await)
+        Some(add(shard, version, producer, wanted).await)
     };
-    let codes = wanted
+    unknown
         .iter()
-        .zip(&unknown)
-        .map(|(_, unknown)| match uniform {
+        .map(|unknown| match uniform {
             Some(Ok(())) => 0,
             Some(Err(e)) => e.code(),
             None if *unknown => ResponseError::UnknownTopicOrPartition.code(),
             None => ResponseError::OperationNotAttempted.code(),
-        });
-    respond(&wanted, codes)
+        })
+        .collect()
 }
 
 fn exists(shard: &Shard, topic: &str, partition: i32) -> bool {
@@ -85,20 +176,14 @@ fn exists(shard: &Shard, topic: &str, partition: i32) -> bool {
 async fn add(
     shard: &Shard,
     version: i16,
-    request: &AddPartitionsToTxnRequest,
+    producer: &Producer<'_>,
     wanted: &[(String, i32)],
 ) -> Result<(), ResponseError> {
-    let id = request.v3_and_below_transactional_id.as_str();
+    let id = producer.transactional_id;
     txns::check_coordinator(shard, id)?;
-    let record = shard.txns.call(|c| {
-        c.add_partitions(
-            id,
-            request.v3_and_below_producer_id.0,
-            request.v3_and_below_producer_epoch,
-            wanted,
-            crate::now_ms(),
-        )
-    });
+    let record = shard
+        .txns
+        .call(|c| c.add_partitions(id, producer.id, producer.epoch, wanted, crate::now_ms()));
     match record.map_err(|e| txns::error_code(e, version, FENCED_SINCE))? {
         Some(record) => txns::persist(shard, record).await,
         None => Ok(()),
@@ -108,11 +193,10 @@ async fn add(
 fn respond(
     wanted: &[(String, i32)],
     codes: impl Iterator<Item = i16>,
-) -> AddPartitionsToTxnResponse {
-    let mut response = AddPartitionsToTxnResponse::default();
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let mut topics: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
     for ((topic, partition), code) in wanted.iter().zip(codes) {
-        let position = response
-            .results_by_topic_v3_and_below
+        let position = topics
             .iter()
             .position(|t| t.name.0.as_str() == topic.as_str());
         let index = match position {
@@ -120,18 +204,16 @@ fn respond(
             None => {
                 let mut t = AddPartitionsToTxnTopicResult::default();
                 t.name = crate::handlers::topic_name(topic);
-                response.results_by_topic_v3_and_below.push(t);
-                response.results_by_topic_v3_and_below.len() - 1
+                topics.push(t);
+                topics.len() - 1
             }
         };
         let mut p = AddPartitionsToTxnPartitionResult::default();
         p.partition_index = *partition;
         p.partition_error_code = code;
-        response.results_by_topic_v3_and_below[index]
-            .results_by_partition
-            .push(p);
+        topics[index].results_by_partition.push(p);
     }
-    response
+    topics
 }
 
 #[cfg(test)]
@@ -148,9 +230,21 @@ mod tests {
             ("a".to_string(), 1),
             ("b".to_string(), 0),
         ];
-        let response = respond(&wanted, [0, 0, 3].into_iter());
-        assert_eq!(response.results_by_topic_v3_and_below.len(), 2);
+        let topics = respond(&wanted, [0, 0, 3].into_iter());
+        assert_eq!(topics.len(), 2);
+        // v0-v3 answer by topic, v4 by transaction: each field exists in its versions only.
+        let mut by_topic = AddPartitionsToTxnResponse::default();
+        by_topic.results_by_topic_v3_and_below = topics.clone();
+        let mut by_transaction = AddPartitionsToTxnResponse::default();
+        let mut result = AddPartitionsToTxnResult::default();
+        result.topic_results = topics;
+        by_transaction.results_by_transaction.push(result);
         for version in VERSIONS.0..=VERSIONS.1 {
+            let response = if version >= BATCHED_SINCE {
+                &by_transaction
+            } else {
+                &by_topic
+            };
             let mut buf = BytesMut::new();
             assert!(response.encode(&mut buf, version).is_ok(), "v{version}");
         }

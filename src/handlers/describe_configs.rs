@@ -64,7 +64,9 @@ fn config_type(name: &str) -> i8 {
         | "log.dirs"
         | "metadata.log.dir"
         | "sluice.metrics.addr"
-        | "sluice.shard.ports" => STRING,
+        | "sluice.shard.ports"
+        | "broker.rack"
+        | "replica.selector.class" => STRING,
         "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => SHORT,
         "node.id"
         | "default.replication.factor"

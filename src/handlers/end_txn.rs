@@ -1,8 +1,10 @@
 //! EndTxn (key 26), v0-v3: commit or abort. The decision (PrepareCommit/PrepareAbort) is
 //! stored first; then a marker goes to every partition of the transaction, through the
-//! cross-core mailbox for partitions of other shards; then CompleteCommit/CompleteAbort is
-//! stored and the producer is answered. A marker failure still answers OK once the
-//! decision is stored (Kafka does the same): the timer task finishes the markers.
+//! cross-core mailbox for partitions of other shards and with WriteTxnMarkers for partitions
+//! other nodes lead; then CompleteCommit/CompleteAbort is stored and the producer is
+//! answered (if the timer task is writing the same markers already, after it). A marker
+//! failure still answers OK once the decision is stored (Kafka does the same): the timer
+//! task finishes the markers.
 
 use std::rc::Rc;
 
@@ -69,7 +71,7 @@ async fn end(shard: &Shard, version: i16, request: &EndTxnRequest) -> Result<(),
         return Ok(());
     };
     txns::persist(shard, record).await?;
-    if let Err(e) = txns::finish(shard, &job).await {
+    if let Err(e) = txns::finish_or_await(shard, &job).await {
         tracing::warn!(transactional_id = id, error = ?e, "markers not all written; the timer task retries");
     }
     Ok(())

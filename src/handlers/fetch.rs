@@ -9,7 +9,13 @@
 //! `replica_id`/`ReplicaState`) reads up to the log end, is checked against the leader epoch
 //! (FENCED/UNKNOWN_LEADER_EPOCH) and, from v12, the follower's last fetched epoch (a
 //! `diverging_epoch` answer tells it where to truncate), and tells the leader the follower's
-//! log end (`shard::replication`).
+//! log end (`shard::replication`); with the rack-aware selector it is answered at once when
+//! its answer carries a high watermark the follower has not seen yet.
+//! Fetch from the closest replica (KIP-392), from v11: a leader configured with the
+//! rack-aware `replica.selector.class` answers a consumer in another replica's rack with
+//! `preferred_read_replica` and no records (`replication::selector`), and a follower serves
+//! consumers from its own replica up to the high watermark (and LSO) it has learnt from the
+//! leader; below v11 a follower answers NOT_LEADER_OR_FOLLOWER, as Kafka does.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -25,8 +31,9 @@ use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body
 use crate::protocol::fetch_response::{
     FetchResponseWriter, Part, PartitionHeader, RecordsSource, TopicKey,
 };
-use crate::shard::Shard;
-use crate::storage::log::ReadError;
+use crate::shard::replication::throttle;
+use crate::shard::{PartitionError, Shard};
+use crate::storage::log::{Partition, ReadError};
 
 /// Versions served: v4 is the oldest version the protocol crate has; v18, which it has, is not
 /// offered.
@@ -38,9 +45,26 @@ const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 /// `isolation_level` 1 is read_committed.
 const READ_COMMITTED: i8 = 1;
 
+/// The first version where consumers may fetch from followers (KIP-392: `rack_id`,
+/// `preferred_read_replica`).
+const FOLLOWER_READS_FROM: i16 = 11;
+
 struct PartitionPlan {
     header: PartitionHeaderOwned,
     records: Option<RecordsSource>,
+    /// Answer without waiting for `min_bytes` (a preferred read replica, a high watermark a
+    /// follower has not been sent).
+    answer_now: bool,
+    /// A follower replica's fetch: its broker id, to note the high watermark it is sent.
+    follower: Option<i32>,
+}
+
+/// What this shard is for the partition a consumer reads: its leader, or (KIP-392) a
+/// follower, which knows the leader epoch only from the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Leader,
+    Follower { leader_epoch: i32 },
 }
 
 /// Who is fetching: a consumer reads committed records only (below the high watermark, or
@@ -78,6 +102,8 @@ struct PartitionHeaderOwned {
     aborted: Option<Vec<(i64, i64)>>,
     /// For a follower whose log diverged: the leader's epoch and its end offset (KIP-320).
     diverging_epoch: Option<(i32, i64)>,
+    /// The replica a consumer should fetch from instead (KIP-392); -1 for none.
+    preferred_read_replica: i32,
 }
 
 struct TopicPlan {
@@ -107,13 +133,14 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
     loop {
         let seen = shard.data_arrived.generation();
         let stopping = shard.shutdown_event.generation();
-        let (plan, bytes, errors) = plan_reads(shard, ctx, &request).await;
+        let (plan, bytes, answer_now) = plan_reads(shard, ctx, &request).await;
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as u64
-            || errors
+            || answer_now
             || now >= deadline
             || shard.is_shutting_down()
         {
+            note_high_watermarks_sent(shard, &plan);
             return encode(ctx, &request, plan);
         }
         // Wake on new data, on the deadline, or when shutdown begins (answer now, don't
@@ -134,7 +161,7 @@ async fn plan_reads(
     let version = ctx.version;
     let mut budget = request.max_bytes.max(0) as u64;
     let mut total = 0u64;
-    let mut errors = false;
+    let mut answer_now = false;
     let mut plans = Vec::with_capacity(request.topics.len());
     let reader = Reader::of(version, request);
     for topic in &request.topics {
@@ -165,11 +192,16 @@ async fn plan_reads(
                 };
                 error_plan(p.partition, denied)
             } else if known {
-                plan_partition(shard, &name, p, reader, version, &mut budget).await
+                let read = Read {
+                    reader,
+                    version,
+                    client_rack: &request.rack_id,
+                };
+                plan_partition(shard, &name, p, read, &mut budget).await
             } else {
                 error_plan(p.partition, ResponseError::UnknownTopicId)
             };
-            errors |= plan.header.error != 0;
+            answer_now |= plan.header.error != 0 || plan.answer_now;
             total += plan.records.as_ref().map(records_len).unwrap_or(0);
             topic_bytes += plan.records.as_ref().map(records_len).unwrap_or(0);
             partitions.push(plan);
@@ -181,7 +213,7 @@ async fn plan_reads(
             bytes: topic_bytes,
         });
     }
-    (plans, total, errors)
+    (plans, total, answer_now)
 }
 
 fn records_len(r: &RecordsSource) -> u64 {
@@ -202,8 +234,49 @@ fn error_plan(index: i32, error: ResponseError) -> PartitionPlan {
             log_start_offset: -1,
             aborted: None,
             diverging_epoch: None,
+            preferred_read_replica: -1,
         },
         records: None,
+        answer_now: false,
+        follower: None,
+    }
+}
+
+/// The request-wide facts a partition's read depends on.
+#[derive(Clone, Copy)]
+struct Read<'a> {
+    reader: Reader,
+    version: i16,
+    /// The consumer's `client.rack` (v11+; empty when unset).
+    client_rack: &'a str,
+}
+
+/// The partition as the fetch may read it: led here, or (consumers at v11+, KIP-392) a
+/// follower replica held here. Anything else is NOT_LEADER_OR_FOLLOWER as before.
+async fn lookup(
+    shard: &Rc<Shard>,
+    topic: &str,
+    index: i32,
+    read: Read<'_>,
+) -> Result<(Rc<Partition>, Role), ResponseError> {
+    let led = shard.partition(topic, index).await;
+    let consumer = matches!(read.reader, Reader::Consumer { .. });
+    match led {
+        Ok(partition) => Ok((partition, Role::Leader)),
+        Err(PartitionError::NotLeader)
+            if consumer && read.version >= FOLLOWER_READS_FROM && shard.cluster.is_clustered() =>
+        {
+            let partition = shard
+                .replica(topic, index)
+                .await
+                .map_err(|e| ResponseError::from(&e))?;
+            let leader_epoch = shard
+                .topic(topic)
+                .and_then(|meta| meta.leadership.get(index as usize).map(|l| l.leader_epoch))
+                .ok_or(ResponseError::NotLeaderOrFollower)?;
+            Ok((partition, Role::Follower { leader_epoch }))
+        }
+        Err(e) => Err(ResponseError::from(&e)),
     }
 }
 
@@ -211,16 +284,29 @@ async fn plan_partition(
     shard: &Rc<Shard>,
     topic: &str,
     p: &FetchPartition,
-    reader: Reader,
-    version: i16,
+    read: Read<'_>,
     budget: &mut u64,
 ) -> PartitionPlan {
-    let partition = match shard.partition(topic, p.partition).await {
-        Ok(partition) => partition,
-        Err(e) => return error_plan(p.partition, ResponseError::from(&e)),
+    let (partition, role) = match lookup(shard, topic, p.partition, read).await {
+        Ok(found) => found,
+        Err(e) => return error_plan(p.partition, e),
     };
-    if let Err(e) = check_leader_epoch(&partition, p.current_leader_epoch) {
+    let epoch_check = match role {
+        Role::Leader => check_leader_epoch(&partition, p.current_leader_epoch),
+        Role::Follower { leader_epoch } => compare_epochs(p.current_leader_epoch, leader_epoch),
+    };
+    if let Err(e) = epoch_check {
         return error_plan(p.partition, e);
+    }
+    let Read {
+        reader, version, ..
+    } = read;
+    if role == Role::Leader
+        && version >= FOLLOWER_READS_FROM
+        && matches!(reader, Reader::Consumer { .. })
+        && let Some(plan) = redirect_plan(shard, topic, p, &partition, read.client_rack)
+    {
+        return plan;
     }
     let reader = match reader {
         // Only a replica of the partition reads past the high watermark and counts as a
@@ -232,6 +318,8 @@ async fn plan_partition(
         }
         other => other,
     };
+    let mut owed_high_watermark = false;
+    let mut leader_throttled = false;
     if let Reader::Follower { broker_id } = reader {
         if version >= 12
             && let Some(diverging) = diverging_epoch(&partition, p)
@@ -245,10 +333,91 @@ async fn plan_partition(
                 p.partition,
                 &partition,
                 broker_id,
-                p.fetch_offset,
+                (p.fetch_offset, p.log_start_offset),
+            );
+            leader_throttled = throttle::leader_throttles(&meta, p.partition, broker_id);
+        }
+        // Only where the selector sends consumers to followers is their watermark worth an
+        // extra answer; otherwise it rides on the next records or the end of the long poll.
+        if crate::shard::replication::selector::rack_aware_enabled(shard) {
+            let hw = partition.with_log(|log| log.high_watermark());
+            owed_high_watermark = crate::shard::replication::follower_owed_high_watermark(
+                shard,
+                topic,
+                p.partition,
+                broker_id,
+                hw,
             );
         }
     }
+    let follower = match reader {
+        Reader::Follower { broker_id } => Some(broker_id),
+        Reader::Consumer { .. } => None,
+    };
+    // A throttled replica (reassignment catch-up) gets no records while the quota is spent.
+    let quota_spent = leader_throttled && throttle::leader_quota_spent(shard);
+    let mut plan = read_plan(&partition, topic, p, reader, budget, quota_spent);
+    if leader_throttled && let Some(records) = &plan.records {
+        let bytes = usize::try_from(records_len(records)).unwrap_or(usize::MAX);
+        shard.replication.leader_quota.spend(bytes);
+    }
+    plan.answer_now |= owed_high_watermark;
+    plan.follower = follower;
+    plan
+}
+
+/// A leader's answer to a consumer its replica selector sends elsewhere (KIP-392): no
+/// records, `preferred_read_replica` set, the offsets as usual; `None` when this leader
+/// serves the consumer itself.
+fn redirect_plan(
+    shard: &Shard,
+    topic: &str,
+    p: &FetchPartition,
+    partition: &Partition,
+    client_rack: &str,
+) -> Option<PartitionPlan> {
+    if client_rack.is_empty() {
+        return None;
+    }
+    let (marks, lso) = partition.with_log(|log| (log.watermarks(), log.last_stable_offset()));
+    let preferred = crate::shard::replication::selector::preferred_read_replica(
+        shard,
+        topic,
+        p.partition,
+        marks.log_end_offset,
+        client_rack,
+        p.fetch_offset,
+    )?;
+    Some(PartitionPlan {
+        header: PartitionHeaderOwned {
+            index: p.partition,
+            error: 0,
+            high_watermark: marks.high_watermark,
+            last_stable_offset: lso,
+            log_start_offset: marks.log_start_offset,
+            aborted: None,
+            diverging_epoch: None,
+            preferred_read_replica: preferred,
+        },
+        records: None,
+        // Kafka answers at once: the consumer should move on to that replica.
+        answer_now: true,
+        follower: None,
+    })
+}
+
+/// The read itself, the same on a leader and on a follower replica: followers (replicas
+/// fetching from this leader) to the log end, consumers to the high watermark, read_committed
+/// to the LSO. A fetch offset between the high watermark and the log end reads nothing (the
+/// long poll waits); outside the log it is OFFSET_OUT_OF_RANGE, as Kafka answers.
+fn read_plan(
+    partition: &Partition,
+    topic: &str,
+    p: &FetchPartition,
+    reader: Reader,
+    budget: &mut u64,
+    quota_spent: bool,
+) -> PartitionPlan {
     partition.with_log(|log| {
         let marks = log.watermarks();
         let limit = (p.partition_max_bytes.max(0) as u64).min(*budget);
@@ -259,7 +428,7 @@ async fn plan_partition(
             == Reader::Consumer {
                 read_committed: true,
             };
-        let read = if limit == 0 && *budget == 0 {
+        let read = if (limit == 0 && *budget == 0) || quota_spent {
             Ok(None)
         } else {
             match reader {
@@ -290,8 +459,11 @@ async fn plan_partition(
                         log_start_offset: marks.log_start_offset,
                         aborted,
                         diverging_epoch: None,
+                        preferred_read_replica: -1,
                     },
                     records,
+                    answer_now: false,
+                    follower: None,
                 }
             }
             Err(ReadError::OutOfRange { .. }) => {
@@ -330,7 +502,12 @@ pub(crate) fn check_leader_epoch(
     partition: &crate::storage::log::Partition,
     current_leader_epoch: i32,
 ) -> Result<(), ResponseError> {
-    let mine = partition.leader_epoch();
+    compare_epochs(current_leader_epoch, partition.leader_epoch())
+}
+
+/// The rule of [`check_leader_epoch`] against the epoch `mine` this replica knows (on a
+/// follower, the metadata's).
+fn compare_epochs(current_leader_epoch: i32, mine: i32) -> Result<(), ResponseError> {
     if current_leader_epoch < 0 || mine < 0 {
         return Ok(());
     }
@@ -372,8 +549,34 @@ fn diverged_plan(
             log_start_offset: marks.log_start_offset,
             aborted: None,
             diverging_epoch: Some(diverging),
+            preferred_read_replica: -1,
         },
         records: None,
+        answer_now: false,
+        follower: None,
+    }
+}
+
+/// After deciding to answer: the high watermark each follower replica's partition carries
+/// is now known to it (a later watermark makes its next fetch answer at once).
+fn note_high_watermarks_sent(shard: &Shard, plans: &[TopicPlan]) {
+    if !crate::shard::replication::selector::rack_aware_enabled(shard) {
+        return;
+    }
+    for topic in plans {
+        for p in &topic.partitions {
+            if let Some(follower) = p.follower
+                && p.header.error == 0
+            {
+                crate::shard::replication::follower_sent_high_watermark(
+                    shard,
+                    &topic.name,
+                    p.header.index,
+                    follower,
+                    p.header.high_watermark,
+                );
+            }
+        }
     }
 }
 
@@ -401,7 +604,7 @@ fn encode(ctx: &RequestContext, request: &FetchRequest, plans: Vec<TopicPlan>) -
                 log_start_offset: h.log_start_offset,
                 aborted_transactions: read_committed
                     .then(|| h.aborted.as_deref().unwrap_or(&no_aborted[..])),
-                preferred_read_replica: -1,
+                preferred_read_replica: h.preferred_read_replica,
                 diverging_epoch: h.diverging_epoch,
             };
             w.partition(&header, p.records.unwrap_or(RecordsSource::None));

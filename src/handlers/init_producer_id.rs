@@ -113,7 +113,7 @@ async fn transactional(
             }
             InitOutcome::AbortFirst { record, job } => {
                 txns::persist(shard, record).await?;
-                txns::finish(shard, &job).await?;
+                txns::finish_or_await(shard, &job).await?;
             }
         }
     }

@@ -7,6 +7,7 @@
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_acls;
@@ -36,6 +37,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
@@ -49,6 +51,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::rc::Rc;
 
@@ -155,11 +158,14 @@ registry! {
         DeleteGroups(DeleteGroupsRequest) => delete_groups::handle, delete_groups::VERSIONS;
         OffsetDelete(OffsetDeleteRequest) => offset_delete::handle, offset_delete::VERSIONS;
         ElectLeaders(ElectLeadersRequest) => elect_leaders::handle, elect_leaders::VERSIONS;
+        AlterPartitionReassignments(AlterPartitionReassignmentsRequest) => alter_partition_reassignments::handle, alter_partition_reassignments::VERSIONS;
+        ListPartitionReassignments(ListPartitionReassignmentsRequest) => list_partition_reassignments::handle, list_partition_reassignments::VERSIONS;
         OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) => offset_for_leader_epoch::handle, offset_for_leader_epoch::VERSIONS;
         AddPartitionsToTxn(AddPartitionsToTxnRequest) => add_partitions_to_txn::handle, add_partitions_to_txn::VERSIONS;
         AddOffsetsToTxn(AddOffsetsToTxnRequest) => add_offsets_to_txn::handle, add_offsets_to_txn::VERSIONS;
         EndTxn(EndTxnRequest) => end_txn::handle, end_txn::VERSIONS;
         TxnOffsetCommit(TxnOffsetCommitRequest) => txn_offset_commit::handle, txn_offset_commit::VERSIONS;
+        WriteTxnMarkers(WriteTxnMarkersRequest) => write_txn_markers::handle, write_txn_markers::VERSIONS;
         DescribeTransactions(DescribeTransactionsRequest) => describe_transactions::handle, describe_transactions::VERSIONS;
         ListTransactions(ListTransactionsRequest) => list_transactions::handle, list_transactions::VERSIONS;
         DescribeProducers(DescribeProducersRequest) => describe_producers::handle, describe_producers::VERSIONS;

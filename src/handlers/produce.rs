@@ -6,8 +6,9 @@
 //! `min.insync.replicas`, and answered once the high watermark covers the records (every
 //! in-sync replica has them), or with an error at the request's timeout.
 //! A producer's first transactional batch on a partition is checked with its transaction
-//! coordinator (through the mailbox if another shard holds it): the partition must have
-//! been added to the open transaction of that producer id and epoch.
+//! coordinator (through the mailbox if another shard of this node holds it, with
+//! AddPartitionsToTxn v4 `verify_only` if another node does): the partition must have been
+//! added to the open transaction of that producer id and epoch.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};

@@ -169,6 +169,17 @@ pub enum MetaCommand {
         /// The validated changes.
         changes: Vec<crate::metadata::security::ScramChange>,
     },
+    /// Starts, replaces or (with no target) cancels the reassignment of one partition
+    /// (KIP-455 AlterPartitionReassignments); see `image/reassignment.rs` for the rules.
+    ReassignPartition {
+        /// Id of the topic.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: i32,
+        /// The replicas the partition should end with, preferred leader first; `None`
+        /// cancels the ongoing reassignment.
+        target: Option<Vec<i32>>,
+    },
 }
 
 impl MetaCommand {
@@ -189,6 +200,7 @@ impl MetaCommand {
             Self::CreateAcls { .. } => "CreateAcls",
             Self::DeleteAcls { .. } => "DeleteAcls",
             Self::AlterScramCredentials { .. } => "AlterScramCredentials",
+            Self::ReassignPartition { .. } => "ReassignPartition",
         }
     }
 }

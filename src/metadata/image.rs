@@ -13,6 +13,7 @@
 mod apply;
 mod election;
 mod placement;
+mod reassignment;
 #[cfg(test)]
 mod tests;
 
@@ -74,6 +75,32 @@ pub struct PartitionImage {
     pub isr: Vec<i32>,
     /// Bumped on every change of leader or ISR (KIP-497's partition epoch).
     pub partition_epoch: i32,
+    /// Replicas an ongoing reassignment adds (KIP-455): in `replicas`, catching up, not yet
+    /// counted as the partition's target until they are all in the ISR.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas an ongoing reassignment removes once the adding ones are in the ISR.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// True while a reassignment of this partition is under way.
+    #[must_use]
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas the partition will have once its reassignment completes (its replicas
+    /// when none is under way), in order.
+    #[must_use]
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing_replicas.contains(r))
+            .collect()
+    }
 }
 
 /// One topic as the quorum knows it.
@@ -96,10 +123,13 @@ impl TopicImage {
         self.name.starts_with("__")
     }
 
-    /// Replicas per partition (all partitions have the same count); 0 for no partitions.
+    /// Replicas per partition, counted on partition 0's target replicas (a reassignment may
+    /// change one partition's count); 0 for no partitions.
     #[must_use]
     pub fn replication_factor(&self) -> usize {
-        self.partitions.first().map_or(0, |p| p.replicas.len())
+        self.partitions
+            .first()
+            .map_or(0, |p| p.target_replicas().len())
     }
 }
 

@@ -154,6 +154,25 @@ impl Cluster {
         self.propose(cmd).await.map(|_| ())
     }
 
+    /// Starts, replaces or (with `None`) cancels the reassignment of partition `partition` of
+    /// `topic` (KIP-455); answers once this node's mirror shows the change.
+    pub async fn propose_reassignment(
+        &self,
+        topic: &str,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    ) -> Result<(), MetadataError> {
+        let meta = self
+            .topic(topic)
+            .ok_or_else(|| MetadataError::UnknownTopic(topic.to_owned()))?;
+        let cmd = MetaCommand::ReassignPartition {
+            topic_id: meta.id,
+            partition,
+            target,
+        };
+        self.propose(cmd).await.map(|_| ())
+    }
+
     /// The current image, or an error outside cluster mode.
     fn current_image(&self) -> Result<Arc<ClusterImage>, MetadataError> {
         self.image().ok_or(MetadataError::NotClustered)

@@ -38,10 +38,21 @@ pub fn decode_marker_key(key: &[u8]) -> Option<bool> {
     }
 }
 
-/// One control batch holding one COMMIT/ABORT marker record (coordinator epoch 0: a single
-/// node has one coordinator generation).
+/// One control batch holding one COMMIT/ABORT marker record, coordinator epoch 0.
 pub fn marker_batch(producer_id: i64, producer_epoch: i16, commit: bool, now_ms: i64) -> Vec<u8> {
-    let (key, value) = encode_marker(commit, 0);
+    coordinator_marker_batch(producer_id, producer_epoch, commit, 0, now_ms)
+}
+
+/// One control batch holding one COMMIT/ABORT marker record written by the coordinator of
+/// `coordinator_epoch` (its `__transaction_state` partition's leader epoch; 0 on a single node).
+pub fn coordinator_marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now_ms: i64,
+) -> Vec<u8> {
+    let (key, value) = encode_marker(commit, coordinator_epoch);
     let mut section = Vec::with_capacity(32);
     encode_record(
         &mut section,
@@ -71,10 +82,22 @@ pub fn marker_batch(producer_id: i64, producer_epoch: i16, commit: bool, now_ms:
 /// COMMIT (true) or ABORT (false) when `batch` is a control batch holding a transaction
 /// marker; `None` for anything else or an undecodable record.
 pub fn marker_of(batch: &[u8]) -> Option<bool> {
+    marker_info(batch).map(|(commit, _)| commit)
+}
+
+/// COMMIT (true) or ABORT (false) and the coordinator epoch of a transaction marker batch
+/// (-1 when the value is too short to hold one); `None` for anything else.
+pub fn marker_info(batch: &[u8]) -> Option<(bool, i32)> {
     let view = BatchView::parse(batch).ok()?;
     let records = records::decode_records(&view).ok()?;
-    let key = records.first()?.key.as_deref()?;
-    decode_marker_key(key)
+    let record = records.first()?;
+    let commit = decode_marker_key(record.key.as_deref()?)?;
+    let epoch = record
+        .value
+        .as_deref()
+        .and_then(|v| v.get(2..6))
+        .map_or(-1, |e| i32::from_be_bytes([e[0], e[1], e[2], e[3]]));
+    Some((commit, epoch))
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@ fn led_partitions(shard: &Shard, topic: &str) -> BTreeMap<i32, i32> {
     })
 }
 
-fn leader_epoch(shard: &Shard, topic: &str, p: i32) -> i32 {
+/// The leader epoch of partition `p` of `topic` by this shard's metadata; 0 on a single node.
+pub fn leader_epoch(shard: &Shard, topic: &str, p: i32) -> i32 {
     shard
         .topic(topic)
         .and_then(|meta| meta.leadership.get(p as usize).map(|l| l.leader_epoch))

@@ -4,8 +4,10 @@
 //! own partitions, and (`replication/`) the replication of the partitions it leads or follows in
 //! a cluster. Everything here is `!Send` and lives on exactly one core.
 
+pub mod broker_link;
 pub mod coordinator_moves;
 pub mod groups;
+pub mod join;
 pub mod mailbox;
 pub mod offsets_log;
 pub mod replication;
@@ -371,7 +373,8 @@ impl Shard {
     }
 
     /// Applies control-plane changes to this shard's partitions: drops partitions of deleted
-    /// topics and pushes new topic configs (their own or new defaults) into open logs.
+    /// topics and replicas reassigned away from this shard, and pushes new topic configs
+    /// (their own or new defaults) into open logs.
     pub async fn reconcile(&self) {
         let version = self.cluster.version();
         if version == self.reconciled_version.get() {
@@ -393,7 +396,7 @@ impl Shard {
             .collect();
         for (key, id, partition) in open {
             match self.cluster.topic(&key.0) {
-                Some(meta) if meta.id == id => {
+                Some(meta) if meta.id == id && self.still_holds(&meta, key.1) => {
                     if let Ok(cfg) = defaults.resolve(&meta.configs) {
                         partition.with_log_mut(|log| log.set_config(cfg));
                     }
@@ -408,10 +411,17 @@ impl Shard {
                         }
                     }
                     self.drop_partition(partition, id).await;
-                    tracing::info!(topic = %key.0, partition = key.1, "deleted partition removed from disk");
+                    tracing::info!(topic = %key.0, partition = key.1, "deleted or reassigned-away partition removed from disk");
                 }
             }
         }
+    }
+
+    /// Whether this shard still holds a replica of partition `p` of `meta`: always on a
+    /// single node; in a cluster, until a reassignment moves the replica away.
+    fn still_holds(&self, meta: &crate::metadata::TopicMeta, p: i32) -> bool {
+        !self.cluster.is_clustered()
+            || usize::try_from(p).is_ok_and(|p| meta.replica_core(p) == Some(self.core))
     }
 
     /// Deletes segments past retention on every partition of this shard. The unlinks run on
@@ -534,11 +544,15 @@ impl Shard {
     }
 
     /// Writes the high watermark checkpoint of every replicated partition whose watermark
-    /// moved (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown).
+    /// moved, and the leader epoch checkpoint of every partition whose epochs changed
+    /// (`replica.high.watermark.checkpoint.interval.ms`, and at shutdown).
     pub fn checkpoint_high_watermarks(&self) {
         for p in self.open_partitions() {
             if let Err(e) = p.with_log_mut(|log| log.checkpoint_high_watermark()) {
                 tracing::warn!(error = %e, "cannot checkpoint a high watermark");
+            }
+            if let Err(e) = p.with_log_mut(|log| log.checkpoint_leader_epochs()) {
+                tracing::warn!(error = %e, "cannot checkpoint leader epochs");
             }
         }
     }

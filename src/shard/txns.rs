@@ -1,10 +1,13 @@
 //! The transaction coordinator of one shard, wired to storage and to the other shards: the
 //! pure [`TxnCoordinator`] behind a `RefCell`, the `__transaction_state` topic (created on
 //! first use, appended after every state change, replayed at start-up), marker writes to
-//! the partitions of a transaction (through the cross-core mailbox when another shard owns
-//! them), and the timer task that aborts timed-out transactions and finishes transactions a
-//! crash left in PrepareCommit/PrepareAbort. Lives on one core; an id is served only by the
-//! shard owning its `__transaction_state` partition.
+//! the partitions of a transaction (through the cross-core mailbox when another shard of this
+//! node leads them, with WriteTxnMarkers to the leader when another node does), the check of
+//! a producer's first transactional batch with its coordinator (mailbox, or AddPartitionsToTxn
+//! v4 to another node), and the timer task that aborts timed-out transactions and finishes
+//! transactions a crash, a failover or a failed marker left in PrepareCommit/PrepareAbort.
+//! Lives on one core; an id is served only by the shard leading its `__transaction_state`
+//! partition.
 //!
 //! Order of every change: run the coordinator (borrow released at once), append its record,
 //! then answer. An EndTxn's commit decision is durable (PrepareCommit stored) before any
@@ -12,27 +15,41 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::future;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, ProducerId, TransactionalId, WriteTxnMarkersRequest,
+};
 
 use crate::coordinator::group::records::{self as group_records, Record};
 use crate::coordinator::txn::records as txn_records;
-use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord};
+use crate::coordinator::txn::{MarkerJob, TxnCoordinator, TxnError, TxnRecord, TxnStatus};
 use crate::event::Event;
+use crate::metadata::NOT_ON_THIS_NODE;
 use crate::metadata::{MetadataError, TopicMeta};
 use crate::protocol::control_batch;
 use crate::protocol::record_batch::BatchView;
 use crate::protocol::records as batch_records;
+use crate::shard::broker_link::{LinkError, Links};
 use crate::shard::coordinator_moves::{self, LoadedPartitions};
+use crate::shard::join;
 use crate::shard::mailbox::Handler;
 use crate::shard::offsets_log::{self, OffsetsLogError};
 use crate::shard::replication;
 use crate::shard::{PartitionError, Shard};
-use crate::storage::log::{FlushWait, validate_batches};
+use crate::storage::log::{AppendError, FlushWait, validate_batches};
 
 /// Kafka's name for the internal topic of transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -42,6 +59,21 @@ const MAX_TIMER_SLEEP_MS: i64 = 1_000;
 
 /// Bytes per replay read; a larger batch is still read whole.
 const REPLAY_READ_BYTES: u64 = 1 << 20;
+
+/// The WriteTxnMarkers version sent to other brokers (v1, the only one Kafka 4 keeps).
+const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+
+/// The AddPartitionsToTxn version a partition leader verifies with (the first with
+/// `verify_only`).
+const VERIFY_VERSION: i16 = 4;
+
+/// How long a produce waits for a coordinator on another node to verify its transaction.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a partition leader on another node may take to answer WriteTxnMarkers: it
+/// waits for its ISR per partition, so this is Kafka's `request.timeout.ms`, well above
+/// [`replication::INTERNAL_ACK_TIMEOUT`].
+const REMOTE_MARKERS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A question one shard asks another through the mailbox.
 #[derive(Debug, Clone)]
@@ -55,6 +87,9 @@ pub enum ShardRequest {
         producer_epoch: i16,
         /// `true` for a COMMIT marker, `false` for ABORT.
         commit: bool,
+        /// The coordinator's epoch (its `__transaction_state` partition's leader epoch),
+        /// written in the marker.
+        coordinator_epoch: i32,
         /// (topic, partition index) pairs.
         partitions: Vec<(String, i32)>,
     },
@@ -82,10 +117,15 @@ pub struct Txns {
     /// transaction: a second, late marker could otherwise land after the producer's next
     /// transaction began and end that one too.
     finishing: RefCell<HashSet<String>>,
+    /// Signalled whenever a task stops finishing a transaction (done or failed).
+    finished: Event,
     /// Signalled after every change, since any change may move a deadline.
     timers_changed: Event,
     /// The `__transaction_state` partitions whose ids are loaded here.
     loaded: LoadedPartitions,
+    /// Connections to other nodes' shards: partition leaders (WriteTxnMarkers) and
+    /// coordinators (verification of a transactional batch).
+    links: Links,
 }
 
 impl Txns {
@@ -95,8 +135,10 @@ impl Txns {
         Self {
             coordinator: RefCell::new(TxnCoordinator::new(max_timeout_ms)),
             finishing: RefCell::new(HashSet::new()),
+            finished: Event::default(),
             timers_changed: Event::default(),
             loaded: LoadedPartitions::new(TXN_TOPIC),
+            links: Links::default(),
         }
     }
 
@@ -207,54 +249,193 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
     Ok(())
 }
 
-/// Writes the markers of `job` to every partition of the transaction, asking the owning
-/// shard through the mailbox for partitions this shard does not own.
-pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
-    let mut by_owner: BTreeMap<usize, Vec<(String, i32)>> = BTreeMap::new();
+/// Where the markers of one transaction go: partitions led by a shard of this node (by core)
+/// and partitions led by another node's shard (by broker id); `leaderless` counts those
+/// without a leader now.
+#[derive(Debug, Default)]
+struct MarkerTargets {
+    by_core: BTreeMap<usize, Vec<(String, i32)>>,
+    by_broker: BTreeMap<i32, Vec<(String, i32)>>,
+    leaderless: usize,
+}
+
+fn marker_targets(shard: &Shard, job: &MarkerJob) -> MarkerTargets {
+    let mut targets = MarkerTargets::default();
     for (topic, p) in &job.partitions {
         // A partition of a deleted topic has nobody to tell: skip it.
-        let Some(owner) = shard
-            .cluster
-            .topic(topic)
-            .and_then(|m| m.partitions.get(*p as usize).copied())
+        let Some(meta) = shard.cluster.topic(topic) else {
+            continue;
+        };
+        let Some(owner) = usize::try_from(*p)
+            .ok()
+            .and_then(|i| meta.partitions.get(i).copied())
         else {
             continue;
         };
-        by_owner.entry(owner).or_default().push((topic.clone(), *p));
+        let entry = (topic.clone(), *p);
+        if owner != NOT_ON_THIS_NODE {
+            targets.by_core.entry(owner).or_default().push(entry);
+            continue;
+        }
+        // Cluster mode: led by another node, or by nobody until an election.
+        match meta.leadership.get(*p as usize).map(|l| l.leader) {
+            Some(leader) if leader >= 0 => targets.by_broker.entry(leader).or_default().push(entry),
+            _ => targets.leaderless += 1,
+        }
     }
-    for (owner, partitions) in by_owner {
-        let answer = if owner == shard.core {
-            write_local_markers(
-                shard,
-                job.producer_id,
-                job.producer_epoch,
-                job.commit,
-                &partitions,
-            )
-            .await
-        } else {
-            ask_remote(shard, owner, job, partitions).await
-        };
-        answer.map_err(|code| {
-            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
-        })?;
-    }
-    Ok(())
+    targets
 }
 
-async fn ask_remote(
+/// The coordinator epoch written in the markers of `transactional_id`: the leader epoch of
+/// its `__transaction_state` partition (0 on a single node), as Kafka's coordinator sends.
+fn coordinator_epoch(shard: &Shard, transactional_id: &str) -> i32 {
+    coordinator_of(shard, transactional_id)
+        .map(|(p, _)| coordinator_moves::leader_epoch(shard, TXN_TOPIC, p))
+        .unwrap_or(0)
+}
+
+/// One leader's share of a transaction's markers, in flight.
+type MarkerWrite<'a> = Pin<Box<dyn Future<Output = Result<(), ResponseError>> + 'a>>;
+
+/// Writes the markers of `job` to every partition of the transaction: through the mailbox
+/// for partitions another shard of this node leads, with WriteTxnMarkers to the leader for
+/// partitions another node leads. Every target is tried; the first failure is returned
+/// (leaderless partitions fail with LEADER_NOT_AVAILABLE), and the caller retries the job
+/// later, with the metadata of then.
+pub async fn write_markers(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
+    let targets = marker_targets(shard, job);
+    let epoch = coordinator_epoch(shard, &job.transactional_id);
+    let (id, producer_epoch, commit) = (job.producer_id, job.producer_epoch, job.commit);
+    // Every leader is asked at once: the commit waits for the slowest, not for their sum.
+    let mut work: Vec<MarkerWrite<'_>> = Vec::new();
+    for (owner, partitions) in targets.by_core {
+        work.push(Box::pin(async move {
+            let answer = if owner == shard.core {
+                write_local_markers(shard, id, producer_epoch, commit, epoch, &partitions).await
+            } else {
+                ask_shard_to_write(shard, owner, id, producer_epoch, commit, epoch, partitions)
+                    .await
+            };
+            answer.map_err(|code| {
+                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+            })
+        }));
+    }
+    for (broker, partitions) in targets.by_broker {
+        work.push(Box::pin(async move {
+            send_markers(shard, broker, job, epoch, &partitions).await
+        }));
+    }
+    let mut first_error = (targets.leaderless > 0).then_some(ResponseError::LeaderNotAvailable);
+    for result in join::join_all(work).await {
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// WriteTxnMarkers to broker `broker` (a shard of another node) for `partitions`, which the
+/// metadata says it leads. The first partition error is returned; NOT_LEADER_OR_FOLLOWER and
+/// the like mean the metadata moved, and the retry uses the newer one.
+async fn send_markers(
+    shard: &Shard,
+    broker: i32,
+    job: &MarkerJob,
+    coordinator_epoch: i32,
+    partitions: &[(String, i32)],
+) -> Result<(), ResponseError> {
+    let request = write_txn_markers_request(job, coordinator_epoch, partitions);
+    let links = &shard.txns.links;
+    let response = links
+        .send(
+            shard,
+            broker,
+            &request,
+            WRITE_TXN_MARKERS_VERSION,
+            REMOTE_MARKERS_TIMEOUT,
+        )
+        .await
+        .map_err(|e| {
+            links.forget(broker);
+            tracing::warn!(core = shard.core, broker, error = %e, "WriteTxnMarkers to a partition leader failed");
+            match e {
+                LinkError::Timeout => ResponseError::RequestTimedOut,
+                LinkError::NoAddress(_) => ResponseError::LeaderNotAvailable,
+                LinkError::Io(_) | LinkError::Decode(_) => ResponseError::NetworkException,
+            }
+        })?;
+    let failed = response
+        .markers
+        .iter()
+        .flat_map(|m| &m.topics)
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .find(|(_, p)| p.error_code != 0);
+    match failed {
+        None => Ok(()),
+        Some((t, p)) => {
+            let error = ResponseError::try_from_code(p.error_code)
+                .unwrap_or(ResponseError::UnknownServerError);
+            tracing::warn!(
+                core = shard.core,
+                broker,
+                topic = t.name.as_str(),
+                partition = p.partition_index,
+                ?error,
+                "a partition leader refused a transaction marker"
+            );
+            Err(error)
+        }
+    }
+}
+
+fn write_txn_markers_request(
+    job: &MarkerJob,
+    coordinator_epoch: i32,
+    partitions: &[(String, i32)],
+) -> WriteTxnMarkersRequest {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, p) in partitions {
+        by_topic.entry(topic).or_default().push(*p);
+    }
+    let mut marker = WritableTxnMarker::default();
+    marker.producer_id = ProducerId(job.producer_id);
+    marker.producer_epoch = job.producer_epoch;
+    marker.transaction_result = job.commit;
+    marker.coordinator_epoch = coordinator_epoch;
+    marker.topics = by_topic
+        .into_iter()
+        .map(|(name, partition_indexes)| {
+            let mut t = WritableTxnMarkerTopic::default();
+            t.name = crate::handlers::topic_name(name);
+            t.partition_indexes = partition_indexes;
+            t
+        })
+        .collect();
+    let mut request = WriteTxnMarkersRequest::default();
+    request.markers = vec![marker];
+    request
+}
+
+/// Asks shard `owner` of this node, through the mailbox, to write the marker (producer id,
+/// producer epoch, commit) to `partitions`, which it leads.
+pub async fn ask_shard_to_write(
     shard: &Shard,
     owner: usize,
-    job: &MarkerJob,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
     partitions: Vec<(String, i32)>,
 ) -> ShardAnswer {
     let Some(mailbox) = shard.mailbox.get() else {
         return Err(ResponseError::CoordinatorNotAvailable.code());
     };
     let request = ShardRequest::WriteMarkers {
-        producer_id: job.producer_id,
-        producer_epoch: job.producer_epoch,
-        commit: job.commit,
+        producer_id,
+        producer_epoch,
+        commit,
+        coordinator_epoch,
         partitions,
     };
     match mailbox.ask(owner, request).await {
@@ -272,10 +453,17 @@ pub async fn write_local_markers(
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
+    coordinator_epoch: i32,
     partitions: &[(String, i32)],
 ) -> ShardAnswer {
     let now = crate::now_ms();
-    let batch = control_batch::marker_batch(producer_id, producer_epoch, commit, now);
+    let batch = control_batch::coordinator_marker_batch(
+        producer_id,
+        producer_epoch,
+        commit,
+        coordinator_epoch,
+        now,
+    );
     for (topic, p) in partitions {
         let log = match shard.partition(topic, *p).await {
             Ok(log) => log,
@@ -287,6 +475,12 @@ pub async fn write_local_markers(
             .map_err(|_| ResponseError::CorruptMessage.code())?;
         let info = match log.append(validated, now, FlushWait::Durable).await {
             Ok(info) => info,
+            Err(e @ AppendError::Sequence(_)) => {
+                // A fenced producer epoch or an older coordinator generation: Kafka's
+                // INVALID_PRODUCER_EPOCH / TRANSACTION_COORDINATOR_FENCED.
+                tracing::warn!(topic, partition = p, error = %e, "a transaction marker was refused");
+                return Err(ResponseError::from(&e).code());
+            }
             Err(e) => {
                 tracing::error!(topic, partition = p, error = %e, "cannot write a transaction marker");
                 return Err(ResponseError::KafkaStorageError.code());
@@ -317,6 +511,10 @@ pub async fn finish(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError>
         txns: &shard.txns,
         id,
     };
+    // A coordinator whose `__transaction_state` partition moved (or came back in a newer
+    // epoch) writes no markers: its view may hold a decision that never reached the log, and
+    // the current coordinator decides from the log.
+    check_coordinator(shard, &job.transactional_id)?;
     write_markers(shard, job).await?;
     let record = shard
         .txns
@@ -335,7 +533,51 @@ struct FinishingGuard<'a> {
 impl Drop for FinishingGuard<'_> {
     fn drop(&mut self) {
         self.txns.finishing.borrow_mut().remove(&self.id);
+        self.txns.finished.notify();
     }
+}
+
+/// [`finish`] for EndTxn: when another task (the timer's retry, which may pick the job up
+/// while EndTxn is still storing the Prepare record) is writing this transaction's markers
+/// right now, waits for it instead of answering before the markers are written, and takes
+/// over if it failed. CONCURRENT_TRANSACTIONS only if that takes longer than a marker request
+/// may.
+pub async fn finish_or_await(shard: &Shard, job: &MarkerJob) -> Result<(), ResponseError> {
+    let deadline = std::time::Instant::now() + REMOTE_MARKERS_TIMEOUT;
+    loop {
+        let seen = shard.txns.finished.generation();
+        if !shard
+            .txns
+            .finishing
+            .borrow()
+            .contains(&job.transactional_id)
+        {
+            return finish(shard, job).await;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        future::or(
+            shard.txns.finished.changed_since(seen),
+            glommio::timer::sleep(left),
+        )
+        .await;
+        if !preparing(shard, job) {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether `job`'s transaction still waits for its markers (Prepare stored, Complete not).
+fn preparing(shard: &Shard, job: &MarkerJob) -> bool {
+    shard.txns.read(|c| {
+        c.get(&job.transactional_id).is_some_and(|m| {
+            matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort)
+                && m.producer_id == job.producer_id
+                && m.producer_epoch == job.producer_epoch
+        })
+    })
 }
 
 /// Checks with the coordinator of `transactional_id` (here or through the mailbox) that
@@ -351,6 +593,16 @@ pub async fn verify_partition(
 ) -> Result<(), ResponseError> {
     let (_, owner) = coordinator_of(shard, transactional_id)
         .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+    if owner == NOT_ON_THIS_NODE {
+        return verify_remote(
+            shard,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partition,
+        )
+        .await;
+    }
     if owner == shard.core {
         return verify_local(
             shard,
@@ -375,6 +627,90 @@ pub async fn verify_partition(
         }),
         Err(_) => Err(ResponseError::CoordinatorNotAvailable),
     }
+}
+
+/// Asks the coordinator of `transactional_id` on another node with AddPartitionsToTxn v4
+/// (`verify_only`, Kafka's KIP-890 verification). When the coordinator cannot answer now
+/// (none elected, loading, unreachable) the produce gets NOT_ENOUGH_REPLICAS, which producers
+/// retry, as Kafka's leader answers them.
+async fn verify_remote(
+    shard: &Shard,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    (topic, index): (String, i32),
+) -> Result<(), ResponseError> {
+    let retry_later = ResponseError::NotEnoughReplicas;
+    let (p, _) = coordinator_of(shard, transactional_id).map_err(|_| retry_later)?;
+    let leader = shard
+        .cluster
+        .topic(TXN_TOPIC)
+        .and_then(|meta| meta.leadership.get(p as usize).map(|l| l.leader))
+        .filter(|l| *l >= 0)
+        .ok_or(retry_later)?;
+    let mut t = AddPartitionsToTxnTopic::default();
+    t.name = crate::handlers::topic_name(&topic);
+    t.partitions = vec![index];
+    let mut txn = AddPartitionsToTxnTransaction::default();
+    txn.transactional_id = TransactionalId(crate::handlers::str_bytes(transactional_id));
+    txn.producer_id = ProducerId(producer_id);
+    txn.producer_epoch = producer_epoch;
+    txn.verify_only = true;
+    txn.topics = vec![t];
+    let mut request = AddPartitionsToTxnRequest::default();
+    request.transactions = vec![txn];
+    let links = &shard.txns.links;
+    let response = links
+        .send(shard, leader, &request, VERIFY_VERSION, VERIFY_TIMEOUT)
+        .await
+        .map_err(|e| {
+            links.forget(leader);
+            tracing::warn!(core = shard.core, coordinator = leader, error = %e, "transaction verification failed");
+            retry_later
+        })?;
+    let code = if response.error_code != 0 {
+        response.error_code
+    } else {
+        response
+            .results_by_transaction
+            .iter()
+            .flat_map(|r| &r.topic_results)
+            .flat_map(|t| &t.results_by_partition)
+            .map(|p| p.partition_error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0)
+    };
+    match ResponseError::try_from_code(code) {
+        None => Ok(()),
+        Some(
+            ResponseError::NotCoordinator
+            | ResponseError::CoordinatorNotAvailable
+            | ResponseError::CoordinatorLoadInProgress
+            | ResponseError::ConcurrentTransactions,
+        ) => Err(retry_later),
+        Some(ResponseError::ProducerFenced) => Err(ResponseError::InvalidProducerEpoch),
+        Some(e) => Err(e),
+    }
+}
+
+/// The coordinator's side of a verification from another node's partition leader: this
+/// shard must coordinate `transactional_id` (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+/// otherwise), and the partition must be in the producer's open transaction.
+pub fn verify_as_coordinator(
+    shard: &Shard,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partition: &(String, i32),
+) -> Result<(), ResponseError> {
+    check_coordinator(shard, transactional_id)?;
+    verify_local(
+        shard,
+        transactional_id,
+        producer_id,
+        producer_epoch,
+        partition,
+    )
 }
 
 fn verify_local(
@@ -420,10 +756,18 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     producer_id,
                     producer_epoch,
                     commit,
+                    coordinator_epoch,
                     partitions,
                 } => {
-                    write_local_markers(&shard, producer_id, producer_epoch, commit, &partitions)
-                        .await
+                    write_local_markers(
+                        &shard,
+                        producer_id,
+                        producer_epoch,
+                        commit,
+                        coordinator_epoch,
+                        &partitions,
+                    )
+                    .await
                 }
                 ShardRequest::VerifyPartition {
                     transactional_id,

@@ -2,8 +2,9 @@
 //! appended to the log, the offset of its first record. Followers compare their last
 //! fetched epoch against it to find where their log diverged from the leader's, and a
 //! leader uses it to answer that question (Fetch `diverging_epoch`). Built at open from the
-//! batch headers (each carries the epoch of the leader that wrote it), so there is no file
-//! to keep in step with the segments. Pure; lives inside the partition log on its shard.
+//! batch headers (each carries the epoch of the leader that wrote it), so it cannot fall out
+//! of step with the segments; the `leader-epoch-checkpoint` file is written from it as a view.
+//! Pure; lives inside the partition log on its shard.
 
 /// Epoch start offsets in increasing order of both epoch and offset.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Idempotent-producer state of one partition: per producer id, the current epoch and the
 //! sequence ranges of its last five batches, so a retried batch is answered with its
-//! original offset instead of being appended twice, and a gap is refused. Rebuilt at start-up
+//! original offset instead of being appended twice, and a gap is refused; and the coordinator
+//! epoch of its last transaction marker, so a zombie coordinator's marker is refused. Rebuilt at start-up
 //! from the active segment's batch headers; a producer idle for `producer.id.expiration.ms` is
 //! forgotten. Lives in the partition log, on its shard.
 
@@ -23,6 +24,9 @@ pub struct BatchIdentity {
     /// A control batch (transaction marker): it carries the producer's epoch but no
     /// sequence, so it moves the epoch forward and is never checked for duplicates.
     pub control: bool,
+    /// A transaction marker's coordinator epoch (the writing coordinator's generation);
+    /// -1 for every other batch.
+    pub coordinator_epoch: i32,
 }
 
 impl BatchIdentity {
@@ -56,6 +60,9 @@ struct ProducerEntry {
     batches: VecDeque<RememberedBatch>,
     /// When this producer last wrote here (append time; at start-up, the batch timestamps).
     last_timestamp_ms: i64,
+    /// The newest coordinator epoch of this producer's markers here, if any: a marker from an
+    /// older coordinator generation is refused.
+    coordinator_epoch: Option<i32>,
 }
 
 /// What to do with an incoming batch.
@@ -81,6 +88,15 @@ pub enum SequenceError {
         got: i16,
         /// The producer's current epoch here.
         current: i16,
+    },
+    /// A transaction marker from an older coordinator generation than one that already wrote
+    /// a marker of this producer here (a zombie coordinator); TRANSACTION_COORDINATOR_FENCED.
+    #[error("coordinator epoch {got} is older than the current coordinator epoch {current}")]
+    StaleCoordinator {
+        /// The marker's coordinator epoch.
+        got: i32,
+        /// The newest coordinator epoch seen here for the producer.
+        current: i32,
     },
     /// The batch's first sequence is not one past the producer's last, nor 0 after an epoch
     /// bump, nor a retry of a remembered batch; OUT_OF_ORDER_SEQUENCE_NUMBER.
@@ -143,6 +159,30 @@ impl ProducerStates {
         Ok(SequenceCheck::Append)
     }
 
+    /// Checks a transaction marker of a coordinator as Kafka's partition leader does: its
+    /// producer epoch may not be older than the producer's here (INVALID_PRODUCER_EPOCH), nor
+    /// its coordinator epoch older than that of the producer's last marker here.
+    pub fn check_marker(&self, batch: &BatchIdentity) -> Result<(), SequenceError> {
+        let Some(entry) = self.producers.get(&batch.producer_id) else {
+            return Ok(());
+        };
+        if batch.producer_epoch < entry.epoch {
+            return Err(SequenceError::StaleEpoch {
+                got: batch.producer_epoch,
+                current: entry.epoch,
+            });
+        }
+        match entry.coordinator_epoch {
+            Some(current) if batch.coordinator_epoch < current => {
+                Err(SequenceError::StaleCoordinator {
+                    got: batch.coordinator_epoch,
+                    current,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Records an appended idempotent batch, written at `timestamp_ms`.
     pub fn record(&mut self, batch: &BatchIdentity, last_offset: i64, timestamp_ms: i64) {
         if batch.control && batch.producer_id >= 0 {
@@ -177,6 +217,12 @@ impl ProducerStates {
         if batch.producer_epoch > entry.epoch {
             entry.epoch = batch.producer_epoch;
             entry.batches.clear();
+        }
+        if batch.coordinator_epoch >= 0 {
+            let newest = entry
+                .coordinator_epoch
+                .map_or(batch.coordinator_epoch, |e| e.max(batch.coordinator_epoch));
+            entry.coordinator_epoch = Some(newest);
         }
     }
 
@@ -235,22 +281,52 @@ mod tests {
             base_sequence: seq,
             last_offset_delta: records - 1,
             control: false,
+            coordinator_epoch: -1,
         }
+    }
+
+    fn marker(epoch: i16, coordinator_epoch: i32) -> BatchIdentity {
+        BatchIdentity {
+            base_sequence: -1,
+            last_offset_delta: 0,
+            control: true,
+            coordinator_epoch,
+            ..batch(0, 1, epoch)
+        }
+    }
+
+    #[test]
+    fn markers_of_fenced_producers_or_older_coordinators_are_refused() {
+        let mut s = ProducerStates::default();
+        // Nothing known of the producer: any marker goes.
+        assert_eq!(s.check_marker(&marker(0, 3)), Ok(()));
+        s.record(&batch(0, 1, 1), 0, 0);
+        s.record(&marker(1, 3), 1, 0);
+        assert_eq!(
+            s.check_marker(&marker(0, 3)),
+            Err(SequenceError::StaleEpoch { got: 0, current: 1 })
+        );
+        assert_eq!(
+            s.check_marker(&marker(1, 2)),
+            Err(SequenceError::StaleCoordinator { got: 2, current: 3 })
+        );
+        // The same generation again (a retry) and newer ones are accepted.
+        assert_eq!(s.check_marker(&marker(1, 3)), Ok(()));
+        assert_eq!(s.check_marker(&marker(2, 4)), Ok(()));
+        s.record(&marker(2, 4), 2, 0);
+        assert_eq!(
+            s.check_marker(&marker(2, 3)),
+            Err(SequenceError::StaleCoordinator { got: 3, current: 4 })
+        );
     }
 
     #[test]
     fn markers_move_the_epoch_but_keep_sequences() {
         let mut s = ProducerStates::default();
         s.record(&batch(0, 2, 0), 1, 0);
-        let marker = |epoch| BatchIdentity {
-            base_sequence: -1,
-            last_offset_delta: 0,
-            control: true,
-            ..batch(0, 1, epoch)
-        };
-        s.record(&marker(0), 2, 0);
+        s.record(&marker(0, 0), 2, 0);
         assert_eq!(s.check(&batch(2, 1, 0)), Ok(SequenceCheck::Append));
-        s.record(&marker(1), 3, 0);
+        s.record(&marker(1, 0), 3, 0);
         assert_eq!(
             s.check(&batch(2, 1, 0)),
             Err(SequenceError::StaleEpoch { got: 0, current: 1 })

@@ -124,6 +124,11 @@ pub fn validate_replicated(records: &[u8]) -> Result<Option<ValidatedBatches>, A
 }
 
 fn meta_of(view: &BatchView<'_>, start: usize) -> BatchMeta {
+    let marker = if view.is_control() {
+        crate::protocol::control_batch::marker_info(view.bytes())
+    } else {
+        None
+    };
     BatchMeta {
         start,
         size: view.total_size(),
@@ -136,13 +141,10 @@ fn meta_of(view: &BatchView<'_>, start: usize) -> BatchMeta {
             base_sequence: view.base_sequence(),
             last_offset_delta: view.last_offset_delta(),
             control: view.is_control(),
+            coordinator_epoch: marker.map_or(-1, |(_, epoch)| epoch),
         },
         transactional: view.is_transactional(),
-        marker: if view.is_control() {
-            crate::protocol::control_batch::marker_of(view.bytes())
-        } else {
-            None
-        },
+        marker: marker.map(|(commit, _)| commit),
     }
 }
 

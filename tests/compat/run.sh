@@ -5,7 +5,8 @@
 #   COMPAT_SUITES="console" bash tests/compat/run.sh
 #
 # Suites (see tests/compat/README.md): librdkafka (its own C test suite, shipped inside the
-# rdkafka-sys crate), rdkafka (the rust-rdkafka crate's integration tests, shipped in its crate
+# rdkafka-sys crate), librdkafka-cluster (its multi-node tests against three nodes),
+# rdkafka (the rust-rdkafka crate's integration tests, shipped in its crate
 # package), console (kcat from Debian and kafkajs from npm). Everything comes from the package
 # registries (crates.io, Debian, npm), so this runs on a fresh machine.
 #
@@ -27,7 +28,7 @@ results=$work/results
 rm -rf "$results"
 mkdir -p "$results"
 
-suites=${COMPAT_SUITES:-librdkafka rdkafka rskafka console}
+suites=${COMPAT_SUITES:-librdkafka librdkafka-cluster rdkafka rskafka console}
 # librdkafka tests to run: "all" (default) runs every test of the quick run except those marked
 # [no-run], so a test that starts passing is noticed; "allow" runs only the allow-listed ones
 # (faster, for a quick local check).
@@ -170,8 +171,13 @@ rdkafka_sys_src() {
   return 1
 }
 
-suite_librdkafka() {
-  log "suite librdkafka: build"
+# Builds librdkafka and its test-runner (once per rdkafka-sys version) and sets
+# $librdkafka_build to the tree. COMPAT_LIBRDKAFKA_BUILD names a tree built by hand instead.
+build_librdkafka() {
+  if [ -n "${COMPAT_LIBRDKAFKA_BUILD:-}" ]; then
+    librdkafka_build=$COMPAT_LIBRDKAFKA_BUILD
+    return
+  fi
   cargo fetch --quiet
   local src
   src=$(rdkafka_sys_src)
@@ -189,6 +195,13 @@ suite_librdkafka() {
       exit 1
     }
   fi
+  librdkafka_build=$build
+}
+
+suite_librdkafka() {
+  log "suite librdkafka: build"
+  build_librdkafka
+  local build=$librdkafka_build
 
   # Many tests produce to partitions 0..3 of topics they let the broker auto-create; with the
   # default num.partitions=1, 0012, 0015, 0029, 0054, 0056 and 0057 fail with "Unknown partition".
@@ -200,7 +213,11 @@ suite_librdkafka() {
   # CI is set whether or not this runs on CI, so a developer machine and CI run the same suite:
   # with CI set the runner triples its timeouts, turns timing asserts into warnings and skips
   # 0055_producer_latency ("not reliable on CI"); CI machines set it themselves.
-  local tests_env=(CI=true TESTS_SKIP="$(no_run_ids librdkafka | cut -c1-4 | paste -sd, -)")
+  # The multi-node tests run in the librdkafka-cluster suite instead.
+  local tests_env=(CI=true TESTS_SKIP="$({
+    no_run_ids librdkafka
+    list_ids librdkafka-cluster.allow
+  } | cut -c1-4 | paste -sd, -)")
   if [ "$librdkafka_tests" = allow ]; then
     # TESTS is matched by substring against each test's number; list the allowed ones.
     tests_env+=(TESTS="$(list_ids librdkafka.allow | cut -c1-4 | paste -sd, -)")
@@ -218,6 +235,115 @@ suite_librdkafka() {
   python3 "$compat/librdkafka_report.py" "$build/tests/report.json" "$work/librdkafka.log" \
     >"$results/librdkafka.tsv"
   compare librdkafka
+}
+
+# ---------------------------------------------------------------------------------------------
+# Suite: librdkafka's multi-node tests against a 3-node cluster (nodes on 127.0.0.1-3, one
+# shard each, as in the README's cluster section).
+
+# The tests this suite runs (test-runner's TESTS: numbers, matched by prefix); the single-node
+# suite skips those on librdkafka-cluster.allow.
+LIBRDKAFKA_CLUSTER_TESTS=(0101 0103)
+
+cluster_pids=()
+
+stop_cluster() {
+  local pid
+  for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${cluster_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  cluster_pids=()
+  trap stop_broker EXIT
+}
+
+# A free base port P, below 32768 as for one broker, such that P (bootstrap), P+1 (the
+# shard) and P+2 (CONTROLLER) are free on each of 127.0.0.1-3.
+free_cluster_port_base() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 32000)
+    socks = []
+    try:
+        for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+            for q in (p, p + 1, p + 2):
+                s = socket.socket(); s.bind((host, q)); socks.append(s)
+        print(p); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+# start_cluster NAME [properties lines...]: three fresh nodes; node n is broker n*1000 in rack
+# RACK<n*1000> (librdkafka's 0101 sets client.rack to "RACK<broker id>"), with Kafka's
+# rack-aware replica selector. Sets $cluster_port (bootstrap on every node) and $cluster_dir.
+start_cluster() {
+  local name=$1
+  shift
+  cluster_dir=$work/cluster-$name
+  rm -rf "$cluster_dir"
+  mkdir -p "$cluster_dir"
+  # COMPAT_CLUSTER_PORT pins P (a developer sharing the machine keeps to a range of ports).
+  cluster_port=${COMPAT_CLUSTER_PORT:-$(free_cluster_port_base)}
+  local controller=$((cluster_port + 2)) n
+  local voters="1@127.0.0.1:$controller,2@127.0.0.2:$controller,3@127.0.0.3:$controller"
+  trap 'stop_cluster; stop_broker' EXIT
+  for n in 1 2 3; do
+    printf '%s\n' "node.id=$n" "process.roles=broker,controller" \
+      "controller.quorum.voters=$voters" \
+      "listeners=PLAINTEXT://127.0.0.$n:$cluster_port,CONTROLLER://127.0.0.$n:$controller" \
+      "advertised.listeners=PLAINTEXT://127.0.0.$n:$cluster_port" \
+      "controller.listener.names=CONTROLLER" "broker.rack=RACK${n}000" \
+      "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector" \
+      "log.dirs=$cluster_dir/data$n" "default.replication.factor=3" "min.insync.replicas=2" \
+      "offsets.topic.replication.factor=3" "transaction.state.log.replication.factor=3" \
+      "transaction.state.log.min.isr=2" "$@" >"$cluster_dir/node$n.properties"
+    "$sluice_bin" serve --cores 1 --metrics-addr off --config "$cluster_dir/node$n.properties" \
+      >"$cluster_dir/node$n.log" 2>&1 &
+    cluster_pids+=($!)
+  done
+  # Formed when every node lists the three brokers.
+  local i listed
+  for i in $(seq 1 150); do
+    listed=0
+    for n in 1 2 3; do
+      "$sluice_bin" cluster brokers --bootstrap-server "127.0.0.$n:$cluster_port" 2>/dev/null |
+        grep -cE '^\s*[123]000\b' | grep -qx 3 && listed=$((listed + 1))
+    done
+    [ "$listed" = 3 ] && return 0
+    sleep 0.2
+  done
+  echo "the cluster did not form; logs:" >&2
+  tail -n 30 "$cluster_dir"/node*.log >&2
+  exit 1
+}
+
+suite_librdkafka-cluster() {
+  log "suite librdkafka-cluster: build"
+  build_librdkafka
+  local build=$librdkafka_build
+  start_cluster librdkafka "num.partitions=4"
+  # Its own test.conf and report (RDKAFKA_TEST_CONF), so the tree's are left alone.
+  local conf=$cluster_dir/test.conf report=$work/librdkafka-cluster-report.json tests
+  printf 'metadata.broker.list=127.0.0.1:%s,127.0.0.2:%s,127.0.0.3:%s\n' \
+    "$cluster_port" "$cluster_port" "$cluster_port" >"$conf"
+  tests=$(IFS=,; echo "${LIBRDKAFKA_CLUSTER_TESTS[*]}")
+  log "suite librdkafka-cluster: run $tests (nodes on 127.0.0.1-3:$cluster_port)"
+  rm -f "$report"
+  # As in the single-node suite: the JSON report is the result, not the exit status.
+  (cd "$build/tests" &&
+    env CI=true TESTS="$tests" RDKAFKA_TEST_CONF="$conf" LD_LIBRARY_PATH=../src:../src-cpp \
+      TEST_KAFKA_VERSION=$KAFKA_VERSION_CLAIM TEST_REPORT="$report" \
+      timeout 900 ./test-runner -Q -E -L >"$work/librdkafka-cluster.log" 2>&1) || true
+  stop_cluster
+  for n in 1 2 3; do cp "$cluster_dir/node$n.log" "$work/librdkafka-cluster-node$n.log"; done
+  python3 "$compat/librdkafka_report.py" "$report" "$work/librdkafka-cluster.log" \
+    >"$work/librdkafka-cluster.raw.tsv"
+  # Some tests only print a failed check (0101's test_assert): those lines fail them here.
+  python3 "$compat/librdkafka_soft_asserts.py" "$work/librdkafka-cluster.raw.tsv" \
+    "$work/librdkafka-cluster.log" >"$results/librdkafka-cluster.tsv"
+  compare librdkafka-cluster
 }
 
 # Copies the registry source of crate $1 version $2 (it must ship tests/) to $work/$1-$2 and

@@ -79,6 +79,9 @@ pub enum ApplyError {
     /// (INELIGIBLE_REPLICA).
     #[error("{0}")]
     IneligibleReplica(String),
+    /// Cancelling a reassignment of a partition that has none (NO_REASSIGNMENT_IN_PROGRESS).
+    #[error("no reassignment of this partition is in progress")]
+    NoReassignmentInProgress,
     /// A malformed command: nil id, out-of-range count or shard number, id overflow
     /// (INVALID_REQUEST).
     #[error("{0}")]
@@ -102,6 +105,7 @@ impl ApplyError {
             Self::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
             Self::StalePartitionEpoch { .. } => ResponseError::InvalidUpdateVersion,
             Self::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            Self::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
         }
     }
@@ -218,6 +222,11 @@ impl ClusterImage {
                 self.security.alter_scram(changes);
                 Ok(Applied::Done)
             }
+            MetaCommand::ReassignPartition {
+                topic_id,
+                partition,
+                target,
+            } => self.reassign_partition(*topic_id, *partition, target.as_deref()),
         }
     }
 
@@ -383,13 +392,15 @@ impl ClusterImage {
                 leader_epoch: 0,
                 isr,
                 partition_epoch: 0,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             });
         }
         Ok(out)
     }
 
     /// Non-empty, one replica per node, every node registered and every core one of its shards.
-    fn validate_replicas(&self, replicas: &[i32]) -> Result<(), ApplyError> {
+    pub(super) fn validate_replicas(&self, replicas: &[i32]) -> Result<(), ApplyError> {
         let invalid = |m: String| Err(ApplyError::InvalidReplicaAssignment(m));
         if replicas.is_empty() {
             return invalid("a partition needs at least one replica".to_string());
@@ -449,21 +460,14 @@ impl ClusterImage {
         partition: i32,
         change: &Change<'_>,
     ) -> Result<Applied, ApplyError> {
-        let topic = self
-            .topic_by_id(topic_id)
-            .ok_or(ApplyError::UnknownTopicId(topic_id))?;
-        let unknown = || ApplyError::UnknownPartition {
-            topic: topic.name.clone(),
-            partition,
-        };
-        let index = usize::try_from(partition).map_err(|_| unknown())?;
-        let current = topic.partitions.get(index).ok_or_else(unknown)?;
-        let new_epoch = change.check(current)?;
+        let (index, current) = self.partition_at(topic_id, partition)?;
+        let new_epoch = change.check(&current)?;
         let p = &mut self.topic_mut(topic_id)?.partitions[index];
         p.leader = change.leader;
         p.leader_epoch = change.leader_epoch;
         p.isr = change.isr.to_vec();
         p.partition_epoch = new_epoch;
+        self.complete_reassignment_if_ready(topic_id, index);
         Ok(Applied::PartitionChanged {
             partition_epoch: new_epoch,
         })

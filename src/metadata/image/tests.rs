@@ -724,3 +724,123 @@ fn snapshots_from_before_acls_decode_with_none() {
     let image = ClusterImage::from_snapshot_bytes(old.as_bytes()).expect("decodes");
     assert!(image.security().acls.is_empty());
 }
+
+fn reassign(id: Uuid, target: Option<&[i32]>) -> MetaCommand {
+    MetaCommand::ReassignPartition {
+        topic_id: id,
+        partition: 0,
+        target: target.map(<[i32]>::to_vec),
+    }
+}
+
+/// The leader of partition 0 adds `follower` to its ISR, as its AlterPartition would.
+fn join_isr(image: &mut ClusterImage, id: Uuid, follower: i32) {
+    let p = partition_of(image, id, 0);
+    let mut isr = p.isr.clone();
+    isr.push(follower);
+    let cmd = change(id, p.leader, p.leader_epoch, &isr, p.partition_epoch);
+    assert_eq!(apply(image, &cmd).code(), 0);
+}
+
+#[test]
+fn a_reassignment_adds_then_completes_once_the_new_replicas_are_in_sync() {
+    let mut image = cluster_of(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000, 3000]]);
+    assert_eq!(
+        apply(&mut image, &reassign(id, Some(&[4000, 2000, 3000]))),
+        MetaReply::Ok(Applied::Done)
+    );
+    let p = partition_of(&image, id, 0);
+    assert_eq!(p.replicas, vec![4000, 2000, 3000, 1000]);
+    assert_eq!(
+        (p.adding_replicas.clone(), p.removing_replicas.clone()),
+        (vec![4000], vec![1000])
+    );
+    // Nothing moves until the new replica is in sync: same leader, same epochs but one.
+    assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (1000, 0, 1));
+    assert_eq!(p.target_replicas(), vec![4000, 2000, 3000]);
+    join_isr(&mut image, id, 4000);
+    let p = partition_of(&image, id, 0);
+    assert_eq!(p.replicas, vec![4000, 2000, 3000]);
+    assert!(!p.is_reassigning());
+    // The removed leader hands over to the first in-sync target replica, with a new epoch.
+    assert_eq!((p.leader, p.leader_epoch), (4000, 1));
+    assert_eq!(p.isr, vec![2000, 3000, 4000]);
+}
+
+#[test]
+fn reordering_or_shrinking_replicas_already_in_sync_completes_at_once() {
+    let mut image = cluster_of(&[(1, 1), (2, 1), (3, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000, 3000]]);
+    apply(&mut image, &reassign(id, Some(&[2000, 1000])));
+    let p = partition_of(&image, id, 0);
+    assert_eq!(p.replicas, vec![2000, 1000]);
+    assert_eq!(p.isr, vec![1000, 2000]);
+    // The leader stays (it is still a replica); a removed replica fences with a new epoch.
+    assert_eq!((p.leader, p.leader_epoch), (1000, 1));
+    assert!(!p.is_reassigning());
+    // The same list again changes nothing.
+    let before = image.clone();
+    apply(&mut image, &reassign(id, Some(&[2000, 1000])));
+    assert_eq!(partition_of(&image, id, 0), partition_of(&before, id, 0));
+}
+
+#[test]
+fn growing_an_unreplicated_partition_gives_its_leader_a_new_epoch() {
+    let mut image = cluster_of(&[(1, 1), (2, 1)]);
+    let id = create(&mut image, "t", &[vec![1000]]);
+    apply(&mut image, &reassign(id, Some(&[1000, 2000])));
+    let p = partition_of(&image, id, 0);
+    assert_eq!(
+        p.leader_epoch, 1,
+        "the leader must switch to an ISR-based watermark"
+    );
+    assert_eq!(p.adding_replicas, vec![2000]);
+    join_isr(&mut image, id, 2000);
+    let p = partition_of(&image, id, 0);
+    assert_eq!(
+        (p.replicas.clone(), p.isr.clone()),
+        (vec![1000, 2000], vec![1000, 2000])
+    );
+    assert_eq!(
+        image.topic_by_id(id).expect("topic").replication_factor(),
+        2
+    );
+}
+
+#[test]
+fn cancelling_goes_back_to_the_original_replicas() {
+    let mut image = cluster_of(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000, 3000]]);
+    refused(&mut image, &reassign(id, None), 85); // NO_REASSIGNMENT_IN_PROGRESS
+    apply(&mut image, &reassign(id, Some(&[4000, 2000, 3000])));
+    assert_eq!(apply(&mut image, &reassign(id, None)).code(), 0);
+    let p = partition_of(&image, id, 0);
+    // The original brokers, in the order the reassignment left them (as Kafka reverts).
+    assert_eq!(p.replicas, vec![2000, 3000, 1000]);
+    assert!(!p.is_reassigning());
+    assert_eq!(p.leader, 1000);
+}
+
+#[test]
+fn a_new_target_replaces_the_ongoing_one_from_the_original_replicas() {
+    let mut image = cluster_of(&[(1, 1), (2, 1), (3, 1), (4, 1)]);
+    let id = create(&mut image, "t", &[vec![1000, 2000]]);
+    apply(&mut image, &reassign(id, Some(&[1000, 3000])));
+    apply(&mut image, &reassign(id, Some(&[1000, 4000])));
+    let p = partition_of(&image, id, 0);
+    assert_eq!(p.replicas, vec![1000, 4000, 2000]);
+    assert_eq!(p.adding_replicas, vec![4000]);
+    assert_eq!(p.removing_replicas, vec![2000]);
+    // 3000 was dropped while catching up: fenced by a new epoch.
+    assert_eq!(p.leader_epoch, 1);
+}
+
+#[test]
+fn reassignments_to_unknown_nodes_or_two_replicas_on_a_node_are_refused() {
+    let mut image = cluster_of(&[(1, 2), (2, 1)]);
+    let id = create(&mut image, "t", &[vec![1000]]);
+    refused(&mut image, &reassign(id, Some(&[1000, 9000])), 39);
+    refused(&mut image, &reassign(id, Some(&[1000, 1001])), 39);
+    refused(&mut image, &reassign(id, Some(&[])), 39);
+}

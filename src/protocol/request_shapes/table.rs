@@ -89,6 +89,12 @@ pub static OFFSET_DELETE: Shape = Shape { flexible_from: 32767, fields: &[Field 
 /// ElectLeaders (API key 43), versions up to 2 in the schema.
 pub static ELECT_LEADERS: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// AlterPartitionReassignments (API key 45), versions up to 0 in the schema.
+pub static ALTER_PARTITION_REASSIGNMENTS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// ListPartitionReassignments (API key 46), versions up to 0 in the schema.
+pub static LIST_PARTITION_REASSIGNMENTS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }] };
+
 /// OffsetForLeaderEpoch (API key 23), versions up to 4 in the schema.
 pub static OFFSET_FOR_LEADER_EPOCH: Shape = Shape { flexible_from: 4, fields: &[Field { kind: Kind::Fixed(4), versions: (3, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (2, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
@@ -103,6 +109,9 @@ pub static END_TXN: Shape = Shape { flexible_from: 3, fields: &[Field { kind: Ki
 
 /// TxnOffsetCommit (API key 28), versions up to 4 in the schema.
 pub static TXN_OFFSET_COMMIT: Shape = Shape { flexible_from: 3, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(2), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (3, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (3, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (3, 32767), nullable: (3, 32767), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (2, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// WriteTxnMarkers (API key 27), versions up to 1 in the schema.
+pub static WRITE_TXN_MARKERS: Shape = Shape { flexible_from: 1, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(2), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
 /// DescribeTransactions (API key 65), versions up to 0 in the schema.
 pub static DESCRIBE_TRANSACTIONS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }] };
@@ -166,11 +175,14 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         42 => Some(&DELETE_GROUPS),
         47 => Some(&OFFSET_DELETE),
         43 => Some(&ELECT_LEADERS),
+        45 => Some(&ALTER_PARTITION_REASSIGNMENTS),
+        46 => Some(&LIST_PARTITION_REASSIGNMENTS),
         23 => Some(&OFFSET_FOR_LEADER_EPOCH),
         24 => Some(&ADD_PARTITIONS_TO_TXN),
         25 => Some(&ADD_OFFSETS_TO_TXN),
         26 => Some(&END_TXN),
         28 => Some(&TXN_OFFSET_COMMIT),
+        27 => Some(&WRITE_TXN_MARKERS),
         65 => Some(&DESCRIBE_TRANSACTIONS),
         66 => Some(&LIST_TRANSACTIONS),
         61 => Some(&DESCRIBE_PRODUCERS),

@@ -17,27 +17,24 @@ use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseHeader, TopicName};
-use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
-use super::divergence;
+use super::{divergence, throttle};
 use crate::shard::Shard;
+use crate::shard::broker_link::{self, LinkError};
 use crate::storage::log::{AppendError, Partition};
 
 /// The Fetch version followers send: the first with `last_fetched_epoch` and diverging
 /// epochs, and still addressed by topic name.
 const FETCH_VERSION: i16 = 12;
-/// Largest response frame a follower accepts from a leader.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// How often the fetcher looks for leaders it is not fetching from yet.
 const SCAN_EVERY: Duration = Duration::from_millis(100);
-/// Bound on connecting and on a response beyond the long-poll itself.
+/// Bound on a response beyond the long-poll itself.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after an answer that says the metadata moved (not the leader any more, epochs).
 const METADATA_BACKOFF: Duration = Duration::from_millis(100);
@@ -51,17 +48,7 @@ struct Followed {
 }
 
 /// Why a round of fetching from a leader failed; the task reconnects after a backoff.
-#[derive(Debug, thiserror::Error)]
-enum FetchError {
-    #[error("leader {0} has no live address")]
-    NoAddress(i32),
-    #[error("connection to the leader failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the leader did not answer within the timeout")]
-    Timeout,
-    #[error("the leader's answer does not decode: {0}")]
-    Decode(String),
-}
+type FetchError = LinkError;
 
 /// Starts and keeps one fetch task per leader this shard follows partitions of, until
 /// shutdown. Cluster mode only.
@@ -156,19 +143,19 @@ async fn round(
     conn: &mut Option<TcpStream>,
     correlation: i32,
 ) -> Result<bool, FetchError> {
-    let request = build_request(shard, followed).await;
+    let (request, throttled) = build_request(shard, followed).await;
     if request.topics.is_empty() {
         return Ok(false);
     }
     if conn.is_none() {
-        *conn = Some(connect(shard, leader).await?);
+        *conn = Some(broker_link::connect(shard, leader).await?);
     }
     let stream = conn.as_mut().expect("connected above");
-    let frame = crate::client::connection::encode_request(&request, FETCH_VERSION, correlation)
-        .map_err(|e| FetchError::Decode(e.to_string()))?;
+    let frame = broker_link::frame(&request, FETCH_VERSION, correlation)?;
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let body = with_timeout(wait + IO_TIMEOUT, exchange(stream, &frame)).await??;
-    let response = decode_response(body, correlation)?;
+    let body = broker_link::with_timeout(wait + IO_TIMEOUT, broker_link::exchange(stream, &frame))
+        .await??;
+    let response = broker_link::decode_response::<FetchRequest>(body, FETCH_VERSION, correlation)?;
     let mut all_fine = true;
     for topic in response.responses {
         for p in topic.partitions {
@@ -180,6 +167,10 @@ async fn round(
             // partition now): an answer from a leader that is no longer the leader in the
             // epoch we asked about must not touch the log.
             if asked.is_some_and(|f| still_following(shard, leader, f)) {
+                if throttled.contains(&(name, p.partition_index)) {
+                    let bytes = p.records.as_ref().map_or(0, bytes::Bytes::len);
+                    shard.replication.follower_quota.spend(bytes);
+                }
                 all_fine &= apply_partition(shard, name, p).await;
             } else {
                 all_fine = false;
@@ -190,12 +181,28 @@ async fn round(
 }
 
 /// The follower's fetch: for each followed partition its log end, the leader epoch it
-/// knows and the epoch of its last batch, so the leader can detect a diverged tail.
-async fn build_request(shard: &Rc<Shard>, followed: &[Followed]) -> FetchRequest {
+/// knows and the epoch of its last batch, so the leader can detect a diverged tail. Throttled
+/// replicas (see `throttle`) sit the round out while this shard's quota is spent; they are
+/// returned beside the request so their bytes can be counted.
+async fn build_request<'a>(
+    shard: &Rc<Shard>,
+    followed: &'a [Followed],
+) -> (FetchRequest, HashSet<(&'a str, i32)>) {
     let cluster = shard.config.cluster.as_ref().expect("cluster mode");
     let r = &cluster.replication;
     let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    let mut throttled = HashSet::new();
+    let mut quota: Option<Option<f64>> = None;
     for f in followed {
+        if is_throttled(shard, f) {
+            let available = *quota.get_or_insert_with(|| follower_budget(shard));
+            if available.is_some_and(|bytes| bytes <= 0.0) {
+                continue;
+            }
+            if available.is_some() {
+                throttled.insert((f.topic.as_str(), f.partition));
+            }
+        }
         let Ok(replica) = shard.replica(&f.topic, f.partition).await else {
             continue;
         };
@@ -232,61 +239,29 @@ async fn build_request(shard: &Rc<Shard>, followed: &[Followed]) -> FetchRequest
             t
         })
         .collect();
-    request
+    (request, throttled)
 }
 
-async fn connect(shard: &Shard, leader: i32) -> Result<TcpStream, FetchError> {
-    let broker = crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, leader)
-        .ok_or(FetchError::NoAddress(leader))?;
-    let addr = format!("{}:{}", broker.host, broker.port);
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-        .map_err(FetchError::Io)?
-        .next()
-        .ok_or(FetchError::NoAddress(leader))?;
-    let stream = TcpStream::connect_timeout(target, IO_TIMEOUT)
-        .await
-        .map_err(|e| FetchError::Io(e.into()))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| FetchError::Io(e.into()))?;
-    Ok(stream)
+/// Whether this shard's replica of `f` is throttled: listed in the topic's
+/// `follower.replication.throttled.replicas` and not in sync.
+fn is_throttled(shard: &Shard, f: &Followed) -> bool {
+    let me = shard.broker_id();
+    shard.topic(&f.topic).is_some_and(|meta| {
+        meta.leadership.get(f.partition as usize).is_some_and(|l| {
+            throttle::is_throttled(&meta, l, f.partition, me, throttle::FOLLOWER_REPLICAS_KEY)
+        })
+    })
 }
 
-/// Sends one frame and reads one response frame.
-async fn exchange(stream: &mut TcpStream, frame: &[u8]) -> Result<Bytes, FetchError> {
-    stream.write_all(frame).await?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).await?;
-    let size = usize::try_from(i32::from_be_bytes(size))
-        .ok()
-        .filter(|s| *s <= MAX_RESPONSE_BYTES)
-        .ok_or_else(|| FetchError::Decode("response frame size out of bounds".to_string()))?;
-    let mut body = vec![0u8; size];
-    stream.read_exact(&mut body).await?;
-    Ok(Bytes::from(body))
-}
-
-async fn with_timeout<T>(
-    limit: Duration,
-    work: impl std::future::Future<Output = T>,
-) -> Result<T, FetchError> {
-    let timed_out = async {
-        glommio::timer::sleep(limit).await;
-        Err(FetchError::Timeout)
-    };
-    futures_lite::future::or(async { Ok(work.await) }, timed_out).await
-}
-
-fn decode_response(mut body: Bytes, correlation: i32) -> Result<FetchResponse, FetchError> {
-    let header = ResponseHeader::decode(&mut body, FetchResponse::header_version(FETCH_VERSION))
-        .map_err(|e| FetchError::Decode(e.to_string()))?;
-    if header.correlation_id != correlation {
-        return Err(FetchError::Decode(format!(
-            "correlation id {} for request {correlation}",
-            header.correlation_id
-        )));
-    }
-    FetchResponse::decode(&mut body, FETCH_VERSION).map_err(|e| FetchError::Decode(e.to_string()))
+/// Bytes this shard may fetch for throttled replicas now; `None` when the rate is unlimited.
+fn follower_budget(shard: &Shard) -> Option<f64> {
+    let rate = throttle::rate(&shard.cluster.broker_configs(), throttle::FOLLOWER_RATE_KEY)?;
+    Some(
+        shard
+            .replication
+            .follower_quota
+            .available(rate, std::time::Instant::now()),
+    )
 }
 
 /// Whether the metadata still names `leader` as the partition's leader in the epoch the fetch
@@ -344,21 +319,31 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         }
         return true;
     }
-    if let Some(records) = p.records.filter(|r| !r.is_empty())
-        && let Err(e) = append(&replica, &records).await
-    {
-        tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
-        return false;
+    let mut appended = false;
+    if let Some(records) = p.records.filter(|r| !r.is_empty()) {
+        match append(&replica, &records).await {
+            Ok(()) => appended = true,
+            Err(e) => {
+                tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
+                return false;
+            }
+        }
     }
-    replica.with_log_mut(|log| {
+    let hw_moved = replica.with_log_mut(|log| {
         let hw = p.high_watermark.min(log.log_end_offset());
-        log.set_high_watermark(hw);
+        let moved = log.set_high_watermark(hw);
         if p.log_start_offset > log.watermarks().log_start_offset
             && let Err(e) = log.follow_log_start(p.log_start_offset)
         {
             tracing::warn!(topic, partition = p.partition_index, error = %e, "cannot checkpoint the log start offset");
         }
+        moved
     });
+    // Consumers long-polling this follower (KIP-392) read up to the high watermark, and
+    // read_committed ones to the LSO, which a replicated marker can move: wake them.
+    if appended || hw_moved {
+        shard.data_arrived.notify();
+    }
     true
 }
 

@@ -13,6 +13,8 @@
 pub mod divergence;
 pub mod fetcher;
 pub mod progress;
+pub mod selector;
+pub mod throttle;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,6 +39,12 @@ pub struct Replication {
     /// members of both (Kafka's maximal ISR): a follower being added must have every record
     /// below the watermark, since once the change commits it may be elected.
     isr_pending: RefCell<HashMap<PartitionKey, Vec<i32>>>,
+    /// This shard's budget for fetching throttled replicas (as a follower).
+    pub follower_quota: throttle::Quota,
+    /// This shard's budget for serving throttled replicas (as a leader).
+    pub leader_quota: throttle::Quota,
+    /// Live brokers' racks, for the replica selector (KIP-392).
+    racks: selector::RackCache,
 }
 
 /// `min.insync.replicas` of a partition as its log's config has it.
@@ -116,15 +124,16 @@ pub fn leader_appended(shard: &Shard, topic: &str, index: i32, partition: &Parti
     }
 }
 
-/// A follower's fetch reached the leader: record its log end, move the high watermark, and
-/// propose its return to the ISR once it has caught up.
+/// A follower's fetch reached the leader: record its log end (and the log start it
+/// reports, for the replica selector), move the high watermark, and propose its return to
+/// the ISR once it has caught up.
 pub fn follower_fetched(
     shard: &Rc<Shard>,
     meta: &TopicMeta,
     index: i32,
     partition: &Partition,
     follower: i32,
-    fetch_offset: i64,
+    (fetch_offset, follower_log_start): (i64, i64),
 ) {
     let Some(l) = meta.leadership.get(index as usize) else {
         return;
@@ -156,6 +165,7 @@ pub fn follower_fetched(
             return;
         };
         progress.on_fetch(follower, fetch_offset, end, crate::now_ms());
+        progress.note_log_start(follower, follower_log_start);
         !l.isr.contains(&follower) && progress.may_rejoin(follower, hw, epoch_start)
     };
     update_high_watermark(shard, meta, index, l, partition);
@@ -163,6 +173,41 @@ pub fn follower_fetched(
         let mut isr = l.isr.clone();
         isr.push(follower);
         propose_isr(shard, meta, index, l, isr);
+    }
+}
+
+/// Whether a fetch by `follower` must be answered now because its answer carries a high
+/// watermark the follower has not been sent yet (it serves consumers up to it, KIP-392).
+pub fn follower_owed_high_watermark(
+    shard: &Shard,
+    topic: &str,
+    index: i32,
+    follower: i32,
+    high_watermark: i64,
+) -> bool {
+    shard
+        .replication
+        .leaders
+        .borrow()
+        .get(&(topic.to_string(), index))
+        .is_some_and(|p| p.owes_high_watermark(follower, high_watermark))
+}
+
+/// Notes the high watermark an answer to `follower`'s fetch carried.
+pub fn follower_sent_high_watermark(
+    shard: &Shard,
+    topic: &str,
+    index: i32,
+    follower: i32,
+    high_watermark: i64,
+) {
+    if let Some(p) = shard
+        .replication
+        .leaders
+        .borrow_mut()
+        .get_mut(&(topic.to_string(), index))
+    {
+        p.sent_high_watermark(follower, high_watermark);
     }
 }
 
@@ -267,6 +312,9 @@ pub async fn acknowledge_internal_append(
     if shard.config.cluster.is_none() {
         return Ok(());
     }
+    // Followers in a long poll fetch the new records now, not at their poll's end: the
+    // wait below is for them.
+    shard.data_arrived.notify();
     leader_appended(shard, topic, index, partition);
     let replicated = shard
         .topic(topic)

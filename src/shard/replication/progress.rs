@@ -28,6 +28,23 @@ struct Follower {
     caught_up_ms: i64,
     /// The leader's log end and the time of the follower's previous fetch.
     previous_fetch: (i64, i64),
+    /// The high watermark last sent to it: a fetch answer is due as soon as the watermark
+    /// moves past it, so followers (which serve consumers, KIP-392) learn it without waiting
+    /// for new records or the end of their long poll.
+    high_watermark_sent: i64,
+    /// The follower's log start as its latest fetch reported it (-1: not reported).
+    log_start: i64,
+}
+
+/// A follower's log range and freshness as the leader last saw them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerState {
+    /// Its log start (-1 when its fetches do not report one).
+    pub log_start: i64,
+    /// Its log end.
+    pub log_end: i64,
+    /// When it was last caught up with the leader (ms).
+    pub caught_up_ms: i64,
 }
 
 /// The leader's view of one partition's followers, for one leader epoch.
@@ -60,6 +77,8 @@ impl LeaderProgress {
             log_end: fetch_offset,
             caught_up_ms: since,
             previous_fetch: (leader_log_end, now_ms),
+            high_watermark_sent: -1,
+            log_start: -1,
         });
         entry.log_end = fetch_offset;
         if fetch_offset >= leader_log_end {
@@ -74,6 +93,39 @@ impl LeaderProgress {
     #[must_use]
     pub fn log_end_of(&self, follower: i32) -> Option<i64> {
         self.followers.get(&follower).map(|f| f.log_end)
+    }
+
+    /// Records the log start a follower's fetch reported (`log_start_offset`).
+    pub fn note_log_start(&mut self, follower: i32, log_start: i64) {
+        if let Some(f) = self.followers.get_mut(&follower) {
+            f.log_start = log_start;
+        }
+    }
+
+    /// What Kafka's replica selector knows of a follower that fetched in this leader epoch:
+    /// its log start (-1 if not reported), its log end, and when it was last caught up (ms).
+    #[must_use]
+    pub fn follower_state(&self, follower: i32) -> Option<FollowerState> {
+        self.followers.get(&follower).map(|f| FollowerState {
+            log_start: f.log_start,
+            log_end: f.log_end,
+            caught_up_ms: f.caught_up_ms,
+        })
+    }
+
+    /// Whether the follower has not been sent `high_watermark` yet.
+    #[must_use]
+    pub fn owes_high_watermark(&self, follower: i32, high_watermark: i64) -> bool {
+        self.followers
+            .get(&follower)
+            .is_some_and(|f| f.high_watermark_sent < high_watermark)
+    }
+
+    /// Notes that an answer carrying `high_watermark` went to the follower.
+    pub fn sent_high_watermark(&mut self, follower: i32, high_watermark: i64) {
+        if let Some(f) = self.followers.get_mut(&follower) {
+            f.high_watermark_sent = f.high_watermark_sent.max(high_watermark);
+        }
     }
 
     /// The high watermark the ISR supports, or `None` when it may not move: fewer than
@@ -190,6 +242,24 @@ mod tests {
             p.lagging(LEADER, &[LEADER, 2000], 81_000, 30_000),
             vec![2000]
         );
+    }
+
+    #[test]
+    fn a_follower_is_owed_each_new_high_watermark_once() {
+        let mut p = LeaderProgress::new(1, 0);
+        assert!(!p.owes_high_watermark(2000, 5), "never fetched");
+        p.on_fetch(2000, 5, 5, 1);
+        assert!(p.owes_high_watermark(2000, 5));
+        p.sent_high_watermark(2000, 5);
+        assert!(!p.owes_high_watermark(2000, 5));
+        assert!(p.owes_high_watermark(2000, 6));
+        p.note_log_start(2000, 2);
+        let state = FollowerState {
+            log_start: 2,
+            log_end: 5,
+            caught_up_ms: 1,
+        };
+        assert_eq!(p.follower_state(2000), Some(state));
     }
 
     #[test]

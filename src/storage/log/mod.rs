@@ -28,8 +28,8 @@ use crate::storage::segment::{AppendInvariant, RecoveryReport, Segment};
 use crate::storage::txn_index::TxnIndex;
 pub use crate::storage::validate::{ValidatedBatches, validate_batches};
 use checkpoints::{
-    CLEANER_CHECKPOINT, HIGH_WATERMARK_CHECKPOINT, read_log_start_checkpoint, read_offset_file,
-    write_offset_file,
+    CLEANER_CHECKPOINT, HIGH_WATERMARK_CHECKPOINT, read_epoch_file, read_log_start_checkpoint,
+    read_offset_file, write_epoch_file, write_offset_file,
 };
 
 /// Why a produce could not be appended; each maps to one Kafka error code.
@@ -160,6 +160,30 @@ pub struct PartitionLog {
     checkpointed_hw: i64,
     /// Where each leader epoch starts in this log.
     epochs: LeaderEpochs,
+    /// The entries the `leader-epoch-checkpoint` file holds (as read at open or last written).
+    checkpointed_epochs: Vec<(i32, i64)>,
+}
+
+/// Says so when the epoch checkpoint file disagrees with the epochs the batch headers give
+/// for the records the log holds (entries at or past the log end may be from a tail that was
+/// truncated, or an epoch that never wrote). The headers win; the file is rewritten.
+fn warn_if_epochs_disagree(
+    topic: &str,
+    partition: i32,
+    file: &[(i32, i64)],
+    headers: &LeaderEpochs,
+    log_end: i64,
+) {
+    let within = |entries: &[(i32, i64)]| -> Vec<(i32, i64)> {
+        entries
+            .iter()
+            .copied()
+            .filter(|(_, s)| *s < log_end)
+            .collect()
+    };
+    if !file.is_empty() && within(file) != within(headers.entries()) {
+        tracing::warn!(topic, partition, file = ?file, headers = ?headers.entries(), "leader-epoch-checkpoint disagrees with the batch headers; using the headers");
+    }
 }
 
 /// Directory name of a partition: `<topic>-<partition>`, as Kafka lays it out.
@@ -236,6 +260,8 @@ impl PartitionLog {
         }
         let cleaner_checkpoint = read_offset_file(&dir, CLEANER_CHECKPOINT).unwrap_or(0);
         let checkpointed_hw = read_offset_file(&dir, HIGH_WATERMARK_CHECKPOINT).unwrap_or(-1);
+        let checkpointed_epochs = read_epoch_file(&dir).unwrap_or_default();
+        warn_if_epochs_disagree(topic, partition, &checkpointed_epochs, &epochs, next_offset);
         let log = Self {
             topic: topic.to_string(),
             partition,
@@ -254,8 +280,20 @@ impl PartitionLog {
             hw_follows_leo: true,
             checkpointed_hw,
             epochs,
+            checkpointed_epochs,
         };
         Ok((log, report))
+    }
+
+    /// Writes the leader epoch cache to `leader-epoch-checkpoint` when it changed since the
+    /// last write (with the high watermark checkpoint, every 5 s and at shutdown).
+    pub fn checkpoint_leader_epochs(&mut self) -> io::Result<()> {
+        if self.epochs.entries() == self.checkpointed_epochs.as_slice() {
+            return Ok(());
+        }
+        write_epoch_file(&self.dir, self.epochs.entries())?;
+        self.checkpointed_epochs = self.epochs.entries().to_vec();
+        Ok(())
     }
 
     /// The partition directory, `<data dir>/<topic>-<partition>`.

@@ -351,12 +351,20 @@ impl Partition {
     }
 
     /// Idempotent producers: a retried batch already in the log is answered with its original
-    /// offset (nothing appended); a stale epoch or a sequence gap is refused.
+    /// offset (nothing appended); a stale epoch or a sequence gap is refused. Transaction
+    /// markers of a fenced producer epoch or an older coordinator generation are refused.
     fn check_sequences(
         &self,
         batches: &ValidatedBatches,
     ) -> Result<Option<AppendInfo>, AppendError> {
         let log = self.log.borrow();
+        for meta in batches
+            .batches
+            .iter()
+            .filter(|m| m.identity.control && m.identity.producer_id >= 0)
+        {
+            log.producers.check_marker(&meta.identity)?;
+        }
         for meta in batches
             .batches
             .iter()

@@ -588,19 +588,27 @@ impl Segment {
     /// Feeds this segment's batch headers, in order, to a partition's idempotent-producer
     /// state and leader epoch cache (start-up and truncation rebuild both from the headers of
     /// every segment, oldest first, so a producer whose last batch is in an older segment is
-    /// still known).
+    /// still known). A transaction marker's record is read too, for its coordinator epoch.
     pub fn scan_headers(
         &self,
         producers: &mut ProducerStates,
         epochs: &mut LeaderEpochs,
     ) -> io::Result<()> {
-        self.for_each_header(|_, view| {
+        self.for_each_header(|pos, view| {
+            let coordinator_epoch = if view.is_control() && view.producer_id >= 0 {
+                let mut whole = vec![0u8; view.total_size];
+                self.file()?.read_exact_at(&mut whole, pos)?;
+                crate::protocol::control_batch::marker_info(&whole).map_or(-1, |(_, e)| e)
+            } else {
+                -1
+            };
             let identity = BatchIdentity {
                 producer_id: view.producer_id,
                 producer_epoch: view.producer_epoch,
                 base_sequence: view.base_sequence,
                 last_offset_delta: view.last_offset_delta,
                 control: view.is_control(),
+                coordinator_epoch,
             };
             let last_offset = view.base_offset + i64::from(view.last_offset_delta);
             producers.record(&identity, last_offset, view.max_timestamp);

@@ -306,3 +306,33 @@ fn a_producer_whose_last_batch_is_in_an_older_segment_is_still_known_after_a_res
         assert_eq!(p.with_log(|log| log.log_end_offset()), 5);
     });
 }
+
+#[test]
+fn the_leader_epoch_checkpoint_is_kafkas_file_and_follows_the_headers() {
+    glommio::LocalExecutor::default().run(async {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("t-0");
+        let p = open(&dir, TopicConfig::default()).await;
+        p.set_leader_epoch(2);
+        append(&p, 3).await;
+        p.set_leader_epoch(5);
+        append(&p, 2).await;
+        p.with_log_mut(|log| log.checkpoint_leader_epochs())
+            .expect("checkpoint");
+        let text = std::fs::read_to_string(dir.join("leader-epoch-checkpoint")).expect("file");
+        assert_eq!(text, "0\n2\n2 0\n5 3\n");
+        // A file that disagrees is only a warning: the headers give the epochs.
+        std::fs::write(dir.join("leader-epoch-checkpoint"), "0\n1\n7 0\n").expect("write");
+        p.close().await.expect("close");
+        drop(p);
+        let p = open(&dir, TopicConfig::default()).await;
+        assert_eq!(
+            p.with_log(|log| log.leader_epochs().entries().to_vec()),
+            vec![(2, 0), (5, 3)]
+        );
+        p.with_log_mut(|log| log.checkpoint_leader_epochs())
+            .expect("checkpoint");
+        let text = std::fs::read_to_string(dir.join("leader-epoch-checkpoint")).expect("file");
+        assert_eq!(text, "0\n2\n2 0\n5 3\n");
+    });
+}
