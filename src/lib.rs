@@ -37,6 +37,7 @@
 //! - [`cli`]: the Kafka-tool-like subcommands (topics, produce, consume, groups, configs,
 //!   cluster, dump-log) and their table/JSON output.
 
+pub mod acl;
 pub mod cli;
 pub mod client;
 pub mod cluster_start;

@@ -21,6 +21,7 @@ use super::listeners::{self, DEFAULT_PROTOCOL_MAP};
 use super::network::{count, parse_overrides, show_overrides};
 use super::security::{PLAIN_JAAS_KEY, parse_mechanisms};
 use super::{BrokerConfig, ConfigError, invalid, parse_key};
+use crate::acl::authorizer::{ACL_AUTHORIZER, AuthorizerConfig, STANDARD_AUTHORIZER};
 
 pub use super::broker_key::{BrokerKey, KeyDefault};
 pub(super) use super::key_values::metrics_addr;
@@ -145,6 +146,51 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "more users, as in the PLAIN line",
         sensitive: true,
         parse: parse_users,
+        ..KEY
+    },
+    BrokerKey {
+        name: "authorizer.class.name",
+        doc: "Kafka's StandardAuthorizer (or AclAuthorizer) name turns ACL authorization on; empty: off",
+        parse: |c, k, v| {
+            c.authorizer.enabled = match v.trim() {
+                "" => false,
+                STANDARD_AUTHORIZER | ACL_AUTHORIZER => true,
+                _ => {
+                    return Err(invalid(
+                        k,
+                        v,
+                        &format!("the only authorizer is Kafka's {STANDARD_AUTHORIZER}"),
+                    ));
+                }
+            };
+            Ok(())
+        },
+        show: Some(|c| {
+            if c.authorizer.enabled {
+                STANDARD_AUTHORIZER
+            } else {
+                ""
+            }
+            .to_string()
+        }),
+        ..KEY
+    },
+    BrokerKey {
+        name: "super.users",
+        doc: "principals allowed everything, ';'-separated (User:admin;User:broker)",
+        parse: |c, _, v| {
+            c.authorizer.super_users = AuthorizerConfig::parse_super_users(v);
+            Ok(())
+        },
+        show: Some(|c| c.authorizer.super_users.join(";")),
+        ..KEY
+    },
+    BrokerKey {
+        name: "allow.everyone.if.no.acl.found",
+        default: KeyDefault::Value("false"),
+        doc: "allow a request on a resource no ACL applies to",
+        parse: |c, k, v| set(&mut c.authorizer.allow_if_no_acl, parse_key(k, v)),
+        show: Some(|c| c.authorizer.allow_if_no_acl.to_string()),
         ..KEY
     },
     BrokerKey {

@@ -110,6 +110,8 @@ pub struct BrokerConfig {
     pub security_protocol: SecurityProtocol,
     /// SASL users and mechanisms (SASL_PLAINTEXT listeners only).
     pub sasl: SaslConfig,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
+    pub authorizer: crate::acl::authorizer::AuthorizerConfig,
     /// Largest request frame accepted (`socket.request.max.bytes`).
     pub socket_request_max_bytes: usize,
     /// `queued.max.request.bytes`: request frames held in memory at once, over all shards

@@ -175,6 +175,11 @@ fn every_shown_key_round_trips_through_the_file() {
             "controller.listener.names" => vec!["CONTROLLER".to_string()],
             "metadata.log.dir" => vec!["/meta".to_string()],
             "broker.rack" => vec!["rack-a".to_string()],
+            "authorizer.class.name" => vec![
+                crate::acl::authorizer::STANDARD_AUTHORIZER.to_string(),
+                String::new(),
+            ],
+            "super.users" => vec!["User:admin;User:broker".to_string()],
             "replica.selector.class" => {
                 vec!["org.apache.kafka.common.replica.RackAwareReplicaSelector".to_string()]
             }

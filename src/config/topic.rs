@@ -62,7 +62,7 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         name: "compression.type",
         broker_keys: &[("compression.type", 1)],
         default: "producer",
-        kind: Kind::Choice(&["producer"]),
+        kind: Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
     },
     KeySpec {
         name: "delete.retention.ms",
@@ -283,10 +283,48 @@ fn unit_broker_key(spec: &KeySpec) -> Option<&'static str> {
 /// Whether a broker key can be changed at run time (AlterConfigs on a broker): the topic
 /// defaults in their topic key's unit, as Kafka's cluster-wide dynamic log configs.
 pub fn is_dynamic_broker_key(key: &str) -> bool {
-    REPLICATION_QUOTA_KEYS.contains(&key)
-        || TOPIC_KEYS
-            .iter()
-            .any(|spec| unit_broker_key(spec) == Some(key))
+    is_inert_dynamic_broker_key(key)
+        || REPLICATION_QUOTA_KEYS.contains(&key)
+        || is_topic_default_broker_key(key)
+}
+
+/// Kafka's dynamic broker keys that have no counterpart in Sluice: AlterConfigs accepts and
+/// stores them (validated as Kafka does) so admin tooling that sets them keeps working, and
+/// they change nothing. `sasl.kerberos.*` only matters with GSSAPI, which Sluice does not
+/// implement; `background.threads` sizes a Kafka thread pool Sluice does not have (its
+/// background work runs on each shard and glommio's blocking pool).
+pub const INERT_DYNAMIC_BROKER_KEYS: &[&str] = &[
+    "sasl.kerberos.min.time.before.relogin",
+    "sasl.kerberos.ticket.renew.window.factor",
+    "sasl.kerberos.ticket.renew.jitter",
+    "background.threads",
+];
+
+/// Whether `key` is one of [`INERT_DYNAMIC_BROKER_KEYS`].
+pub fn is_inert_dynamic_broker_key(key: &str) -> bool {
+    INERT_DYNAMIC_BROKER_KEYS.contains(&key)
+}
+
+/// Kafka's checks of an inert key's value: a positive count or duration, or a factor.
+pub fn validate_inert_dynamic(key: &str, value: &str) -> Result<(), TopicConfigError> {
+    let v = value.trim();
+    let ok = if key.ends_with("factor") || key.ends_with("jitter") {
+        v.parse::<f64>().is_ok_and(|f| f >= 0.0)
+    } else {
+        v.parse::<i64>().is_ok_and(|n| n >= 1)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(key, value, "must be a positive number".to_string()))
+    }
+}
+
+/// Whether `key` is a topic default under its broker name (`log.retention.ms`, ...).
+fn is_topic_default_broker_key(key: &str) -> bool {
+    TOPIC_KEYS
+        .iter()
+        .any(|spec| unit_broker_key(spec) == Some(key))
 }
 
 impl TopicDefaults {
@@ -336,7 +374,10 @@ impl TopicDefaults {
     /// were altered; one that no longer parses is skipped with a warning.
     pub fn with_dynamic(&self, dynamic: &BTreeMap<String, String>) -> TopicDefaults {
         let mut out = self.clone();
-        for (key, value) in dynamic {
+        for (key, value) in dynamic
+            .iter()
+            .filter(|(k, _)| !is_inert_dynamic_broker_key(k))
+        {
             let spec = TOPIC_KEYS
                 .iter()
                 .find(|spec| unit_broker_key(spec) == Some(key.as_str()));
@@ -369,6 +410,9 @@ impl TopicDefaults {
 
     /// Checks a dynamic broker config as AlterConfigs receives it.
     pub fn validate_dynamic(key: &str, value: &str) -> Result<(), TopicConfigError> {
+        if is_inert_dynamic_broker_key(key) {
+            return validate_inert_dynamic(key, value);
+        }
         if REPLICATION_QUOTA_KEYS.contains(&key) {
             return value
                 .trim()
@@ -400,7 +444,19 @@ impl TopicDefaults {
                 .map_err(|e| invalid(key, v, format!("{e}")))
         };
         let policy = values["cleanup.policy"].as_str();
+        let compression = {
+            use crate::protocol::record_batch::Compression;
+            match values["compression.type"].trim() {
+                "uncompressed" => Some(Compression::None),
+                "gzip" => Some(Compression::Gzip),
+                "snappy" => Some(Compression::Snappy),
+                "lz4" => Some(Compression::Lz4),
+                "zstd" => Some(Compression::Zstd),
+                _ => None,
+            }
+        };
         Ok(TopicConfig {
+            compression,
             segment_bytes: int("segment.bytes")? as u64,
             segment_ms: int("segment.ms")?,
             index_interval_bytes: int("index.interval.bytes")? as u64,
@@ -467,6 +523,9 @@ pub struct TopicConfig {
     /// `min.insync.replicas`: the smallest ISR that acks=all writes are accepted with, and
     /// below which the high watermark does not move (cluster mode).
     pub min_insync_replicas: i64,
+    /// `compression.type`: `None` for `producer` (batches are stored as produced), else the
+    /// codec produced batches are rewritten in (`storage::recompress`).
+    pub compression: Option<crate::protocol::record_batch::Compression>,
 }
 
 impl Default for TopicConfig {

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
 use crate::shard::{Shard, txns};
@@ -26,7 +27,17 @@ pub async fn handle(
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let mut response = AddOffsetsToTxnResponse::default();
-    if let Err(e) = add(shard, ctx.version, &request).await {
+    let authorized = enforce::transactional_id(
+        shard,
+        ctx,
+        Operation::Write,
+        request.transactional_id.as_str(),
+    )
+    .and_then(|()| enforce::group(shard, ctx, Operation::Read, request.group_id.as_str()));
+    if let Err(e) = match authorized {
+        Ok(()) => add(shard, ctx.version, &request).await,
+        Err(e) => Err(e),
+    } {
         response.error_code = e.code();
     }
     response

@@ -21,6 +21,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
@@ -42,7 +43,7 @@ pub async fn handle(
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     if ctx.version >= BATCHED_SINCE {
-        return batched(shard, ctx.version, &request.transactions).await;
+        return batched(shard, ctx, &request.transactions).await;
     }
     let wanted = partitions_of(&request.v3_and_below_topics);
     let producer = Producer {
@@ -50,7 +51,7 @@ pub async fn handle(
         id: request.v3_and_below_producer_id.0,
         epoch: request.v3_and_below_producer_epoch,
     };
-    let codes = add_all_or_none(shard, ctx.version, &producer, &wanted).await;
+    let codes = add_all_or_none(shard, ctx, &producer, &wanted).await;
     let mut response = AddPartitionsToTxnResponse::default();
     response.results_by_topic_v3_and_below = respond(&wanted, codes.into_iter());
     response
@@ -73,10 +74,15 @@ fn partitions_of(topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, i32)> {
 /// v4: each transaction's partitions added (as v3) or, with `verify_only`, checked.
 async fn batched(
     shard: &Shard,
-    version: i16,
+    ctx: &RequestContext,
     transactions: &[AddPartitionsToTxnTransaction],
 ) -> AddPartitionsToTxnResponse {
     let mut response = AddPartitionsToTxnResponse::default();
+    // v4 is broker to broker: CLUSTER_ACTION on the cluster, as Kafka requires.
+    if !enforce::cluster_allowed(shard, ctx, Operation::ClusterAction) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     for txn in transactions {
         let wanted = partitions_of(&txn.topics);
         let producer = Producer {
@@ -87,7 +93,7 @@ async fn batched(
         let codes = if txn.verify_only {
             verify(shard, &producer, &wanted)
         } else {
-            add_all_or_none(shard, version, &producer, &wanted).await
+            add_all_or_none(shard, ctx, &producer, &wanted).await
         };
         let mut result = AddPartitionsToTxnResult::default();
         result.transactional_id = txn.transactional_id.clone();
@@ -119,11 +125,31 @@ fn verify(shard: &Shard, producer: &Producer<'_>, wanted: &[(String, i32)]) -> V
 /// UNKNOWN_TOPIC_OR_PARTITION for those and OPERATION_NOT_ATTEMPTED for the rest.
 async fn add_all_or_none(
     shard: &Shard,
-    version: i16,
+    ctx: &RequestContext,
     producer: &Producer<'_>,
     wanted: &[(String, i32)],
 ) -> Vec<i16> {
+    let version = ctx.version;
     let unknown: Vec<bool> = wanted.iter().map(|(t, p)| !exists(shard, t, *p)).collect();
+    let txn_denied =
+        enforce::transactional_id(shard, ctx, Operation::Write, producer.transactional_id).err();
+    if let Some(e) = txn_denied {
+        return wanted.iter().map(|_| e.code()).collect();
+    }
+    let denied: Vec<bool> = wanted
+        .iter()
+        .map(|(t, _)| enforce::topic(shard, ctx, Operation::Write, t).is_err())
+        .collect();
+    if denied.iter().any(|d| *d) {
+        // Kafka: the denied partitions TOPIC_AUTHORIZATION_FAILED, the rest not attempted.
+        return denied
+            .iter()
+            .map(|d| match d {
+                true => ResponseError::TopicAuthorizationFailed.code(),
+                false => ResponseError::OperationNotAttempted.code(),
+            })
+            .collect();
+    }
     let uniform = if unknown.iter().any(|u| *u) {
         None
     } else {

@@ -36,16 +36,33 @@ const OP_SUBTRACT: i8 = 3;
 type Outcome = Result<(), (ResponseError, String)>;
 
 /// Applies `change` to the current configs of a topic or a broker.
+/// `change` gets the resource's current overrides and its effective defaults (what APPEND
+/// and SUBTRACT start from when the key has no override, as in Kafka).
 async fn alter_resource(
     shard: &Shard,
     resource_type: i8,
     name: &StrBytes,
     validate_only: bool,
-    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+    change: impl FnOnce(&mut BTreeMap<String, String>, &BTreeMap<String, String>) -> Outcome,
 ) -> Outcome {
+    let defaults = shard.topic_defaults();
     match resource_type {
-        RESOURCE_TOPIC => alter_topic(shard, name, validate_only, change).await,
-        RESOURCE_BROKER => alter_broker(shard, name, validate_only, change).await,
+        RESOURCE_TOPIC => {
+            let defaults = defaults
+                .describe(&BTreeMap::new())
+                .into_iter()
+                .map(|(k, v, _)| (k.to_string(), v))
+                .collect();
+            alter_topic(shard, name, validate_only, |c| change(c, &defaults)).await
+        }
+        RESOURCE_BROKER => {
+            let defaults = defaults
+                .describe_broker_keys()
+                .into_iter()
+                .map(|(k, v, _)| (k.to_string(), v))
+                .collect();
+            alter_broker(shard, name, validate_only, |c| change(c, &defaults)).await
+        }
         other => Err((
             ResponseError::InvalidRequest,
             format!("resource type {other} has no configs to alter; topics (2) and brokers (4) do"),
@@ -133,6 +150,18 @@ async fn alter_broker(
     Ok(())
 }
 
+/// ALTER_CONFIGS on the topic, or on the cluster for a broker (Kafka's rule).
+fn authorize(shard: &Shard, ctx: &RequestContext, resource_type: i8, name: &str) -> Outcome {
+    crate::handlers::describe_configs::config_access(
+        shard,
+        ctx,
+        crate::acl::Operation::AlterConfigs,
+        resource_type,
+        name,
+    )
+    .map_err(|code| (code, "Authorization failed.".to_string()))
+}
+
 fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBytes>) {
     if let Err((code, message)) = outcome {
         *error_code = code.code();
@@ -143,28 +172,33 @@ fn fill(outcome: Outcome, error_code: &mut i16, error_message: &mut Option<StrBy
 /// Legacy AlterConfigs: the request's set replaces all of the resource's configs.
 pub async fn handle_alter(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = alter_resource(
-            shard,
-            resource.resource_type,
-            &resource.resource_name,
-            request.validate_only,
-            |configs| {
-                configs.clear();
-                for c in &resource.configs {
-                    configs.insert(
-                        c.name.to_string(),
-                        c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                    );
-                }
-                Ok(())
-            },
-        )
-        .await;
+        let outcome = authorize(shard, ctx, resource.resource_type, &resource.resource_name);
+        let outcome = if outcome.is_err() {
+            outcome
+        } else {
+            alter_resource(
+                shard,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |configs, _| {
+                    configs.clear();
+                    for c in &resource.configs {
+                        configs.insert(
+                            c.name.to_string(),
+                            c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                        );
+                    }
+                    Ok(())
+                },
+            )
+            .await
+        };
         let mut out =
             kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse::default(
             );
@@ -179,24 +213,30 @@ pub async fn handle_alter(
 /// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on individual keys.
 pub async fn handle_incremental(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in &request.resources {
-        let outcome = alter_resource(
-            shard,
-            resource.resource_type,
-            &resource.resource_name,
-            request.validate_only,
-            |configs| {
-                for c in &resource.configs {
-                    apply_operation(configs, &c.name, c.config_operation, c.value.as_deref())?;
-                }
-                Ok(())
-            },
-        )
-        .await;
+        let outcome = authorize(shard, ctx, resource.resource_type, &resource.resource_name);
+        let outcome = if outcome.is_err() {
+            outcome
+        } else {
+            alter_resource(
+                shard,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |configs, defaults| {
+                    for c in &resource.configs {
+                        let op = (c.config_operation, c.value.as_deref());
+                        apply_operation(configs, defaults, &c.name, op)?;
+                    }
+                    Ok(())
+                },
+            )
+            .await
+        };
         let mut out = kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();
@@ -208,13 +248,14 @@ pub async fn handle_incremental(
 
 fn apply_operation(
     configs: &mut BTreeMap<String, String>,
+    defaults: &BTreeMap<String, String>,
     name: &str,
-    op: i8,
-    value: Option<&str>,
+    (op, value): (i8, Option<&str>),
 ) -> Outcome {
     let list = |configs: &BTreeMap<String, String>| -> Vec<String> {
         configs
             .get(name)
+            .or_else(|| defaults.get(name))
             .map(|v| {
                 v.split(',')
                     .filter(|s| !s.is_empty())

@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
 };
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::Shard;
@@ -33,10 +34,14 @@ type Refusal = (ResponseError, String);
 /// its own.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let mut response = AlterPartitionReassignmentsResponse::default();
+    if !enforce::cluster_allowed(shard, ctx, Operation::Alter) {
+        response.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     response.allow_replication_factor_change = request.allow_replication_factor_change;
     for topic in request.topics {
         let name = topic.name.0.to_string();

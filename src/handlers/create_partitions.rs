@@ -8,6 +8,7 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::create_topics::manual_placement;
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
@@ -52,14 +53,25 @@ fn new_partition_placement(
 /// `validate_only`), or the error code and message saying why not.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut response = CreatePartitionsResponse::default();
     for topic in request.topics {
         let mut result = CreatePartitionsTopicResult::default();
         result.name = topic.name.clone();
-        let outcome = if shard.cluster.is_clustered() {
+        let outcome = if !enforce::allowed(
+            shard,
+            ctx,
+            Operation::Alter,
+            ResourceType::Topic,
+            &topic.name.0,
+        ) {
+            Err((
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".to_string(),
+            ))
+        } else if shard.cluster.is_clustered() {
             grow_in_cluster(shard, &topic, request.validate_only).await
         } else {
             grow_locally(shard, &topic, request.validate_only)

@@ -13,6 +13,7 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::config::validate_topic_key;
 use crate::handlers::describe_configs::source_code;
 use crate::handlers::request::RequestContext;
@@ -31,7 +32,27 @@ pub async fn handle(
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
     let mut response = CreateTopicsResponse::default();
+    // CREATE on the cluster allows every topic; otherwise CREATE on each topic (Kafka's rule).
+    let cluster_create = enforce::cluster_allowed(shard, ctx, Operation::Create);
     for topic in request.topics {
+        if !(cluster_create
+            || enforce::allowed(
+                shard,
+                ctx,
+                Operation::Create,
+                ResourceType::Topic,
+                &topic.name.0,
+            ))
+        {
+            let mut result = CreatableTopicResult::default();
+            result.name = topic.name.clone();
+            response.topics.push(failed(
+                result,
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".into(),
+            ));
+            continue;
+        }
         response
             .topics
             .push(create_one(shard, ctx.version, topic, request.validate_only).await);

@@ -7,6 +7,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::{Shard, groups};
@@ -18,14 +19,16 @@ pub const VERSIONS: (i16, i16) = (0, 2);
 /// saying why not (NOT_COORDINATOR for a group another shard coordinates).
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let mut results: Vec<(String, Option<ResponseError>)> = Vec::new();
     let mut owned = Vec::new();
     for id in &request.groups_names {
         let id = id.0.as_str().to_owned();
-        match groups::check_coordinator(shard, &id) {
+        match enforce::group(shard, ctx, Operation::Delete, &id)
+            .and_then(|()| groups::check_coordinator(shard, &id))
+        {
             Ok(()) => owned.push(id),
             Err(e) => results.push((id, Some(e))),
         }

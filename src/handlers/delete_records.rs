@@ -9,6 +9,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, retire_expired_segments};
 use crate::storage::log::DeleteRecordsError;
@@ -20,14 +21,23 @@ pub const VERSIONS: (i16, i16) = (0, 2);
 /// code.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let mut response = DeleteRecordsResponse::default();
     for topic in request.topics {
         let mut out = DeleteRecordsTopicResult::default();
         out.name = topic.name.clone();
+        let denied = enforce::topic(shard, ctx, Operation::Delete, &topic.name.0).err();
         for p in topic.partitions {
+            if let Some(e) = denied {
+                let mut refused = DeleteRecordsPartitionResult::default();
+                refused.partition_index = p.partition_index;
+                refused.low_watermark = -1;
+                refused.error_code = e.code();
+                out.partitions.push(refused);
+                continue;
+            }
             out.partitions
                 .push(delete_in_partition(shard, &topic.name.0, p.partition_index, p.offset).await);
         }

@@ -7,6 +7,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::Shard;
@@ -18,7 +19,7 @@ pub const VERSIONS: (i16, i16) = (1, 6);
 /// with INVALID_TOPIC_EXCEPTION.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
     let mut targets: Vec<(Option<String>, uuid::Uuid)> = request
@@ -34,12 +35,19 @@ pub async fn handle(
     );
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
-        response.responses.push(delete_one(shard, name, id).await);
+        response
+            .responses
+            .push(delete_one(shard, ctx, name, id).await);
     }
     response
 }
 
-async fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> DeletableTopicResult {
+async fn delete_one(
+    shard: &Shard,
+    ctx: &RequestContext,
+    name: Option<String>,
+    id: uuid::Uuid,
+) -> DeletableTopicResult {
     let mut result = DeletableTopicResult::default();
     result.topic_id = id;
     let resolved = match &name {
@@ -51,6 +59,16 @@ async fn delete_one(shard: &Shard, name: Option<String>, id: uuid::Uuid) -> Dele
         result.error_code = ResponseError::UnknownTopicId.code();
         return result;
     };
+    if !enforce::allowed(
+        shard,
+        ctx,
+        Operation::Delete,
+        ResourceType::Topic,
+        &resolved,
+    ) {
+        result.error_code = ResponseError::TopicAuthorizationFailed.code();
+        return result;
+    }
     if crate::handlers::is_internal_topic(&resolved) {
         // Deleting __consumer_offsets would wipe every group's committed offsets.
         result.error_code = ResponseError::InvalidTopicException.code();

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
+use crate::acl::{CLUSTER_NAME, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::metadata::brokers::{advertised_brokers, controller_broker};
@@ -16,18 +17,23 @@ use crate::shard::Shard;
 pub const VERSIONS: (i16, i16) = (0, 1);
 
 /// Every live shard as a broker (advertised host, the shard's port), the cluster id and the
-/// controller; authorized operations are not computed (i32::MIN).
+/// controller; the principal's authorized operations on the cluster when asked (all of them
+/// without an authorizer, as Kafka answers), else i32::MIN.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
-    _request: DescribeClusterRequest,
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let config = &shard.config;
     let mut response = DescribeClusterResponse::default();
     response.cluster_id = str_bytes(shard.cluster.cluster_id.clone());
     response.controller_id = BrokerId(controller_broker(&shard.cluster, config));
     response.endpoint_type = 1;
-    response.cluster_authorized_operations = i32::MIN;
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        enforce::authorized_operations(shard, ctx, ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        i32::MIN
+    };
     response.brokers = advertised_brokers(&shard.cluster, config)
         .into_iter()
         .map(|a| {

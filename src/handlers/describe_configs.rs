@@ -10,6 +10,7 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::config::{ValueSource, is_sensitive_key};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
@@ -95,16 +96,51 @@ fn config_type(name: &str) -> i8 {
 /// UNKNOWN_TOPIC_OR_PARTITION, another resource type INVALID_REQUEST.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let mut response = DescribeConfigsResponse::default();
     response.results = request
         .resources
         .iter()
-        .map(|r| describe_resource(shard, r))
+        .map(|r| {
+            match config_access(
+                shard,
+                ctx,
+                Operation::DescribeConfigs,
+                r.resource_type,
+                &r.resource_name,
+            ) {
+                Ok(()) => describe_resource(shard, r),
+                Err(code) => {
+                    let mut result = DescribeConfigsResult::default();
+                    result.resource_type = r.resource_type;
+                    result.resource_name = r.resource_name.clone();
+                    result.error_code = code.code();
+                    result
+                }
+            }
+        })
         .collect();
     response
+}
+
+/// Kafka's check for the config APIs: `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic,
+/// or on the cluster for a broker resource; other resource types are left to the handler.
+pub(crate) fn config_access(
+    shard: &Shard,
+    ctx: &RequestContext,
+    op: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), ResponseError> {
+    match resource_type {
+        RESOURCE_TOPIC => enforce::topic(shard, ctx, op, name),
+        RESOURCE_BROKER => enforce::cluster_allowed(shard, ctx, op)
+            .then_some(())
+            .ok_or(ResponseError::ClusterAuthorizationFailed),
+        _ => Ok(()),
+    }
 }
 
 fn entry(name: &str, value: String, source: i8) -> DescribeConfigsResourceResult {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
@@ -23,7 +24,22 @@ pub async fn handle(
     response.groups = request
         .groups
         .iter()
-        .map(|id| describe(shard, id.0.as_str(), ctx.version))
+        .map(|id| {
+            let mut described = describe(shard, id.0.as_str(), ctx.version);
+            if let Err(e) = enforce::group(shard, ctx, Operation::Describe, id.0.as_str()) {
+                described = DescribedGroup::default();
+                described.group_id = id.clone();
+                described.error_code = e.code();
+            } else if request.include_authorized_operations {
+                described.authorized_operations = enforce::authorized_operations(
+                    shard,
+                    ctx,
+                    crate::acl::ResourceType::Group,
+                    id.0.as_str(),
+                );
+            }
+            described
+        })
         .collect();
     response
 }

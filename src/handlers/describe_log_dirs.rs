@@ -5,11 +5,13 @@
 
 use std::rc::Rc;
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::Shard;
@@ -61,6 +63,11 @@ pub async fn handle(
         dir.usable_bytes = usable;
     }
     let mut response = DescribeLogDirsResponse::default();
+    // DESCRIBE on the cluster, as Kafka checks (v3+ carry the error; older ones get nothing).
+    if !enforce::cluster_allowed(shard, ctx, Operation::Describe) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     response.results = vec![dir];
     response
 }

@@ -11,6 +11,7 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 
@@ -21,14 +22,22 @@ pub const VERSIONS: (i16, i16) = (0, 0);
 /// it.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let mut response = DescribeProducersResponse::default();
     for topic in request.topics {
         let mut out = TopicResponse::default();
         out.name = topic.name.clone();
+        let denied = enforce::topic(shard, ctx, Operation::Read, &topic.name.0).err();
         for index in topic.partition_indexes {
+            if let Some(e) = denied {
+                let mut refused = PartitionResponse::default();
+                refused.partition_index = index;
+                refused.error_code = e.code();
+                out.partitions.push(refused);
+                continue;
+            }
             out.partitions
                 .push(describe(shard, &topic.name.0, index).await);
         }

@@ -12,6 +12,7 @@ use kafka_protocol::messages::describe_quorum_response::{
 };
 use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::metadata::quorum::QuorumMetrics;
@@ -30,6 +31,10 @@ pub async fn handle(
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
     let mut response = DescribeQuorumResponse::default();
+    if !enforce::cluster_allowed(shard, ctx, Operation::Describe) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return for_version(response, ctx.version);
+    }
     let Some(controller) = shard.cluster.controller() else {
         response.error_code = ResponseError::InvalidRequest.code();
         response.error_message = Some(str_bytes(

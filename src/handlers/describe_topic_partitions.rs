@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse,
 };
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::topic_name;
 use crate::metadata::TopicMeta;
@@ -28,7 +29,7 @@ const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 /// `response_partition_limit` partitions (clamped to 1..=2000), and the cursor to continue from.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     // An empty list asks for every topic, in name order, as the cursor needs.
@@ -48,6 +49,14 @@ pub async fn handle(
     };
     names.sort();
     names.dedup();
+    // As in Kafka: a listing leaves out topics the principal may not DESCRIBE; a named one
+    // gets TOPIC_AUTHORIZATION_FAILED.
+    let listing = request.topics.is_empty();
+    let may_describe =
+        |name: &str| enforce::allowed(shard, ctx, Operation::Describe, ResourceType::Topic, name);
+    if listing {
+        names.retain(|n| may_describe(n));
+    }
     let (start_topic, start_partition) = match &request.cursor {
         Some(c) => (c.topic_name.0.to_string(), c.partition_index),
         None => (String::new(), 0),
@@ -62,11 +71,19 @@ pub async fn handle(
         } else {
             0
         };
+        if !may_describe(&name) {
+            let mut denied = unknown_topic(&name);
+            denied.error_code = ResponseError::TopicAuthorizationFailed.code();
+            response.topics.push(denied);
+            continue;
+        }
         let Some(meta) = shard.cluster.topic(&name) else {
             response.topics.push(unknown_topic(&name));
             continue;
         };
-        let (topic, next) = describe(shard, &meta, first, &mut budget);
+        let (mut topic, next) = describe(shard, &meta, first, &mut budget);
+        topic.topic_authorized_operations =
+            enforce::authorized_operations(shard, ctx, ResourceType::Topic, &name);
         response.topics.push(topic);
         if let Some(partition_index) = next {
             let mut cursor = Cursor::default();

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TransactionalId,
 };
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::{Shard, txns};
@@ -20,12 +21,21 @@ pub const VERSIONS: (i16, i16) = (0, 0);
 /// One state per transactional id asked; NOT_COORDINATOR for ids another shard coordinates.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let mut response = DescribeTransactionsResponse::default();
     for id in request.transactional_ids {
-        response.transaction_states.push(describe(shard, id));
+        let state = match enforce::transactional_id(shard, ctx, Operation::Describe, &id) {
+            Ok(()) => describe(shard, id),
+            Err(e) => {
+                let mut refused = TransactionState::default();
+                refused.transactional_id = id;
+                refused.error_code = e.code();
+                refused
+            }
+        };
+        response.transaction_states.push(state);
     }
     response
 }

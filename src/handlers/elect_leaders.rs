@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::metadata::{Leadership, TopicMeta};
@@ -31,10 +32,14 @@ type Refusal = (ResponseError, Option<String>);
 /// the one this election type wants (and only those are listed in the answer).
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
     let mut response = ElectLeadersResponse::default();
+    if !enforce::cluster_allowed(shard, ctx, Operation::Alter) {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     let election = request.election_type;
     if election != PREFERRED && election != UNCLEAN {
         response.error_code = ResponseError::InvalidRequest.code();

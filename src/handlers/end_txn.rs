@@ -11,6 +11,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, txns};
 
@@ -32,7 +33,16 @@ pub async fn handle(
         response.producer_epoch = -1;
     }
     let started = std::time::Instant::now();
-    if let Err(e) = end(shard, ctx.version, &request).await {
+    let authorized = enforce::transactional_id(
+        shard,
+        ctx,
+        Operation::Write,
+        request.transactional_id.as_str(),
+    );
+    if let Err(e) = match authorized {
+        Ok(()) => end(shard, ctx.version, &request).await,
+        Err(e) => Err(e),
+    } {
         response.error_code = e.code();
     }
     tracing::debug!(

@@ -26,6 +26,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body};
 use crate::protocol::fetch_response::{
     FetchResponseWriter, Part, PartitionHeader, RecordsSource, TopicKey,
@@ -132,7 +133,7 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
     loop {
         let seen = shard.data_arrived.generation();
         let stopping = shard.shutdown_event.generation();
-        let (plan, bytes, answer_now) = plan_reads(shard, ctx.version, &request).await;
+        let (plan, bytes, answer_now) = plan_reads(shard, ctx, &request).await;
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as u64
             || answer_now
@@ -154,9 +155,10 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
 
 async fn plan_reads(
     shard: &Rc<Shard>,
-    version: i16,
+    ctx: &RequestContext,
     request: &FetchRequest,
 ) -> (Vec<TopicPlan>, u64, bool) {
+    let version = ctx.version;
     let mut budget = request.max_bytes.max(0) as u64;
     let mut total = 0u64;
     let mut answer_now = false;
@@ -171,10 +173,25 @@ async fn plan_reads(
         } else {
             (topic.topic.0.to_string(), uuid::Uuid::nil(), true)
         };
+        // Authorization as in Kafka: followers need CLUSTER_ACTION, consumers READ the topic.
+        let allowed = match reader {
+            Reader::Follower { .. } => {
+                enforce::cluster_allowed(shard, ctx, Operation::ClusterAction)
+            }
+            Reader::Consumer { .. } => {
+                !known || enforce::allowed(shard, ctx, Operation::Read, ResourceType::Topic, &name)
+            }
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         let mut topic_bytes = 0u64;
         for p in &topic.partitions {
-            let plan = if known {
+            let plan = if !allowed {
+                let denied = match reader {
+                    Reader::Follower { .. } => ResponseError::ClusterAuthorizationFailed,
+                    Reader::Consumer { .. } => ResponseError::TopicAuthorizationFailed,
+                };
+                error_plan(p.partition, denied)
+            } else if known {
                 let read = Read {
                     reader,
                     version,

@@ -11,6 +11,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::metadata::brokers::advertised_broker;
@@ -38,7 +39,20 @@ pub async fn handle(
     };
     let found: Vec<Coordinator> = keys
         .into_iter()
-        .map(|key| find(shard, request.key_type, key))
+        .map(|key| {
+            // DESCRIBE on the group or transactional id, as Kafka checks before looking.
+            let denied = match request.key_type {
+                KEY_TYPE_GROUP => enforce::group(shard, ctx, Operation::Describe, &key).err(),
+                KEY_TYPE_TRANSACTION => {
+                    enforce::transactional_id(shard, ctx, Operation::Describe, &key).err()
+                }
+                _ => None,
+            };
+            match denied {
+                Some(e) => failed(key, e, "Authorization failed."),
+                None => find(shard, request.key_type, key),
+            }
+        })
         .collect();
     shape(found, ctx.version)
 }

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
@@ -20,7 +21,9 @@ pub async fn handle(
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
     let (group_id, heartbeat) = wire::heartbeat_request(&request, ctx.version);
-    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+    if let Err(e) = enforce::group(shard, ctx, Operation::Read, &group_id)
+        .and_then(|()| groups::check_coordinator(shard, &group_id))
+    {
         return wire::heartbeat_response(Some(e));
     }
     let now = crate::now_ms();

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::txn::InitOutcome;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
@@ -30,8 +31,14 @@ pub async fn handle(
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;
     let result = match &request.transactional_id {
-        Some(id) => transactional(shard, ctx.version, id.as_str(), &request).await,
-        None => idempotent(shard, &request).await,
+        Some(id) => match enforce::transactional_id(shard, ctx, Operation::Write, id.as_str()) {
+            Ok(()) => transactional(shard, ctx.version, id.as_str(), &request).await,
+            Err(e) => Err(e),
+        },
+        None => match enforce::idempotent_write(shard, ctx) {
+            Ok(()) => idempotent(shard, &request).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok((id, epoch)) => {

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::types::JoinResponse;
 use crate::coordinator::group::{Response, wire};
 use crate::handlers::request::RequestContext;
@@ -27,7 +28,9 @@ pub async fn handle(
         wire::join_request(&request, ctx.version, &ctx.client_id, &ctx.client_host);
     let member_id = join.member_id.clone();
     let error = |e| wire::join_response(&JoinResponse::error(e, &member_id), ctx.version);
-    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+    if let Err(e) = enforce::group(shard, ctx, Operation::Read, &group_id)
+        .and_then(|()| groups::check_coordinator(shard, &group_id))
+    {
         return error(e);
     }
     let now = crate::now_ms();

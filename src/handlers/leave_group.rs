@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::types::LeaveResponse;
 use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
@@ -21,7 +22,9 @@ pub async fn handle(
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let (group_id, leaving) = wire::leave_request(&request, ctx.version);
-    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+    if let Err(e) = enforce::group(shard, ctx, Operation::Read, &group_id)
+        .and_then(|()| groups::check_coordinator(shard, &group_id))
+    {
         let refused = LeaveResponse {
             error: Some(e),
             members: Vec::new(),

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
@@ -20,7 +21,11 @@ pub async fn handle(
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
     let (states, types) = wire::list_groups_request(&request);
-    let listed = shard.groups.read(|c| c.list_groups(&states, &types));
+    let mut listed = shard.groups.read(|c| c.list_groups(&states, &types));
+    // Without DESCRIBE on the cluster, only the groups the principal may DESCRIBE (Kafka's rule).
+    if !enforce::cluster_allowed(shard, ctx, Operation::Describe) {
+        listed.retain(|g| enforce::group(shard, ctx, Operation::Describe, &g.group_id).is_ok());
+    }
     let mut response = wire::list_groups_response(&listed);
     if ctx.version < 5 {
         // The group type column exists only from v5.

@@ -11,6 +11,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::storage::segment::TimestampLookup;
@@ -40,7 +41,18 @@ pub async fn handle(
     for topic in request.topics {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = topic.name.clone();
+        let denied = enforce::topic(shard, ctx, Operation::Describe, &topic.name.0).err();
         for p in topic.partitions {
+            if let Some(e) = denied {
+                let mut refused = ListOffsetsPartitionResponse::default();
+                refused.partition_index = p.partition_index;
+                refused.timestamp = -1;
+                refused.offset = -1;
+                refused.leader_epoch = -1;
+                refused.error_code = e.code();
+                out.partitions.push(refused);
+                continue;
+            }
             out.partitions.push(
                 list_partition(
                     shard,

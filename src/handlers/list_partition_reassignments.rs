@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::topic_name;
 use crate::metadata::image::{PartitionImage, TopicImage};
@@ -24,10 +25,14 @@ pub const VERSIONS: (i16, i16) = (0, 0);
 /// Lists the ongoing reassignments among the asked partitions.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let mut response = ListPartitionReassignmentsResponse::default();
+    if !enforce::cluster_allowed(shard, ctx, Operation::Describe) {
+        response.error_code = kafka_protocol::ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     let Some(image) = shard.cluster.image() else {
         return response;
     };

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{
     ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
 };
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::txn::{TxnMetadata, TxnStatus};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
@@ -32,7 +33,7 @@ const STATES: [TxnStatus; 8] = [
 /// are returned in `unknown_state_filters`.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let mut response = ListTransactionsResponse::default();
@@ -43,7 +44,7 @@ pub async fn handle(
         .cloned()
         .collect();
     let now = crate::now_ms();
-    let states = shard.txns.read(|c| {
+    let states: Vec<TransactionState> = shard.txns.read(|c| {
         c.all()
             .filter(|m| matches(m, &request, now))
             .map(|m| {
@@ -55,7 +56,13 @@ pub async fn handle(
             })
             .collect()
     });
-    response.transaction_states = states;
+    // Only the transactional ids the principal may DESCRIBE, as Kafka lists them.
+    response.transaction_states = states
+        .into_iter()
+        .filter(|s| {
+            enforce::transactional_id(shard, ctx, Operation::Describe, &s.transactional_id).is_ok()
+        })
+        .collect();
     response
 }
 

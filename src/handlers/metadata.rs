@@ -1,7 +1,9 @@
 //! Metadata (key 3): every live shard as a broker (all nodes' in a cluster), and for each topic
 //! its partitions with leader, epoch, replicas and ISR (single node: replicas = ISR = the
 //! owning shard). Unknown topics are auto-created when `auto.create.topics.enable` is on and
-//! the client allows it (through the controller quorum in a cluster).
+//! the client allows it (through the controller quorum in a cluster). With an authorizer, a
+//! listing leaves out topics the principal may not DESCRIBE, a named one gets
+//! TOPIC_AUTHORIZATION_FAILED, and auto-creation needs CREATE on the cluster or the topic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -13,6 +15,7 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
+use crate::acl::{CLUSTER_NAME, Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::metadata::brokers::{advertised_brokers, controller_broker};
@@ -42,7 +45,20 @@ pub async fn handle(
     } else {
         controller_broker(&shard.cluster, config)
     });
-    response.cluster_authorized_operations = i32::MIN;
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        enforce::authorized_operations(shard, ctx, ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        i32::MIN
+    };
+    let with_ops = request.include_topic_authorized_operations;
+    let describe = |meta: &TopicMeta, live: &BTreeSet<i32>| {
+        let mut t = describe_topic(shard, meta, live);
+        if with_ops {
+            t.topic_authorized_operations =
+                enforce::authorized_operations(shard, ctx, ResourceType::Topic, &meta.name);
+        }
+        t
+    };
     let brokers = advertised_brokers(&shard.cluster, config);
     let live: BTreeSet<i32> = brokers.iter().map(|b| b.id).collect();
     response.brokers = brokers
@@ -61,26 +77,32 @@ pub async fn handle(
         None => true,
         Some(t) => t.is_empty() && ctx.version == 0,
     };
+    // With an authorizer, a listing leaves out the topics the principal may not describe.
+    let may_describe =
+        |name: &str| enforce::allowed(shard, ctx, Operation::Describe, ResourceType::Topic, name);
     if all_topics {
         response.topics = shard
             .cluster
             .topics()
             .iter()
-            .map(|t| describe_topic(shard, t, &live))
+            .filter(|t| may_describe(&t.name))
+            .map(|t| describe(t, &live))
             .collect();
         return response;
     }
     let may_create = ctx.version < 4 || request.allow_auto_topic_creation;
     for requested in request.topics.unwrap_or_default() {
         let topic = match &requested.name {
-            Some(name) => lookup_or_create(shard, &name.0, may_create).await,
+            Some(name) if !may_describe(&name.0) => Err(ResponseError::TopicAuthorizationFailed),
+            Some(name) => lookup_or_create(shard, ctx, &name.0, may_create).await,
             None => shard
                 .cluster
                 .topic_by_id(requested.topic_id)
+                .filter(|t| may_describe(&t.name))
                 .ok_or(ResponseError::UnknownTopicId),
         };
         response.topics.push(match topic {
-            Ok(meta) => describe_topic(shard, &meta, &live),
+            Ok(meta) => describe(&meta, &live),
             Err(code) => error_topic(
                 requested.name.map(|n| n.0.to_string()),
                 requested.topic_id,
@@ -93,6 +115,7 @@ pub async fn handle(
 
 async fn lookup_or_create(
     shard: &Shard,
+    ctx: &RequestContext,
     name: &str,
     may_create: bool,
 ) -> Result<Arc<TopicMeta>, ResponseError> {
@@ -104,6 +127,12 @@ async fn lookup_or_create(
     }
     if !(may_create && shard.config.auto_create_topics) {
         return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    // Auto-creation needs CREATE on the cluster or on the topic, as in Kafka.
+    if !(enforce::cluster_allowed(shard, ctx, Operation::Create)
+        || enforce::allowed(shard, ctx, Operation::Create, ResourceType::Topic, name))
+    {
+        return Err(ResponseError::TopicAuthorizationFailed);
     }
     auto_create(shard, name).await
 }

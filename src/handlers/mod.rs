@@ -8,12 +8,16 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -22,6 +26,7 @@ pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -166,6 +171,11 @@ registry! {
         DescribeProducers(DescribeProducersRequest) => describe_producers::handle, describe_producers::VERSIONS;
         SaslHandshake(SaslHandshakeRequest) => sasl_handshake::handle, sasl_handshake::VERSIONS;
         SaslAuthenticate(SaslAuthenticateRequest) => sasl_authenticate::handle, sasl_authenticate::VERSIONS;
+        CreateAcls(CreateAclsRequest) => create_acls::handle, create_acls::VERSIONS;
+        DescribeAcls(DescribeAclsRequest) => describe_acls::handle, describe_acls::VERSIONS;
+        DeleteAcls(DeleteAclsRequest) => delete_acls::handle, delete_acls::VERSIONS;
+        DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) => describe_user_scram_credentials::handle, describe_user_scram_credentials::VERSIONS;
+        AlterUserScramCredentials(AlterUserScramCredentialsRequest) => alter_user_scram_credentials::handle, alter_user_scram_credentials::VERSIONS;
     }
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;

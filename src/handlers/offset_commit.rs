@@ -7,6 +7,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use crate::acl::{Operation, enforce};
 #[cfg(test)]
 use crate::coordinator::group::offsets::TopicErrors;
 use crate::coordinator::group::offsets::{self, CommitTopic};
@@ -27,10 +28,16 @@ pub async fn handle(
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let (group_id, mut commit) = wire::offset_commit_request(&request, ctx.version);
-    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+    if let Err(e) = enforce::group(shard, ctx, Operation::Read, &group_id)
+        .and_then(|()| groups::check_coordinator(shard, &group_id))
+    {
         return wire::offset_commit_response(&offsets::uniform_errors(&commit.topics, e));
     }
-    let (known, unknown) = split_unknown(&shard.cluster, std::mem::take(&mut commit.topics));
+    // Topics the principal may not READ are answered TOPIC_AUTHORIZATION_FAILED, as in Kafka.
+    let (readable, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut commit.topics)
+        .into_iter()
+        .partition(|t| enforce::topic(shard, ctx, Operation::Read, &t.name).is_ok());
+    let (known, unknown) = split_unknown(&shard.cluster, readable);
     commit.topics = known;
     let mut results = Vec::new();
     if !commit.topics.is_empty() {
@@ -46,6 +53,10 @@ pub async fn handle(
     results.extend(offsets::uniform_errors(
         &unknown,
         ResponseError::UnknownTopicOrPartition,
+    ));
+    results.extend(offsets::uniform_errors(
+        &denied,
+        ResponseError::TopicAuthorizationFailed,
     ));
     wire::offset_commit_response(&results)
 }

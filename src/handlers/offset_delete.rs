@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
@@ -16,11 +17,13 @@ pub const VERSIONS: (i16, i16) = (0, 0);
 /// when this shard does not coordinate the group or the deletion fails.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let (group_id, topics) = wire::offset_delete_request(&request);
-    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+    if let Err(e) = enforce::group(shard, ctx, Operation::Delete, &group_id)
+        .and_then(|()| groups::check_coordinator(shard, &group_id))
+    {
         return wire::offset_delete_response(&Err(e));
     }
     let (result, effects) = shard.groups.call(|c| c.delete_offsets(&group_id, &topics));

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::wire::{self, FetchedGroup};
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
@@ -23,11 +24,13 @@ pub async fn handle(
     let answers: Vec<FetchedGroup> = wire::offset_fetch_request(&request, ctx.version)
         .into_iter()
         .map(|(group_id, topics)| {
-            let result = groups::check_coordinator(shard, &group_id).map(|()| {
-                shard
-                    .groups
-                    .read(|c| c.fetch_offsets(&group_id, topics.as_deref()))
-            });
+            let result = enforce::group(shard, ctx, Operation::Describe, &group_id)
+                .and_then(|()| groups::check_coordinator(shard, &group_id))
+                .map(|()| {
+                    shard
+                        .groups
+                        .read(|c| c.fetch_offsets(&group_id, topics.as_deref()))
+                });
             (group_id, result)
         })
         .collect();

@@ -19,6 +19,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::fetch::check_leader_epoch;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
@@ -30,15 +31,25 @@ pub const VERSIONS: (i16, i16) = (2, 4);
 /// Answers every partition of the request.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let mut response = OffsetForLeaderEpochResponse::default();
     for topic in request.topics {
         let mut out = OffsetForLeaderTopicResult::default();
         out.topic = topic.topic.clone();
+        // A replica needs CLUSTER_ACTION, a client DESCRIBE on the topic (Kafka's rule).
+        let denied = if request.replica_id.0 >= 0 {
+            (!enforce::cluster_allowed(shard, ctx, Operation::ClusterAction))
+                .then_some(ResponseError::ClusterAuthorizationFailed)
+        } else {
+            enforce::topic(shard, ctx, Operation::Describe, &topic.topic.0).err()
+        };
         for p in &topic.partitions {
-            let answer = end_offset(shard, &topic.topic.0, p).await;
+            let answer = match denied {
+                Some(e) => Err(e),
+                None => end_offset(shard, &topic.topic.0, p).await,
+            };
             out.partitions.push(answer.unwrap_or_else(|e| {
                 let mut failed = EpochEndOffset::default();
                 failed.partition = p.partition;

@@ -21,11 +21,13 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::produce_legacy;
 use crate::handlers::request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
 use crate::shard::Shard;
 use crate::shard::replication;
 use crate::storage::log::{AppendError, FlushWait, Partition};
+use crate::storage::recompress::recompress;
 use crate::storage::validate::validate_produce;
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
@@ -69,12 +71,37 @@ pub async fn handle(
     let mut response = ProduceResponse::default();
     let mut appended = false;
     let mut awaiting: Vec<AwaitingReplicas> = Vec::new();
+    // Authorization as in Kafka: WRITE on the transactional id (if any), then per topic.
+    let txn_denied = request.transactional_id.as_ref().is_some_and(|id| {
+        !enforce::allowed(
+            shard,
+            ctx,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id,
+        )
+    });
     for topic in request.topic_data {
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
         out.topic_id = topic.topic_id;
+        let denied = if txn_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !enforce::allowed(
+            shard,
+            ctx,
+            Operation::Write,
+            ResourceType::Topic,
+            &topic.name.0,
+        ) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         for data in topic.partition_data {
-            let result = if acks_valid {
+            let result = if let Some(error) = denied {
+                failure(data.index, error, None)
+            } else if acks_valid {
                 let target = Target {
                     version: ctx.version,
                     acks,
@@ -199,10 +226,23 @@ async fn append_partition(
     };
     let records = records.unwrap_or_default();
     let (max_message_bytes, compacted) = partition.produce_limits();
-    let validated = match validate_produce(&records, max_message_bytes, compacted) {
+    let mut validated = match validate_produce(&records, max_message_bytes, compacted) {
         Ok(v) => v,
         Err(e) => return Err(refused(target, &e)),
     };
+    if let Some(codec) = partition.produce_codec() {
+        // The topic's compression.type: batches in another codec are rewritten in it, and the
+        // result is validated again (its size may now exceed max.message.bytes).
+        let rewritten = recompress(validated.bytes(), codec).and_then(|r| match r {
+            Some(bytes) => validate_produce(&bytes, max_message_bytes, compacted).map(Some),
+            None => Ok(None),
+        });
+        match rewritten {
+            Ok(Some(v)) => validated = v,
+            Ok(None) => {}
+            Err(e) => return Err(refused(target, &e)),
+        }
+    }
     if target.version >= 3 && validated.batch_count() > 1 {
         // Kafka's rule (ProduceRequest v3+): an idempotent producer's sequence check answers
         // one batch, so a second batch in the same partition could be dropped as a duplicate.

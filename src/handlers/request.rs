@@ -55,6 +55,9 @@ pub struct RequestContext {
     pub client_id: String,
     /// The peer address as Kafka reports it (`/127.0.0.1`); DescribeGroups shows it.
     pub client_host: String,
+    /// Who sent it, as the authorizer sees it: `User:<SASL user>`, or `User:ANONYMOUS` on a
+    /// connection without authentication.
+    pub principal: std::rc::Rc<str>,
 }
 
 fn encode_error(e: impl std::fmt::Display) -> DispatchError {

@@ -11,10 +11,9 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 
-use crate::config::SaslConfig;
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::protocol::scram::{self, ScramError, ScramExchange, ScramHash};
+use crate::protocol::scram::{self, ScramCredential, ScramError, ScramExchange, ScramHash};
 use crate::shard::Shard;
 
 /// Versions served: every version the protocol crate has.
@@ -99,16 +98,15 @@ pub fn authenticate_plain(
 }
 
 /// The answer to SCRAM's client-first message: the server-first message.
+/// `credential` finds a user's credential for `hash`.
 pub fn scram_first(
     request: &SaslAuthenticateRequest,
     hash: ScramHash,
-    sasl: &SaslConfig,
+    credential: impl Fn(&str) -> Option<ScramCredential>,
 ) -> (SaslAuthenticateResponse, Result<ScramExchange, ScramError>) {
     // A v4 UUID's 122 random bits, as hex: printable and comma-free, as SCRAM nonces must be.
     let nonce = uuid::Uuid::new_v4().simple().to_string();
-    match scram::server_first(hash, &request.auth_bytes, &nonce, |user| {
-        sasl.scram_credential(user, hash)
-    }) {
+    match scram::server_first(hash, &request.auth_bytes, &nonce, credential) {
         Ok((message, exchange)) => (challenge(message), Ok(exchange)),
         Err(e) => (refused(), Err(e)),
     }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::types::SyncResponse;
 use crate::coordinator::group::{Response, wire};
 use crate::handlers::request::RequestContext;
@@ -23,7 +24,9 @@ pub async fn handle(
 ) -> SyncGroupResponse {
     let (group_id, sync) = wire::sync_request(&request, ctx.version);
     let error = |e| response(&SyncResponse::error(e), ctx.version);
-    if let Err(e) = groups::check_coordinator(shard, &group_id) {
+    if let Err(e) = enforce::group(shard, ctx, Operation::Read, &group_id)
+        .and_then(|()| groups::check_coordinator(shard, &group_id))
+    {
         return error(e);
     }
     let now = crate::now_ms();

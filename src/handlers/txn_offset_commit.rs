@@ -12,6 +12,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::coordinator::group::records::{OffsetCommitKey, OffsetCommitValue, Record};
 use crate::handlers::request::RequestContext;
 use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
@@ -25,10 +26,28 @@ pub const VERSIONS: (i16, i16) = (0, 3);
 /// producer, or none are.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
-    let code = match commit(shard, &request).await {
+    // Kafka's order: WRITE on the transactional id, READ on the group, READ on each topic.
+    let authorized = enforce::transactional_id(
+        shard,
+        ctx,
+        Operation::Write,
+        request.transactional_id.as_str(),
+    )
+    .and_then(|()| enforce::group(shard, ctx, Operation::Read, request.group_id.as_str()))
+    .and_then(|()| {
+        request
+            .topics
+            .iter()
+            .try_for_each(|t| enforce::topic(shard, ctx, Operation::Read, &t.name))
+    });
+    let outcome = match authorized {
+        Ok(()) => commit(shard, &request).await,
+        Err(e) => Err(e),
+    };
+    let code = match outcome {
         Ok(()) => 0,
         Err(e) => e.code(),
     };

@@ -27,6 +27,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
 };
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
+use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::metadata::NOT_ON_THIS_NODE;
 use crate::shard::{Shard, join, txns};
@@ -38,15 +39,23 @@ pub const VERSIONS: (i16, i16) = (1, 1);
 /// written concurrently (each waits for its own ISR).
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    // Broker to broker: CLUSTER_ACTION on the cluster, as Kafka requires.
+    let denied = (!enforce::cluster_allowed(shard, ctx, Operation::ClusterAction))
+        .then_some(kafka_protocol::ResponseError::ClusterAuthorizationFailed.code());
     let writes = request.markers.iter().flat_map(|marker| {
         marker.topics.iter().flat_map(move |topic| {
             topic
                 .partition_indexes
                 .iter()
-                .map(move |&index| write(shard, marker, topic.name.as_str(), index))
+                .map(move |&index| async move {
+                    match denied {
+                        Some(code) => Err(code),
+                        None => write(shard, marker, topic.name.as_str(), index).await,
+                    }
+                })
         })
     });
     let mut codes = join::join_all(writes.collect()).await.into_iter();

@@ -201,6 +201,9 @@ pub(super) struct PersistedState {
     /// apply to the whole node: its shards are one process sharing one configuration.
     #[serde(default)]
     pub(super) broker_configs: BTreeMap<String, String>,
+    /// ACL bindings and SCRAM credentials made with the admin APIs.
+    #[serde(default)]
+    pub(super) security: super::security::SecurityState,
 }
 
 /// Producer ids are reserved in blocks so that allocation persists only once per block.
@@ -269,6 +272,7 @@ impl Cluster {
                 // earlier allocation rather than risk reusing one.
                 producer_id_block_end: 1 << 40,
                 broker_configs: BTreeMap::new(),
+                security: super::security::SecurityState::default(),
             },
             Err(e) => return Err(e.into()),
         };
@@ -599,6 +603,23 @@ impl Cluster {
         }
         *next = id + 1;
         Ok(id)
+    }
+
+    /// The ACL bindings and SCRAM credentials.
+    pub fn security(&self) -> super::security::SecurityState {
+        self.read().security.clone()
+    }
+
+    /// Single node: applies `change` to the security state and persists it.
+    pub(super) fn change_security_local<R>(
+        &self,
+        change: impl FnOnce(&mut super::security::SecurityState) -> R,
+    ) -> Result<R, MetadataError> {
+        let mut state = self.write();
+        let mut next = state.clone();
+        let answer = change(&mut next.security);
+        self.commit(&mut state, next)?;
+        Ok(answer)
     }
 
     /// Persists `next` and only then makes it visible: a failed write changes nothing.

@@ -153,6 +153,22 @@ pub enum MetaCommand {
         /// applying bumps it by one.
         partition_epoch: i32,
     },
+    /// Adds ACL bindings (CreateAcls); each already validated, existing ones are kept once.
+    CreateAcls {
+        /// The bindings to add.
+        bindings: Vec<crate::acl::AclBinding>,
+    },
+    /// Removes every ACL binding one of the filters matches (DeleteAcls); the reply lists the
+    /// removed bindings per filter.
+    DeleteAcls {
+        /// The filters, in request order.
+        filters: Vec<crate::acl::AclFilter>,
+    },
+    /// Sets and removes SCRAM credentials (AlterUserScramCredentials), in order.
+    AlterScramCredentials {
+        /// The validated changes.
+        changes: Vec<crate::metadata::security::ScramChange>,
+    },
     /// Starts, replaces or (with no target) cancels the reassignment of one partition
     /// (KIP-455 AlterPartitionReassignments); see `image/reassignment.rs` for the rules.
     ReassignPartition {
@@ -181,6 +197,9 @@ impl MetaCommand {
             Self::AlterBrokerConfigs { .. } => "AlterBrokerConfigs",
             Self::AllocateProducerIds { .. } => "AllocateProducerIds",
             Self::PartitionChange { .. } => "PartitionChange",
+            Self::CreateAcls { .. } => "CreateAcls",
+            Self::DeleteAcls { .. } => "DeleteAcls",
+            Self::AlterScramCredentials { .. } => "AlterScramCredentials",
             Self::ReassignPartition { .. } => "ReassignPartition",
         }
     }
@@ -242,6 +261,11 @@ pub enum Applied {
     PartitionChanged {
         /// New partition epoch (the proposer's plus one).
         partition_epoch: i32,
+    },
+    /// DeleteAcls: the bindings each filter removed, in filter order.
+    AclsDeleted {
+        /// Per filter, the bindings it matched.
+        deleted: Vec<Vec<crate::acl::AclBinding>>,
     },
 }
 

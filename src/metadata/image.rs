@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::metadata::command::{broker_id, split_broker_id};
+use crate::metadata::security::SecurityState;
 
 pub use apply::ApplyError;
 pub use election::UNCLEAN_ELECTION_KEY;
@@ -144,6 +145,8 @@ pub struct ClusterImage {
     topic_ids: BTreeMap<Uuid, String>,
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
+    /// ACL bindings and SCRAM credentials.
+    security: SecurityState,
 }
 
 /// The serialised form of [`ClusterImage`]: everything but derived indexes.
@@ -154,6 +157,9 @@ struct ImageRepr {
     topics: BTreeMap<String, Arc<TopicImage>>,
     broker_configs: BTreeMap<String, String>,
     next_producer_id: i64,
+    /// Absent in snapshots written before ACLs and SCRAM users existed.
+    #[serde(default)]
+    security: SecurityState,
 }
 
 impl From<ImageRepr> for ClusterImage {
@@ -166,6 +172,7 @@ impl From<ImageRepr> for ClusterImage {
             topic_ids,
             broker_configs: r.broker_configs,
             next_producer_id: r.next_producer_id,
+            security: r.security,
         }
     }
 }
@@ -303,6 +310,12 @@ impl ClusterImage {
     #[must_use]
     pub fn broker_configs(&self) -> &BTreeMap<String, String> {
         &self.broker_configs
+    }
+
+    /// ACL bindings and SCRAM credentials.
+    #[must_use]
+    pub fn security(&self) -> &SecurityState {
+        &self.security
     }
 
     /// The first producer id not yet handed out in any block.

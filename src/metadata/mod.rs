@@ -15,6 +15,7 @@ mod machine;
 pub mod quorum;
 mod quorum_mode;
 mod quorum_state;
+pub mod security;
 
 pub use cluster::{
     Cluster, Leadership, MetadataError, NOT_ON_THIS_NODE, PartitionLimit, TopicMeta,

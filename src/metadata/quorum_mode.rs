@@ -110,6 +110,7 @@ impl Cluster {
             let mut state = self.write();
             state.topics = topics;
             state.broker_configs = image.broker_configs().clone();
+            state.security = image.security().clone();
         }
         let index = image.applied().index;
         *q.image.write().unwrap_or_else(PoisonError::into_inner) = image;
@@ -118,7 +119,7 @@ impl Cluster {
     }
 
     /// Commits `cmd` through the quorum and waits until this node's mirror has applied it.
-    async fn propose(&self, cmd: MetaCommand) -> Result<Applied, MetadataError> {
+    pub(super) async fn propose(&self, cmd: MetaCommand) -> Result<Applied, MetadataError> {
         let q = self.quorum.as_ref().ok_or(MetadataError::NotClustered)?;
         let committed = q.controller.write(cmd).await.map_err(quorum_error)?;
         let mut mirrored = q.mirrored.subscribe();

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256, Sha512};
 pub const ITERATIONS: u32 = 4096;
 
 /// The hash function of a SCRAM mechanism (KIP-84).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ScramHash {
     /// SCRAM-SHA-256: 32-byte keys.
     Sha256,
@@ -29,6 +31,34 @@ impl ScramHash {
             "SCRAM-SHA-256" => Some(ScramHash::Sha256),
             "SCRAM-SHA-512" => Some(ScramHash::Sha512),
             _ => None,
+        }
+    }
+
+    /// The mechanism's SASL name.
+    #[must_use]
+    pub fn mechanism(self) -> &'static str {
+        match self {
+            ScramHash::Sha256 => "SCRAM-SHA-256",
+            ScramHash::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// The mechanism of Kafka's `ScramMechanism` wire code (1: SHA-256, 2: SHA-512).
+    #[must_use]
+    pub fn of_code(code: i8) -> Option<Self> {
+        match code {
+            1 => Some(ScramHash::Sha256),
+            2 => Some(ScramHash::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Kafka's `ScramMechanism` wire code.
+    #[must_use]
+    pub fn code(self) -> i8 {
+        match self {
+            ScramHash::Sha256 => 1,
+            ScramHash::Sha512 => 2,
         }
     }
 
@@ -71,16 +101,20 @@ impl ScramHash {
     }
 }
 
-/// What the server keeps per user and mechanism (never the password itself).
-#[derive(Clone, PartialEq, Eq)]
+/// What the server keeps per user and mechanism (never the password itself). Stored in the
+/// cluster metadata for users made with AlterUserScramCredentials (byte fields as base64).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScramCredential {
     /// Random salt sent to the client (base64) in the server-first message.
+    #[serde(with = "base64_bytes")]
     pub salt: Vec<u8>,
     /// PBKDF2 iteration count the client must use; [`ITERATIONS`] for credentials made at start-up.
     pub iterations: u32,
     /// `H(HMAC(SaltedPassword, "Client Key"))`, against which the client's proof is checked.
+    #[serde(with = "base64_bytes")]
     pub stored_key: Vec<u8>,
     /// `HMAC(SaltedPassword, "Server Key")`, which signs the server-final message.
+    #[serde(with = "base64_bytes")]
     pub server_key: Vec<u8>,
 }
 
@@ -97,13 +131,36 @@ impl ScramCredential {
     /// slow by design, so call it at start-up, not per login).
     pub fn derive(hash: ScramHash, password: &str, salt: Vec<u8>, iterations: u32) -> Self {
         let salted = hash.salted_password(password, &salt, iterations);
-        let client_key = hash.hmac(&salted, b"Client Key");
+        Self::from_salted(hash, &salted, salt, iterations)
+    }
+
+    /// The credential of a salted password the client computed (KIP-554's
+    /// AlterUserScramCredentials sends the salt and `Hi(password, salt, iterations)`).
+    #[must_use]
+    pub fn from_salted(hash: ScramHash, salted: &[u8], salt: Vec<u8>, iterations: u32) -> Self {
+        let client_key = hash.hmac(salted, b"Client Key");
         Self {
             stored_key: hash.hash(&client_key),
-            server_key: hash.hmac(&salted, b"Server Key"),
+            server_key: hash.hmac(salted, b"Server Key"),
             salt,
             iterations,
         }
+    }
+}
+
+/// Byte fields as base64 strings in the metadata's JSON.
+mod base64_bytes {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         else {
             return Ok(());
         };
-        let frame = match sasl.step(&shard.config, frame)? {
+        let frame = match sasl.step(&shard.config, &shard.cluster, frame)? {
             Step::Dispatch(frame) => frame,
             Step::Reply { reply, close } => {
                 write_reply(&mut stream, reply).await?;
@@ -81,7 +81,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         shard.in_flight.set(shard.in_flight.get() + 1);
         let api_key = i16::from_be_bytes([frame[0], frame[1]]);
         let started = std::time::Instant::now();
-        let result = answer(&shard, &mut stream, frame, &client_host).await;
+        let result = answer(&shard, &mut stream, frame, &client_host, sasl.principal()).await;
         let elapsed = started.elapsed();
         crate::metrics::with_current(|m| m.record_request(api_key, result.is_err(), elapsed));
         shard.in_flight.set(shard.in_flight.get() - 1);
@@ -121,8 +121,9 @@ async fn answer(
     stream: &mut TcpStream,
     frame: Bytes,
     client_host: &str,
+    principal: &Rc<str>,
 ) -> Result<(), ConnectionError> {
-    let reply = dispatch::dispatch(shard, frame, client_host).await?;
+    let reply = dispatch::dispatch(shard, frame, client_host, principal).await?;
     write_reply(stream, reply).await
 }
 

@@ -16,10 +16,12 @@ use crate::shard::Shard;
 /// Checks one request `frame` (without its size prefix) against the registry and serves it;
 /// `client_host` is the peer as Kafka shows it (`/127.0.0.1`). An ApiVersions in a version not
 /// served gets its v0 UNSUPPORTED_VERSION answer; any other error closes the connection.
+/// `principal` is the connection's (`User:<name>` or `User:ANONYMOUS`).
 pub async fn dispatch(
     shard: &Rc<Shard>,
     mut frame: Bytes,
     client_host: &str,
+    principal: &Rc<str>,
 ) -> Result<Reply, DispatchError> {
     if frame.len() < 8 {
         return Err(DispatchError::Malformed(format!(
@@ -51,6 +53,7 @@ pub async fn dispatch(
         correlation_id,
         client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
         client_host: client_host.to_owned(),
+        principal: Rc::clone(principal),
     };
     handlers::serve(shard, &ctx, frame).await
 }

@@ -11,9 +11,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::Decodable;
 
+use std::rc::Rc;
+
+use crate::acl::authorizer::ANONYMOUS;
 use crate::config::{BrokerConfig, SecurityProtocol};
 use crate::handlers::request::{DispatchError, Reply, encode_frame};
 use crate::handlers::{sasl_authenticate, sasl_handshake};
+use crate::metadata::Cluster;
 use crate::protocol::scram::{ScramExchange, ScramHash};
 
 /// The mechanism a v1 handshake chose.
@@ -67,6 +71,8 @@ pub enum SaslError {
 /// Where one connection stands in SASL authentication; owned by its connection task.
 pub struct SaslSession {
     state: State,
+    /// `User:<name>` once authenticated; `User:ANONYMOUS` until then and on PLAINTEXT.
+    principal: Rc<str>,
 }
 
 impl SaslSession {
@@ -76,7 +82,15 @@ impl SaslSession {
             SecurityProtocol::Plaintext => State::Open,
             SecurityProtocol::SaslPlaintext => State::AwaitingHandshake,
         };
-        Self { state }
+        Self {
+            state,
+            principal: Rc::from(ANONYMOUS),
+        }
+    }
+
+    /// The connection's principal, for the authorizer.
+    pub fn principal(&self) -> &Rc<str> {
+        &self.principal
     }
 
     /// Authenticated, or a listener without SASL.
@@ -90,13 +104,20 @@ impl SaslSession {
     }
 
     /// Decides what to do with the next frame.
-    pub fn step(&mut self, config: &BrokerConfig, frame: Bytes) -> Result<Step, SaslError> {
+    /// `cluster` holds the SCRAM credentials made with AlterUserScramCredentials.
+    pub fn step(
+        &mut self,
+        config: &BrokerConfig,
+        cluster: &Cluster,
+        frame: Bytes,
+    ) -> Result<Step, SaslError> {
         match self.state {
             State::Open => Ok(Step::Dispatch(frame)),
             State::AwaitingRawToken => {
                 let user = sasl_authenticate::verify_plain(&frame, &config.sasl.plain_users)
                     .inspect_err(|e| note_failure(e))?;
                 tracing::debug!(user = %user, "SASL/PLAIN authenticated (handshake v0)");
+                self.principal = Rc::from(format!("User:{user}"));
                 self.state = State::Open;
                 // The bare answer to a bare token: an empty frame.
                 Ok(Step::Reply {
@@ -104,11 +125,16 @@ impl SaslSession {
                     close: false,
                 })
             }
-            _ => self.request(config, frame),
+            _ => self.request(config, cluster, frame),
         }
     }
 
-    fn request(&mut self, config: &BrokerConfig, mut frame: Bytes) -> Result<Step, SaslError> {
+    fn request(
+        &mut self,
+        config: &BrokerConfig,
+        cluster: &Cluster,
+        mut frame: Bytes,
+    ) -> Result<Step, SaslError> {
         if frame.len() < 8 {
             return Err(DispatchError::Malformed("frame shorter than a header".into()).into());
         }
@@ -142,7 +168,7 @@ impl SaslSession {
             {
                 let (correlation_id, request): (i32, SaslAuthenticateRequest) =
                     decode(&mut frame, api_key, version)?;
-                let (response, close) = self.authenticate(config, &request);
+                let (response, close) = self.authenticate(config, cluster, &request);
                 let reply = encode_frame(correlation_id, version, &response)?;
                 Ok(Step::Reply { reply, close })
             }
@@ -154,6 +180,7 @@ impl SaslSession {
     fn authenticate(
         &mut self,
         config: &BrokerConfig,
+        cluster: &Cluster,
         request: &SaslAuthenticateRequest,
     ) -> (kafka_protocol::messages::SaslAuthenticateResponse, bool) {
         // Any failure leaves the session closed to further attempts: the connection ends.
@@ -170,8 +197,14 @@ impl SaslSession {
                 )
             }
             State::AwaitingAuthenticate(Mechanism::Scram(hash)) => {
-                let (response, outcome) =
-                    sasl_authenticate::scram_first(request, hash, &config.sasl);
+                let (response, outcome) = sasl_authenticate::scram_first(request, hash, |user| {
+                    // Credentials made with the admin API first, as Kafka keeps them;
+                    // then the ones derived from the config file's users.
+                    cluster
+                        .security()
+                        .scram_credential(user, hash)
+                        .or_else(|| config.sasl.scram_credential(user, hash))
+                });
                 let next = outcome.map(|ex| (String::new(), State::ScramFinal(Box::new(ex))));
                 (response, next.map_err(|e| e.to_string()))
             }
@@ -191,6 +224,7 @@ impl SaslSession {
             Ok((user, next)) => {
                 if matches!(next, State::Open) {
                     tracing::debug!(user = %user, "SASL authenticated");
+                    self.principal = Rc::from(format!("User:{user}"));
                 }
                 self.state = next;
                 (response, false)
@@ -256,6 +290,13 @@ mod tests {
         BrokerConfig::from_properties(&props, &Default::default(), 1).unwrap()
     }
 
+    /// An empty single-node metadata (no SCRAM users made with the admin API).
+    fn empty_cluster() -> (tempfile::TempDir, Cluster) {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::load_or_init(dir.path(), 1).unwrap();
+        (dir, cluster)
+    }
+
     fn frame<R: Encodable>(key: ApiKey, version: i16, body: &R) -> Bytes {
         let mut buf = BytesMut::new();
         let mut header = RequestHeader::default();
@@ -288,6 +329,7 @@ mod tests {
     #[test]
     fn only_the_sasl_apis_pass_before_authentication() {
         let config = config();
+        let (_dir, cluster) = empty_cluster();
         let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
         let metadata = frame(
             ApiKey::Metadata,
@@ -295,7 +337,7 @@ mod tests {
             &kafka_protocol::messages::MetadataRequest::default(),
         );
         assert!(matches!(
-            session.step(&config, metadata.clone()),
+            session.step(&config, &cluster, metadata.clone()),
             Err(SaslError::Unauthenticated(3))
         ));
         let versions = frame(
@@ -304,19 +346,19 @@ mod tests {
             &kafka_protocol::messages::ApiVersionsRequest::default(),
         );
         assert!(matches!(
-            session.step(&config, versions),
+            session.step(&config, &cluster, versions),
             Ok(Step::Dispatch(_))
         ));
         assert!(matches!(
-            session.step(&config, handshake(1)),
+            session.step(&config, &cluster, handshake(1)),
             Ok(Step::Reply { close: false, .. })
         ));
         assert!(matches!(
-            session.step(&config, authenticate("pw")),
+            session.step(&config, &cluster, authenticate("pw")),
             Ok(Step::Reply { close: false, .. })
         ));
         assert!(matches!(
-            session.step(&config, metadata),
+            session.step(&config, &cluster, metadata),
             Ok(Step::Dispatch(_))
         ));
     }
@@ -324,10 +366,11 @@ mod tests {
     #[test]
     fn a_wrong_password_is_answered_then_closes() {
         let config = config();
+        let (_dir, cluster) = empty_cluster();
         let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
-        session.step(&config, handshake(1)).unwrap();
+        session.step(&config, &cluster, handshake(1)).unwrap();
         assert!(matches!(
-            session.step(&config, authenticate("nope")),
+            session.step(&config, &cluster, authenticate("nope")),
             Ok(Step::Reply { close: true, .. })
         ));
     }
@@ -335,17 +378,18 @@ mod tests {
     #[test]
     fn handshake_v0_takes_a_bare_token() {
         let config = config();
+        let (_dir, cluster) = empty_cluster();
         let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
-        session.step(&config, handshake(0)).unwrap();
+        session.step(&config, &cluster, handshake(0)).unwrap();
         assert!(session.expects_raw_token());
         assert!(matches!(
-            session.step(&config, Bytes::from_static(b"\0alice\0bad")),
+            session.step(&config, &cluster, Bytes::from_static(b"\0alice\0bad")),
             Err(SaslError::Failed(_))
         ));
         let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
-        session.step(&config, handshake(0)).unwrap();
+        session.step(&config, &cluster, handshake(0)).unwrap();
         assert!(matches!(
-            session.step(&config, Bytes::from_static(b"\0alice\0pw")),
+            session.step(&config, &cluster, Bytes::from_static(b"\0alice\0pw")),
             Ok(Step::Reply { close: false, .. })
         ));
         assert!(!session.expects_raw_token());

@@ -75,6 +75,9 @@ pub struct Shard {
     /// produce and fetch path looks partitions up here, so it reads only the version counter
     /// shared with other cores (no lock); the copy is retaken once per metadata change.
     topics: RefCell<(u64, LocalTopics)>,
+    /// This shard's copy of the ACL bindings and the metadata version it was taken at, for
+    /// the authorizer (retaken once per metadata change, like `topics`).
+    acls: RefCell<(u64, Rc<[crate::acl::AclBinding]>)>,
     /// Consumer groups coordinated here (those whose `__consumer_offsets` partition this
     /// shard owns).
     pub groups: groups::Groups,
@@ -121,6 +124,7 @@ impl Shard {
             in_flight: Cell::new(0),
             reconciled_version: Cell::new(0),
             topics: RefCell::new((0, Rc::new(HashMap::new()))),
+            acls: RefCell::new((0, Rc::from(Vec::new()))),
         }
     }
 
@@ -138,6 +142,17 @@ impl Shard {
     /// This shard's copy of every topic by name (see [`Shard::topic`]).
     pub fn topics(&self) -> Rc<HashMap<String, Arc<TopicMeta>>> {
         self.local_topics()
+    }
+
+    /// This shard's copy of every ACL binding, refreshed first if the metadata changed.
+    pub fn acls(&self) -> Rc<[crate::acl::AclBinding]> {
+        let version = self.cluster.version();
+        if self.acls.borrow().0 != version {
+            let copy: Rc<[crate::acl::AclBinding]> =
+                Rc::from(self.cluster.security().acls.as_slice());
+            *self.acls.borrow_mut() = (version, copy);
+        }
+        Rc::clone(&self.acls.borrow().1)
     }
 
     fn local_topics(&self) -> LocalTopics {

@@ -11,6 +11,7 @@ pub mod leader_epochs;
 pub mod lock;
 pub mod log;
 pub mod producer_state;
+pub mod recompress;
 pub mod segment;
 pub mod txn_index;
 pub mod validate;

@@ -149,6 +149,11 @@ fn meta_of(view: &BatchView<'_>, start: usize) -> BatchMeta {
 }
 
 impl ValidatedBatches {
+    /// The validated batches, as they will be appended (before the log patches offsets).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// How many record batches the append holds.
     pub fn batch_count(&self) -> usize {
         self.batches.len()

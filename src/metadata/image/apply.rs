@@ -202,6 +202,26 @@ impl ClusterImage {
                     partition_epoch: *partition_epoch,
                 },
             ),
+            MetaCommand::CreateAcls { bindings } => {
+                // The proposer validated; a binding that fails here (a hand-made log) is
+                // refused whole, so every node stores the same set.
+                if let Some(e) = bindings.iter().find_map(|b| b.validate().err()) {
+                    return Err(ApplyError::InvalidRequest(e.0));
+                }
+                self.security.create_acls(bindings);
+                Ok(Applied::Done)
+            }
+            MetaCommand::DeleteAcls { filters } => {
+                if let Some(e) = filters.iter().find_map(|f| f.validate().err()) {
+                    return Err(ApplyError::InvalidRequest(e.0));
+                }
+                let deleted = self.security.delete_acls(filters);
+                Ok(Applied::AclsDeleted { deleted })
+            }
+            MetaCommand::AlterScramCredentials { changes } => {
+                self.security.alter_scram(changes);
+                Ok(Applied::Done)
+            }
             MetaCommand::ReassignPartition {
                 topic_id,
                 partition,

@@ -646,6 +646,85 @@ fn the_leader_rebalance_gives_partitions_back_to_preferred_replicas_in_the_isr()
     assert!(image.preferred_leader_changes(60).is_empty());
 }
 
+fn acl(name: &str, pattern: crate::acl::PatternType) -> crate::acl::AclBinding {
+    crate::acl::AclBinding {
+        resource_type: crate::acl::ResourceType::Topic,
+        name: name.into(),
+        pattern,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: crate::acl::Operation::Read,
+        permission: crate::acl::Permission::Allow,
+    }
+}
+
+#[test]
+fn acls_and_scram_credentials_apply_survive_snapshots_and_refuse_invalid_bindings() {
+    use crate::acl::{AclFilter, Operation, PatternType, Permission, ResourceType};
+    use crate::metadata::security::ScramChange;
+    use crate::protocol::scram::{ScramCredential, ScramHash};
+    let mut image = ClusterImage::new();
+    let literal = acl("orders", PatternType::Literal);
+    let prefixed = acl("ord", PatternType::Prefixed);
+    let created = MetaCommand::CreateAcls {
+        bindings: vec![literal.clone(), prefixed.clone()],
+    };
+    assert_eq!(apply(&mut image, &created), MetaReply::Ok(Applied::Done));
+    let mut bad = literal.clone();
+    bad.principal = "alice".into();
+    let invalid = MetaCommand::CreateAcls {
+        bindings: vec![acl("x", PatternType::Literal), bad],
+    };
+    refused(&mut image, &invalid, 42); // INVALID_REQUEST, nothing stored
+    let credential =
+        ScramCredential::from_salted(ScramHash::Sha512, &[1; 64], b"salt".to_vec(), 4096);
+    let scram = MetaCommand::AlterScramCredentials {
+        changes: vec![ScramChange::Upsert {
+            user: "alice".into(),
+            mechanism: ScramHash::Sha512,
+            credential: credential.clone(),
+        }],
+    };
+    assert_eq!(apply(&mut image, &scram), MetaReply::Ok(Applied::Done));
+
+    let bytes = image.to_snapshot_bytes().expect("encodes");
+    let mut back = ClusterImage::from_snapshot_bytes(&bytes).expect("decodes");
+    assert_eq!(back, image);
+    assert_eq!(
+        back.security().scram_credential("alice", ScramHash::Sha512),
+        Some(credential)
+    );
+
+    let delete = MetaCommand::DeleteAcls {
+        filters: vec![AclFilter {
+            resource_type: ResourceType::Topic,
+            name: Some("orders".into()),
+            pattern: PatternType::Literal,
+            principal: None,
+            host: None,
+            operation: Operation::Any,
+            permission: Permission::Any,
+        }],
+    };
+    assert_eq!(
+        apply(&mut back, &delete),
+        MetaReply::Ok(Applied::AclsDeleted {
+            deleted: vec![vec![literal]]
+        })
+    );
+    assert_eq!(*back.security().acls, vec![prefixed]);
+}
+
+#[test]
+fn snapshots_from_before_acls_decode_with_none() {
+    let bytes = ClusterImage::new().to_snapshot_bytes().expect("encodes");
+    let text = String::from_utf8(bytes).expect("json");
+    let start = text.find(r#","security""#).expect("security field");
+    let old = format!("{}}}}}", &text[..start]);
+    let image = ClusterImage::from_snapshot_bytes(old.as_bytes()).expect("decodes");
+    assert!(image.security().acls.is_empty());
+}
+
 fn reassign(id: Uuid, target: Option<&[i32]>) -> MetaCommand {
     MetaCommand::ReassignPartition {
         topic_id: id,

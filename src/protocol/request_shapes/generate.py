@@ -23,7 +23,8 @@ SERVED = [
     "OffsetDelete", "ElectLeaders", "AlterPartitionReassignments", "ListPartitionReassignments", "OffsetForLeaderEpoch", "AddPartitionsToTxn", "AddOffsetsToTxn", "EndTxn", "TxnOffsetCommit",
     "WriteTxnMarkers",
     "DescribeTransactions", "ListTransactions", "DescribeProducers", "SaslHandshake",
-    "SaslAuthenticate",
+    "SaslAuthenticate", "CreateAcls", "DescribeAcls", "DeleteAcls",
+    "DescribeUserScramCredentials", "AlterUserScramCredentials",
 ]
 
 FIXED = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,

@@ -128,6 +128,21 @@ pub static SASL_HANDSHAKE: Shape = Shape { flexible_from: 32767, fields: &[Field
 /// SaslAuthenticate (API key 36), versions up to 2 in the schema.
 pub static SASL_AUTHENTICATE: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Bytes, versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// CreateAcls (API key 30), versions up to 3 in the schema.
+pub static CREATE_ACLS: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// DescribeAcls (API key 29), versions up to 3 in the schema.
+pub static DESCRIBE_ACLS: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// DeleteAcls (API key 31), versions up to 3 in the schema.
+pub static DELETE_ACLS: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// DescribeUserScramCredentials (API key 50), versions up to 0 in the schema.
+pub static DESCRIBE_USER_SCRAM_CREDENTIALS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }] };
+
+/// AlterUserScramCredentials (API key 51), versions up to 0 in the schema.
+pub static ALTER_USER_SCRAM_CREDENTIALS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Bytes, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Bytes, versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// The shape of API `key`'s requests, if Sluice serves it.
 pub fn shape_of(key: i16) -> Option<&'static Shape> {
     match key {
@@ -173,6 +188,11 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         61 => Some(&DESCRIBE_PRODUCERS),
         17 => Some(&SASL_HANDSHAKE),
         36 => Some(&SASL_AUTHENTICATE),
+        30 => Some(&CREATE_ACLS),
+        29 => Some(&DESCRIBE_ACLS),
+        31 => Some(&DELETE_ACLS),
+        50 => Some(&DESCRIBE_USER_SCRAM_CREDENTIALS),
+        51 => Some(&ALTER_USER_SCRAM_CREDENTIALS),
         _ => None,
     }
 }

@@ -115,6 +115,11 @@ impl Partition {
         (log.config().max_message_bytes, log.config().compact)
     }
 
+    /// The topic's `compression.type` codec, if produced batches are to be rewritten in it.
+    pub fn produce_codec(&self) -> Option<crate::protocol::record_batch::Compression> {
+        self.log.borrow().config().compression
+    }
+
     /// `max.message.bytes`: the largest batch this partition accepts.
     pub fn max_message_bytes(&self) -> usize {
         self.log.borrow().config().max_message_bytes
