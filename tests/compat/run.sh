@@ -243,7 +243,7 @@ suite_librdkafka() {
 
 # The tests this suite runs (test-runner's TESTS: numbers, matched by prefix); the single-node
 # suite skips those on librdkafka-cluster.allow.
-LIBRDKAFKA_CLUSTER_TESTS=(0101 0103)
+LIBRDKAFKA_CLUSTER_TESTS=(0081 0101 0103)
 
 cluster_pids=()
 
@@ -296,9 +296,9 @@ start_cluster() {
       "advertised.listeners=PLAINTEXT://127.0.0.$n:$cluster_port" \
       "controller.listener.names=CONTROLLER" "broker.rack=RACK${n}000" \
       "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector" \
-      "log.dirs=$cluster_dir/data$n" "default.replication.factor=3" "min.insync.replicas=2" \
+      "log.dirs=$cluster_dir/data$n" "default.replication.factor=3" \
       "offsets.topic.replication.factor=3" "transaction.state.log.replication.factor=3" \
-      "transaction.state.log.min.isr=2" "$@" >"$cluster_dir/node$n.properties"
+      "$@" >"$cluster_dir/node$n.properties"
     "$sluice_bin" serve --cores 1 --metrics-addr off --config "$cluster_dir/node$n.properties" \
       >"$cluster_dir/node$n.log" 2>&1 &
     cluster_pids+=($!)
@@ -323,7 +323,12 @@ suite_librdkafka-cluster() {
   log "suite librdkafka-cluster: build"
   build_librdkafka
   local build=$librdkafka_build
-  start_cluster librdkafka "num.partitions=4"
+  # min.insync.replicas stays at Kafka's default 1: 0081 writes acks=all to RF=1 topics. Its
+  # ACL subtests need an authorizer; ANONYMOUS (every client here, and the nodes' own
+  # replica fetches and markers) is a super user, as in librdkafka's own test clusters.
+  start_cluster librdkafka "num.partitions=4" \
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" \
+    "super.users=User:ANONYMOUS" "allow.everyone.if.no.acl.found=true"
   # Its own test.conf and report (RDKAFKA_TEST_CONF), so the tree's are left alone.
   local conf=$cluster_dir/test.conf report=$work/librdkafka-cluster-report.json tests
   printf 'metadata.broker.list=127.0.0.1:%s,127.0.0.2:%s,127.0.0.3:%s\n' \
