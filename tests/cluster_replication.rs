@@ -155,6 +155,12 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
     let survivor = if first_leader == 1 { 2 } else { 1 };
     let (new_leader, _) = leader_and_isr(&cluster.bootstrap(survivor), topic, 0).expect("metadata");
     assert_ne!(new_leader / 1000, i32::from(first_leader), "a new leader");
+    // What clients see meanwhile: the dead node's replica is still a replica, named offline,
+    // and every other id is a listed broker.
+    let dead = [i32::from(first_leader) * 1000];
+    cluster.wait_for(Duration::from_secs(20), "exact Metadata", || {
+        metadata_is_exact(&cluster.bootstrap(survivor), topic, &dead)
+    });
     let read = rdk::read_partition(&cluster.bootstrap(survivor), topic, 0, N);
     for (i, r) in read.iter().enumerate() {
         assert_eq!(
@@ -359,6 +365,43 @@ fn with_two_nodes_down_acks_all_is_refused_and_acks_1_works() {
         .produce(topic, 0, &record, 1, Compression::None)
         .expect("acks=1 to the surviving leader");
     assert!(offset.is_some_and(|o| o >= 0));
+}
+
+/// Metadata v12 of `topic` as Kafka reports a partition with dead replicas: the brokers are
+/// the live ones only; every live replica and in-sync replica is one of them; the replicas of
+/// dead nodes (`dead`) are still replicas and are named in `offline_replicas`.
+fn metadata_is_exact(bootstrap: &str, topic: &str, dead: &[i32]) -> bool {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, TopicName};
+    let Ok(mut conn) = sluice::client::connection::Connection::connect(bootstrap, None) else {
+        return false;
+    };
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(TopicName(topic.to_string().into()));
+    let mut request = MetadataRequest::default();
+    request.topics = Some(vec![t]);
+    let Ok(response) = conn.send_at(&request, 12) else {
+        return false;
+    };
+    let listed: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+    let p = &response.topics[0].partitions[0];
+    let ids = |l: &[kafka_protocol::messages::BrokerId]| l.iter().map(|b| b.0).collect::<Vec<_>>();
+    let (replicas, isr, offline) = (
+        ids(&p.replica_nodes),
+        ids(&p.isr_nodes),
+        ids(&p.offline_replicas),
+    );
+    let mut expected_offline = dead.to_vec();
+    let mut offline_sorted = offline.clone();
+    expected_offline.sort_unstable();
+    offline_sorted.sort_unstable();
+    dead.iter().all(|d| !listed.contains(d))
+        && replicas.len() == 3
+        && replicas
+            .iter()
+            .all(|r| listed.contains(r) || offline.contains(r))
+        && isr.iter().all(|r| listed.contains(r))
+        && offline_sorted == expected_offline
 }
 
 /// OffsetForLeaderEpoch for partition 0 of `topic` as a consumer: (epoch, end offset).
