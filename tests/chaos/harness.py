@@ -1,0 +1,133 @@
+"""One chaos run: start the cluster, create the topics, run the workloads under the nemesis,
+heal, read everything back, check the history, write the report and the timeline.
+
+    python3 tests/chaos/harness.py --duration 60 --seed 7 --out DIR [--planted-bug]
+
+Files in DIR: history.jsonl, report.txt, report.json, timeline.svg, nodes/node*/node.log.
+Exit status 1 when the checker found violations (or the run itself failed).
+"""
+import argparse
+import json
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from confluent_kafka.admin import NewTopic  # noqa: E402
+
+import checker  # noqa: E402
+import plot  # noqa: E402
+import workload  # noqa: E402
+from cluster import Cluster  # noqa: E402
+from history import History, load  # noqa: E402
+from nemesis import KINDS, Nemesis  # noqa: E402
+
+TOPIC, PARTITIONS = "chaos", 3
+TXN_TOPIC, TXN_PARTITIONS = "chaos-txn", 2
+
+
+def create_topics(cluster):
+    admin = cluster.admin()
+    futures = admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3), NewTopic(TXN_TOPIC,
+                                   TXN_PARTITIONS, 3)], request_timeout=30)
+    for f in futures.values():
+        f.result(30)
+    cluster.wait_for(lambda: cluster.healthy([TOPIC, TXN_TOPIC]), 60, "topics in sync")
+
+
+def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=24100,
+        rate=50, txns=True, keep_data=False):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"SLUICE_TEST_ACK_BEFORE_REPLICATION": "1"} if planted else {}
+    cluster = Cluster(out / "nodes", port, env)
+    history = History(out / "history.jsonl")
+    history.add(type="run", seed=seed, duration=duration, planted_bug=planted,
+                schedule=schedule, kinds=kinds or KINDS, started=time.strftime("%FT%TZ",
+                                                                               time.gmtime()))
+    stop = threading.Event()
+    workers = []
+    result = None
+    try:
+        cluster.start()
+        create_topics(cluster)
+        workers = [workload.Producer(f"p{i}", cluster, history, stop, TOPIC, rate)
+                   for i in range(2)]
+        workers += [
+            workload.Reader("r", cluster, history, stop, TOPIC, PARTITIONS),
+            workload.OffsetsPoller("lo", cluster, history, stop, TOPIC, PARTITIONS),
+            workload.Committer("c", cluster, history, stop, TOPIC, PARTITIONS),
+        ]
+        if txns:
+            workers.append(workload.Transactions("t", cluster, history, stop, TXN_TOPIC, seed))
+        for w in workers:
+            w.start()
+        time.sleep(3)
+        nemesis = Nemesis(cluster, history, seed, TOPIC, kinds)
+        nemesis.run(duration, schedule)
+        nemesis.heal()
+        history.add(type="note", text="healed")
+        topics = [TOPIC, TXN_TOPIC] if txns else [TOPIC]
+        cluster.wait_for(lambda: cluster.healthy(topics), 90, "cluster healthy after healing")
+        time.sleep(2)
+        stop.set()
+        for w in workers:
+            w.join(60)
+        history.add(type="note", text="workloads stopped")
+        workload.read_all(cluster, history, TOPIC, PARTITIONS, "final")
+        if txns:
+            workload.read_all(cluster, history, TXN_TOPIC, TXN_PARTITIONS, "txn-final",
+                              isolation="read_committed")
+    finally:
+        stop.set()
+        cluster.stop()
+        history.close()
+        if not keep_data:
+            for node in cluster.nodes.values():
+                shutil.rmtree(node.dir / "data", ignore_errors=True)
+    events = load(out / "history.jsonl")
+    result = checker.check(events)
+    broken = [w.name + ": " + w.failure for w in workers if w.failure]
+    result["harness_errors"] = broken
+    (out / "report.json").write_text(json.dumps(result, indent=1, sort_keys=True))
+    text = checker.report_text(result)
+    if broken:
+        text += "\n  harness errors: " + "; ".join(broken)
+    (out / "report.txt").write_text(text + "\n")
+    plot.timeline(events, out / "timeline.svg")
+    return result
+
+
+def duration_s(text):
+    units = {"s": 1, "m": 60, "h": 3600}
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=duration_s, default=60,
+                        help="how long the nemesis runs: seconds, or 90s / 10m / 1h")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--port", type=int, default=24100)
+    parser.add_argument("--rate", type=float, default=50, help="writes/s per producer")
+    parser.add_argument("--faults", default=",".join(KINDS))
+    parser.add_argument("--schedule", help="comma-separated fault kinds, run in order")
+    parser.add_argument("--planted-bug", action="store_true",
+                        help="nodes acknowledge acks=all before replicating (debug builds)")
+    args = parser.parse_args()
+    result = run(args.out, args.seed, args.duration, planted=args.planted_bug,
+                 schedule=args.schedule.split(",") if args.schedule else None,
+                 kinds=args.faults.split(","), port=args.port, rate=args.rate)
+    print((Path(args.out) / "report.txt").read_text())
+    sys.exit(0 if result["ok"] and not result["harness_errors"] else 1)
+
+
+if __name__ == "__main__":
+    main()
