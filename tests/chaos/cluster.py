@@ -1,10 +1,12 @@
-"""Three Sluice nodes on 127.0.0.1-3 (one shard each), each behind a proxy on 127.0.1.n.
+"""Three Sluice nodes (one shard each), each behind a proxy, on the addresses `net.py` gives:
+their own network namespaces (10.B.0.n) or, as a fallback, loopback (127.0.0.n).
 
-Node n binds 127.0.0.n (bootstrap port P, its shard on P+1, CONTROLLER on P+10) and advertises
-127.0.1.n, where `proxy.py` forwards to it: clients and follower fetches go through the
-proxy (latency and blackhole faults), the controller quorum talks directly. Timeouts are short
-so faults turn into failovers within seconds. Everything the nemesis does to a node (SIGKILL,
-restart, SIGSTOP, SIGCONT, proxy commands) is a method here.
+Node n binds its host address (bootstrap port P, its shard on P+1, CONTROLLER on P+10) and
+advertises its proxy's address (10.B.1.n or 127.0.1.n), where `proxy.py` forwards to it:
+clients and follower fetches go through the proxy (latency and blackhole faults), the
+controller quorum talks directly. Timeouts are short so faults turn into failovers within
+seconds. Everything the nemesis does to a node (SIGKILL, restart, SIGSTOP, SIGCONT, proxy
+commands, nftables rules) is a method here.
 """
 import os
 import signal
@@ -14,6 +16,8 @@ import time
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
+
+from net import Loopback
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -32,13 +36,13 @@ def sluice_bin():
     return str(Path(target) / "debug" / "sluice")
 
 
-def node_config(n, port, voters, data_dir):
+def node_config(n, port, voters, data_dir, host, advertised):
     lines = [
         f"node.id={n}",
         "process.roles=broker,controller",
         f"controller.quorum.voters={voters}",
-        f"listeners=PLAINTEXT://127.0.0.{n}:{port},CONTROLLER://127.0.0.{n}:{port + 10}",
-        f"advertised.listeners=PLAINTEXT://127.0.1.{n}:{port}",
+        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{port + 10}",
+        f"advertised.listeners=PLAINTEXT://{advertised}:{port}",
         "controller.listener.names=CONTROLLER",
         f"broker.rack=rack-{n}",
         f"log.dirs={data_dir}",
@@ -53,13 +57,14 @@ def node_config(n, port, voters, data_dir):
 
 
 class Node:
-    def __init__(self, n, port, voters, workdir, env):
-        self.n = n
+    def __init__(self, n, port, voters, workdir, env, net):
+        self.n, self.net = n, net
         self.port = port
         self.dir = workdir / f"node{n}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "node.properties"
-        self.config.write_text(node_config(n, port, voters, self.dir / "data"))
+        self.config.write_text(node_config(n, port, voters, self.dir / "data", net.host(n),
+                                           net.advertised(n)))
         self.log = self.dir / "node.log"
         self.env = env
         self.proc = None
@@ -71,7 +76,7 @@ class Node:
         log.write(f"\n=== start at {time.time():.3f}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sluice_bin(), "serve", "--cores", "1", "--metrics-addr", "off", "--config",
+            self.net.prefix(self.n) + [sluice_bin(), "serve", "--cores", "1", "--metrics-addr", "off", "--config",
              str(self.config)],
             stdout=subprocess.DEVNULL, stderr=log, env=self.env,
         )
@@ -79,9 +84,10 @@ class Node:
 
     def start_proxy(self):
         self.proxy = subprocess.Popen(
-            [sys.executable, str(HERE / "proxy.py"), "--listen", f"127.0.1.{self.n}",
-             "--target", f"127.0.0.{self.n}", "--port", str(self.port),
-             "--port", str(self.port + 1)],
+            self.net.prefix(self.n) + [
+                sys.executable, str(HERE / "proxy.py"), "--listen", self.net.advertised(self.n),
+                "--target", self.net.host(self.n), "--port", str(self.port),
+                "--port", str(self.port + 1)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         if self.proxy.stdout.readline().strip() != "ready":
@@ -123,20 +129,23 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, port, env_extra=None):
+    def __init__(self, workdir, port, env_extra=None, net=None):
         self.port = port
         self._admin = None
         env = dict(os.environ)
         env.update(env_extra or {})
         env.setdefault("RUST_LOG", "info")
-        voters = ",".join(f"{n}@127.0.0.{n}:{port + 10}" for n in (1, 2, 3))
-        self.nodes = {n: Node(n, port, voters, Path(workdir), env) for n in (1, 2, 3)}
+        self.net = net or Loopback(port)
+        voters = ",".join(f"{n}@{self.net.host(n)}:{port + 10}" for n in (1, 2, 3))
+        self.nodes = {n: Node(n, port, voters, Path(workdir), env, self.net)
+                      for n in (1, 2, 3)}
 
     @property
     def bootstrap(self):
-        return ",".join(f"127.0.1.{n}:{self.port}" for n in self.nodes)
+        return ",".join(f"{self.net.advertised(n)}:{self.port}" for n in self.nodes)
 
     def start(self):
+        self.net.setup()
         for node in self.nodes.values():
             node.start_proxy()
             node.start()
@@ -145,6 +154,7 @@ class Cluster:
     def stop(self):
         for node in self.nodes.values():
             node.stop()
+        self.net.teardown()
 
     def admin(self):
         """One admin client for the harness's own look-ups (kept: a dropped client's

@@ -23,7 +23,8 @@ import plot  # noqa: E402
 import workload  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from history import History, load  # noqa: E402
-from nemesis import KINDS, Nemesis  # noqa: E402
+import net  # noqa: E402
+from nemesis import ALL_KINDS, Nemesis, available  # noqa: E402
 
 TOPIC, PARTITIONS = "chaos", 3
 TXN_TOPIC, TXN_PARTITIONS = "chaos-txn", 2
@@ -39,15 +40,18 @@ def create_topics(cluster):
 
 
 def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=24100,
-        rate=50, txns=True, keep_data=False):
+        rate=50, txns=True, keep_data=False, network="auto"):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = {"SLUICE_TEST_ACK_BEFORE_REPLICATION": "1"} if planted else {}
-    cluster = Cluster(out / "nodes", port, env)
+    where = net.choose(network, port)
+    cluster = Cluster(out / "nodes", port, env, where)
+    if schedule is not None:
+        schedule = available(schedule, where)
     history = History(out / "history.jsonl")
     history.add(type="run", seed=seed, duration=duration, planted_bug=planted,
-                schedule=schedule, kinds=kinds or KINDS, started=time.strftime("%FT%TZ",
-                                                                               time.gmtime()))
+                schedule=schedule, kinds=available(kinds or ALL_KINDS, where),
+                network=where.kind, started=time.strftime("%FT%TZ", time.gmtime()))
     stop = threading.Event()
     workers = []
     result = None
@@ -88,10 +92,16 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
         if not keep_data:
             for node in cluster.nodes.values():
                 shutil.rmtree(node.dir / "data", ignore_errors=True)
+    broken = [w.name + ": " + w.failure for w in workers if w.failure]
+    return report(out, broken)
+
+
+def report(out, broken=()):
+    """Checks DIR/history.jsonl; writes report.json, report.txt and timeline.svg there."""
+    out = Path(out)
     events = load(out / "history.jsonl")
     result = checker.check(events)
-    broken = [w.name + ": " + w.failure for w in workers if w.failure]
-    result["harness_errors"] = broken
+    result["harness_errors"] = list(broken)
     (out / "report.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     text = checker.report_text(result)
     if broken:
@@ -115,16 +125,26 @@ def main():
                         help="how long the nemesis runs: seconds, or 90s / 10m / 1h")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--recheck", action="store_true",
+                        help="only check OUT/history.jsonl again and rewrite the report")
     parser.add_argument("--port", type=int, default=24100)
     parser.add_argument("--rate", type=float, default=50, help="writes/s per producer")
-    parser.add_argument("--faults", default=",".join(KINDS))
+    parser.add_argument("--faults", default=",".join(ALL_KINDS),
+                        help="kinds the random nemesis picks from (nftables ones need netns)")
+    parser.add_argument("--net", choices=["auto", "netns", "loopback"], default="auto",
+                        help="network namespaces (root) or loopback addresses")
     parser.add_argument("--schedule", help="comma-separated fault kinds, run in order")
     parser.add_argument("--planted-bug", action="store_true",
                         help="nodes acknowledge acks=all before replicating (debug builds)")
     args = parser.parse_args()
+    if args.recheck:
+        result = report(args.out)
+        print((Path(args.out) / "report.txt").read_text())
+        sys.exit(0 if result["ok"] else 1)
     result = run(args.out, args.seed, args.duration, planted=args.planted_bug,
                  schedule=args.schedule.split(",") if args.schedule else None,
-                 kinds=args.faults.split(","), port=args.port, rate=args.rate)
+                 kinds=args.faults.split(","), port=args.port, rate=args.rate,
+                 network=args.net)
     print((Path(args.out) / "report.txt").read_text())
     sys.exit(0 if result["ok"] and not result["harness_errors"] else 1)
 

@@ -7,6 +7,10 @@ added latency on a node's proxy (`latency`); a node's data plane unreachable whi
 controller traffic still flows (`blackhole`); and a leader cut off from its followers and
 then crashed (`crash-isolated-leader`: both followers paused, the leader SIGKILLed while they
 are, then they resume, elect a new leader and the old one restarts and must truncate).
+With network namespaces (`net.py`) also nftables faults: a node cut off from both others
+while clients still reach it (`partition-isolate`, `partition-isolate-leader`: the
+minority side of a majority/minority split), one pair of nodes cut while the third sees both
+(`partition-bridge`), and random packet loss on a node (`packet-loss`).
 After each fault the nemesis waits (bounded) for the cluster to be whole again, so faults
 do not pile up into a lost quorum.
 """
@@ -15,13 +19,21 @@ import time
 
 KINDS = ["kill", "kill-leader", "pause", "pause-leader", "latency", "blackhole",
          "crash-isolated-leader"]
+NETNS_KINDS = ["partition-isolate", "partition-isolate-leader", "partition-bridge",
+               "packet-loss"]
+ALL_KINDS = KINDS + NETNS_KINDS
+
+
+def available(kinds, net):
+    """The kinds this network can do: nftables faults need namespaces."""
+    return [k for k in kinds if net.kind == "netns" or k not in NETNS_KINDS]
 
 
 class Nemesis:
     def __init__(self, cluster, history, seed, topic, kinds=None, heal_wait=30):
         self.cluster, self.history, self.topic = cluster, history, topic
         self.rng = random.Random(seed)
-        self.kinds = kinds or KINDS
+        self.kinds = available(kinds or ALL_KINDS, cluster.net)
         self.heal_wait = heal_wait
 
     def run(self, duration, schedule=None):
@@ -50,9 +62,7 @@ class Nemesis:
 
     def fault(self, kind):
         start = self.history.now()
-        node = self.leader_node() if kind in ("kill-leader", "pause-leader",
-                                               "crash-isolated-leader") \
-            else self.rng.choice([1, 2, 3])
+        node = self.leader_node() if kind.endswith("leader") else self.rng.choice([1, 2, 3])
         target = self.cluster.nodes[node]
         detail = {}
         if kind in ("kill", "kill-leader"):
@@ -85,6 +95,21 @@ class Nemesis:
                 n.resume()
             time.sleep(self.rng.uniform(4, 6))  # the others fence it and elect a new leader
             target.start()
+        elif kind in ("partition-isolate", "partition-isolate-leader"):
+            detail["from"] = others = [m for m in (1, 2, 3) if m != node]
+            self.cluster.net.cut(node, others)
+            time.sleep(self.rng.uniform(5, 10))  # past the session and ISR timeouts
+            self.cluster.net.heal(node)
+        elif kind == "partition-bridge":
+            detail["from"] = other = self.rng.choice([m for m in (1, 2, 3) if m != node])
+            self.cluster.net.cut(node, [other])
+            time.sleep(self.rng.uniform(5, 10))
+            self.cluster.net.heal(node)
+        elif kind == "packet-loss":
+            detail["percent"] = percent = self.rng.choice([5, 20, 40])
+            self.cluster.net.loss(node, percent)
+            time.sleep(self.rng.uniform(5, 10))
+            self.cluster.net.heal(node)
         else:
             raise ValueError(f"unknown fault {kind}")
         self.history.add(type="fault", kind=kind, node=node, start=start,
@@ -103,5 +128,7 @@ class Nemesis:
         for node in self.cluster.nodes.values():
             node.resume()
             node.proxy_command("heal")
+            if self.cluster.net.kind == "netns":
+                self.cluster.net.heal(node.n)
             if not node.running():
                 node.start()

@@ -1,4 +1,5 @@
-"""The CI chaos schedule: a 3-node cluster under every fault kind once (fixed seed), with
+"""The CI chaos schedule: a 3-node cluster (in network namespaces when run as root, else on
+loopback addresses) under every fault kind once (fixed seed), with
 idempotent producers, live readers, a ListOffsets poller, an offset committer and
 transactions; the checker must find nothing. Then the planted bug (debug builds only:
 SLUICE_TEST_ACK_BEFORE_REPLICATION=1 acknowledges acks=all before replicating) under leader
@@ -11,16 +12,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 from checker import report_text  # noqa: E402
-from nemesis import KINDS  # noqa: E402
+from nemesis import ALL_KINDS  # noqa: E402
 
 
 def test_ci_schedule_every_fault_no_violation(tmp_path):
-    result = harness.run(tmp_path, seed=7, duration=0, schedule=KINDS, port=24600)
+    # Every kind once; the nftables ones only where network namespaces work (root).
+    result = harness.run(tmp_path, seed=7, duration=0, schedule=ALL_KINDS, port=24600)
     print(report_text(result))
     assert not result["harness_errors"], result["harness_errors"]
     assert result["ok"], f"violations, history in {tmp_path}"
     stats = result["stats"]
-    assert stats["faults"] == len(KINDS)
+    ran = [e for e in harness.load(tmp_path / "history.jsonl") if e["type"] == "run"][0]
+    assert stats["faults"] == len(ran["schedule"]) >= 7
     # The workloads really ran through the faults.
     assert stats["writes_ok"] > 2000 and stats["final_records"] >= stats["writes_ok"]
     assert stats["live_reads"] > 1000 and stats["list_offsets"] > 20

@@ -73,6 +73,15 @@ def test_write_at_another_offset_is_reported():
         == {(0, 0), (0, 1)}
 
 
+def test_write_acknowledged_without_offset():
+    events = clean() + [write("e", 1, None), final(1, 2, "e")]
+    events = [e for e in events if e["type"] != "final-end"] + [end(0, 2), end(1, 3)]
+    assert check(events)["ok"]
+    result = check(clean() + [write("f", 1, None)])
+    assert kinds(result, 1) == ["lost"]
+    assert result["violations"][0]["value"] == "f"
+
+
 def test_duplicate_value():
     result = check(clean() + [final(1, 2, "a")])
     assert kinds(result, 2) == ["duplicate"]

@@ -23,6 +23,7 @@ from confluent_kafka import (
 )
 
 QUIET = {"log_level": 3}  # librdkafka's own logs: errors only
+TAIL = -2000  # RD_KAFKA_OFFSET_TAIL_BASE: TAIL - n is "n records before the end"
 
 
 class Worker(threading.Thread):
@@ -130,13 +131,15 @@ class Reader(Worker):
     def work(self):
         n = 0
         while not self.stop_event.is_set():
-            self.session(f"{self.name}-s{n}")
+            self.session(f"{self.name}-s{n}", n == 0)
             n += 1
 
-    def session(self, session):
+    def session(self, session, first):
         consumer = plain_consumer(self.cluster, f"chaos-reader-{session}")
-        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING)
-                         for p in range(self.partitions)])
+        # The first session reads from the start; later ones from the last 500 records of
+        # each partition (librdkafka's logical tail offset), so a long run's reads stay linear.
+        start = OFFSET_BEGINNING if first else TAIL - 500
+        consumer.assign([TopicPartition(self.topic, p, start) for p in range(self.partitions)])
         ends = time.monotonic() + self.session_s
         try:
             while not self.stop_event.is_set() and time.monotonic() < ends:
