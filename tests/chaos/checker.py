@@ -14,6 +14,8 @@ properties Kafka promises; each violation names the offsets and values involved.
 6. transactions: read_committed sees every value of an acknowledged commit, none of an
    acknowledged abort, and all or none of a transaction whose outcome is unknown; nothing
    appears twice.
+7. liveness: once the faults stop and every node runs, every replica is back in sync
+   within the harness's bound (a `not-healed` event says it was not).
 
 Usage: python3 checker.py HISTORY.jsonl  (exit 1 when there are violations)
 """
@@ -28,6 +30,7 @@ PROPERTIES = {
     4: "ListOffsets latest never goes backwards or below an acknowledged write",
     5: "acknowledged offset commits never lost or regressed",
     6: "read_committed sees no aborted, torn or lost transactions",
+    7: "every replica back in sync after healing",
 }
 
 
@@ -63,8 +66,11 @@ def check(events):
         "txns_aborted": sum(1 for t in by_type["txn"] if t["outcome"] == "abort-ok"),
         "txns_unknown": sum(1 for t in by_type["txn"] if t["outcome"] == "unknown"),
         "faults": len(by_type["fault"]),
+        "unsettled_after_fault": len(by_type["unsettled"]),
         "harness_errors": len(by_type["harness-error"]),
     }
+    for e in by_type["not-healed"]:
+        violations.append(violation(7, "not-healed", within=e["within"], isr=e["isr"]))
     if by_type["write"] and not by_type["final-end"]:
         violations.append(violation(1, "no-final-read", detail="the history has no final read"))
     return {"ok": not violations, "violations": violations, "stats": stats}

@@ -198,6 +198,17 @@ class Cluster:
                 return False
         return True
 
+    def isr_report(self, topics):
+        """{"topic/partition": [leader node, isr nodes]} for the partitions not whole, and
+        the nodes not running or paused: what the history notes when healing takes too long."""
+        out = {f"node{n.n}": "paused" if n.paused else "down"
+               for n in self.nodes.values() if not n.running() or n.paused}
+        for topic in topics:
+            for p, (leader, isr) in sorted(self.leaders(topic).items()):
+                if leader is None or isr != [1, 2, 3]:
+                    out[f"{topic}/{p}"] = [leader, isr]
+        return out
+
     def wait_for(self, check, within, what):
         deadline = time.time() + within
         while time.time() < deadline:

@@ -120,8 +120,9 @@ class Nemesis:
             self.cluster.wait_for(lambda: self.cluster.healthy([self.topic]), self.heal_wait,
                                   "cluster healthy")
         except TimeoutError:
-            self.history.add(type="note", text="cluster not healthy within "
-                             f"{self.heal_wait}s after a fault; going on")
+            self.history.add(type="unsettled", within=self.heal_wait,
+                             isr=self.cluster.isr_report([self.topic]),
+                             text="cluster not whole after a fault; going on")
 
     def heal(self):
         """Every node running, unpaused, with a clean proxy."""

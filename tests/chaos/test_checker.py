@@ -169,3 +169,10 @@ def test_transactions():
 def test_missing_final_read_is_a_violation():
     result = check([write("a", 0, 0)])
     assert kinds(result, 1) == ["lost", "no-final-read"]
+
+
+def test_not_healed_is_a_liveness_violation():
+    result = check(clean() + [dict(type="not-healed", within=90,
+                                   isr={"chaos/0": [3, [1, 3]]})])
+    assert kinds(result, 7) == ["not-healed"]
+    assert result["violations"][0]["isr"] == {"chaos/0": [3, [1, 3]]}
