@@ -3,10 +3,13 @@ heal, read everything back, check the history, write the report and the timeline
 
     python3 tests/chaos/harness.py --duration 60 --seed 7 --out DIR [--planted-bug]
 
-Files in DIR: history.jsonl, report.txt, report.json, timeline.svg, nodes/node*/node.log.
+Files in DIR: history.jsonl (every operation), faults.jsonl (the run, faults, notes and
+writes acknowledged without an offset), report.txt, report.json, timeline.svg,
+logs/node*.log.gz; nodes/ holds each node's config, live log and (until the end) data.
 Exit status 1 when the checker found violations (or the run itself failed).
 """
 import argparse
+import gzip
 import json
 import shutil
 import sys
@@ -28,6 +31,8 @@ from nemesis import ALL_KINDS, Nemesis, available  # noqa: E402
 
 TOPIC, PARTITIONS = "chaos", 3
 TXN_TOPIC, TXN_PARTITIONS = "chaos-txn", 2
+CLIENT_OPS = {"write", "read", "final", "final-end", "list-offsets", "commit", "committed",
+              "txn", "txn-final", "txn-final-end", "read-error"}
 HEAL_WITHIN = 90  # seconds for every replica to be back in sync once the faults stop
 
 
@@ -95,8 +100,14 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
         stop.set()
         cluster.stop()
         history.close()
-        if not keep_data:
-            for node in cluster.nodes.values():
+        (out / "logs").mkdir(exist_ok=True)
+        for node in cluster.nodes.values():
+            if node.log.exists():
+                with open(node.log, "rb") as src, gzip.open(out / "logs" /
+                                                            f"node{node.n}.log.gz", "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            shutil.copy(node.config, out / "logs" / f"node{node.n}.properties")
+            if not keep_data:
                 shutil.rmtree(node.dir / "data", ignore_errors=True)
     broken = [w.name + ": " + w.failure for w in workers if w.failure]
     return report(out, broken)
@@ -108,6 +119,13 @@ def report(out, broken=()):
     events = load(out / "history.jsonl")
     result = checker.check(events)
     result["harness_errors"] = list(broken)
+    # What a reader of the run needs beside the (large) history: the run, every fault and
+    # every note, and the writes acknowledged without an offset.
+    with open(out / "faults.jsonl", "w") as f:
+        for e in events:
+            if e["type"] not in CLIENT_OPS or (e["type"] == "write" and e["outcome"] == "ok"
+                                               and e.get("offset") is None):
+                f.write(json.dumps(e, separators=(",", ":")) + "\n")
     (out / "report.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     text = checker.report_text(result)
     if broken:
