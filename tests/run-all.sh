@@ -2,8 +2,9 @@
 # THE test command: bash tests/run-all.sh
 #
 # Installs what the tests need when it is missing (fresh Debian machine, run as root), builds
-# the broker, runs every Rust unit and integration test and the Python real-client tests, then
-# (second stage) the clients' own test suites in tests/compat/run.sh.
+# the broker, runs every Rust unit and integration test, the Python real-client tests and the
+# chaos schedule (tests/chaos/), then (second stage) the clients' own test suites in
+# tests/compat/run.sh.
 # Exits non-zero if anything fails. A missing client is a failure, never a skip.
 set -euo pipefail
 
@@ -103,6 +104,12 @@ cargo test --no-fail-fast -- --test-threads=2 || status=1
 
 log "pytest tests/python"
 python3 -m pytest tests/python -v -p no:cacheprovider || status=1
+
+# The chaos harness's short fixed-seed schedule (~2 minutes): three nodes under every fault
+# kind once with real clients, the history checked for lost, duplicated and misordered
+# records, offsets and transactions; plus the planted bug it must catch. See tests/chaos/.
+log "chaos: pytest tests/chaos"
+python3 -m pytest tests/chaos -v -p no:cacheprovider || status=1
 
 # Second stage: the clients' own test suites (librdkafka's, rust-rdkafka's, kcat and kafkajs
 # workflows) against a real broker, checked against the allow-lists in tests/compat/. It takes

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
+use crate::storage::leader_epochs::LeaderEpochs;
 use crate::storage::segment::TimestampLookup;
 
 /// v9 adds -5 (earliest pending tiered upload), v10 a timeout; neither changes the answer
@@ -70,6 +71,24 @@ pub async fn handle(
     response
 }
 
+/// Kafka's KIP-207 rule: a leader whose high watermark has not yet reached the start of its
+/// own leader epoch (a new leader still learning how far the old one's watermark had got)
+/// answers latest and timestamp lookups with OFFSET_NOT_AVAILABLE, so a client never sees
+/// the latest offset go back across a leader change. `leading_epoch` is -1 on a follower or
+/// a single node (no replication: its watermark is the log end).
+fn watermark_behind_epoch_start(
+    epochs: &LeaderEpochs,
+    leading_epoch: i32,
+    high_watermark: i64,
+) -> bool {
+    leading_epoch >= 0
+        && epochs
+            .entries()
+            .iter()
+            .find(|(epoch, _)| *epoch == leading_epoch)
+            .is_some_and(|(_, start)| *start > high_watermark)
+}
+
 /// What the log answered before any batch is decoded.
 enum Found {
     Offset(i64),
@@ -98,8 +117,19 @@ async fn list_partition(
             return out;
         }
     };
+    let leading_epoch = partition.leader_epoch();
     let found = partition.with_log(|log| {
         let marks = log.watermarks();
+        if timestamp != EARLIEST
+            && timestamp != EARLIEST_LOCAL
+            && watermark_behind_epoch_start(
+                log.leader_epochs(),
+                leading_epoch,
+                marks.high_watermark,
+            )
+        {
+            return Err(ResponseError::OffsetNotAvailable);
+        }
         match timestamp {
             // read_committed consumers start from the last stable offset, not the log end.
             LATEST if read_committed => Ok(Found::Offset(log.last_stable_offset())),
@@ -150,4 +180,25 @@ async fn list_partition(
         Err(code) => out.error_code = code.code(),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the chaos harness (tests/chaos): a new leader of epoch 1 starting at offset
+    /// 343 still had its follower's watermark 342 and answered latest = 342 right after the
+    /// old leader had acknowledged offset 342.
+    #[test]
+    fn a_new_leader_below_its_epoch_start_has_no_latest_offset_yet() {
+        let mut epochs = LeaderEpochs::default();
+        epochs.assign(0, 0);
+        epochs.assign(1, 343);
+        assert!(watermark_behind_epoch_start(&epochs, 1, 342));
+        assert!(!watermark_behind_epoch_start(&epochs, 1, 343));
+        // A follower, or a single node, never refuses.
+        assert!(!watermark_behind_epoch_start(&epochs, -1, 342));
+        // An epoch this leader has no entry for: nothing to compare with.
+        assert!(!watermark_behind_epoch_start(&epochs, 2, 342));
+    }
 }

@@ -150,6 +150,10 @@ async fn wait_for_replicas(
     timeout: Duration,
     response: &mut ProduceResponse,
 ) {
+    #[cfg(debug_assertions)]
+    if test_hooks::ack_before_replication() {
+        return;
+    }
     let deadline = Instant::now() + timeout;
     for w in awaiting {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -355,4 +359,20 @@ async fn verify_transactional(
     let partition = (target.topic.to_owned(), target.index);
     crate::shard::txns::verify_partition(shard, transactional_id, producer_id, epoch, partition)
         .await
+}
+
+/// Test-only planted bug, compiled into debug builds only (release builds never read the
+/// variable): `SLUICE_TEST_ACK_BEFORE_REPLICATION=1` answers acks=all right after the leader's
+/// local append, without waiting for the ISR. The chaos harness (`tests/chaos/`) runs with it
+/// to show its checker catches the acknowledged writes a failover then loses.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    use std::sync::OnceLock;
+
+    pub fn ack_before_replication() -> bool {
+        static ASKED: OnceLock<bool> = OnceLock::new();
+        *ASKED.get_or_init(|| {
+            std::env::var("SLUICE_TEST_ACK_BEFORE_REPLICATION").is_ok_and(|v| v.trim() == "1")
+        })
+    }
 }

@@ -30,6 +30,20 @@ impl LeaderEpochs {
         self.entries.push((epoch, start_offset));
     }
 
+    /// Drops the epochs starting at or after `offset` (Kafka's `truncateFromEnd`): once a
+    /// follower's log ends at `offset` they hold nothing. This includes an epoch noted when
+    /// this replica became leader but never wrote with, which would otherwise stay its last
+    /// fetched epoch and draw the same diverging-epoch answer from the new leader forever.
+    pub fn truncate_from(&mut self, offset: i64) {
+        while self
+            .entries
+            .last()
+            .is_some_and(|(_, start)| *start >= offset)
+        {
+            self.entries.pop();
+        }
+    }
+
     /// The newest epoch, if any leader stamped the log.
     pub fn latest(&self) -> Option<i32> {
         self.entries.last().map(|(e, _)| *e)
@@ -85,6 +99,17 @@ mod tests {
         c.assign(3, 15);
         c.assign(4, 15);
         assert_eq!(c.entries(), &[(0, 0), (2, 10), (4, 15)]);
+    }
+
+    #[test]
+    fn truncate_from_drops_epochs_that_start_at_or_after_the_cut() {
+        let mut c = cache(&[(0, 0), (1, 42), (2, 165)]);
+        c.truncate_from(165);
+        assert_eq!(c.entries(), &[(0, 0), (1, 42)]);
+        c.truncate_from(200);
+        assert_eq!(c.entries(), &[(0, 0), (1, 42)]);
+        c.truncate_from(0);
+        assert_eq!(c.entries(), &[]);
     }
 
     #[test]

@@ -158,6 +158,32 @@ mod tests {
         assert_eq!(diverging_epoch(&leader.cache(), leader.end(), 5, 4), None);
     }
 
+    /// Found by the chaos harness (tests/chaos, a partition isolating a leader): a replica
+    /// led epoch 2 without writing (its cache noted (2, 165) at its log end), then followed
+    /// a leader of epoch 5 that never had epoch 2. The leader answers "epoch 1 ends at 165";
+    /// the cut at 165 removes no record, so only dropping the empty epoch from the cache
+    /// lets the next fetch (last fetched epoch 1) go through instead of repeating forever.
+    #[test]
+    fn an_epoch_led_without_writing_is_dropped_by_a_cut_at_the_log_end() {
+        let mut follower = LeaderEpochs::default();
+        follower.assign(0, 0);
+        follower.assign(1, 42);
+        follower.assign(2, 165); // became leader at its log end, wrote nothing
+        let mut leader = LeaderEpochs::default();
+        leader.assign(0, 0);
+        leader.assign(1, 42);
+        leader.assign(5, 165);
+        let last = follower.latest().expect("epochs");
+        let answer = diverging_epoch(&leader, 300, last, 165).expect("diverged");
+        assert_eq!(answer, (1, 165));
+        let cut = truncation_offset(&follower, 165, answer);
+        assert_eq!(cut, 165, "no record to cut");
+        follower.truncate_from(cut);
+        let last = follower.latest().expect("epochs");
+        assert_eq!(last, 1);
+        assert_eq!(diverging_epoch(&leader, 300, last, 165), None);
+    }
+
     #[test]
     fn a_truncation_never_goes_above_the_follower_log_end() {
         let follower = Log::of(&[(0, 2)]);

@@ -143,6 +143,15 @@ fn truncation_cuts_a_diverged_tail_across_segments_and_survives_a_restart() {
         // Truncating at or past the end changes nothing.
         p.truncate_to(7).await.expect("no-op");
         assert_eq!(p.with_log(|log| log.log_end_offset()), 7);
+        // Except an epoch noted as leader but never written with: a cut at the log end
+        // drops it, so the next fetch names the epoch that wrote the last batch.
+        p.set_leader_epoch(6);
+        assert_eq!(p.with_log(|log| log.latest_epoch()), Some(6));
+        p.truncate_to(7).await.expect("no-op cut");
+        p.with_log(|log| {
+            assert_eq!(log.log_end_offset(), 7);
+            assert_eq!(log.leader_epochs().entries(), &[(1, 0), (4, 6)]);
+        });
     });
 }
 

@@ -27,6 +27,9 @@ impl Partition {
             (log.log_start_offset, log.next_offset, log.cleaning)
         };
         if offset >= end {
+            // No record to cut, but an epoch this replica noted as a leader that never
+            // wrote starts here: without it the next fetch names the epoch before it.
+            self.log.borrow_mut().epochs.truncate_from(offset);
             return Ok(());
         }
         if cleaning {

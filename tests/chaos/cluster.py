@@ -1,0 +1,221 @@
+"""Three Sluice nodes (one shard each), each behind a proxy, on the addresses `net.py` gives:
+their own network namespaces (10.B.0.n) or, as a fallback, loopback (127.0.0.n).
+
+Node n binds its host address (bootstrap port P, its shard on P+1, CONTROLLER on P+10) and
+advertises its proxy's address (10.B.1.n or 127.0.1.n), where `proxy.py` forwards to it:
+clients and follower fetches go through the proxy (latency and blackhole faults), the
+controller quorum talks directly. Timeouts are short so faults turn into failovers within
+seconds. Everything the nemesis does to a node (SIGKILL, restart, SIGSTOP, SIGCONT, proxy
+commands, nftables rules) is a method here.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from net import Loopback
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+FAST_TIMEOUTS = [
+    "broker.heartbeat.interval.ms=500",
+    "broker.session.timeout.ms=3000",
+    "replica.lag.time.max.ms=4000",
+]
+
+
+def sluice_bin():
+    if os.environ.get("SLUICE_BIN"):
+        return os.environ["SLUICE_BIN"]
+    target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
+    return str(Path(target) / "debug" / "sluice")
+
+
+def node_config(n, port, voters, data_dir, host, advertised):
+    lines = [
+        f"node.id={n}",
+        "process.roles=broker,controller",
+        f"controller.quorum.voters={voters}",
+        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{port + 10}",
+        f"advertised.listeners=PLAINTEXT://{advertised}:{port}",
+        "controller.listener.names=CONTROLLER",
+        f"broker.rack=rack-{n}",
+        f"log.dirs={data_dir}",
+        "default.replication.factor=3",
+        "min.insync.replicas=2",
+        "offsets.topic.replication.factor=3",
+        "transaction.state.log.replication.factor=3",
+        "transaction.state.log.min.isr=2",
+        "auto.create.topics.enable=false",
+    ] + FAST_TIMEOUTS
+    return "\n".join(lines) + "\n"
+
+
+class Node:
+    def __init__(self, n, port, voters, workdir, env, net):
+        self.n, self.net = n, net
+        self.port = port
+        self.dir = workdir / f"node{n}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "node.properties"
+        self.config.write_text(node_config(n, port, voters, self.dir / "data", net.host(n),
+                                           net.advertised(n)))
+        self.log = self.dir / "node.log"
+        self.env = env
+        self.proc = None
+        self.paused = False
+        self.proxy = None
+
+    def start(self):
+        log = open(self.log, "ab")
+        log.write(f"\n=== start at {time.time():.3f}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            self.net.prefix(self.n) + [sluice_bin(), "serve", "--cores", "1", "--metrics-addr", "off", "--config",
+             str(self.config)],
+            stdout=subprocess.DEVNULL, stderr=log, env=self.env,
+        )
+        self.paused = False
+
+    def start_proxy(self):
+        self.proxy = subprocess.Popen(
+            self.net.prefix(self.n) + [
+                sys.executable, str(HERE / "proxy.py"), "--listen", self.net.advertised(self.n),
+                "--target", self.net.host(self.n), "--port", str(self.port),
+                "--port", str(self.port + 1)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        if self.proxy.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"proxy of node {self.n} did not start")
+
+    def proxy_command(self, line):
+        self.proxy.stdin.write(line + "\n")
+        self.proxy.stdin.flush()
+        self.proxy.stdout.readline()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.proc is not None:
+            if self.paused:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        self.paused = False
+
+    def pause(self):
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self):
+        if self.running() and self.paused:
+            os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self):
+        self.kill()
+        if self.proxy is not None:
+            self.proxy.kill()
+            self.proxy.wait()
+            self.proxy = None
+
+
+class Cluster:
+    def __init__(self, workdir, port, env_extra=None, net=None):
+        self.port = port
+        self._admin = None
+        env = dict(os.environ)
+        env.update(env_extra or {})
+        env.setdefault("RUST_LOG", "info")
+        self.net = net or Loopback(port)
+        voters = ",".join(f"{n}@{self.net.host(n)}:{port + 10}" for n in (1, 2, 3))
+        self.nodes = {n: Node(n, port, voters, Path(workdir), env, self.net)
+                      for n in (1, 2, 3)}
+
+    @property
+    def bootstrap(self):
+        return ",".join(f"{self.net.advertised(n)}:{self.port}" for n in self.nodes)
+
+    def start(self):
+        self.net.setup()
+        for node in self.nodes.values():
+            node.start_proxy()
+            node.start()
+        self.wait_for(lambda: len(self.brokers()) == 3, 60, "3 brokers registered")
+
+    def stop(self):
+        for node in self.nodes.values():
+            node.stop()
+        self.net.teardown()
+
+    def admin(self):
+        """One admin client for the harness's own look-ups (kept: a dropped client's
+        requests die with it)."""
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap,
+                                       "socket.timeout.ms": 5000, "log_level": 3})
+        return self._admin
+
+    def metadata(self, topic=None):
+        try:
+            return self.admin().list_topics(topic=topic, timeout=5)
+        except Exception:
+            return None
+
+    def brokers(self):
+        md = self.metadata()
+        return sorted(md.brokers) if md else []
+
+    def leaders(self, topic):
+        """{partition: (leader node or None, isr nodes)} from Metadata, or {} when unreachable."""
+        md = self.metadata(topic)
+        if md is None or topic not in md.topics or md.topics[topic].error is not None:
+            return {}
+        out = {}
+        for p, pm in md.topics[topic].partitions.items():
+            leader = pm.leader // 1000 if pm.leader >= 0 else None
+            out[p] = (leader, sorted(b // 1000 for b in pm.isrs))
+        return out
+
+    def healthy(self, topics):
+        """Every node runs, unpaused, registered, and every partition of `topics` has a leader
+        and all three replicas in sync."""
+        if not all(n.running() and not n.paused for n in self.nodes.values()):
+            return False
+        if len(self.brokers()) != 3:
+            return False
+        for topic in topics:
+            parts = self.leaders(topic)
+            if not parts or any(l is None or isr != [1, 2, 3] for l, isr in parts.values()):
+                return False
+        return True
+
+    def isr_report(self, topics):
+        """{"topic/partition": [leader node, isr nodes]} for the partitions not whole, and
+        the nodes not running or paused: what the history notes when healing takes too long."""
+        out = {f"node{n.n}": "paused" if n.paused else "down"
+               for n in self.nodes.values() if not n.running() or n.paused}
+        for topic in topics:
+            for p, (leader, isr) in sorted(self.leaders(topic).items()):
+                if leader is None or isr != [1, 2, 3]:
+                    out[f"{topic}/{p}"] = [leader, isr]
+        return out
+
+    def wait_for(self, check, within, what):
+        deadline = time.time() + within
+        while time.time() < deadline:
+            try:
+                if check():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"{what} did not happen within {within}s")
