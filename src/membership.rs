@@ -1,7 +1,8 @@
 //! A node's membership in a multi-node cluster, on its own thread (`sluice-membership`, a
 //! current-thread tokio runtime; never a shard): it mirrors every image the controller applies
 //! into the node's [`Cluster`], registers the node's shards with the quorum, unfences the node
-//! once its mirror has caught up with its registration, heartbeats to the active controller,
+//! once its mirror has caught up with its registration, heartbeats to the active controller
+//! (each confirmed heartbeat extends the node's broker lease, `metadata::lease`),
 //! and, while this node's controller leads, fences nodes whose heartbeats stopped (Kafka's
 //! `broker.session.timeout.ms`; the image then elects new leaders for the partitions the
 //! fenced node led) and moves leaders back to their preferred replicas
@@ -17,6 +18,7 @@ use crate::config::LeaderRebalance;
 use crate::metadata::Cluster;
 use crate::metadata::command::{MetaCommand, MetaReply};
 use crate::metadata::image::ClusterImage;
+use crate::metadata::lease::Lease;
 use crate::metadata::quorum::ControllerHandle;
 
 /// What the membership thread needs to know about its node.
@@ -98,8 +100,10 @@ async fn lifecycle(
         if let Some(image) = cluster.image() {
             if let Some(endpoints) = &settings.endpoints {
                 keep_registered(controller, settings, endpoints, incarnation, &image).await;
-                if let Err(e) = controller.heartbeat().await {
-                    tracing::debug!("heartbeat to the active controller failed: {e}");
+                let sent = Instant::now();
+                match controller.heartbeat().await {
+                    Ok(()) => cluster.extend_lease(Lease::end_for(sent, settings.session_timeout)),
+                    Err(e) => tracing::debug!("heartbeat to the active controller failed: {e}"),
                 }
             }
             let leads = controller.metrics().state.is_leader();

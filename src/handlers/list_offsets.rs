@@ -117,6 +117,12 @@ async fn list_partition(
             return out;
         }
     };
+    if !shard.cluster.holds_lease() {
+        // Paused or cut off past the session timeout: the partition may have a new leader
+        // that acknowledged offsets this node has never seen (see `metadata::lease`).
+        out.error_code = ResponseError::NotLeaderOrFollower.code();
+        return out;
+    }
     let leading_epoch = partition.leader_epoch();
     let found = partition.with_log(|log| {
         let marks = log.watermarks();

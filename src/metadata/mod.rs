@@ -5,12 +5,14 @@
 //! `command` (the controller quorum's metadata log records), `image` (the pure state every
 //! node applies them to, with placement and snapshots) and `quorum` (openraft: the durable log,
 //! the state machine that applies commands to the image and publishes it, the controller
-//! thread) make the quorum; `brokers` says which brokers clients are told about.
+//! thread) make the quorum; `brokers` says which brokers clients are told about; `lease` says
+//! whether this node may still answer as a leader without news from the quorum.
 
 pub mod brokers;
 pub mod cluster;
 pub mod command;
 pub mod image;
+pub mod lease;
 mod machine;
 pub mod quorum;
 mod quorum_mode;

@@ -87,6 +87,23 @@ impl Cluster {
         self.quorum.is_some()
     }
 
+    /// Extends this node's broker lease to `until` (after a heartbeat the controller
+    /// confirmed); nothing on a single node.
+    pub fn extend_lease(&self, until: std::time::Instant) {
+        if let Some(q) = &self.quorum {
+            q.lease.extend(until);
+        }
+    }
+
+    /// Whether this node may answer as a partition leader now: always on a single node; in
+    /// a cluster while its lease runs (see [`super::lease`]).
+    #[must_use]
+    pub fn holds_lease(&self) -> bool {
+        self.quorum
+            .as_ref()
+            .is_none_or(|q| q.lease.held_at(std::time::Instant::now()))
+    }
+
     /// The controller this node talks to, in cluster mode.
     #[must_use]
     pub fn controller(&self) -> Option<&ControllerHandle<ClusterImage>> {

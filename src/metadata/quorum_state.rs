@@ -10,6 +10,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use super::image::ClusterImage;
+use super::lease::Lease;
 use super::quorum::ControllerHandle;
 
 /// What a `Cluster` holds in cluster mode.
@@ -23,6 +24,8 @@ pub(crate) struct QuorumState {
     pub(super) producer_ids: Mutex<(i64, i64)>,
     /// When each internal topic's creation was last proposed.
     pub(super) internal_proposed: Mutex<BTreeMap<String, Instant>>,
+    /// Until when this node may answer as a leader without news from the quorum.
+    pub(super) lease: Lease,
 }
 
 impl QuorumState {
@@ -34,6 +37,7 @@ impl QuorumState {
             mirrored: watch::Sender::new(0),
             producer_ids: Mutex::new((0, 0)),
             internal_proposed: Mutex::new(BTreeMap::new()),
+            lease: Lease::default(),
         }
     }
 }

@@ -4,7 +4,12 @@ properties Kafka promises; each violation names the offsets and values involved.
 1. lost: every acknowledged write (outcome ok) is read back at the partition and offset it
    was given, by the final read after the cluster healed.
 2. duplicate / conflict: with idempotence each value is in the log at most once, and every
-   observation of a (partition, offset), live or final, shows one value.
+   observation of a (partition, offset), live or final, shows one value. A value whose copies
+   the segment files (`identity` events, logdump.py) show written by the same producer id
+   under different epochs was sent again by the client after it bumped its epoch: no broker
+   can recognise that as a retry (a new epoch starts a new sequence space), so it is listed
+   apart as `client_resends` (with the identities) rather than as a broker violation. Copies
+   with the same producer id, epoch and sequence, or without identities, are violations.
 3. order: a consumer session sees each partition's offsets go up by exactly one (no going
    back, no skip: the topic has no transactions or compaction, so offsets are contiguous).
 4. list-offsets: the latest offset (ListOffsets) never goes backwards, and never stands below
@@ -43,7 +48,8 @@ def check(events):
     for e in events:
         by_type[e["type"]].append(e)
     violations = []
-    violations += check_writes(by_type)
+    writes, client_resends = check_writes(by_type)
+    violations += writes
     violations += check_sessions(by_type["read"])
     violations += check_list_offsets(by_type["list-offsets"], by_type["write"])
     violations += check_commits(by_type["commit"], by_type["committed"])
@@ -68,12 +74,14 @@ def check(events):
         "faults": len(by_type["fault"]),
         "unsettled_after_fault": len(by_type["unsettled"]),
         "harness_errors": len(by_type["harness-error"]),
+        "client_resends": len(client_resends),
     }
     for e in by_type["not-healed"]:
         violations.append(violation(7, "not-healed", within=e["within"], isr=e["isr"]))
     if by_type["write"] and not by_type["final-end"]:
         violations.append(violation(1, "no-final-read", detail="the history has no final read"))
-    return {"ok": not violations, "violations": violations, "stats": stats}
+    return {"ok": not violations, "violations": violations, "stats": stats,
+            "client_resends": client_resends}
 
 
 def check_writes(by_type):
@@ -104,9 +112,18 @@ def check_writes(by_type):
         out.append(violation(1, kind, partition=at[0], offset=at[1], value=w["value"],
                              found_there=got, found_at=found, acked_at=w["complete"],
                              log_end=ends.get(at[0])))
+    identity = {(e["partition"], e["offset"]): (e["producer_id"], e["producer_epoch"],
+                                                 e["sequence"]) for e in by_type["identity"]}
+    client_resends = []
     for value, places in where.items():
         if len(places) > 1:
-            out.append(violation(2, "duplicate", value=value, at=sorted(places)))
+            copies = [{"partition": p, "offset": o, "identity": identity.get((p, o))}
+                      for p, o in sorted(places)]
+            if resent_under_new_epochs([c["identity"] for c in copies]):
+                client_resends.append({"value": value, "copies": copies})
+            else:
+                out.append(violation(2, "duplicate", value=value, at=sorted(places),
+                                     copies=copies))
     seen = {}
     for r in by_type["read"]:
         at = (r["partition"], r["offset"])
@@ -122,7 +139,16 @@ def check_writes(by_type):
             out.append(violation(2, "read-then-gone", partition=at[0], offset=at[1],
                                  value=r["value"], session=r["session"], t=r["t"],
                                  log_end=ends[at[0]]))
-    return out
+    return out, client_resends
+
+
+def resent_under_new_epochs(identities):
+    """True when every copy is known, all from one producer id, each under its own epoch."""
+    if any(i is None for i in identities):
+        return False
+    pids = {pid for pid, _, _ in identities}
+    epochs = [epoch for _, epoch, _ in identities]
+    return len(pids) == 1 and len(set(epochs)) == len(epochs)
 
 
 def check_sessions(reads):
@@ -231,6 +257,9 @@ def report_text(result, limit=50):
         lines.append(f"  [{prop}] {name}: {status}")
     for v in result["violations"][:limit]:
         lines.append("  " + json.dumps(v, sort_keys=True))
+    for r in result.get("client_resends", [])[:limit]:
+        lines.append("  client re-send under a new epoch (not a broker violation): "
+                     + json.dumps(r, sort_keys=True))
     if len(result["violations"]) > limit:
         lines.append(f"  ... and {len(result['violations']) - limit} more (report.json)")
     return "\n".join(lines)

@@ -6,9 +6,15 @@ advertises its proxy's address (10.B.1.n or 127.0.1.n), where `proxy.py` forward
 clients and follower fetches go through the proxy (latency and blackhole faults), the
 controller quorum talks directly. Timeouts are short so faults turn into failovers within
 seconds. Everything the nemesis does to a node (SIGKILL, restart, SIGSTOP, SIGCONT, proxy
-commands, nftables rules) is a method here.
+commands, nftables rules, filling its disk) is a method here.
+
+As root each node's data (partition logs and the metadata quorum's log alike, as on a host
+with one data disk) lives on its own small tmpfs (`DISK_MB`), so the `disk-full` fault can
+fill that node's disk to the last byte and free it again without touching the machine's.
 """
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +27,9 @@ from net import Loopback
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+
+DISK_MB = 1024  # each node's own filesystem when run as root (a chaos run writes < 100 MB)
+FILLER = "chaos-filler"  # the file that fills a node's disk, next to (not in) its data dir
 
 FAST_TIMEOUTS = [
     "broker.heartbeat.interval.ms=500",
@@ -57,13 +66,17 @@ def node_config(n, port, voters, data_dir, host, advertised):
 
 
 class Node:
-    def __init__(self, n, port, voters, workdir, env, net):
+    def __init__(self, n, port, voters, workdir, env, net, own_disk):
         self.n, self.net = n, net
         self.port = port
         self.dir = workdir / f"node{n}"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.disk = self.dir / "disk"
+        self.disk.mkdir(exist_ok=True)
+        self.own_disk = own_disk and mount_disk(self.disk)
+        self.data = self.disk / "data"
         self.config = self.dir / "node.properties"
-        self.config.write_text(node_config(n, port, voters, self.dir / "data", net.host(n),
+        self.config.write_text(node_config(n, port, voters, self.data, net.host(n),
                                            net.advertised(n)))
         self.log = self.dir / "node.log"
         self.env = env
@@ -120,6 +133,40 @@ class Node:
             os.kill(self.proc.pid, signal.SIGCONT)
         self.paused = False
 
+    def fill_disk(self):
+        """Fill this node's own filesystem to the last byte; returns the bytes taken."""
+        fd = os.open(self.disk / FILLER, os.O_CREAT | os.O_WRONLY, 0o600)
+        taken = 0
+        try:
+            # Whole free space first, then ever smaller pieces: the filesystem's own
+            # rounding leaves a little that only small allocations take.
+            for chunk in (disk_free(self.disk), 1 << 20, 4096):
+                while chunk > 0:
+                    try:
+                        os.posix_fallocate(fd, taken, chunk)
+                    except OSError as e:
+                        if e.errno != errno.ENOSPC:
+                            raise
+                        break
+                    taken += chunk
+        finally:
+            os.close(fd)
+        return taken
+
+    def free_disk(self):
+        (self.disk / FILLER).unlink(missing_ok=True)
+
+    def drop_data(self, keep):
+        """After the run: delete the data (or, with `keep`, move it off the node's own disk)
+        and unmount that disk."""
+        if keep and self.own_disk and self.data.exists():
+            shutil.copytree(self.data, self.dir / "data", dirs_exist_ok=True)
+        if not keep or self.own_disk:
+            shutil.rmtree(self.data, ignore_errors=True)
+        if self.own_disk:
+            subprocess.run(["umount", str(self.disk)], check=False, capture_output=True)
+            self.own_disk = False
+
     def stop(self):
         self.kill()
         if self.proxy is not None:
@@ -128,8 +175,22 @@ class Node:
             self.proxy = None
 
 
+def mount_disk(path):
+    """A small tmpfs of its own at `path` (root only); False when it cannot be had."""
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "chaos-disk",
+                           str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+def disk_free(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
 class Cluster:
-    def __init__(self, workdir, port, env_extra=None, net=None):
+    def __init__(self, workdir, port, env_extra=None, net=None, own_disks=True):
         self.port = port
         self._admin = None
         env = dict(os.environ)
@@ -137,8 +198,13 @@ class Cluster:
         env.setdefault("RUST_LOG", "info")
         self.net = net or Loopback(port)
         voters = ",".join(f"{n}@{self.net.host(n)}:{port + 10}" for n in (1, 2, 3))
-        self.nodes = {n: Node(n, port, voters, Path(workdir), env, self.net)
+        self.nodes = {n: Node(n, port, voters, Path(workdir), env, self.net, own_disks)
                       for n in (1, 2, 3)}
+
+    @property
+    def own_disks(self):
+        """Whether every node has a disk of its own to fill (the `disk-full` fault)."""
+        return all(n.own_disk for n in self.nodes.values())
 
     @property
     def bootstrap(self):

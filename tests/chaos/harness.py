@@ -15,6 +15,7 @@ import shutil
 import sys
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,7 +25,8 @@ from confluent_kafka.admin import NewTopic  # noqa: E402
 import checker  # noqa: E402
 import plot  # noqa: E402
 import workload  # noqa: E402
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, sluice_bin  # noqa: E402
+import logdump  # noqa: E402
 from history import History, load  # noqa: E402
 import net  # noqa: E402
 from nemesis import ALL_KINDS, Nemesis, available  # noqa: E402
@@ -53,14 +55,14 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
     where = net.choose(network, port)
     cluster = Cluster(out / "nodes", port, env, where)
     if schedule is not None:
-        schedule = available(schedule, where)
+        schedule = available(schedule, where, cluster.own_disks)
     history = History(out / "history.jsonl")
     history.add(type="run", seed=seed, duration=duration, planted_bug=planted,
-                schedule=schedule, kinds=available(kinds or ALL_KINDS, where),
+                schedule=schedule, kinds=available(kinds or ALL_KINDS, where, cluster.own_disks),
                 network=where.kind, started=time.strftime("%FT%TZ", time.gmtime()))
     stop = threading.Event()
     workers = []
-    result = None
+    final_read_done = False
     try:
         cluster.start()
         create_topics(cluster)
@@ -93,12 +95,15 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
             w.join(60)
         history.add(type="note", text="workloads stopped")
         workload.read_all(cluster, history, TOPIC, PARTITIONS, "final")
+        final_read_done = True
         if txns:
             workload.read_all(cluster, history, TXN_TOPIC, TXN_PARTITIONS, "txn-final",
                               isolation="read_committed")
     finally:
         stop.set()
         cluster.stop()
+        if final_read_done:
+            record_duplicate_identities(cluster, history)
         history.close()
         (out / "logs").mkdir(exist_ok=True)
         for node in cluster.nodes.values():
@@ -107,10 +112,27 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
                                                             f"node{node.n}.log.gz", "wb") as dst:
                     shutil.copyfileobj(src, dst)
             shutil.copy(node.config, out / "logs" / f"node{node.n}.properties")
-            if not keep_data:
-                shutil.rmtree(node.dir / "data", ignore_errors=True)
+            node.drop_data(keep_data)
     broken = [w.name + ": " + w.failure for w in workers if w.failure]
     return report(out, broken)
+
+
+def record_duplicate_identities(cluster, history):
+    """For every value the final read found more than once: which producer id, epoch and
+    sequence wrote each copy, from node 1's segment files (the cluster is stopped and whole),
+    as `identity` events for the checker."""
+    history.flush()
+    places = defaultdict(list)
+    for e in load(history.path):
+        if e["type"] == "final":
+            places[e["value"]].append((e["partition"], e["offset"]))
+    wanted = {at for copies in places.values() if len(copies) > 1 for at in copies}
+    if not wanted:
+        return
+    found = logdump.identities(sluice_bin(), cluster.nodes[1].data, TOPIC, wanted)
+    for (partition, offset), (pid, epoch, seq) in sorted(found.items()):
+        history.add(type="identity", partition=partition, offset=offset, producer_id=pid,
+                    producer_epoch=epoch, sequence=seq)
 
 
 def report(out, broken=()):

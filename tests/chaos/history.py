@@ -8,6 +8,7 @@ import time
 
 class History:
     def __init__(self, path):
+        self.path = path
         self.start = time.monotonic()
         self.file = open(path, "w")
         self.lock = threading.Lock()
@@ -20,6 +21,10 @@ class History:
         line = json.dumps(event, separators=(",", ":"))
         with self.lock:
             self.file.write(line + "\n")
+
+    def flush(self):
+        with self.lock:
+            self.file.flush()
 
     def close(self):
         with self.lock:

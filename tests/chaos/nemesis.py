@@ -11,6 +11,10 @@ With network namespaces (`net.py`) also nftables faults: a node cut off from bot
 while clients still reach it (`partition-isolate`, `partition-isolate-leader`: the
 minority side of a majority/minority split), one pair of nodes cut while the third sees both
 (`partition-bridge`), and random packet loss on a node (`packet-loss`).
+With a small filesystem per node (root, `cluster.py`): that node's disk filled to the last
+byte (`disk-full`, or `disk-full-leader` on a partition leader's node) while the workloads
+run, then freed: its appends fail (KAFKA_STORAGE_ERROR) and it must neither crash nor lose or
+duplicate an acknowledged record, and catch up once there is room again.
 After each fault the nemesis waits (bounded) for the cluster to be whole again, so faults
 do not pile up into a lost quorum.
 """
@@ -21,19 +25,22 @@ KINDS = ["kill", "kill-leader", "pause", "pause-leader", "latency", "blackhole",
          "crash-isolated-leader"]
 NETNS_KINDS = ["partition-isolate", "partition-isolate-leader", "partition-bridge",
                "packet-loss"]
-ALL_KINDS = KINDS + NETNS_KINDS
+DISK_KINDS = ["disk-full", "disk-full-leader"]
+ALL_KINDS = KINDS + NETNS_KINDS + DISK_KINDS
 
 
-def available(kinds, net):
-    """The kinds this network can do: nftables faults need namespaces."""
-    return [k for k in kinds if net.kind == "netns" or k not in NETNS_KINDS]
+def available(kinds, net, own_disks):
+    """The kinds this setup can do: nftables faults need namespaces, disk-full a small
+    filesystem per node."""
+    return [k for k in kinds if (net.kind == "netns" or k not in NETNS_KINDS)
+            and (own_disks or k not in DISK_KINDS)]
 
 
 class Nemesis:
     def __init__(self, cluster, history, seed, topic, kinds=None, heal_wait=30):
         self.cluster, self.history, self.topic = cluster, history, topic
         self.rng = random.Random(seed)
-        self.kinds = available(kinds or ALL_KINDS, cluster.net)
+        self.kinds = available(kinds or ALL_KINDS, cluster.net, cluster.own_disks)
         self.heal_wait = heal_wait
 
     def run(self, duration, schedule=None):
@@ -110,6 +117,10 @@ class Nemesis:
             self.cluster.net.loss(node, percent)
             time.sleep(self.rng.uniform(5, 10))
             self.cluster.net.heal(node)
+        elif kind in ("disk-full", "disk-full-leader"):
+            detail["filled_bytes"] = target.fill_disk()
+            time.sleep(self.rng.uniform(5, 10))  # appends fail; followers fall out of the ISR
+            target.free_disk()
         else:
             raise ValueError(f"unknown fault {kind}")
         self.history.add(type="fault", kind=kind, node=node, start=start,
@@ -127,6 +138,7 @@ class Nemesis:
     def heal(self):
         """Every node running, unpaused, with a clean proxy."""
         for node in self.cluster.nodes.values():
+            node.free_disk()
             node.resume()
             node.proxy_command("heal")
             if self.cluster.net.kind == "netns":

@@ -8,7 +8,9 @@ W, H, LEFT, TOP = 1200, 520, 60, 30
 PANEL = 190
 COLORS = {"kill": "#e41a1c", "kill-leader": "#b2182b", "pause": "#377eb8",
           "pause-leader": "#2166ac", "latency": "#ff7f00", "blackhole": "#984ea3",
-          "crash-isolated-leader": "#4d4d4d"}
+          "crash-isolated-leader": "#4d4d4d", "partition-isolate": "#4daf4a",
+          "partition-isolate-leader": "#1b7837", "partition-bridge": "#a6d96a",
+          "packet-loss": "#a65628", "disk-full": "#f781bf", "disk-full-leader": "#c51b7d"}
 
 
 def timeline(events, path):

@@ -20,13 +20,7 @@ def test_ci_schedule_every_fault_no_violation(tmp_path):
     result = harness.run(tmp_path, seed=7, duration=0, schedule=ALL_KINDS, port=24600)
     print(report_text(result))
     assert not result["harness_errors"], result["harness_errors"]
-    # Known open bug (runs/2026-12-06-0652-seed21/NOTES.md): an idempotent producer's retry
-    # after its leader was cut off or paused is sometimes appended again. Until it is fixed
-    # the CI schedule reports such duplicates (above) without failing on them, so it stays
-    # a reliable gate for everything else; long runs still count them as violations.
-    known = [v for v in result["violations"] if v["property"] == 2 and v["kind"] == "duplicate"]
-    others = [v for v in result["violations"] if v not in known]
-    assert not others, f"violations, history in {tmp_path}: {others[:5]}"
+    assert not result["violations"], f"violations, history in {tmp_path}: {result['violations'][:5]}"
     stats = result["stats"]
     ran = [e for e in harness.load(tmp_path / "history.jsonl") if e["type"] == "run"][0]
     assert stats["faults"] == len(ran["schedule"]) >= 7

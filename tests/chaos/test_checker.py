@@ -88,6 +88,29 @@ def test_duplicate_value():
     assert result["violations"][0]["at"] == [(0, 0), (1, 2)]
 
 
+def identity(p, o, pid, epoch, seq):
+    return dict(type="identity", partition=p, offset=o, producer_id=pid, producer_epoch=epoch,
+                sequence=seq)
+
+
+def test_duplicate_by_the_broker_or_by_a_client_resend():
+    dup = clean() + [final(0, 2, "a"), end(0, 3)]
+    # The same producer, epoch and sequence twice: the broker appended a retry again.
+    broker = check(dup + [identity(0, 0, 7, 0, 0), identity(0, 2, 7, 0, 0)])
+    assert kinds(broker, 2) == ["duplicate"]
+    assert broker["violations"][0]["copies"][1]["identity"] == (7, 0, 0)
+    # Unknown identities count against the broker too.
+    assert kinds(check(dup + [identity(0, 0, 7, 0, 0)]), 2) == ["duplicate"]
+    # The client sent it again under a bumped epoch: listed apart, not a violation.
+    resent = check(dup + [identity(0, 0, 7, 0, 5), identity(0, 2, 7, 1, 0)])
+    assert not kinds(resent, 2)
+    assert resent["stats"]["client_resends"] == 1
+    assert resent["client_resends"][0]["value"] == "a"
+    # Two producer ids: not one client's re-send.
+    assert kinds(check(dup + [identity(0, 0, 7, 0, 0), identity(0, 2, 8, 1, 0)]), 2) == [
+        "duplicate"]
+
+
 def test_live_read_conflicting_with_final():
     result = check(clean() + [read("s2", 0, 1, "zzz")])
     assert kinds(result, 2) == ["conflict"]

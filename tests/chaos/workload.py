@@ -9,6 +9,7 @@ its own thread, writing what they invoked and what they were told to the history
 - `Transactions`: a transactional producer committing or aborting small transactions.
 - `read_all`: the final read after the cluster is healed.
 """
+import os
 import random
 import threading
 import time
@@ -23,6 +24,18 @@ from confluent_kafka import (
 )
 
 QUIET = {"log_level": 3}  # librdkafka's own logs: errors only
+# CHAOS_TRACE_EOS=1: the idempotent producers log librdkafka's `eos,msg,protocol` debug
+# contexts to the harness's stderr (with librdkafka's own timestamps, named by client.id), to
+# trace a duplicate or a lost write to the client's decisions; pair it with
+# RUST_LOG=info,sluice::idempotence=debug for the broker's side.
+TRACE = os.environ.get("CHAOS_TRACE_EOS") == "1"
+
+
+def client_trace(name):
+    """librdkafka debug logging for `name` when tracing, else the quiet default."""
+    if not TRACE:
+        return QUIET
+    return {"client.id": name, "debug": "eos,msg,protocol", "log_level": 7}
 TAIL = -2000  # RD_KAFKA_OFFSET_TAIL_BASE: TAIL - n is "n records before the end"
 
 
@@ -63,7 +76,7 @@ class Producer(Worker):
             "message.timeout.ms": 20000,
             "request.timeout.ms": 5000,
             "error_cb": on_error,
-            **QUIET,
+            **client_trace(self.name),
         })
 
     def work(self):

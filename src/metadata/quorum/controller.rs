@@ -377,7 +377,7 @@ async fn heartbeat<M: MetadataMachine>(
     ctx: &ServeContext,
     timeout: Duration,
 ) -> Result<(), ControllerError> {
-    let leader = match heartbeat_local(raft, &ctx.liveness, ctx.node_id) {
+    let leader = match heartbeat_local(raft, &ctx.liveness, ctx.node_id, timeout).await {
         Ok(()) => return Ok(()),
         Err(ForwardError::NotLeader { leader }) => leader,
         Err(e) => return Err(ControllerError::Failed(e.to_string())),

@@ -1,5 +1,13 @@
 //! Durable-file helpers shared by the log and the snapshots: the CRC32C record frame, the
-//! atomic small-file write (tmp, fsync, rename, fsync dir) and the flusher thread.
+//! atomic small-file write (tmp, fsync, rename, fsync dir), writes that wait for room on a
+//! full disk, and the flusher thread.
+//!
+//! A full disk is waited out rather than reported: openraft treats any storage error as fatal
+//! and stops the node's Raft for good, so a disk that fills up for a few seconds would cost the
+//! node its controller until a restart (found by the chaos harness's `disk-full` fault). The
+//! quorum's writes are small and rare; while one waits, the controller thread stands still as
+//! if paused (its peers elect another leader if it led), the node's heartbeats and so its
+//! lease lapse, and it goes on where it stopped once there is room.
 //!
 //! The flusher is one plain thread per store that runs fsync jobs in submission order. openraft
 //! asks `append` to return before the entries are durable and to report durability through a
@@ -8,10 +16,11 @@
 //! durable in the order they were made, as openraft requires.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use super::error::QuorumStoreError;
 
@@ -81,8 +90,7 @@ pub(super) fn write_atomic(
     let mut framed = Vec::with_capacity(body.len() + FRAME_HEADER);
     put_frame(&mut framed, body)?;
     let mut file = File::create(&tmp).map_err(QuorumStoreError::io("create", &tmp))?;
-    file.write_all(&framed)
-        .map_err(QuorumStoreError::io("write", &tmp))?;
+    write_all_waiting(&mut file, &framed, &tmp).map_err(QuorumStoreError::io("write", &tmp))?;
     if durable {
         file.sync_all()
             .map_err(QuorumStoreError::io("fsync", &tmp))?;
@@ -92,6 +100,42 @@ pub(super) fn write_atomic(
         sync_parent(path)?;
     }
     Ok(())
+}
+
+/// Writes all of `buf` at the file's position (its end, for a file opened to append),
+/// waiting for room while the disk is full (see the module notes): unlike `write_all`, a
+/// write cut short by ENOSPC goes on from where it stopped, so nothing is written twice.
+///
+/// # Errors
+/// Any other write error.
+pub(super) fn write_all_waiting(file: &mut File, buf: &[u8], path: &Path) -> io::Result<()> {
+    let mut done = 0;
+    let mut waits = 0u32;
+    while done < buf.len() {
+        match file.write(&buf[done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if no_room(&e) => {
+                if waits.is_multiple_of(50) {
+                    tracing::warn!(path = %path.display(), waited_s = waits / 10,
+                        "disk full: the controller log waits for room to write");
+                }
+                waits += 1;
+                thread::sleep(ROOM_POLL);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// How often a write waiting for room tries again.
+const ROOM_POLL: Duration = Duration::from_millis(100);
+
+/// ENOSPC or EDQUOT: the write may succeed once something frees space.
+fn no_room(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 /// `path` with `.tmp` appended: where [`write_atomic`] writes before renaming.

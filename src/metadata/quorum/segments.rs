@@ -4,10 +4,9 @@
 //! plans run on the flusher thread.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::durable::{get_frame, put_frame, sync_dir};
+use super::durable::{get_frame, put_frame, sync_dir, write_all_waiting};
 use super::error::QuorumStoreError;
 
 /// One log record as stored: its Raft index and the encoded entry.
@@ -265,9 +264,7 @@ impl Segments {
         if pending.is_empty() {
             return Ok(());
         }
-        active
-            .file
-            .write_all(pending)
+        write_all_waiting(&mut active.file, pending, &active.path)
             .map_err(QuorumStoreError::io("write", &active.path))?;
         active.len += pending.len() as u64;
         pending.clear();

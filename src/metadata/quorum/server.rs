@@ -115,7 +115,9 @@ async fn answer<M: MetadataMachine>(
         Rpc::Vote(req) => RpcReply::Vote(raft.vote(req).await),
         Rpc::InstallSnapshot(req) => RpcReply::InstallSnapshot(raft.install_snapshot(req).await),
         Rpc::Forward(cmd) => RpcReply::Forward(write_local(raft, cmd, ctx.write_timeout).await),
-        Rpc::Heartbeat(from) => RpcReply::Heartbeat(heartbeat_local(raft, &ctx.liveness, from)),
+        Rpc::Heartbeat(from) => {
+            RpcReply::Heartbeat(heartbeat_local(raft, &ctx.liveness, from, ctx.write_timeout).await)
+        }
         Rpc::Status => RpcReply::Status(super::status::metrics_of(
             ctx.node_id,
             &raft.metrics().borrow(),
@@ -123,19 +125,34 @@ async fn answer<M: MetadataMachine>(
     }
 }
 
-/// Records `from`'s heartbeat if this node leads; otherwise names the leader it knows.
+/// Records `from`'s heartbeat if this node leads and a quorum still confirms that it does
+/// (a read-index round, bounded by `timeout`); otherwise names the leader it knows.
+///
+/// The confirmation is what makes an acknowledged heartbeat a lease: a leader cut off from
+/// its quorum still believes it leads (openraft 0.9 has no CheckQuorum step-down), and
+/// without it would keep answering heartbeats while the majority elects a new controller that
+/// fences the heartbeating node. Confirmed, any newer controller was elected after this
+/// heartbeat was sent, so it cannot fence the node before the sender's lease runs out.
 ///
 /// # Errors
-/// [`ForwardError::NotLeader`] when this node does not lead.
-pub fn heartbeat_local<M: MetadataMachine>(
+/// [`ForwardError::NotLeader`] when this node does not lead, [`ForwardError::TimedOut`] when
+/// its quorum did not confirm it in time.
+pub async fn heartbeat_local<M: MetadataMachine>(
     raft: &Raft<QuorumTypes<M>>,
     liveness: &Liveness,
     from: u64,
+    timeout: Duration,
 ) -> Result<(), ForwardError> {
     let metrics = raft.metrics().borrow().clone();
     if metrics.state.is_leader() {
-        liveness.record(from);
-        return Ok(());
+        return match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
+            Ok(Ok(_)) => {
+                liveness.record(from);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(ForwardError::Failed(e.to_string())),
+            Err(_) => Err(ForwardError::TimedOut),
+        };
     }
     let leader = metrics.current_leader.and_then(|id| {
         let node = metrics

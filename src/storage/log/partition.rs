@@ -225,12 +225,45 @@ impl Partition {
         now_ms: i64,
     ) -> Result<(AppendInfo, bool), AppendError> {
         let _permit = self.acquire_append_permit().await?;
-        if let Some(duplicate) = self.check_sequences(&batches)? {
+        let checked = self.check_sequences(&batches);
+        self.trace_idempotence(&batches, &checked);
+        if let Some(duplicate) = checked? {
             return Ok((duplicate, false));
         }
         self.roll_if_needed(batches.bytes.len(), now_ms).await?;
         let log_append_time_ms = self.stamp(&mut batches, now_ms)?;
         self.write_at_end(batches, log_append_time_ms, now_ms).await
+    }
+
+    /// Each idempotent batch's sequence decision at debug level under the
+    /// `sluice::idempotence` target, so a duplicate or a refused retry can be traced to the
+    /// producer's sequences and the log end (the chaos harness turns it on).
+    fn trace_idempotence(
+        &self,
+        batches: &ValidatedBatches,
+        checked: &Result<Option<AppendInfo>, AppendError>,
+    ) {
+        if !tracing::enabled!(target: "sluice::idempotence", tracing::Level::DEBUG) {
+            return;
+        }
+        let log = self.log.borrow();
+        for m in batches
+            .batches
+            .iter()
+            .filter(|m| m.identity.is_idempotent())
+        {
+            let decision = match checked {
+                Ok(Some(dup)) => format!("duplicate of offset {}", dup.base_offset),
+                Ok(None) => "append".to_string(),
+                Err(e) => format!("refused: {e}"),
+            };
+            tracing::debug!(target: "sluice::idempotence", topic = %log.topic,
+                partition = log.partition, producer_id = m.identity.producer_id,
+                producer_epoch = m.identity.producer_epoch,
+                first_sequence = m.identity.base_sequence,
+                records = m.identity.last_offset_delta + 1, log_end = log.next_offset,
+                leader_epoch = self.leader_epoch.get(), %decision, "idempotent batch");
+        }
     }
 
     /// A follower's append of what its leader sent: whole batches with the leader's offsets
