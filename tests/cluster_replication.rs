@@ -186,6 +186,10 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
             epoch_end(conn, topic, 1, 99),
             Err(ResponseError::UnknownLeaderEpoch)
         );
+        // ListOffsets checks the client's leader epoch the same way (KIP-320).
+        assert_eq!(latest(conn, topic, 1), Ok(N as i64));
+        assert_eq!(latest(conn, topic, 0), Err(ResponseError::FencedLeaderEpoch));
+        assert_eq!(latest(conn, topic, 2), Err(ResponseError::UnknownLeaderEpoch));
         (old_end, new_epoch, new_end)
     };
     assert!(
@@ -402,6 +406,33 @@ fn metadata_is_exact(bootstrap: &str, topic: &str, dead: &[i32]) -> bool {
             .all(|r| listed.contains(r) || offline.contains(r))
         && isr.iter().all(|r| listed.contains(r))
         && offline_sorted == expected_offline
+}
+
+/// ListOffsets latest of partition 0 of `topic` as a consumer that believes the leader is in
+/// `current_leader_epoch`.
+fn latest(
+    conn: &mut sluice::client::connection::Connection,
+    topic: &str,
+    current_leader_epoch: i32,
+) -> Result<i64, ResponseError> {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+    let mut partition = ListOffsetsPartition::default();
+    partition.partition_index = 0;
+    partition.timestamp = -1;
+    partition.current_leader_epoch = current_leader_epoch;
+    let mut t = ListOffsetsTopic::default();
+    t.name = TopicName(topic.to_string().into());
+    t.partitions = vec![partition];
+    let mut request = ListOffsetsRequest::default();
+    request.replica_id = BrokerId(-1);
+    request.topics = vec![t];
+    let response = conn.send(&request, None).expect("ListOffsets");
+    let p = &response.topics[0].partitions[0];
+    match p.error_code {
+        0 => Ok(p.offset),
+        code => Err(ResponseError::try_from_code(code).expect("a Kafka error code")),
+    }
 }
 
 /// OffsetForLeaderEpoch for partition 0 of `topic` as a consumer: (epoch, end offset).

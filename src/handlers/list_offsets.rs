@@ -6,12 +6,14 @@
 use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::acl::{Operation, enforce};
+use crate::handlers::fetch::check_leader_epoch;
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::storage::leader_epochs::LeaderEpochs;
@@ -59,8 +61,7 @@ pub async fn handle(
                     shard,
                     ctx.version,
                     &topic.name.0,
-                    p.partition_index,
-                    p.timestamp,
+                    &p,
                     read_committed,
                 )
                 .await,
@@ -101,10 +102,10 @@ async fn list_partition(
     shard: &Rc<Shard>,
     version: i16,
     topic: &str,
-    index: i32,
-    timestamp: i64,
+    asked: &ListOffsetsPartition,
     read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
+    let (index, timestamp) = (asked.partition_index, asked.timestamp);
     let mut out = ListOffsetsPartitionResponse::default();
     out.partition_index = index;
     out.timestamp = -1;
@@ -121,6 +122,11 @@ async fn list_partition(
         // Paused or cut off past the session timeout: the partition may have a new leader
         // that acknowledged offsets this node has never seen (see `metadata::lease`).
         out.error_code = ResponseError::NotLeaderOrFollower.code();
+        return out;
+    }
+    // KIP-320 (v4+): a client whose metadata names another leader epoch is sent to refresh it.
+    if let Err(e) = check_leader_epoch(&partition, asked.current_leader_epoch) {
+        out.error_code = e.code();
         return out;
     }
     let leading_epoch = partition.leader_epoch();
