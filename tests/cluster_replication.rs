@@ -188,8 +188,14 @@ fn acknowledged_records_survive_a_leader_kill_and_the_old_leader_rejoins() {
         );
         // ListOffsets checks the client's leader epoch the same way (KIP-320).
         assert_eq!(latest(conn, topic, 1), Ok(N as i64));
-        assert_eq!(latest(conn, topic, 0), Err(ResponseError::FencedLeaderEpoch));
-        assert_eq!(latest(conn, topic, 2), Err(ResponseError::UnknownLeaderEpoch));
+        assert_eq!(
+            latest(conn, topic, 0),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            latest(conn, topic, 2),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
         (old_end, new_epoch, new_end)
     };
     assert!(
@@ -408,13 +414,70 @@ fn metadata_is_exact(bootstrap: &str, topic: &str, dead: &[i32]) -> bool {
         && offline_sorted == expected_offline
 }
 
-/// ListOffsets latest of partition 0 of `topic` as a consumer that believes the leader is in
-/// `current_leader_epoch`.
-fn latest(
-    conn: &mut sluice::client::connection::Connection,
+/// The broker lease (found by the chaos harness): a leader paused past the session timeout
+/// is replaced, and when it resumes it must not answer ListOffsets with its old high
+/// watermark, below offsets the new leader has acknowledged since. The request is queued on
+/// the old leader's socket while it is stopped, so it is the first thing it serves, before
+/// any news from the quorum can reach it.
+#[test]
+fn a_resumed_old_leader_does_not_answer_list_offsets_with_its_stale_watermark() {
+    let mut cluster = Cluster::start(18292, 18392, FAST);
+    formed(&cluster);
+    let topic = "lease";
+    let old = replicated_topic(&cluster, topic);
+    let survivor = if old == 1 { 2 } else { 1 };
+    let producer = idempotent_producer(&all_bootstraps(&cluster));
+    let write = |from: usize, n: usize| {
+        for i in from..from + n {
+            let delivery = rdk::enqueue(&producer, topic, Some(0), &numbered(i)).expect("enqueue");
+            match futures_lite::future::block_on(delivery) {
+                Ok(Ok(_)) => {}
+                other => panic!("record {i} not acknowledged: {other:?}"),
+            }
+        }
+    };
+    write(0, 10);
+    // A connection to the old leader's shard, made while it still runs.
+    let mut client = Client::connect(&cluster.bootstrap(old), None).expect("connect");
+    client
+        .refresh(Some(&[topic.to_string()]))
+        .expect("metadata");
+    let version = client
+        .broker(i32::from(old) * 1000)
+        .expect("leader connection")
+        .version_for::<kafka_protocol::messages::ListOffsetsRequest>(None)
+        .expect("ListOffsets version");
+
+    signal(&mut cluster, old, "-STOP");
+    cluster.wait_for(Duration::from_secs(30), "a new leader", || {
+        leader_and_isr(&cluster.bootstrap(survivor), topic, 0)
+            .is_some_and(|(l, _)| l > 0 && l / 1000 != i32::from(old))
+    });
+    write(10, 10); // acknowledged by the new leader: the latest offset is now 20
+    let conn = client
+        .broker(i32::from(old) * 1000)
+        .expect("leader connection");
+    let asked = conn
+        .start_request(&latest_request(topic, -1), version)
+        .expect("queue ListOffsets on the stopped node");
+    signal(&mut cluster, old, "-CONT");
+    let answer = conn
+        .finish_request::<kafka_protocol::messages::ListOffsetsRequest>(asked, version)
+        .expect("ListOffsets answer");
+    let p = &answer.topics[0].partitions[0];
+    assert!(
+        p.error_code == ResponseError::NotLeaderOrFollower.code()
+            || (p.error_code == 0 && p.offset >= 20),
+        "the resumed old leader answered error {} offset {} after offset 19 was acknowledged",
+        p.error_code,
+        p.offset
+    );
+}
+
+fn latest_request(
     topic: &str,
     current_leader_epoch: i32,
-) -> Result<i64, ResponseError> {
+) -> kafka_protocol::messages::ListOffsetsRequest {
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
     let mut partition = ListOffsetsPartition::default();
@@ -427,7 +490,19 @@ fn latest(
     let mut request = ListOffsetsRequest::default();
     request.replica_id = BrokerId(-1);
     request.topics = vec![t];
-    let response = conn.send(&request, None).expect("ListOffsets");
+    request
+}
+
+/// ListOffsets latest of partition 0 of `topic` as a consumer that believes the leader is in
+/// `current_leader_epoch`.
+fn latest(
+    conn: &mut sluice::client::connection::Connection,
+    topic: &str,
+    current_leader_epoch: i32,
+) -> Result<i64, ResponseError> {
+    let response = conn
+        .send(&latest_request(topic, current_leader_epoch), None)
+        .expect("ListOffsets");
     let p = &response.topics[0].partitions[0];
     match p.error_code {
         0 => Ok(p.offset),

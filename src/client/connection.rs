@@ -189,6 +189,22 @@ impl Connection {
         self.read_response::<R>(correlation_id, version)
     }
 
+    /// Writes `request` at exactly `version` without reading its answer yet; returns the
+    /// correlation id to pass to [`finish_request`](Self::finish_request). Lets a caller
+    /// queue a request to a peer it holds stopped, so the peer answers it first thing.
+    pub fn start_request<R: Request>(&mut self, request: &R, version: i16) -> Result<i32> {
+        self.write_request(request, version)
+    }
+
+    /// Reads the answer to a request [`start_request`](Self::start_request) wrote.
+    pub fn finish_request<R: Request>(
+        &mut self,
+        correlation_id: i32,
+        version: i16,
+    ) -> Result<R::Response> {
+        self.read_response::<R>(correlation_id, version)
+    }
+
     /// Sends a request whose response never comes (Produce with acks=0).
     pub fn send_oneway<R: Request>(&mut self, request: &R, version: i16) -> Result<()> {
         self.write_request(request, version).map(|_| ())

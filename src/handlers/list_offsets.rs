@@ -56,16 +56,8 @@ pub async fn handle(
                 out.partitions.push(refused);
                 continue;
             }
-            out.partitions.push(
-                list_partition(
-                    shard,
-                    ctx.version,
-                    &topic.name.0,
-                    &p,
-                    read_committed,
-                )
-                .await,
-            );
+            out.partitions
+                .push(list_partition(shard, ctx.version, &topic.name.0, &p, read_committed).await);
         }
         response.topics.push(out);
     }
