@@ -20,7 +20,9 @@ properties Kafka promises; each violation names the offsets and values involved.
    acknowledged abort, and all or none of a transaction whose outcome is unknown; nothing
    appears twice.
 7. liveness: once the faults stop and every node runs, every replica is back in sync
-   within the harness's bound (a `not-healed` event says it was not).
+   within the harness's bound (a `not-healed` event says it was not), and no node's log shows
+   a panic or a fatal Raft error (a `node-broken` event: such a node may look whole while its
+   controller has stopped for good).
 
 Usage: python3 checker.py HISTORY.jsonl  (exit 1 when there are violations)
 """
@@ -35,7 +37,7 @@ PROPERTIES = {
     4: "ListOffsets latest never goes backwards or below an acknowledged write",
     5: "acknowledged offset commits never lost or regressed",
     6: "read_committed sees no aborted, torn or lost transactions",
-    7: "every replica back in sync after healing",
+    7: "every replica back in sync after healing; no node broken",
 }
 
 
@@ -78,6 +80,8 @@ def check(events):
     }
     for e in by_type["not-healed"]:
         violations.append(violation(7, "not-healed", within=e["within"], isr=e["isr"]))
+    for e in by_type["node-broken"]:
+        violations.append(violation(7, "node-broken", node=e["node"], line=e["line"]))
     if by_type["write"] and not by_type["final-end"]:
         violations.append(violation(1, "no-final-read", detail="the history has no final read"))
     return {"ok": not violations, "violations": violations, "stats": stats,

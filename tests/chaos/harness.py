@@ -104,6 +104,7 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
         cluster.stop()
         if final_read_done:
             record_duplicate_identities(cluster, history)
+        record_broken_nodes(cluster, history)
         history.close()
         (out / "logs").mkdir(exist_ok=True)
         for node in cluster.nodes.values():
@@ -133,6 +134,24 @@ def record_duplicate_identities(cluster, history):
     for (partition, offset), (pid, epoch, seq) in sorted(found.items()):
         history.add(type="identity", partition=partition, offset=offset, producer_id=pid,
                     producer_epoch=epoch, sequence=seq)
+
+
+# Log lines that mean part of a node stopped for good while the process ran on: a panic, or
+# openraft's fatal state (its Raft core gone, e.g. after a storage error), which leaves the
+# node serving with metadata that never changes again.
+BROKEN_NODE_MARKS = ("panicked at", "core_result=Err(", "openraft::error::Fatal")
+
+
+def record_broken_nodes(cluster, history):
+    """A `node-broken` event for each node whose log shows a panic or a fatal Raft error."""
+    for node in cluster.nodes.values():
+        if not node.log.exists():
+            continue
+        with open(node.log, errors="replace") as f:
+            for line in f:
+                if any(mark in line for mark in BROKEN_NODE_MARKS):
+                    history.add(type="node-broken", node=node.n, line=line.strip()[:400])
+                    break
 
 
 def report(out, broken=()):

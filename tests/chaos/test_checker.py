@@ -199,3 +199,8 @@ def test_not_healed_is_a_liveness_violation():
                                    isr={"chaos/0": [3, [1, 3]]})])
     assert kinds(result, 7) == ["not-healed"]
     assert result["violations"][0]["isr"] == {"chaos/0": [3, [1, 3]]}
+
+
+def test_a_broken_node_is_a_liveness_violation():
+    result = check(clean() + [dict(type="node-broken", node=2, line="thread panicked at x")])
+    assert kinds(result, 7) == ["node-broken"]
