@@ -94,7 +94,8 @@ async fn lifecycle(
     settings: &MembershipSettings,
 ) {
     let incarnation = settings.incarnation;
-    let mut leading_since: Option<Instant> = None;
+    // (term, since when) this node's controller has led in that term.
+    let mut leading: Option<(u64, Instant)> = None;
     let mut last_rebalance = Instant::now();
     loop {
         if let Some(image) = cluster.image() {
@@ -106,13 +107,15 @@ async fn lifecycle(
                     Err(e) => tracing::debug!("heartbeat to the active controller failed: {e}"),
                 }
             }
-            let leads = controller.metrics().state.is_leader();
-            leading_since = match (leads, leading_since) {
+            let metrics = controller.metrics();
+            // A new term restarts the count even if this loop never saw the node lose the
+            // lead in between: heartbeats went to another leader meanwhile.
+            leading = match (metrics.state.is_leader(), leading) {
                 (false, _) => None,
-                (true, None) => Some(Instant::now()),
-                (true, since) => since,
+                (true, Some((term, since))) if term == metrics.term => Some((term, since)),
+                (true, _) => Some((metrics.term, Instant::now())),
             };
-            if let Some(since) = leading_since {
+            if let Some((_, since)) = leading {
                 fence_silent_nodes(controller, settings, &image, since).await;
                 if let Some(rebalance) = settings.leader_rebalance
                     && last_rebalance.elapsed() >= rebalance.check_interval
@@ -197,7 +200,10 @@ async fn fence_silent_nodes(
             node_id: reg.node_id,
             broker_epoch: reg.epoch,
         };
-        if let Err(e) = controller.write(fence).await {
+        // Only while this node still leads: a fence proposed by a leader cut off from its
+        // quorum must die with its term, not be forwarded to the new leader, which has been
+        // hearing from the node all along.
+        if let Err(e) = controller.write_if_leading(fence).await {
             tracing::warn!(node = reg.node_id, "fencing did not commit: {e}");
         }
     }

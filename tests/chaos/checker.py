@@ -5,8 +5,9 @@ properties Kafka promises; each violation names the offsets and values involved.
    was given, by the final read after the cluster healed.
 2. duplicate / conflict: with idempotence each value is in the log at most once, and every
    observation of a (partition, offset), live or final, shows one value. A value whose copies
-   the segment files (`identity` events, logdump.py) show written by the same producer id
-   under different epochs was sent again by the client after it bumped its epoch: no broker
+   the segment files (`identity` events, logdump.py) show written in one partition by the same
+   producer id under epochs rising with the offset was sent again by the client after it
+   bumped its epoch: no broker
    can recognise that as a retry (a new epoch starts a new sequence space), so it is listed
    apart as `client_resends` (with the identities) rather than as a broker violation. Copies
    with the same producer id, epoch and sequence, or without identities, are violations.
@@ -123,7 +124,7 @@ def check_writes(by_type):
         if len(places) > 1:
             copies = [{"partition": p, "offset": o, "identity": identity.get((p, o))}
                       for p, o in sorted(places)]
-            if resent_under_new_epochs([c["identity"] for c in copies]):
+            if resent_under_new_epochs(copies):
                 client_resends.append({"value": value, "copies": copies})
             else:
                 out.append(violation(2, "duplicate", value=value, at=sorted(places),
@@ -146,13 +147,19 @@ def check_writes(by_type):
     return out, client_resends
 
 
-def resent_under_new_epochs(identities):
-    """True when every copy is known, all from one producer id, each under its own epoch."""
-    if any(i is None for i in identities):
+def resent_under_new_epochs(copies):
+    """True when every copy's identity is known and they read as one client sending a value
+    again after bumping its epoch: one partition, one producer id, and epochs strictly rising
+    with the offset (a copy under an older epoch after a newer one would be a broker accepting
+    a fenced epoch)."""
+    if any(c["identity"] is None for c in copies):
         return False
-    pids = {pid for pid, _, _ in identities}
-    epochs = [epoch for _, epoch, _ in identities]
-    return len(pids) == 1 and len(set(epochs)) == len(epochs)
+    if len({c["partition"] for c in copies}) != 1:
+        return False
+    ordered = sorted(copies, key=lambda c: c["offset"])
+    pids = {c["identity"][0] for c in ordered}
+    epochs = [c["identity"][1] for c in ordered]
+    return len(pids) == 1 and all(a < b for a, b in zip(epochs, epochs[1:]))
 
 
 def check_sessions(reads):

@@ -28,7 +28,7 @@ from net import Loopback
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-DISK_MB = 1024  # each node's own filesystem when run as root (a chaos run writes < 100 MB)
+DISK_MB = 256  # each node's own filesystem when run as root (30 minutes write ~15 MB)
 FILLER = "chaos-filler"  # the file that fills a node's disk, next to (not in) its data dir
 
 FAST_TIMEOUTS = [
@@ -164,7 +164,13 @@ class Node:
         if not keep or self.own_disk:
             shutil.rmtree(self.data, ignore_errors=True)
         if self.own_disk:
-            subprocess.run(["umount", str(self.disk)], check=False, capture_output=True)
+            done = subprocess.run(["umount", str(self.disk)], capture_output=True, text=True)
+            if done.returncode != 0:
+                # Busy (a process still inside): detach it now, the kernel frees it when idle.
+                done = subprocess.run(["umount", "--lazy", str(self.disk)], capture_output=True,
+                                      text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"cannot unmount {self.disk}: {done.stderr.strip()}")
             self.own_disk = False
 
     def stop(self):

@@ -101,21 +101,32 @@ def run(out, seed, duration, planted=False, schedule=None, kinds=None, port=2410
                               isolation="read_committed")
     finally:
         stop.set()
-        cluster.stop()
-        if final_read_done:
-            record_duplicate_identities(cluster, history)
-        record_broken_nodes(cluster, history)
-        history.close()
-        (out / "logs").mkdir(exist_ok=True)
-        for node in cluster.nodes.values():
-            if node.log.exists():
-                with open(node.log, "rb") as src, gzip.open(out / "logs" /
-                                                            f"node{node.n}.log.gz", "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-            shutil.copy(node.config, out / "logs" / f"node{node.n}.properties")
-            node.drop_data(keep_data)
+        try:
+            cluster.stop()
+            try:
+                if final_read_done:
+                    record_duplicate_identities(cluster, history)
+                record_broken_nodes(cluster, history)
+            except Exception as e:  # an analysis failure fails the run, it is not skipped
+                history.add(type="harness-error", proc="analysis", error=repr(e))
+            history.close()
+            keep_logs(cluster, out)
+        finally:
+            for node in cluster.nodes.values():
+                node.drop_data(keep_data)
     broken = [w.name + ": " + w.failure for w in workers if w.failure]
     return report(out, broken)
+
+
+def keep_logs(cluster, out):
+    """Each node's log (gzipped) and config into DIR/logs."""
+    (out / "logs").mkdir(exist_ok=True)
+    for node in cluster.nodes.values():
+        if node.log.exists():
+            with open(node.log, "rb") as src, gzip.open(out / "logs" / f"node{node.n}.log.gz",
+                                                        "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        shutil.copy(node.config, out / "logs" / f"node{node.n}.properties")
 
 
 def record_duplicate_identities(cluster, history):
@@ -127,7 +138,8 @@ def record_duplicate_identities(cluster, history):
     for e in load(history.path):
         if e["type"] == "final":
             places[e["value"]].append((e["partition"], e["offset"]))
-    wanted = {at for copies in places.values() if len(copies) > 1 for at in copies}
+    wanted = {at: value for value, copies in places.items() if len(copies) > 1
+              for at in copies}
     if not wanted:
         return
     found = logdump.identities(sluice_bin(), cluster.nodes[1].data, TOPIC, wanted)

@@ -106,6 +106,13 @@ def test_duplicate_by_the_broker_or_by_a_client_resend():
     assert not kinds(resent, 2)
     assert resent["stats"]["client_resends"] == 1
     assert resent["client_resends"][0]["value"] == "a"
+    # An older epoch after a newer one: the broker took a fenced epoch.
+    assert kinds(check(dup + [identity(0, 0, 7, 1, 5), identity(0, 2, 7, 0, 9)]), 2) == [
+        "duplicate"]
+    # Copies in two partitions are not a re-send of one message.
+    two = clean() + [final(1, 1, "a"), end(1, 2)]
+    assert kinds(check(two + [identity(0, 0, 7, 0, 0), identity(1, 1, 7, 1, 0)]), 2) == [
+        "duplicate"]
     # Two producer ids: not one client's re-send.
     assert kinds(check(dup + [identity(0, 0, 7, 0, 0), identity(0, 2, 8, 1, 0)]), 2) == [
         "duplicate"]

@@ -147,6 +147,8 @@ struct WriteRequest<M: MetadataMachine> {
 enum Request<M: MetadataMachine> {
     /// Commit a command.
     Write(WriteRequest<M>),
+    /// Commit a command only if this node leads (never forwarded).
+    WriteHere(WriteRequest<M>),
     /// Tell the leader this node is alive.
     Heartbeat(oneshot::Sender<Result<(), ControllerError>>),
     /// The leader's view of the quorum (DescribeQuorum).
@@ -356,6 +358,12 @@ async fn dispatch<M: MetadataMachine>(
                             let out = propose(&raft, &net, ctx.node_id, w.cmd, ctx.write_timeout).await;
                             let _ = w.reply.send(out);
                         }
+                        Request::WriteHere(w) => {
+                            let out = write_local(&raft, w.cmd, ctx.write_timeout)
+                                .await
+                                .map_err(|e| ControllerError::Failed(e.to_string()));
+                            let _ = w.reply.send(out);
+                        }
                         Request::Heartbeat(reply) => {
                             let _ = reply.send(heartbeat(&raft, &net, &ctx, request_timeout).await);
                         }
@@ -377,6 +385,12 @@ async fn heartbeat<M: MetadataMachine>(
     ctx: &ServeContext,
     timeout: Duration,
 ) -> Result<(), ControllerError> {
+    if let Err(fatal) = &raft.metrics().borrow().running_state {
+        // This node's metadata no longer changes: it must not renew its lease.
+        return Err(ControllerError::Failed(format!(
+            "this node's Raft has stopped: {fatal}"
+        )));
+    }
     let leader = match heartbeat_local(raft, &ctx.liveness, ctx.node_id, timeout).await {
         Ok(()) => return Ok(()),
         Err(ForwardError::NotLeader { leader }) => leader,
@@ -502,6 +516,18 @@ impl<M: MetadataMachine> ControllerHandle<M> {
     /// the controller is shut down, [`ControllerError::Failed`] if the quorum failed it.
     pub async fn write(&self, cmd: M::Command) -> Result<Committed<M>, ControllerError> {
         self.ask(|reply| Request::Write(WriteRequest { cmd, reply }))
+            .await
+    }
+
+    /// Commits `cmd` only if this node's controller leads the quorum now, and only in its
+    /// current term: a command that must not outlive its proposer's leadership (fencing a
+    /// node found silent) is never forwarded to another leader.
+    ///
+    /// # Errors
+    /// [`ControllerError::Failed`] when this node does not lead or lost the lead before the
+    /// command committed; as [`write`](Self::write) otherwise.
+    pub async fn write_if_leading(&self, cmd: M::Command) -> Result<Committed<M>, ControllerError> {
+        self.ask(|reply| Request::WriteHere(WriteRequest { cmd, reply }))
             .await
     }
 

@@ -116,7 +116,8 @@ async fn answer<M: MetadataMachine>(
         Rpc::InstallSnapshot(req) => RpcReply::InstallSnapshot(raft.install_snapshot(req).await),
         Rpc::Forward(cmd) => RpcReply::Forward(write_local(raft, cmd, ctx.write_timeout).await),
         Rpc::Heartbeat(from) => {
-            RpcReply::Heartbeat(heartbeat_local(raft, &ctx.liveness, from, ctx.write_timeout).await)
+            let within = CONFIRM_WITHIN.min(ctx.write_timeout);
+            RpcReply::Heartbeat(heartbeat_local(raft, &ctx.liveness, from, within).await)
         }
         Rpc::Status => RpcReply::Status(super::status::metrics_of(
             ctx.node_id,
@@ -125,8 +126,13 @@ async fn answer<M: MetadataMachine>(
     }
 }
 
-/// Records `from`'s heartbeat if this node leads and a quorum still confirms that it does
-/// (a read-index round, bounded by `timeout`); otherwise names the leader it knows.
+/// How long a leader spends confirming its lead for a heartbeat's answer: past it the
+/// sender has given up waiting anyway (its request timeout).
+const CONFIRM_WITHIN: Duration = Duration::from_secs(1);
+
+/// Records `from`'s heartbeat if this node leads, and answers it once a quorum confirms that
+/// it still does (a read-index round, bounded by `timeout`); otherwise names the leader it
+/// knows.
 ///
 /// The confirmation is what makes an acknowledged heartbeat a lease: a leader cut off from
 /// its quorum still believes it leads (openraft 0.9 has no CheckQuorum step-down), and
@@ -145,11 +151,11 @@ pub async fn heartbeat_local<M: MetadataMachine>(
 ) -> Result<(), ForwardError> {
     let metrics = raft.metrics().borrow().clone();
     if metrics.state.is_leader() {
+        // Counted as alive on receipt, whether or not the confirmation below succeeds: a
+        // slow quorum round must not get healthy nodes fenced (it only delays fencing).
+        liveness.record(from);
         return match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
-            Ok(Ok(_)) => {
-                liveness.record(from);
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(ForwardError::Failed(e.to_string())),
             Err(_) => Err(ForwardError::TimedOut),
         };
