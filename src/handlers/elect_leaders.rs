@@ -80,6 +80,7 @@ pub async fn handle(
 fn all_partitions(shard: &Shard) -> Vec<(String, Vec<i32>)> {
     let mut out: Vec<(String, Vec<i32>)> = shard
         .topics()
+        .by_name
         .values()
         .map(|t| (t.name.clone(), (0..t.partitions.len() as i32).collect()))
         .collect();

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod join;
 pub mod mailbox;
 pub mod offsets_log;
+pub mod open_partitions;
 pub mod replication;
 pub mod request_memory;
 pub mod txns;
@@ -45,7 +46,25 @@ pub enum PartitionError {
 type PartitionKey = (String, i32);
 
 /// A shard's copy of the topics by name.
-type LocalTopics = Rc<HashMap<String, Arc<TopicMeta>>>;
+type LocalTopics = Rc<TopicIndex>;
+
+/// A shard's copy of every topic, by name and by topic id (Fetch v13+ and the replica
+/// fetcher name topics by id), rebuilt when the node's metadata version moves.
+#[derive(Debug, Default)]
+pub struct TopicIndex {
+    /// Every topic by name.
+    pub by_name: HashMap<String, Arc<TopicMeta>>,
+    /// Every topic by id.
+    pub by_id: HashMap<uuid::Uuid, Arc<TopicMeta>>,
+}
+
+impl TopicIndex {
+    fn of(topics: Vec<Arc<TopicMeta>>) -> Self {
+        let by_id = topics.iter().map(|t| (t.id, Arc::clone(t))).collect();
+        let by_name = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
+        Self { by_name, by_id }
+    }
+}
 
 /// The state of one shard, shared as `Rc<Shard>` by the tasks of its core; never crosses cores.
 pub struct Shard {
@@ -56,7 +75,7 @@ pub struct Shard {
     /// The node's cluster metadata (topics, partition placement, dynamic configs), shared by every
     /// shard.
     pub cluster: Arc<Cluster>,
-    partitions: RefCell<HashMap<PartitionKey, (uuid::Uuid, Rc<Partition>)>>,
+    partitions: RefCell<open_partitions::OpenPartitions>,
     opening: RefCell<HashSet<PartitionKey>>,
     /// Partitions whose last open failed (clients get KAFKA_STORAGE_ERROR; every request
     /// tries again), published as `sluice_partitions_offline`.
@@ -115,7 +134,7 @@ impl Shard {
             request_memory: RequestMemory::new(shard_request_budget(&config)),
             config,
             cluster,
-            partitions: RefCell::new(HashMap::new()),
+            partitions: RefCell::new(open_partitions::OpenPartitions::default()),
             opening: RefCell::new(HashSet::new()),
             offline: RefCell::new(HashSet::new()),
             data_arrived: Event::default(),
@@ -123,7 +142,7 @@ impl Shard {
             shutdown,
             in_flight: Cell::new(0),
             reconciled_version: Cell::new(0),
-            topics: RefCell::new((0, Rc::new(HashMap::new()))),
+            topics: RefCell::new((0, Rc::new(TopicIndex::default()))),
             acls: RefCell::new((0, Rc::from(Vec::new()))),
         }
     }
@@ -131,16 +150,16 @@ impl Shard {
     /// Topic `name` from this shard's copy of the metadata (see [`Shard::topics`]'s field doc),
     /// refreshed first if the node's metadata changed since it was taken.
     pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
-        self.local_topics().get(name).cloned()
+        self.local_topics().by_name.get(name).cloned()
     }
 
-    /// The topic with id `id` from this shard's copy of the metadata (a scan).
+    /// The topic with id `id` from this shard's copy of the metadata.
     pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<TopicMeta>> {
-        self.local_topics().values().find(|t| t.id == id).cloned()
+        self.local_topics().by_id.get(&id).cloned()
     }
 
-    /// This shard's copy of every topic by name (see [`Shard::topic`]).
-    pub fn topics(&self) -> Rc<HashMap<String, Arc<TopicMeta>>> {
+    /// This shard's copy of every topic, by name and by id (see [`Shard::topic`]).
+    pub fn topics(&self) -> Rc<TopicIndex> {
         self.local_topics()
     }
 
@@ -158,12 +177,7 @@ impl Shard {
     fn local_topics(&self) -> LocalTopics {
         let version = self.cluster.version();
         if self.topics.borrow().0 != version {
-            let copy = self
-                .cluster
-                .topics()
-                .into_iter()
-                .map(|t| (t.name.clone(), t))
-                .collect();
+            let copy = TopicIndex::of(self.cluster.topics());
             *self.topics.borrow_mut() = (version, Rc::new(copy));
         }
         Rc::clone(&self.topics.borrow().1)
@@ -218,7 +232,6 @@ impl Shard {
         partition: i32,
         must_lead: bool,
     ) -> Result<(Arc<TopicMeta>, Rc<Partition>), PartitionError> {
-        let key = (topic.to_string(), partition);
         loop {
             let meta = self
                 .topic(topic)
@@ -236,11 +249,13 @@ impl Shard {
             if !here {
                 return Err(PartitionError::NotLeader);
             }
-            if let Some((id, p)) = self.partitions.borrow().get(&key)
+            if let Some((id, p)) = self.partitions.borrow().get(topic, partition)
                 && *id == meta.id
             {
                 return Ok((meta, p.clone()));
             }
+            // Only opening a partition allocates its key.
+            let key = (topic.to_string(), partition);
             if self.opening.borrow_mut().insert(key.clone()) {
                 let opened = self.open_partition(&meta, partition).await;
                 self.opening.borrow_mut().remove(&key);
@@ -257,8 +272,7 @@ impl Shard {
         meta: &TopicMeta,
         partition: i32,
     ) -> Result<Rc<Partition>, PartitionError> {
-        let key = (meta.name.clone(), partition);
-        let stale = self.partitions.borrow_mut().remove(&key);
+        let stale = self.partitions.borrow_mut().remove(&meta.name, partition);
         if let Some((old_id, old)) = stale {
             self.drop_partition(old, old_id).await;
         }
@@ -283,7 +297,7 @@ impl Shard {
         let opened = Partition::activate(log, self.config.writeback_bytes).await?;
         self.partitions
             .borrow_mut()
-            .insert(key, (meta.id, opened.clone()));
+            .insert(&meta.name, partition, (meta.id, opened.clone()));
         Ok(opened)
     }
 
@@ -388,15 +402,10 @@ impl Shard {
                 .is_some_and(|m| (*p as usize) < m.partitions.len())
         });
         let defaults = self.topic_defaults();
-        let open: Vec<(PartitionKey, uuid::Uuid, Rc<Partition>)> = self
-            .partitions
-            .borrow()
-            .iter()
-            .map(|(k, (id, p))| (k.clone(), *id, p.clone()))
-            .collect();
-        for (key, id, partition) in open {
-            match self.cluster.topic(&key.0) {
-                Some(meta) if meta.id == id && self.still_holds(&meta, key.1) => {
+        let open = self.partitions.borrow().all();
+        for (topic, index, id, partition) in open {
+            match self.cluster.topic(&topic) {
+                Some(meta) if meta.id == id && self.still_holds(&meta, index) => {
                     if let Ok(cfg) = defaults.resolve(&meta.configs) {
                         partition.with_log_mut(|log| log.set_config(cfg));
                     }
@@ -406,12 +415,15 @@ impl Shard {
                     // only the entry that is still this stale one.
                     {
                         let mut map = self.partitions.borrow_mut();
-                        if map.get(&key).is_some_and(|(current, _)| *current == id) {
-                            map.remove(&key);
+                        if map
+                            .get(&topic, index)
+                            .is_some_and(|(current, _)| *current == id)
+                        {
+                            map.remove(&topic, index);
                         }
                     }
                     self.drop_partition(partition, id).await;
-                    tracing::info!(topic = %key.0, partition = key.1, "deleted or reassigned-away partition removed from disk");
+                    tracing::info!(topic = %topic, partition = index, "deleted or reassigned-away partition removed from disk");
                 }
             }
         }
@@ -525,13 +537,14 @@ impl Shard {
         let gauges = self
             .partitions
             .borrow()
-            .iter()
-            .map(|((topic, partition), (_, p))| {
+            .all()
+            .into_iter()
+            .map(|(topic, partition, _, p)| {
                 p.with_log(|log| {
                     let marks = log.watermarks();
                     crate::metrics::PartitionGauge {
-                        topic: topic.clone(),
-                        partition: *partition,
+                        topic,
+                        partition,
                         size_bytes: log.size_bytes(),
                         segments: log.segment_count(),
                         high_watermark: marks.high_watermark,
@@ -600,11 +613,7 @@ impl Shard {
     /// Every partition open on this shard (cloned handles, so no borrow is held across an
     /// await by the caller).
     fn open_partitions(&self) -> Vec<Rc<Partition>> {
-        self.partitions
-            .borrow()
-            .values()
-            .map(|(_, p)| p.clone())
-            .collect()
+        self.partitions.borrow().handles().cloned().collect()
     }
 
     /// Partitions open on this shard now; those placed here but not opened yet are not counted.

@@ -93,7 +93,7 @@ pub async fn run(shard: Rc<Shard>) {
 fn followed_by_leader(shard: &Shard) -> BTreeMap<i32, Vec<Followed>> {
     let me = shard.broker_id();
     let mut out: BTreeMap<i32, Vec<Followed>> = BTreeMap::new();
-    for topic in shard.topics().values() {
+    for topic in shard.topics().by_name.values() {
         for (index, l) in topic.leadership.iter().enumerate() {
             if l.local_core == Some(shard.core) && l.leader != me && l.leader >= 0 {
                 out.entry(l.leader).or_default().push(Followed {
