@@ -224,6 +224,8 @@ class Cluster:
         self.wait_for(lambda: len(self.brokers()) == 3, 60, "3 brokers registered")
 
     def stop(self):
+        # The admin client first: a librdkafka handle reconnects for as long as it lives.
+        self._admin = None
         for node in self.nodes.values():
             node.stop()
         self.net.teardown()

@@ -12,6 +12,7 @@ also leftovers of an earlier run on the same base.
 
 `Loopback` (the fallback): nodes on 127.0.0.n, proxies on 127.0.1.n, no nftables faults.
 """
+import atexit
 import os
 import shutil
 import subprocess
@@ -41,6 +42,19 @@ class Loopback:
     def setup(self):
         pass
 
+    def fence_off(self):
+        """Keeps the run's addresses on this machine: an `unreachable` route for 10.B/16 below
+        the bridge's own (a higher metric), so once the bridge is gone a client that outlived
+        the run (librdkafka reconnects for as long as its handle lives) gets EHOSTUNREACH
+        instead of its packets taking the default route off the machine. Removed when the
+        process exits, after every client in it."""
+        net = f"10.{self.b}.0.0/16"
+        sh("ip", "route", "replace", "unreachable", net, "metric", "4242")
+        if net not in FENCED:
+            FENCED.add(net)
+            atexit.register(sh, "ip", "route", "del", "unreachable", net, "metric", "4242",
+                            check=False)
+
     def teardown(self):
         pass
 
@@ -52,6 +66,10 @@ class Loopback:
 
     def heal(self, n):
         pass
+
+
+# The networks fenced off by this process (see `Namespaces.fence_off`).
+FENCED = set()
 
 
 class Namespaces:
@@ -76,6 +94,7 @@ class Namespaces:
     def setup(self):
         ensure_tools()
         self.teardown()
+        self.fence_off()
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "addr", "add", f"10.{self.b}.0.254/16", "dev", self.bridge)
         sh("ip", "link", "set", self.bridge, "up")
@@ -91,6 +110,19 @@ class Namespaces:
             sh(*inside, "ip", "addr", "add", f"{self.advertised(n)}/16", "dev", "eth0")
             sh(*inside, "ip", "link", "set", "eth0", "up")
             self.heal(n)
+
+    def fence_off(self):
+        """Keeps the run's addresses on this machine: an `unreachable` route for 10.B/16 below
+        the bridge's own (a higher metric), so once the bridge is gone a client that outlived
+        the run (librdkafka reconnects for as long as its handle lives) gets EHOSTUNREACH
+        instead of its packets taking the default route off the machine. Removed when the
+        process exits, after every client in it."""
+        net = f"10.{self.b}.0.0/16"
+        sh("ip", "route", "replace", "unreachable", net, "metric", "4242")
+        if net not in FENCED:
+            FENCED.add(net)
+            atexit.register(sh, "ip", "route", "del", "unreachable", net, "metric", "4242",
+                            check=False)
 
     def teardown(self):
         for n in (1, 2, 3):
