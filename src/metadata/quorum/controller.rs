@@ -519,9 +519,10 @@ impl<M: MetadataMachine> ControllerHandle<M> {
             .await
     }
 
-    /// Commits `cmd` only if this node's controller leads the quorum now, and only in its
-    /// current term: a command that must not outlive its proposer's leadership (fencing a
-    /// node found silent) is never forwarded to another leader.
+    /// Commits `cmd` only through this node's own Raft while it leads the quorum: a command
+    /// that must not outlive its proposer's leadership (fencing a node found silent) is never
+    /// forwarded to another leader, so a leader cut off from its quorum cannot have it
+    /// committed by its successor.
     ///
     /// # Errors
     /// [`ControllerError::Failed`] when this node does not lead or lost the lead before the
