@@ -36,7 +36,6 @@ def client_trace(name):
     if not TRACE:
         return QUIET
     return {"client.id": name, "debug": "eos,msg,protocol", "log_level": 7}
-TAIL = -2000  # RD_KAFKA_OFFSET_TAIL_BASE: TAIL - n is "n records before the end"
 
 
 class Worker(threading.Thread):
@@ -150,9 +149,18 @@ class Reader(Worker):
     def session(self, session, first):
         consumer = plain_consumer(self.cluster, f"chaos-reader-{session}")
         # The first session reads from the start; later ones from the last 500 records of
-        # each partition (librdkafka's logical tail offset), so a long run's reads stay linear.
-        start = OFFSET_BEGINNING if first else TAIL - 500
-        consumer.assign([TopicPartition(self.topic, p, start) for p in range(self.partitions)])
+        # each partition, so a long run's reads stay linear. Absolute offsets, resolved here:
+        # librdkafka keeps a logical start (OFFSET_TAIL, OFFSET_BEGINNING) as the partition's
+        # query position, and a ListOffsets answer for it that arrives late or fails after a
+        # leader change arms a retry that puts even a fetching partition back to the query
+        # state, so it re-resolves the logical offset and seeks back mid-session
+        # (rd_kafka_toppar_handle_Offset -> rd_kafka_toppar_offset_retry; seen in
+        # runs/2026-12-06-2010-seed31 as two rewinds to exactly "latest - 500").
+        starts = self.start_offsets(consumer, first)
+        if starts is None:
+            consumer.close()
+            return
+        consumer.assign([TopicPartition(self.topic, p, o) for p, o in starts.items()])
         ends = time.monotonic() + self.session_s
         try:
             while not self.stop_event.is_set() and time.monotonic() < ends:
@@ -166,6 +174,27 @@ class Reader(Worker):
                                      offset=msg.offset(), value=msg.value().decode())
         finally:
             consumer.close()
+
+
+    def start_offsets(self, consumer, first):
+        """{partition: absolute start offset} from the watermarks (retried through faults);
+        None if the run stopped first."""
+        starts = {}
+        while len(starts) < self.partitions:
+            if self.stop_event.is_set():
+                return None
+            for p in range(self.partitions):
+                if p in starts:
+                    continue
+                try:
+                    low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p),
+                                                               timeout=5)
+                except KafkaException:
+                    continue
+                starts[p] = low if first else max(low, high - 500)
+            if len(starts) < self.partitions:
+                time.sleep(0.5)
+        return starts
 
 
 class OffsetsPoller(Worker):
