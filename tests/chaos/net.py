@@ -42,19 +42,6 @@ class Loopback:
     def setup(self):
         pass
 
-    def fence_off(self):
-        """Keeps the run's addresses on this machine: an `unreachable` route for 10.B/16 below
-        the bridge's own (a higher metric), so once the bridge is gone a client that outlived
-        the run (librdkafka reconnects for as long as its handle lives) gets EHOSTUNREACH
-        instead of its packets taking the default route off the machine. Removed when the
-        process exits, after every client in it."""
-        net = f"10.{self.b}.0.0/16"
-        sh("ip", "route", "replace", "unreachable", net, "metric", "4242")
-        if net not in FENCED:
-            FENCED.add(net)
-            atexit.register(sh, "ip", "route", "del", "unreachable", net, "metric", "4242",
-                            check=False)
-
     def teardown(self):
         pass
 
