@@ -76,19 +76,17 @@ pub fn join(config: &BrokerConfig, cfg: &ClusterConfig) -> Result<Arc<Cluster>, 
         cluster_id_for(&voters_text(cfg)),
         controller,
     ));
+    // Every client listener by name, so each client is given the ports of the listener it
+    // came in on.
     let endpoints = cfg.roles.is_broker().then(|| {
-        let name = cfg
-            .advertised_listener
-            .as_ref()
-            .map_or_else(|| "PLAINTEXT".to_owned(), |l| l.name.clone());
-        BTreeMap::from([(
-            name,
-            format!(
-                "{}:{}",
-                host_for_uri(&config.advertised_host),
-                config.bootstrap_port
-            ),
-        )])
+        config
+            .listeners
+            .iter()
+            .map(|l| {
+                let endpoint = format!("{}:{}", host_for_uri(&l.advertised_host), l.bootstrap_port);
+                (l.name.clone(), endpoint)
+            })
+            .collect::<BTreeMap<_, _>>()
     });
     let registers = endpoints.is_some();
     let incarnation = uuid::Uuid::new_v4();

@@ -60,6 +60,9 @@ pub enum StartError {
     /// `meta.properties`.
     #[error("i/o error during start-up: {0}")]
     Io(#[from] std::io::Error),
+    /// A TLS listener's keystore or truststore cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The node could not join its multi-node cluster (or its roles are not supported).
     #[error(transparent)]
     Join(#[from] crate::cluster_start::JoinError),
@@ -124,6 +127,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     // Node-wide connection counts (max.connections, max.connections.per.ip), touched by the
     // shards only at accept and close.
     let connections = Arc::new(server::limits::NodeConnections::new(&config.network));
+    let tls = tls_sources(&config)?;
     let (events_tx, events) = mpsc::channel::<NodeEvent>();
     let mut shards = Vec::with_capacity(config.cores);
     let mut mailboxes = crate::shard::mailbox::mesh(config.cores).into_iter();
@@ -139,6 +143,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
             connections: connections.clone(),
             events: events_tx.clone(),
             file_cache_limit: budget.cache_per_shard,
+            tls: tls.clone(),
         };
         shards.push(spawn_shard(start, ends)?);
     }
@@ -221,6 +226,8 @@ struct ShardStart {
     events: mpsc::Sender<NodeEvent>,
     /// Closed-segment files this shard may keep open (its share of the descriptor budget).
     file_cache_limit: usize,
+    /// The TLS configuration of each client listener (by index), `None` for plain ones.
+    tls: Vec<Option<Arc<server::tls::TlsSource>>>,
 }
 
 /// Sends `Exited` when its shard thread ends, normally or by unwinding from a panic: it lives
@@ -399,6 +406,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
         connections,
         events,
         file_cache_limit: _,
+        tls,
     } = start;
     crate::metrics::install_for_current_shard(core);
     let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
@@ -409,7 +417,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     if shard.mailbox.set(mailbox).is_err() {
         tracing::error!(core, "mailbox was connected twice");
     }
-    let listeners = match bind_listeners(&config, core) {
+    let listeners = match bind_listeners(&config, core, &tls) {
         Ok(l) => l,
         Err(e) => {
             let _ = events.send(NodeEvent::StartFailed(format!("shard {core}: {e}")));
@@ -432,7 +440,14 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     let isr_checks = glommio::spawn_local(crate::shard::replication::run_isr_checks(shard.clone()));
     let accepts: Vec<_> = listeners
         .into_iter()
-        .map(|l| glommio::spawn_local(server::accept_loop(shard.clone(), l, connections.clone())))
+        .map(|(listener, socket)| {
+            glommio::spawn_local(server::accept_loop(
+                shard.clone(),
+                socket,
+                listener,
+                connections.clone(),
+            ))
+        })
         .collect();
     tracing::info!(
         core,
@@ -456,21 +471,56 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     tracing::info!(core, "shard stopped");
 }
 
+/// Builds each TLS listener's configuration, so a bad keystore stops start-up with its
+/// reason, and starts the thread that reloads them when their files change.
+fn tls_sources(
+    config: &BrokerConfig,
+) -> Result<Vec<Option<Arc<server::tls::TlsSource>>>, StartError> {
+    let sources = config
+        .listeners
+        .iter()
+        .map(|l| {
+            l.tls
+                .clone()
+                .map(server::tls::TlsSource::new)
+                .transpose()
+                .map_err(|e| StartError::Tls(format!("listener {}: {e}", l.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let live: Vec<_> = sources.iter().flatten().cloned().collect();
+    server::tls::spawn_reloader(&live)?;
+    Ok(sources)
+}
+
+/// Binds this shard's port of every client listener, and on shard 0 their bootstrap ports.
 fn bind_listeners(
     config: &BrokerConfig,
     core: usize,
-) -> Result<Vec<glommio::net::TcpListener>, StartError> {
-    let mut ports = vec![config.shard_ports[core]];
-    if core == 0 {
-        ports.push(config.bootstrap_port);
+    tls: &[Option<Arc<server::tls::TlsSource>>],
+) -> Result<Vec<(Rc<server::ShardListener>, glommio::net::TcpListener)>, StartError> {
+    let mut out = Vec::new();
+    for (index, listener) in config.listeners.iter().enumerate() {
+        let shard_listener = Rc::new(server::ShardListener {
+            index,
+            protocol: listener.protocol,
+            tls: tls
+                .get(index)
+                .cloned()
+                .flatten()
+                .map(server::tls::ShardTls::new),
+        });
+        let mut ports = vec![listener.shard_ports[core]];
+        if core == 0 {
+            ports.push(listener.bootstrap_port);
+        }
+        for port in ports {
+            let addr = resolve(&listener.host, port)?;
+            let socket =
+                bind_retrying(addr).map_err(|e| StartError::Address(format!("{addr}: {e}")))?;
+            out.push((shard_listener.clone(), socket));
+        }
     }
-    ports
-        .into_iter()
-        .map(|port| {
-            let addr = resolve(&config.host, port)?;
-            bind_retrying(addr).map_err(|e| StartError::Address(format!("{addr}: {e}")))
-        })
-        .collect()
+    Ok(out)
 }
 
 /// How long a busy port is retried at start-up.

@@ -22,6 +22,7 @@ PIP_PACKAGES=(
   "python-snappy==0.7.3"
   "lz4==4.4.5"
   "zstandard==0.25.0"
+  "cryptography==48.0.0"
 )
 
 log() { printf '\n=== %s\n' "$*"; }

@@ -7,6 +7,7 @@
 
 pub mod authorizer;
 pub mod enforce;
+pub mod principal_rules;
 
 use serde::{Deserialize, Serialize};
 

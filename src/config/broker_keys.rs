@@ -34,7 +34,10 @@ pub fn find(key: &str) -> Option<&'static BrokerKey> {
 /// Whether the value of `key` must not be shown: the table's secrets and, by Kafka's naming,
 /// keys Sluice does not know that an operator set (`....jaas.config`, `...password`).
 pub fn is_sensitive(key: &str) -> bool {
-    find(key).is_some_and(|k| k.sensitive) || key.contains("jaas") || key.contains("password")
+    find(key).is_some_and(|k| k.sensitive)
+        || key.contains("jaas")
+        || key.contains("password")
+        || key.ends_with("ssl.keystore.key")
 }
 
 /// Applies every [`KeyDefault::Value`] to `cfg`.

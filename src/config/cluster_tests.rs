@@ -385,7 +385,7 @@ fn roles_listeners_and_ports_are_checked() {
             Some("CLIENT://broker1.example:19092"),
         ),
         (
-            "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+            "listener.name.client.plain.sasl.jaas.config",
             Some(r#"x user_a="b";"#),
         ),
     ]);
@@ -481,5 +481,9 @@ fn single_node_mode_only_grows_by_the_new_keys_default_lines() {
     assert_eq!(cfg.node_id, 1);
     // Single-node mode keeps reading the first entry's prefix as the protocol.
     let ctrl_first = props(&[("listeners", "CONTROLLER://127.0.0.1:19999")]);
-    refused(&ctrl_first, "listeners", "CONTROLLER is not supported");
+    refused(
+        &ctrl_first,
+        "listeners",
+        "CONTROLLER is not a security protocol",
+    );
 }

@@ -2,7 +2,7 @@
 //! with Sluice's usual messages, the metrics address, the JAAS user lines. Run on the main
 //! thread while the broker configuration is read.
 
-use super::security::parse_plain_users;
+use super::security::parse_jaas_users;
 use super::{BrokerConfig, ConfigError, invalid, parse_key};
 
 /// A value of at least `min`, with Sluice's usual message.
@@ -48,16 +48,16 @@ pub(super) fn metrics_addr(value: &str) -> Option<String> {
         .then(|| v.to_string())
 }
 
-/// One of the JAAS lines whose `user_NAME="PASSWORD"` entries define users: the PLAIN one
-/// and, by the same naming, one per SCRAM mechanism. Users of every line add up, and all may
-/// use every enabled mechanism.
+/// Checks one of the JAAS lines whose `user_NAME="PASSWORD"` entries define users: the PLAIN
+/// one and, by the same naming, one per SCRAM mechanism. The users are read per listener once
+/// every key is known (`client_listeners.rs`): those of every line of a listener add up, and
+/// all may use every enabled mechanism.
 pub(super) fn parse_users(
-    cfg: &mut BrokerConfig,
+    _cfg: &mut BrokerConfig,
     key: &str,
     value: &str,
 ) -> Result<(), ConfigError> {
-    let users = parse_plain_users(value).map_err(|e| invalid(key, value, &e))?;
-    cfg.sasl.plain_users.extend(users);
+    parse_jaas_users(value).map_err(|e| invalid(key, value, &e))?;
     Ok(())
 }
 

@@ -4,15 +4,18 @@
 
 mod broker_key;
 mod broker_keys;
+mod client_listeners;
 mod cluster;
 mod key_values;
 mod listeners;
 mod network;
 mod properties;
 mod security;
+mod tls;
 mod topic;
 
 pub use broker_keys::{BROKER_KEYS, BrokerKey, KeyDefault, is_sensitive as is_sensitive_key};
+pub use client_listeners::ClientListener;
 pub use cluster::{
     CLUSTER_KEYS, ClusterConfig, Endpoint, KraftKeys, LeaderRebalance, ProcessRoles,
     ReplicaSelector, ReplicationConfig, Voter,
@@ -21,6 +24,7 @@ pub use listeners::{DEFAULT_PROTOCOL_MAP, Listener};
 pub use network::{NetworkLimits, UNLIMITED_CONNECTIONS};
 pub use properties::{PropertiesError, parse_properties};
 pub use security::{PLAIN_JAAS_KEY, SaslConfig, SecurityProtocol};
+pub use tls::{ClientAuth, Keystore, TlsSettings, TlsVersion, Truststore};
 pub use topic::{
     TOPIC_KEYS, TimestampType, TopicConfig, TopicConfigError, TopicDefaults, ValueSource,
     is_dynamic_broker_key, validate_topic_key,
@@ -106,10 +110,14 @@ pub struct BrokerConfig {
     /// `default.replication.factor`: the replication factor of CreateTopics with -1; only 1
     /// is possible on a single node.
     pub default_replication_factor: i16,
-    /// The listeners' security protocol (`listeners=SASL_PLAINTEXT://...`).
+    /// The first listener's security protocol (`listeners=SASL_PLAINTEXT://...`).
     pub security_protocol: SecurityProtocol,
-    /// SASL users and mechanisms (SASL_PLAINTEXT listeners only).
+    /// The first listener's SASL users and mechanisms (SASL listeners only).
     pub sasl: SaslConfig,
+    /// Every client listener: the first is the one `host`, `bootstrap_port`, `shard_ports`,
+    /// `security_protocol` and `sasl` describe; each has its own ports, protocol, users and
+    /// TLS settings. Metadata answers with the endpoints of the listener a request came in on.
+    pub listeners: Vec<ClientListener>,
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
     pub authorizer: crate::acl::authorizer::AuthorizerConfig,
     /// Largest request frame accepted (`socket.request.max.bytes`).
@@ -259,7 +267,7 @@ impl BrokerConfig {
                 .topic_defaults
                 .apply_broker_key(key, value)
                 .map_err(|e| invalid(key, value, &e.to_string()))?;
-            if !known {
+            if !known && !tls::is_tls_key(key) && !client_listeners::is_jaas_key(key) {
                 tracing::warn!(key = key.as_str(), "unknown configuration key ignored");
             }
         }
@@ -296,20 +304,6 @@ impl BrokerConfig {
             ));
         }
         cfg.network.validate()?;
-        if cfg.security_protocol == SecurityProtocol::SaslPlaintext
-            && cfg.sasl.plain_users.is_empty()
-        {
-            return Err(invalid(
-                "listeners",
-                "SASL_PLAINTEXT",
-                &format!(
-                    "SASL needs users: set {PLAIN_JAAS_KEY} with user_NAME=\"PASSWORD\" entries"
-                ),
-            ));
-        }
-        if cfg.security_protocol == SecurityProtocol::SaslPlaintext {
-            cfg.sasl.derive_scram();
-        }
         // The keys whose defaults are computed from others, now that all are read.
         if !props.contains_key("advertised.listeners") {
             cfg.advertised_host = advertise_for(&cfg.host);
@@ -329,6 +323,8 @@ impl BrokerConfig {
             || props.contains_key("node.id")
             || props.contains_key("broker.id");
         cfg.cluster = ClusterConfig::resolve(&cfg, node_id_given)?;
+        cfg.listeners = client_listeners::resolve(&cfg)?;
+        cfg.sasl = cfg.listeners[0].sasl.clone();
         Ok(cfg)
     }
 

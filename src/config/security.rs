@@ -1,8 +1,9 @@
-//! Listener security: the protocol of `listeners` (PLAINTEXT or SASL_PLAINTEXT) and, for SASL,
-//! the enabled mechanisms and the PLAIN users, read from Kafka's JAAS line
+//! Listener security: the protocol of a listener (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) and,
+//! for SASL, the enabled mechanisms and the users, read from Kafka's JAAS lines
 //! (`listener.name.sasl_plaintext.plain.sasl.jaas.config=... user_alice="secret";`). The keys
-//! are entries of the broker key table (`broker_keys.rs`), which uses the parsers here. Parsed
-//! on the main thread at start-up; shards hold a read-only copy.
+//! are entries of the broker key table (`broker_keys.rs`) or per-listener keys
+//! (`client_listeners.rs`), which use the parsers here. Parsed on the main thread at start-up;
+//! shards hold a read-only copy.
 
 use std::collections::BTreeMap;
 
@@ -11,14 +12,18 @@ use crate::protocol::scram::{ITERATIONS, ScramCredential, ScramHash};
 /// The broker key holding the PLAIN users, as Kafka names it for a SASL_PLAINTEXT listener.
 pub const PLAIN_JAAS_KEY: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
 
-/// The security protocol of the listeners (every shard port uses the same one).
+/// The security protocol of a listener (its bootstrap port and every shard port beside it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SecurityProtocol {
     /// `PLAINTEXT://`: no authentication.
     #[default]
     Plaintext,
+    /// `SSL://`: TLS; the principal comes from the client certificate, if one is asked for.
+    Ssl,
     /// `SASL_PLAINTEXT://`: SASL PLAIN or SCRAM before any other request, no TLS.
     SaslPlaintext,
+    /// `SASL_SSL://`: SASL inside TLS.
+    SaslSsl,
 }
 
 impl SecurityProtocol {
@@ -26,27 +31,48 @@ impl SecurityProtocol {
     pub fn name(self) -> &'static str {
         match self {
             SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
             SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Clients authenticate with SASL before any other request.
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    /// The connection is TLS from its first byte.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// The protocol Kafka names `name` (`SASL_SSL`, case-insensitive).
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            p => Err(format!(
+                "{p} is not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+            )),
         }
     }
 
     /// The protocol of a listener such as `SASL_PLAINTEXT://host:9092` (no prefix: PLAINTEXT).
     pub fn of_listener(listener: &str) -> Result<Self, String> {
-        match listener
-            .split_once("://")
-            .map(|(p, _)| p.to_ascii_uppercase())
-        {
+        match listener.split_once("://") {
             None => Ok(SecurityProtocol::Plaintext),
-            Some(p) if p == "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
-            Some(p) if p == "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
-            Some(p) => Err(format!(
-                "listener protocol {p} is not supported (PLAINTEXT and SASL_PLAINTEXT are)"
-            )),
+            Some((p, _)) => Self::from_name(p),
         }
     }
 }
 
-/// SASL settings; only used when the listeners are SASL_PLAINTEXT.
+/// SASL settings of one listener; only used when it is SASL_PLAINTEXT or SASL_SSL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslConfig {
     /// Users and their passwords (PLAIN compares against these).
@@ -133,6 +159,15 @@ pub fn parse_mechanisms(value: &str) -> Result<Vec<String>, String> {
     Ok(listed)
 }
 
+/// The `user_NAME="PASSWORD"` entries of a JAAS line. A ScramLoginModule line may have none:
+/// its users are made with the SCRAM API (AlterUserScramCredentials), as in Kafka.
+pub fn parse_jaas_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
+    if jaas.contains("ScramLoginModule") && !jaas.contains("user_") {
+        return Ok(BTreeMap::new());
+    }
+    parse_plain_users(jaas)
+}
+
 /// The `user_NAME="PASSWORD"` entries of a JAAS line for Kafka's PlainLoginModule.
 pub fn parse_plain_users(jaas: &str) -> Result<BTreeMap<String, String>, String> {
     let mut users = BTreeMap::new();
@@ -196,7 +231,16 @@ mod tests {
             SecurityProtocol::of_listener("h:1"),
             Ok(SecurityProtocol::Plaintext)
         );
-        assert!(SecurityProtocol::of_listener("SSL://h:1").is_err());
+        assert_eq!(
+            SecurityProtocol::of_listener("sasl_ssl://h:1"),
+            Ok(SecurityProtocol::SaslSsl)
+        );
+        assert!(SecurityProtocol::of_listener("TLS://h:1").is_err());
+        assert!(
+            parse_jaas_users("org.apache.kafka.common.security.scram.ScramLoginModule required;")
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             parse_mechanisms("PLAIN, scram-sha-512").unwrap(),
             vec!["PLAIN".to_string(), "SCRAM-SHA-512".to_string()]

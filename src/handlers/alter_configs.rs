@@ -113,7 +113,8 @@ async fn alter_broker(
     if !name.is_empty() {
         // In a cluster the dynamic configs are cluster-wide, so any live broker id names them.
         let known = name.parse::<i32>().ok().is_some_and(|id| {
-            crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, id).is_some()
+            crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, id, 0)
+                .is_some()
         });
         if !known {
             return Err((

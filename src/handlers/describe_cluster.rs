@@ -34,7 +34,7 @@ pub async fn handle(
     } else {
         i32::MIN
     };
-    response.brokers = advertised_brokers(&shard.cluster, config)
+    response.brokers = advertised_brokers(&shard.cluster, config, ctx.listener)
         .into_iter()
         .map(|a| {
             let mut b = DescribeClusterBroker::default();

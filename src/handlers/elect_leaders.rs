@@ -138,7 +138,8 @@ fn unclean(shard: &Shard, l: &Leadership) -> Result<(i32, Vec<i32>), Refusal> {
 }
 
 fn is_live(shard: &Shard, broker_id: i32) -> bool {
-    crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, broker_id).is_some()
+    crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, broker_id, 0)
+        .is_some()
 }
 
 async fn propose(

@@ -50,7 +50,7 @@ pub async fn handle(
             };
             match denied {
                 Some(e) => failed(key, e, "Authorization failed."),
-                None => find(shard, request.key_type, key),
+                None => find(shard, request.key_type, key, ctx.listener),
             }
         })
         .collect();
@@ -74,12 +74,12 @@ fn shape(mut found: Vec<Coordinator>, version: i16) -> FindCoordinatorResponse {
     response
 }
 
-fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
+fn find(shard: &Shard, key_type: i8, key: StrBytes, listener: usize) -> Coordinator {
     match key_type {
         KEY_TYPE_GROUP => {}
         KEY_TYPE_TRANSACTION => {
             return match txns::coordinator_of(shard, key.as_str()) {
-                Ok((partition, _)) => located(shard, key, txns::TXN_TOPIC, partition),
+                Ok((partition, _)) => located(shard, key, (txns::TXN_TOPIC, partition), listener),
                 Err(e) => failed(
                     key,
                     ResponseError::CoordinatorNotAvailable,
@@ -96,7 +96,12 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
         }
     }
     match offsets_log::coordinator_of(shard, key.as_str()) {
-        Ok((partition, _)) => located(shard, key, offsets_log::OFFSETS_TOPIC, partition),
+        Ok((partition, _)) => located(
+            shard,
+            key,
+            (offsets_log::OFFSETS_TOPIC, partition),
+            listener,
+        ),
         Err(e) => failed(
             key,
             ResponseError::CoordinatorNotAvailable,
@@ -105,13 +110,19 @@ fn find(shard: &Shard, key_type: i8, key: StrBytes) -> Coordinator {
     }
 }
 
-/// The leader of `topic`'s `partition` as a broker (id, advertised host, its shard's port), on
-/// whichever node it is; COORDINATOR_NOT_AVAILABLE while it has no live leader.
-fn located(shard: &Shard, key: StrBytes, topic: &str, partition: i32) -> Coordinator {
+/// The leader of `topic`'s `partition` as a broker (id, advertised host, its shard's port on
+/// `listener`), on whichever node it is; COORDINATOR_NOT_AVAILABLE while it has no live leader.
+fn located(
+    shard: &Shard,
+    key: StrBytes,
+    (topic, partition): (&str, i32),
+    listener: usize,
+) -> Coordinator {
     let leader = shard.cluster.topic(topic).and_then(|meta| {
         meta.leadership_at(partition as usize, |core| shard.config.broker_id(core))
     });
-    let broker = leader.and_then(|l| advertised_broker(&shard.cluster, &shard.config, l.leader));
+    let broker =
+        leader.and_then(|l| advertised_broker(&shard.cluster, &shard.config, l.leader, listener));
     let Some(broker) = broker else {
         return failed(
             key,

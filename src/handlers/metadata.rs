@@ -59,7 +59,7 @@ pub async fn handle(
         }
         t
     };
-    let brokers = advertised_brokers(&shard.cluster, config);
+    let brokers = advertised_brokers(&shard.cluster, config, ctx.listener);
     let live: BTreeSet<i32> = brokers.iter().map(|b| b.id).collect();
     response.brokers = brokers
         .into_iter()

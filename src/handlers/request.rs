@@ -58,6 +58,9 @@ pub struct RequestContext {
     /// Who sent it, as the authorizer sees it: `User:<SASL user>`, or `User:ANONYMOUS` on a
     /// connection without authentication.
     pub principal: std::rc::Rc<str>,
+    /// Index of the listener the request came in on (`BrokerConfig::listeners`): Metadata and
+    /// FindCoordinator answer with that listener's endpoints.
+    pub listener: usize,
 }
 
 fn encode_error(e: impl std::fmt::Display) -> DispatchError {

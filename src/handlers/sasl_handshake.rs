@@ -8,7 +8,7 @@ use std::rc::Rc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
 
-use crate::config::{SaslConfig, SecurityProtocol};
+use crate::config::{ClientListener, SaslConfig};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
@@ -41,21 +41,20 @@ pub fn negotiate(mechanism: &str, version: i16, sasl: &SaslConfig) -> SaslHandsh
 /// The registry's entry: a handshake on an open connection.
 pub async fn handle(
     shard: &Rc<Shard>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: SaslHandshakeRequest,
 ) -> SaslHandshakeResponse {
-    handle_open(shard.config.security_protocol, &shard.config.sasl, request)
+    handle_open(&shard.config.listeners[ctx.listener], request)
 }
 
 /// A handshake outside authentication: ILLEGAL_SASL_STATE, listing the enabled mechanisms on a
-/// SASL_PLAINTEXT listener and none on a PLAINTEXT one.
+/// SASL listener and none on a PLAINTEXT or SSL one.
 pub fn handle_open(
-    protocol: SecurityProtocol,
-    sasl: &SaslConfig,
+    listener: &ClientListener,
     _request: SaslHandshakeRequest,
 ) -> SaslHandshakeResponse {
-    let mut response = if protocol == SecurityProtocol::SaslPlaintext {
-        offered(sasl)
+    let mut response = if listener.protocol.uses_sasl() {
+        offered(&listener.sasl)
     } else {
         SaslHandshakeResponse::default()
     };

@@ -344,6 +344,16 @@ fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         out,
         shards,
         (
+            "sluice_tls_handshake_failures_total",
+            "counter",
+            "TLS connections refused: failed handshake or no principal for the certificate.",
+        ),
+        |s| s.tls_failures.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
             "sluice_request_memory_free_bytes",
             "gauge",
             "Bytes left in the shard's queued.max.request.bytes share (-1: unbounded).",

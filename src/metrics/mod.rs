@@ -145,6 +145,8 @@ pub struct ShardMetrics {
     pub connections_timed_out: AtomicU64,
     /// Connections refused for bad SASL credentials.
     pub sasl_failures: AtomicU64,
+    /// TLS connections refused: failed handshake or a certificate mapped to no principal.
+    pub tls_failures: AtomicU64,
     /// Bytes left in the shard's request-memory budget (-1: unbounded), published each second.
     pub request_memory_free: AtomicI64,
     /// Partitions of this shard whose open failed, published each second.
@@ -181,6 +183,7 @@ impl ShardMetrics {
             connections: AtomicI64::new(0),
             fsyncs: AtomicU64::new(0),
             sasl_failures: AtomicU64::new(0),
+            tls_failures: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             connections_timed_out: AtomicU64::new(0),
             request_memory_free: AtomicI64::new(-1),
@@ -224,6 +227,11 @@ impl ShardMetrics {
     /// Counts a connection that ended, however it ended.
     pub fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts a TLS connection refused at its handshake.
+    pub fn tls_failure(&self) {
+        self.tls_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a connection closed at accept for being over a connection limit.

@@ -1,23 +1,27 @@
-//! One client connection on its shard: reads length-prefixed request frames, dispatches them
-//! one at a time in arrival order (as Kafka does per connection), and writes the replies,
-//! sending record data straight from the page cache with sendfile when it can. A frame that
+//! One client connection on its shard: runs the TLS handshake on a TLS listener, reads
+//! length-prefixed request frames, dispatches them one at a time in arrival order (as Kafka
+//! does per connection), and writes the replies, sending record data straight from the page
+//! cache with sendfile when it can (never through TLS, which must encrypt it). A frame that
 //! is truncated, absurdly large, too slow (`server::frame` reads frames under their limits) or
 //! unparseable closes only this connection, as does a reply the client stops reading for
 //! `connections.max.idle.ms`.
 
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
+use crate::acl::authorizer::ANONYMOUS;
 use crate::file_region::FileRegion;
 use crate::handlers::request::Reply;
 use crate::protocol::fetch_response::Part;
+use crate::server::ShardListener;
 use crate::server::dispatch;
 use crate::server::frame::{self, FrameError, SizeLimits};
 use crate::server::sasl::{SaslError, SaslSession, Step};
+use crate::server::tls::TlsError;
+use crate::server::transport::Transport;
 use crate::server::zero_copy;
 use crate::shard::Shard;
 
@@ -38,6 +42,10 @@ pub enum ConnectionError {
     /// Before SASL authentication: a request not allowed yet, or a refused bare PLAIN token.
     #[error(transparent)]
     Sasl(#[from] SaslError),
+    /// On a TLS listener: the handshake failed (e.g. a plaintext client, an untrusted or
+    /// expired certificate) or the certificate maps to no principal.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Smallest possible request: api key, version, correlation id, client id length.
@@ -46,7 +54,11 @@ const MIN_REQUEST_BYTES: i64 = 10;
 /// Serves the connection's requests one at a time, in arrival order, on this shard. `Ok` when the
 /// peer closes between requests, the shard shuts down or a failed SASL authentication has been
 /// answered; otherwise the error that closed it.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), ConnectionError> {
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    listener: Rc<ShardListener>,
+) -> Result<(), ConnectionError> {
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
     // Kafka's idle rule covers bytes out too: a reply the client stops reading for
     // connections.max.idle.ms closes the connection instead of holding the reply forever.
@@ -60,7 +72,17 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         .peer_addr()
         .map(|a| format!("/{}", a.ip()))
         .unwrap_or_default();
-    let mut sasl = SaslSession::new(shard.config.security_protocol);
+    let (mut stream, principal) = match &listener.tls {
+        None => (Transport::Plain(stream), Rc::from(ANONYMOUS)),
+        Some(tls) => {
+            let timeout =
+                std::time::Duration::from_millis(shard.config.network.request_read_timeout_ms);
+            let (tls, principal) = tls.accept(stream, timeout).await?;
+            (Transport::Tls(tls), principal)
+        }
+    };
+    let sasl_config = &shard.config.listeners[listener.index].sasl;
+    let mut sasl = SaslSession::new(listener.protocol, principal);
     loop {
         let limits = size_limits(&shard, &sasl);
         // The reservation is held until the request has been answered.
@@ -68,7 +90,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         else {
             return Ok(());
         };
-        let frame = match sasl.step(&shard.config, &shard.cluster, frame)? {
+        let frame = match sasl.step(sasl_config, &shard.cluster, frame)? {
             Step::Dispatch(frame) => frame,
             Step::Reply { reply, close } => {
                 write_reply(&mut stream, reply).await?;
@@ -81,7 +103,12 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         shard.in_flight.set(shard.in_flight.get() + 1);
         let api_key = i16::from_be_bytes([frame[0], frame[1]]);
         let started = std::time::Instant::now();
-        let result = answer(&shard, &mut stream, frame, &client_host, sasl.principal()).await;
+        let peer = Peer {
+            host: &client_host,
+            principal: sasl.principal(),
+            listener: listener.index,
+        };
+        let result = answer(&shard, &mut stream, frame, peer).await;
         let elapsed = started.elapsed();
         crate::metrics::with_current(|m| m.record_request(api_key, result.is_err(), elapsed));
         shard.in_flight.set(shard.in_flight.get() - 1);
@@ -116,41 +143,49 @@ fn size_limits(shard: &Shard, sasl: &SaslSession) -> SizeLimits {
     }
 }
 
+/// Who sent a request, and where.
+pub struct Peer<'a> {
+    /// Kafka's form of the client's address (`/127.0.0.1`).
+    pub host: &'a str,
+    /// `User:<name>` or `User:ANONYMOUS`.
+    pub principal: &'a Rc<str>,
+    /// Index of the listener in the configuration's `listeners`.
+    pub listener: usize,
+}
+
 async fn answer(
     shard: &Rc<Shard>,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     frame: Bytes,
-    client_host: &str,
-    principal: &Rc<str>,
+    peer: Peer<'_>,
 ) -> Result<(), ConnectionError> {
-    let reply = dispatch::dispatch(shard, frame, client_host, principal).await?;
+    let reply = dispatch::dispatch(shard, frame, peer).await?;
     write_reply(stream, reply).await
 }
 
-async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), ConnectionError> {
+async fn write_reply(stream: &mut Transport, reply: Reply) -> Result<(), ConnectionError> {
     match reply {
-        Reply::None => Ok(()),
-        Reply::Frame(bytes) => {
-            stream.write_all(&bytes).await?;
-            Ok(())
-        }
-        Reply::Parts(parts) => send_parts(stream, parts).await,
+        Reply::None => return Ok(()),
+        Reply::Frame(bytes) => stream.write_all(&bytes).await?,
+        Reply::Parts(parts) => send_parts(stream, parts).await?,
     }
+    // TLS holds what it encrypted until flushed; a plain socket has nothing to flush.
+    stream.flush().await?;
+    Ok(())
 }
 
 /// Sends a file region: sendfile straight from the page cache when it is the log's tail
 /// (almost surely cached), else a copy that reads ahead (the data may be cold on disk).
-async fn send_region(stream: &mut TcpStream, region: &FileRegion) -> Result<(), ConnectionError> {
+async fn send_region(stream: &mut Transport, region: &FileRegion) -> Result<(), ConnectionError> {
     let FileRegion {
         file,
         position,
         len,
         is_tail,
     } = region;
-    let sent = if *is_tail {
-        zero_copy::sendfile_nonblocking(stream.as_raw_fd(), file, *position, *len)?
-    } else {
-        0
+    let sent = match stream.sendfile_fd() {
+        Some(fd) if *is_tail => zero_copy::sendfile_nonblocking(fd, file, *position, *len)?,
+        _ => 0,
     };
     if sent < *len {
         zero_copy::copy_region(stream, file, position + sent, len - sent, !is_tail).await?;
@@ -158,7 +193,7 @@ async fn send_region(stream: &mut TcpStream, region: &FileRegion) -> Result<(), 
     Ok(())
 }
 
-async fn send_parts(stream: &mut TcpStream, parts: Vec<Part>) -> Result<(), ConnectionError> {
+async fn send_parts(stream: &mut Transport, parts: Vec<Part>) -> Result<(), ConnectionError> {
     for part in parts {
         match part {
             Part::Bytes(bytes) => stream.write_all(&bytes).await?,

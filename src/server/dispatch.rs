@@ -11,17 +11,16 @@ use kafka_protocol::protocol::Decodable;
 
 use crate::handlers::request::{DispatchError, Reply, RequestContext};
 use crate::handlers::{self, api_versions};
+use crate::server::connection::Peer;
 use crate::shard::Shard;
 
 /// Checks one request `frame` (without its size prefix) against the registry and serves it;
-/// `client_host` is the peer as Kafka shows it (`/127.0.0.1`). An ApiVersions in a version not
-/// served gets its v0 UNSUPPORTED_VERSION answer; any other error closes the connection.
-/// `principal` is the connection's (`User:<name>` or `User:ANONYMOUS`).
+/// `peer` says who sent it and on which listener. An ApiVersions in a version not served gets
+/// its v0 UNSUPPORTED_VERSION answer; any other error closes the connection.
 pub async fn dispatch(
     shard: &Rc<Shard>,
     mut frame: Bytes,
-    client_host: &str,
-    principal: &Rc<str>,
+    peer: Peer<'_>,
 ) -> Result<Reply, DispatchError> {
     if frame.len() < 8 {
         return Err(DispatchError::Malformed(format!(
@@ -52,8 +51,9 @@ pub async fn dispatch(
         version,
         correlation_id,
         client_id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
-        client_host: client_host.to_owned(),
-        principal: Rc::clone(principal),
+        client_host: peer.host.to_owned(),
+        principal: Rc::clone(peer.principal),
+        listener: peer.listener,
     };
     handlers::serve(shard, &ctx, frame).await
 }

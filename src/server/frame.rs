@@ -10,9 +10,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::server::transport::Transport;
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 
 use crate::shard::Shard;
 use crate::shard::request_memory::Reservation;
@@ -93,7 +93,7 @@ enum Start {
 /// cleanly between requests or the shard is shutting down.
 pub async fn next_frame(
     shard: &Rc<Shard>,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     limits: SizeLimits,
 ) -> Result<Option<(Bytes, Reservation)>, FrameError> {
     let mut size = [0u8; 4];
@@ -119,7 +119,7 @@ pub async fn next_frame(
 /// shutdown. Idle for longer than `connections.max.idle.ms` is an error.
 async fn wait_for_start(
     shard: &Rc<Shard>,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     size: &mut [u8; 4],
 ) -> Result<usize, FrameError> {
     let seen = shard.shutdown_event.generation();
@@ -162,7 +162,7 @@ fn check_size(len: i64, limits: SizeLimits) -> Result<(), FrameError> {
 /// Reads `len` body bytes, charging request memory one step ahead of what has arrived.
 async fn read_body(
     shard: &Rc<Shard>,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     len: usize,
 ) -> Result<(Bytes, Reservation), FrameError> {
     let mut reservation = shard.request_memory.empty();

@@ -1,12 +1,15 @@
-//! Network front of a shard: its listener(s), the accept loop (connection limits, rate-limited
+//! Network front of a shard: its listeners, the accept loop (connection limits, rate-limited
 //! warnings), one task per connection, and request dispatch. Every shard listens on its own
-//! port; shard 0 also owns the bootstrap port. Runs on the shard's executor.
+//! port of each client listener; shard 0 also owns each listener's bootstrap port. Runs on the
+//! shard's executor.
 
 pub mod connection;
 pub mod dispatch;
 pub mod frame;
 pub mod limits;
 pub mod sasl;
+pub mod tls;
+pub mod transport;
 pub mod zero_copy;
 
 use std::cell::Cell;
@@ -105,14 +108,29 @@ fn warning_allowed(pick: fn(&mut AcceptWarnings) -> &mut RateLimitedWarning) -> 
     WARNINGS.with(|w| pick(&mut w.borrow_mut()).allow(Instant::now()))
 }
 
-/// Accepts connections until the shard starts shutting down.
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<NodeConnections>) {
+/// One client listener as a shard serves it.
+pub struct ShardListener {
+    /// Index in `BrokerConfig::listeners`.
+    pub index: usize,
+    /// Its security protocol.
+    pub protocol: crate::config::SecurityProtocol,
+    /// The shard's copy of its TLS configuration (SSL and SASL_SSL).
+    pub tls: Option<tls::ShardTls>,
+}
+
+/// Accepts connections on one socket of `listener` until the shard starts shutting down.
+pub async fn accept_loop(
+    shard: Rc<Shard>,
+    socket: TcpListener,
+    listener: Rc<ShardListener>,
+    node: Arc<NodeConnections>,
+) {
     loop {
         let seen = shard.shutdown_event.generation();
         if shard.is_shutting_down() {
             return;
         }
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+        let accepted = futures_lite::future::or(async { Some(socket.accept().await) }, async {
             shard.shutdown_event.changed_since(seen).await;
             None
         })
@@ -141,7 +159,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener, node: Arc<Node
                 continue;
             }
         };
-        spawn_connection(shard.clone(), stream, admission);
+        spawn_connection(shard.clone(), stream, listener.clone(), admission);
     }
 }
 
@@ -160,13 +178,18 @@ fn admit(
 
 /// Serves one admitted connection on a task of its own; its places in the counts are given
 /// back when it ends.
-fn spawn_connection(shard: Rc<Shard>, stream: glommio::net::TcpStream, admission: Admission) {
+fn spawn_connection(
+    shard: Rc<Shard>,
+    stream: glommio::net::TcpStream,
+    listener: Rc<ShardListener>,
+    admission: Admission,
+) {
     SHARD_CONNECTIONS.set(SHARD_CONNECTIONS.get() + 1);
     crate::metrics::with_current(|m| m.connection_opened());
     glommio::spawn_local(async move {
         // A bug in one request must cost one connection, not the whole shard.
         let served = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-            connection::serve(shard, stream),
+            connection::serve(shard, stream, listener),
         ));
         match served.await {
             Ok(Ok(())) => {}
@@ -176,6 +199,10 @@ fn spawn_connection(shard: Rc<Shard>, stream: glommio::net::TcpStream, admission
             Ok(Err(ConnectionError::Frame(e))) if e.is_timeout() => {
                 crate::metrics::with_current(|m| m.connection_timed_out());
                 tracing::debug!(error = %e, "connection closed")
+            }
+            Ok(Err(e @ ConnectionError::Tls(_))) => {
+                crate::metrics::with_current(|m| m.tls_failure());
+                tracing::info!(error = %e, "TLS connection refused")
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "connection closed"),
             Err(_) => tracing::error!("a request handler panicked; its connection was closed"),

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::Decodable;
 use std::rc::Rc;
 
 use crate::acl::authorizer::ANONYMOUS;
-use crate::config::{BrokerConfig, SecurityProtocol};
+use crate::config::{SaslConfig, SecurityProtocol};
 use crate::handlers::request::{DispatchError, Reply, encode_frame};
 use crate::handlers::{sasl_authenticate, sasl_handshake};
 use crate::metadata::Cluster;
@@ -76,15 +76,19 @@ pub struct SaslSession {
 }
 
 impl SaslSession {
-    /// Open at once on a PLAINTEXT listener; on SASL_PLAINTEXT it waits for a SaslHandshake.
-    pub fn new(protocol: SecurityProtocol) -> Self {
-        let state = match protocol {
-            SecurityProtocol::Plaintext => State::Open,
-            SecurityProtocol::SaslPlaintext => State::AwaitingHandshake,
-        };
+    /// Open at once on a PLAINTEXT or SSL listener, as `principal` (`User:ANONYMOUS`, or the
+    /// client certificate's user); on SASL_PLAINTEXT and SASL_SSL it waits for a SaslHandshake
+    /// and the principal is the SASL user.
+    pub fn new(protocol: SecurityProtocol, principal: Rc<str>) -> Self {
+        if protocol.uses_sasl() {
+            return Self {
+                state: State::AwaitingHandshake,
+                principal: Rc::from(ANONYMOUS),
+            };
+        }
         Self {
-            state,
-            principal: Rc::from(ANONYMOUS),
+            state: State::Open,
+            principal,
         }
     }
 
@@ -107,14 +111,14 @@ impl SaslSession {
     /// `cluster` holds the SCRAM credentials made with AlterUserScramCredentials.
     pub fn step(
         &mut self,
-        config: &BrokerConfig,
+        sasl: &SaslConfig,
         cluster: &Cluster,
         frame: Bytes,
     ) -> Result<Step, SaslError> {
         match self.state {
             State::Open => Ok(Step::Dispatch(frame)),
             State::AwaitingRawToken => {
-                let user = sasl_authenticate::verify_plain(&frame, &config.sasl.plain_users)
+                let user = sasl_authenticate::verify_plain(&frame, &sasl.plain_users)
                     .inspect_err(|e| note_failure(e))?;
                 tracing::debug!(user = %user, "SASL/PLAIN authenticated (handshake v0)");
                 self.principal = Rc::from(format!("User:{user}"));
@@ -125,13 +129,13 @@ impl SaslSession {
                     close: false,
                 })
             }
-            _ => self.request(config, cluster, frame),
+            _ => self.request(sasl, cluster, frame),
         }
     }
 
     fn request(
         &mut self,
-        config: &BrokerConfig,
+        sasl: &SaslConfig,
         cluster: &Cluster,
         mut frame: Bytes,
     ) -> Result<Step, SaslError> {
@@ -146,7 +150,7 @@ impl SaslSession {
             ApiKey::SaslHandshake if matches!(self.state, State::AwaitingHandshake) => {
                 let (correlation_id, request): (i32, SaslHandshakeRequest) =
                     decode(&mut frame, api_key, version)?;
-                let response = sasl_handshake::negotiate(&request.mechanism, version, &config.sasl);
+                let response = sasl_handshake::negotiate(&request.mechanism, version, sasl);
                 if response.error_code == 0 {
                     self.state = match ScramHash::of_mechanism(&request.mechanism) {
                         Some(hash) => State::AwaitingAuthenticate(Mechanism::Scram(hash)),
@@ -168,7 +172,7 @@ impl SaslSession {
             {
                 let (correlation_id, request): (i32, SaslAuthenticateRequest) =
                     decode(&mut frame, api_key, version)?;
-                let (response, close) = self.authenticate(config, cluster, &request);
+                let (response, close) = self.authenticate(sasl, cluster, &request);
                 let reply = encode_frame(correlation_id, version, &response)?;
                 Ok(Step::Reply { reply, close })
             }
@@ -179,7 +183,7 @@ impl SaslSession {
     /// One SaslAuthenticate round; `true` when the connection must close (refused).
     fn authenticate(
         &mut self,
-        config: &BrokerConfig,
+        sasl: &SaslConfig,
         cluster: &Cluster,
         request: &SaslAuthenticateRequest,
     ) -> (kafka_protocol::messages::SaslAuthenticateResponse, bool) {
@@ -188,7 +192,7 @@ impl SaslSession {
         let (response, outcome) = match state {
             State::AwaitingAuthenticate(Mechanism::Plain) => {
                 let (response, outcome) =
-                    sasl_authenticate::authenticate_plain(request, &config.sasl.plain_users);
+                    sasl_authenticate::authenticate_plain(request, &sasl.plain_users);
                 (
                     response,
                     outcome
@@ -203,7 +207,7 @@ impl SaslSession {
                     cluster
                         .security()
                         .scram_credential(user, hash)
-                        .or_else(|| config.sasl.scram_credential(user, hash))
+                        .or_else(|| sasl.scram_credential(user, hash))
                 });
                 let next = outcome.map(|ex| (String::new(), State::ScramFinal(Box::new(ex))));
                 (response, next.map_err(|e| e.to_string()))
@@ -276,7 +280,7 @@ mod tests {
     use bytes::BufMut;
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
-    fn config() -> BrokerConfig {
+    fn config() -> crate::config::BrokerConfig {
         let props = std::collections::BTreeMap::from([
             (
                 "listeners".to_string(),
@@ -287,7 +291,7 @@ mod tests {
                 r#"PlainLoginModule required user_alice="pw";"#.to_string(),
             ),
         ]);
-        BrokerConfig::from_properties(&props, &Default::default(), 1).unwrap()
+        crate::config::BrokerConfig::from_properties(&props, &Default::default(), 1).unwrap()
     }
 
     /// An empty single-node metadata (no SCRAM users made with the admin API).
@@ -330,14 +334,14 @@ mod tests {
     fn only_the_sasl_apis_pass_before_authentication() {
         let config = config();
         let (_dir, cluster) = empty_cluster();
-        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext, Rc::from(ANONYMOUS));
         let metadata = frame(
             ApiKey::Metadata,
             12,
             &kafka_protocol::messages::MetadataRequest::default(),
         );
         assert!(matches!(
-            session.step(&config, &cluster, metadata.clone()),
+            session.step(&config.sasl, &cluster, metadata.clone()),
             Err(SaslError::Unauthenticated(3))
         ));
         let versions = frame(
@@ -346,19 +350,19 @@ mod tests {
             &kafka_protocol::messages::ApiVersionsRequest::default(),
         );
         assert!(matches!(
-            session.step(&config, &cluster, versions),
+            session.step(&config.sasl, &cluster, versions),
             Ok(Step::Dispatch(_))
         ));
         assert!(matches!(
-            session.step(&config, &cluster, handshake(1)),
+            session.step(&config.sasl, &cluster, handshake(1)),
             Ok(Step::Reply { close: false, .. })
         ));
         assert!(matches!(
-            session.step(&config, &cluster, authenticate("pw")),
+            session.step(&config.sasl, &cluster, authenticate("pw")),
             Ok(Step::Reply { close: false, .. })
         ));
         assert!(matches!(
-            session.step(&config, &cluster, metadata),
+            session.step(&config.sasl, &cluster, metadata),
             Ok(Step::Dispatch(_))
         ));
     }
@@ -367,10 +371,10 @@ mod tests {
     fn a_wrong_password_is_answered_then_closes() {
         let config = config();
         let (_dir, cluster) = empty_cluster();
-        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
-        session.step(&config, &cluster, handshake(1)).unwrap();
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext, Rc::from(ANONYMOUS));
+        session.step(&config.sasl, &cluster, handshake(1)).unwrap();
         assert!(matches!(
-            session.step(&config, &cluster, authenticate("nope")),
+            session.step(&config.sasl, &cluster, authenticate("nope")),
             Ok(Step::Reply { close: true, .. })
         ));
     }
@@ -379,17 +383,17 @@ mod tests {
     fn handshake_v0_takes_a_bare_token() {
         let config = config();
         let (_dir, cluster) = empty_cluster();
-        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
-        session.step(&config, &cluster, handshake(0)).unwrap();
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext, Rc::from(ANONYMOUS));
+        session.step(&config.sasl, &cluster, handshake(0)).unwrap();
         assert!(session.expects_raw_token());
         assert!(matches!(
-            session.step(&config, &cluster, Bytes::from_static(b"\0alice\0bad")),
+            session.step(&config.sasl, &cluster, Bytes::from_static(b"\0alice\0bad")),
             Err(SaslError::Failed(_))
         ));
-        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext);
-        session.step(&config, &cluster, handshake(0)).unwrap();
+        let mut session = SaslSession::new(SecurityProtocol::SaslPlaintext, Rc::from(ANONYMOUS));
+        session.step(&config.sasl, &cluster, handshake(0)).unwrap();
         assert!(matches!(
-            session.step(&config, &cluster, Bytes::from_static(b"\0alice\0pw")),
+            session.step(&config.sasl, &cluster, Bytes::from_static(b"\0alice\0pw")),
             Ok(Step::Reply { close: false, .. })
         ));
         assert!(!session.expects_raw_token());

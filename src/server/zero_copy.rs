@@ -9,8 +9,8 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 
+use crate::server::transport::Transport;
 use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
 
 /// Largest chunk the copying path reads at once.
 const COPY_CHUNK_BYTES: usize = 256 * 1024;
@@ -106,7 +106,7 @@ async fn read_off_shard(file: &File, mut buffer: Vec<u8>, position: u64) -> io::
 /// Reads from the page cache inline when the range is hot (the tail); a cold range (older
 /// segments) is read on glommio's blocking pool, so a disk read never stalls the shard.
 pub async fn copy_region(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     file: &File,
     mut position: u64,
     len: u64,

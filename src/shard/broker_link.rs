@@ -49,7 +49,7 @@ pub enum LinkError {
 /// Opens a connection to broker `broker` at the address the metadata advertises for it.
 pub async fn connect(shard: &Shard, broker: i32) -> Result<TcpStream, LinkError> {
     let advertised =
-        crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, broker)
+        crate::metadata::brokers::advertised_broker(&shard.cluster, &shard.config, broker, 0)
             .ok_or(LinkError::NoAddress(broker))?;
     let addr = format!("{}:{}", advertised.host, advertised.port);
     let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)?

@@ -60,7 +60,10 @@ def _can_connect(port):
 class Broker:
     """A `sluice serve` process with a data dir that survives restarts."""
 
-    def __init__(self, workdir, cores=1, config=None):
+    def __init__(self, workdir, cores=1, config=None, listeners=1):
+        """`listeners` > 1: config values may name listener i's bootstrap port as `{Li}`; each
+        listener takes its port and one per shard after it, all from one free range."""
+        self.listeners = listeners
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +80,15 @@ class Broker:
     def shard_port(self, core):
         return self.base_port + 1 + core
 
+    def listener_port(self, index):
+        """Bootstrap port of listener `index` (0 is the one `--port` sets)."""
+        return self.base_port + index * (self.cores + 1)
+
+    def _config_text(self):
+        ports = {f"L{i}": self.listener_port(i) for i in range(self.listeners)}
+        return "".join(f"{k}={str(v).format(**ports) if self.listeners > 1 else v}\n"
+                       for k, v in self.config.items())
+
     def log_path(self, start):
         return self.workdir / f"sluice-stderr-{start}.log"
 
@@ -86,7 +98,7 @@ class Broker:
                "--cores", str(self.cores)]
         if self.config:
             path = self.workdir / "server.properties"
-            path.write_text("".join(f"{k}={v}\n" for k, v in self.config.items()))
+            path.write_text(self._config_text())
             cmd += ["--config", str(path)]
         return cmd
 
@@ -94,7 +106,7 @@ class Broker:
         """Starts on fresh ports, retrying when another process takes one first."""
         last_error = None
         for _ in range(3):
-            self.base_port = free_port_range(self.cores + 1)
+            self.base_port = free_port_range(self.listeners * (self.cores + 1))
             try:
                 self._spawn_and_wait()
                 return self
@@ -114,7 +126,7 @@ class Broker:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        for port in range(self.base_port, self.base_port + self.cores + 1):
+        for port in range(self.base_port, self.base_port + self.listeners * (self.cores + 1)):
             while not _can_connect(port):
                 if self.proc.poll() is not None:
                     code = self.proc.returncode
@@ -168,8 +180,9 @@ def broker_factory(tmp_path, request):
     """Call with (cores=..., config={...}) to get a started broker; all are killed at the end."""
     brokers = []
 
-    def make(cores=1, config=None):
-        b = Broker(tmp_path / f"broker-{len(brokers)}", cores=cores, config=config)
+    def make(cores=1, config=None, listeners=1):
+        b = Broker(tmp_path / f"broker-{len(brokers)}", cores=cores, config=config,
+                   listeners=listeners)
         brokers.append(b)
         return b.start()
 
