@@ -79,8 +79,23 @@ pub(super) fn resolve(cfg: &BrokerConfig) -> Result<Vec<ClientListener>, ConfigE
         let listener = further_listener(cfg, entry)?;
         out.push(complete(cfg, listener)?);
     }
+    if out.len() > 1 && cfg.cluster.is_none() {
+        // Single-node mode reads the first advertised entry whatever its name; with several
+        // listeners each takes the entry of its own name.
+        out[0].advertised_host = advertised_host(cfg, &out[0].name, &out[0].host)?;
+    }
     check_ports_distinct(&out)?;
     Ok(out)
+}
+
+/// The host `advertised.listeners` gives listener `name`, or its bind host (loopback for a
+/// wildcard).
+fn advertised_host(cfg: &BrokerConfig, name: &str, host: &str) -> Result<String, ConfigError> {
+    let key = "advertised.listeners";
+    Ok(listeners::parse_list(key, &cfg.kraft.advertised_listeners)?
+        .into_iter()
+        .find(|a| a.name == name)
+        .map_or_else(|| advertise_for(host), |a| a.host))
 }
 
 /// The first listener's name: the entry's own in KRaft mode, the protocol's in single-node
@@ -110,11 +125,7 @@ fn further_listener(cfg: &BrokerConfig, entry: &Listener) -> Result<ClientListen
             )
         })
         .and_then(|p| SecurityProtocol::from_name(p).map_err(|e| invalid(map_key, p, &e)))?;
-    let advertised =
-        listeners::parse_list("advertised.listeners", &cfg.kraft.advertised_listeners)?
-            .into_iter()
-            .find(|a| a.name == entry.name)
-            .map_or_else(|| advertise_for(&entry.host), |a| a.host);
+    let advertised = advertised_host(cfg, &entry.name, &entry.host)?;
     let shard_ports = (0..cfg.cores)
         .map(|core| {
             u16::try_from(usize::from(entry.port) + 1 + core).map_err(|_| {

@@ -325,6 +325,7 @@ impl BrokerConfig {
         cfg.cluster = ClusterConfig::resolve(&cfg, node_id_given)?;
         cfg.listeners = client_listeners::resolve(&cfg)?;
         cfg.sasl = cfg.listeners[0].sasl.clone();
+        cfg.advertised_host = cfg.listeners[0].advertised_host.clone();
         Ok(cfg)
     }
 

@@ -232,3 +232,127 @@ fn every_key_shown_is_in_the_table_and_secrets_never_are() {
         "{err}"
     );
 }
+
+#[test]
+fn several_listeners_each_get_their_ports_protocol_users_and_tls() {
+    let p = props(&[
+        (
+            "listeners",
+            "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9192,SASL_SSL://0.0.0.0:9292",
+        ),
+        ("advertised.listeners", "SASL_SSL://broker.example:9292"),
+        ("ssl.keystore.location", "/etc/sluice/server.pem"),
+        (
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        ),
+    ]);
+    let cfg = BrokerConfig::from_properties(&p, &Overrides::default(), 2).unwrap();
+    let summary: Vec<_> = cfg
+        .listeners
+        .iter()
+        .map(|l| {
+            (
+                l.name.as_str(),
+                l.protocol,
+                l.bootstrap_port,
+                l.shard_ports.clone(),
+                l.advertised_host.as_str(),
+                l.tls.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "PLAINTEXT",
+                SecurityProtocol::Plaintext,
+                9092,
+                vec![9093, 9094],
+                "127.0.0.1",
+                false
+            ),
+            (
+                "SSL",
+                SecurityProtocol::Ssl,
+                9192,
+                vec![9193, 9194],
+                "127.0.0.1",
+                true
+            ),
+            (
+                "SASL_SSL",
+                SecurityProtocol::SaslSsl,
+                9292,
+                vec![9293, 9294],
+                "broker.example",
+                true
+            ),
+        ]
+    );
+    assert!(cfg.listeners[2].sasl.plain_users.is_empty());
+}
+
+#[test]
+fn listener_mistakes_are_refused_with_the_reason() {
+    let keystore = ("ssl.keystore.location", "/k.pem");
+    for (pairs, words) in [
+        (
+            vec![
+                (
+                    "listeners",
+                    "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093",
+                ),
+                keystore,
+            ],
+            "port 9093 is used by listeners PLAINTEXT and SSL",
+        ),
+        (
+            vec![(
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9192",
+            )],
+            "needs ssl.keystore.location",
+        ),
+        (
+            vec![
+                (
+                    "listeners",
+                    "PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9192",
+                ),
+                keystore,
+            ],
+            "listener.name.sasl_ssl.plain.sasl.jaas.config",
+        ),
+        (
+            vec![
+                (
+                    "listeners",
+                    "PLAINTEXT://127.0.0.1:9092,EXTERNAL://127.0.0.1:9192",
+                ),
+                keystore,
+            ],
+            "no security protocol for listener EXTERNAL",
+        ),
+    ] {
+        let err = BrokerConfig::from_properties(&props(&pairs), &Overrides::default(), 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(words), "{pairs:?}: {err}");
+    }
+    let mapped = props(&[
+        (
+            "listeners",
+            "PLAINTEXT://127.0.0.1:9092,EXTERNAL://127.0.0.1:9192",
+        ),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,EXTERNAL:SSL",
+        ),
+        ("listener.name.external.ssl.keystore.location", "/k.pem"),
+    ]);
+    let cfg = BrokerConfig::from_properties(&mapped, &Overrides::default(), 2).unwrap();
+    assert_eq!(cfg.listeners[1].protocol, SecurityProtocol::Ssl);
+    assert!(is_sensitive_key("listener.name.external.ssl.keystore.key"));
+}
