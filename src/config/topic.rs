@@ -35,6 +35,8 @@ pub enum TimestampType {
 enum Kind {
     /// An integer with an inclusive lower bound.
     Int(i64),
+    /// An integer within inclusive bounds.
+    Range(i64, i64),
     Choice(&'static [&'static str]),
     /// A throttled-replicas list: empty, `*`, or `partition:broker` pairs separated by commas.
     ReplicaList,
@@ -170,6 +172,137 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         default: "false",
         kind: Kind::Choice(&["true", "false"]),
     },
+    // Kafka's remaining topic keys, accepted, stored and described with Kafka's defaults so
+    // that tools and clients' admin tests that set them work; Sluice does not act on them
+    // (INERT_TOPIC_KEYS says why for each).
+    KeySpec {
+        name: "compression.gzip.level",
+        broker_keys: &[("compression.gzip.level", 1)],
+        default: "-1",
+        kind: Kind::Range(-1, 9),
+    },
+    KeySpec {
+        name: "compression.lz4.level",
+        broker_keys: &[("compression.lz4.level", 1)],
+        default: "9",
+        kind: Kind::Range(1, 17),
+    },
+    KeySpec {
+        name: "compression.zstd.level",
+        broker_keys: &[("compression.zstd.level", 1)],
+        default: "3",
+        kind: Kind::Range(-131_072, 22),
+    },
+    KeySpec {
+        name: "file.delete.delay.ms",
+        broker_keys: &[("log.segment.delete.delay.ms", 1)],
+        default: "60000",
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "local.retention.bytes",
+        broker_keys: &[("log.local.retention.bytes", 1)],
+        default: "-2",
+        kind: Kind::Int(-2),
+    },
+    KeySpec {
+        name: "local.retention.ms",
+        broker_keys: &[("log.local.retention.ms", 1)],
+        default: "-2",
+        kind: Kind::Int(-2),
+    },
+    KeySpec {
+        name: "message.timestamp.after.max.ms",
+        broker_keys: &[("log.message.timestamp.after.max.ms", 1)],
+        default: MAX,
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "message.timestamp.before.max.ms",
+        broker_keys: &[("log.message.timestamp.before.max.ms", 1)],
+        default: MAX,
+        kind: Kind::Int(0),
+    },
+    KeySpec {
+        name: "preallocate",
+        broker_keys: &[("log.preallocate", 1)],
+        default: "false",
+        kind: Kind::Choice(&["true", "false"]),
+    },
+    KeySpec {
+        name: "remote.log.copy.disable",
+        broker_keys: &[],
+        default: "false",
+        kind: Kind::Choice(&["true", "false"]),
+    },
+    KeySpec {
+        name: "remote.log.delete.on.disable",
+        broker_keys: &[],
+        default: "false",
+        kind: Kind::Choice(&["true", "false"]),
+    },
+    KeySpec {
+        // Tiered storage is not implemented: only `false` is accepted, as Kafka refuses
+        // `true` on a broker without remote storage.
+        name: "remote.storage.enable",
+        broker_keys: &[],
+        default: "false",
+        kind: Kind::Choice(&["false"]),
+    },
+    KeySpec {
+        name: "segment.index.bytes",
+        broker_keys: &[("log.index.size.max.bytes", 1)],
+        default: "10485760",
+        kind: Kind::Int(4),
+    },
+    KeySpec {
+        name: "segment.jitter.ms",
+        broker_keys: &[
+            ("log.roll.jitter.ms", 1),
+            ("log.roll.jitter.hours", 3_600_000),
+        ],
+        default: "0",
+        kind: Kind::Int(0),
+    },
+];
+
+/// Topic keys Sluice accepts and describes but does not act on, with the reason.
+pub const INERT_TOPIC_KEYS: &[(&str, &str)] = &[
+    (
+        "compression.gzip.level",
+        "recompression uses each codec's default level",
+    ),
+    (
+        "compression.lz4.level",
+        "recompression uses each codec's default level",
+    ),
+    (
+        "compression.zstd.level",
+        "recompression uses each codec's default level",
+    ),
+    (
+        "file.delete.delay.ms",
+        "segments are deleted as soon as no read holds them",
+    ),
+    ("local.retention.bytes", "no tiered storage"),
+    ("local.retention.ms", "no tiered storage"),
+    (
+        "message.timestamp.after.max.ms",
+        "record timestamps are not checked against the clock",
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        "record timestamps are not checked against the clock",
+    ),
+    ("preallocate", "segments grow as they are written"),
+    ("remote.log.copy.disable", "no tiered storage"),
+    ("remote.log.delete.on.disable", "no tiered storage"),
+    ("remote.storage.enable", "no tiered storage (only false)"),
+    (
+        "segment.index.bytes",
+        "the offset index grows with its segment",
+    ),
+    ("segment.jitter.ms", "segments roll at segment.ms exactly"),
 ];
 
 /// Dynamic broker configs that are not topic defaults: the replication quotas in bytes per
@@ -207,6 +340,15 @@ fn check_kind(spec: &KeySpec, key: &str, value: &str) -> Result<(), TopicConfigE
                 .map_err(|e| invalid(key, value, format!("{e}")))?;
             if v < *min {
                 return Err(invalid(key, value, format!("must be at least {min}")));
+            }
+        }
+        Kind::Range(min, max) => {
+            let v: i64 = value
+                .trim()
+                .parse()
+                .map_err(|e| invalid(key, value, format!("{e}")))?;
+            if !(*min..=*max).contains(&v) {
+                return Err(invalid(key, value, format!("must be in [{min}, {max}]")));
             }
         }
         Kind::Choice([]) => {
