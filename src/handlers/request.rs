@@ -58,6 +58,8 @@ pub struct RequestContext {
     /// Who sent it, as the authorizer sees it: `User:<SASL user>`, or `User:ANONYMOUS` on a
     /// connection without authentication.
     pub principal: std::rc::Rc<str>,
+    /// The handler's time on the shard thread and the throttle client quotas call for.
+    pub clock: crate::quota::clock::HandlerClock,
 }
 
 fn encode_error(e: impl std::fmt::Display) -> DispatchError {

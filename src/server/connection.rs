@@ -85,7 +85,8 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         let elapsed = started.elapsed();
         crate::metrics::with_current(|m| m.record_request(api_key, result.is_err(), elapsed));
         shard.in_flight.set(shard.in_flight.get() - 1);
-        result?;
+        // A client over its quota is not read from until its throttle time is over (KIP-219).
+        crate::quota::mute(&shard, result?).await;
     }
 }
 
@@ -122,9 +123,10 @@ async fn answer(
     frame: Bytes,
     client_host: &str,
     principal: &Rc<str>,
-) -> Result<(), ConnectionError> {
-    let reply = dispatch::dispatch(shard, frame, client_host, principal).await?;
-    write_reply(stream, reply).await
+) -> Result<std::time::Duration, ConnectionError> {
+    let (reply, throttle) = dispatch::dispatch(shard, frame, client_host, principal).await?;
+    write_reply(stream, reply).await?;
+    Ok(throttle)
 }
 
 async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), ConnectionError> {
