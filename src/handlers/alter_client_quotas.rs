@@ -28,12 +28,12 @@ pub const VERSIONS: (i16, i16) = (0, 1);
 /// # Errors
 /// The entity's or an op's refusal.
 pub fn change_of(entry: &EntryData) -> Result<QuotaChange, QuotaError> {
-    let entity = QuotaEntity::from_components(
-        entry
-            .entity
-            .iter()
-            .map(|e| (e.entity_type.as_str(), e.entity_name.as_ref().map(|n| n.as_str()))),
-    )?;
+    let entity = QuotaEntity::from_components(entry.entity.iter().map(|e| {
+        (
+            e.entity_type.as_str(),
+            e.entity_name.as_ref().map(|n| n.as_str()),
+        )
+    }))?;
     let mut change = QuotaChange {
         entity,
         set: Default::default(),
@@ -151,15 +151,24 @@ mod tests {
     fn entries_become_changes_or_kafkas_errors() {
         let ok = entry(
             &[("user", Some("alice")), ("client-id", None)],
-            &[("producer_byte_rate", 1024.0, false), ("request_percentage", 0.0, true)],
+            &[
+                ("producer_byte_rate", 1024.0, false),
+                ("request_percentage", 0.0, true),
+            ],
         );
         let change = change_of(&ok).expect("valid");
-        assert_eq!(change.set.get(&QuotaKey::ProducerByteRate), Some(&QuotaValue(1024.0)));
+        assert_eq!(
+            change.set.get(&QuotaKey::ProducerByteRate),
+            Some(&QuotaValue(1024.0))
+        );
         assert_eq!(change.remove, vec![QuotaKey::RequestPercentage]);
         let unknown_key = entry(&[("user", None)], &[("bytes_per_second", 1.0, false)]);
         let e = change_of(&unknown_key).expect_err("unknown key");
         assert_eq!(e.kafka_error(), ResponseError::InvalidRequest);
-        let fraction = entry(&[("client-id", Some("a"))], &[("consumer_byte_rate", 1.5, false)]);
+        let fraction = entry(
+            &[("client-id", Some("a"))],
+            &[("consumer_byte_rate", 1.5, false)],
+        );
         assert!(change_of(&fraction).is_err());
         let bad_type = entry(&[("topic", Some("t"))], &[]);
         let e = change_of(&bad_type).expect_err("unknown type");
@@ -179,7 +188,8 @@ mod tests {
             request.encode(&mut buf, version).expect("encodes");
             let bytes = buf.freeze();
             crate::protocol::request_shapes::check(49, version, &bytes).expect("in bounds");
-            let back = AlterClientQuotasRequest::decode(&mut bytes.clone(), version).expect("decodes");
+            let back =
+                AlterClientQuotasRequest::decode(&mut bytes.clone(), version).expect("decodes");
             assert_eq!(back, request, "v{version}");
         }
     }

@@ -9,17 +9,13 @@ use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
-use kafka_protocol::messages::describe_client_quotas_response::{
-    EntityData, EntryData, ValueData,
-};
+use kafka_protocol::messages::describe_client_quotas_response::{EntityData, EntryData, ValueData};
 use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 
 use crate::acl::{Operation, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
-use crate::quota::entity::{
-    CLIENT_ID, EntityName, IP, QuotaEntity, QuotaError, QuotaValues, USER,
-};
+use crate::quota::entity::{CLIENT_ID, EntityName, IP, QuotaEntity, QuotaError, QuotaValues, USER};
 use crate::shard::Shard;
 
 /// Versions served: every version the protocol has (v1 is flexible).
@@ -89,7 +85,9 @@ impl QuotaFilter {
                 CLIENT_ID => &mut filter.client_id,
                 IP => {
                     if filter.ip {
-                        return Err(invalid("Entity type ip cannot appear more than once in the filter."));
+                        return Err(invalid(
+                            "Entity type ip cannot appear more than once in the filter.",
+                        ));
                     }
                     want_of(c)?;
                     filter.ip = true;
@@ -248,13 +246,31 @@ mod tests {
                 .expect_err("refused")
                 .kafka_error()
         };
-        let twice = [component(USER, MATCH_DEFAULT, None), component(USER, MATCH_SPECIFIED, None)];
+        let twice = [
+            component(USER, MATCH_DEFAULT, None),
+            component(USER, MATCH_SPECIFIED, None),
+        ];
         assert_eq!(refused(&twice), ResponseError::InvalidRequest);
-        assert_eq!(refused(&[component(USER, MATCH_EXACT, None)]), ResponseError::InvalidRequest);
-        assert_eq!(refused(&[component(USER, MATCH_DEFAULT, Some("a"))]), ResponseError::InvalidRequest);
-        assert_eq!(refused(&[component(USER, 7, None)]), ResponseError::InvalidRequest);
-        assert_eq!(refused(&[component("topic", MATCH_SPECIFIED, None)]), ResponseError::UnsupportedVersion);
-        let mixed = [component(IP, MATCH_SPECIFIED, None), component(USER, MATCH_SPECIFIED, None)];
+        assert_eq!(
+            refused(&[component(USER, MATCH_EXACT, None)]),
+            ResponseError::InvalidRequest
+        );
+        assert_eq!(
+            refused(&[component(USER, MATCH_DEFAULT, Some("a"))]),
+            ResponseError::InvalidRequest
+        );
+        assert_eq!(
+            refused(&[component(USER, 7, None)]),
+            ResponseError::InvalidRequest
+        );
+        assert_eq!(
+            refused(&[component("topic", MATCH_SPECIFIED, None)]),
+            ResponseError::UnsupportedVersion
+        );
+        let mixed = [
+            component(IP, MATCH_SPECIFIED, None),
+            component(USER, MATCH_SPECIFIED, None),
+        ];
         assert_eq!(refused(&mixed), ResponseError::InvalidRequest);
     }
 
@@ -271,11 +287,14 @@ mod tests {
             response.entries = Some(vec![entry(&entity(Some(None), Some(Some("app"))), &values)]);
             let mut buf = BytesMut::new();
             response.encode(&mut buf, version).expect("encodes");
-            let back = DescribeClientQuotasResponse::decode(&mut buf.freeze(), version)
-                .expect("decodes");
+            let back =
+                DescribeClientQuotasResponse::decode(&mut buf.freeze(), version).expect("decodes");
             assert_eq!(back, response, "v{version}");
             let e = &back.entries.as_ref().expect("entries")[0];
-            assert_eq!(e.entity[0].entity_name, None, "the default user is a null name");
+            assert_eq!(
+                e.entity[0].entity_name, None,
+                "the default user is a null name"
+            );
         }
     }
 }

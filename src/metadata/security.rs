@@ -171,7 +171,10 @@ impl super::Cluster {
     ///
     /// # Errors
     /// The quorum's refusal or an I/O error persisting it.
-    pub async fn alter_client_quotas(&self, changes: Vec<QuotaChange>) -> Result<(), MetadataError> {
+    pub async fn alter_client_quotas(
+        &self,
+        changes: Vec<QuotaChange>,
+    ) -> Result<(), MetadataError> {
         if self.is_clustered() {
             self.propose(MetaCommand::AlterClientQuotas { changes })
                 .await

@@ -24,7 +24,10 @@ impl HandlerClock {
     /// Time spent polling so far, the running poll included.
     #[must_use]
     pub fn spent(&self) -> Duration {
-        let running = self.polling_since.get().map_or(Duration::ZERO, |t| t.elapsed());
+        let running = self
+            .polling_since
+            .get()
+            .map_or(Duration::ZERO, |t| t.elapsed());
         self.spent.get() + running
     }
 
@@ -61,7 +64,9 @@ impl<F: Future> Future for Timed<'_, F> {
         let started = Instant::now();
         let clock = self.clock;
         // Nested timing (a handler timing part of itself) keeps the outer start.
-        let outer = clock.polling_since.replace(Some(clock.polling_since.get().unwrap_or(started)));
+        let outer = clock
+            .polling_since
+            .replace(Some(clock.polling_since.get().unwrap_or(started)));
         let result = self.future.as_mut().poll(cx);
         clock.polling_since.set(outer);
         if outer.is_none() {

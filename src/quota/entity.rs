@@ -128,9 +128,7 @@ impl QuotaEntity {
 }
 
 /// A quota key of a user or client-id entity.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum QuotaKey {
     /// Bytes per second a client may produce (request bytes), per shard.
     #[serde(rename = "producer_byte_rate")]
@@ -275,7 +273,10 @@ mod tests {
             .expect("valid");
         assert_eq!(e.user, named("alice"));
         assert_eq!(e.client_id, Some(EntityName::Default));
-        assert_eq!(e.components(), vec![(USER, Some("alice")), (CLIENT_ID, None)]);
+        assert_eq!(
+            e.components(),
+            vec![(USER, Some("alice")), (CLIENT_ID, None)]
+        );
         let dup = QuotaEntity::from_components([(USER, None), (USER, Some("a"))]);
         assert!(matches!(dup, Err(QuotaError::InvalidRequest(_))));
         let unknown = QuotaEntity::from_components([("group", Some("g"))]);

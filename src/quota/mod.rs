@@ -106,7 +106,13 @@ impl ShardQuotas {
 
     /// Records `value` for the request's quota of type `metered`, if one applies, and
     /// answers the throttle time it calls for (0 when none applies or within it).
-    fn record(&self, index: &QuotaIndex, ctx: &RequestContext, metered: Metered, value: f64) -> u64 {
+    fn record(
+        &self,
+        index: &QuotaIndex,
+        ctx: &RequestContext,
+        metered: Metered,
+        value: f64,
+    ) -> u64 {
         let Some(quota) = index.resolve(user_of(ctx), &ctx.client_id, metered.key()) else {
             return 0;
         };
@@ -162,7 +168,10 @@ fn sensor<'a>(
     client_tag: &str,
 ) -> &'a mut Sensors {
     // Look up by borrowed names first: a new sensor is the rare case.
-    if !sensors.get(user_tag).is_some_and(|c| c.contains_key(client_tag)) {
+    if !sensors
+        .get(user_tag)
+        .is_some_and(|c| c.contains_key(client_tag))
+    {
         sensors
             .entry(user_tag.to_owned())
             .or_default()
@@ -178,7 +187,9 @@ fn sensor<'a>(
 /// connection without authentication, which is what Kafka's quotas see too).
 #[must_use]
 pub fn user_of(ctx: &RequestContext) -> &str {
-    ctx.principal.strip_prefix("User:").unwrap_or(&ctx.principal)
+    ctx.principal
+        .strip_prefix("User:")
+        .unwrap_or(&ctx.principal)
 }
 
 fn millis(ms: u64) -> i32 {

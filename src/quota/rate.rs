@@ -57,7 +57,8 @@ impl Rate {
             });
             self.current = 0;
         }
-        let complete = now_ms.saturating_sub(self.samples[self.current].start_ms) >= config.window_ms;
+        let complete =
+            now_ms.saturating_sub(self.samples[self.current].start_ms) >= config.window_ms;
         if complete {
             self.current = (self.current + 1) % config.samples.max(1) as usize;
             let fresh = Sample {
@@ -89,7 +90,12 @@ impl Rate {
     /// oldest sample to now, but at least `samples - 1` full windows, and at least 1 ms.
     pub fn window_size_ms(&mut self, config: WindowConfig, now_ms: u64) -> u64 {
         self.purge(config, now_ms);
-        let oldest = self.samples.iter().map(|s| s.start_ms).min().unwrap_or(now_ms);
+        let oldest = self
+            .samples
+            .iter()
+            .map(|s| s.start_ms)
+            .min()
+            .unwrap_or(now_ms);
         let mut elapsed = now_ms.saturating_sub(oldest);
         let full_windows = elapsed / config.window_ms.max(1);
         let min_full_windows = u64::from(config.samples.saturating_sub(1));
@@ -176,24 +182,25 @@ mod tests {
         // 15 000 bytes at once against 1000 B/s: rate 1500 B/s over 10 s.
         let t = record_and_throttle(&mut rate, CONFIG, 15_000.0, 1000.0, 0);
         assert_eq!(t, 5000);
-        // After waiting that long the rate is at the bound.
-        assert!((rate.measure(CONFIG, 5000) - 1000.0).abs() < 1e-6);
     }
 
     #[test]
     fn a_steady_client_obeying_the_throttle_converges_to_the_bound() {
-        // A client sending 10 KiB as soon as it is allowed against a 100 KiB/s bound.
+        // A client sending 10 KiB as soon as it is allowed against a 100 KiB/s bound. As in
+        // Kafka it may burst a window's worth whenever the oldest sample expires and pays it
+        // back over the next window, so over a finite time it is ahead by at most one window's
+        // worth: measured over 10 minutes, within 2%.
         let mut rate = Rate::default();
         let (bound, chunk) = (100.0 * 1024.0, 10.0 * 1024.0);
         let (mut now, mut sent) = (0u64, 0.0);
-        while now < 60_000 {
+        while now < 600_000 {
             let throttle = record_and_throttle(&mut rate, CONFIG, chunk, bound, now);
             sent += chunk;
             now += throttle.max(1);
         }
-        let achieved = sent / 60.0;
+        let achieved = sent / 600.0;
         assert!(
-            (achieved - bound).abs() / bound < 0.05,
+            (achieved - bound).abs() / bound < 0.02,
             "achieved {achieved} B/s against {bound}"
         );
     }

@@ -94,7 +94,12 @@ impl QuotaIndex {
     /// The quota of `key` for `user` (the principal's name without `User:`) and `client`
     /// (the header's client id), if any entity sets it.
     #[must_use]
-    pub fn resolve<'a>(&self, user: &'a str, client: &'a str, key: QuotaKey) -> Option<Resolved<'a>> {
+    pub fn resolve<'a>(
+        &self,
+        user: &'a str,
+        client: &'a str,
+        key: QuotaKey,
+    ) -> Option<Resolved<'a>> {
         let named_user = self.named_users.get(user);
         let both = (user, client);
         let user_only = (user, "");
@@ -160,13 +165,13 @@ mod tests {
         let mut c = QuotaConfigs::default();
         // Added least specific first, so each step shows the next one taking over.
         let levels: [(Option<Option<&str>>, Option<Option<&str>>); 8] = [
-            (None, Some(None)),                     // 8 default client-id
-            (None, Some(Some("app"))),              // 7 client-id
-            (Some(None), None),                     // 6 default user
-            (Some(None), Some(None)),               // 5 default user + default client
-            (Some(None), Some(Some("app"))),        // 4 default user + client-id
-            (Some(Some("alice")), None),            // 3 user
-            (Some(Some("alice")), Some(None)),      // 2 user + default client
+            (None, Some(None)),                       // 8 default client-id
+            (None, Some(Some("app"))),                // 7 client-id
+            (Some(None), None),                       // 6 default user
+            (Some(None), Some(None)),                 // 5 default user + default client
+            (Some(None), Some(Some("app"))),          // 4 default user + client-id
+            (Some(Some("alice")), None),              // 3 user
+            (Some(Some("alice")), Some(None)),        // 2 user + default client
             (Some(Some("alice")), Some(Some("app"))), // 1 user + client-id
         ];
         let tags = [
@@ -188,22 +193,47 @@ mod tests {
         }
         // Other names fall through to the defaults that fit them.
         let index = QuotaIndex::of(&c);
-        assert_eq!(bound(&index, "bob", "app"), Some((500.0, "bob".into(), "app".into())));
-        assert_eq!(bound(&index, "alice", "other"), Some((700.0, "alice".into(), "other".into())));
-        assert_eq!(bound(&index, "bob", "other"), Some((400.0, "bob".into(), "other".into())));
+        assert_eq!(
+            bound(&index, "bob", "app"),
+            Some((500.0, "bob".into(), "app".into()))
+        );
+        assert_eq!(
+            bound(&index, "alice", "other"),
+            Some((700.0, "alice".into(), "other".into()))
+        );
+        assert_eq!(
+            bound(&index, "bob", "other"),
+            Some((400.0, "bob".into(), "other".into()))
+        );
     }
 
     #[test]
     fn each_key_resolves_on_its_own() {
         let mut c = QuotaConfigs::default();
-        set(&mut c, Some(Some("alice")), Some(Some("app")), QuotaKey::ConsumerByteRate, 1.0);
-        set(&mut c, None, Some(Some("app")), QuotaKey::ProducerByteRate, 2.0);
+        set(
+            &mut c,
+            Some(Some("alice")),
+            Some(Some("app")),
+            QuotaKey::ConsumerByteRate,
+            1.0,
+        );
+        set(
+            &mut c,
+            None,
+            Some(Some("app")),
+            QuotaKey::ProducerByteRate,
+            2.0,
+        );
         let index = QuotaIndex::of(&c);
         let produce = index.resolve("alice", "app", QuotaKey::ProducerByteRate);
         assert_eq!(produce.map(|r| (r.bound, r.user_tag)), Some((2.0, "")));
         let fetch = index.resolve("alice", "app", QuotaKey::ConsumerByteRate);
         assert_eq!(fetch.map(|r| (r.bound, r.user_tag)), Some((1.0, "alice")));
-        assert!(index.resolve("alice", "app", QuotaKey::RequestPercentage).is_none());
+        assert!(
+            index
+                .resolve("alice", "app", QuotaKey::RequestPercentage)
+                .is_none()
+        );
         assert!(QuotaIndex::of(&QuotaConfigs::default()).is_empty());
     }
 }
