@@ -192,7 +192,12 @@ fn alter(a: AlterArgs) -> Result<(), CliError> {
     let (kind, name, label) = match a.resource.target() {
         Target::Config(kind, name, label) => (kind, name, label),
         Target::Quota(entity) => {
-            return super::quotas::alter(&a.common, &entity, a.add_config.as_deref(), a.delete_config.as_deref());
+            return super::quotas::alter(
+                &a.common,
+                &entity,
+                a.add_config.as_deref(),
+                a.delete_config.as_deref(),
+            );
         }
     };
     let set = match &a.add_config {

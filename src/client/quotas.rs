@@ -73,9 +73,18 @@ impl Client {
                 entity: e
                     .entity
                     .into_iter()
-                    .map(|d| (d.entity_type.to_string(), d.entity_name.map(|n| n.to_string())))
+                    .map(|d| {
+                        (
+                            d.entity_type.to_string(),
+                            d.entity_name.map(|n| n.to_string()),
+                        )
+                    })
                     .collect(),
-                values: e.values.into_iter().map(|v| (v.key.to_string(), v.value)).collect(),
+                values: e
+                    .values
+                    .into_iter()
+                    .map(|v| (v.key.to_string(), v.value))
+                    .collect(),
             })
             .collect())
     }

@@ -135,11 +135,13 @@ mod tests {
         EntityName::from_wire(n)
     }
 
-    /// An entity: `None` = no component, `Some(None)` = default, `Some(Some(x))` = named.
+    /// One entity component: `None` = absent, `Some(None)` = default, `Some(Some(x))` = named.
+    type Component<'a> = Option<Option<&'a str>>;
+
     fn set(
         configs: &mut QuotaConfigs,
-        user: Option<Option<&str>>,
-        client: Option<Option<&str>>,
+        user: Component<'_>,
+        client: Component<'_>,
         key: QuotaKey,
         value: f64,
     ) {
@@ -164,7 +166,7 @@ mod tests {
         use QuotaKey::ProducerByteRate as P;
         let mut c = QuotaConfigs::default();
         // Added least specific first, so each step shows the next one taking over.
-        let levels: [(Option<Option<&str>>, Option<Option<&str>>); 8] = [
+        let levels: [(Component<'_>, Component<'_>); 8] = [
             (None, Some(None)),                       // 8 default client-id
             (None, Some(Some("app"))),                // 7 client-id
             (Some(None), None),                       // 6 default user
