@@ -64,7 +64,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
     loop {
         let limits = size_limits(&shard, &sasl);
         // The reservation is held until the request has been answered.
-        let Some((frame, _reservation)) = frame::next_frame(&shard, &mut stream, limits).await?
+        let Some((frame, reservation)) = frame::next_frame(&shard, &mut stream, limits).await?
         else {
             return Ok(());
         };
@@ -85,7 +85,9 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) -> Result<(), Connec
         let elapsed = started.elapsed();
         crate::metrics::with_current(|m| m.record_request(api_key, result.is_err(), elapsed));
         shard.in_flight.set(shard.in_flight.get() - 1);
-        // A client over its quota is not read from until its throttle time is over (KIP-219).
+        // A client over its quota is not read from until its throttle time is over (KIP-219);
+        // its answered request no longer holds request memory meanwhile.
+        drop(reservation);
         crate::quota::mute(&shard, result?).await;
     }
 }
