@@ -55,6 +55,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
+pub mod quota;
 pub mod server;
 pub mod shard;
 pub mod storage;

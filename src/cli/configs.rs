@@ -1,9 +1,16 @@
 //! `sluice configs describe|alter` for a topic (`--topic`) or a broker (`--broker ID`), like
 //! kafka-configs.sh. Describe shows overrides by default and everything with `--all`.
+//! Client quotas (`producer_byte_rate`, ...) take kafka-configs.sh's entity options instead:
+//! `--entity-type users|clients` with `--entity-name X` or `--entity-default`, or
+//! `--user X`/`--user-defaults` and `--client X`/`--client-defaults` combined for a
+//! user + client-id entity; they are described and altered with DescribeClientQuotas and
+//! AlterClientQuotas (`cli/quotas.rs`).
 
 use clap::{Args, Subcommand};
 
 use crate::client::admin::{ConfigEntry, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::client::quotas::Match;
+use crate::quota::entity::{CLIENT_ID, USER};
 
 use super::table::Table;
 use super::topics::unsupported_alter;
@@ -18,26 +25,74 @@ pub enum ConfigsCommand {
     Alter(AlterArgs),
 }
 
-/// Which resource: exactly one of --topic and --broker.
+/// Which resource: a topic, a broker, or a client quota entity.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[group(required = true, multiple = true)]
 pub struct Resource {
     /// Topic whose configs to show or change.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["broker", "entity_type", "user", "user_defaults", "client", "client_defaults"])]
     pub topic: Option<String>,
     /// Broker id (on Sluice: node_id * 1000 + core).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["entity_type", "user", "user_defaults", "client", "client_defaults"])]
     pub broker: Option<i32>,
+    /// Client quotas of a user or client id, as kafka-configs.sh: named with --entity-name
+    /// or --entity-default (describe without either: every entity of the type).
+    #[arg(long, value_parser = ["users", "clients"], conflicts_with_all = ["user", "user_defaults", "client", "client_defaults"])]
+    pub entity_type: Option<String>,
+    /// The user or client id of --entity-type.
+    #[arg(long, requires = "entity_type", conflicts_with = "entity_default")]
+    pub entity_name: Option<String>,
+    /// The default user or client id of --entity-type.
+    #[arg(long, requires = "entity_type")]
+    pub entity_default: bool,
+    /// Client quotas of this user (with --client: of this user and client id).
+    #[arg(long, conflicts_with = "user_defaults")]
+    pub user: Option<String>,
+    /// Client quotas of the default user.
+    #[arg(long)]
+    pub user_defaults: bool,
+    /// Client quotas of this client id (with --user: of that user and this client id).
+    #[arg(long, conflicts_with = "client_defaults")]
+    pub client: Option<String>,
+    /// Client quotas of the default client id.
+    #[arg(long)]
+    pub client_defaults: bool,
+}
+
+/// What `Resource` names.
+enum Target {
+    /// A topic or broker config resource: (type, name, label).
+    Config(i8, String, String),
+    /// A client quota entity as (entity type, match).
+    Quota(Vec<(String, Match)>),
 }
 
 impl Resource {
-    fn key(&self) -> (i8, String, String) {
-        match (&self.topic, self.broker) {
-            (Some(t), _) => (RESOURCE_TOPIC, t.clone(), format!("topic {t}")),
-            (None, Some(b)) => (RESOURCE_BROKER, b.to_string(), format!("broker {b}")),
-            // clap's group makes one of the two required.
-            (None, None) => unreachable!("clap requires --topic or --broker"),
+    fn target(&self) -> Target {
+        if let Some(t) = &self.topic {
+            return Target::Config(RESOURCE_TOPIC, t.clone(), format!("topic {t}"));
         }
+        if let Some(b) = self.broker {
+            return Target::Config(RESOURCE_BROKER, b.to_string(), format!("broker {b}"));
+        }
+        let component = |name: &Option<String>, default: bool| match (name, default) {
+            (Some(n), _) => Some(Match::Exact(n.clone())),
+            (None, true) => Some(Match::Default),
+            (None, false) => None,
+        };
+        let mut entity = Vec::new();
+        if let Some(t) = &self.entity_type {
+            let entity_type = if t == "users" { USER } else { CLIENT_ID };
+            let m = component(&self.entity_name, self.entity_default).unwrap_or(Match::Any);
+            entity.push((entity_type.to_string(), m));
+        }
+        if let Some(m) = component(&self.user, self.user_defaults) {
+            entity.push((USER.to_string(), m));
+        }
+        if let Some(m) = component(&self.client, self.client_defaults) {
+            entity.push((CLIENT_ID.to_string(), m));
+        }
+        Target::Quota(entity)
     }
 }
 
@@ -91,7 +146,10 @@ struct ConfigsReport<'a> {
 }
 
 fn describe(a: DescribeArgs) -> Result<(), CliError> {
-    let (kind, name, label) = a.resource.key();
+    let (kind, name, label) = match a.resource.target() {
+        Target::Config(kind, name, label) => (kind, name, label),
+        Target::Quota(entity) => return super::quotas::describe(&a.common, &entity),
+    };
     let mut client = a.common.connect()?;
     if kind == RESOURCE_TOPIC {
         // A clear "does not exist" beats the broker's bare error code.
@@ -131,7 +189,17 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
 }
 
 fn alter(a: AlterArgs) -> Result<(), CliError> {
-    let (kind, name, label) = a.resource.key();
+    let (kind, name, label) = match a.resource.target() {
+        Target::Config(kind, name, label) => (kind, name, label),
+        Target::Quota(entity) => {
+            return super::quotas::alter(
+                &a.common,
+                &entity,
+                a.add_config.as_deref(),
+                a.delete_config.as_deref(),
+            );
+        }
+    };
     let set = match &a.add_config {
         Some(text) => parse_key_values(text, "--add-config")?,
         None => Vec::new(),

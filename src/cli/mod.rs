@@ -11,6 +11,7 @@ pub mod consume;
 pub mod dump_log;
 pub mod groups;
 pub mod produce;
+pub mod quotas;
 pub mod table;
 pub mod time;
 pub mod topics;

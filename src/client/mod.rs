@@ -17,6 +17,7 @@ pub mod connection;
 pub mod fetch;
 pub mod produce;
 pub mod quorum;
+pub mod quotas;
 pub mod reassignments;
 
 use kafka_protocol::ResponseError;

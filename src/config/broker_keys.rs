@@ -286,6 +286,26 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
     BrokerKey {
+        name: "quota.window.num",
+        default: KeyDefault::Value("11"),
+        doc: "samples a client quota's rate is measured over (fixed at start-up, as in Kafka)",
+        parse: |c, k, v| set(&mut c.quota_window.samples, at_least(k, v, 1)),
+        show: Some(|c| c.quota_window.samples.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "quota.window.size.seconds",
+        default: KeyDefault::Value("1"),
+        doc: "length of one client quota sample (fixed at start-up, as in Kafka)",
+        parse: |c, k, v| {
+            let seconds: u64 = at_least(k, v, 1)?;
+            c.quota_window.window_ms = seconds.saturating_mul(1000);
+            Ok(())
+        },
+        show: Some(|c| (c.quota_window.window_ms / 1000).to_string()),
+        ..KEY
+    },
+    BrokerKey {
         name: "sluice.log.writeback.bytes",
         // DEFAULT_WRITEBACK_BYTES (1 MiB); its comment has the measurement behind it.
         default: KeyDefault::Value("1048576"),

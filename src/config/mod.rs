@@ -26,8 +26,8 @@ pub use properties::{PropertiesError, parse_properties};
 pub use security::{PLAIN_JAAS_KEY, SaslConfig, SecurityProtocol};
 pub use tls::{ClientAuth, Keystore, TlsSettings, TlsVersion, Truststore};
 pub use topic::{
-    TOPIC_KEYS, TimestampType, TopicConfig, TopicConfigError, TopicDefaults, ValueSource,
-    is_dynamic_broker_key, validate_topic_key,
+    INERT_TOPIC_KEYS, TOPIC_KEYS, TimestampType, TopicConfig, TopicConfigError, TopicDefaults,
+    ValueSource, is_dynamic_broker_key, validate_topic_key,
 };
 
 use std::collections::BTreeMap;
@@ -126,6 +126,9 @@ pub struct BrokerConfig {
     /// (each gets an equal share); -1 for no limit. Kafka's default is -1; Sluice bounds it
     /// at 1 GiB so a storm of large frames cannot exhaust memory.
     pub queued_max_request_bytes: i64,
+    /// `quota.window.num` and `quota.window.size.seconds`: the window client quota rates are
+    /// measured over (Kafka's defaults: 11 samples of 1 s).
+    pub quota_window: crate::quota::rate::WindowConfig,
     /// Connection counts, idle and read timeouts, the pre-authentication frame limit.
     pub network: NetworkLimits,
     /// Where the Prometheus endpoint listens; `None` turns it off (`--metrics-addr off`).

@@ -11,7 +11,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use crate::acl::{Operation, enforce};
-use crate::config::{ValueSource, is_sensitive_key};
+use crate::config::{INERT_TOPIC_KEYS, ValueSource, is_sensitive_key};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
@@ -111,7 +111,13 @@ pub async fn handle(
                 r.resource_type,
                 &r.resource_name,
             ) {
-                Ok(()) => describe_resource(shard, r),
+                Ok(()) => {
+                    let mut result = describe_resource(shard, r);
+                    if request.include_documentation {
+                        document_inert_keys(&mut result);
+                    }
+                    result
+                }
                 Err(code) => {
                     let mut result = DescribeConfigsResult::default();
                     result.resource_type = r.resource_type;
@@ -140,6 +146,18 @@ pub(crate) fn config_access(
             .then_some(())
             .ok_or(ResponseError::ClusterAuthorizationFailed),
         _ => Ok(()),
+    }
+}
+
+/// Says of each topic key Sluice accepts without acting on it that it does not, and why: the
+/// one place a client (e.g. `kafka-configs --describe --all` with documentation) can see it.
+fn document_inert_keys(result: &mut DescribeConfigsResult) {
+    for config in &mut result.configs {
+        if let Some((_, why)) = INERT_TOPIC_KEYS.iter().find(|(k, _)| *k == &*config.name) {
+            config.documentation = Some(str_bytes(format!(
+                "Accepted and stored for compatibility; Sluice does not act on it: {why}."
+            )));
+        }
     }
 }
 

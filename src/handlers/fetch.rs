@@ -121,7 +121,27 @@ pub async fn serve(
     mut body: Bytes,
 ) -> Result<Reply, DispatchError> {
     let request: FetchRequest = decode_body(ctx.api_key, &mut body, ctx.version)?;
-    Ok(Reply::Parts(handle(shard, ctx, request).await))
+    let follower = matches!(Reader::of(ctx.version, &request), Reader::Follower { .. });
+    let parts = handle(shard, ctx, request).await;
+    if follower {
+        // Replication is not a client: leader throttles cover it, not client quotas.
+        return Ok(Reply::Parts(parts));
+    }
+    let bytes = parts.iter().map(Part::len).sum();
+    let throttle_time_ms = crate::quota::fetch(shard, ctx, bytes);
+    if throttle_time_ms > 0 {
+        // Kafka answers a throttled fetch empty; the client fetches again after the throttle.
+        return Ok(Reply::Parts(throttled_response(ctx, throttle_time_ms)));
+    }
+    Ok(Reply::Parts(parts))
+}
+
+/// The empty answer of a throttled fetch (Kafka's `getThrottledResponse`): the throttle time
+/// and no topics (session id 0, as every Sluice fetch answer: it keeps no fetch sessions).
+fn throttled_response(ctx: &RequestContext, throttle_time_ms: i32) -> Vec<Part> {
+    FetchResponseWriter::new(ctx.version, ctx.correlation_id, 0, 0, 0)
+        .with_throttle_time_ms(throttle_time_ms)
+        .finish()
 }
 
 /// Waits until `min_bytes` are readable, a partition has an error, `max_wait_ms` (capped at 30 s)

@@ -6,6 +6,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -18,6 +19,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -59,6 +61,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use crate::quota::throttle_field::ThrottleTime;
 use crate::shard::Shard;
 use request::{DispatchError, Reply, RequestContext, decode_body, encode_frame};
 
@@ -86,11 +89,14 @@ macro_rules! registry {
             ctx: &RequestContext,
             mut body: Bytes,
         ) -> Result<Reply, DispatchError> {
+            // Handler time is counted for `request_percentage` (see `quota::clock`); the
+            // framed handlers apply their quotas themselves, the decoded ones here.
             match ctx.api_key {
-                $( ApiKey::$fkey => $fmodule::$fhandler(shard, ctx, body).await, )*
+                $( ApiKey::$fkey => ctx.clock.time($fmodule::$fhandler(shard, ctx, body)).await, )*
                 $( ApiKey::$key => {
                     let request: $request = decode_body(ctx.api_key, &mut body, ctx.version)?;
-                    let response = $module::$handler(shard, ctx, request).await;
+                    let mut response = ctx.clock.time($module::$handler(shard, ctx, request)).await;
+                    throttle(shard, ctx, &mut response);
                     encode_frame(ctx.correlation_id, ctx.version, &response)
                 } )*
                 other => Err(DispatchError::UnknownApiKey(other as i16)),
@@ -176,10 +182,20 @@ registry! {
         DeleteAcls(DeleteAclsRequest) => delete_acls::handle, delete_acls::VERSIONS;
         DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) => describe_user_scram_credentials::handle, describe_user_scram_credentials::VERSIONS;
         AlterUserScramCredentials(AlterUserScramCredentialsRequest) => alter_user_scram_credentials::handle, alter_user_scram_credentials::VERSIONS;
+        DescribeClientQuotas(DescribeClientQuotasRequest) => describe_client_quotas::handle, describe_client_quotas::VERSIONS;
+        AlterClientQuotas(AlterClientQuotasRequest) => alter_client_quotas::handle, alter_client_quotas::VERSIONS;
     }
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;
         Fetch(FetchRequest) => fetch::serve, fetch::VERSIONS;
+    }
+}
+
+/// Applies `request_percentage` to a decoded API's response: its `throttle_time_ms` and the
+/// connection's mute. APIs whose responses have no throttle field are not metered.
+fn throttle<R: ThrottleTime>(shard: &Shard, ctx: &RequestContext, response: &mut R) {
+    if R::THROTTLED {
+        response.set_throttle_time_ms(crate::quota::request(shard, ctx));
     }
 }
 

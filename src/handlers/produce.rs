@@ -43,12 +43,16 @@ pub async fn serve(
     mut body: Bytes,
 ) -> Result<Reply, DispatchError> {
     let legacy = ctx.version <= produce_legacy::LEGACY_MAX_VERSION;
+    // Kafka counts the request's size against `producer_byte_rate`.
+    let request_bytes = body.len();
     let request: ProduceRequest = if legacy {
         produce_legacy::decode(body)?
     } else {
         decode_body(ctx.api_key, &mut body, ctx.version)?
     };
-    match handle(shard, ctx, request).await {
+    let answered = handle(shard, ctx, request).await;
+    let throttle_time_ms = crate::quota::produce(shard, ctx, request_bytes);
+    match answered.map(|r| r.with_throttle_time_ms(throttle_time_ms)) {
         Some(response) if legacy => Ok(produce_legacy::encode(
             ctx.correlation_id,
             ctx.version,

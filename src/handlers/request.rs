@@ -61,6 +61,8 @@ pub struct RequestContext {
     /// Index of the listener the request came in on (`BrokerConfig::listeners`): Metadata and
     /// FindCoordinator answer with that listener's endpoints.
     pub listener: usize,
+    /// The handler's time on the shard thread and the throttle client quotas call for.
+    pub clock: crate::quota::clock::HandlerClock,
 }
 
 fn encode_error(e: impl std::fmt::Display) -> DispatchError {

@@ -169,6 +169,11 @@ pub enum MetaCommand {
         /// The validated changes.
         changes: Vec<crate::metadata::security::ScramChange>,
     },
+    /// Sets and removes client quotas (AlterClientQuotas), entity by entity in order.
+    AlterClientQuotas {
+        /// The validated changes.
+        changes: Vec<crate::quota::entity::QuotaChange>,
+    },
     /// Starts, replaces or (with no target) cancels the reassignment of one partition
     /// (KIP-455 AlterPartitionReassignments); see `image/reassignment.rs` for the rules.
     ReassignPartition {
@@ -201,6 +206,7 @@ impl MetaCommand {
             Self::DeleteAcls { .. } => "DeleteAcls",
             Self::AlterScramCredentials { .. } => "AlterScramCredentials",
             Self::ReassignPartition { .. } => "ReassignPartition",
+            Self::AlterClientQuotas { .. } => "AlterClientQuotas",
         }
     }
 }

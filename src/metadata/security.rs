@@ -1,5 +1,6 @@
-//! The security part of the cluster metadata: ACL bindings and SCRAM credentials made with
-//! the admin APIs (CreateAcls/DeleteAcls, AlterUserScramCredentials). One value type with pure
+//! The security part of the cluster metadata: ACL bindings, SCRAM credentials and client
+//! quotas made with the admin APIs (CreateAcls/DeleteAcls, AlterUserScramCredentials,
+//! AlterClientQuotas). One value type with pure
 //! changes, embedded both in the single node's metadata file (`cluster.rs`) and in the
 //! quorum's image (`image.rs`, changed only by applying `MetaCommand`s), so both modes keep
 //! the same state with the same rules. Read by shards through `Cluster`; never on a hot path
@@ -14,11 +15,13 @@ use super::MetadataError;
 use super::command::{Applied, MetaCommand};
 use crate::acl::{AclBinding, AclFilter};
 use crate::protocol::scram::{ScramCredential, ScramHash};
+use crate::quota::entity::{QuotaChange, QuotaConfigs};
 
 /// SCRAM credentials of one user, by mechanism.
 pub type UserCredentials = BTreeMap<ScramHash, ScramCredential>;
 
-/// ACLs and SCRAM credentials (see the module doc). Cheap to clone: both sit behind `Arc`.
+/// ACLs, SCRAM credentials and client quotas (see the module doc). Cheap to clone: each sits
+/// behind `Arc`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityState {
     /// Every binding, each once, in creation order.
@@ -27,6 +30,9 @@ pub struct SecurityState {
     /// SCRAM credentials by user name; a user without credentials is absent.
     #[serde(default)]
     pub scram: Arc<BTreeMap<String, UserCredentials>>,
+    /// Client quotas by entity (absent in metadata written before quotas existed).
+    #[serde(default)]
+    pub quotas: Arc<QuotaConfigs>,
 }
 
 /// One change of AlterUserScramCredentials, already validated.
@@ -101,6 +107,11 @@ impl SecurityState {
         }
     }
 
+    /// Applies client quota changes in order.
+    pub fn alter_quotas(&mut self, changes: &[QuotaChange]) {
+        Arc::make_mut(&mut self.quotas).apply(changes);
+    }
+
     /// The stored credential of `user` for `mechanism`.
     #[must_use]
     pub fn scram_credential(&self, user: &str, mechanism: ScramHash) -> Option<ScramCredential> {
@@ -153,6 +164,23 @@ impl super::Cluster {
                 .map(drop)
         } else {
             self.change_security_local(|s| s.alter_scram(&changes))
+        }
+    }
+
+    /// Applies client quota changes (AlterClientQuotas).
+    ///
+    /// # Errors
+    /// The quorum's refusal or an I/O error persisting it.
+    pub async fn alter_client_quotas(
+        &self,
+        changes: Vec<QuotaChange>,
+    ) -> Result<(), MetadataError> {
+        if self.is_clustered() {
+            self.propose(MetaCommand::AlterClientQuotas { changes })
+                .await
+                .map(drop)
+        } else {
+            self.change_security_local(|s| s.alter_quotas(&changes))
         }
     }
 }

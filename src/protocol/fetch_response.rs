@@ -115,6 +115,15 @@ impl FetchResponseWriter {
         w
     }
 
+    /// Sets the response's `throttle_time_ms` (written as 0 by [`Self::new`]).
+    #[must_use]
+    pub fn with_throttle_time_ms(mut self, ms: i32) -> Self {
+        // The field follows the size, the correlation id and (flexible) the header's tags.
+        let at = if self.flexible { 9 } else { 8 };
+        self.buf[at..at + 4].copy_from_slice(&ms.to_be_bytes());
+        self
+    }
+
     fn uvarint(&mut self, v: u64) {
         crate::protocol::varint::write_unsigned_varint(&mut self.buf, v);
     }

@@ -86,7 +86,7 @@ pub async fn serve(
     loop {
         let limits = size_limits(&shard, &sasl);
         // The reservation is held until the request has been answered.
-        let Some((frame, _reservation)) = frame::next_frame(&shard, &mut stream, limits).await?
+        let Some((frame, reservation)) = frame::next_frame(&shard, &mut stream, limits).await?
         else {
             return Ok(());
         };
@@ -112,7 +112,10 @@ pub async fn serve(
         let elapsed = started.elapsed();
         crate::metrics::with_current(|m| m.record_request(api_key, result.is_err(), elapsed));
         shard.in_flight.set(shard.in_flight.get() - 1);
-        result?;
+        // A client over its quota is not read from until its throttle time is over (KIP-219);
+        // its answered request no longer holds request memory meanwhile.
+        drop(reservation);
+        crate::quota::mute(&shard, result?).await;
     }
 }
 
@@ -158,9 +161,10 @@ async fn answer(
     stream: &mut Transport,
     frame: Bytes,
     peer: Peer<'_>,
-) -> Result<(), ConnectionError> {
-    let reply = dispatch::dispatch(shard, frame, peer).await?;
-    write_reply(stream, reply).await
+) -> Result<std::time::Duration, ConnectionError> {
+    let (reply, throttle) = dispatch::dispatch(shard, frame, peer).await?;
+    write_reply(stream, reply).await?;
+    Ok(throttle)
 }
 
 async fn write_reply(stream: &mut Transport, reply: Reply) -> Result<(), ConnectionError> {

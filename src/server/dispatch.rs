@@ -4,6 +4,7 @@
 //! handler and encodes the response. Runs on the shard that accepted the connection.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
@@ -11,17 +12,19 @@ use kafka_protocol::protocol::Decodable;
 
 use crate::handlers::request::{DispatchError, Reply, RequestContext};
 use crate::handlers::{self, api_versions};
+use crate::quota::clock::HandlerClock;
 use crate::server::connection::Peer;
 use crate::shard::Shard;
 
 /// Checks one request `frame` (without its size prefix) against the registry and serves it;
 /// `peer` says who sent it and on which listener. An ApiVersions in a version not served gets
-/// its v0 UNSUPPORTED_VERSION answer; any other error closes the connection.
+/// its v0 UNSUPPORTED_VERSION answer; any other error closes the connection. Answers the reply
+/// and how long client quotas want the connection muted after it (zero when not throttled).
 pub async fn dispatch(
     shard: &Rc<Shard>,
     mut frame: Bytes,
     peer: Peer<'_>,
-) -> Result<Reply, DispatchError> {
+) -> Result<(Reply, Duration), DispatchError> {
     if frame.len() < 8 {
         return Err(DispatchError::Malformed(format!(
             "{}-byte request is shorter than a header",
@@ -37,7 +40,8 @@ pub async fn dispatch(
         if api_key == ApiKey::ApiVersions {
             // Kafka answers an ApiVersions it cannot parse with a v0 body carrying
             // UNSUPPORTED_VERSION and its ranges, so the client can retry with one we speak.
-            return api_versions::unsupported_version_reply(correlation_id);
+            return api_versions::unsupported_version_reply(correlation_id)
+                .map(|reply| (reply, Duration::ZERO));
         }
         return Err(DispatchError::UnsupportedVersion {
             key: api_key,
@@ -54,6 +58,8 @@ pub async fn dispatch(
         client_host: peer.host.to_owned(),
         principal: Rc::clone(peer.principal),
         listener: peer.listener,
+        clock: HandlerClock::default(),
     };
-    handlers::serve(shard, &ctx, frame).await
+    let reply = handlers::serve(shard, &ctx, frame).await?;
+    Ok((reply, ctx.clock.throttle_time()))
 }

@@ -106,6 +106,8 @@ pub struct Shard {
     /// Leadership bookkeeping and ISR proposals of the partitions this shard replicates
     /// (cluster mode).
     pub replication: crate::shard::replication::Replication,
+    /// This shard's client quota sensors and its index of the quota configurations.
+    pub quotas: crate::quota::ShardQuotas,
     /// The way to ask other shards to write markers; set once at start-up.
     pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
 }
@@ -132,6 +134,7 @@ impl Shard {
             mailbox: std::cell::OnceCell::new(),
             replication: crate::shard::replication::Replication::default(),
             request_memory: RequestMemory::new(shard_request_budget(&config)),
+            quotas: crate::quota::ShardQuotas::new(config.quota_window),
             config,
             cluster,
             partitions: RefCell::new(open_partitions::OpenPartitions::default()),

@@ -222,6 +222,19 @@ impl ClusterImage {
                 self.security.alter_scram(changes);
                 Ok(Applied::Done)
             }
+            MetaCommand::AlterClientQuotas { changes } => {
+                // The proposer validated; a value that fails here (a hand-made log) is
+                // refused whole, so every node stores the same quotas.
+                let invalid = changes
+                    .iter()
+                    .flat_map(|c| &c.set)
+                    .find_map(|(key, value)| key.validate(value.0).err());
+                if let Some(e) = invalid {
+                    return Err(ApplyError::InvalidRequest(e.to_string()));
+                }
+                self.security.alter_quotas(changes);
+                Ok(Applied::Done)
+            }
             MetaCommand::ReassignPartition {
                 topic_id,
                 partition,

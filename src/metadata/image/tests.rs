@@ -844,3 +844,41 @@ fn reassignments_to_unknown_nodes_or_two_replicas_on_a_node_are_refused() {
     refused(&mut image, &reassign(id, Some(&[1000, 1001])), 39);
     refused(&mut image, &reassign(id, Some(&[])), 39);
 }
+
+#[test]
+fn client_quotas_apply_survive_snapshots_and_refuse_invalid_values() {
+    use crate::quota::entity::{EntityName, QuotaChange, QuotaEntity, QuotaKey, QuotaValue};
+    let mut image = ClusterImage::new();
+    let entity = QuotaEntity {
+        user: Some(EntityName::Default),
+        client_id: Some(EntityName::Named("app".into())),
+    };
+    let set = |value: f64| MetaCommand::AlterClientQuotas {
+        changes: vec![QuotaChange {
+            entity: entity.clone(),
+            set: [(QuotaKey::ProducerByteRate, QuotaValue(value))].into(),
+            remove: vec![],
+        }],
+    };
+    assert_eq!(
+        apply(&mut image, &set(1024.0)),
+        MetaReply::Ok(Applied::Done)
+    );
+    refused(&mut image, &set(-1.0), 42); // INVALID_REQUEST, nothing changed
+    let bytes = image.to_snapshot_bytes().expect("encodes");
+    let back = ClusterImage::from_snapshot_bytes(&bytes).expect("decodes");
+    assert_eq!(back, image);
+    let stored = back.security().quotas.0.get(&entity).cloned();
+    assert_eq!(
+        stored,
+        Some([(QuotaKey::ProducerByteRate, QuotaValue(1024.0))].into())
+    );
+
+    // A snapshot written before quotas existed has no "quotas" in its security part.
+    let text =
+        String::from_utf8(ClusterImage::new().to_snapshot_bytes().expect("encodes")).expect("json");
+    let old = text.replace(r#","quotas":[]"#, "");
+    assert_ne!(old, text, "the field was there to remove");
+    let image = ClusterImage::from_snapshot_bytes(old.as_bytes()).expect("decodes");
+    assert!(image.security().quotas.0.is_empty());
+}

@@ -24,7 +24,8 @@ SERVED = [
     "WriteTxnMarkers",
     "DescribeTransactions", "ListTransactions", "DescribeProducers", "SaslHandshake",
     "SaslAuthenticate", "CreateAcls", "DescribeAcls", "DeleteAcls",
-    "DescribeUserScramCredentials", "AlterUserScramCredentials",
+    "DescribeUserScramCredentials", "AlterUserScramCredentials", "DescribeClientQuotas",
+    "AlterClientQuotas",
 ]
 
 FIXED = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,

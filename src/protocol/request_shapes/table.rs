@@ -143,6 +143,12 @@ pub static DESCRIBE_USER_SCRAM_CREDENTIALS: Shape = Shape { flexible_from: 0, fi
 /// AlterUserScramCredentials (API key 51), versions up to 0 in the schema.
 pub static ALTER_USER_SCRAM_CREDENTIALS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Bytes, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Bytes, versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// DescribeClientQuotas (API key 48), versions up to 1 in the schema.
+pub static DESCRIBE_CLIENT_QUOTAS: Shape = Shape { flexible_from: 1, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// AlterClientQuotas (API key 49), versions up to 1 in the schema.
+pub static ALTER_CLIENT_QUOTAS: Shape = Shape { flexible_from: 1, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// The shape of API `key`'s requests, if Sluice serves it.
 pub fn shape_of(key: i16) -> Option<&'static Shape> {
     match key {
@@ -193,6 +199,8 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         31 => Some(&DELETE_ACLS),
         50 => Some(&DESCRIBE_USER_SCRAM_CREDENTIALS),
         51 => Some(&ALTER_USER_SCRAM_CREDENTIALS),
+        48 => Some(&DESCRIBE_CLIENT_QUOTAS),
+        49 => Some(&ALTER_CLIENT_QUOTAS),
         _ => None,
     }
 }
