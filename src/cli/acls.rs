@@ -208,10 +208,13 @@ fn json(bindings: &[AclBinding]) -> Vec<JsonBinding> {
         .collect()
 }
 
+/// A resource pattern: type, name, pattern type.
+type Pattern<'a> = (ResourceType, &'a str, PatternType);
+
 /// Prints bindings grouped by resource pattern, each group headed by `title` and the
 /// pattern, in the order first seen (the broker's order).
 fn print_groups(title: &str, bindings: &[AclBinding]) {
-    let mut groups: Vec<((ResourceType, &str, PatternType), Vec<&AclBinding>)> = Vec::new();
+    let mut groups: Vec<(Pattern<'_>, Vec<&AclBinding>)> = Vec::new();
     for b in bindings {
         let key = (b.resource_type, b.name.as_str(), b.pattern);
         match groups.iter_mut().find(|(k, _)| *k == key) {
@@ -318,12 +321,11 @@ fn check_flags(a: &AclsArgs) -> Result<(), CliError> {
             "e.g. --producer --topic orders --allow-principal User:alice",
         ));
     }
-    let principals = a
-        .allow_principals
+    a.allow_principals
         .iter()
         .chain(&a.deny_principals)
-        .chain(&a.principals);
-    principals.map(|p| check_principal(p)).collect()
+        .chain(&a.principals)
+        .try_for_each(|p| check_principal(p))
 }
 
 /// The operations `--producer`/`--consumer` grant on a resource type (Kafka's sets).
@@ -354,7 +356,11 @@ fn bindings(a: &AclsArgs, pattern: PatternType) -> Result<Vec<AclBinding>, CliEr
         }
     };
     let entries = [
-        (Permission::Allow, &a.allow_principals, hosts(&a.allow_hosts)),
+        (
+            Permission::Allow,
+            &a.allow_principals,
+            hosts(&a.allow_hosts),
+        ),
         (Permission::Deny, &a.deny_principals, hosts(&a.deny_hosts)),
     ];
     let mut out = Vec::new();
@@ -487,7 +493,7 @@ fn add(a: &AclsArgs) -> Result<(), CliError> {
 
 /// After a change, kafka-acls.sh lists what the changed resources now have.
 fn show_current(client: &mut Client, changed: &[AclBinding]) -> Result<(), CliError> {
-    let mut seen: Vec<(ResourceType, &str, PatternType)> = Vec::new();
+    let mut seen: Vec<Pattern<'_>> = Vec::new();
     for b in changed {
         let key = (b.resource_type, b.name.as_str(), b.pattern);
         if seen.contains(&key) {
@@ -511,7 +517,10 @@ fn show_current(client: &mut Client, changed: &[AclBinding]) -> Result<(), CliEr
 fn remove(a: &AclsArgs) -> Result<(), CliError> {
     check_flags(a)?;
     need_resource(a)?;
-    let pattern = a.resource_pattern_type.unwrap_or(PatternArg::Literal).pattern();
+    let pattern = a
+        .resource_pattern_type
+        .unwrap_or(PatternArg::Literal)
+        .pattern();
     let whole_resources = a.allow_principals.is_empty() && a.deny_principals.is_empty();
     let filters: Vec<AclFilter> = if whole_resources {
         resources(a)
@@ -592,10 +601,7 @@ fn describe_all(client: &mut Client, filters: &[AclFilter]) -> Result<Vec<AclBin
 
 /// The broker's refusals of the ACL APIs, in the operator's terms.
 fn explain(e: ClientError) -> CliError {
-    let Some(error) = e.kafka_error() else {
-        return CliError::Client(e);
-    };
-    let hint = match Some(error) {
+    let hint = match e.kafka_error() {
         Some(ResponseError::SecurityDisabled) => {
             "the broker has no authorizer, so it keeps no ACLs: set authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer (and super.users) in its config"
         }
@@ -607,8 +613,26 @@ fn explain(e: ClientError) -> CliError {
         }
         _ => return CliError::Client(e),
     };
-    // Kafka's name of the error too: it is what operators search for and scripts match on.
-    CliError::explained(format!("{e} [{}]", kafka_name(error)), hint)
+    CliError::explained(refusal_message(&e), hint)
+}
+
+/// `context: ERROR_NAME (broker's message)`: Kafka's name of the error, which is what
+/// operators search for and scripts match on, rather than the protocol crate's spelling.
+pub fn refusal_message(e: &ClientError) -> String {
+    match e {
+        ClientError::Broker {
+            context,
+            error,
+            message,
+        } => {
+            let detail = message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            format!("{context}: {}{detail}", kafka_name(error))
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -623,7 +647,10 @@ mod tests {
         assert_eq!(parse_operation("read"), Ok(Operation::Read));
         assert!(parse_operation("Any").is_err());
         assert_eq!(kafka_name(Operation::DescribeConfigs), "DESCRIBE_CONFIGS");
-        assert_eq!(kafka_name(ResourceType::TransactionalId), "TRANSACTIONAL_ID");
+        assert_eq!(
+            kafka_name(ResourceType::TransactionalId),
+            "TRANSACTIONAL_ID"
+        );
         assert_eq!(
             show_resource(ResourceType::Topic, "t", PatternType::Prefixed),
             "ResourcePattern(resourceType=TOPIC, name=t, patternType=PREFIXED)"

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use crate::client::{Credentials, SaslMechanism};
-use crate::protocol::scram::ScramHash;
 use crate::config::parse_properties;
+use crate::protocol::scram::ScramHash;
 
 use super::CliError;
 

@@ -12,7 +12,7 @@ use crate::client::ClientError;
 use crate::client::scram::{CredentialInfo, ScramAlteration};
 use crate::protocol::scram::ScramHash;
 
-use super::acls::kafka_name;
+use super::acls::refusal_message;
 use super::{CliError, Common, OutputFormat, print_json};
 
 /// The iteration counts Kafka accepts for both mechanisms (checked here too, so a typo does
@@ -174,10 +174,7 @@ fn alter(
 
 /// The broker's refusals, in the operator's terms.
 fn explain(e: ClientError) -> CliError {
-    let Some(error) = e.kafka_error() else {
-        return CliError::Client(e);
-    };
-    let hint = match Some(error) {
+    let hint = match e.kafka_error() {
         Some(ResponseError::ResourceNotFound) => {
             "the user has no such SCRAM credential; see them with `sluice users --describe`"
         }
@@ -193,6 +190,5 @@ fn explain(e: ClientError) -> CliError {
         }
         _ => return CliError::Client(e),
     };
-    // Kafka's name of the error too: it is what operators search for and scripts match on.
-    CliError::explained(format!("{e} [{}]", kafka_name(error)), hint)
+    CliError::explained(refusal_message(&e), hint)
 }

@@ -335,7 +335,10 @@ impl ClientFirst {
 
     /// Handles the server-first message (`r=...,s=...,i=...`): returns the client-final
     /// message with our proof, and the state that checks the server's signature.
-    pub fn client_final(self, server_first: &[u8]) -> Result<(ClientFinal, String), ScramClientError> {
+    pub fn client_final(
+        self,
+        server_first: &[u8],
+    ) -> Result<(ClientFinal, String), ScramClientError> {
         let bad = |m: &str| ScramClientError::Malformed(m.to_string());
         let text = std::str::from_utf8(server_first).map_err(|_| bad("not UTF-8"))?;
         let nonce = attribute(text, 'r').ok_or_else(|| bad("server-first lacks r="))?;
@@ -362,7 +365,11 @@ impl ClientFirst {
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
         let signature = hash.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
         let server_key = hash.hmac(&salted, b"Server Key");
         let state = ClientFinal {
             server_signature: hash.hmac(&server_key, auth_message.as_bytes()),
