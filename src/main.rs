@@ -71,6 +71,10 @@ enum Command {
     /// kafka-metadata-quorum.sh).
     #[command(subcommand)]
     Cluster(cli::cluster::ClusterCommand),
+    /// List, add and remove ACLs (like kafka-acls.sh).
+    Acls(cli::acls::AclsArgs),
+    /// List, describe, add and delete SCRAM users (like kafka-configs.sh --entity-type users).
+    Users(cli::users::UsersArgs),
     /// Print segment and index files (like kafka-dump-log.sh); needs no broker.
     DumpLog(cli::dump_log::DumpLogArgs),
 }
@@ -95,6 +99,8 @@ fn main() -> ExitCode {
         Command::Configs(c) => cli::report(cli::configs::run(c)),
         Command::DumpLog(a) => cli::report(cli::dump_log::run(a)),
         Command::Cluster(c) => cli::report(cli::cluster::run(c)),
+        Command::Acls(a) => cli::report(cli::acls::run(a)),
+        Command::Users(a) => cli::report(cli::users::run(a)),
         Command::Serve {
             data_dir,
             host,

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{Broker, BrokerOptions, metric, metrics_addr, wait_for};
-use sluice::client::{Connection, Credentials};
+use sluice::client::{Connection, Credentials, SaslMechanism};
 
 /// How long to wait for the broker to answer or close a connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -302,6 +302,7 @@ fn unauthenticated_frames_are_bounded_on_a_sasl_listener() {
     let credentials = Credentials {
         username: "alice".into(),
         password: "alice-secret".into(),
+        mechanism: SaslMechanism::Plain,
     };
     Connection::connect(&broker.bootstrap(), Some(&credentials))
         .expect("authenticate while unauthenticated frames are pending");

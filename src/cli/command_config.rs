@@ -1,16 +1,18 @@
 //! `--command-config FILE`: the client properties Kafka's tools read, of which Sluice's tools
 //! use the security ones: `security.protocol` (PLAINTEXT or SASL_PLAINTEXT), `sasl.mechanism`
-//! (PLAIN) and `sasl.jaas.config` with `username="..." password="..."`. Runs in the CLI
+//! (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) and `sasl.jaas.config` with `username="..."
+//! password="..."` (the login module's class is not checked: the mechanism decides). Runs in the CLI
 //! process, before any connection is opened.
 
 use std::path::Path;
 
-use crate::client::Credentials;
+use crate::client::{Credentials, SaslMechanism};
 use crate::config::parse_properties;
+use crate::protocol::scram::ScramHash;
 
 use super::CliError;
 
-/// The SASL/PLAIN credentials the file asks for, or `None` for PLAINTEXT.
+/// The SASL credentials the file asks for, or `None` for PLAINTEXT.
 pub fn credentials(path: &Path) -> Result<Option<Credentials>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::usage(
@@ -38,19 +40,30 @@ pub fn credentials(path: &Path) -> Result<Option<Credentials>, CliError> {
             ));
         }
     }
-    let mechanism = props.get("sasl.mechanism").map_or("GSSAPI", |m| m.trim());
-    if mechanism != "PLAIN" {
-        return Err(CliError::usage(
-            format!("sasl.mechanism={mechanism} is not supported by sluice's tools"),
-            "set sasl.mechanism=PLAIN",
-        ));
-    }
+    // Kafka's default mechanism is GSSAPI, which we do not speak: say so rather than guess.
+    let name = props.get("sasl.mechanism").map_or("GSSAPI", |m| m.trim());
+    let mechanism = match name {
+        "PLAIN" => SaslMechanism::Plain,
+        other => match ScramHash::of_mechanism(other) {
+            Some(hash) => SaslMechanism::Scram(hash),
+            None => {
+                return Err(CliError::usage(
+                    format!("sasl.mechanism={name} is not supported by sluice's tools"),
+                    "set sasl.mechanism=PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                ));
+            }
+        },
+    };
     let jaas = props.get("sasl.jaas.config").map_or("", String::as_str);
     match (
         quoted_value(jaas, "username"),
         quoted_value(jaas, "password"),
     ) {
-        (Some(username), Some(password)) => Ok(Some(Credentials { username, password })),
+        (Some(username), Some(password)) => Ok(Some(Credentials {
+            username,
+            password,
+            mechanism,
+        })),
         _ => Err(CliError::usage(
             "sasl.jaas.config lacks username=\"...\" or password=\"...\"",
             "set sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";",
@@ -94,8 +107,21 @@ mod tests {
             credentials(file.path()).unwrap(),
             Some(Credentials {
                 username: "alice".into(),
-                password: "a b".into()
+                password: "a b".into(),
+                mechanism: SaslMechanism::Plain,
             })
+        );
+        let scram = write(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"bob\" password=\"pw\";\n",
+        );
+        assert_eq!(
+            credentials(scram.path()).unwrap().unwrap().mechanism,
+            SaslMechanism::Scram(ScramHash::Sha512)
+        );
+        assert!(
+            credentials(write("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=GSSAPI\n").path())
+                .is_err()
         );
         assert_eq!(credentials(write("").path()).unwrap(), None);
         assert!(credentials(write("security.protocol=SSL\n").path()).is_err());

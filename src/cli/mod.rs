@@ -4,6 +4,7 @@
 //!
 //! Errors carry a hint of what to do next; [`report`] prints both and picks the exit code.
 
+pub mod acls;
 pub mod cluster;
 pub mod command_config;
 pub mod configs;
@@ -15,6 +16,7 @@ pub mod quotas;
 pub mod table;
 pub mod time;
 pub mod topics;
+pub mod users;
 
 use std::process::ExitCode;
 
@@ -41,7 +43,8 @@ pub struct Common {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
     /// Client properties, as for Kafka's tools: `security.protocol=SASL_PLAINTEXT`,
-    /// `sasl.mechanism=PLAIN` and `sasl.jaas.config=... username="u" password="p";`.
+    /// `sasl.mechanism=PLAIN` (or SCRAM-SHA-256, SCRAM-SHA-512) and
+    /// `sasl.jaas.config=... username="u" password="p";`.
     #[arg(long, value_name = "FILE")]
     pub command_config: Option<std::path::PathBuf>,
 }

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request};
 
 use super::{ClientError, Result, sb};
+use crate::protocol::scram::{ClientFirst, ScramHash};
 
 /// Largest response frame accepted: bounds memory if a peer is not a Kafka broker.
 const MAX_FRAME_BYTES: usize = 256 * 1024 * 1024;
@@ -27,13 +28,37 @@ const UNSUPPORTED_VERSION: i16 = 35;
 
 const CLIENT_ID: &str = "sluice-cli";
 
-/// SASL/PLAIN credentials for brokers with SASL_PLAINTEXT listeners.
+/// SASL credentials for brokers with SASL_PLAINTEXT listeners.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// SASL/PLAIN authentication identity.
+    /// SASL authentication identity.
     pub username: String,
-    /// Sent in clear text inside the SaslAuthenticate token; never shown by `Debug`.
+    /// PLAIN sends it in clear text inside the SaslAuthenticate token; SCRAM only proves it
+    /// is known. Never shown by `Debug`.
     pub password: String,
+    /// How to authenticate.
+    pub mechanism: SaslMechanism,
+}
+
+/// The SASL mechanisms this client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaslMechanism {
+    /// SASL/PLAIN: one SaslAuthenticate with `\0user\0password`.
+    #[default]
+    Plain,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512: two SaslAuthenticate rounds (RFC 5802).
+    Scram(ScramHash),
+}
+
+impl SaslMechanism {
+    /// The mechanism's name in SaslHandshake and `sasl.mechanism`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Scram(hash) => hash.mechanism(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -41,6 +66,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("username", &self.username)
+            .field("mechanism", &self.mechanism)
             .finish_non_exhaustive()
     }
 }
@@ -63,7 +89,7 @@ pub fn api_name(key: i16) -> String {
 
 impl Connection {
     /// Connects to `addr` (host:port), negotiates API versions and, with `credentials`,
-    /// authenticates with SASL/PLAIN.
+    /// authenticates with their SASL mechanism.
     pub fn connect(addr: &str, credentials: Option<&Credentials>) -> Result<Self> {
         let stream = open_stream(addr)?;
         let mut conn = Self {
@@ -74,21 +100,29 @@ impl Connection {
         };
         conn.negotiate()?;
         if let Some(credentials) = credentials {
-            conn.authenticate_plain(credentials)?;
+            conn.handshake(credentials.mechanism)?;
+            match credentials.mechanism {
+                SaslMechanism::Plain => conn.authenticate_plain(credentials)?,
+                SaslMechanism::Scram(hash) => conn.authenticate_scram(hash, credentials)?,
+            }
         }
         Ok(conn)
     }
 
-    /// SaslHandshake v1 for PLAIN, then one SaslAuthenticate with `\0user\0password`.
-    fn authenticate_plain(&mut self, credentials: &Credentials) -> Result<()> {
+    /// SaslHandshake v1 (v1: the authentication then goes in SaslAuthenticate frames).
+    fn handshake(&mut self, mechanism: SaslMechanism) -> Result<()> {
         let mut handshake = SaslHandshakeRequest::default();
-        handshake.mechanism = sb("PLAIN");
+        handshake.mechanism = sb(mechanism.name());
         let answer = self.send(&handshake, Some(1))?;
         ClientError::check(
             answer.error_code,
-            || format!("SASL handshake with {}", self.addr),
+            || format!("SASL handshake ({}) with {}", mechanism.name(), self.addr),
             None,
-        )?;
+        )
+    }
+
+    /// One SaslAuthenticate with `\0user\0password`.
+    fn authenticate_plain(&mut self, credentials: &Credentials) -> Result<()> {
         let mut token =
             Vec::with_capacity(2 + credentials.username.len() + credentials.password.len());
         token.push(0);
@@ -108,6 +142,43 @@ impl Connection {
             },
             answer.error_message.as_ref(),
         )
+    }
+
+    /// The two SCRAM rounds: client-first, then client-final with our proof; the server's
+    /// final message must carry its signature, so a broker that does not hold the credential
+    /// cannot pretend the login worked.
+    fn authenticate_scram(&mut self, hash: ScramHash, credentials: &Credentials) -> Result<()> {
+        let context = format!(
+            "SASL authentication ({}) as {} with {}",
+            hash.mechanism(),
+            credentials.username,
+            self.addr
+        );
+        // A v4 uuid is 122 random bits; its hex form has no ',' to escape.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let (client, first) =
+            ClientFirst::new(hash, &credentials.username, &credentials.password, &nonce);
+        let server_first = self.sasl_round(first.into_bytes(), &context)?;
+        let (client, last) = client
+            .client_final(&server_first)
+            .map_err(|e| ClientError::Protocol(format!("{context}: {e}")))?;
+        let server_final = self.sasl_round(last.into_bytes(), &context)?;
+        client
+            .verify(&server_final)
+            .map_err(|e| ClientError::Protocol(format!("{context}: {e}")))
+    }
+
+    /// One SaslAuthenticate: sends `token`, returns the server's.
+    fn sasl_round(&mut self, token: Vec<u8>, context: &str) -> Result<Bytes> {
+        let mut request = SaslAuthenticateRequest::default();
+        request.auth_bytes = token.into();
+        let answer = self.send(&request, None)?;
+        ClientError::check(
+            answer.error_code,
+            || context.to_string(),
+            answer.error_message.as_ref(),
+        )?;
+        Ok(answer.auth_bytes)
     }
 
     /// The `host:port` this connection was opened to, as passed to [`Connection::connect`].

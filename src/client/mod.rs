@@ -10,7 +10,10 @@
 //! - [`admin`]: topic, config and consumer-group administration.
 //! - [`produce`]: building record batches and sending them to partition leaders.
 //! - [`fetch`]: ListOffsets and Fetch, decoding the returned batches into records.
+//! - [`acls`]: CreateAcls, DescribeAcls and DeleteAcls.
+//! - [`scram`]: DescribeUserScramCredentials and AlterUserScramCredentials (KIP-554).
 
+pub mod acls;
 pub mod admin;
 pub mod cluster;
 pub mod connection;
@@ -19,11 +22,12 @@ pub mod produce;
 pub mod quorum;
 pub mod quotas;
 pub mod reassignments;
+pub mod scram;
 
 use kafka_protocol::ResponseError;
 
 pub use cluster::Client;
-pub use connection::{Connection, Credentials};
+pub use connection::{Connection, Credentials, SaslMechanism};
 
 /// Everything that can go wrong talking to a broker, kept apart from CLI concerns.
 #[derive(Debug, thiserror::Error)]

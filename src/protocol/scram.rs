@@ -3,6 +3,9 @@
 //! Pure functions and a two-step exchange state, no I/O; the connection's SASL session drives
 //! it through two SaslAuthenticate rounds on the connection's shard. Credentials are derived
 //! once at start-up (PBKDF2 is deliberately slow and must not run on a shard per login).
+//!
+//! The client side ([`ClientFirst`]) is here too, for the `sluice` tools' own client: it shares
+//! the key derivation, and the tests run both sides against each other.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -85,7 +88,10 @@ impl ScramHash {
         }
     }
 
-    fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    /// `Hi(password, salt, iterations)`: PBKDF2 with this hash, the "salted password" that
+    /// KIP-554's AlterUserScramCredentials carries and SCRAM clients derive their proof from.
+    #[must_use]
+    pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => {
                 let mut out = [0u8; 32];
@@ -283,6 +289,113 @@ impl ScramExchange {
     }
 }
 
+/// Why the client side of an exchange gave up: the server's messages do not fit the protocol,
+/// or the server could not prove it knows the credential.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScramClientError {
+    /// The server-first or server-final message is malformed, or carries `e=`.
+    #[error("the server's SCRAM message is not valid: {0}")]
+    Malformed(String),
+    /// The server-final signature does not verify: the server does not hold this credential.
+    #[error("the server's SCRAM signature does not verify")]
+    BadServerSignature,
+}
+
+/// The client's first step: `n,,n=user,r=nonce` sent, waiting for the server-first message.
+#[derive(Debug)]
+pub struct ClientFirst {
+    hash: ScramHash,
+    password: String,
+    client_first_bare: String,
+    nonce: String,
+}
+
+/// The client's second step: the client-final message sent, waiting for `v=signature`.
+#[derive(Debug)]
+pub struct ClientFinal {
+    server_signature: Vec<u8>,
+}
+
+impl ClientFirst {
+    /// Starts an exchange as `user` with a fresh `nonce` (printable, no commas); returns the
+    /// state and the client-first message to send.
+    pub fn new(hash: ScramHash, user: &str, password: &str, nonce: &str) -> (Self, String) {
+        // RFC 5802's saslname: ',' and '=' are escaped, as the server undoes in server_first.
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        let bare = format!("n={name},r={nonce}");
+        let message = format!("n,,{bare}");
+        let state = Self {
+            hash,
+            password: password.to_string(),
+            client_first_bare: bare,
+            nonce: nonce.to_string(),
+        };
+        (state, message)
+    }
+
+    /// Handles the server-first message (`r=...,s=...,i=...`): returns the client-final
+    /// message with our proof, and the state that checks the server's signature.
+    pub fn client_final(
+        self,
+        server_first: &[u8],
+    ) -> Result<(ClientFinal, String), ScramClientError> {
+        let bad = |m: &str| ScramClientError::Malformed(m.to_string());
+        let text = std::str::from_utf8(server_first).map_err(|_| bad("not UTF-8"))?;
+        let nonce = attribute(text, 'r').ok_or_else(|| bad("server-first lacks r="))?;
+        // The server extends our nonce; another nonce would be a replayed or foreign exchange.
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err(bad("the server's nonce does not extend ours"));
+        }
+        let salt = attribute(text, 's')
+            .and_then(|s| BASE64.decode(s).ok())
+            .ok_or_else(|| bad("server-first lacks a base64 s="))?;
+        let iterations: u32 = attribute(text, 'i')
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| bad("server-first lacks a numeric i="))?;
+        // Kafka's clients refuse fewer rounds too: a server could otherwise make us leak a
+        // cheaply brute-forced proof.
+        if iterations < ITERATIONS {
+            return Err(bad("the server asks for fewer than 4096 iterations"));
+        }
+        let hash = self.hash;
+        let salted = hash.salted_password(&self.password, &salt, iterations);
+        let client_key = hash.hmac(&salted, b"Client Key");
+        let stored_key = hash.hash(&client_key);
+        // "biws" is base64 of the gs2 header "n,," (no channel binding, no authzid).
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{text},{without_proof}", self.client_first_bare);
+        let signature = hash.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hash.hmac(&salted, b"Server Key");
+        let state = ClientFinal {
+            server_signature: hash.hmac(&server_key, auth_message.as_bytes()),
+        };
+        Ok((state, format!("{without_proof},p={}", BASE64.encode(proof))))
+    }
+}
+
+impl ClientFinal {
+    /// Checks the server-final message (`v=signature`, or `e=error`).
+    pub fn verify(self, server_final: &[u8]) -> Result<(), ScramClientError> {
+        let text = std::str::from_utf8(server_final)
+            .map_err(|_| ScramClientError::Malformed("not UTF-8".into()))?;
+        if let Some(error) = attribute(text, 'e') {
+            return Err(ScramClientError::Malformed(format!("server error {error}")));
+        }
+        let signature = attribute(text, 'v')
+            .and_then(|v| BASE64.decode(v).ok())
+            .ok_or_else(|| ScramClientError::Malformed("server-final lacks v=".into()))?;
+        if signature != self.server_signature {
+            return Err(ScramClientError::BadServerSignature);
+        }
+        Ok(())
+    }
+}
+
 /// The value of `key=` in a comma-separated SCRAM message.
 fn attribute(message: &str, key: char) -> Option<&str> {
     message.split(',').find_map(|part| {
@@ -319,6 +432,36 @@ mod tests {
             server_final,
             "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
+    }
+
+    /// The client side against the server side: a user with '=' and ',' in the name logs in
+    /// and the client verifies the server; a wrong password fails the server's proof check.
+    #[test]
+    fn the_client_side_logs_in_against_the_server_side() {
+        for hash in [ScramHash::Sha256, ScramHash::Sha512] {
+            let credential = ScramCredential::derive(hash, "pw", b"salt".to_vec(), 4096);
+            let lookup = |u: &str| (u == "a=b,c").then(|| credential.clone());
+            let (client, first) = ClientFirst::new(hash, "a=b,c", "pw", "cnonce");
+            let (first_answer, exchange) =
+                server_first(hash, first.as_bytes(), "snonce", lookup).unwrap();
+            let (client, client_final) = client.client_final(first_answer.as_bytes()).unwrap();
+            let (user, server_final) = exchange.client_final(client_final.as_bytes()).unwrap();
+            assert_eq!(user, "a=b,c");
+            client.verify(server_final.as_bytes()).unwrap();
+
+            let (client, first) = ClientFirst::new(hash, "a=b,c", "wrong", "cnonce");
+            let (first_answer, exchange) =
+                server_first(hash, first.as_bytes(), "snonce", lookup).unwrap();
+            let (_, client_final) = client.client_final(first_answer.as_bytes()).unwrap();
+            assert!(matches!(
+                exchange.client_final(client_final.as_bytes()),
+                Err(ScramError::BadProof(_))
+            ));
+        }
+        let (client, _) = ClientFirst::new(ScramHash::Sha256, "u", "pw", "cnonce");
+        assert!(client.client_final(b"r=other,s=c2FsdA==,i=4096").is_err());
+        let (client, _) = ClientFirst::new(ScramHash::Sha256, "u", "pw", "cnonce");
+        assert!(client.client_final(b"r=cnonceX,s=c2FsdA==,i=100").is_err());
     }
 
     #[test]
