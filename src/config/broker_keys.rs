@@ -100,7 +100,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
             c.kraft.listeners = v.to_string();
             Ok(())
         },
-        show: Some(|c| show_listener(c, &c.host)),
+        show: Some(|c| show_listener(c, false)),
         ..KEY
     },
     BrokerKey {
@@ -115,7 +115,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
                 listeners::parse_first(k, v).map(|(host, _)| host),
             )
         },
-        show: Some(|c| show_listener(c, &c.advertised_host)),
+        show: Some(|c| show_listener(c, true)),
         ..KEY
     },
     BrokerKey {

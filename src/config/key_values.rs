@@ -32,13 +32,31 @@ where
     }
 }
 
-/// A listener as `--print-config` shows it: the protocol and port are the client listener's.
-pub(super) fn show_listener(cfg: &BrokerConfig, host: &str) -> String {
-    format!(
+/// The listeners as `--print-config` shows them, with their bind hosts or, for
+/// `advertised.listeners`, the hosts given to clients.
+pub(super) fn show_listener(cfg: &BrokerConfig, advertised: bool) -> String {
+    let host = if advertised {
+        &cfg.advertised_host
+    } else {
+        &cfg.host
+    };
+    let first = format!(
         "{}://{host}:{}",
         cfg.security_protocol.name(),
         cfg.bootstrap_port
-    )
+    );
+    let rest = cfg.listeners.iter().skip(1).map(|l| {
+        let host = if advertised {
+            &l.advertised_host
+        } else {
+            &l.host
+        };
+        format!("{}://{host}:{}", l.name, l.bootstrap_port)
+    });
+    std::iter::once(first)
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `off` (or `none`, or empty) disables the metrics endpoint.

@@ -292,6 +292,19 @@ fn several_listeners_each_get_their_ports_protocol_users_and_tls() {
         ]
     );
     assert!(cfg.listeners[2].sasl.plain_users.is_empty());
+    let shown: BTreeMap<String, String> = cfg
+        .effective()
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect();
+    assert_eq!(
+        shown["listeners"],
+        "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9192,SASL_SSL://0.0.0.0:9292"
+    );
+    assert_eq!(
+        shown["advertised.listeners"],
+        "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9192,SASL_SSL://broker.example:9292"
+    );
 }
 
 #[test]
