@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
+use futures_lite::io::BufReader;
 use futures_rustls::TlsAcceptor;
 use futures_rustls::server::TlsStream;
 use glommio::net::TcpStream;
@@ -116,6 +117,15 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
+/// Bytes read from a TLS connection's socket at once. rustls asks for 4 KiB per read, which
+/// cost a receive system call per 4 KiB (18% of a shard's time producing over TLS, measured
+/// with `perf`); this buffer turns them into one per 32 KiB. It is also the per-connection
+/// memory it costs.
+const SOCKET_READ_BUFFER: usize = 32 * 1024;
+
+/// A TLS connection's socket, read through a buffer (writes pass straight through).
+pub type BufferedSocket = BufReader<TcpStream>;
+
 /// How often the reload thread looks at the files.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -186,7 +196,8 @@ impl ShardTls {
         &self,
         stream: TcpStream,
         timeout: Duration,
-    ) -> Result<(Box<TlsStream<TcpStream>>, Rc<str>), TlsError> {
+    ) -> Result<(Box<TlsStream<BufferedSocket>>, Rc<str>), TlsError> {
+        let stream = BufReader::with_capacity(SOCKET_READ_BUFFER, stream);
         let handshake = self.acceptor().accept(stream);
         let timed_out = async {
             glommio::timer::sleep(timeout).await;
