@@ -1,14 +1,18 @@
 //! OffsetDelete (key 47): deletes committed offsets of partitions the group no longer
-//! consumes, tombstoning them in `__consumer_offsets` before answering.
+//! consumes, tombstoning them in `__consumer_offsets` before answering. As in Kafka, the group
+//! needs DELETE and each topic READ; a topic without READ is answered
+//! TOPIC_AUTHORIZATION_FAILED and its offsets stay.
 
 use std::rc::Rc;
 
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use crate::acl::{Operation, enforce};
+use crate::coordinator::group::offsets::{TopicErrors, TopicPartitions};
 use crate::coordinator::group::wire;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
+use kafka_protocol::ResponseError;
 
 /// The only version the protocol crate has.
 pub const VERSIONS: (i16, i16) = (0, 0);
@@ -26,10 +30,28 @@ pub async fn handle(
     {
         return wire::offset_delete_response(&Err(e));
     }
-    let (result, effects) = shard.groups.call(|c| c.delete_offsets(&group_id, &topics));
+    let (readable, refused): (Vec<TopicPartitions>, Vec<TopicPartitions>) = topics
+        .into_iter()
+        .partition(|t| enforce::topic(shard, ctx, Operation::Read, &t.name).is_ok());
+    let (result, effects) = shard
+        .groups
+        .call(|c| c.delete_offsets(&group_id, &readable));
     let result = match groups::apply(shard, effects).await {
         Ok(()) => result,
         Err(e) => Err(e),
     };
+    let result = result.map(|mut answered| {
+        answered.extend(refused.into_iter().map(|t| {
+            TopicErrors {
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|&p| (p, Some(ResponseError::TopicAuthorizationFailed)))
+                    .collect(),
+                name: t.name,
+            }
+        }));
+        answered
+    });
     wire::offset_delete_response(&result)
 }

@@ -3,12 +3,15 @@ authorizer settings on a SASL_PLAINTEXT listener (two shards): creating, describ
 ANY, LITERAL filters) and deleting bindings; a non-super user allowed to describe but not to
 write a topic gets TOPIC_AUTHORIZATION_FAILED on produce, then produces once allowed, and a
 DENY beats that ALLOW; a group consumer needs READ on the group (GROUP_AUTHORIZATION_FAILED
-before) and the topic; the ACL APIs answer SECURITY_DISABLED without an authorizer; SCRAM
+before) and the topic; topic creation needs CREATE, a topic the user may not describe is left
+out of a listing and refused when named; committing offsets needs READ on the group and the
+topic, fetching them DESCRIBE on the topic; a transactional id needs WRITE on it; the ACL APIs
+answer SECURITY_DISABLED without an authorizer; SCRAM
 credentials made with AlterUserScramCredentials log a new user in at once, survive a restart
 and are refused as Kafka refuses them."""
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, NewTopic,
     ResourcePatternType, ResourceType, ScramCredentialInfo, ScramMechanism,
@@ -201,3 +204,81 @@ def test_consuming_needs_read_on_the_group_and_the_topic(secured, topic):
                                    "User:alice", "*", AclOperation.READ,
                                    AclPermissionType.ALLOW)]))
     assert consume_as_alice() == b"v"
+
+
+def test_topic_creation_describe_offsets_and_transactional_ids_follow_the_acls(secured, topic):
+    a = admin(secured)
+    as_alice = admin(secured, "alice")
+    # Topic creation needs CREATE (on the cluster or the topic).
+    with pytest.raises(KafkaException) as e:
+        wait(as_alice.create_topics([NewTopic(topic, 1, 1)]))
+    assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    wait(a.create_acls([topic_acl(topic, "User:alice", AclOperation.CREATE)]))
+    wait(as_alice.create_topics([NewTopic(topic, 1, 1)]))
+    hidden = f"{topic}-hidden"
+    wait(a.create_topics([NewTopic(hidden, 1, 1)]))
+    # Describe (CREATE does not imply it): a topic alice may not describe is left out of a
+    # listing and refused when named.
+    listed = as_alice.list_topics(timeout=20).topics
+    assert topic not in listed and hidden not in listed
+    wait(a.create_acls([topic_acl(topic, "User:alice", AclOperation.DESCRIBE)]))
+    listed = as_alice.list_topics(timeout=20).topics
+    assert topic in listed and hidden not in listed
+    named = as_alice.list_topics(topic=hidden, timeout=20).topics[hidden]
+    assert named.error is not None and named.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    # Offset commit: READ on the group, then READ on each topic. (DESCRIBE on the group lets
+    # alice find its coordinator, as in Kafka; it is not enough to commit.)
+    group = f"g-{topic}"
+    wait(a.create_acls([AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL,
+                                   "User:alice", "*", AclOperation.DESCRIBE,
+                                   AclPermissionType.ALLOW)]))
+    c = Consumer({**conf(secured, "alice"), "group.id": group, "enable.auto.commit": False})
+    try:
+        with pytest.raises(KafkaException) as e:
+            c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        assert e.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+        wait(a.create_acls([AclBinding(ResourceType.GROUP, group, ResourcePatternType.LITERAL,
+                                       "User:alice", "*", AclOperation.READ,
+                                       AclPermissionType.ALLOW)]))
+        with pytest.raises(KafkaException) as e:
+            c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        wait(a.create_acls([topic_acl(topic, "User:alice", AclOperation.READ)]))
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        assert c.committed([TopicPartition(topic, 0)], timeout=20)[0].offset == 5
+    finally:
+        c.close()
+    # OffsetFetch of a topic alice may not describe: refused per partition, no offset shown.
+    admin_consumer = Consumer({**conf(secured, "admin"), "group.id": group})
+    try:
+        admin_consumer.commit(offsets=[TopicPartition(hidden, 0, 7)], asynchronous=False)
+    finally:
+        admin_consumer.close()
+    c = Consumer({**conf(secured, "alice"), "group.id": group})
+    try:
+        got = c.committed([TopicPartition(topic, 0), TopicPartition(hidden, 0)], timeout=20)
+        by_topic = {tp.topic: tp for tp in got}
+        assert by_topic[topic].offset == 5
+        assert by_topic[hidden].error is not None
+        assert by_topic[hidden].error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        assert by_topic[hidden].offset != 7
+    finally:
+        c.close()
+
+    # A transactional id needs WRITE on it.
+    txn = {**conf(secured, "alice"), "transactional.id": f"tx-{topic}",
+           "transaction.timeout.ms": 10000}
+    p = Producer(txn)
+    with pytest.raises(KafkaException) as e:
+        p.init_transactions(15)
+    assert e.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    wait(a.create_acls([
+        AclBinding(ResourceType.TRANSACTIONAL_ID, f"tx-{topic}", ResourcePatternType.LITERAL,
+                   "User:alice", "*", AclOperation.WRITE, AclPermissionType.ALLOW),
+        topic_acl(topic, "User:alice", AclOperation.WRITE)]))
+    p = Producer(txn)
+    p.init_transactions(15)
+    p.begin_transaction()
+    p.produce(topic, b"in-a-transaction")
+    p.commit_transaction(15)
