@@ -173,8 +173,8 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
         kind: Kind::Choice(&["true", "false"]),
     },
     // Kafka's remaining topic keys, accepted, stored and described with Kafka's defaults so
-    // that tools and clients' admin tests that set them work; Sluice does not act on them
-    // (INERT_TOPIC_KEYS says why for each).
+    // that tools and clients' admin tests that set them work. The gzip and zstd levels are
+    // used by recompression; Sluice does not act on the others (INERT_TOPIC_KEYS says why).
     KeySpec {
         name: "compression.gzip.level",
         broker_keys: &[("compression.gzip.level", 1)],
@@ -269,16 +269,8 @@ pub const TOPIC_KEYS: &[KeySpec] = &[
 /// Topic keys Sluice accepts and describes but does not act on, with the reason.
 pub const INERT_TOPIC_KEYS: &[(&str, &str)] = &[
     (
-        "compression.gzip.level",
-        "recompression uses each codec's default level",
-    ),
-    (
         "compression.lz4.level",
-        "recompression uses each codec's default level",
-    ),
-    (
-        "compression.zstd.level",
-        "recompression uses each codec's default level",
+        "lz4 is written in its fast mode only (lz4_flex has no high-compression mode)",
     ),
     (
         "file.delete.delay.ms",
@@ -599,6 +591,10 @@ impl TopicDefaults {
         };
         Ok(TopicConfig {
             compression,
+            compression_levels: crate::protocol::compression::Levels {
+                gzip: int("compression.gzip.level")? as i32,
+                zstd: int("compression.zstd.level")? as i32,
+            },
             segment_bytes: int("segment.bytes")? as u64,
             segment_ms: int("segment.ms")?,
             index_interval_bytes: int("index.interval.bytes")? as u64,
@@ -668,6 +664,8 @@ pub struct TopicConfig {
     /// `compression.type`: `None` for `producer` (batches are stored as produced), else the
     /// codec produced batches are rewritten in (`storage::recompress`).
     pub compression: Option<crate::protocol::record_batch::Compression>,
+    /// `compression.gzip.level` and `compression.zstd.level`: the levels recompression uses.
+    pub compression_levels: crate::protocol::compression::Levels,
 }
 
 impl Default for TopicConfig {

@@ -238,10 +238,10 @@ async fn append_partition(
         Ok(v) => v,
         Err(e) => return Err(refused(target, &e)),
     };
-    if let Some(codec) = partition.produce_codec() {
+    if let Some((codec, levels)) = partition.produce_codec() {
         // The topic's compression.type: batches in another codec are rewritten in it, and the
         // result is validated again (its size may now exceed max.message.bytes).
-        let rewritten = recompress(validated.bytes(), codec).and_then(|r| match r {
+        let rewritten = recompress(validated.bytes(), codec, levels).and_then(|r| match r {
             Some(bytes) => validate_produce(&bytes, max_message_bytes, compacted).map(Some),
             None => Ok(None),
         });

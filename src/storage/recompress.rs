@@ -6,17 +6,23 @@
 //! partition, only for topics configured so: `producer` (the default) costs nothing.
 
 use crate::protocol::batch_validation::RecordsError;
-use crate::protocol::compression::{compress, decompress};
+use crate::protocol::compression::{Levels, compress_at, decompress};
 use crate::protocol::record_batch::{ATTR_COMPRESSION_MASK, BatchBuilder, BatchIter, Compression};
 use crate::storage::log::AppendError;
 
-/// The batches of `records` (already validated) with every data batch in `codec`; `None`
-/// when every batch already is, so the caller keeps its buffer.
+/// The batches of `records` (already validated) with every data batch in `codec`, compressed
+/// at the topic's `levels`; `None` when every batch already is in `codec`, so the caller keeps
+/// its buffer (a batch already in the codec is kept whatever level it was written at, as Kafka
+/// keeps it).
 ///
 /// # Errors
 /// A records section that does not decompress (the validation that ran before makes this
 /// unlikely): CORRUPT_MESSAGE, as for any undecodable batch.
-pub fn recompress(records: &[u8], codec: Compression) -> Result<Option<Vec<u8>>, AppendError> {
+pub fn recompress(
+    records: &[u8],
+    codec: Compression,
+    levels: Levels,
+) -> Result<Option<Vec<u8>>, AppendError> {
     let mut out = Vec::with_capacity(records.len());
     let mut changed = false;
     for view in BatchIter::new(records, false) {
@@ -50,7 +56,7 @@ pub fn recompress(records: &[u8], codec: Compression) -> Result<Option<Vec<u8>>,
             base_sequence: view.base_sequence(),
             record_count: view.record_count(),
         };
-        out.extend_from_slice(&builder.build(&compress(codec, &plain)));
+        out.extend_from_slice(&builder.build(&compress_at(codec, &plain, levels)));
         changed = true;
     }
     Ok(changed.then_some(out))
@@ -99,7 +105,7 @@ mod tests {
     fn batches_in_another_codec_are_rewritten_keeping_the_header_and_records() {
         let mut input = batch(Compression::Gzip, 42);
         input.extend(batch(Compression::Lz4, 42));
-        let out = recompress(&input, Compression::Lz4)
+        let out = recompress(&input, Compression::Lz4, Levels::default())
             .unwrap()
             .expect("rewritten");
         let views: Vec<BatchView<'_>> = BatchIter::new(&out, true).map(Result::unwrap).collect();
@@ -120,11 +126,54 @@ mod tests {
     #[test]
     fn batches_already_in_the_codec_are_left_alone() {
         let input = batch(Compression::Zstd, -1);
-        assert!(recompress(&input, Compression::Zstd).unwrap().is_none());
-        let out = recompress(&input, Compression::None)
+        assert!(
+            recompress(&input, Compression::Zstd, Levels::default())
+                .unwrap()
+                .is_none()
+        );
+        let out = recompress(&input, Compression::None, Levels::default())
             .unwrap()
             .expect("rewritten");
         let v = BatchView::parse_validated(&out).unwrap();
         assert_eq!(v.compression().unwrap(), Compression::None);
+    }
+
+    #[test]
+    fn the_topics_levels_are_used() {
+        // Text that compresses better the harder the codec works.
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("record {} of {} ", i % 997, i % 13).into_bytes())
+            .collect();
+        let plain = BatchBuilder {
+            last_offset_delta: 0,
+            record_count: 1,
+            ..BatchBuilder::default()
+        }
+        .build(&{
+            let mut section = Vec::new();
+            let record = Record {
+                attributes: 0,
+                timestamp_delta: 0,
+                offset_delta: 0,
+                key: None,
+                value: Some(text),
+                headers: Vec::new(),
+            };
+            encode_record(&mut section, &record);
+            section
+        });
+        let size = |codec, levels| {
+            recompress(&plain, codec, levels)
+                .unwrap()
+                .expect("rewritten")
+                .len()
+        };
+        let fast = Levels { gzip: 1, zstd: 1 };
+        let best = Levels { gzip: 9, zstd: 19 };
+        assert!(size(Compression::Gzip, best) < size(Compression::Gzip, fast));
+        assert!(size(Compression::Zstd, best) < size(Compression::Zstd, fast));
+        // -1 is zlib's default level, not a refusal.
+        let default = size(Compression::Gzip, Levels::default());
+        assert!(default <= size(Compression::Gzip, fast));
     }
 }

@@ -115,9 +115,17 @@ impl Partition {
         (log.config().max_message_bytes, log.config().compact)
     }
 
-    /// The topic's `compression.type` codec, if produced batches are to be rewritten in it.
-    pub fn produce_codec(&self) -> Option<crate::protocol::record_batch::Compression> {
-        self.log.borrow().config().compression
+    /// The topic's `compression.type` codec and its levels, if produced batches are to be
+    /// rewritten in it.
+    pub fn produce_codec(
+        &self,
+    ) -> Option<(
+        crate::protocol::record_batch::Compression,
+        crate::protocol::compression::Levels,
+    )> {
+        let log = self.log.borrow();
+        let config = log.config();
+        config.compression.map(|c| (c, config.compression_levels))
     }
 
     /// `max.message.bytes`: the largest batch this partition accepts.
