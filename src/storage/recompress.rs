@@ -65,6 +65,7 @@ pub fn recompress(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::compression::compress;
     use crate::protocol::record_batch::BatchView;
     use crate::protocol::records::{Record, decode_records, encode_record};
 
