@@ -133,7 +133,7 @@ EOF
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "kernel: $(uname -srvm)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
-    echo "sluice: $SLUICE ($("$SLUICE" --version 2>&1 | head -1)), source $(git -C "$ROOT" rev-parse HEAD)"
+    echo "sluice: $SLUICE ($("$SLUICE" --version 2>&1 | head -1)), source $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" status --porcelain | grep -q . && echo ' (dirty)')"
     echo "rdkafka_performance: $RDK"
     echo "env: ROUNDS=$ROUNDS RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU"
     echo "memory state: warm (a file as large as each produce step written and deleted just before it)"
@@ -158,6 +158,8 @@ EOF
   kill "$BROKER_PID"
   wait "$BROKER_PID"
   rm -rf "$data"
+  # The throwaway CA and server key are not results.
+  rm -rf "$RUN_DIR/pki"
   summarize
 }
 

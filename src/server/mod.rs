@@ -9,6 +9,7 @@ pub mod frame;
 pub mod limits;
 pub mod sasl;
 pub mod tls;
+pub mod tls_socket;
 pub mod transport;
 pub mod zero_copy;
 

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-use futures_lite::io::BufReader;
 use futures_rustls::TlsAcceptor;
 use futures_rustls::server::TlsStream;
 use glommio::net::TcpStream;
@@ -25,6 +24,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::acl::authorizer::ANONYMOUS;
 use crate::config::{ClientAuth, Keystore, TlsSettings, TlsVersion, Truststore};
+use crate::server::tls_socket::TlsSocket;
 
 /// Why a TLS configuration could not be built, or a client was refused after its handshake.
 #[derive(Debug, thiserror::Error)]
@@ -117,15 +117,6 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
-/// Bytes read from a TLS connection's socket at once. rustls asks for 4 KiB per read, which
-/// cost a receive system call per 4 KiB (18% of a shard's time producing over TLS, measured
-/// with `perf`); this buffer turns them into one per 32 KiB. It is also the per-connection
-/// memory it costs.
-const SOCKET_READ_BUFFER: usize = 32 * 1024;
-
-/// A TLS connection's socket, read through a buffer (writes pass straight through).
-pub type BufferedSocket = BufReader<TcpStream>;
-
 /// How often the reload thread looks at the files.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -196,8 +187,10 @@ impl ShardTls {
         &self,
         stream: TcpStream,
         timeout: Duration,
-    ) -> Result<(Box<TlsStream<BufferedSocket>>, Rc<str>), TlsError> {
-        let stream = BufReader::with_capacity(SOCKET_READ_BUFFER, stream);
+    ) -> Result<(Box<TlsStream<TlsSocket>>, Rc<str>), TlsError> {
+        // Buffered both ways: rustls reads 4 KiB and writes one record at a time, which cost
+        // a receive per 4 KiB (18% of a shard producing over TLS, measured with `perf`).
+        let stream = TlsSocket::new(stream);
         let handshake = self.acceptor().accept(stream);
         let timed_out = async {
             glommio::timer::sleep(timeout).await;

@@ -17,7 +17,7 @@ pub enum Transport {
     /// PLAINTEXT and SASL_PLAINTEXT listeners.
     Plain(TcpStream),
     /// SSL and SASL_SSL listeners, after the handshake.
-    Tls(Box<TlsStream<crate::server::tls::BufferedSocket>>),
+    Tls(Box<TlsStream<crate::server::tls_socket::TlsSocket>>),
 }
 
 impl Transport {
