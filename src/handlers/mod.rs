@@ -92,10 +92,10 @@ macro_rules! registry {
             // Handler time is counted for `request_percentage` (see `quota::clock`); the
             // framed handlers apply their quotas themselves, the decoded ones here.
             match ctx.api_key {
-                $( ApiKey::$fkey => ctx.clock.time($fmodule::$fhandler(shard, ctx, body)).await, )*
+                $( ApiKey::$fkey => metered(shard, ctx, $fmodule::$fhandler(shard, ctx, body)).await, )*
                 $( ApiKey::$key => {
                     let request: $request = decode_body(ctx.api_key, &mut body, ctx.version)?;
-                    let mut response = ctx.clock.time($module::$handler(shard, ctx, request)).await;
+                    let mut response = metered(shard, ctx, $module::$handler(shard, ctx, request)).await;
                     throttle(shard, ctx, &mut response);
                     encode_frame(ctx.correlation_id, ctx.version, &response)
                 } )*
@@ -188,6 +188,21 @@ registry! {
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;
         Fetch(FetchRequest) => fetch::serve, fetch::VERSIONS;
+    }
+}
+
+/// Runs a handler, timing it for `request_percentage` only when some client quota is
+/// configured: the timing boxes the handler's future and reads the clock around every poll,
+/// which produce and fetch should not pay for nothing.
+async fn metered<F: std::future::Future>(
+    shard: &Shard,
+    ctx: &RequestContext,
+    handler: F,
+) -> F::Output {
+    if crate::quota::any_configured(shard) {
+        ctx.clock.time(handler).await
+    } else {
+        handler.await
     }
 }
 

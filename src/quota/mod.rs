@@ -208,6 +208,11 @@ pub fn request(shard: &Shard, ctx: &RequestContext) -> i32 {
     millis(throttle)
 }
 
+/// Whether any client quota is configured (handlers are timed only then).
+pub fn any_configured(shard: &Shard) -> bool {
+    !shard.quotas.index(shard).is_empty()
+}
+
 /// For a Produce of `request_bytes`: records them against `producer_byte_rate` and the
 /// handler time against `request_percentage`; answers the larger throttle (the response's
 /// `throttle_time_ms`) and notes the mute.
