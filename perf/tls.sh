@@ -67,31 +67,25 @@ warm_memory() {
   rm -f "$RUN_DIR/warm.bin"
 }
 
-# One rdkafka_performance step; appends "listener step round MB/s msg/s broker_cpu_s" to results.tsv.
+# One rdkafka_performance step; appends "listener step round MB/s msg/s broker_cpu_s" to
+# results.tsv. The output file is named as compare.sh names its own, so summarize.py's parser
+# reads it.
 step() {
   local listener=$1 what=$2 round=$3 topic=$4 port=$5
   shift 5
-  local out="$RUN_DIR/$listener-$what-$round.txt" before after
+  local before after
   before=$(cpu_seconds "$BROKER_PID")
-  taskset -c "$LOAD_CPU" timeout 600 "$RDK" "$@" -t "$topic" -p 0 -b "127.0.0.1:$port" -u >"$out" 2>&1
+  taskset -c "$LOAD_CPU" timeout 600 "$RDK" "$@" -t "$topic" -p 0 -b "127.0.0.1:$port" -u \
+    >"$RUN_DIR/$listener$round-rk-$what.txt" 2>&1
   after=$(cpu_seconds "$BROKER_PID")
-  python3 - "$out" "$what" "$listener" "$round" "$before" "$after" >>"$RUN_DIR/results.tsv" <<'EOF'
+  PYTHONPATH=$HERE python3 - "$RUN_DIR" "$what" "$listener" "$round" "$before" "$after" \
+    >>"$RUN_DIR/results.tsv" <<'EOF'
 import sys
-path, what, listener, rnd, before, after = sys.argv[1:]
-header, last = None, None
-for line in open(path, errors="replace"):
-    if not line.startswith("|"):
-        continue
-    cells = [c.strip() for c in line.strip("| \n").split("|")]
-    if "elapsed" in cells:
-        header = cells
-    elif header and len(cells) == len(header):
-        last = dict(zip(header, cells))
-mb, msgs = ("dr_MB/s", "dr_m/s") if what == "produce" else ("MB/s", "m/s")
-if not last or int(last["msgs"]) == 0:
-    print(f"{listener}\t{what}\t{rnd}\tfailed\tfailed\t{float(after) - float(before):.2f}")
-else:
-    print(f"{listener}\t{what}\t{rnd}\t{last[mb]}\t{last[msgs]}\t{float(after) - float(before):.2f}")
+from summarize import rk_rate
+run_dir, what, listener, rnd, before, after = sys.argv[1:]
+rate = rk_rate(run_dir, f"{listener}{rnd}", what)
+mb, msgs = rate if rate else ("failed", "failed")
+print(f"{listener}\t{what}\t{rnd}\t{mb}\t{msgs}\t{float(after) - float(before):.2f}")
 EOF
   tail -1 "$RUN_DIR/results.tsv"
 }
