@@ -22,6 +22,7 @@ use super::network::{count, parse_overrides, show_overrides};
 use super::security::{PLAIN_JAAS_KEY, parse_mechanisms};
 use super::{BrokerConfig, ConfigError, invalid, parse_key};
 use crate::acl::authorizer::{ACL_AUTHORIZER, AuthorizerConfig, STANDARD_AUTHORIZER};
+use crate::coordinator::group::consumer::assignor;
 
 pub use super::broker_key::{BrokerKey, KeyDefault};
 pub(super) use super::key_values::metrics_addr;
@@ -443,6 +444,83 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
     BrokerKey {
+        name: "group.coordinator.rebalance.protocols",
+        default: KeyDefault::Value("classic,consumer"),
+        doc: "group protocols served; without consumer, ConsumerGroupHeartbeat answers UNSUPPORTED_VERSION",
+        parse: |c, k, v| {
+            let protocols: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            if let Some(bad) = protocols
+                .iter()
+                .find(|p| !["classic", "consumer"].contains(p))
+            {
+                return Err(invalid(
+                    k,
+                    v,
+                    &format!("unknown protocol {bad}: classic and consumer are known"),
+                ));
+            }
+            if !protocols.contains(&"classic") {
+                return Err(invalid(k, v, "classic must be listed"));
+            }
+            c.group.consumer_protocol_enabled = protocols.contains(&"consumer");
+            Ok(())
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.session.timeout.ms",
+        default: KeyDefault::Value("45000"),
+        doc: "a consumer-protocol member that sends no heartbeat for this long is removed",
+        parse: |c, k, v| set(&mut c.group.consumer.session_timeout_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.heartbeat.interval.ms",
+        default: KeyDefault::Value("5000"),
+        doc: "how often consumer-protocol members heartbeat",
+        parse: |c, k, v| set(&mut c.group.consumer.heartbeat_interval_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.assignors",
+        default: KeyDefault::Value("uniform,range"),
+        doc: "server assignors of consumer groups; the first is the default",
+        parse: |c, k, v| {
+            let names: Vec<String> = v
+                .split(',')
+                .map(|n| short_assignor_name(n.trim()).to_owned())
+                .filter(|n| !n.is_empty())
+                .collect();
+            if names.is_empty() {
+                return Err(invalid(k, v, "at least one assignor is needed"));
+            }
+            if let Some(bad) = names
+                .iter()
+                .find(|n| !assignor::KNOWN.contains(&n.as_str()))
+            {
+                return Err(invalid(
+                    k,
+                    v,
+                    &format!("unknown assignor {bad}: uniform and range are known"),
+                ));
+            }
+            c.group.consumer.assignors = names;
+            Ok(())
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.max.size",
+        default: KeyDefault::Computed("no limit"),
+        doc: "most members of one consumer-protocol group",
+        parse: |c, k, v| set(&mut c.group.consumer.max_size, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
         name: "max.connections",
         default: KeyDefault::Value("2147483647"),
         doc: "open client connections on the whole node",
@@ -808,5 +886,15 @@ impl super::network::NetworkLimits {
         spec.apply(&mut cfg, key, value)?;
         *self = cfg.network;
         Ok(())
+    }
+}
+
+/// Kafka also takes the assignors' class names
+/// (`org.apache.kafka.coordinator.group.assignor.UniformAssignor`); both mean the same.
+fn short_assignor_name(name: &str) -> &str {
+    match name.rsplit('.').next().unwrap_or(name) {
+        "UniformAssignor" => assignor::UNIFORM,
+        "RangeAssignor" => assignor::RANGE,
+        _ => name,
     }
 }

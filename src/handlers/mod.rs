@@ -11,6 +11,8 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
@@ -184,6 +186,8 @@ registry! {
         AlterUserScramCredentials(AlterUserScramCredentialsRequest) => alter_user_scram_credentials::handle, alter_user_scram_credentials::VERSIONS;
         DescribeClientQuotas(DescribeClientQuotasRequest) => describe_client_quotas::handle, describe_client_quotas::VERSIONS;
         AlterClientQuotas(AlterClientQuotasRequest) => alter_client_quotas::handle, alter_client_quotas::VERSIONS;
+        ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) => consumer_group_heartbeat::handle, consumer_group_heartbeat::VERSIONS;
+        ConsumerGroupDescribe(ConsumerGroupDescribeRequest) => consumer_group_describe::handle, consumer_group_describe::VERSIONS;
     }
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;

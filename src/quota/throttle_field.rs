@@ -79,6 +79,8 @@ throttled!(
     AlterUserScramCredentialsResponse,
     DescribeClientQuotasResponse,
     AlterClientQuotasResponse,
+    ConsumerGroupHeartbeatResponse,
+    ConsumerGroupDescribeResponse,
 );
 
 unthrottled!(

@@ -147,6 +147,7 @@ fn group_of(record: &Record) -> Result<String, RecordError> {
     Ok(match records::decode_key(&record.key)? {
         RecordKey::OffsetCommit(key) => key.group,
         RecordKey::GroupMetadata(key) => key.group,
+        RecordKey::Consumer { group } => group,
     })
 }
 

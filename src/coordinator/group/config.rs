@@ -3,6 +3,8 @@
 //! Owned by the group coordinator, which runs on the shard that owns the group's
 //! `__consumer_offsets` partition.
 
+pub use super::consumer::heartbeat::ConsumerGroupConfig;
+
 /// Settings of the group coordinator. Field names follow Kafka's broker keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConfig {
@@ -24,6 +26,11 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// `offset.metadata.max.bytes` (Kafka default 4096).
     pub offset_metadata_max_bytes: usize,
+    /// `group.coordinator.rebalance.protocols` lists `consumer` (Kafka 4.x default: classic,
+    /// consumer): ConsumerGroupHeartbeat is served.
+    pub consumer_protocol_enabled: bool,
+    /// The `group.consumer.*` settings of KIP-848 groups.
+    pub consumer: ConsumerGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -36,6 +43,8 @@ impl Default for GroupConfig {
             new_member_join_timeout_ms: 5 * 60 * 1_000,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1_000,
             offset_metadata_max_bytes: 4_096,
+            consumer_protocol_enabled: true,
+            consumer: ConsumerGroupConfig::default(),
         }
     }
 }

@@ -13,12 +13,19 @@ use kafka_protocol::ResponseError;
 
 use super::committed::OffsetAndMetadata;
 use super::config::GroupConfig;
+use super::consumer::heartbeat::{
+    HeartbeatRequest, HeartbeatResponse as ConsumerHeartbeatResponse,
+};
+use super::consumer::records::ConsumerRecord;
+use super::consumer::{self, ConsumerGroup, Topics};
+use super::consumer_protocol;
 use super::offsets::{self, FetchedTopic, OffsetCommit, TopicErrors, TopicPartitions};
 use super::records::{self, GroupMetadataValue, OffsetCommitKey, Record};
 use super::state::{Group, GroupState};
 use super::types::{
-    Delivery, GroupDescription, GroupListing, HeartbeatRequest, JoinRequest, JoinResponse,
-    LeaveResponse, LeaveResult, LeavingMember, RequestToken, Response, SyncRequest, SyncResponse,
+    Delivery, GroupDescription, GroupListing, HeartbeatRequest as ClassicHeartbeat, JoinRequest,
+    JoinResponse, LeaveResponse, LeaveResult, LeavingMember, RequestToken, Response, SyncRequest,
+    SyncResponse,
 };
 
 /// Group type reported by ListGroups v5+ for groups of the classic protocol.
@@ -104,6 +111,23 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return join_error(token, ResponseError::InvalidGroupId, &req.member_id);
         }
+        let mut leftover = Vec::new();
+        if let Some(group) = self.groups.get_mut(group_id)
+            && let Some(consumer) = &group.consumer
+        {
+            // Classic members cannot join a group of consumer-protocol members (Kafka's online
+            // migration of mixed groups is not implemented); an empty consumer group returns
+            // to the classic protocol, its consumer records deleted.
+            if consumer.member_count() > 0 {
+                return join_error(
+                    token,
+                    ResponseError::InconsistentGroupProtocol,
+                    &req.member_id,
+                );
+            }
+            leftover = consumer.tombstones(group_id);
+            group.consumer = None;
+        }
         if !self.groups.contains_key(group_id) {
             if !req.member_id.is_empty() {
                 return join_error(token, ResponseError::UnknownMemberId, &req.member_id);
@@ -111,7 +135,92 @@ impl GroupCoordinator {
             let group = Group::new(group_id, self.config.clone(), now_ms);
             self.groups.insert(group_id.to_owned(), group);
         }
-        self.with_group(group_id, |g| g.join(req, token, now_ms))
+        let mut effects = self.with_group(group_id, |g| g.join(req, token, now_ms));
+        leftover.append(&mut effects.records);
+        effects.records = leftover;
+        effects
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848). The first join of an unknown group creates it; an
+    /// empty classic group (offsets only, or no members left) becomes a consumer group; a
+    /// classic group with members is refused with GROUP_ID_NOT_FOUND, as Kafka does when its
+    /// migration policy forbids the upgrade.
+    pub fn consumer_heartbeat(
+        &mut self,
+        group_id: &str,
+        req: &HeartbeatRequest,
+        topics: &Topics,
+        now_ms: i64,
+    ) -> (ConsumerHeartbeatResponse, Effects) {
+        if group_id.is_empty() {
+            let response = ConsumerHeartbeatResponse::error(
+                ResponseError::InvalidGroupId,
+                "the group id is empty",
+            );
+            return (response, Effects::default());
+        }
+        let joining = req.member_epoch == consumer::JOIN_EPOCH;
+        let mut records = Vec::new();
+        match self.groups.get_mut(group_id) {
+            None if !joining => {
+                let message = format!("group {group_id} does not exist");
+                return (
+                    ConsumerHeartbeatResponse::error(ResponseError::UnknownMemberId, message),
+                    Effects::default(),
+                );
+            }
+            None => {
+                let mut group = Group::new(group_id, self.config.clone(), now_ms);
+                group.consumer = Some(ConsumerGroup::default());
+                self.groups.insert(group_id.to_owned(), group);
+            }
+            Some(group) if group.consumer.is_none() => {
+                if group.has_members() || group.state() != GroupState::Empty {
+                    let message = format!("group {group_id} is a classic group with members");
+                    return (
+                        ConsumerHeartbeatResponse::error(ResponseError::GroupIdNotFound, message),
+                        Effects::default(),
+                    );
+                }
+                if !joining {
+                    let message = format!("group {group_id} has no member {}", req.member_id);
+                    return (
+                        ConsumerHeartbeatResponse::error(ResponseError::UnknownMemberId, message),
+                        Effects::default(),
+                    );
+                }
+                if group.protocol_type().is_some() {
+                    // The classic metadata goes: replay must not rebuild a classic group.
+                    records.push(records::group_tombstone(group_id));
+                }
+                let offsets = group.offsets().clone();
+                *group = Group::new(group_id, self.config.clone(), now_ms);
+                *group.offsets_mut() = offsets;
+                group.consumer = Some(ConsumerGroup::default());
+            }
+            Some(_) => {}
+        }
+        let config = self.config.consumer.clone();
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .expect("group exists or was made");
+        let consumer = group.consumer.as_mut().expect("consumer group");
+        let (response, mut more) = consumer.heartbeat(group_id, req, topics, &config, now_ms);
+        records.append(&mut more);
+        if response.error.is_some() && consumer.member_count() == 0 && consumer.group_epoch() == 0 {
+            // A refused first join leaves nothing behind.
+            if group.offsets().is_empty() {
+                self.groups.remove(group_id);
+            }
+        }
+        (
+            response,
+            Effects {
+                records,
+                deliveries: Vec::new(),
+            },
+        )
     }
 
     /// SyncGroup.
@@ -140,7 +249,7 @@ impl GroupCoordinator {
     pub fn heartbeat(
         &mut self,
         group_id: &str,
-        req: &HeartbeatRequest,
+        req: &ClassicHeartbeat,
         now_ms: i64,
     ) -> Option<ResponseError> {
         match self.groups.get_mut(group_id) {
@@ -264,8 +373,12 @@ impl GroupCoordinator {
         let results = group_ids
             .iter()
             .map(|id| {
-                let error = match self.groups.get(id).map(Group::state) {
+                let group = self.groups.get(id);
+                let error = match group.map(Group::state) {
                     None | Some(GroupState::Dead) => Some(ResponseError::GroupIdNotFound),
+                    _ if group.is_some_and(Group::has_members) => {
+                        Some(ResponseError::NonEmptyGroup)
+                    }
                     Some(GroupState::Empty) => {
                         effects.extend(self.remove_group(id, now_ms));
                         None
@@ -282,7 +395,10 @@ impl GroupCoordinator {
     /// up to DescribeGroups v5 (v6+ adds GROUP_ID_NOT_FOUND in the wiring layer).
     pub fn describe_group(&self, group_id: &str) -> GroupDescription {
         match self.groups.get(group_id) {
-            Some(group) => group.describe(),
+            Some(group) => match group.consumer() {
+                Some(consumer) => consumer.describe_classic(group_id),
+                None => group.describe(),
+            },
             None => GroupDescription {
                 group_id: group_id.to_owned(),
                 state: GroupState::Dead.as_str(),
@@ -300,33 +416,36 @@ impl GroupCoordinator {
         states_filter: &[String],
         types_filter: &[String],
     ) -> Vec<GroupListing> {
-        let type_ok = types_filter.is_empty()
-            || types_filter
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(CLASSIC_GROUP_TYPE));
-        if !type_ok {
-            return Vec::new();
-        }
-        let states: Vec<Option<GroupState>> =
-            states_filter.iter().map(|s| GroupState::parse(s)).collect();
+        let type_ok = |t: &str| {
+            types_filter.is_empty() || types_filter.iter().any(|f| f.eq_ignore_ascii_case(t))
+        };
+        let state_ok = |s: &str| {
+            states_filter.is_empty() || states_filter.iter().any(|f| f.eq_ignore_ascii_case(s))
+        };
         self.groups
             .values()
             .filter(|g| g.state() != GroupState::Dead)
-            .filter(|g| states.is_empty() || states.contains(&Some(g.state())))
-            .map(|g| GroupListing {
-                group_id: g.group_id().to_owned(),
-                protocol_type: g.protocol_type().unwrap_or_default().to_owned(),
-                state: g.state().as_str(),
+            .map(|g| match g.consumer() {
+                Some(c) => GroupListing {
+                    group_id: g.group_id().to_owned(),
+                    protocol_type: consumer_protocol::PROTOCOL_TYPE.to_owned(),
+                    state: c.state().as_str(),
+                    group_type: consumer::CONSUMER_GROUP_TYPE,
+                },
+                None => GroupListing {
+                    group_id: g.group_id().to_owned(),
+                    protocol_type: g.protocol_type().unwrap_or_default().to_owned(),
+                    state: g.state().as_str(),
+                    group_type: CLASSIC_GROUP_TYPE,
+                },
             })
+            .filter(|l| type_ok(l.group_type) && state_ok(l.state))
             .collect()
     }
 
     /// Earliest time a group timer is due; call [`GroupCoordinator::tick`] then.
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        self.groups
-            .values()
-            .filter_map(Group::next_deadline_ms)
-            .min()
+        self.groups.values().filter_map(deadline_of).min()
     }
 
     /// Fires all group timers due at `now_ms`.
@@ -334,12 +453,19 @@ impl GroupCoordinator {
         let due: Vec<String> = self
             .groups
             .values()
-            .filter(|g| g.next_deadline_ms().is_some_and(|d| d <= now_ms))
+            .filter(|g| deadline_of(g).is_some_and(|d| d <= now_ms))
             .map(|g| g.group_id().to_owned())
             .collect();
         let mut effects = Effects::default();
         for group_id in due {
             effects.extend(self.with_group(&group_id, |g| g.tick(now_ms)));
+            if let Some(consumer) = self
+                .groups
+                .get_mut(&group_id)
+                .and_then(|g| g.consumer.as_mut())
+            {
+                effects.records.extend(consumer.tick(&group_id, now_ms));
+            }
         }
         effects
     }
@@ -358,7 +484,10 @@ impl GroupCoordinator {
             effects
                 .records
                 .extend(offsets::expire(group, now_ms, retention_ms));
-            if group.state() == GroupState::Empty && group.offsets().is_empty() {
+            if group.state() == GroupState::Empty
+                && !group.has_members()
+                && group.offsets().is_empty()
+            {
                 effects.extend(self.remove_group(&id, now_ms));
             }
         }
@@ -395,10 +524,15 @@ impl GroupCoordinator {
         };
         let deliveries = group.mark_dead(now_ms);
         let mut records: Vec<Record> = group
-            .offsets()
-            .iter()
-            .map(|(t, p, _)| records::offset_tombstone(group_id, t, p))
-            .collect();
+            .consumer()
+            .map(|c| c.tombstones(group_id))
+            .unwrap_or_default();
+        records.extend(
+            group
+                .offsets()
+                .iter()
+                .map(|(t, p, _)| records::offset_tombstone(group_id, t, p)),
+        );
         records.push(records::group_tombstone(group_id));
         Effects {
             records,
@@ -410,6 +544,7 @@ impl GroupCoordinator {
     fn drop_if_unused(&mut self, group_id: &str) {
         let unused = self.groups.get(group_id).is_some_and(|g| {
             g.state() == GroupState::Empty
+                && g.consumer().is_none()
                 && g.generation_id() == 0
                 && g.protocol_type().is_none()
                 && g.offsets().is_empty()
@@ -436,6 +571,7 @@ impl GroupCoordinator {
             records::DecodedRecord::Group { key, value } => {
                 self.apply_group_record(&key.group, value, now_ms)
             }
+            records::DecodedRecord::Consumer(record) => self.apply_consumer_record(record, now_ms),
         }
         Ok(())
     }
@@ -468,6 +604,21 @@ impl GroupCoordinator {
         }
     }
 
+    pub(crate) fn apply_consumer_record(&mut self, record: ConsumerRecord, now_ms: i64) {
+        let group_id = record.group().to_owned();
+        let config = self.config.clone();
+        let group = self
+            .groups
+            .entry(group_id.clone())
+            .or_insert_with(|| Group::new(&group_id, config, now_ms));
+        let session_timeout_ms = self.config.consumer.session_timeout_ms;
+        let consumer = group.consumer.get_or_insert_with(ConsumerGroup::default);
+        if !consumer.apply(record, session_timeout_ms, now_ms) {
+            group.consumer = None;
+            self.drop_if_unused(&group_id);
+        }
+    }
+
     pub(crate) fn apply_group_record(
         &mut self,
         group_id: &str,
@@ -493,6 +644,12 @@ impl GroupCoordinator {
         };
         self.groups.insert(group_id.to_owned(), group);
     }
+}
+
+/// Earliest timer of a group, of either protocol.
+fn deadline_of(group: &Group) -> Option<i64> {
+    let consumer = group.consumer().and_then(ConsumerGroup::next_deadline_ms);
+    group.next_deadline_ms().into_iter().chain(consumer).min()
 }
 
 fn join_error(token: RequestToken, error: ResponseError, member_id: &str) -> Effects {

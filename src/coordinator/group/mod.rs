@@ -1,4 +1,5 @@
-//! Kafka's classic consumer-group coordinator as pure logic.
+//! Kafka's consumer-group coordinator as pure logic: classic groups, and KIP-848 consumer
+//! groups in [`consumer`].
 //!
 //! Runs on the shard that owns the group's `__consumer_offsets` partition (see
 //! [`records::partition_for_group`]). Nothing here does I/O or waits: callers pass `now_ms`,
@@ -15,9 +16,11 @@
 //! - [`coordinator`]: all groups of a shard; the API the handlers call.
 //! - [`wire`]: conversions from and to the `kafka-protocol` request/response structs.
 //! - [`consumer_protocol`]: reading topic subscriptions out of consumer metadata.
+//! - [`consumer`]: KIP-848 consumer groups (ConsumerGroupHeartbeat, server-side assignors).
 
 pub mod committed;
 pub mod config;
+pub mod consumer;
 pub mod consumer_protocol;
 pub mod coordinator;
 pub mod member;

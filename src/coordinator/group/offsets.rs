@@ -8,6 +8,7 @@
 use kafka_protocol::ResponseError;
 
 use super::committed::{GroupOffsets, OffsetAndMetadata};
+use super::consumer::ConsumerGroup;
 use super::consumer_protocol;
 use super::records::{self, Record};
 use super::state::{Group, GroupState};
@@ -103,6 +104,9 @@ pub fn validate_commit(
     if group.state() == GroupState::Dead {
         return Err(ResponseError::CoordinatorNotAvailable);
     }
+    if let Some(consumer) = group.consumer() {
+        return validate_consumer_commit(consumer, generation_id, member_id);
+    }
     let names_member = generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some();
     if names_member {
         if group.is_static_member_fenced(group_instance_id, member_id) {
@@ -118,6 +122,28 @@ pub fn validate_commit(
     }
     if group.state() != GroupState::Empty {
         return Err(ResponseError::UnknownMemberId);
+    }
+    Ok(())
+}
+
+/// KIP-848's rule: a member commits with its current member epoch (STALE_MEMBER_EPOCH
+/// otherwise); an anonymous commit is accepted only while the group has no members.
+fn validate_consumer_commit(
+    consumer: &ConsumerGroup,
+    member_epoch: i32,
+    member_id: &str,
+) -> Result<(), ResponseError> {
+    if member_id.is_empty() && member_epoch < 0 {
+        return match consumer.member_count() {
+            0 => Ok(()),
+            _ => Err(ResponseError::UnknownMemberId),
+        };
+    }
+    let member = consumer
+        .member(member_id)
+        .ok_or(ResponseError::UnknownMemberId)?;
+    if member_epoch != member.member_epoch {
+        return Err(ResponseError::StaleMemberEpoch);
     }
     Ok(())
 }
@@ -267,6 +293,7 @@ pub fn delete(
 ) -> Result<(Vec<TopicErrors>, Vec<Record>), ResponseError> {
     let check_subscriptions = match group.state() {
         GroupState::Dead => return Err(ResponseError::GroupIdNotFound),
+        _ if group.consumer().is_some() => group.has_members(),
         GroupState::Empty => false,
         _ if group.protocol_type() == Some(consumer_protocol::PROTOCOL_TYPE) => true,
         _ => return Err(ResponseError::NonEmptyGroup),
@@ -304,8 +331,19 @@ pub fn delete(
 ///
 /// Offsets committed with an explicit retention time expire at their own expire timestamp.
 pub fn expire(group: &mut Group, now_ms: i64, retention_ms: i64) -> Vec<Record> {
-    let state_base = group.state_timestamp_ms();
+    let mut state_base = group.state_timestamp_ms();
+    let consumer = group
+        .consumer()
+        .map(|c| (c.member_count() == 0, c.empty_since_ms()));
     let (use_state_time, subscribed) = match (group.protocol_type(), group.state()) {
+        _ if consumer.is_some_and(|(empty, _)| empty) => {
+            state_base = consumer.map_or(state_base, |(_, since)| since);
+            (true, None)
+        }
+        _ if consumer.is_some() => match group.subscribed_topics() {
+            Some(topics) => (false, Some(topics)),
+            None => return Vec::new(),
+        },
         (Some(_), GroupState::Empty) => (true, None),
         (Some(consumer_protocol::PROTOCOL_TYPE), GroupState::Stable) => {
             match group.subscribed_topics() {

@@ -21,6 +21,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
+use super::consumer::records::{self as consumer_records, ConsumerRecord};
 use crate::protocol::byte_reader::{ByteReader, ReadError};
 use crate::protocol::varint::VarintError;
 
@@ -102,6 +103,11 @@ pub enum RecordKey {
     OffsetCommit(OffsetCommitKey),
     /// Key version 2: a group's metadata.
     GroupMetadata(GroupMetadataKey),
+    /// Key versions 3-8 and 16: a KIP-848 consumer group's records (`consumer::records`).
+    Consumer {
+        /// The group the record is about.
+        group: String,
+    },
 }
 
 /// A committed offset.
@@ -370,6 +376,10 @@ fn finish(r: &ByteReader<'_>) -> Result<(), RecordError> {
 pub fn decode_key(key: &[u8]) -> Result<RecordKey, RecordError> {
     let mut r = ByteReader::new(key);
     let version = r.i16()?;
+    if consumer_records::is_consumer_type(version) {
+        let group = consumer_records::decode(key, None)?.group().to_owned();
+        return Ok(RecordKey::Consumer { group });
+    }
     let decoded = match version {
         0 | 1 => RecordKey::OffsetCommit(OffsetCommitKey {
             group: string(&mut r)?,
@@ -495,6 +505,8 @@ pub enum DecodedRecord {
         /// The group's persisted state; `None` for a tombstone.
         value: Option<GroupMetadataValue>,
     },
+    /// A KIP-848 consumer group's record.
+    Consumer(ConsumerRecord),
 }
 
 /// Decodes a key and its (possibly null) value.
@@ -508,6 +520,9 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<DecodedRecord, 
             key,
             value: value.map(decode_group_metadata_value).transpose()?,
         },
+        RecordKey::Consumer { .. } => {
+            DecodedRecord::Consumer(consumer_records::decode(key, value)?)
+        }
     })
 }
 

@@ -20,6 +20,7 @@ use kafka_protocol::ResponseError;
 
 use super::committed::GroupOffsets;
 use super::config::GroupConfig;
+use super::consumer::ConsumerGroup;
 use super::consumer_protocol;
 use super::member::Member;
 use super::records::{GroupMetadataValue, MemberMetadataValue};
@@ -123,6 +124,9 @@ pub struct Group {
     /// The persisted group metadata is out of date; see [`Group::take_metadata_dirty`].
     metadata_dirty: bool,
     offsets: GroupOffsets,
+    /// The KIP-848 state while the group speaks the consumer protocol; then the classic
+    /// fields stay as an Empty group's.
+    pub(crate) consumer: Option<ConsumerGroup>,
 }
 
 impl Group {
@@ -147,6 +151,7 @@ impl Group {
             sync_deadline_ms: None,
             metadata_dirty: false,
             offsets: GroupOffsets::default(),
+            consumer: None,
         }
     }
 
@@ -216,6 +221,16 @@ impl Group {
         self.pending_members.contains_key(member_id)
     }
 
+    /// The KIP-848 state, when the group speaks the consumer protocol.
+    pub fn consumer(&self) -> Option<&ConsumerGroup> {
+        self.consumer.as_ref()
+    }
+
+    /// True when the group has members of either protocol (static members away included).
+    pub fn has_members(&self) -> bool {
+        !self.members.is_empty() || self.consumer.as_ref().is_some_and(|c| c.member_count() > 0)
+    }
+
     /// The group's committed offsets.
     pub fn offsets(&self) -> &GroupOffsets {
         &self.offsets
@@ -256,6 +271,9 @@ impl Group {
     /// Topics all members subscribe to, when the group speaks the "consumer" protocol and every
     /// subscription parses; `None` when unknown.
     pub fn subscribed_topics(&self) -> Option<BTreeSet<String>> {
+        if let Some(consumer) = &self.consumer {
+            return Some(consumer.subscribed_topic_names());
+        }
         if self.protocol_type.as_deref() != Some(consumer_protocol::PROTOCOL_TYPE) {
             return None;
         }

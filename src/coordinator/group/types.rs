@@ -245,6 +245,9 @@ pub struct GroupListing {
     pub group_id: String,
     /// The group's protocol type; empty for a group that only commits offsets.
     pub protocol_type: String,
-    /// Kafka's state name, as [`GroupState::as_str`](super::state::GroupState::as_str) spells it.
+    /// Kafka's state name, as [`GroupState::as_str`](super::state::GroupState::as_str) (or, for a
+    /// consumer group, `ConsumerGroupState::as_str`) spells it.
     pub state: &'static str,
+    /// ListGroups v5's group type: "classic" or "consumer".
+    pub group_type: &'static str,
 }

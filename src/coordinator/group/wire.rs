@@ -30,7 +30,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::coordinator::CLASSIC_GROUP_TYPE;
 use super::offsets::{
     CommitPartition, CommitTopic, FetchedTopic, OffsetCommit, TopicErrors, TopicPartitions,
 };
@@ -482,7 +481,7 @@ pub fn list_groups_request(req: &ListGroupsRequest) -> (Vec<String>, Vec<String>
     )
 }
 
-/// The wire response; every group is listed with group type "classic" (a v5+ field).
+/// The wire response; v5+ lists each group's type ("classic" or "consumer").
 pub fn list_groups_response(groups: &[GroupListing]) -> ListGroupsResponse {
     let mut out = ListGroupsResponse::default();
     out.groups = groups
@@ -492,7 +491,7 @@ pub fn list_groups_response(groups: &[GroupListing]) -> ListGroupsResponse {
             listed.group_id = GroupId(wire(&g.group_id));
             listed.protocol_type = wire(&g.protocol_type);
             listed.group_state = wire(g.state);
-            listed.group_type = StrBytes::from_static_str(CLASSIC_GROUP_TYPE);
+            listed.group_type = StrBytes::from_static_str(g.group_type);
             listed
         })
         .collect();
@@ -668,6 +667,7 @@ mod tests {
             group_id: "g".to_owned(),
             protocol_type: "consumer".to_owned(),
             state: "Stable",
+            group_type: "classic",
         }];
         for version in 0..=5 {
             encodes(&list_groups_response(&listing), version);

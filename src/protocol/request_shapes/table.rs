@@ -149,6 +149,12 @@ pub static DESCRIBE_CLIENT_QUOTAS: Shape = Shape { flexible_from: 1, fields: &[F
 /// AlterClientQuotas (API key 49), versions up to 1 in the schema.
 pub static ALTER_CLIENT_QUOTAS: Shape = Shape { flexible_from: 1, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// ConsumerGroupHeartbeat (API key 68), versions up to 1 in the schema.
+pub static CONSUMER_GROUP_HEARTBEAT: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (1, 32767), nullable: (1, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }] };
+
+/// ConsumerGroupDescribe (API key 69), versions up to 1 in the schema.
+pub static CONSUMER_GROUP_DESCRIBE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// The shape of API `key`'s requests, if Sluice serves it.
 pub fn shape_of(key: i16) -> Option<&'static Shape> {
     match key {
@@ -201,6 +207,8 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         51 => Some(&ALTER_USER_SCRAM_CREDENTIALS),
         48 => Some(&DESCRIBE_CLIENT_QUOTAS),
         49 => Some(&ALTER_CLIENT_QUOTAS),
+        68 => Some(&CONSUMER_GROUP_HEARTBEAT),
+        69 => Some(&CONSUMER_GROUP_DESCRIBE),
         _ => None,
     }
 }
