@@ -569,3 +569,110 @@ fn replay_rebuilds_groups_and_offsets() {
 
     assert!(loaded.replay(&[0, 1, 0], None, 0).is_err());
 }
+
+// ----- KIP-848 consumer groups at the coordinator level -----
+
+fn consumer_topics() -> super::consumer::Topics {
+    super::consumer::Topics::new([super::consumer::TopicInfo {
+        name: "t".to_owned(),
+        id: uuid::Uuid::from_bytes([1; 16]),
+        partitions: 2,
+    }])
+}
+
+fn consumer_join(member_id: &str) -> super::consumer::heartbeat::HeartbeatRequest {
+    super::consumer::heartbeat::HeartbeatRequest {
+        member_id: member_id.to_owned(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["t".to_owned()]),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_offsets_only_group_becomes_a_consumer_group_and_back() {
+    let mut c = GroupCoordinator::new(config());
+    let (errors, _) = c.commit_offsets("g", &commit(-1, "", "t", 0, 5), 0);
+    assert_eq!(errors[0].partitions[0].1, None);
+    let (response, effects) = c.consumer_heartbeat("g", &consumer_join("m"), &consumer_topics(), 0);
+    assert_eq!(response.error, None);
+    assert!(!effects.records.is_empty());
+    let listing = c.list_groups(&[], &["consumer".to_owned()]);
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing[0].group_type, "consumer");
+    assert!(c.list_groups(&[], &["classic".to_owned()]).is_empty());
+    // The offsets came along; the member commits with its epoch, a stale epoch is refused.
+    assert_eq!(c.fetch_offsets("g", None).len(), 1);
+    let (errors, _) = c.commit_offsets("g", &commit(1, "m", "t", 0, 6), 0);
+    assert_eq!(errors[0].partitions[0].1, None);
+    let (errors, _) = c.commit_offsets("g", &commit(0, "m", "t", 0, 7), 0);
+    assert_eq!(
+        errors[0].partitions[0].1,
+        Some(ResponseError::StaleMemberEpoch)
+    );
+    let (errors, _) = c.commit_offsets("g", &commit(-1, "", "t", 0, 7), 0);
+    assert_eq!(
+        errors[0].partitions[0].1,
+        Some(ResponseError::UnknownMemberId)
+    );
+    // Not deletable while the member is in; a classic join is refused.
+    let (results, _) = c.delete_groups(&["g".to_owned()], 0);
+    assert_eq!(results[0].1, Some(ResponseError::NonEmptyGroup));
+    let effects = c.join("g", join_req("", "c", &["t"]), 1, 0);
+    assert!(matches!(
+        &effects.deliveries[0].response,
+        Response::Join(j) if j.error == Some(ResponseError::InconsistentGroupProtocol)
+    ));
+    // Once the member left, a classic join turns it back into a classic group.
+    let mut leave = consumer_join("m");
+    leave.member_epoch = super::consumer::LEAVE_EPOCH;
+    c.consumer_heartbeat("g", &leave, &consumer_topics(), 0);
+    let effects = c.join("g", join_req("", "c", &["t"]), 2, 0);
+    assert!(matches!(
+        &effects.deliveries[0].response,
+        Response::Join(j) if j.error == Some(ResponseError::MemberIdRequired)
+    ));
+    assert!(c.group("g").unwrap().consumer().is_none());
+    assert_eq!(c.fetch_offsets("g", None).len(), 1);
+}
+
+#[test]
+fn a_classic_group_with_members_refuses_consumer_heartbeats() {
+    let mut c = GroupCoordinator::new(config());
+    let effects = c.join("g", join_req("", "c", &["t"]), 1, 0);
+    let member = join_member_id(&effects, 1);
+    c.join("g", join_req(&member, "c", &["t"]), 2, 0);
+    let (response, _) = c.consumer_heartbeat("g", &consumer_join("m"), &consumer_topics(), 0);
+    assert_eq!(response.error, Some(ResponseError::GroupIdNotFound));
+}
+
+#[test]
+fn consumer_groups_are_rebuilt_from_their_records() {
+    let mut c = GroupCoordinator::new(config());
+    let (_, mut effects) = c.consumer_heartbeat("g", &consumer_join("m"), &consumer_topics(), 0);
+    let (_, more) = c.commit_offsets("g", &commit(1, "m", "t", 1, 9), 0);
+    effects.records.extend(more.records);
+    let mut rebuilt = GroupCoordinator::new(config());
+    for r in &effects.records {
+        rebuilt
+            .replay(&r.key, r.value.as_deref(), 0)
+            .expect("replays");
+    }
+    let group = rebuilt.group("g").expect("group");
+    let consumer = group.consumer().expect("consumer group");
+    assert_eq!(consumer.member("m").map(|m| m.member_epoch), Some(1));
+    assert_eq!(rebuilt.fetch_offsets("g", None).len(), 1);
+    // Deleting the empty group tombstones everything; replayed, nothing is left.
+    let mut leave = consumer_join("m");
+    leave.member_epoch = super::consumer::LEAVE_EPOCH;
+    let (_, left) = c.consumer_heartbeat("g", &leave, &consumer_topics(), 0);
+    let (results, deleted) = c.delete_groups(&["g".to_owned()], 0);
+    assert_eq!(results[0].1, None);
+    for r in left.records.iter().chain(&deleted.records) {
+        rebuilt
+            .replay(&r.key, r.value.as_deref(), 0)
+            .expect("replays");
+    }
+    assert!(rebuilt.group("g").is_none());
+}
