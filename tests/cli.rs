@@ -513,7 +513,7 @@ fn groups_commit_describe_reset_and_delete() {
         .ok();
     assert_eq!(
         broker.cli(&["groups", "list"]).ok(),
-        "GROUP  PROTOCOL-TYPE  STATE\n"
+        "GROUP  TYPE  PROTOCOL-TYPE  STATE\n"
     );
 
     // Consume two as group "app": it commits offset 2 on exit.
@@ -532,7 +532,7 @@ fn groups_commit_describe_reset_and_delete() {
     assert_eq!(out, "a\nb\n");
     let out = broker.cli(&["groups", "list"]).ok();
     assert!(
-        out.starts_with("GROUP  PROTOCOL-TYPE  STATE\napp "),
+        out.starts_with("GROUP  TYPE     PROTOCOL-TYPE  STATE\napp    classic "),
         "{out}"
     );
     let out = broker.cli(&["groups", "describe", "--group", "app"]).ok();

@@ -108,10 +108,15 @@ fn list(a: ListArgs) -> Result<(), CliError> {
     match a.common.output {
         OutputFormat::Json => print_json(&groups),
         OutputFormat::Table => {
-            let mut table = Table::new(&["GROUP", "PROTOCOL-TYPE", "STATE"]);
+            let mut table = Table::new(&["GROUP", "TYPE", "PROTOCOL-TYPE", "STATE"]);
             for g in &groups {
                 let state = g.state.clone().unwrap_or_else(|| "-".into());
-                table.row(vec![g.group.clone(), g.protocol_type.clone(), state]);
+                table.row(vec![
+                    g.group.clone(),
+                    g.group_type.clone(),
+                    g.protocol_type.clone(),
+                    state,
+                ]);
             }
             table.print();
             Ok(())
@@ -135,7 +140,16 @@ struct LagRow {
 #[derive(Debug, Serialize)]
 struct GroupReport {
     group: String,
+    /// `classic` or `consumer` (KIP-848).
+    group_type: String,
     state: String,
+    /// Consumer groups: the group epoch and the target assignment's epoch, and the assignor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_epoch: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignment_epoch: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignor: Option<String>,
     coordinator: i32,
     members: Vec<MemberRow>,
     partitions: Vec<LagRow>,
@@ -148,6 +162,9 @@ struct MemberRow {
     host: String,
     client_id: String,
     assignment: BTreeMap<String, Vec<i32>>,
+    /// The member's epoch (consumer groups only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_epoch: Option<i32>,
 }
 
 fn describe(a: DescribeArgs) -> Result<(), CliError> {
@@ -161,9 +178,14 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
         ));
     }
     let rows = lag_rows(&mut client, &description, &committed)?;
+    let consumer = description.epochs.is_some();
     let report = GroupReport {
         group: description.group.clone(),
+        group_type: description.group_type.clone(),
         state: description.state.clone(),
+        group_epoch: description.epochs.map(|(group, _)| group),
+        assignment_epoch: description.epochs.map(|(_, assignment)| assignment),
+        assignor: consumer.then(|| description.protocol.clone()),
         coordinator: description.coordinator,
         members: description
             .members
@@ -173,6 +195,7 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
                 host: m.client_host.clone(),
                 client_id: m.client_id.clone(),
                 assignment: m.assignment.clone(),
+                member_epoch: m.member_epoch,
             })
             .collect(),
         partitions: rows,
@@ -254,8 +277,15 @@ fn dash(v: &Option<impl ToString>) -> String {
 }
 
 fn print_header(report: &GroupReport) {
+    let epochs = match (report.group_epoch, report.assignment_epoch) {
+        (Some(group), Some(assignment)) => format!(
+            "  Type: consumer  Epoch: {group}  Assignment epoch: {assignment}  Assignor: {}",
+            report.assignor.as_deref().unwrap_or("-")
+        ),
+        _ => String::new(),
+    };
     println!(
-        "Group: {}  State: {}  Coordinator: {}  Members: {}",
+        "Group: {}{epochs}  State: {}  Coordinator: {}  Members: {}",
         report.group,
         report.state,
         report.coordinator,
@@ -268,6 +298,7 @@ fn print_members(members: &[MemberRow]) {
         "CONSUMER-ID",
         "HOST",
         "CLIENT-ID",
+        "EPOCH",
         "#PARTITIONS",
         "ASSIGNMENT",
     ]);
@@ -285,6 +316,7 @@ fn print_members(members: &[MemberRow]) {
             m.consumer_id.clone(),
             m.host.clone(),
             m.client_id.clone(),
+            dash(&m.member_epoch),
             count.to_string(),
             dash(&Some(assignment.join(" ")).filter(|s| !s.is_empty())),
         ]);

@@ -94,6 +94,8 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// State such as `Stable` or `Empty` (ListGroups v4+); `None` when the broker sends none.
     pub state: Option<String>,
+    /// `classic` or `consumer` (KIP-848), from ListGroups v5+; `classic` from older brokers.
+    pub group_type: String,
 }
 
 /// A member of a described group with its decoded assignment.
@@ -109,6 +111,8 @@ pub struct GroupMember {
     pub client_host: String,
     /// topic -> partitions, from the consumer protocol's assignment bytes.
     pub assignment: BTreeMap<String, Vec<i32>>,
+    /// The member's epoch in a consumer-protocol group; `None` in a classic group.
+    pub member_epoch: Option<i32>,
 }
 
 /// DescribeGroups for one group.
@@ -127,6 +131,10 @@ pub struct GroupDescription {
     pub coordinator: i32,
     /// Current members; empty when no consumer is active.
     pub members: Vec<GroupMember>,
+    /// `classic` or `consumer` (KIP-848).
+    pub group_type: String,
+    /// Group epoch and target assignment epoch of a consumer-protocol group.
+    pub epochs: Option<(i32, i32)>,
 }
 
 /// Committed offsets: (topic, partition) -> offset.
@@ -357,10 +365,14 @@ impl Client {
             )?;
             for g in response.groups {
                 let state = Some(g.group_state.to_string()).filter(|s| !s.is_empty());
+                let group_type = Some(g.group_type.to_string())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "classic".to_owned());
                 let listed = ListedGroup {
                     group: g.group_id.0.to_string(),
                     protocol_type: g.protocol_type.to_string(),
                     state,
+                    group_type,
                 };
                 groups.insert(listed.group.clone(), listed);
             }
@@ -368,9 +380,13 @@ impl Client {
         Ok(groups.into_values().collect())
     }
 
-    /// DescribeGroups for one group, from its coordinator.
+    /// One group from its coordinator: ConsumerGroupDescribe for a consumer-protocol group
+    /// (member epochs, assignments by topic), DescribeGroups for a classic one.
     pub fn describe_group(&mut self, group: &str) -> Result<GroupDescription> {
         let coordinator = self.coordinator(group)?;
+        if let Some(described) = self.describe_consumer_group(coordinator, group)? {
+            return Ok(described);
+        }
         let mut request = DescribeGroupsRequest::default();
         request.groups = vec![GroupId(sb(group))];
         let response = self.broker(coordinator)?.send(&request, None)?;
@@ -394,6 +410,7 @@ impl Client {
                 client_host: m.client_host.to_string(),
                 // A non-consumer protocol (Connect, Streams' own) may not decode; show none.
                 assignment: decode_assignment(&m.member_assignment).unwrap_or_default(),
+                member_epoch: None,
             })
             .collect();
         Ok(GroupDescription {
@@ -403,7 +420,62 @@ impl Client {
             protocol: g.protocol_data.to_string(),
             coordinator,
             members,
+            group_type: "classic".to_owned(),
+            epochs: None,
         })
+    }
+
+    /// ConsumerGroupDescribe; `None` when the group is not a consumer group (or the broker
+    /// does not speak the API), so the caller asks DescribeGroups.
+    fn describe_consumer_group(
+        &mut self,
+        coordinator: i32,
+        group: &str,
+    ) -> Result<Option<GroupDescription>> {
+        let connection = self.broker(coordinator)?;
+        let mut request = ConsumerGroupDescribeRequest::default();
+        request.group_ids = vec![GroupId(sb(group))];
+        let Ok(response) = connection.send(&request, None) else {
+            return Ok(None);
+        };
+        let Some(g) = response.groups.into_iter().next() else {
+            return Ok(None);
+        };
+        if g.error_code == ResponseError::GroupIdNotFound.code() {
+            return Ok(None);
+        }
+        ClientError::check(
+            g.error_code,
+            || format!("describing group '{group}'"),
+            g.error_message.as_ref(),
+        )?;
+        let members = g
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.instance_id.map(|i| i.to_string()),
+                client_id: m.client_id.to_string(),
+                client_host: m.client_host.to_string(),
+                assignment: m
+                    .assignment
+                    .topic_partitions
+                    .into_iter()
+                    .map(|t| (t.topic_name.0.to_string(), t.partitions))
+                    .collect(),
+                member_epoch: Some(m.member_epoch),
+            })
+            .collect();
+        Ok(Some(GroupDescription {
+            group: g.group_id.0.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: "consumer".to_owned(),
+            protocol: g.assignor_name.to_string(),
+            coordinator,
+            members,
+            group_type: "consumer".to_owned(),
+            epochs: Some((g.group_epoch, g.assignment_epoch)),
+        }))
     }
 
     /// Deletes groups (they must be empty); one result per group.
