@@ -2,7 +2,8 @@
 //! this shard does not coordinate gets NOT_COORDINATOR (per group from v8). `require_stable`
 //! needs no waiting: there are no transactional offset commits yet. As in Kafka, the group
 //! needs DESCRIBE, and a topic the principal may not DESCRIBE is left out of an all-offsets
-//! answer and answered TOPIC_AUTHORIZATION_FAILED (offset -1) when named.
+//! answer and answered TOPIC_AUTHORIZATION_FAILED (offset -1) when named. From v9 a member of a
+//! KIP-848 consumer group fetches with its member epoch, checked like a commit's.
 
 use std::rc::Rc;
 
@@ -30,6 +31,7 @@ pub async fn handle(
         .map(|(group_id, topics)| {
             let result = enforce::group(shard, ctx, Operation::Describe, &group_id)
                 .and_then(|()| groups::check_coordinator(shard, &group_id))
+                .and_then(|()| check_member(shard, &request, &group_id))
                 .map(|()| {
                     let fetched = shard
                         .groups
@@ -40,6 +42,33 @@ pub async fn handle(
         })
         .collect();
     wire::offset_fetch_response(&answers, ctx.version)
+}
+
+/// v9+ (KIP-848): a member of a consumer group names itself and its epoch; a stale epoch
+/// gets STALE_MEMBER_EPOCH, an unknown member UNKNOWN_MEMBER_ID. Admin fetches name no member
+/// (epoch -1) and are not checked.
+fn check_member(
+    shard: &Shard,
+    request: &OffsetFetchRequest,
+    group_id: &str,
+) -> Result<(), ResponseError> {
+    let Some(asked) = request.groups.iter().find(|g| g.group_id.0.as_str() == group_id) else {
+        return Ok(());
+    };
+    let member_id = asked.member_id.as_ref().map(|m| m.as_str()).unwrap_or_default();
+    if asked.member_epoch < 0 && member_id.is_empty() {
+        return Ok(());
+    }
+    shard.groups.read(|c| {
+        let Some(consumer) = c.group(group_id).and_then(|g| g.consumer()) else {
+            return Ok(());
+        };
+        match consumer.member(member_id) {
+            None => Err(ResponseError::UnknownMemberId),
+            Some(m) if m.member_epoch != asked.member_epoch => Err(ResponseError::StaleMemberEpoch),
+            Some(_) => Ok(()),
+        }
+    })
 }
 
 /// Kafka's topic check of OffsetFetch: DESCRIBE on each topic. Named topics the principal may
