@@ -52,10 +52,18 @@ fn check_member(
     request: &OffsetFetchRequest,
     group_id: &str,
 ) -> Result<(), ResponseError> {
-    let Some(asked) = request.groups.iter().find(|g| g.group_id.0.as_str() == group_id) else {
+    let Some(asked) = request
+        .groups
+        .iter()
+        .find(|g| g.group_id.0.as_str() == group_id)
+    else {
         return Ok(());
     };
-    let member_id = asked.member_id.as_ref().map(|m| m.as_str()).unwrap_or_default();
+    let member_id = asked
+        .member_id
+        .as_ref()
+        .map(|m| m.as_str())
+        .unwrap_or_default();
     if asked.member_epoch < 0 && member_id.is_empty() {
         return Ok(());
     }

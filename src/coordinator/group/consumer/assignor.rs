@@ -43,14 +43,19 @@ pub fn assign(
     }
 }
 
+/// Every member with nothing assigned.
+fn empty(members: &BTreeMap<String, MemberSpec>) -> BTreeMap<String, Assignment> {
+    members
+        .keys()
+        .map(|m| (m.clone(), Assignment::new()))
+        .collect()
+}
+
 fn range(
     members: &BTreeMap<String, MemberSpec>,
     topics: &BTreeMap<Uuid, i32>,
 ) -> BTreeMap<String, Assignment> {
-    let mut out: BTreeMap<String, Assignment> = members
-        .keys()
-        .map(|m| (m.clone(), Assignment::new()))
-        .collect();
+    let mut out = empty(members);
     for (&topic, &count) in topics {
         let subscribed: Vec<&String> = members
             .iter()
@@ -81,10 +86,7 @@ fn uniform(
     members: &BTreeMap<String, MemberSpec>,
     topics: &BTreeMap<Uuid, i32>,
 ) -> BTreeMap<String, Assignment> {
-    let mut out: BTreeMap<String, Assignment> = members
-        .keys()
-        .map(|m| (m.clone(), Assignment::new()))
-        .collect();
+    let mut out = empty(members);
     // Every partition some member subscribes to.
     let wanted: Vec<(Uuid, i32)> = topics
         .iter()

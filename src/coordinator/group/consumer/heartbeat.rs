@@ -261,25 +261,12 @@ impl ConsumerGroup {
                 format!("group {group_id} has {} members", self.members.len()),
             ));
         }
-        let member = ConsumerMember {
-            member_id: member_id.clone(),
-            instance_id: req.instance_id.clone(),
-            rack_id: None,
-            client_id: req.client_id.clone(),
-            client_host: req.client_host.clone(),
-            subscribed_topic_names: Vec::new(),
-            subscribed_topic_regex: None,
-            rebalance_timeout_ms: req.rebalance_timeout_ms,
-            server_assignor: None,
-            member_epoch: 0,
-            previous_member_epoch: 0,
-            state: MemberState::Stable,
-            assigned: Assignment::new(),
-            pending_revocation: Assignment::new(),
-            session_deadline_ms: now_ms + i64::from(config.session_timeout_ms),
-            revocation_deadline_ms: None,
-            left_temporarily: false,
-        };
+        let mut member =
+            ConsumerMember::new(&member_id, now_ms + i64::from(config.session_timeout_ms));
+        member.instance_id.clone_from(&req.instance_id);
+        member.client_id.clone_from(&req.client_id);
+        member.client_host.clone_from(&req.client_host);
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
         if let Some(instance) = &req.instance_id {
             self.static_members
                 .insert(instance.clone(), member_id.clone());

@@ -177,6 +177,29 @@ pub struct ConsumerMember {
 }
 
 impl ConsumerMember {
+    /// A member with nothing yet: no subscription, epoch 0, no partitions.
+    pub fn new(member_id: &str, session_deadline_ms: i64) -> Self {
+        Self {
+            member_id: member_id.to_owned(),
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            rebalance_timeout_ms: 0,
+            server_assignor: None,
+            member_epoch: 0,
+            previous_member_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            session_deadline_ms,
+            revocation_deadline_ms: None,
+            left_temporarily: false,
+        }
+    }
+
     /// Every partition the member holds: assigned and still to be revoked.
     pub fn holds(&self, topic: Uuid, partition: i32) -> bool {
         contains(&self.assigned, topic, partition)

@@ -6,7 +6,7 @@
 //! Runs on the shard that loads the `__consumer_offsets` partition.
 
 use super::records::{ConsumerRecord, CurrentAssignment, MemberMetadata};
-use super::{Assignment, ConsumerGroup, ConsumerMember, MemberState};
+use super::{ConsumerGroup, ConsumerMember, MemberState};
 
 impl ConsumerGroup {
     /// Applies one record about this group. Returns false when the record deleted the group
@@ -49,25 +49,7 @@ impl ConsumerGroup {
     fn member_entry(&mut self, member_id: &str, deadline: i64) -> &mut ConsumerMember {
         self.members
             .entry(member_id.to_owned())
-            .or_insert_with(|| ConsumerMember {
-                member_id: member_id.to_owned(),
-                instance_id: None,
-                rack_id: None,
-                client_id: String::new(),
-                client_host: String::new(),
-                subscribed_topic_names: Vec::new(),
-                subscribed_topic_regex: None,
-                rebalance_timeout_ms: 0,
-                server_assignor: None,
-                member_epoch: 0,
-                previous_member_epoch: 0,
-                state: MemberState::Stable,
-                assigned: Assignment::new(),
-                pending_revocation: Assignment::new(),
-                session_deadline_ms: deadline,
-                revocation_deadline_ms: None,
-                left_temporarily: false,
-            })
+            .or_insert_with(|| ConsumerMember::new(member_id, deadline))
     }
 
     fn apply_member(&mut self, member_id: &str, meta: MemberMetadata, deadline: i64) {
