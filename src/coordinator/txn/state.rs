@@ -240,6 +240,15 @@ impl TxnCoordinator {
         })
     }
 
+    /// Whether the producer of `transactional_id` has used up its epochs, so that ending its
+    /// transaction under version 2 needs a new producer id (allocated before the call in a
+    /// cluster, where ids come from the quorum).
+    pub fn epoch_exhausted(&self, transactional_id: &str) -> bool {
+        self.txns
+            .get(transactional_id)
+            .is_some_and(|m| m.producer_epoch >= MAX_EPOCH)
+    }
+
     /// Checks that (producer_id, epoch) is the current producer of `transactional_id`.
     fn current(
         &mut self,
