@@ -223,7 +223,9 @@ fn committed_values(bootstrap: &str, topic: &str, partition: i32) -> Vec<String>
     loop {
         assert!(Instant::now() < deadline, "no end of {topic}/{partition}");
         match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into()),
+            Some(Ok(m)) => {
+                values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into())
+            }
             Some(Err(KafkaError::PartitionEOF(_))) => return values,
             Some(Err(e)) => panic!("consume {topic}/{partition}: {e}"),
             None => {}
@@ -276,7 +278,11 @@ fn version_2_transactions_add_partitions_by_producing_and_bump_the_epoch() {
         (0, pid, e1),
         "a retried EndTxn is answered with the same ids"
     );
-    assert_eq!(latest(p0, txn.topic, 0, 1), 2, "committed: LSO past the marker");
+    assert_eq!(
+        latest(p0, txn.topic, 0, 1),
+        2,
+        "committed: LSO past the marker"
+    );
     assert_eq!(latest(p1, txn.topic, 1, 1), 2);
 
     // A zombie of transaction 1 (old epoch) may not write, on either path.
@@ -322,7 +328,15 @@ fn version_2_transactions_add_partitions_by_producing_and_bump_the_epoch() {
 
     // v13 with an id no topic has.
     assert_eq!(
-        produce(p0, &txn, 13, uuid::Uuid::from_u128(7), 0, batch(pid, e2 + 1, b"x")).0,
+        produce(
+            p0,
+            &txn,
+            13,
+            uuid::Uuid::from_u128(7),
+            0,
+            batch(pid, e2 + 1, b"x")
+        )
+        .0,
         UNKNOWN_TOPIC_ID
     );
 }
@@ -425,7 +439,10 @@ fn txn_offset_commit_v5_adds_the_group_partition_itself() {
         if fetched.topics[0].partitions[0].committed_offset == 42 {
             break;
         }
-        assert!(Instant::now() < deadline, "offset not committed: {fetched:?}");
+        assert!(
+            Instant::now() < deadline,
+            "offset not committed: {fetched:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The old epoch is fenced at the transaction coordinator.

@@ -569,8 +569,8 @@ fn add_to(
     if matches!(meta.status, TxnStatus::Dead | TxnStatus::PrepareEpochFence) {
         return Err(TxnError::InvalidTxnState);
     }
-    let already = meta.status == TxnStatus::Ongoing
-        && partitions.iter().all(|p| meta.partitions.contains(p));
+    let already =
+        meta.status == TxnStatus::Ongoing && partitions.iter().all(|p| meta.partitions.contains(p));
     if already {
         return Ok(None);
     }

@@ -293,8 +293,11 @@ fn load(c: &mut TxnCoordinator, id: &str, pid: i64, epoch: i16, status: TxnStatu
         timed_out_epoch: None,
         tv2: Default::default(),
     };
-    c.replay(&records::encode_key(id), Some(&records::encode_value(&meta)))
-        .expect("replays");
+    c.replay(
+        &records::encode_key(id),
+        Some(&records::encode_value(&meta)),
+    )
+    .expect("replays");
 }
 
 #[test]
@@ -309,7 +312,11 @@ fn v2_end_bumps_the_epoch_and_markers_carry_it() {
         .expect("commit accepted");
     assert_eq!((ended.producer_id, ended.producer_epoch), (pid, epoch + 1));
     let (_, job) = ended.work.expect("a transaction was open");
-    assert_eq!(job.producer_epoch, epoch + 1, "markers carry the bumped epoch");
+    assert_eq!(
+        job.producer_epoch,
+        epoch + 1,
+        "markers carry the bumped epoch"
+    );
     assert_eq!(job.partitions, parts(&[("a", 0)]));
     // While the markers are written: a retry (the old epoch) waits, the old epoch may not
     // begin anything, and the new one must wait too.
@@ -323,9 +330,14 @@ fn v2_end_bumps_the_epoch_and_markers_carry_it() {
     );
     assert!(c.complete("t", 4).is_some());
     // A retry after completion is answered with the ids to continue with; nothing to do.
-    let retried = c.end_txn_v2("t", pid, epoch, true, 5, || None).expect("retry");
+    let retried = c
+        .end_txn_v2("t", pid, epoch, true, 5, || None)
+        .expect("retry");
     assert_eq!(retried.work, None);
-    assert_eq!((retried.producer_id, retried.producer_epoch), (pid, epoch + 1));
+    assert_eq!(
+        (retried.producer_id, retried.producer_epoch),
+        (pid, epoch + 1)
+    );
     // The opposite outcome for the old epoch is refused, and the old epoch is fenced.
     assert_eq!(
         c.end_txn_v2("t", pid, epoch, false, 5, || None),
