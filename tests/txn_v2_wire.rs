@@ -14,9 +14,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Broker, call};
+use common::call;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::txn_offset_commit_request::{
@@ -29,8 +28,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use sluice::protocol::record_batch::{ATTR_TRANSACTIONAL, BatchBuilder};
-use sluice::protocol::records::{Record, encode_record};
+use sluice::protocol::record_batch::ATTR_TRANSACTIONAL;
 
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const INVALID_TXN_STATE: i16 = 48;
@@ -50,49 +48,7 @@ fn str(s: &str) -> StrBytes {
 /// A transactional batch of one record, first sequence 0 (each test batch is the first of its
 /// epoch on its partition).
 fn batch(producer_id: i64, epoch: i16, value: &[u8]) -> Bytes {
-    let mut section = Vec::new();
-    encode_record(
-        &mut section,
-        &Record {
-            attributes: 0,
-            timestamp_delta: 0,
-            offset_delta: 0,
-            key: Some(b"k".to_vec()),
-            value: Some(value.to_vec()),
-            headers: Vec::new(),
-        },
-    );
-    Bytes::from(
-        BatchBuilder {
-            attributes: ATTR_TRANSACTIONAL,
-            producer_id,
-            producer_epoch: epoch,
-            base_sequence: 0,
-            record_count: 1,
-            ..BatchBuilder::default()
-        }
-        .build(&section),
-    )
-}
-
-/// (leader port, topic id) of `partition`.
-fn leader_and_id(broker: &Broker, topic: &str, partition: i32) -> (u16, uuid::Uuid) {
-    let mut request = MetadataRequest::default();
-    let mut t = metadata_request::MetadataRequestTopic::default();
-    t.name = Some(TopicName(str(topic)));
-    request.topics = Some(vec![t]);
-    let response = call(broker.base_port(), request, 12);
-    let leader = response.topics[0]
-        .partitions
-        .iter()
-        .find(|p| p.partition_index == partition)
-        .expect("partition listed")
-        .leader_id
-        .0;
-    (
-        broker.shard_port((leader % 1000) as u16),
-        response.topics[0].topic_id,
-    )
+    broker_common::producer_batch(producer_id, epoch, ATTR_TRANSACTIONAL, b"k", value)
 }
 
 /// Produces `records` to `partition` in `version`; v13 names the topic by `topic_id`.
@@ -127,15 +83,6 @@ fn produce(
     }
     let p = &t.partition_responses[0];
     (p.error_code, p.base_offset)
-}
-
-fn coordinator_port(broker: &Broker, key: &str, key_type: i8) -> u16 {
-    let mut find = FindCoordinatorRequest::default();
-    find.key = str(key);
-    find.key_type = key_type;
-    let found = call(broker.base_port(), find, 3);
-    assert_eq!(found.error_code, 0);
-    found.port as u16
 }
 
 fn init(coordinator: u16, txn: &Txn<'_>) -> (i64, i16) {
@@ -189,20 +136,6 @@ fn txn_partitions(coordinator: u16, txn: &Txn<'_>) -> Vec<(String, i32)> {
     out
 }
 
-fn latest(port: u16, topic: &str, partition: i32, isolation_level: i8) -> i64 {
-    let mut p = ListOffsetsPartition::default();
-    p.partition_index = partition;
-    p.timestamp = -1;
-    let mut t = ListOffsetsTopic::default();
-    t.name = TopicName(str(topic));
-    t.partitions = vec![p];
-    let mut request = ListOffsetsRequest::default();
-    request.replica_id = BrokerId(-1);
-    request.isolation_level = isolation_level;
-    request.topics = vec![t];
-    call(port, request, 5).topics[0].partitions[0].offset
-}
-
 /// Every value a read_committed consumer (librdkafka) reads from `partition`, to its end.
 fn committed_values(bootstrap: &str, topic: &str, partition: i32) -> Vec<String> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -241,9 +174,9 @@ fn version_2_transactions_add_partitions_by_producing_and_bump_the_epoch() {
         topic: "tv2-data",
     };
     broker_common::create_topic(&broker.bootstrap(), txn.topic, 2);
-    let coordinator = coordinator_port(&broker, txn.id, 1);
-    let (p0, id) = leader_and_id(&broker, txn.topic, 0);
-    let (p1, _) = leader_and_id(&broker, txn.topic, 1);
+    let coordinator = broker_common::coordinator_port(&broker, txn.id, 1);
+    let (p0, id) = broker_common::partition_leader(&broker, txn.topic, 0);
+    let (p1, _) = broker_common::partition_leader(&broker, txn.topic, 1);
     assert_ne!(p0, p1, "the partitions live on different shards");
     let (pid, e0) = init(coordinator, &txn);
 
@@ -262,7 +195,7 @@ fn version_2_transactions_add_partitions_by_producing_and_bump_the_epoch() {
         vec![(txn.topic.to_string(), 0), (txn.topic.to_string(), 1)]
     );
     assert_eq!(
-        latest(p0, txn.topic, 0, 1),
+        broker_common::latest_offset(p0, txn.topic, 0, 1),
         0,
         "open: the LSO holds at the transaction"
     );
@@ -279,11 +212,11 @@ fn version_2_transactions_add_partitions_by_producing_and_bump_the_epoch() {
         "a retried EndTxn is answered with the same ids"
     );
     assert_eq!(
-        latest(p0, txn.topic, 0, 1),
+        broker_common::latest_offset(p0, txn.topic, 0, 1),
         2,
         "committed: LSO past the marker"
     );
-    assert_eq!(latest(p1, txn.topic, 1, 1), 2);
+    assert_eq!(broker_common::latest_offset(p1, txn.topic, 1, 1), 2);
 
     // A zombie of transaction 1 (old epoch) may not write, on either path.
     assert_eq!(
@@ -349,8 +282,8 @@ fn version_1_transactions_beside_version_2_are_unchanged() {
         topic: "tv1-data",
     };
     broker_common::create_topic(&broker.bootstrap(), txn.topic, 1);
-    let coordinator = coordinator_port(&broker, txn.id, 1);
-    let (leader, id) = leader_and_id(&broker, txn.topic, 0);
+    let coordinator = broker_common::coordinator_port(&broker, txn.id, 1);
+    let (leader, id) = broker_common::partition_leader(&broker, txn.topic, 0);
     let (pid, epoch) = init(coordinator, &txn);
 
     // Produce v11 (version 1) is only verified: a partition never added is refused.
@@ -397,8 +330,8 @@ fn txn_offset_commit_v5_adds_the_group_partition_itself() {
     };
     let group = "tv2-offsets-group";
     broker_common::create_topic(&broker.bootstrap(), txn.topic, 1);
-    let coordinator = coordinator_port(&broker, txn.id, 1);
-    let group_coordinator = coordinator_port(&broker, group, 0);
+    let coordinator = broker_common::coordinator_port(&broker, txn.id, 1);
+    let group_coordinator = broker_common::coordinator_port(&broker, group, 0);
     let (pid, epoch) = init(coordinator, &txn);
 
     let commit = |producer_epoch: i16| {

@@ -98,17 +98,9 @@ async fn end(shard: &Shard, version: i16, request: &EndTxnRequest) -> Result<(),
 async fn end_v2(shard: &Shard, request: &EndTxnRequest) -> Result<(i64, i16), ResponseError> {
     let id = request.transactional_id.as_str();
     txns::check_coordinator(shard, id)?;
-    // An exhausted epoch needs a new producer id; in a cluster it comes from the quorum
-    // (async), so it is fetched before the coordinator's synchronous call.
-    let from_quorum = if shard.cluster.is_clustered() && shard.txns.read(|c| c.epoch_exhausted(id))
-    {
-        Some(
-            shard
-                .cluster
-                .propose_producer_id()
-                .await
-                .map_err(|e| e.kafka_error())?,
-        )
+    // Only an exhausted epoch needs a new producer id.
+    let from_quorum = if shard.txns.read(|c| c.epoch_exhausted(id)) {
+        txns::producer_id_from_quorum(shard).await?
     } else {
         None
     };

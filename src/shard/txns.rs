@@ -224,6 +224,17 @@ pub fn check_coordinator(shard: &Shard, transactional_id: &str) -> Result<(), Re
     }
 }
 
+/// In a cluster, a fresh producer id from the quorum (async), fetched before a coordinator's
+/// synchronous call that may need one; `None` on a single node, whose ids are allocated
+/// within the call.
+pub async fn producer_id_from_quorum(shard: &Shard) -> Result<Option<i64>, ResponseError> {
+    if !shard.cluster.is_clustered() {
+        return Ok(None);
+    }
+    let id = shard.cluster.propose_producer_id().await;
+    id.map(Some).map_err(|e| e.kafka_error())
+}
+
 /// Appends one coordinator record to the id's `__transaction_state` partition.
 pub async fn persist(shard: &Shard, record: TxnRecord) -> Result<(), ResponseError> {
     let stored = persist_inner(shard, record).await;
