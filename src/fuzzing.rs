@@ -287,6 +287,7 @@ fn coordinator_seeds() -> Vec<Vec<u8>> {
         last_update_ms: 1,
         start_ms: 1,
         timed_out_epoch: None,
+        tv2: Default::default(),
     };
     out.push(with_split(
         &crate::coordinator::txn::records::encode_key("txn"),

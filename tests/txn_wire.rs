@@ -15,15 +15,13 @@ use bytes::Bytes;
 use common::{Broker, call};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use sluice::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, BatchBuilder};
-use sluice::protocol::records::{Record, encode_record};
+use sluice::protocol::record_batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL};
 
 const TOPIC: &str = "wire-txn";
 const TXN_ID: &str = "wire-tx";
@@ -34,45 +32,20 @@ const PRODUCER_FENCED: i16 = 90;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
 fn leader_port(broker: &Broker, partition: i32) -> u16 {
-    let mut request = MetadataRequest::default();
-    let mut topic = metadata_request::MetadataRequestTopic::default();
-    topic.name = Some(TopicName(StrBytes::from_static_str(TOPIC)));
-    request.topics = Some(vec![topic]);
-    let response = call(broker.base_port(), request, 9);
-    let leader = response.topics[0]
-        .partitions
-        .iter()
-        .find(|p| p.partition_index == partition)
-        .expect("partition listed")
-        .leader_id
-        .0;
-    broker.shard_port((leader % 1000) as u16)
+    broker_common::partition_leader(broker, TOPIC, partition).0
 }
 
 fn batch(producer_id: i64, epoch: i16, attributes: i16, key: &[u8], value: &[u8]) -> Bytes {
-    let mut section = Vec::new();
-    encode_record(
-        &mut section,
-        &Record {
-            attributes: 0,
-            timestamp_delta: 0,
-            offset_delta: 0,
-            key: Some(key.to_vec()),
-            value: Some(value.to_vec()),
-            headers: Vec::new(),
-        },
-    );
-    Bytes::from(
-        BatchBuilder {
-            attributes,
-            producer_id,
-            producer_epoch: epoch,
-            base_sequence: 0,
-            record_count: 1,
-            ..BatchBuilder::default()
-        }
-        .build(&section),
-    )
+    broker_common::producer_batch(producer_id, epoch, attributes, key, value)
+}
+
+fn latest(port: u16, index: i32, isolation_level: i8) -> i64 {
+    broker_common::latest_offset(port, TOPIC, index, isolation_level)
+}
+
+/// The coordinator shard's port for [`TXN_ID`].
+fn txn_coordinator_port(broker: &Broker) -> u16 {
+    broker_common::coordinator_port(broker, TXN_ID, 1)
 }
 
 fn produce(port: u16, records: Bytes) -> (i16, i64) {
@@ -90,20 +63,6 @@ fn produce(port: u16, records: Bytes) -> (i16, i64) {
     let response = call(port, request, 8);
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
-}
-
-fn latest(port: u16, index: i32, isolation_level: i8) -> i64 {
-    let mut partition = ListOffsetsPartition::default();
-    partition.partition_index = index;
-    partition.timestamp = -1;
-    let mut topic = ListOffsetsTopic::default();
-    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
-    topic.partitions = vec![partition];
-    let mut request = ListOffsetsRequest::default();
-    request.replica_id = BrokerId(-1);
-    request.isolation_level = isolation_level;
-    request.topics = vec![topic];
-    call(port, request, 5).topics[0].partitions[0].offset
 }
 
 fn describe_txn(port: u16) -> describe_transactions_response::TransactionState {
@@ -266,16 +225,6 @@ fn add_partitions(
     t.partitions = partitions;
     add.v3_and_below_topics = vec![t];
     call(coordinator, add, 3)
-}
-
-/// The coordinator shard's port for [`TXN_ID`].
-fn txn_coordinator_port(broker: &Broker) -> u16 {
-    let mut find = FindCoordinatorRequest::default();
-    find.key = StrBytes::from_static_str(TXN_ID);
-    find.key_type = 1;
-    let found = call(broker.base_port(), find, 3);
-    assert_eq!(found.error_code, 0);
-    found.port as u16
 }
 
 /// The producers DescribeProducers lists on partition 0: (producer id, last timestamp).

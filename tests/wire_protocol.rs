@@ -173,6 +173,27 @@ fn kcat_api_versions_v3_response_is_canonical() {
     assert!(!body.has_remaining(), "trailing bytes after v3 response");
     assert_eq!(response.error_code, NONE);
     assert!(response.unknown_tagged_fields.is_empty());
+    // The features Kafka 4.1 clients read: transaction.version 2 (KIP-890 part 2) and
+    // group.version 1 (KIP-848), supported and finalized, under a non-negative epoch.
+    let finalized = |name: &str| {
+        response
+            .finalized_features
+            .iter()
+            .find(|f| f.name.as_str() == name)
+            .map(|f| (f.min_version_level, f.max_version_level))
+    };
+    let supported = |name: &str| {
+        response
+            .supported_features
+            .iter()
+            .find(|f| f.name.as_str() == name)
+            .map(|f| (f.min_version, f.max_version))
+    };
+    assert_eq!(finalized("transaction.version"), Some((2, 2)));
+    assert_eq!(supported("transaction.version"), Some((0, 2)));
+    assert_eq!(finalized("group.version"), Some((1, 1)));
+    assert_eq!(supported("group.version"), Some((0, 1)));
+    assert!(response.finalized_features_epoch >= 0);
     // Old librdkafka (kcat) fails on default-valued tagged fields, so the broker must write
     // exactly the canonical encoding, in which defaults are omitted.
     let mut canonical = BytesMut::new();

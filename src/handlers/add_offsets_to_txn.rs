@@ -1,4 +1,4 @@
-//! AddOffsetsToTxn (key 25), v0-v3: the producer will commit a group's offsets in its
+//! AddOffsetsToTxn (key 25), v0-v4: the producer will commit a group's offsets in its
 //! transaction. The coordinator adds the group's `__consumer_offsets` partition to the
 //! transaction, so EndTxn writes a marker there too and the offsets become visible (or are
 //! dropped) with the transaction.
@@ -13,9 +13,10 @@ use crate::handlers::request::RequestContext;
 use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
 use crate::shard::{Shard, txns};
 
-/// Versions served, as for AddPartitionsToTxn and EndTxn: v4, which the protocol crate has, is not
-/// offered.
-pub const VERSIONS: (i16, i16) = (0, 3);
+/// Versions served. v4 only lets the client receive TRANSACTION_ABORTABLE (never sent here);
+/// transaction version 2 producers do not send this request (TxnOffsetCommit v5 adds the
+/// group's partition itself).
+pub const VERSIONS: (i16, i16) = (0, 4);
 
 const FENCED_SINCE: i16 = 2;
 

@@ -9,6 +9,11 @@
 //! asks, before it appends a producer's first transactional batch, whether the partition is
 //! in that producer's open transaction (per-partition INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH
 //! or PRODUCER_FENCED otherwise). Clients keep to v0-v3, as Kafka's do.
+//!
+//! v5 is the same request from a partition leader serving a transaction version 2 producer
+//! (KIP-890 part 2): without `verify_only` it adds the partitions the producer wrote to
+//! (`TxnCoordinator::add_partitions_implicitly`), beginning its next transaction if none is
+//! open. v5 also lets the caller receive TRANSACTION_ABORTABLE, which is never sent here.
 
 use std::rc::Rc;
 
@@ -26,8 +31,9 @@ use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::shard::txns;
 
-/// v4 is for brokers (batched transactions, verification); v5 is not implemented.
-pub const VERSIONS: (i16, i16) = (0, 4);
+/// v4 and v5 are for brokers (batched transactions, verification; v5 adds for transaction
+/// version 2 producers).
+pub const VERSIONS: (i16, i16) = (0, 5);
 
 /// The first version with batched transactions (and `verify_only`).
 const BATCHED_SINCE: i16 = 4;
@@ -181,9 +187,12 @@ async fn add(
 ) -> Result<(), ResponseError> {
     let id = producer.transactional_id;
     txns::check_coordinator(shard, id)?;
-    let record = shard
-        .txns
-        .call(|c| c.add_partitions(id, producer.id, producer.epoch, wanted, crate::now_ms()));
+    let implicit = version >= txns::IMPLICIT_ADD_VERSION;
+    let (pid, epoch, now) = (producer.id, producer.epoch, crate::now_ms());
+    let record = shard.txns.call(|c| match implicit {
+        true => c.add_partitions_implicitly(id, pid, epoch, wanted, now),
+        false => c.add_partitions(id, pid, epoch, wanted, now),
+    });
     match record.map_err(|e| txns::error_code(e, version, FENCED_SINCE))? {
         Some(record) => txns::persist(shard, record).await,
         None => Ok(()),

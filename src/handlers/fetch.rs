@@ -35,9 +35,11 @@ use crate::shard::replication::throttle;
 use crate::shard::{PartitionError, Shard};
 use crate::storage::log::{Partition, ReadError};
 
-/// Versions served: v4 is the oldest version the protocol crate has; v18, which it has, is not
-/// offered.
-pub const VERSIONS: (i16, i16) = (4, 17);
+/// Versions served: v4 is the oldest version the protocol crate has. v18 adds only a follower's
+/// high watermark (a tagged request field, KIP-1166), with which Kafka's leader may answer a
+/// follower early; this leader already answers a follower at once when it has a high
+/// watermark the follower was not sent, so the field is read and not needed.
+pub const VERSIONS: (i16, i16) = (4, 18);
 
 /// Longest long-poll a client can ask for; bounds how long a request holds a connection.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);

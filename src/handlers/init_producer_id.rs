@@ -78,19 +78,8 @@ async fn transactional(
     txns::check_coordinator(shard, transactional_id)?;
     let expected =
         (request.producer_id.0 >= 0).then_some((request.producer_id.0, request.producer_epoch));
-    // In a cluster a fresh id comes from the quorum (async), so it is fetched before the
-    // coordinator's synchronous call; unused when the coordinator bumps an existing producer.
-    let from_quorum = if shard.cluster.is_clustered() {
-        Some(
-            shard
-                .cluster
-                .propose_producer_id()
-                .await
-                .map_err(|e| e.kafka_error())?,
-        )
-    } else {
-        None
-    };
+    // Unused when the coordinator bumps an existing producer.
+    let from_quorum = txns::producer_id_from_quorum(shard).await?;
     // At most two rounds: abort the fenced producer's transaction, then initialise.
     for _ in 0..2 {
         let outcome = shard.txns.call(|c| {

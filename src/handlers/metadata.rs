@@ -22,8 +22,9 @@ use crate::metadata::brokers::{advertised_brokers, controller_broker};
 use crate::metadata::{MetadataError, TopicMeta, validate_topic_name};
 use crate::shard::Shard;
 
-/// Versions served: v13, which the protocol crate has, is not offered.
-pub const VERSIONS: (i16, i16) = (0, 12);
+/// Versions served. v13 adds only a top-level error code (REBOOTSTRAP_REQUIRED, KIP-1102),
+/// which this broker never needs to send: it is always 0.
+pub const VERSIONS: (i16, i16) = (0, 13);
 
 /// Every shard as a broker and the asked topics (all when `topics` is null, or empty in v0) with
 /// each partition's owning shard as leader, replica and ISR; unknown topics are auto-created

@@ -8,7 +8,11 @@
 //! A producer's first transactional batch on a partition is checked with its transaction
 //! coordinator (through the mailbox if another shard of this node holds it, with
 //! AddPartitionsToTxn v4 `verify_only` if another node does): the partition must have been
-//! added to the open transaction of that producer id and epoch.
+//! added to the open transaction of that producer id and epoch. From v12 (KIP-890 part 2,
+//! transaction version 2) a partition not yet in the transaction is added to it instead,
+//! through the same channel, as Kafka's partition leader does for such producers.
+//! v13 names topics by id (KIP-516): each topic's id is looked up once per request in the
+//! shard's copy of the metadata, and an unknown id is answered UNKNOWN_TOPIC_ID.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -31,7 +35,15 @@ use crate::storage::recompress::recompress;
 use crate::storage::validate::validate_produce;
 
 /// v0-v2 are framed by `produce_legacy`; the records must be RecordBatch v2 in every version.
-pub const VERSIONS: (i16, i16) = (0, 12);
+/// v12 is v11 for a producer using transaction version 2; v13 names topics by id.
+pub const VERSIONS: (i16, i16) = (0, 13);
+
+/// The first version whose transactional producers add partitions by producing to them
+/// (KIP-890 part 2): Kafka's clients use v12+ in a transaction only with transaction version 2.
+const IMPLICIT_ADD_SINCE: i16 = 12;
+
+/// The first version naming topics by id (KIP-516).
+const TOPIC_IDS_SINCE: i16 = 13;
 
 const ACKS_ALL: i16 = -1;
 
@@ -89,15 +101,18 @@ pub async fn handle(
         let mut out = TopicProduceResponse::default();
         out.name = topic.name.clone();
         out.topic_id = topic.topic_id;
-        let denied = if txn_denied {
+        // v13: one lookup per topic, outside the per-partition path.
+        let by_id = (ctx.version >= TOPIC_IDS_SINCE).then(|| shard.topic_by_id(topic.topic_id));
+        let name: &str = match &by_id {
+            Some(Some(meta)) => &meta.name,
+            _ => &topic.name.0,
+        };
+        let denied = if matches!(by_id, Some(None)) {
+            // Kafka answers an unknown id before authorizing: there is no name to authorize.
+            Some(ResponseError::UnknownTopicId)
+        } else if txn_denied {
             Some(ResponseError::TransactionalIdAuthorizationFailed)
-        } else if !enforce::allowed(
-            shard,
-            ctx,
-            Operation::Write,
-            ResourceType::Topic,
-            &topic.name.0,
-        ) {
+        } else if !enforce::allowed(shard, ctx, Operation::Write, ResourceType::Topic, name) {
             Some(ResponseError::TopicAuthorizationFailed)
         } else {
             None
@@ -110,7 +125,7 @@ pub async fn handle(
                     version: ctx.version,
                     acks,
                     transactional_id: request.transactional_id.as_ref().map(|t| t.as_str()),
-                    topic: &topic.name.0,
+                    topic: name,
                     index: data.index,
                 };
                 let (result, waiting) = produce_partition(shard, &target, data.records).await;
@@ -350,7 +365,8 @@ fn refused(target: &Target<'_>, e: &AppendError) -> PartitionProduceResponse {
 
 /// The first transactional batch of a producer on this partition: its coordinator must
 /// know the partition is in the producer's open transaction (once per transaction and
-/// partition; later batches find the transaction open here already).
+/// partition; later batches find the transaction open here already). From v12 the
+/// coordinator adds it instead (transaction version 2).
 async fn verify_transactional(
     shard: &Shard,
     target: &Target<'_>,
@@ -361,8 +377,15 @@ async fn verify_transactional(
         return Err(ResponseError::InvalidTxnState);
     };
     let partition = (target.topic.to_owned(), target.index);
-    crate::shard::txns::verify_partition(shard, transactional_id, producer_id, epoch, partition)
-        .await
+    let add = target.version >= IMPLICIT_ADD_SINCE;
+    crate::shard::txns::verify_partition(
+        shard,
+        transactional_id,
+        (producer_id, epoch),
+        partition,
+        add,
+    )
+    .await
 }
 
 /// Test-only planted bug, compiled into debug builds only (release builds never read the

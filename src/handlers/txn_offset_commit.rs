@@ -1,8 +1,14 @@
-//! TxnOffsetCommit (key 28), v0-v3: offsets a transactional producer commits for a group
+//! TxnOffsetCommit (key 28), v0-v5: offsets a transactional producer commits for a group
 //! (consume-transform-produce). Sent to the group's coordinator shard, stored in the group's
 //! `__consumer_offsets` partition as a transactional batch of the producer, and held aside
 //! until the transaction's marker reaches that partition: a COMMIT makes them the group's
 //! committed offsets, an ABORT drops them.
+//!
+//! v4 only lets the client receive TRANSACTION_ABORTABLE (never sent here). v5 is transaction
+//! version 2 (KIP-890 part 2): the producer sends no AddOffsetsToTxn, so before storing the
+//! offsets the group coordinator adds the group's `__consumer_offsets` partition to the
+//! producer's transaction through the transaction coordinator (as a partition leader does for
+//! a produce), which also checks the producer's epoch. Below v5 nothing changes.
 
 use std::rc::Rc;
 
@@ -16,11 +22,14 @@ use crate::acl::{Operation, enforce};
 use crate::coordinator::group::records::{OffsetCommitKey, OffsetCommitValue, Record};
 use crate::handlers::request::RequestContext;
 use crate::shard::offsets_log::{self, OFFSETS_TOPIC};
-use crate::shard::{Shard, groups};
+use crate::shard::{Shard, groups, txns};
 use crate::storage::log::{FlushWait, validate_batches};
 
-/// Versions served: v4 and v5, which the protocol crate has, are not offered.
-pub const VERSIONS: (i16, i16) = (0, 3);
+/// Versions served; v5 is transaction version 2.
+pub const VERSIONS: (i16, i16) = (0, 5);
+
+/// The first version whose producer does not add the group's partition itself.
+const IMPLICIT_ADD_SINCE: i16 = 5;
 
 /// One error code for every partition: the offsets are stored as one transactional batch of the
 /// producer, or none are.
@@ -44,7 +53,7 @@ pub async fn handle(
             .try_for_each(|t| enforce::topic(shard, ctx, Operation::Read, &t.name))
     });
     let outcome = match authorized {
-        Ok(()) => commit(shard, &request).await,
+        Ok(()) => commit(shard, ctx.version, &request).await,
         Err(e) => Err(e),
     };
     let code = match outcome {
@@ -66,7 +75,11 @@ pub async fn handle(
     response
 }
 
-async fn commit(shard: &Shard, request: &TxnOffsetCommitRequest) -> Result<(), ResponseError> {
+async fn commit(
+    shard: &Shard,
+    version: i16,
+    request: &TxnOffsetCommitRequest,
+) -> Result<(), ResponseError> {
     let group = request.group_id.as_str();
     groups::check_coordinator(shard, group)?;
     let records = records_of(request, crate::now_ms());
@@ -80,6 +93,18 @@ async fn commit(shard: &Shard, request: &TxnOffsetCommitRequest) -> Result<(), R
         .await
         .map_err(|_| ResponseError::NotCoordinator)?;
     let producer = (request.producer_id.0, request.producer_epoch);
+    if version >= IMPLICIT_ADD_SINCE {
+        let group_partition = (OFFSETS_TOPIC.to_owned(), partition);
+        txns::verify_partition(
+            shard,
+            request.transactional_id.as_str(),
+            producer,
+            group_partition,
+            true,
+        )
+        .await
+        .map_err(for_offset_commit)?;
+    }
     let refs: Vec<&Record> = records.iter().collect();
     let now = crate::now_ms();
     let batch = offsets_log::build_batch_as(&refs, now, Some(producer));
@@ -94,6 +119,17 @@ async fn commit(shard: &Shard, request: &TxnOffsetCommitRequest) -> Result<(), R
         })?;
     groups::stage_txn_offsets(shard, producer.0, records);
     Ok(())
+}
+
+/// The TxnOffsetCommit answer for a refused implicit add, which comes back in produce terms:
+/// Kafka's group coordinator answers COORDINATOR_NOT_AVAILABLE where a produce would retry
+/// (NOT_ENOUGH_REPLICAS), and PRODUCER_FENCED for a fenced producer.
+fn for_offset_commit(e: ResponseError) -> ResponseError {
+    match e {
+        ResponseError::NotEnoughReplicas => ResponseError::CoordinatorNotAvailable,
+        ResponseError::InvalidProducerEpoch => ResponseError::ProducerFenced,
+        e => e,
+    }
 }
 
 fn records_of(request: &TxnOffsetCommitRequest, now_ms: i64) -> Vec<Record> {

@@ -81,8 +81,9 @@ pub struct FetchResponseWriter {
 
 /// Oldest FetchResponse version the writer encodes.
 pub const MIN_VERSION: i16 = 4;
-/// Newest FetchResponse version the writer encodes (flexible from 12, topic ids from 13).
-pub const MAX_VERSION: i16 = 17;
+/// Newest FetchResponse version the writer encodes (flexible from 12, topic ids from 13; v18
+/// answers as v17).
+pub const MAX_VERSION: i16 = 18;
 
 impl FetchResponseWriter {
     /// Starts a response: header, throttle time, top-level error and session id.

@@ -4,7 +4,8 @@
 //! the partitions of a transaction (through the cross-core mailbox when another shard of this
 //! node leads them, with WriteTxnMarkers to the leader when another node does), the check of
 //! a producer's first transactional batch with its coordinator (mailbox, or AddPartitionsToTxn
-//! v4 to another node), and the timer task that aborts timed-out transactions and finishes
+//! v4 to another node) or, for a transaction version 2 producer, its implicit add to the
+//! transaction (mailbox, or AddPartitionsToTxn v5 to another node), and the timer task that aborts timed-out transactions and finishes
 //! transactions a crash, a failover or a failed marker left in PrepareCommit/PrepareAbort.
 //! Lives on one core; an id is served only by the shard leading its `__transaction_state`
 //! partition.
@@ -67,6 +68,11 @@ const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 /// `verify_only`).
 const VERIFY_VERSION: i16 = 4;
 
+/// The AddPartitionsToTxn version a partition leader adds a partition with for a transaction
+/// version 2 producer (Kafka's leader sends v5 with `verify_only` false; the coordinator takes
+/// v5 as transaction version 2).
+pub const IMPLICIT_ADD_VERSION: i16 = 5;
+
 /// How long a produce waits for a coordinator on another node to verify its transaction.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,7 +100,8 @@ pub enum ShardRequest {
         partitions: Vec<(String, i32)>,
     },
     /// Is `partition` part of the open transaction of (producer id, epoch)? Asked by a
-    /// partition leader of the coordinator of `transactional_id`.
+    /// partition leader of the coordinator of `transactional_id`. With `add` (transaction
+    /// version 2) the partition is added to the transaction instead.
     VerifyPartition {
         /// The producer's transactional id, which the asked shard coordinates.
         transactional_id: String,
@@ -104,6 +111,8 @@ pub enum ShardRequest {
         producer_epoch: i16,
         /// (topic, partition index) the batch is appended to.
         partition: (String, i32),
+        /// Add the partition to the transaction (transaction version 2) rather than check it.
+        add: bool,
     },
 }
 
@@ -213,6 +222,17 @@ pub fn check_coordinator(shard: &Shard, transactional_id: &str) -> Result<(), Re
             Err(ResponseError::CoordinatorNotAvailable)
         }
     }
+}
+
+/// In a cluster, a fresh producer id from the quorum (async), fetched before a coordinator's
+/// synchronous call that may need one; `None` on a single node, whose ids are allocated
+/// within the call.
+pub async fn producer_id_from_quorum(shard: &Shard) -> Result<Option<i64>, ResponseError> {
+    if !shard.cluster.is_clustered() {
+        return Ok(None);
+    }
+    let id = shard.cluster.propose_producer_id().await;
+    id.map(Some).map_err(|e| e.kafka_error())
 }
 
 /// Appends one coordinator record to the id's `__transaction_state` partition.
@@ -581,64 +601,110 @@ fn preparing(shard: &Shard, job: &MarkerJob) -> bool {
 }
 
 /// Checks with the coordinator of `transactional_id` (here or through the mailbox) that
-/// producer (id, epoch) added `partition` to its open transaction. The error is what a
-/// produce answers: INVALID_PRODUCER_EPOCH for a fenced producer, INVALID_TXN_STATE for a
-/// partition never added.
+/// producer (id, epoch) added `partition` to its open transaction or, with `add` (a
+/// transaction version 2 producer), adds it. The error is what a produce answers:
+/// INVALID_PRODUCER_EPOCH for a fenced producer, INVALID_TXN_STATE for a partition never
+/// added, and (adding) NOT_ENOUGH_REPLICAS, which producers retry, while the coordinator
+/// cannot take the partition now (markers of the last transaction still being written, a
+/// coordinator moving or loading).
 pub async fn verify_partition(
     shard: &Shard,
     transactional_id: &str,
-    producer_id: i64,
-    producer_epoch: i16,
+    producer: (i64, i16),
     partition: (String, i32),
+    add: bool,
 ) -> Result<(), ResponseError> {
+    let (producer_id, producer_epoch) = producer;
     let (_, owner) = coordinator_of(shard, transactional_id)
         .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
     if owner == NOT_ON_THIS_NODE {
-        return verify_remote(
-            shard,
-            transactional_id,
+        return verify_remote(shard, transactional_id, producer, partition, add).await;
+    }
+    let answer = if owner == shard.core {
+        match add {
+            true => add_local(shard, transactional_id, producer, &partition).await,
+            false => verify_local(
+                shard,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                &partition,
+            ),
+        }
+    } else {
+        let Some(mailbox) = shard.mailbox.get() else {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        };
+        let request = ShardRequest::VerifyPartition {
+            transactional_id: transactional_id.to_owned(),
             producer_id,
             producer_epoch,
             partition,
-        )
-        .await;
+            add,
+        };
+        match mailbox.ask(owner, request).await {
+            Ok(answer) => answer.map_err(|code| {
+                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+            }),
+            Err(_) => Err(ResponseError::CoordinatorNotAvailable),
+        }
+    };
+    // Verification keeps its answers as they were; an add answers as Kafka's leader does.
+    match add {
+        true => answer.map_err(for_produce),
+        false => answer,
     }
-    if owner == shard.core {
-        return verify_local(
-            shard,
+}
+
+/// The produce answer for a coordinator's refusal, as Kafka's partition leader gives it: a
+/// coordinator that cannot answer now means NOT_ENOUGH_REPLICAS (producers retry it), a fenced
+/// producer INVALID_PRODUCER_EPOCH.
+fn for_produce(e: ResponseError) -> ResponseError {
+    match e {
+        ResponseError::NotCoordinator
+        | ResponseError::CoordinatorNotAvailable
+        | ResponseError::CoordinatorLoadInProgress
+        | ResponseError::ConcurrentTransactions => ResponseError::NotEnoughReplicas,
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        e => e,
+    }
+}
+
+/// Transaction version 2: adds `partition` to the producer's transaction on this shard, the
+/// coordinator of `transactional_id`, persisted before the answer.
+async fn add_local(
+    shard: &Shard,
+    transactional_id: &str,
+    (producer_id, producer_epoch): (i64, i16),
+    partition: &(String, i32),
+) -> Result<(), ResponseError> {
+    check_coordinator(shard, transactional_id)?;
+    let record = shard.txns.call(|c| {
+        c.add_partitions_implicitly(
             transactional_id,
             producer_id,
             producer_epoch,
-            &partition,
-        );
-    }
-    let Some(mailbox) = shard.mailbox.get() else {
-        return Err(ResponseError::CoordinatorNotAvailable);
-    };
-    let request = ShardRequest::VerifyPartition {
-        transactional_id: transactional_id.to_owned(),
-        producer_id,
-        producer_epoch,
-        partition,
-    };
-    match mailbox.ask(owner, request).await {
-        Ok(answer) => answer.map_err(|code| {
-            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
-        }),
-        Err(_) => Err(ResponseError::CoordinatorNotAvailable),
+            std::slice::from_ref(partition),
+            crate::now_ms(),
+        )
+    });
+    match record.map_err(|e| error_code(e, i16::MAX, 0))? {
+        Some(record) => persist(shard, record).await,
+        None => Ok(()),
     }
 }
 
 /// Asks the coordinator of `transactional_id` on another node with AddPartitionsToTxn v4
-/// (`verify_only`, Kafka's KIP-890 verification). When the coordinator cannot answer now
-/// (none elected, loading, unreachable) the produce gets NOT_ENOUGH_REPLICAS, which producers
-/// retry, as Kafka's leader answers them.
+/// (`verify_only`, Kafka's KIP-890 verification) or, with `add`, v5 adding the partition
+/// (transaction version 2). When the coordinator cannot answer now (none elected, loading,
+/// unreachable) the produce gets NOT_ENOUGH_REPLICAS, which producers retry, as Kafka's
+/// leader answers them.
 async fn verify_remote(
     shard: &Shard,
     transactional_id: &str,
-    producer_id: i64,
-    producer_epoch: i16,
+    (producer_id, producer_epoch): (i64, i16),
     (topic, index): (String, i32),
+    add: bool,
 ) -> Result<(), ResponseError> {
     let retry_later = ResponseError::NotEnoughReplicas;
     let (p, _) = coordinator_of(shard, transactional_id).map_err(|_| retry_later)?;
@@ -655,13 +721,18 @@ async fn verify_remote(
     txn.transactional_id = TransactionalId(crate::handlers::str_bytes(transactional_id));
     txn.producer_id = ProducerId(producer_id);
     txn.producer_epoch = producer_epoch;
-    txn.verify_only = true;
+    txn.verify_only = !add;
     txn.topics = vec![t];
     let mut request = AddPartitionsToTxnRequest::default();
     request.transactions = vec![txn];
+    let version = if add {
+        IMPLICIT_ADD_VERSION
+    } else {
+        VERIFY_VERSION
+    };
     let links = &shard.txns.links;
     let response = links
-        .send(shard, leader, &request, VERIFY_VERSION, VERIFY_TIMEOUT)
+        .send(shard, leader, &request, version, VERIFY_TIMEOUT)
         .await
         .map_err(|e| {
             links.forget(leader);
@@ -682,14 +753,7 @@ async fn verify_remote(
     };
     match ResponseError::try_from_code(code) {
         None => Ok(()),
-        Some(
-            ResponseError::NotCoordinator
-            | ResponseError::CoordinatorNotAvailable
-            | ResponseError::CoordinatorLoadInProgress
-            | ResponseError::ConcurrentTransactions,
-        ) => Err(retry_later),
-        Some(ResponseError::ProducerFenced) => Err(ResponseError::InvalidProducerEpoch),
-        Some(e) => Err(e),
+        Some(e) => Err(for_produce(e)),
     }
 }
 
@@ -774,6 +838,7 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     producer_id,
                     producer_epoch,
                     partition,
+                    add: false,
                 } => verify_local(
                     &shard,
                     &transactional_id,
@@ -781,6 +846,20 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     producer_epoch,
                     &partition,
                 )
+                .map_err(|e| e.code()),
+                ShardRequest::VerifyPartition {
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partition,
+                    add: true,
+                } => add_local(
+                    &shard,
+                    &transactional_id,
+                    (producer_id, producer_epoch),
+                    &partition,
+                )
+                .await
                 .map_err(|e| e.code()),
             }
         })

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use crate::common::{Broker, BrokerOptions};
+use kafka_protocol::protocol::StrBytes;
 
 /// Cores (shards) the test broker runs: two, so groups and transactions span shards.
 pub const CORES: u16 = 2;
@@ -44,4 +45,88 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     for result in results {
         result.expect("topic created");
     }
+}
+
+/// (shard port of the leader, topic id) of `topic`'s `partition`, from Metadata v12.
+pub fn partition_leader(broker: &Broker, topic: &str, partition: i32) -> (u16, uuid::Uuid) {
+    use kafka_protocol::messages::{MetadataRequest, TopicName, metadata_request};
+    let mut request = MetadataRequest::default();
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(TopicName(StrBytes::from_string(topic.to_owned())));
+    request.topics = Some(vec![t]);
+    let response = crate::common::call(broker.base_port(), request, 12);
+    let leader = response.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .expect("partition listed")
+        .leader_id
+        .0;
+    (
+        broker.shard_port((leader % 1000) as u16),
+        response.topics[0].topic_id,
+    )
+}
+
+/// One record (`key`, `value`) in a batch of `producer_id` at `epoch` with first sequence 0.
+pub fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    attributes: i16,
+    key: &[u8],
+    value: &[u8],
+) -> bytes::Bytes {
+    use sluice::protocol::record_batch::BatchBuilder;
+    use sluice::protocol::records::{Record, encode_record};
+    let mut section = Vec::new();
+    encode_record(
+        &mut section,
+        &Record {
+            attributes: 0,
+            timestamp_delta: 0,
+            offset_delta: 0,
+            key: Some(key.to_vec()),
+            value: Some(value.to_vec()),
+            headers: Vec::new(),
+        },
+    );
+    bytes::Bytes::from(
+        BatchBuilder {
+            attributes,
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence: 0,
+            record_count: 1,
+            ..BatchBuilder::default()
+        }
+        .build(&section),
+    )
+}
+
+/// ListOffsets v5 latest of `topic`'s `partition` at `port` (isolation level 1: the LSO).
+pub fn latest_offset(port: u16, topic: &str, partition: i32, isolation_level: i8) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = partition;
+    p.timestamp = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+    t.partitions = vec![p];
+    let mut request = ListOffsetsRequest::default();
+    request.replica_id = BrokerId(-1);
+    request.isolation_level = isolation_level;
+    request.topics = vec![t];
+    crate::common::call(port, request, 5).topics[0].partitions[0].offset
+}
+
+/// The port of the coordinator shard of `key` (key type 0: group, 1: transactional id).
+pub fn coordinator_port(broker: &Broker, key: &str, key_type: i8) -> u16 {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_string(key.to_owned());
+    find.key_type = key_type;
+    let found = crate::common::call(broker.base_port(), find, 3);
+    assert_eq!(found.error_code, 0);
+    found.port as u16
 }

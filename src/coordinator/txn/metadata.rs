@@ -91,6 +91,26 @@ pub struct TxnMetadata {
     /// may come back with InitProducerId (KIP-360) and continue under a bumped epoch,
     /// since nobody else took the id over.
     pub timed_out_epoch: Option<i16>,
+    /// Transaction version 2 (KIP-890 part 2) state of the producer, in memory only.
+    pub tv2: Tv2State,
+}
+
+/// What the coordinator knows of a producer using transaction version 2 (KIP-890 part 2).
+/// Kept in memory only: the records stay `TransactionLogValue` v0, which has no field for it.
+/// After a restart a producer is treated as version 1 until its next EndTxn v5 or implicit
+/// add, which only changes how a timeout abort fences it (see `TxnCoordinator::expire`) and
+/// whether an EndTxn retried across an epoch overflow is recognised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tv2State {
+    /// The producer adds partitions by producing (or committing offsets) and ends each
+    /// transaction with EndTxn v5, which bumps its epoch.
+    pub enabled: bool,
+    /// An EndTxn v5 that exhausted the epoch: the producer id it moves to, with epoch 0, once
+    /// the markers (written under epoch `i16::MAX`) are all written.
+    pub next_producer_id: Option<i64>,
+    /// The producer id before the last such move, so a retry of that EndTxn (old id, epoch
+    /// `i16::MAX - 1`) is answered as a retry rather than refused.
+    pub previous_producer_id: Option<i64>,
 }
 
 impl TxnMetadata {

@@ -9,5 +9,5 @@ pub mod state;
 #[cfg(test)]
 mod tests_state;
 
-pub use metadata::{TxnMetadata, TxnStatus};
-pub use state::{InitOutcome, MarkerJob, TxnCoordinator, TxnError, TxnRecord};
+pub use metadata::{Tv2State, TxnMetadata, TxnStatus};
+pub use state::{EndedV2, InitOutcome, MarkerJob, TxnCoordinator, TxnError, TxnRecord};

@@ -136,6 +136,7 @@ pub fn decode_value(transactional_id: &str, bytes: &[u8]) -> Result<TxnMetadata,
         last_update_ms,
         start_ms,
         timed_out_epoch: None,
+        tv2: Default::default(),
     })
 }
 
@@ -187,6 +188,7 @@ mod tests {
             last_update_ms: 1_700_000_000_123,
             start_ms: 1_700_000_000_000,
             timed_out_epoch: None,
+            tv2: Default::default(),
         }
     }
 

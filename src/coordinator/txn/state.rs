@@ -4,6 +4,27 @@
 //! before answering) and, when a transaction ends, the marker job the wiring must carry
 //! out before calling [`TxnCoordinator::complete`]. No I/O, no async: unit-tested as is.
 //! Runs on the shard owning the `__transaction_state` partition of each id it holds.
+//!
+//! Transaction version 2 (KIP-890 part 2), as Kafka 4's coordinator does it:
+//! - EndTxn v5 ([`TxnCoordinator::end_txn_v2`]) bumps the producer epoch as it prepares the
+//!   commit or abort; the markers carry the bumped epoch, so every transaction has its own
+//!   epoch and a late write of the previous one is fenced by the partition's ordinary epoch
+//!   check. The answer carries the producer id and epoch the producer continues with. When
+//!   the epoch is exhausted (`i16::MAX - 1`) the markers go out under `i16::MAX` and, once
+//!   they are written, the id moves to a newly allocated producer id with epoch 0.
+//! - A retried EndTxn v5 is told from a new one by its epoch: one below the current epoch
+//!   (or the old id at `i16::MAX - 1` after a move) is a retry, answered OK if the
+//!   transaction completed the same way, CONCURRENT_TRANSACTIONS while its markers are being
+//!   written. A v5 abort with no transaction open still bumps the epoch (Kafka's rule: the
+//!   client may abort before it wrote anything).
+//! - Partitions are added by the partition leader when it receives the producer's first
+//!   transactional batch (Produce v12+) and by the group coordinator for TxnOffsetCommit v5
+//!   ([`TxnCoordinator::add_partitions_implicitly`]); the first add after a completed
+//!   transaction begins the next one, as an explicit AddPartitionsToTxn does.
+//! - A timeout abort of a version 2 transaction bumps the epoch twice (Kafka fences the
+//!   epoch, then its version 2 abort bumps again), so the producer's own EndTxn of the old
+//!   epoch is fenced rather than taken for a retry.
+//! - Version 1 producers (EndTxn v0-v4, AddPartitionsToTxn v0-v3) are served as before.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -93,6 +114,20 @@ pub enum InitOutcome {
     },
 }
 
+/// What EndTxn v5 produced: the producer id and epoch the producer continues with, and,
+/// unless the request was a retry of a finished end, the record and markers to carry out as
+/// for [`TxnCoordinator::end_txn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedV2 {
+    /// The `__transaction_state` record (PrepareCommit/PrepareAbort) and the marker job;
+    /// `None` for a retried EndTxn whose transaction already completed.
+    pub work: Option<(TxnRecord, MarkerJob)>,
+    /// Producer id to answer with (a new one after an epoch overflow).
+    pub producer_id: i64,
+    /// Producer epoch to answer with (the bumped one; 0 after an epoch overflow).
+    pub producer_epoch: i16,
+}
+
 /// Transaction ids coordinated by one shard.
 #[derive(Debug)]
 pub struct TxnCoordinator {
@@ -156,6 +191,7 @@ impl TxnCoordinator {
                 last_update_ms: now_ms,
                 start_ms: -1,
                 timed_out_epoch: None,
+                tv2: Default::default(),
             };
             let record = record_of(&meta);
             self.txns.insert(transactional_id.to_owned(), meta);
@@ -190,6 +226,8 @@ impl TxnCoordinator {
         }
         bump_epoch(meta, allocate)?;
         meta.timed_out_epoch = None;
+        // A new incarnation declares its transaction version again by what it sends.
+        meta.tv2 = Default::default();
         meta.timeout_ms = timeout_ms;
         meta.status = TxnStatus::Empty;
         meta.partitions.clear();
@@ -200,6 +238,15 @@ impl TxnCoordinator {
             producer_epoch: meta.producer_epoch,
             record: record_of(meta),
         })
+    }
+
+    /// Whether the producer of `transactional_id` has used up its epochs, so that ending its
+    /// transaction under version 2 needs a new producer id (allocated before the call in a
+    /// cluster, where ids come from the quorum).
+    pub fn epoch_exhausted(&self, transactional_id: &str) -> bool {
+        self.txns
+            .get(transactional_id)
+            .is_some_and(|m| m.producer_epoch >= MAX_EPOCH)
     }
 
     /// Checks that (producer_id, epoch) is the current producer of `transactional_id`.
@@ -233,25 +280,25 @@ impl TxnCoordinator {
         now_ms: i64,
     ) -> Result<Option<TxnRecord>, TxnError> {
         let meta = self.current(transactional_id, producer_id, producer_epoch)?;
-        if meta.status.is_preparing() {
-            return Err(TxnError::ConcurrentTransactions);
-        }
-        if matches!(meta.status, TxnStatus::Dead | TxnStatus::PrepareEpochFence) {
-            return Err(TxnError::InvalidTxnState);
-        }
-        let already = meta.status == TxnStatus::Ongoing
-            && partitions.iter().all(|p| meta.partitions.contains(p));
-        if already {
-            return Ok(None);
-        }
-        if meta.status != TxnStatus::Ongoing {
-            meta.status = TxnStatus::Ongoing;
-            meta.partitions.clear();
-            meta.start_ms = now_ms;
-        }
-        meta.partitions.extend(partitions.iter().cloned());
-        meta.last_update_ms = now_ms;
-        Ok(Some(record_of(meta)))
+        add_to(meta, partitions, now_ms)
+    }
+
+    /// Transaction version 2: `partitions` join the producer's transaction because it wrote
+    /// to them (a partition leader's AddPartitionsToTxn v5, or TxnOffsetCommit v5 for the
+    /// group's `__consumer_offsets` partition). The same rules as [`Self::add_partitions`];
+    /// the producer is marked as a version 2 one. `None` when nothing changed.
+    pub fn add_partitions_implicitly(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+        now_ms: i64,
+    ) -> Result<Option<TxnRecord>, TxnError> {
+        let meta = self.current(transactional_id, producer_id, producer_epoch)?;
+        let record = add_to(meta, partitions, now_ms)?;
+        meta.tv2.enabled = true;
+        Ok(record)
     }
 
     /// Whether `partition` was added to the open transaction of this producer (for
@@ -322,7 +369,89 @@ impl TxnCoordinator {
         }
     }
 
-    /// Markers written: PrepareCommit → CompleteCommit, PrepareAbort → CompleteAbort.
+    /// EndTxn v5 (transaction version 2): as [`Self::end_txn`], but the epoch is bumped as
+    /// the end is prepared (a new producer id follows an exhausted epoch) and the answer
+    /// carries the producer id and epoch to continue with. Kafka's rules for telling a retry
+    /// from a new request are in the module doc.
+    pub fn end_txn_v2(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        now_ms: i64,
+        allocate: impl FnOnce() -> Option<i64>,
+    ) -> Result<EndedV2, TxnError> {
+        let meta = self
+            .txns
+            .get_mut(transactional_id)
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        let retry_on_overflow = meta.tv2.previous_producer_id == Some(producer_id)
+            && producer_epoch == MAX_EPOCH
+            && meta.producer_epoch == 0;
+        let retry_on_bump = i32::from(meta.producer_epoch) == i32::from(producer_epoch) + 1;
+        if meta.producer_id != producer_id && !retry_on_overflow {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        let same_epoch = producer_epoch == meta.producer_epoch;
+        let valid_epoch = match meta.status {
+            TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => retry_on_bump,
+            TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
+                retry_on_bump || retry_on_overflow || same_epoch
+            }
+            _ => same_epoch,
+        };
+        if !valid_epoch {
+            return Err(TxnError::ProducerFenced);
+        }
+        let retry = retry_on_bump || retry_on_overflow;
+        let finished = |meta: &TxnMetadata| EndedV2 {
+            work: None,
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+        };
+        match (meta.status, commit) {
+            (TxnStatus::Ongoing, _) => {}
+            (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) if retry => {
+                return Ok(finished(meta));
+            }
+            // A new abort with nothing open: still a transaction end, with its epoch bump.
+            (TxnStatus::CompleteCommit | TxnStatus::CompleteAbort | TxnStatus::Empty, false)
+                if !retry =>
+            {
+                meta.partitions.clear();
+                meta.start_ms = now_ms;
+            }
+            (TxnStatus::PrepareCommit, true) | (TxnStatus::PrepareAbort, false) => {
+                return Err(TxnError::ConcurrentTransactions);
+            }
+            _ => return Err(TxnError::InvalidTxnState),
+        }
+        let next_producer_id = if meta.producer_epoch >= MAX_EPOCH {
+            Some(allocate().ok_or(TxnError::ProducerIdUnavailable)?)
+        } else {
+            None
+        };
+        // Up to i16::MAX: the markers of an exhausted epoch use the one value left, and the
+        // producer moves to `next_producer_id` before it writes again.
+        meta.producer_epoch = meta.producer_epoch.saturating_add(1);
+        meta.tv2.enabled = true;
+        meta.tv2.next_producer_id = next_producer_id;
+        meta.timed_out_epoch = None;
+        let job = begin_end(meta, commit, now_ms);
+        let (answer_id, answer_epoch) = match next_producer_id {
+            Some(id) => (id, 0),
+            None => (meta.producer_id, meta.producer_epoch),
+        };
+        Ok(EndedV2 {
+            work: Some((record_of(meta), job)),
+            producer_id: answer_id,
+            producer_epoch: answer_epoch,
+        })
+    }
+
+    /// Markers written: PrepareCommit → CompleteCommit, PrepareAbort → CompleteAbort; a
+    /// version 2 producer whose epoch was exhausted moves to its next producer id.
     pub fn complete(&mut self, transactional_id: &str, now_ms: i64) -> Option<TxnRecord> {
         let meta = self.txns.get_mut(transactional_id)?;
         meta.status = match meta.status {
@@ -330,6 +459,11 @@ impl TxnCoordinator {
             TxnStatus::PrepareAbort => TxnStatus::CompleteAbort,
             _ => return None,
         };
+        if let Some(next) = meta.tv2.next_producer_id.take() {
+            meta.tv2.previous_producer_id = Some(meta.producer_id);
+            meta.producer_id = next;
+            meta.producer_epoch = 0;
+        }
         meta.partitions.clear();
         meta.last_update_ms = now_ms;
         Some(record_of(meta))
@@ -342,11 +476,14 @@ impl TxnCoordinator {
         for meta in self.txns.values_mut() {
             let expired = meta.status == TxnStatus::Ongoing
                 && now_ms >= meta.start_ms.saturating_add(meta.timeout_ms.into());
-            if !expired || meta.producer_epoch >= MAX_EPOCH {
+            // Version 2: the fence's bump, then the abort's own, so the producer's EndTxn of
+            // its old epoch is fenced instead of looking like a retry of this abort.
+            let bump = if meta.tv2.enabled { 2 } else { 1 };
+            if !expired || meta.producer_epoch > MAX_EPOCH - bump {
                 continue;
             }
             meta.timed_out_epoch = Some(meta.producer_epoch);
-            meta.producer_epoch += 1;
+            meta.producer_epoch += bump;
             let job = begin_end(meta, false, now_ms);
             out.push((record_of(meta), job));
         }
@@ -417,6 +554,34 @@ impl TxnCoordinator {
         }
         Ok(())
     }
+}
+
+/// AddPartitions' rules on one id: refused while markers are written or in a status no
+/// transaction may begin from; the first add after Empty/Complete* begins a transaction.
+fn add_to(
+    meta: &mut TxnMetadata,
+    partitions: &[(String, i32)],
+    now_ms: i64,
+) -> Result<Option<TxnRecord>, TxnError> {
+    if meta.status.is_preparing() {
+        return Err(TxnError::ConcurrentTransactions);
+    }
+    if matches!(meta.status, TxnStatus::Dead | TxnStatus::PrepareEpochFence) {
+        return Err(TxnError::InvalidTxnState);
+    }
+    let already =
+        meta.status == TxnStatus::Ongoing && partitions.iter().all(|p| meta.partitions.contains(p));
+    if already {
+        return Ok(None);
+    }
+    if meta.status != TxnStatus::Ongoing {
+        meta.status = TxnStatus::Ongoing;
+        meta.partitions.clear();
+        meta.start_ms = now_ms;
+    }
+    meta.partitions.extend(partitions.iter().cloned());
+    meta.last_update_ms = now_ms;
+    Ok(Some(record_of(meta)))
 }
 
 fn bump_epoch(

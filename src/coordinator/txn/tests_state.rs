@@ -278,3 +278,186 @@ fn idle_transactional_ids_expire_but_running_transactions_do_not() {
         Ok(InitOutcome::Ready { .. })
     ));
 }
+
+/// Loads `id` as producer (pid, epoch) in `status`, as a replayed record would.
+fn load(c: &mut TxnCoordinator, id: &str, pid: i64, epoch: i16, status: TxnStatus) {
+    let meta = TxnMetadata {
+        transactional_id: id.to_owned(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        timeout_ms: 10_000,
+        status,
+        partitions: Default::default(),
+        last_update_ms: 0,
+        start_ms: -1,
+        timed_out_epoch: None,
+        tv2: Default::default(),
+    };
+    c.replay(
+        &records::encode_key(id),
+        Some(&records::encode_value(&meta)),
+    )
+    .expect("replays");
+}
+
+#[test]
+fn v2_end_bumps_the_epoch_and_markers_carry_it() {
+    let mut c = coordinator();
+    let (pid, epoch) = init(&mut c, "t", 0);
+    let added = c.add_partitions_implicitly("t", pid, epoch, &parts(&[("a", 0)]), 1);
+    assert!(matches!(added, Ok(Some(_))));
+    assert!(c.get("t").expect("exists").tv2.enabled);
+    let ended = c
+        .end_txn_v2("t", pid, epoch, true, 2, || None)
+        .expect("commit accepted");
+    assert_eq!((ended.producer_id, ended.producer_epoch), (pid, epoch + 1));
+    let (_, job) = ended.work.expect("a transaction was open");
+    assert_eq!(
+        job.producer_epoch,
+        epoch + 1,
+        "markers carry the bumped epoch"
+    );
+    assert_eq!(job.partitions, parts(&[("a", 0)]));
+    // While the markers are written: a retry (the old epoch) waits, the old epoch may not
+    // begin anything, and the new one must wait too.
+    assert_eq!(
+        c.end_txn_v2("t", pid, epoch, true, 3, || None),
+        Err(TxnError::ConcurrentTransactions)
+    );
+    assert_eq!(
+        c.add_partitions_implicitly("t", pid, epoch + 1, &parts(&[("a", 0)]), 3),
+        Err(TxnError::ConcurrentTransactions)
+    );
+    assert!(c.complete("t", 4).is_some());
+    // A retry after completion is answered with the ids to continue with; nothing to do.
+    let retried = c
+        .end_txn_v2("t", pid, epoch, true, 5, || None)
+        .expect("retry");
+    assert_eq!(retried.work, None);
+    assert_eq!(
+        (retried.producer_id, retried.producer_epoch),
+        (pid, epoch + 1)
+    );
+    // The opposite outcome for the old epoch is refused, and the old epoch is fenced.
+    assert_eq!(
+        c.end_txn_v2("t", pid, epoch, false, 5, || None),
+        Err(TxnError::InvalidTxnState)
+    );
+    assert_eq!(
+        c.add_partitions_implicitly("t", pid, epoch, &parts(&[("b", 0)]), 6),
+        Err(TxnError::ProducerFenced)
+    );
+    assert_eq!(
+        c.verify_partition("t", pid, epoch, &("a".to_string(), 0)),
+        Err(TxnError::ProducerFenced)
+    );
+    // The new epoch's first write begins the next transaction.
+    let next = c.add_partitions_implicitly("t", pid, epoch + 1, &parts(&[("b", 0)]), 7);
+    assert!(matches!(next, Ok(Some(_))));
+    let meta = c.get("t").expect("exists");
+    assert_eq!(meta.status, TxnStatus::Ongoing);
+    assert_eq!(meta.start_ms, 7);
+    assert_eq!(
+        meta.partitions.iter().cloned().collect::<Vec<_>>(),
+        parts(&[("b", 0)])
+    );
+    // An epoch ahead of the coordinator's is fenced as well (not a retry).
+    assert_eq!(
+        c.end_txn_v2("t", pid, epoch + 2, true, 8, || None),
+        Err(TxnError::ProducerFenced)
+    );
+}
+
+#[test]
+fn v2_abort_with_nothing_open_still_bumps() {
+    let mut c = coordinator();
+    let (pid, epoch) = init(&mut c, "t", 0);
+    // A commit of nothing is refused; an abort of nothing is an end with its own epoch.
+    assert_eq!(
+        c.end_txn_v2("t", pid, epoch, true, 1, || None),
+        Err(TxnError::InvalidTxnState)
+    );
+    let ended = c
+        .end_txn_v2("t", pid, epoch, false, 2, || None)
+        .expect("abort accepted");
+    let (_, job) = ended.work.expect("an end to carry out");
+    assert!(job.partitions.is_empty() && !job.commit);
+    assert_eq!(ended.producer_epoch, epoch + 1);
+    assert!(c.complete("t", 3).is_some());
+    // Again after a completed abort (a new request, not a retry): another bump.
+    let again = c
+        .end_txn_v2("t", pid, epoch + 1, false, 4, || None)
+        .expect("abort accepted");
+    assert!(again.work.is_some());
+    assert_eq!(again.producer_epoch, epoch + 2);
+}
+
+#[test]
+fn v2_exhausted_epoch_moves_to_a_new_producer_id() {
+    let mut c = coordinator();
+    let last = i16::MAX - 1;
+    load(&mut c, "t", 7, last, TxnStatus::Ongoing);
+    assert!(c.epoch_exhausted("t"));
+    let ended = c
+        .end_txn_v2("t", 7, last, true, 1, || Some(99))
+        .expect("commit accepted");
+    assert_eq!((ended.producer_id, ended.producer_epoch), (99, 0));
+    let (_, job) = ended.work.expect("markers");
+    assert_eq!(
+        (job.producer_id, job.producer_epoch),
+        (7, i16::MAX),
+        "the markers use the one epoch left"
+    );
+    assert!(c.complete("t", 2).is_some());
+    let meta = c.get("t").expect("exists");
+    assert_eq!((meta.producer_id, meta.producer_epoch), (99, 0));
+    // A retry under the old id is recognised and answered with the new one.
+    let retried = c.end_txn_v2("t", 7, last, true, 3, || None).expect("retry");
+    assert_eq!(retried.work, None);
+    assert_eq!((retried.producer_id, retried.producer_epoch), (99, 0));
+    // The old id may not start anything.
+    assert_eq!(
+        c.add_partitions_implicitly("t", 7, last, &parts(&[("a", 0)]), 4),
+        Err(TxnError::InvalidProducerIdMapping)
+    );
+    // No id to allocate: the end is refused, nothing changes.
+    load(&mut c, "u", 8, last, TxnStatus::Ongoing);
+    assert_eq!(
+        c.end_txn_v2("u", 8, last, true, 5, || None),
+        Err(TxnError::ProducerIdUnavailable)
+    );
+    assert_eq!(c.get("u").map(|m| m.status), Some(TxnStatus::Ongoing));
+}
+
+#[test]
+fn v2_timeout_abort_fences_the_producers_own_end() {
+    let mut c = coordinator();
+    let (pid, epoch) = init(&mut c, "t", 0);
+    c.add_partitions_implicitly("t", pid, epoch, &parts(&[("a", 0)]), 1)
+        .expect("added");
+    let expired = c.expire(1 + 10_000);
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].1.producer_epoch, epoch + 2);
+    assert!(c.complete("t", 20_000).is_some());
+    // The producer's abort of its old epoch is not mistaken for a retry of this abort.
+    assert_eq!(
+        c.end_txn_v2("t", pid, epoch, false, 20_001, || None),
+        Err(TxnError::ProducerFenced)
+    );
+}
+
+#[test]
+fn v1_end_is_unchanged_for_an_explicitly_added_transaction() {
+    let mut c = coordinator();
+    let (pid, epoch) = init(&mut c, "t", 0);
+    c.add_partitions("t", pid, epoch, &parts(&[("a", 0)]), 1)
+        .expect("added");
+    assert!(!c.get("t").expect("exists").tv2.enabled);
+    let (_, job) = c
+        .end_txn("t", pid, epoch, true, 2)
+        .expect("commit accepted")
+        .expect("open");
+    assert_eq!(job.producer_epoch, epoch, "version 1 keeps the epoch");
+    assert!(c.complete("t", 3).is_some());
+    assert_eq!(c.get("t").map(|m| m.producer_epoch), Some(epoch));
+}
