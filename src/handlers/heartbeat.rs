@@ -1,5 +1,6 @@
 //! Heartbeat (key 12): keeps a member's session alive and tells it when a rebalance began
-//! (REBALANCE_IN_PROGRESS). Answered at once; emits no records.
+//! (REBALANCE_IN_PROGRESS). Answered at once; a classic member of a consumer group may make
+//! the coordinator write the group's new target first.
 
 use std::rc::Rc;
 
@@ -27,8 +28,11 @@ pub async fn handle(
         return wire::heartbeat_response(Some(e));
     }
     let now = crate::now_ms();
-    let error = shard
+    let (error, effects) = shard
         .groups
         .call(|c| c.heartbeat(&group_id, &heartbeat, now));
-    wire::heartbeat_response(error)
+    match groups::apply(shard, effects).await {
+        Ok(()) => wire::heartbeat_response(error),
+        Err(e) => wire::heartbeat_response(Some(e)),
+    }
 }

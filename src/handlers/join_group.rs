@@ -10,6 +10,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use crate::acl::{Operation, enforce};
 use crate::coordinator::group::types::JoinResponse;
 use crate::coordinator::group::{Response, wire};
+use crate::handlers::consumer_group_heartbeat::topics_view;
 use crate::handlers::request::RequestContext;
 use crate::shard::{Shard, groups};
 
@@ -34,7 +35,13 @@ pub async fn handle(
         return error(e);
     }
     let now = crate::now_ms();
-    match groups::call_parked(shard, |c, token| c.join(&group_id, join, token, now)).await {
+    let topics = topics_view(&shard.cluster);
+    let joined = |c: &mut _, token| {
+        crate::coordinator::group::GroupCoordinator::join_with_topics(
+            c, &group_id, join, token, now, &topics,
+        )
+    };
+    match groups::call_parked(shard, joined).await {
         Some(Response::Join(response)) => wire::join_response(&response, ctx.version),
         // The coordinator only answers a join token with a join response.
         Some(Response::Sync(_)) => error(ResponseError::UnknownServerError),

@@ -108,22 +108,39 @@ impl GroupCoordinator {
         token: RequestToken,
         now_ms: i64,
     ) -> Effects {
+        self.join_with_topics(group_id, req, token, now_ms, &Topics::default())
+    }
+
+    /// JoinGroup, with the topics that exist: a classic member of a consumer group
+    /// (`consumer::classic_members`) is assigned from them by the server.
+    pub fn join_with_topics(
+        &mut self,
+        group_id: &str,
+        req: JoinRequest,
+        token: RequestToken,
+        now_ms: i64,
+        topics: &Topics,
+    ) -> Effects {
         if group_id.is_empty() {
             return join_error(token, ResponseError::InvalidGroupId, &req.member_id);
         }
         let mut leftover = Vec::new();
+        let config = self.config.consumer.clone();
         if let Some(group) = self.groups.get_mut(group_id)
-            && let Some(consumer) = &group.consumer
+            && let Some(consumer) = &mut group.consumer
         {
-            // Classic members cannot join a group of consumer-protocol members (Kafka's online
-            // migration of mixed groups is not implemented); an empty consumer group returns
-            // to the classic protocol, its consumer records deleted.
+            // A consumer group with members answers classic members itself; an empty one
+            // returns to the classic protocol, its consumer records deleted.
             if consumer.member_count() > 0 {
-                return join_error(
-                    token,
-                    ResponseError::InconsistentGroupProtocol,
-                    &req.member_id,
-                );
+                let (response, records) =
+                    consumer.classic_join(group_id, &req, topics, &config, now_ms);
+                return Effects {
+                    records,
+                    deliveries: vec![Delivery {
+                        token,
+                        response: Response::Join(response),
+                    }],
+                };
             }
             leftover = consumer.tombstones(group_id);
             group.consumer = None;
@@ -175,28 +192,51 @@ impl GroupCoordinator {
                 self.groups.insert(group_id.to_owned(), group);
             }
             Some(group) if group.consumer.is_none() => {
-                if group.has_members() || group.state() != GroupState::Empty {
-                    let message = format!("group {group_id} is a classic group with members");
-                    return (
-                        ConsumerHeartbeatResponse::error(ResponseError::GroupIdNotFound, message),
-                        Effects::default(),
-                    );
-                }
+                let busy = group.has_members() || group.state() != GroupState::Empty;
                 if !joining {
-                    let message = format!("group {group_id} has no member {}", req.member_id);
+                    let (error, message) = if busy {
+                        (
+                            ResponseError::GroupIdNotFound,
+                            format!("group {group_id} is a classic group with members"),
+                        )
+                    } else {
+                        (
+                            ResponseError::UnknownMemberId,
+                            format!("group {group_id} has no member {}", req.member_id),
+                        )
+                    };
                     return (
-                        ConsumerHeartbeatResponse::error(ResponseError::UnknownMemberId, message),
+                        ConsumerHeartbeatResponse::error(error, message),
                         Effects::default(),
                     );
                 }
-                if group.protocol_type().is_some() {
-                    // The classic metadata goes: replay must not rebuild a classic group.
-                    records.push(records::group_tombstone(group_id));
-                }
+                let consumer = if busy {
+                    // Kafka's online upgrade: the classic members stay, assigned by the server.
+                    match ConsumerGroup::from_classic(group, topics, now_ms) {
+                        Ok((consumer, mut converted)) => {
+                            records.append(&mut converted);
+                            consumer
+                        }
+                        Err(error) => {
+                            let message =
+                                format!("classic group {group_id} cannot be upgraded now: {error}");
+                            return (
+                                ConsumerHeartbeatResponse::error(error, message),
+                                Effects::default(),
+                            );
+                        }
+                    }
+                } else {
+                    if group.protocol_type().is_some() {
+                        // The classic metadata goes: replay must not rebuild a classic group.
+                        records.push(records::group_tombstone(group_id));
+                    }
+                    ConsumerGroup::default()
+                };
                 let offsets = group.offsets().clone();
                 *group = Group::new(group_id, self.config.clone(), now_ms);
                 *group.offsets_mut() = offsets;
-                group.consumer = Some(ConsumerGroup::default());
+                group.consumer = Some(consumer);
             }
             Some(_) => {}
         }
@@ -242,21 +282,47 @@ impl GroupCoordinator {
                 response: Response::Sync(SyncResponse::error(error)),
             }]);
         }
+        if let Some(consumer) = self
+            .groups
+            .get_mut(group_id)
+            .and_then(|g| g.consumer.as_mut())
+        {
+            let response = consumer.classic_sync(&req, now_ms);
+            return Effects::deliveries(vec![Delivery {
+                token,
+                response: Response::Sync(response),
+            }]);
+        }
         self.with_group(group_id, |g| g.sync(req, token, now_ms))
     }
 
-    /// Heartbeat; `None` is success.
+    /// Heartbeat; `None` is success. The records (a consumer group's new target after a
+    /// member left) are appended before the answer.
     pub fn heartbeat(
         &mut self,
         group_id: &str,
         req: &ClassicHeartbeat,
         now_ms: i64,
-    ) -> Option<ResponseError> {
-        match self.groups.get_mut(group_id) {
-            Some(group) => group.heartbeat(req, now_ms),
+    ) -> (Option<ResponseError>, Effects) {
+        let config = self.config.consumer.clone();
+        let mut records = Vec::new();
+        let error = match self.groups.get_mut(group_id) {
+            Some(group) => match group.consumer.as_mut() {
+                Some(consumer) => {
+                    consumer.classic_heartbeat(group_id, req, &config, now_ms, &mut records)
+                }
+                None => group.heartbeat(req, now_ms),
+            },
             None if group_id.is_empty() => Some(ResponseError::InvalidGroupId),
             None => Some(ResponseError::UnknownMemberId),
-        }
+        };
+        (
+            error,
+            Effects {
+                records,
+                deliveries: Vec::new(),
+            },
+        )
     }
 
     /// LeaveGroup for a batch of members.
@@ -282,6 +348,32 @@ impl GroupCoordinator {
                 },
                 Effects::default(),
             );
+        }
+        if let Some(consumer) = self
+            .groups
+            .get_mut(group_id)
+            .and_then(|g| g.consumer.as_mut())
+        {
+            let mut records = Vec::new();
+            let errors = consumer.classic_leave(group_id, leaving, now_ms, &mut records);
+            let members = leaving
+                .iter()
+                .zip(errors)
+                .map(|(m, error)| LeaveResult {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    error,
+                })
+                .collect();
+            let response = LeaveResponse {
+                error: None,
+                members,
+            };
+            let effects = Effects {
+                records,
+                deliveries: Vec::new(),
+            };
+            return (response, effects);
         }
         let mut response = None;
         let effects = self.with_group(group_id, |g| {

@@ -356,7 +356,7 @@ fn offsets_of_an_empty_group_expire_after_retention_and_the_group_goes() {
         group_instance_id: None,
         generation_id: 1,
     };
-    assert_eq!(coord.heartbeat("c", &hb, 0), None);
+    assert_eq!(coord.heartbeat("c", &hb, 0).0, None);
     let effects = coord.expire_offsets(RETENTION_MS);
     assert!(
         effects
@@ -429,7 +429,7 @@ fn coordinator_calls_for_unknown_groups() {
         generation_id: 1,
     };
     assert_eq!(
-        coord.heartbeat("g", &hb, 0),
+        coord.heartbeat("g", &hb, 0).0,
         Some(ResponseError::UnknownMemberId)
     );
     let e = coord.join("g", join_req("m", "c", &[]), 1, 0);
@@ -616,14 +616,9 @@ fn an_offsets_only_group_becomes_a_consumer_group_and_back() {
         errors[0].partitions[0].1,
         Some(ResponseError::UnknownMemberId)
     );
-    // Not deletable while the member is in; a classic join is refused.
+    // Not deletable while the member is in.
     let (results, _) = c.delete_groups(&["g".to_owned()], 0);
     assert_eq!(results[0].1, Some(ResponseError::NonEmptyGroup));
-    let effects = c.join("g", join_req("", "c", &["t"]), 1, 0);
-    assert!(matches!(
-        &effects.deliveries[0].response,
-        Response::Join(j) if j.error == Some(ResponseError::InconsistentGroupProtocol)
-    ));
     // Once the member left, a classic join turns it back into a classic group.
     let mut leave = consumer_join("m");
     leave.member_epoch = super::consumer::LEAVE_EPOCH;
@@ -638,13 +633,85 @@ fn an_offsets_only_group_becomes_a_consumer_group_and_back() {
 }
 
 #[test]
-fn a_classic_group_with_members_refuses_consumer_heartbeats() {
+fn a_stable_classic_group_is_upgraded_online() {
+    use super::consumer_protocol::{decode_assignment, encode_assignment};
     let mut c = GroupCoordinator::new(config());
-    let effects = c.join("g", join_req("", "c", &["t"]), 1, 0);
-    let member = join_member_id(&effects, 1);
-    c.join("g", join_req(&member, "c", &["t"]), 2, 0);
-    let (response, _) = c.consumer_heartbeat("g", &consumer_join("m"), &consumer_topics(), 0);
-    assert_eq!(response.error, Some(ResponseError::GroupIdNotFound));
+    let topics = consumer_topics();
+    let e = c.join("g", join_req("", "c", &["t"]), 1, 0);
+    let classic = join_member_id(&e, 1);
+    c.join("g", join_req(&classic, "c", &["t"]), 2, 0);
+    // Mid-rebalance the upgrade waits.
+    let (response, _) = c.consumer_heartbeat("g", &consumer_join("m"), &topics, 0);
+    assert_eq!(response.error, Some(ResponseError::RebalanceInProgress));
+    let generation = c.group("g").unwrap().generation_id();
+    let both = encode_assignment(&vec![("t".to_owned(), vec![0, 1])]);
+    let sync = SyncRequest {
+        member_id: classic.clone(),
+        generation_id: generation,
+        assignments: vec![(classic.clone(), both)],
+        ..SyncRequest::default()
+    };
+    c.sync("g", sync, 3, 0);
+    // Stable: the consumer member joins; the classic member keeps both partitions for now.
+    let (response, effects) = c.consumer_heartbeat("g", &consumer_join("m"), &topics, 0);
+    assert_eq!(response.error, None);
+    assert!(response.assignment.as_ref().is_some_and(|a| a.is_empty()));
+    assert!(!effects.records.is_empty());
+    // The classic member is told to rejoin, rejoins (eager: owning nothing), and syncs one.
+    let hb = HeartbeatRequest {
+        member_id: classic.clone(),
+        group_instance_id: None,
+        generation_id: generation,
+    };
+    let (error, _) = c.heartbeat("g", &hb, 0);
+    assert_eq!(error, Some(ResponseError::RebalanceInProgress));
+    let e = c.join_with_topics("g", join_req(&classic, "c", &["t"]), 4, 0, &topics);
+    let Response::Join(joined) = &e.deliveries[0].response else {
+        panic!("join answered")
+    };
+    assert_eq!(joined.error, None);
+    assert!(
+        joined.leader.is_empty(),
+        "every classic member is a follower"
+    );
+    let sync = SyncRequest {
+        member_id: classic.clone(),
+        generation_id: joined.generation_id,
+        ..SyncRequest::default()
+    };
+    let e = c.sync("g", sync, 5, 0);
+    let Response::Sync(synced) = &e.deliveries[0].response else {
+        panic!("sync answered")
+    };
+    let mine = decode_assignment(&synced.assignment).unwrap();
+    assert_eq!(mine.iter().map(|(_, p)| p.len()).sum::<usize>(), 1);
+    // The consumer member now gets the other partition.
+    let mut beat = consumer_join("m");
+    beat.member_epoch = response.member_epoch;
+    beat.subscribed_topic_names = None;
+    beat.rebalance_timeout_ms = -1;
+    let mut last = None;
+    for _ in 0..3 {
+        let (r, _) = c.consumer_heartbeat("g", &beat, &topics, 0);
+        assert_eq!(r.error, None, "{r:?}");
+        beat.member_epoch = r.member_epoch;
+        if r.assignment.is_some() {
+            last = r.assignment;
+        }
+    }
+    let theirs: Vec<i32> = last.unwrap().values().flatten().copied().collect();
+    assert_eq!(theirs.len(), 1);
+    assert!(!mine[0].1.contains(&theirs[0]), "no partition owned twice");
+    // A classic leave rebalances the group back to the consumer member.
+    let (leave, _) = c.leave(
+        "g",
+        &[LeavingMember {
+            member_id: classic,
+            ..LeavingMember::default()
+        }],
+        0,
+    );
+    assert_eq!(leave.members[0].error, None);
 }
 
 #[test]

@@ -277,7 +277,7 @@ impl ConsumerGroup {
 
     /// Applies the request's changed fields and renews the session. Returns true when the
     /// subscription changed (which bumps the group epoch).
-    fn update_member(
+    pub(super) fn update_member(
         &mut self,
         group_id: &str,
         member_id: &str,
@@ -321,7 +321,7 @@ impl ConsumerGroup {
 
     /// Bumps the group epoch when a subscription changed or the subscribed topics did (a
     /// topic a regex matches was created, partitions were added, a topic was deleted).
-    fn refresh_epoch(
+    pub(super) fn refresh_epoch(
         &mut self,
         group_id: &str,
         subscription_changed: bool,
@@ -345,7 +345,7 @@ impl ConsumerGroup {
     }
 
     /// Computes a new target assignment when the group epoch moved past it.
-    fn refresh_target(
+    pub(super) fn refresh_target(
         &mut self,
         group_id: &str,
         config: &ConsumerGroupConfig,
@@ -404,7 +404,7 @@ impl ConsumerGroup {
     }
 
     /// Moves the member towards its target; persists its current assignment when it changed.
-    fn reconcile_member(
+    pub(super) fn reconcile_member(
         &mut self,
         group_id: &str,
         member_id: &str,
@@ -622,7 +622,7 @@ fn pairs(a: &Assignment) -> impl Iterator<Item = (Uuid, i32)> + '_ {
         .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
 }
 
-fn metadata_of(m: &ConsumerMember) -> MemberMetadata {
+pub(super) fn metadata_of(m: &ConsumerMember) -> MemberMetadata {
     MemberMetadata {
         instance_id: m.instance_id.clone(),
         rack_id: m.rack_id.clone(),
@@ -632,6 +632,12 @@ fn metadata_of(m: &ConsumerMember) -> MemberMetadata {
         subscribed_topic_regex: m.subscribed_topic_regex.clone(),
         rebalance_timeout_ms: m.rebalance_timeout_ms,
         server_assignor: m.server_assignor.clone(),
+        classic_protocols: m.classic.as_ref().map(|c| {
+            c.protocols
+                .iter()
+                .map(|p| (p.name.clone(), p.metadata.clone()))
+                .collect()
+        }),
     }
 }
 

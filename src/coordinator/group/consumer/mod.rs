@@ -13,6 +13,8 @@
 //! - `reconcile`: one member's way from its current assignment to its target (member epochs,
 //!   revoke before reassign).
 //! - `heartbeat`: join, heartbeat, leave, static membership, session and rebalance timeouts.
+//! - `classic_members`: the online upgrade of a classic group, and its classic members' JoinGroup,
+//!   SyncGroup, Heartbeat and LeaveGroup answered from the server-side assignment.
 //! - `records`: the `__consumer_offsets` records of a consumer group, as Kafka writes them.
 //! - `subscription`: topic names and regular expressions resolved against the topics that exist.
 //! - `replay`: rebuilding a group from its records at load time.
@@ -26,6 +28,7 @@ use uuid::Uuid;
 use super::types::{GroupDescription, MemberDescription};
 
 pub mod assignor;
+pub mod classic_members;
 pub mod heartbeat;
 pub mod reconcile;
 pub mod records;
@@ -174,6 +177,8 @@ pub struct ConsumerMember {
     /// A static member that left with epoch -2: its place waits for its return until the
     /// session deadline.
     pub(crate) left_temporarily: bool,
+    /// Set for a member that speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat).
+    pub classic: Option<classic_members::ClassicMember>,
 }
 
 impl ConsumerMember {
@@ -197,6 +202,7 @@ impl ConsumerMember {
             session_deadline_ms,
             revocation_deadline_ms: None,
             left_temporarily: false,
+            classic: None,
         }
     }
 

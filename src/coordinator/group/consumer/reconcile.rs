@@ -47,7 +47,10 @@ pub fn reconcile(
     let free = |t: Uuid, p: i32| !held_by_others.contains(&(t, p));
     if member.member_epoch != target_epoch {
         let revoke = minus(&member.assigned, target);
-        if revoke.is_empty() {
+        // A member whose request shows it already gave them up (an eager classic member
+        // rejoins owning nothing) need not wait a round.
+        let gone = owned.is_some_and(|o| filter(o, |t, p| contains(&revoke, t, p)).is_empty());
+        if revoke.is_empty() || gone {
             member.previous_member_epoch = member.member_epoch;
             member.member_epoch = target_epoch;
             member.assigned = filter(target, |t, p| {

@@ -60,6 +60,8 @@ pub struct MemberMetadata {
     pub rebalance_timeout_ms: i32,
     /// Server assignor asked for.
     pub server_assignor: Option<String>,
+    /// A classic member's protocols (name, metadata): Kafka's tagged `ClassicMemberMetadata`.
+    pub classic_protocols: Option<Vec<(String, Bytes)>>,
 }
 
 /// A member's persisted current assignment.
@@ -163,6 +165,25 @@ fn value(body: impl FnOnce(&mut BytesMut)) -> Option<Bytes> {
     Some(buf.freeze())
 }
 
+/// Tag 0 of `ConsumerGroupMemberMetadataValue`: the classic member's supported protocols.
+const CLASSIC_MEMBER_METADATA_TAG: u64 = 0;
+
+fn put_classic_protocols(buf: &mut BytesMut, protocols: &[(String, Bytes)]) {
+    let mut field = BytesMut::new();
+    write_unsigned_varint(&mut field, protocols.len() as u64 + 1);
+    for (name, metadata) in protocols {
+        put_compact_string(&mut field, name);
+        write_unsigned_varint(&mut field, metadata.len() as u64 + 1);
+        field.put_slice(metadata);
+        put_no_tags(&mut field);
+    }
+    put_no_tags(&mut field);
+    write_unsigned_varint(buf, 1);
+    write_unsigned_varint(buf, CLASSIC_MEMBER_METADATA_TAG);
+    write_unsigned_varint(buf, field.len() as u64);
+    buf.put_slice(&field);
+}
+
 fn put_no_tags(buf: &mut BytesMut) {
     write_unsigned_varint(buf, 0);
 }
@@ -217,8 +238,19 @@ pub fn member(group: &str, member_id: &str, meta: Option<&MemberMetadata>) -> Re
                 b.put_i32(m.rebalance_timeout_ms);
                 put_compact_nullable_string(b, m.server_assignor.as_deref());
             })
+            .map(|v| with_classic_tag(v, m.classic_protocols.as_deref()))
         }),
     }
+}
+
+/// Replaces the empty tagged-field section `value` ends with by the classic tag, if any.
+fn with_classic_tag(value: Bytes, classic: Option<&[(String, Bytes)]>) -> Bytes {
+    let Some(protocols) = classic else {
+        return value;
+    };
+    let mut buf = BytesMut::from(&value[..value.len() - 1]);
+    put_classic_protocols(&mut buf, protocols);
+    buf.freeze()
 }
 
 /// Type 6: the target assignment's epoch (`None`: tombstone).
@@ -296,11 +328,16 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<ConsumerRecord, Record
             group,
             epoch: r.map(|r| r.i32()).transpose()?,
         },
-        (MEMBER_METADATA, r) => ConsumerRecord::Member {
-            group,
-            member_id,
-            value: r.map(read_member).transpose()?,
-        },
+        (MEMBER_METADATA, r) => {
+            let value = r.map(read_member).transpose()?;
+            // Its tagged fields are read by `read_member` (the classic protocols).
+            return Ok(ConsumerRecord::Member {
+                group,
+                member_id,
+                value,
+            })
+            .and_then(|record| finish(v.as_ref()).map(|()| record));
+        }
         (TARGET_ASSIGNMENT_MEMBER, r) => ConsumerRecord::Target {
             group,
             member_id,
@@ -316,11 +353,15 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<ConsumerRecord, Record
     // Tagged fields after the value's fields (Kafka's newer optional fields) are skipped.
     if let Some(r) = v.as_mut() {
         r.skip_tagged_fields()?;
-        if r.remaining() > 0 {
-            return Err(RecordError::TrailingBytes(r.remaining()));
-        }
     }
-    Ok(record)
+    finish(v.as_ref()).map(|()| record)
+}
+
+fn finish(value: Option<&ByteReader<'_>>) -> Result<(), RecordError> {
+    match value.map(ByteReader::remaining) {
+        Some(left) if left > 0 => Err(RecordError::TrailingBytes(left)),
+        _ => Ok(()),
+    }
 }
 
 fn compact_nullable_string(r: &mut ByteReader<'_>) -> Result<Option<String>, RecordError> {
@@ -354,16 +395,51 @@ fn read_member(r: &mut ByteReader<'_>) -> Result<MemberMetadata, RecordError> {
     for _ in 0..compact_count(r)? {
         subscribed_topic_names.push(r.compact_string()?);
     }
+    let subscribed_topic_regex = compact_nullable_string(r)?;
+    let rebalance_timeout_ms = r.i32()?;
+    let server_assignor = compact_nullable_string(r)?;
+    let mut classic_protocols = None;
+    for _ in 0..r.unsigned_varlong()? {
+        let tag = r.unsigned_varlong()?;
+        let len = compact_count_raw(r)?;
+        let mut field = ByteReader::new(r.take(len)?);
+        if tag == CLASSIC_MEMBER_METADATA_TAG {
+            classic_protocols = Some(read_classic_protocols(&mut field)?);
+        }
+    }
     Ok(MemberMetadata {
         instance_id,
         rack_id,
         client_id,
         client_host,
         subscribed_topic_names,
-        subscribed_topic_regex: compact_nullable_string(r)?,
-        rebalance_timeout_ms: r.i32()?,
-        server_assignor: compact_nullable_string(r)?,
+        subscribed_topic_regex,
+        rebalance_timeout_ms,
+        server_assignor,
+        classic_protocols,
     })
+}
+
+/// A tagged field's size (a plain unsigned varint, not a compact length).
+fn compact_count_raw(r: &mut ByteReader<'_>) -> Result<usize, RecordError> {
+    let at = r.position();
+    usize::try_from(r.unsigned_varlong()?).map_err(|_| RecordError::Truncated {
+        at,
+        needed: usize::MAX,
+    })
+}
+
+fn read_classic_protocols(r: &mut ByteReader<'_>) -> Result<Vec<(String, Bytes)>, RecordError> {
+    let mut out = Vec::new();
+    for _ in 0..compact_count(r)? {
+        let name = r.compact_string()?;
+        let len = r.compact_len()?.unwrap_or(0);
+        let metadata = Bytes::copy_from_slice(r.take(len)?);
+        r.skip_tagged_fields()?;
+        out.push((name, metadata));
+    }
+    r.skip_tagged_fields()?;
+    Ok(out)
 }
 
 fn read_assignment(r: &mut ByteReader<'_>) -> Result<Assignment, RecordError> {

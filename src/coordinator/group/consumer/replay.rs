@@ -5,8 +5,10 @@
 //!
 //! Runs on the shard that loads the `__consumer_offsets` partition.
 
+use super::classic_members::ClassicMember;
 use super::records::{ConsumerRecord, CurrentAssignment, MemberMetadata};
 use super::{ConsumerGroup, ConsumerMember, MemberState};
+use crate::coordinator::group::types::Protocol;
 
 impl ConsumerGroup {
     /// Applies one record about this group. Returns false when the record deleted the group
@@ -21,7 +23,7 @@ impl ConsumerGroup {
             ConsumerRecord::Member {
                 member_id, value, ..
             } => match value {
-                Some(meta) => self.apply_member(&member_id, meta, deadline),
+                Some(meta) => self.apply_member(&member_id, meta, deadline, session_timeout_ms),
                 None => self.forget_member(&member_id, now_ms),
             },
             ConsumerRecord::Target {
@@ -52,7 +54,13 @@ impl ConsumerGroup {
             .or_insert_with(|| ConsumerMember::new(member_id, deadline))
     }
 
-    fn apply_member(&mut self, member_id: &str, meta: MemberMetadata, deadline: i64) {
+    fn apply_member(
+        &mut self,
+        member_id: &str,
+        meta: MemberMetadata,
+        deadline: i64,
+        session_timeout_ms: i32,
+    ) {
         if let Some(instance) = &meta.instance_id {
             self.static_members
                 .insert(instance.clone(), member_id.to_owned());
@@ -66,6 +74,15 @@ impl ConsumerGroup {
         m.subscribed_topic_regex = meta.subscribed_topic_regex;
         m.rebalance_timeout_ms = meta.rebalance_timeout_ms;
         m.server_assignor = meta.server_assignor;
+        // A classic member's own session timeout is not in the record: it gets the consumer
+        // protocol's until its next JoinGroup states its own.
+        m.classic = meta.classic_protocols.map(|protocols| ClassicMember {
+            protocols: protocols
+                .into_iter()
+                .map(|(name, metadata)| Protocol { name, metadata })
+                .collect(),
+            session_timeout_ms,
+        });
     }
 
     fn apply_current(
