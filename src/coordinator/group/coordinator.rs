@@ -708,6 +708,15 @@ impl GroupCoordinator {
         if !consumer.apply(record, session_timeout_ms, now_ms) {
             group.consumer = None;
             self.drop_if_unused(&group_id);
+        } else if consumer.assignor.is_empty() {
+            // The assignor is not in the records: it is the default until the next target.
+            consumer.assignor = self
+                .config
+                .consumer
+                .assignors
+                .first()
+                .cloned()
+                .unwrap_or_default();
         }
     }
 

@@ -388,7 +388,7 @@ impl ConsumerGroup {
     }
 
     /// The assignor most members asked for (ties by name), else the broker's default.
-    fn pick_assignor(&self, config: &ConsumerGroupConfig) -> String {
+    pub(crate) fn pick_assignor(&self, config: &ConsumerGroupConfig) -> String {
         let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
         for m in self.members.values() {
             if let Some(name) = m.server_assignor.as_deref() {
