@@ -3,7 +3,8 @@ whose members use an eager (range) or the cooperative-sticky assignor gets a mem
 consumer protocol; the group becomes a consumer group, the classic members stay and are assigned
 by the broker, no partition is ever owned by two members (checked from every member's
 assignment callbacks), a classic member leaving hands its partitions on, and a new classic
-member can join the upgraded group; committed offsets carry over."""
+member can join the upgraded group; committed offsets carry over; when the consumer-protocol
+member leaves, the group turns classic again (the downgrade) and its members rebalance."""
 
 import threading
 import time
@@ -107,6 +108,15 @@ def test_classic_group_is_upgraded_online(broker_factory, strategy):
 
     committed = modern.committed([TopicPartition("up", 0)], timeout=10)
     assert committed[0].offset == 7
+
+    # The downgrade: with the consumer-protocol member gone, the group is classic again and
+    # its classic members rebalance among themselves.
+    modern.close()
+    members = [c for c in members if c is not modern]
+    poll_until(members, lambda: disjoint_and_complete(members), "after the downgrade")
+    described = admin.describe_consumer_groups(["upgrade"])["upgrade"].result()
+    assert str(described.type).endswith("CLASSIC"), described.type
+    assert ownership.violations == [], ownership.violations
     for c in members:
         c.close()
 

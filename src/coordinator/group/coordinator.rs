@@ -248,6 +248,16 @@ impl GroupCoordinator {
         let consumer = group.consumer.as_mut().expect("consumer group");
         let (response, mut more) = consumer.heartbeat(group_id, req, topics, &config, now_ms);
         records.append(&mut more);
+        if consumer.only_classic_members() {
+            let deliveries = downgrade(group, now_ms, &mut records);
+            return (
+                response,
+                Effects {
+                    records,
+                    deliveries,
+                },
+            );
+        }
         if response.error.is_some() && consumer.member_count() == 0 && consumer.group_epoch() == 0 {
             // A refused first join leaves nothing behind.
             if group.offsets().is_empty() {
@@ -551,12 +561,14 @@ impl GroupCoordinator {
         let mut effects = Effects::default();
         for group_id in due {
             effects.extend(self.with_group(&group_id, |g| g.tick(now_ms)));
-            if let Some(consumer) = self
-                .groups
-                .get_mut(&group_id)
-                .and_then(|g| g.consumer.as_mut())
+            if let Some(group) = self.groups.get_mut(&group_id)
+                && let Some(consumer) = group.consumer.as_mut()
             {
                 effects.records.extend(consumer.tick(&group_id, now_ms));
+                if consumer.only_classic_members() {
+                    let deliveries = downgrade(group, now_ms, &mut effects.records);
+                    effects.deliveries.extend(deliveries);
+                }
             }
         }
         effects
@@ -745,6 +757,28 @@ impl GroupCoordinator {
         };
         self.groups.insert(group_id.to_owned(), group);
     }
+}
+
+/// Kafka's downgrade: a consumer group whose members all speak the classic protocol becomes
+/// a classic group again (same members, generation = group epoch, current partitions as their
+/// assignments), its consumer records tombstoned, and rebalances so the leader assigns.
+fn downgrade(group: &mut Group, now_ms: i64, records: &mut Vec<Record>) -> Vec<Delivery> {
+    let Some(consumer) = group.consumer.take() else {
+        return Vec::new();
+    };
+    let group_id = group.group_id().to_owned();
+    let value = consumer.to_classic_metadata(now_ms);
+    records.extend(consumer.tombstones(&group_id));
+    let offsets = group.offsets().clone();
+    let config = group.config().clone();
+    *group = Group::from_metadata_value(&group_id, &value, offsets, config, now_ms);
+    tracing::info!(group = %group_id, members = value.members.len(), "consumer group downgraded to classic");
+    let deliveries = group.rebalance_now(now_ms);
+    records.push(records::group_metadata_record(
+        &group_id,
+        &group.to_metadata_value(),
+    ));
+    deliveries
 }
 
 /// Earliest timer of a group, of either protocol.

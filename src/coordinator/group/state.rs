@@ -157,6 +157,11 @@ impl Group {
 
     // ----- read access -----
 
+    /// The coordinator settings the group runs with.
+    pub(crate) fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
     /// The group's `group.id`.
     pub fn group_id(&self) -> &str {
         &self.group_id

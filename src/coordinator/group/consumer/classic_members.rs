@@ -7,7 +7,8 @@
 //! REBALANCE_IN_PROGRESS while its partitions must change, so it rejoins: an eager member
 //! rejoins owning nothing; a cooperative one says in its subscription what it still owns, and
 //! keeps its epoch until that no longer includes what it must give up. No partition is ever
-//! owned twice, as for consumer-protocol members.
+//! owned twice, as for consumer-protocol members. When the last consumer-protocol member is
+//! gone, the group turns back into a classic group (Kafka's downgrade) and rebalances.
 //!
 //! Runs on the group coordinator's shard; pure logic.
 
@@ -18,7 +19,7 @@ use super::heartbeat::ConsumerGroupConfig;
 use super::records;
 use super::{Assignment, ConsumerGroup, ConsumerMember, MemberState, Topics};
 use crate::coordinator::group::consumer_protocol::{self, TopicPartitionList};
-use crate::coordinator::group::records::Record;
+use crate::coordinator::group::records::{GroupMetadataValue, MemberMetadataValue, Record};
 use crate::coordinator::group::state::{Group, GroupState};
 use crate::coordinator::group::types::{
     HeartbeatRequest, JoinRequest, JoinResponse, LeavingMember, Protocol, SyncRequest, SyncResponse,
@@ -301,6 +302,73 @@ impl ConsumerGroup {
                 }
             })
             .collect()
+    }
+}
+
+impl ConsumerGroup {
+    /// True when every member left speaks the classic protocol (and there is one): Kafka then
+    /// turns the group back into a classic group (the downgrade).
+    pub fn only_classic_members(&self) -> bool {
+        !self.members.is_empty() && self.members.values().all(|m| m.classic.is_some())
+    }
+
+    /// The classic group's persisted form of this group, for the downgrade: generation = the
+    /// group epoch, the protocol every member supports (else the first member's first), each
+    /// member with its subscription and its current partitions.
+    pub fn to_classic_metadata(&self, now_ms: i64) -> GroupMetadataValue {
+        let protocol = self.common_protocol();
+        let members: Vec<MemberMetadataValue> = self
+            .members
+            .values()
+            .filter_map(|m| {
+                let classic = m.classic.as_ref()?;
+                let subscription = classic
+                    .protocols
+                    .iter()
+                    .find(|p| p.name == protocol)
+                    .map(|p| p.metadata.clone())
+                    .unwrap_or_default();
+                Some(MemberMetadataValue {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout: m.rebalance_timeout_ms,
+                    session_timeout: classic.session_timeout_ms,
+                    subscription,
+                    assignment: consumer_protocol::encode_assignment(&by_name(
+                        &m.assigned,
+                        &self.subscribed_topics,
+                    )),
+                })
+            })
+            .collect();
+        GroupMetadataValue {
+            protocol_type: consumer_protocol::PROTOCOL_TYPE.to_owned(),
+            generation: self.group_epoch,
+            protocol: Some(protocol),
+            leader: members.first().map(|m| m.member_id.clone()),
+            current_state_timestamp: now_ms,
+            members,
+        }
+    }
+
+    fn common_protocol(&self) -> String {
+        let mut classic = self.members.values().filter_map(|m| m.classic.as_ref());
+        let Some(first) = classic.next() else {
+            return String::new();
+        };
+        let others: Vec<&ClassicMember> = classic.collect();
+        first
+            .protocols
+            .iter()
+            .map(|p| p.name.clone())
+            .find(|name| {
+                others
+                    .iter()
+                    .all(|o| o.protocols.iter().any(|p| &p.name == name))
+            })
+            .unwrap_or_else(|| first.protocol_name())
     }
 }
 

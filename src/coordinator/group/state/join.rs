@@ -432,6 +432,14 @@ impl Group {
 
     // ----- rebalance phases -----
 
+    /// Starts a rebalance now (a group just turned back from the consumer protocol: its classic
+    /// members must rejoin so the leader assigns what the consumer-protocol members held).
+    pub(crate) fn rebalance_now(&mut self, now_ms: i64) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        self.prepare_rebalance(now_ms, &mut out);
+        out
+    }
+
     pub(super) fn maybe_prepare_rebalance(&mut self, now_ms: i64, out: &mut Vec<Delivery>) {
         if matches!(
             self.state,
