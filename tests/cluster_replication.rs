@@ -19,6 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use rdkafka::producer::FutureProducer;
 use sluice::client::Client;
 use sluice::client::produce::ProducerRecord;
@@ -547,6 +548,31 @@ fn epoch_end(
     }
 }
 
+/// A full ConsumerGroupHeartbeat (v1) of member "m" of `group` at `epoch`, subscribed to `topic`,
+/// sent to broker `to`.
+fn consumer_heartbeat(
+    client: &mut Client,
+    to: i32,
+    group: &str,
+    epoch: i32,
+    topic: &str,
+) -> ConsumerGroupHeartbeatResponse {
+    use kafka_protocol::messages::{GroupId, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let mut request = ConsumerGroupHeartbeatRequest::default();
+    request.group_id = GroupId(StrBytes::from_string(group.to_owned()));
+    request.member_id = StrBytes::from_static_str("m");
+    request.member_epoch = epoch;
+    request.rebalance_timeout_ms = 30_000;
+    request.subscribed_topic_names = Some(vec![TopicName(StrBytes::from_string(topic.to_owned()))]);
+    request.topic_partitions = Some(Vec::new()).filter(|_| epoch == 0);
+    client
+        .broker(to)
+        .expect("coordinator connection")
+        .send(&request, Some(1))
+        .expect("ConsumerGroupHeartbeat")
+}
+
 #[test]
 fn committed_offsets_survive_the_loss_of_the_coordinators_node() {
     // The automatic leader rebalance looks every 2 s instead of Kafka's 300.
@@ -563,6 +589,11 @@ fn committed_offsets_survive_the_loss_of_the_coordinators_node() {
         client.commit_offsets(group, &offsets).is_ok()
     });
     let coordinator = client.coordinator(group).expect("coordinator");
+    // The group then gets a KIP-848 member (the offsets-only group becomes a consumer group):
+    // its member, epoch and partitions must survive the coordinator's node too.
+    let joined = consumer_heartbeat(&mut client, coordinator, group, 0, topic);
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert_eq!(joined.member_epoch, 1);
     let node = (coordinator / 1000) as u8;
     let survivor = if node == 1 { 2 } else { 1 };
     // Every in-sync replica of the group's partition has the commit before the kill.
@@ -583,6 +614,30 @@ fn committed_offsets_survive_the_loss_of_the_coordinators_node() {
     );
     let moved = client.coordinator(group).expect("new coordinator");
     assert_ne!(moved / 1000, i32::from(node), "the coordinator moved");
+    let again = consumer_heartbeat(&mut client, moved, group, joined.member_epoch, topic);
+    assert_eq!(
+        again.error_code, 0,
+        "the member is known to the new coordinator: {again:?}"
+    );
+    assert_eq!(again.member_epoch, joined.member_epoch);
+    let owned = |r: &ConsumerGroupHeartbeatResponse| {
+        r.assignment.as_ref().map(|a| {
+            a.topic_partitions
+                .iter()
+                .map(|t| t.partitions.len())
+                .sum::<usize>()
+        })
+    };
+    assert_eq!(
+        owned(&joined),
+        Some(1),
+        "one partition assigned at the join"
+    );
+    assert_eq!(
+        owned(&again).unwrap_or(1),
+        1,
+        "the same partition after the move"
+    );
     println!(
         "coordinator node {node} SIGKILLed: committed offsets served by broker {moved} after {:?}",
         killed.elapsed()
