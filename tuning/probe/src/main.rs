@@ -1,0 +1,3 @@
+//! `sluice-lab`: the tuning lab's command line. Runs on the main thread.
+
+fn main() {}
