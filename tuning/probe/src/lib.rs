@@ -5,3 +5,10 @@
 pub mod error;
 pub mod host;
 pub mod probe;
+pub mod csvio;
+pub mod knobs;
+pub mod plot;
+pub mod sampler;
+pub mod sweep;
+pub mod lab;
+pub mod report;

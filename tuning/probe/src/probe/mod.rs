@@ -58,11 +58,12 @@ impl ProbePlan {
         }
     }
 
-    /// Every cell, tagged with the sweep it belongs to; no duplicates.
+    /// Every cell, tagged with the sweep it belongs to; no duplicates within a sweep (a cell
+    /// may appear in two sweeps, so each sweep's plot has all its points).
     pub fn cells(&self) -> Vec<(&'static str, CellSpec)> {
         let mut out: Vec<(&'static str, CellSpec)> = Vec::new();
         let mut add = |sweep, spec: CellSpec| {
-            if !out.iter().any(|(_, s)| *s == spec) {
+            if !out.iter().any(|(w, s)| *w == sweep && *s == spec) {
                 out.push((sweep, spec));
             }
         };
