@@ -10,7 +10,10 @@ use crate::error::{LabError, Result};
 
 /// Writes `rows` with a header row.
 pub fn write<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let err = |source| LabError::Csv { path: path.into(), source };
+    let err = |source| LabError::Csv {
+        path: path.into(),
+        source,
+    };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
     for r in rows {
         w.serialize(r).map_err(err)?;
@@ -20,7 +23,12 @@ pub fn write<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 
 /// Reads every row.
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let err = |source| LabError::Csv { path: path.into(), source };
+    let err = |source| LabError::Csv {
+        path: path.into(),
+        source,
+    };
     let mut r = csv::Reader::from_path(path).map_err(err)?;
-    r.deserialize().collect::<std::result::Result<Vec<T>, _>>().map_err(err)
+    r.deserialize()
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(err)
 }

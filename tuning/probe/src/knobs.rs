@@ -42,7 +42,10 @@ pub fn run_check(check: &Path, data_dir: &Path) -> Result<Vec<KnobRow>> {
             detail: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
-    serde_json::from_slice(&out.stdout).map_err(|source| LabError::Json { path: check.into(), source })
+    serde_json::from_slice(&out.stdout).map_err(|source| LabError::Json {
+        path: check.into(),
+        source,
+    })
 }
 
 /// The default location of tuning/check: beside this crate.

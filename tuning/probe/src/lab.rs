@@ -68,14 +68,26 @@ pub fn run(o: &LabOptions, mut log: impl FnMut(&str)) -> Result<PathBuf> {
         Vec::new()
     });
     csvio::write(&o.out.join("knobs.csv"), &knobs)?;
-    let probe = if o.skip_probe { Vec::new() } else { run_probe(o, &mut log)? };
+    let probe = if o.skip_probe {
+        Vec::new()
+    } else {
+        run_probe(o, &mut log)?
+    };
     csvio::write(&o.out.join("probe.csv"), &probe)?;
     let left = o.budget.saturating_sub(t0.elapsed());
-    let (sweeps, samples) = if o.skip_sweeps { (Vec::new(), Vec::new()) } else { run_sweeps(o, left, &mut log)? };
+    let (sweeps, samples) = if o.skip_sweeps {
+        (Vec::new(), Vec::new())
+    } else {
+        run_sweeps(o, left, &mut log)?
+    };
     csvio::write(&o.out.join("sweeps.csv"), &sweeps)?;
     csvio::write(&o.out.join("vmstat.csv"), &samples)?;
     render(&o.out, &meta, &knobs, &probe, &sweeps)?;
-    log(&format!("done in {:.0} s: {}", t0.elapsed().as_secs_f64(), o.out.join("report.md").display()));
+    log(&format!(
+        "done in {:.0} s: {}",
+        t0.elapsed().as_secs_f64(),
+        o.out.join("report.md").display()
+    ));
     Ok(o.out.clone())
 }
 
@@ -83,7 +95,9 @@ fn meta(o: &LabOptions) -> RunMeta {
     let mem = host::read_trim("/proc/meminfo").unwrap_or_default();
     RunMeta {
         command: o.command.clone(),
-        started: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        started: chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
         host: HostFacts::of(&o.data_dir),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         mem_total_mib: host::proc_field(&mem, "MemTotal").unwrap_or(0) >> 10,
@@ -99,7 +113,13 @@ fn meta(o: &LabOptions) -> RunMeta {
 
 fn git_commit() -> String {
     std::process::Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"])
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -108,19 +128,46 @@ fn git_commit() -> String {
 }
 
 fn run_probe(o: &LabOptions, log: &mut impl FnMut(&str)) -> Result<Vec<ProbeRow>> {
-    let plan = if o.quick { ProbePlan::quick(o.probe_cell, o.probe_file) } else { ProbePlan::full(o.probe_cell, o.probe_file) };
-    log(&format!("probe: {} cells of {:?} on a {} MiB file in {}", plan.cells().len(), o.probe_cell, o.probe_file >> 20, o.data_dir.display()));
+    let plan = if o.quick {
+        ProbePlan::quick(o.probe_cell, o.probe_file)
+    } else {
+        ProbePlan::full(o.probe_cell, o.probe_file)
+    };
+    log(&format!(
+        "probe: {} cells of {:?} on a {} MiB file in {}",
+        plan.cells().len(),
+        o.probe_cell,
+        o.probe_file >> 20,
+        o.data_dir.display()
+    ));
     probe::run(&o.data_dir, &plan, o.allow_raw_device, |r| {
         log(&format!(
             "  probe {:<11} {:<16} {:<8} {:<7} bs {:>7} qd {:>3}: {:<11} {:>8.1} MB/s {:>9.0} IOPS p99 {:>7.0} us",
-            r.sweep, r.workload, r.io_mode, r.ring, r.block_size, r.queue_depth, r.status, r.mb_per_sec, r.iops, r.p99_us
+            r.sweep,
+            r.workload,
+            r.io_mode,
+            r.ring,
+            r.block_size,
+            r.queue_depth,
+            r.status,
+            r.mb_per_sec,
+            r.iops,
+            r.p99_us
         ))
     })
 }
 
-fn run_sweeps(o: &LabOptions, budget: Duration, log: &mut impl FnMut(&str)) -> Result<(Vec<SweepRow>, Vec<Sample>)> {
+fn run_sweeps(
+    o: &LabOptions,
+    budget: Duration,
+    log: &mut impl FnMut(&str),
+) -> Result<(Vec<SweepRow>, Vec<Sample>)> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let plan = if o.quick { SweepPlan::quick() } else { SweepPlan::full(cpus) };
+    let plan = if o.quick {
+        SweepPlan::quick()
+    } else {
+        SweepPlan::full(cpus)
+    };
     let steps = plan.steps();
     let secs = o.duration.as_secs().max(1);
     let cfg = SweepConfig {
@@ -134,21 +181,51 @@ fn run_sweeps(o: &LabOptions, budget: Duration, log: &mut impl FnMut(&str)) -> R
         sample_every: Duration::from_millis(250),
         warm: !o.no_warm,
     };
-    log(&format!("sweeps: {} steps, about {:?} each, {:?} of budget left", steps.len(), cfg.step_estimate(), budget));
+    log(&format!(
+        "sweeps: {} steps, about {:?} each, {:?} of budget left",
+        steps.len(),
+        cfg.step_estimate(),
+        budget
+    ));
     let res = sweep_run::run_all(&cfg, &steps, budget, |r| {
         log(&format!(
             "  sweep {:<20} {:<16} {:<10} {:<7} {:>8.1} MB/s p99 {:>8.2} ms broker {:>3.0}% client {:>3.0}% dirty max {:>6} KiB {}",
-            r.factor, r.label, r.phase, r.status, r.mb_per_sec, r.p99_ms, r.broker_cpu_util * 100.0, r.client_cpu_util * 100.0, r.dirty_max_kib, r.note
+            r.factor,
+            r.label,
+            r.phase,
+            r.status,
+            r.mb_per_sec,
+            r.p99_ms,
+            r.broker_cpu_util * 100.0,
+            r.client_cpu_util * 100.0,
+            r.dirty_max_kib,
+            r.note
         ))
     })?;
     Ok((res.rows, res.samples))
 }
 
 /// Draws the plots and writes report.md from the rows.
-pub fn render(out: &Path, meta: &RunMeta, knobs: &[KnobRow], probe: &[ProbeRow], sweeps: &[SweepRow]) -> Result<()> {
+pub fn render(
+    out: &Path,
+    meta: &RunMeta,
+    knobs: &[KnobRow],
+    probe: &[ProbeRow],
+    sweeps: &[SweepRow],
+) -> Result<()> {
     let plots = plot::draw_all(out, probe, sweeps)?;
-    let names: Vec<String> = plots.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
-    let md = report::render(&RunData { meta, knobs, probe, sweeps, plots: &names });
+    let names: Vec<String> = plots
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let md = report::render(&RunData {
+        meta,
+        knobs,
+        probe,
+        sweeps,
+        plots: &names,
+    });
     let path = out.join("report.md");
     std::fs::write(&path, md).map_err(LabError::io("writing", path))
 }
@@ -157,7 +234,8 @@ pub fn render(out: &Path, meta: &RunMeta, knobs: &[KnobRow], probe: &[ProbeRow],
 pub fn redraw(out: &Path) -> Result<()> {
     let path = out.join("meta.json");
     let text = std::fs::read_to_string(&path).map_err(LabError::io("reading", &path))?;
-    let meta: RunMeta = serde_json::from_str(&text).map_err(|source| LabError::Json { path, source })?;
+    let meta: RunMeta =
+        serde_json::from_str(&text).map_err(|source| LabError::Json { path, source })?;
     let knobs: Vec<KnobRow> = csvio::read(&out.join("knobs.csv"))?;
     let probe: Vec<ProbeRow> = csvio::read(&out.join("probe.csv"))?;
     let sweeps: Vec<SweepRow> = csvio::read(&out.join("sweeps.csv"))?;
@@ -165,6 +243,9 @@ pub fn redraw(out: &Path) -> Result<()> {
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|source| LabError::Json { path: path.into(), source })?;
+    let text = serde_json::to_string_pretty(v).map_err(|source| LabError::Json {
+        path: path.into(),
+        source,
+    })?;
     std::fs::write(path, text + "\n").map_err(LabError::io("writing", path))
 }

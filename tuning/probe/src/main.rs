@@ -12,7 +12,10 @@ use sluice_tuning::probe::{self, ProbePlan};
 use sluice_tuning::{csvio, knobs};
 
 #[derive(Parser)]
-#[command(name = "sluice-lab", about = "Finds what limits this host and how to set Sluice on it")]
+#[command(
+    name = "sluice-lab",
+    about = "Finds what limits this host and how to set Sluice on it"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -119,17 +122,25 @@ fn main() -> ExitCode {
 
 fn beside_me(name: &str) -> PathBuf {
     let me = std::env::current_exe().unwrap_or_default();
-    me.parent().map(|d| d.join(name)).unwrap_or_else(|| PathBuf::from(name))
+    me.parent()
+        .map(|d| d.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 fn run(a: RunArgs) -> Result<(), LabError> {
-    let raw = std::fs::metadata(&a.data_dir).map(|m| !m.is_dir()).unwrap_or(false);
+    let raw = std::fs::metadata(&a.data_dir)
+        .map(|m| !m.is_dir())
+        .unwrap_or(false);
     let o = LabOptions {
         out: a.out.unwrap_or_else(lab::default_out),
         duration: a.duration,
-        budget: a.budget.unwrap_or(Duration::from_secs(if a.quick { 300 } else { 3600 })),
+        budget: a
+            .budget
+            .unwrap_or(Duration::from_secs(if a.quick { 300 } else { 3600 })),
         quick: a.quick,
-        probe_cell: a.probe_cell.unwrap_or(Duration::from_millis(if a.quick { 200 } else { 2000 })),
+        probe_cell: a
+            .probe_cell
+            .unwrap_or(Duration::from_millis(if a.quick { 200 } else { 2000 })),
         probe_file: a.probe_file_mib.unwrap_or(if a.quick { 32 } else { 1024 }) << 20,
         allow_raw_device: a.allow_raw_device,
         sluice_bin: a.sluice_bin.unwrap_or_else(|| beside_me("sluice")),
@@ -147,16 +158,26 @@ fn run(a: RunArgs) -> Result<(), LabError> {
 
 fn run_probe(a: ProbeArgs) -> Result<(), LabError> {
     let size = a.file_mib << 20;
-    let plan = if a.quick { ProbePlan::quick(a.cell, size) } else { ProbePlan::full(a.cell, size) };
+    let plan = if a.quick {
+        ProbePlan::quick(a.cell, size)
+    } else {
+        ProbePlan::full(a.cell, size)
+    };
     let rows = probe::run(&a.data_dir, &plan, a.allow_raw_device, |r| {
-        eprintln!("{} {} {} bs {} qd {}: {} {:.1} MB/s", r.sweep, r.workload, r.io_mode, r.block_size, r.queue_depth, r.status, r.mb_per_sec)
+        eprintln!(
+            "{} {} {} bs {} qd {}: {} {:.1} MB/s",
+            r.sweep, r.workload, r.io_mode, r.block_size, r.queue_depth, r.status, r.mb_per_sec
+        )
     })?;
     match a.out {
         Some(p) => csvio::write(&p, &rows),
         None => {
             let mut w = csv::Writer::from_writer(std::io::stdout());
             for r in &rows {
-                w.serialize(r).map_err(|source| LabError::Csv { path: "stdout".into(), source })?;
+                w.serialize(r).map_err(|source| LabError::Csv {
+                    path: "stdout".into(),
+                    source,
+                })?;
             }
             w.flush().map_err(LabError::io("writing", "stdout"))
         }

@@ -41,14 +41,19 @@ pub struct TwoPanel {
 }
 
 fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> LabError + '_ {
-    move |e| LabError::Plot { path: path.to_path_buf(), detail: format!("{e:?}") }
+    move |e| LabError::Plot {
+        path: path.to_path_buf(),
+        detail: format!("{e:?}"),
+    }
 }
 
 /// Draws `chart` to `path` as SVG.
 pub fn draw_two_panel(path: &Path, chart: &TwoPanel) -> Result<()> {
     let root = SVGBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
-    let root = root.titled(&chart.title, ("sans-serif", 22)).map_err(plot_err(path))?;
+    let root = root
+        .titled(&chart.title, ("sans-serif", 22))
+        .map_err(plot_err(path))?;
     let (l, r) = root.split_horizontally(600);
     let left: Vec<Vec<Option<f64>>> = chart.series.iter().map(|s| s.left.clone()).collect();
     let right: Vec<Vec<Option<f64>>> = chart.series.iter().map(|s| s.right.clone()).collect();
@@ -65,36 +70,43 @@ fn panel(
     values: &[Vec<Option<f64>>],
 ) -> Result<()> {
     let n = chart.categories.len().max(1);
-    let ymax = values.iter().flatten().flatten().fold(0.0f64, |a, &b| a.max(b)).max(1e-3) * 1.15;
+    let ymax = values
+        .iter()
+        .flatten()
+        .flatten()
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1e-3)
+        * 1.15;
+    // Categories sit at x = 0..n-1 on a numeric axis from -0.5 to n-0.5: with at most n labels
+    // plotters puts its ticks exactly on the integers (plotters' segmented axis adds an empty
+    // slot at the end).
     let mut c = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        // Integer ranges are inclusive in plotters: 0..n-1 holds n categories.
-        .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..ymax)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..ymax)
         .map_err(plot_err(path))?;
     let labels = &chart.categories;
     c.configure_mesh()
         .x_labels(n)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels.get(*i).cloned().unwrap_or_default(),
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&|x| category(labels, *x))
         .x_desc(chart.x_desc.as_str())
         .y_desc(y_desc)
         .draw()
         .map_err(plot_err(path))?;
     for (k, (s, vals)) in chart.series.iter().zip(values).enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let pts: Vec<(SegmentValue<usize>, f64)> = vals
+        let pts: Vec<(f64, f64)> = vals
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.map(|y| (SegmentValue::CenterOf(i), y)))
+            .filter_map(|(i, v)| v.map(|y| (i as f64, y)))
             .collect();
         c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(plot_err(path))?
             .label(s.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         c.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
             .map_err(plot_err(path))?;
     }
@@ -105,31 +117,61 @@ fn panel(
         .map_err(plot_err(path))
 }
 
+/// The label of the category at tick `x` (empty between categories).
+fn category(labels: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() > 1e-6 || i < 0.0 {
+        return String::new();
+    }
+    labels.get(i as usize).cloned().unwrap_or_default()
+}
+
 /// The roofline: device write MB/s against I/O size (O_DIRECT and buffered), Sluice produce
 /// MB/s against record size, and Sluice's best step as a horizontal line.
 pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Result<()> {
     let device: Vec<(String, Vec<(f64, f64)>)> = ["direct", "buffered"]
         .iter()
         .map(|mode| {
-            let pts = probe_points(probe, "block_size", "seq_write", mode, |r| r.block_size as f64, |r| r.mb_per_sec);
-            (format!("device seq write, {mode} (qd {})", bs_qd(probe)), pts)
+            let pts = probe_points(
+                probe,
+                "block_size",
+                "seq_write",
+                mode,
+                |r| r.block_size as f64,
+                |r| r.mb_per_sec,
+            );
+            (
+                format!("device seq write, {mode} (qd {})", bs_qd(probe)),
+                pts,
+            )
         })
         .collect();
     let sluice: Vec<(f64, f64)> = throughput_rows(sweeps)
         .filter(|r| r.factor == "record_size" || r.factor == "baseline")
         .map(|r| (r.record_size as f64, r.mb_per_sec))
         .collect();
-    let best = throughput_rows(sweeps).map(|r| r.mb_per_sec).fold(0.0, f64::max);
-    let all_y = device.iter().flat_map(|d| d.1.iter().map(|p| p.1)).chain(sluice.iter().map(|p| p.1));
+    let best = throughput_rows(sweeps)
+        .map(|r| r.mb_per_sec)
+        .fold(0.0, f64::max);
+    let all_y = device
+        .iter()
+        .flat_map(|d| d.1.iter().map(|p| p.1))
+        .chain(sluice.iter().map(|p| p.1));
     let ymax = all_y.fold(best, f64::max).max(1.0) * 2.0;
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
     let mut c = ChartBuilder::on(&root)
-        .caption("Sluice vs device: MB/s against I/O size", ("sans-serif", 22))
+        .caption(
+            "Sluice vs device: MB/s against I/O size",
+            ("sans-serif", 22),
+        )
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d((64f64..(4u64 << 20) as f64).log_scale(), (0.1f64..ymax).log_scale())
+        .build_cartesian_2d(
+            (64f64..(4u64 << 20) as f64).log_scale(),
+            (0.1f64..ymax).log_scale(),
+        )
         .map_err(plot_err(path))?;
     c.configure_mesh()
         .x_desc("bytes per write (device: block size; Sluice: record size)")
@@ -140,9 +182,21 @@ pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Re
     for (k, (name, pts)) in device.iter().enumerate() {
         line(&mut c, path, name, pts, Palette99::pick(k).to_rgba())?;
     }
-    line(&mut c, path, "Sluice produce (acks=all), by record size", &sluice, RED.to_rgba())?;
+    line(
+        &mut c,
+        path,
+        "Sluice produce (acks=all), by record size",
+        &sluice,
+        RED.to_rgba(),
+    )?;
     let roof = vec![(64.0, best.max(0.1)), ((4u64 << 20) as f64, best.max(0.1))];
-    line(&mut c, path, &format!("Sluice best step: {best:.0} MB/s"), &roof, BLACK.mix(0.6))?;
+    line(
+        &mut c,
+        path,
+        &format!("Sluice best step: {best:.0} MB/s"),
+        &roof,
+        BLACK.mix(0.6),
+    )?;
     c.configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
@@ -164,11 +218,24 @@ fn short_bytes(x: f64) -> String {
 type LogChart<'a> = ChartContext<
     'a,
     SVGBackend<'a>,
-    Cartesian2d<plotters::coord::combinators::LogCoord<f64>, plotters::coord::combinators::LogCoord<f64>>,
+    Cartesian2d<
+        plotters::coord::combinators::LogCoord<f64>,
+        plotters::coord::combinators::LogCoord<f64>,
+    >,
 >;
 
-fn line(c: &mut LogChart<'_>, path: &Path, name: &str, pts: &[(f64, f64)], color: RGBAColor) -> Result<()> {
-    let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.0 > 0.0 && p.1 > 0.0).collect();
+fn line(
+    c: &mut LogChart<'_>,
+    path: &Path,
+    name: &str,
+    pts: &[(f64, f64)],
+    color: RGBAColor,
+) -> Result<()> {
+    let pts: Vec<(f64, f64)> = pts
+        .iter()
+        .copied()
+        .filter(|p| p.0 > 0.0 && p.1 > 0.0)
+        .collect();
     c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
         .map_err(plot_err(path))?
         .label(name)
@@ -179,7 +246,10 @@ fn line(c: &mut LogChart<'_>, path: &Path, name: &str, pts: &[(f64, f64)], color
 }
 
 fn bs_qd(probe: &[ProbeRow]) -> u64 {
-    probe.iter().find(|r| r.sweep == "block_size").map_or(0, |r| r.queue_depth)
+    probe
+        .iter()
+        .find(|r| r.sweep == "block_size")
+        .map_or(0, |r| r.queue_depth)
 }
 
 fn probe_points(
@@ -193,23 +263,41 @@ fn probe_points(
     probe
         .iter()
         .filter(|r| r.status == "ok" && r.workload == workload && r.io_mode == mode)
-        .filter(|r| r.sweep == sweep || (sweep == "block_size" && r.queue_depth == bs_qd(probe) && r.ring == "default" && !r.reg_buffers && !r.reg_files))
+        .filter(|r| {
+            r.sweep == sweep
+                || (sweep == "block_size"
+                    && r.queue_depth == bs_qd(probe)
+                    && r.ring == "default"
+                    && !r.reg_buffers
+                    && !r.reg_files)
+        })
         .map(|r| (x(r), y(r)))
         .collect()
 }
 
 fn throughput_rows(sweeps: &[SweepRow]) -> impl Iterator<Item = &SweepRow> {
-    sweeps.iter().filter(|r| r.status == "ok" && r.phase == "throughput")
+    sweeps
+        .iter()
+        .filter(|r| r.status == "ok" && r.phase == "throughput")
 }
 
 /// Device MB/s and p99 against `x` (block_size or queue_depth) for the rows of that sweep.
 pub fn probe_chart(probe: &[ProbeRow], sweep: &str) -> TwoPanel {
     let rows: Vec<&ProbeRow> = probe.iter().filter(|r| r.sweep == sweep).collect();
-    let x = |r: &ProbeRow| if sweep == "block_size" { r.block_size } else { r.queue_depth };
+    let x = |r: &ProbeRow| {
+        if sweep == "block_size" {
+            r.block_size
+        } else {
+            r.queue_depth
+        }
+    };
     let mut xs: Vec<u64> = rows.iter().map(|r| x(r)).collect();
     xs.sort_unstable();
     xs.dedup();
-    let mut names: Vec<(String, String)> = rows.iter().map(|r| (r.workload.clone(), r.io_mode.clone())).collect();
+    let mut names: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.workload.clone(), r.io_mode.clone()))
+        .collect();
     names.dedup();
     names.sort();
     names.dedup();
@@ -217,7 +305,8 @@ pub fn probe_chart(probe: &[ProbeRow], sweep: &str) -> TwoPanel {
         .iter()
         .map(|(w, m)| {
             let find = |v: u64| {
-                rows.iter().find(|r| &r.workload == w && &r.io_mode == m && x(r) == v && r.status == "ok")
+                rows.iter()
+                    .find(|r| &r.workload == w && &r.io_mode == m && x(r) == v && r.status == "ok")
             };
             Series {
                 name: format!("{w} {m}"),
@@ -228,9 +317,18 @@ pub fn probe_chart(probe: &[ProbeRow], sweep: &str) -> TwoPanel {
         .collect();
     let (title, x_desc, categories) = if sweep == "block_size" {
         let qd = rows.first().map_or(0, |r| r.queue_depth);
-        (format!("Device: throughput and p99 by block size (queue depth {qd})"), "block size", xs.iter().map(|&v| bytes_label(v)).collect())
+        (
+            format!("Device: throughput and p99 by block size (queue depth {qd})"),
+            "block size",
+            xs.iter().map(|&v| bytes_label(v)).collect(),
+        )
     } else {
-        ("Device: throughput and p99 by queue depth (O_DIRECT; 4 KiB random, larger sequential)".to_string(), "queue depth", xs.iter().map(u64::to_string).collect())
+        (
+            "Device: throughput and p99 by queue depth (O_DIRECT; 4 KiB random, larger sequential)"
+                .to_string(),
+            "queue depth",
+            xs.iter().map(u64::to_string).collect(),
+        )
     };
     TwoPanel {
         title,
@@ -265,8 +363,16 @@ fn flush_rank(label: &str) -> f64 {
     if label == "none" {
         return 0.0;
     }
-    let n: f64 = label.rsplit('=').next().and_then(|v| v.parse().ok()).unwrap_or(1.0);
-    if label.starts_with("flush.messages") { 1e9 - n } else { 1e6 - n }
+    let n: f64 = label
+        .rsplit('=')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    if label.starts_with("flush.messages") {
+        1e9 - n
+    } else {
+        1e6 - n
+    }
 }
 
 /// The factors that have rows, in plan order.
@@ -283,7 +389,10 @@ pub const FACTORS: [&str; 8] = [
 
 /// The factor's steps (its own and the baseline), ordered by value: (label, throughput row,
 /// latency row).
-pub fn factor_points<'a>(sweeps: &'a [SweepRow], factor: &str) -> Vec<(String, Option<&'a SweepRow>, Option<&'a SweepRow>)> {
+pub fn factor_points<'a>(
+    sweeps: &'a [SweepRow],
+    factor: &str,
+) -> Vec<(String, Option<&'a SweepRow>, Option<&'a SweepRow>)> {
     let mut keys: Vec<(f64, String)> = sweeps
         .iter()
         .filter(|r| r.factor == factor || r.factor == "baseline")
@@ -293,7 +402,10 @@ pub fn factor_points<'a>(sweeps: &'a [SweepRow], factor: &str) -> Vec<(String, O
     keys.dedup_by(|a, b| a.1 == b.1);
     let find = |label: &str, phase: &str| {
         sweeps.iter().find(|r| {
-            (r.factor == factor || r.factor == "baseline") && r.phase == phase && r.status == "ok" && factor_value(r, factor).1 == label
+            (r.factor == factor || r.factor == "baseline")
+                && r.phase == phase
+                && r.status == "ok"
+                && factor_value(r, factor).1 == label
         })
     };
     keys.into_iter()
@@ -308,7 +420,10 @@ pub fn factor_points<'a>(sweeps: &'a [SweepRow], factor: &str) -> Vec<(String, O
 /// Sluice MB/s (unpaced) and p99 (open-loop) against one factor.
 pub fn sweep_chart(sweeps: &[SweepRow], factor: &str) -> TwoPanel {
     let pts = factor_points(sweeps, factor);
-    let rate = sweeps.iter().find(|r| r.phase == "latency" && r.status == "ok").map_or(String::from("?"), |r| r.target_rate.clone());
+    let rate = sweeps
+        .iter()
+        .find(|r| r.phase == "latency" && r.status == "ok")
+        .map_or(String::from("?"), |r| r.target_rate.clone());
     TwoPanel {
         title: format!("Sluice: produce MB/s (unpaced) and p99 (open-loop) by {factor}"),
         x_desc: factor.into(),

@@ -78,7 +78,12 @@ impl Sampler {
 /// (seconds since start, cumulative CPU seconds) of one process, while it was alive.
 pub type CpuTrace = Vec<(f64, f64)>;
 
-fn sample_loop(step: &str, every: Duration, pids: &[u32], stop: &AtomicBool) -> (Vec<Sample>, Vec<CpuTrace>) {
+fn sample_loop(
+    step: &str,
+    every: Duration,
+    pids: &[u32],
+    stop: &AtomicBool,
+) -> (Vec<Sample>, Vec<CpuTrace>) {
     let t0 = Instant::now();
     let mut traces: Vec<CpuTrace> = vec![Vec::new(); pids.len()];
     let mut samples = Vec::new();
@@ -108,7 +113,10 @@ fn used(trace: &CpuTrace) -> f64 {
 
 /// The 75th percentile of busy cores over the trace's intervals.
 fn busy(trace: &CpuTrace) -> f64 {
-    let mut u: Vec<f64> = trace.windows(2).map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0).max(1e-6)).collect();
+    let mut u: Vec<f64> = trace
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0).max(1e-6))
+        .collect();
     if u.is_empty() {
         return 0.0;
     }
@@ -162,7 +170,14 @@ mod tests {
     #[test]
     fn busy_ignores_idle_edges() {
         // Idle 1 s, one core busy for 3 s, idle 1 s.
-        let trace: CpuTrace = vec![(0.0, 0.0), (1.0, 0.0), (2.0, 1.0), (3.0, 2.0), (4.0, 3.0), (5.0, 3.0)];
+        let trace: CpuTrace = vec![
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (2.0, 1.0),
+            (3.0, 2.0),
+            (4.0, 3.0),
+            (5.0, 3.0),
+        ];
         assert!((busy(&trace) - 1.0).abs() < 1e-9);
         assert!((used(&trace) - 3.0).abs() < 1e-9);
     }

@@ -41,21 +41,35 @@ impl Broker {
     pub fn start(spec: &BrokerSpec<'_>) -> Result<Self> {
         let data = fresh_dir(spec.parent)?;
         let conf = data.with_extension("properties");
-        let text: String = spec.properties.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let text: String = spec
+            .properties
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
         fs::write(&conf, text).map_err(LabError::io("writing", &conf))?;
         let port = free_ports(spec.cores as u16 + 1)?;
         let stderr = fs::File::create(&spec.log).map_err(LabError::io("creating", &spec.log))?;
         let mut cmd = pinned(spec.cpus.as_deref(), spec.bin);
         cmd.args(["serve", "--data-dir"])
             .arg(data.join("log"))
-            .args(["--port", &port.to_string(), "--cores", &spec.cores.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--cores",
+                &spec.cores.to_string(),
+            ])
             .arg("--config")
             .arg(&conf)
             .args(["--metrics-addr", "off"])
             .stdout(Stdio::null())
             .stderr(stderr);
         let child = cmd.spawn().map_err(LabError::io("starting", spec.bin))?;
-        let mut broker = Self { child, port, data, log: spec.log.clone() };
+        let mut broker = Self {
+            child,
+            port,
+            data,
+            log: spec.log.clone(),
+        };
         broker.wait_ready(spec.cores as u16 + 1)?;
         Ok(broker)
     }
@@ -85,7 +99,10 @@ impl Broker {
     fn failed(&self, why: String) -> LabError {
         let log = fs::read_to_string(&self.log).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(5).collect();
-        LabError::Child { what: "sluice serve".into(), detail: format!("{why}; log: {}", tail.join(" | ")) }
+        LabError::Child {
+            what: "sluice serve".into(),
+            detail: format!("{why}; log: {}", tail.join(" | ")),
+        }
     }
 }
 
@@ -128,7 +145,10 @@ pub fn fresh_dir(parent: &Path) -> Result<PathBuf> {
             Err(e) => return Err(LabError::io("creating", dir)(e)),
         }
     }
-    Err(LabError::Usage(format!("no free directory name in {}", parent.display())))
+    Err(LabError::Usage(format!(
+        "no free directory name in {}",
+        parent.display()
+    )))
 }
 
 /// The first of `n` consecutive free loopback ports in 20000..32000 (below the ephemeral
@@ -142,7 +162,9 @@ pub fn free_ports(n: u16) -> Result<u16> {
             return Ok(first);
         }
     }
-    Err(LabError::Usage("no free loopback ports in 20000..32000".into()))
+    Err(LabError::Usage(
+        "no free loopback ports in 20000..32000".into(),
+    ))
 }
 
 #[cfg(test)]

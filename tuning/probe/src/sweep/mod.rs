@@ -52,8 +52,14 @@ impl Knobs {
     /// The broker's server.properties lines.
     pub fn properties(&self) -> Vec<(String, String)> {
         let mut p = vec![
-            ("log.segment.bytes".to_string(), self.segment_bytes.to_string()),
-            ("sluice.log.writeback.bytes".to_string(), self.writeback_bytes.to_string()),
+            (
+                "log.segment.bytes".to_string(),
+                self.segment_bytes.to_string(),
+            ),
+            (
+                "sluice.log.writeback.bytes".to_string(),
+                self.writeback_bytes.to_string(),
+            ),
         ];
         if let Some(m) = self.flush_messages {
             p.push(("log.flush.interval.messages".into(), m.to_string()));
@@ -111,13 +117,21 @@ pub struct SweepPlan {
 impl SweepPlan {
     /// Every factor over a useful range; `max_shards` is the host's CPU count.
     pub fn full(max_shards: usize) -> Self {
-        let mut shards: Vec<usize> = [1, 2, 4, 8].into_iter().filter(|&s| s <= max_shards).collect();
+        let mut shards: Vec<usize> = [1, 2, 4, 8]
+            .into_iter()
+            .filter(|&s| s <= max_shards)
+            .collect();
         if !shards.contains(&max_shards) {
             shards.push(max_shards);
         }
         Self {
             segment_bytes: vec![16 << 20, 128 << 20, 1 << 30],
-            flush: vec![(None, None), (Some(1), None), (None, Some(10)), (None, Some(1000))],
+            flush: vec![
+                (None, None),
+                (Some(1), None),
+                (None, Some(10)),
+                (None, Some(1000)),
+            ],
             writeback_bytes: vec![0, 256 << 10, 1 << 20, 16 << 20],
             shards,
             record_sizes: vec![128, 1024, 16 << 10],
@@ -145,36 +159,97 @@ impl SweepPlan {
     /// values other than the baseline's.
     pub fn steps(&self) -> Vec<Step> {
         let base = Knobs::baseline();
-        let mut steps = vec![Step { factor: "baseline", label: "baseline".into(), knobs: base.clone() }];
+        let mut steps = vec![Step {
+            factor: "baseline",
+            label: "baseline".into(),
+            knobs: base.clone(),
+        }];
         let mut add = |factor, label: String, knobs: Knobs| {
             if knobs != base {
-                steps.push(Step { factor, label, knobs });
+                steps.push(Step {
+                    factor,
+                    label,
+                    knobs,
+                });
             }
         };
         for &v in &self.segment_bytes {
-            add("segment_bytes", bytes_label(v), Knobs { segment_bytes: v, ..base.clone() });
+            add(
+                "segment_bytes",
+                bytes_label(v),
+                Knobs {
+                    segment_bytes: v,
+                    ..base.clone()
+                },
+            );
         }
         for &(m, ms) in &self.flush {
-            let k = Knobs { flush_messages: m, flush_ms: ms, ..base.clone() };
+            let k = Knobs {
+                flush_messages: m,
+                flush_ms: ms,
+                ..base.clone()
+            };
             add("flush", k.flush_label(), k);
         }
         for &v in &self.writeback_bytes {
-            add("writeback_bytes", bytes_label(v), Knobs { writeback_bytes: v, ..base.clone() });
+            add(
+                "writeback_bytes",
+                bytes_label(v),
+                Knobs {
+                    writeback_bytes: v,
+                    ..base.clone()
+                },
+            );
         }
         for &v in &self.shards {
-            add("shards", v.to_string(), Knobs { shards: v, ..base.clone() });
+            add(
+                "shards",
+                v.to_string(),
+                Knobs {
+                    shards: v,
+                    ..base.clone()
+                },
+            );
         }
         for &v in &self.record_sizes {
-            add("record_size", bytes_label(v as u64), Knobs { record_size: v, ..base.clone() });
+            add(
+                "record_size",
+                bytes_label(v as u64),
+                Knobs {
+                    record_size: v,
+                    ..base.clone()
+                },
+            );
         }
         for &v in &self.partitions_per_shard {
-            add("partitions_per_shard", v.to_string(), Knobs { partitions_per_shard: v, ..base.clone() });
+            add(
+                "partitions_per_shard",
+                v.to_string(),
+                Knobs {
+                    partitions_per_shard: v,
+                    ..base.clone()
+                },
+            );
         }
         for &v in &self.producers {
-            add("producers", v.to_string(), Knobs { producers: v, ..base.clone() });
+            add(
+                "producers",
+                v.to_string(),
+                Knobs {
+                    producers: v,
+                    ..base.clone()
+                },
+            );
         }
         for &v in &self.linger_ms {
-            add("linger_ms", v.to_string(), Knobs { linger_ms: v, ..base.clone() });
+            add(
+                "linger_ms",
+                v.to_string(),
+                Knobs {
+                    linger_ms: v,
+                    ..base.clone()
+                },
+            );
         }
         steps
     }
@@ -271,14 +346,21 @@ mod tests {
         for s in &steps[1..] {
             assert_ne!(s.knobs, base, "{s:?}");
         }
-        assert!(steps.iter().any(|s| s.factor == "shards" && s.knobs.shards == 2));
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.factor == "shards" && s.knobs.shards == 2)
+        );
         assert_eq!(bytes_label(16 << 20), "16MiB");
         assert_eq!(bytes_label(1 << 30), "1GiB");
     }
 
     #[test]
     fn properties_name_broker_keys() {
-        let k = Knobs { flush_messages: Some(1), ..Knobs::baseline() };
+        let k = Knobs {
+            flush_messages: Some(1),
+            ..Knobs::baseline()
+        };
         let p = k.properties();
         assert!(p.contains(&("log.flush.interval.messages".into(), "1".into())));
         assert_eq!(k.flush_label(), "flush.messages=1");

@@ -70,10 +70,14 @@ pub fn run_all(
     budget: Duration,
     mut progress: impl FnMut(&SweepRow),
 ) -> Result<SweepResults> {
-    std::fs::create_dir_all(cfg.out_dir.join("logs")).map_err(LabError::io("creating", &cfg.out_dir))?;
+    std::fs::create_dir_all(cfg.out_dir.join("logs"))
+        .map_err(LabError::io("creating", &cfg.out_dir))?;
     let t0 = Instant::now();
     let mut out = SweepResults::default();
-    let mut rates = Rates { seen_mbps: 300.0, latency_mbps: None };
+    let mut rates = Rates {
+        seen_mbps: 300.0,
+        latency_mbps: None,
+    };
     for (i, step) in steps.iter().enumerate() {
         let fits = t0.elapsed() + cfg.step_estimate() <= budget;
         let rows = if fits {
@@ -92,7 +96,11 @@ pub fn run_all(
 fn skipped(cfg: &SweepConfig, step: &Step, why: &str) -> Vec<SweepRow> {
     ["throughput", "latency"]
         .into_iter()
-        .map(|phase| SweepRow { status: "skipped".into(), note: why.into(), ..base_row(cfg, step, phase) })
+        .map(|phase| SweepRow {
+            status: "skipped".into(),
+            note: why.into(),
+            ..base_row(cfg, step, phase)
+        })
         .collect()
 }
 
@@ -110,7 +118,8 @@ fn base_row(cfg: &SweepConfig, step: &Step, phase: &str) -> SweepRow {
         partitions: (k.partitions_per_shard * k.shards) as u64,
         producers: k.producers as u64,
         linger_ms: k.linger_ms,
-        pinning: pinning(cfg, k.shards).map_or("none".into(), |(b, c)| format!("broker {b}, client {c}")),
+        pinning: pinning(cfg, k.shards)
+            .map_or("none".into(), |(b, c)| format!("broker {b}, client {c}")),
         status: "ok".into(),
         ..SweepRow::default()
     }
@@ -125,7 +134,13 @@ fn pinning(cfg: &SweepConfig, shards: usize) -> Option<(String, String)> {
     })
 }
 
-fn run_step(cfg: &SweepConfig, i: usize, step: &Step, rates: &mut Rates, samples: &mut Vec<Sample>) -> Vec<SweepRow> {
+fn run_step(
+    cfg: &SweepConfig,
+    i: usize,
+    step: &Step,
+    rates: &mut Rates,
+    samples: &mut Vec<Sample>,
+) -> Vec<SweepRow> {
     let pins = pinning(cfg, step.knobs.shards);
     let spec = BrokerSpec {
         bin: &cfg.sluice_bin,
@@ -143,7 +158,11 @@ fn run_step(cfg: &SweepConfig, i: usize, step: &Step, rates: &mut Rates, samples
     let mut rows = Vec::new();
     for phase in ["throughput", "latency"] {
         let row = run_phase(cfg, i, step, phase, &broker, rates, samples);
-        let row = row.unwrap_or_else(|e| SweepRow { status: "error".into(), note: e.to_string(), ..base_row(cfg, step, phase) });
+        let row = row.unwrap_or_else(|e| SweepRow {
+            status: "error".into(),
+            note: e.to_string(),
+            ..base_row(cfg, step, phase)
+        });
         if phase == "throughput" && row.status == "ok" {
             rates.seen_mbps = rates.seen_mbps.max(row.mb_per_sec);
             if rates.latency_mbps.is_none() && step.factor == "baseline" {
@@ -158,7 +177,10 @@ fn run_step(cfg: &SweepConfig, i: usize, step: &Step, rates: &mut Rates, samples
 fn skipped_as_error(cfg: &SweepConfig, step: &Step, e: &LabError) -> Vec<SweepRow> {
     skipped(cfg, step, &e.to_string())
         .into_iter()
-        .map(|r| SweepRow { status: "error".into(), ..r })
+        .map(|r| SweepRow {
+            status: "error".into(),
+            ..r
+        })
         .collect()
 }
 
@@ -179,7 +201,9 @@ fn run_phase(
             Some(((mbps * 1e6 / k.record_size as f64) as u64).max(1))
         }
     };
-    let expected_mbps = rate.map_or(rates.seen_mbps * 1.5, |r| r as f64 * k.record_size as f64 / 1e6);
+    let expected_mbps = rate.map_or(rates.seen_mbps * 1.5, |r| {
+        r as f64 * k.record_size as f64 / 1e6
+    });
     let expected = (expected_mbps * 1e6 * (cfg.warmup_s + cfg.duration_s) as f64) as u64;
     let mem_state = if cfg.warm {
         warm::warm(&cfg.data_dir, warm::warm_size(expected, &cfg.data_dir))?
@@ -192,7 +216,10 @@ fn run_phase(
     let json = cfg.out_dir.join(format!("logs/{tag}.json"));
     let mut child = perf_command(cfg, step, rate, &tag, broker.port, &json)?;
     let sampler = Sampler::start(&tag, cfg.sample_every, vec![broker.pid(), child.id()]);
-    let status = wait_bounded(&mut child, Duration::from_secs(cfg.warmup_s + cfg.duration_s + 90));
+    let status = wait_bounded(
+        &mut child,
+        Duration::from_secs(cfg.warmup_s + cfg.duration_s + 90),
+    );
     let (mut s, summary) = sampler.stop();
     samples.append(&mut s);
     if !status {
@@ -219,21 +246,36 @@ fn perf_command(
     let k = &step.knobs;
     let log_path = cfg.out_dir.join(format!("logs/{tag}.txt"));
     let log = std::fs::File::create(&log_path).map_err(LabError::io("creating", &log_path))?;
-    let err = log.try_clone().map_err(LabError::io("creating", &log_path))?;
+    let err = log
+        .try_clone()
+        .map_err(LabError::io("creating", &log_path))?;
     let client_cpus = pinning(cfg, k.shards).map(|p| p.1);
     let mut cmd = broker::pinned(client_cpus.as_deref(), &cfg.perf_bin);
-    cmd.args(["--bootstrap-server", &format!("127.0.0.1:{port}"), "--scenario", "produce"])
-        .args(["--rate", &rate.map_or("max".into(), |r| r.to_string())])
-        .args(["--message-size", &k.record_size.to_string()])
-        .args(["--partitions", &(k.partitions_per_shard * k.shards).to_string()])
-        .args(["--producers", &k.producers.to_string()])
-        .args(["--linger-ms", &k.linger_ms.to_string(), "--acks", "all"])
-        .args(["--warmup-secs", &cfg.warmup_s.to_string()])
-        .args(["--duration-secs", &cfg.duration_s.to_string(), "--drain-secs", "20"])
-        .args(["--topic", &format!("lab-{tag}"), "--quiet", "--json"])
-        .arg(json)
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(err));
+    cmd.args([
+        "--bootstrap-server",
+        &format!("127.0.0.1:{port}"),
+        "--scenario",
+        "produce",
+    ])
+    .args(["--rate", &rate.map_or("max".into(), |r| r.to_string())])
+    .args(["--message-size", &k.record_size.to_string()])
+    .args([
+        "--partitions",
+        &(k.partitions_per_shard * k.shards).to_string(),
+    ])
+    .args(["--producers", &k.producers.to_string()])
+    .args(["--linger-ms", &k.linger_ms.to_string(), "--acks", "all"])
+    .args(["--warmup-secs", &cfg.warmup_s.to_string()])
+    .args([
+        "--duration-secs",
+        &cfg.duration_s.to_string(),
+        "--drain-secs",
+        "20",
+    ])
+    .args(["--topic", &format!("lab-{tag}"), "--quiet", "--json"])
+    .arg(json)
+    .stdout(Stdio::from(log))
+    .stderr(Stdio::from(err));
     cmd.spawn().map_err(LabError::io("starting", &cfg.perf_bin))
 }
 
@@ -256,7 +298,10 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> bool {
 fn child_failed(log: &Path) -> LabError {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let tail: Vec<&str> = text.lines().rev().take(5).collect();
-    LabError::Child { what: "sluice-perf".into(), detail: tail.join(" | ") }
+    LabError::Child {
+        what: "sluice-perf".into(),
+        detail: tail.join(" | "),
+    }
 }
 
 /// The parts of sluice-perf's JSON record the lab reads.
@@ -306,13 +351,19 @@ pub struct PerfLatency {
 /// Parses sluice-perf's `--json` file.
 pub fn read_perf_json(path: &Path) -> Result<PerfRecord> {
     let text = std::fs::read_to_string(path).map_err(LabError::io("reading", path))?;
-    serde_json::from_str(&text).map_err(|source| LabError::Json { path: path.into(), source })
+    serde_json::from_str(&text).map_err(|source| LabError::Json {
+        path: path.into(),
+        source,
+    })
 }
 
 fn fill_from_perf(row: &mut SweepRow, rec: &PerfRecord) -> Result<()> {
     let run = rec.runs.first();
     let Some(p) = run.and_then(|r| r.produce.as_ref()) else {
-        return Err(LabError::Child { what: "sluice-perf".into(), detail: "no produce result in its JSON".into() });
+        return Err(LabError::Child {
+            what: "sluice-perf".into(),
+            detail: "no produce result in its JSON".into(),
+        });
     };
     row.msgs_per_sec = p.msgs_per_sec;
     row.mb_per_sec = p.mb_per_sec;
@@ -328,7 +379,11 @@ fn fill_from_perf(row: &mut SweepRow, rec: &PerfRecord) -> Result<()> {
 
 fn fill_from_sampler(row: &mut SweepRow, s: &Summary, cfg: &SweepConfig) {
     let shards = row.shards.max(1) as f64;
-    let client_cores = if cfg.cpus as f64 > shards { cfg.cpus as f64 - shards } else { cfg.cpus as f64 };
+    let client_cores = if cfg.cpus as f64 > shards {
+        cfg.cpus as f64 - shards
+    } else {
+        cfg.cpus as f64
+    };
     let busy = |i: usize| s.cpu_busy.get(i).copied().unwrap_or(0.0);
     row.broker_cpu_util = busy(0) / shards;
     row.client_cpu_util = busy(1) / client_cores.max(1.0);

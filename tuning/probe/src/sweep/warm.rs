@@ -30,7 +30,10 @@ pub fn warm(dir: &Path, bytes: u64) -> Result<String> {
     }
     result.map_err(LabError::io("warming memory with", &path))?;
     sync_all();
-    Ok(format!("warm: {} MiB written and deleted, then sync", bytes >> 20))
+    Ok(format!(
+        "warm: {} MiB written and deleted, then sync",
+        bytes >> 20
+    ))
 }
 
 fn write_file(path: &Path, bytes: u64) -> std::io::Result<()> {
