@@ -141,19 +141,7 @@ fn run_probe(o: &LabOptions, log: &mut impl FnMut(&str)) -> Result<Vec<ProbeRow>
         o.data_dir.display()
     ));
     probe::run(&o.data_dir, &plan, o.allow_raw_device, |r| {
-        log(&format!(
-            "  probe {:<11} {:<16} {:<8} {:<7} bs {:>7} qd {:>3}: {:<11} {:>8.1} MB/s {:>9.0} IOPS p99 {:>7.0} us",
-            r.sweep,
-            r.workload,
-            r.io_mode,
-            r.ring,
-            r.block_size,
-            r.queue_depth,
-            r.status,
-            r.mb_per_sec,
-            r.iops,
-            r.p99_us
-        ))
+        log(&format!("  probe {}", r.summary()))
     })
 }
 

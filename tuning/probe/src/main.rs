@@ -128,6 +128,10 @@ fn beside_me(name: &str) -> PathBuf {
 }
 
 fn run(a: RunArgs) -> Result<(), LabError> {
+    if !a.data_dir.exists() {
+        // An empty directory the lab then works in; nothing that existed is touched.
+        std::fs::create_dir_all(&a.data_dir).map_err(LabError::io("creating", &a.data_dir))?;
+    }
     let raw = std::fs::metadata(&a.data_dir)
         .map(|m| !m.is_dir())
         .unwrap_or(false);
@@ -164,10 +168,7 @@ fn run_probe(a: ProbeArgs) -> Result<(), LabError> {
         ProbePlan::full(a.cell, size)
     };
     let rows = probe::run(&a.data_dir, &plan, a.allow_raw_device, |r| {
-        eprintln!(
-            "{} {} {} bs {} qd {}: {} {:.1} MB/s",
-            r.sweep, r.workload, r.io_mode, r.block_size, r.queue_depth, r.status, r.mb_per_sec
-        )
+        eprintln!("{}", r.summary())
     })?;
     match a.out {
         Some(p) => csvio::write(&p, &rows),

@@ -110,7 +110,13 @@ fn panel(
         c.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
             .map_err(plot_err(path))?;
     }
+    if chart.series.len() < 2 {
+        // One line: the title names it, and a legend box would only hide data.
+        return Ok(());
+    }
+    // Throughput and latency mostly rise with x, so the upper left is the emptiest corner.
     c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -146,10 +152,11 @@ pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Re
             )
         })
         .collect();
-    let sluice: Vec<(f64, f64)> = throughput_rows(sweeps)
+    let mut sluice: Vec<(f64, f64)> = throughput_rows(sweeps)
         .filter(|r| r.factor == "record_size" || r.factor == "baseline")
         .map(|r| (r.record_size as f64, r.mb_per_sec))
         .collect();
+    sluice.sort_by(|a, b| a.0.total_cmp(&b.0));
     let best = throughput_rows(sweeps)
         .map(|r| r.mb_per_sec)
         .fold(0.0, f64::max);
@@ -157,7 +164,9 @@ pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Re
         .iter()
         .flat_map(|d| d.1.iter().map(|p| p.1))
         .chain(sluice.iter().map(|p| p.1));
-    let ymax = all_y.fold(best, f64::max).max(1.0) * 2.0;
+    let ys: Vec<f64> = all_y.filter(|y| *y > 0.0).chain([best]).collect();
+    let ymax = ys.iter().copied().fold(1.0, f64::max) * 2.0;
+    let ymin = (ys.iter().copied().fold(f64::MAX, f64::min) / 3.0).clamp(0.1, ymax / 10.0);
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
     let mut c = ChartBuilder::on(&root)
@@ -170,7 +179,7 @@ pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Re
         .y_label_area_size(70)
         .build_cartesian_2d(
             (64f64..(4u64 << 20) as f64).log_scale(),
-            (0.1f64..ymax).log_scale(),
+            (ymin..ymax).log_scale(),
         )
         .map_err(plot_err(path))?;
     c.configure_mesh()
@@ -187,7 +196,7 @@ pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Re
         path,
         "Sluice produce (acks=all), by record size",
         &sluice,
-        RED.to_rgba(),
+        BLUE.to_rgba(),
     )?;
     let roof = vec![(64.0, best.max(0.1)), ((4u64 << 20) as f64, best.max(0.1))];
     line(
@@ -206,11 +215,12 @@ pub fn draw_roofline(path: &Path, probe: &[ProbeRow], sweeps: &[SweepRow]) -> Re
     root.present().map_err(plot_err(path))
 }
 
-/// Axis label for a byte count on a log axis (ticks are not powers of two).
+/// Axis label for a byte count on a log axis, in decimal units because the ticks are powers
+/// of ten.
 fn short_bytes(x: f64) -> String {
     match x {
-        x if x >= (1u64 << 20) as f64 => format!("{:.0}MiB", x / (1u64 << 20) as f64),
-        x if x >= 1024.0 => format!("{:.0}KiB", x / 1024.0),
+        x if x >= 1e6 => format!("{:.0}MB", x / 1e6),
+        x if x >= 1e3 => format!("{:.0}kB", x / 1e3),
         x => format!("{x:.0}B"),
     }
 }

@@ -236,6 +236,24 @@ impl ProbeRow {
         self
     }
 
+    /// One line for progress output.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:<11} {:<16} {:<8} {:<7} bs {:>7} qd {:>3}: {:<11} {:>8.1} MB/s {:>9.0} IOPS p99 {:>7.0} us {}",
+            self.sweep,
+            self.workload,
+            self.io_mode,
+            self.ring,
+            self.block_size,
+            self.queue_depth,
+            self.status,
+            self.mb_per_sec,
+            self.iops,
+            self.p99_us,
+            self.note
+        )
+    }
+
     fn not_run(mut self, status: &str, note: String) -> Self {
         self.status = status.into();
         self.note = note;
@@ -342,19 +360,7 @@ mod tests {
         let rows = run(dir.path(), &plan, false, |_| {}).unwrap();
         assert_eq!(rows.len(), plan.cells().len());
         for r in &rows {
-            eprintln!(
-                "{} {} {} {} bs={} qd={} {} {:.1} MB/s p99 {} us {}",
-                r.sweep,
-                r.workload,
-                r.io_mode,
-                r.ring,
-                r.block_size,
-                r.queue_depth,
-                r.status,
-                r.mb_per_sec,
-                r.p99_us,
-                r.note
-            );
+            eprintln!("{}", r.summary());
             assert!(["ok", "unsupported"].contains(&r.status.as_str()), "{r:?}");
         }
         let seq = rows
