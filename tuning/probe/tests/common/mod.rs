@@ -144,7 +144,11 @@ pub fn check_probe_csv(dir: &Path) -> Vec<ProbeRow> {
 /// Reads and range-checks sweeps.csv.
 pub fn check_sweeps_csv(dir: &Path) -> Vec<SweepRow> {
     let rows: Vec<SweepRow> = csvio::read(&dir.join("sweeps.csv")).unwrap();
-    assert!(rows.len() >= 2 && rows.len().is_multiple_of(2), "{}", rows.len());
+    assert!(
+        rows.len() >= 2 && rows.len().is_multiple_of(2),
+        "{}",
+        rows.len()
+    );
     assert_eq!(rows[0].factor, "baseline");
     for r in &rows {
         assert!(
