@@ -659,7 +659,7 @@ fn tuning_check_reports_every_limit_read_only() {
         .unwrap()
         .iter()
         .map(|r| {
-            for field in ["value", "recommended", "status", "why"] {
+            for field in ["value", "recommended", "status", "why", "change"] {
                 assert!(r[field].is_string(), "{r}");
             }
             assert!(
@@ -681,7 +681,13 @@ fn tuning_check_reports_every_limit_read_only() {
             "loopback MTU",
             "NIC MTU",
             "open files limit",
-            "dirty background writeback"
+            "dirty background writeback",
+            "dirty throttle threshold",
+            "dirty expiry",
+            "read-ahead",
+            "disk IRQ affinity",
+            "CPU affinity",
+            "VM memory (free page reporting)"
         ]
     );
 }
