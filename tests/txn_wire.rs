@@ -163,6 +163,27 @@ fn a_transaction_at_the_wire_level() {
     assert!(listed.transaction_states.iter().any(
         |s| s.transactional_id.as_str() == TXN_ID && s.transaction_state.as_str() == "Ongoing"
     ));
+    // v2: a pattern the whole id must match; one that does not compile is refused.
+    let by_pattern = |pattern: &str| {
+        let mut request = ListTransactionsRequest::default();
+        request.transactional_id_pattern = Some(StrBytes::from_string(pattern.to_owned()));
+        call(coordinator, request, 2)
+    };
+    let ids = |r: &ListTransactionsResponse| -> Vec<String> {
+        r.transaction_states
+            .iter()
+            .map(|s| s.transactional_id.to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&by_pattern(&format!("{}.*", &TXN_ID[..2]))),
+        vec![TXN_ID]
+    );
+    assert!(ids(&by_pattern(&TXN_ID[..2])).is_empty(), "whole-id match");
+    assert_eq!(
+        by_pattern("(").error_code,
+        kafka_protocol::ResponseError::InvalidRegularExpression.code()
+    );
 
     let marker = batch(
         pid,

@@ -23,9 +23,9 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::{str_bytes, topic_name};
 use crate::shard::Shard;
 
-/// v0 (flexible). v1 only adds `allow_replication_factor_change` (KIP-860), whose default
-/// (true) is what v0 means; the request-shape table is generated from schemas without v1.
-pub const VERSIONS: (i16, i16) = (0, 0);
+/// v0 and v1 (KIP-860's `allow_replication_factor_change`: false refuses a target of another
+/// length with INVALID_REPLICATION_FACTOR; v0 means true).
+pub const VERSIONS: (i16, i16) = (0, 1);
 
 /// Why one partition's reassignment was refused.
 type Refusal = (ResponseError, String);

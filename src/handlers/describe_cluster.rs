@@ -13,8 +13,9 @@ use crate::handlers::str_bytes;
 use crate::metadata::brokers::{advertised_brokers, controller_broker};
 use crate::shard::Shard;
 
-/// Versions served: v2, which the protocol crate has, is not offered.
-pub const VERSIONS: (i16, i16) = (0, 1);
+/// Versions served: every version the protocol crate has. v2 asks whether to list fenced
+/// brokers; a fenced node is not among the live brokers listed, so none is reported fenced.
+pub const VERSIONS: (i16, i16) = (0, 2);
 
 /// Every live shard as a broker (advertised host, the shard's port), the cluster id and the
 /// controller; the principal's authorized operations on the cluster when asked (all of them

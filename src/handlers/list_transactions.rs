@@ -15,8 +15,9 @@ use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
-/// Versions served: v2, which the protocol crate has, is not offered.
-pub const VERSIONS: (i16, i16) = (0, 1);
+/// Versions served: every version the protocol crate has (v2: `transactional_id_pattern`, a
+/// regular expression the whole id must match; one that does not compile is INVALID_REGULAR_EXPRESSION).
+pub const VERSIONS: (i16, i16) = (0, 2);
 
 const STATES: [TxnStatus; 8] = [
     TxnStatus::Empty,
@@ -37,6 +38,21 @@ pub async fn handle(
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let mut response = ListTransactionsResponse::default();
+    let pattern = match request
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(p) => match crate::coordinator::group::consumer::subscription::compile(p) {
+            Some(regex) => Some(regex),
+            None => {
+                response.error_code =
+                    kafka_protocol::ResponseError::InvalidRegularExpression.code();
+                return response;
+            }
+        },
+    };
     response.unknown_state_filters = request
         .state_filters
         .iter()
@@ -47,6 +63,11 @@ pub async fn handle(
     let states: Vec<TransactionState> = shard.txns.read(|c| {
         c.all()
             .filter(|m| matches(m, &request, now))
+            .filter(|m| {
+                pattern
+                    .as_ref()
+                    .is_none_or(|r| r.is_match(&m.transactional_id))
+            })
             .map(|m| {
                 let mut s = TransactionState::default();
                 s.transactional_id = TransactionalId(str_bytes(m.transactional_id.clone()));

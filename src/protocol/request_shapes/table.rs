@@ -29,8 +29,8 @@ pub static CREATE_PARTITIONS: Shape = Shape { flexible_from: 2, fields: &[Field 
 /// DescribeConfigs (API key 32), versions up to 4 in the schema.
 pub static DESCRIBE_CONFIGS: Shape = Shape { flexible_from: 4, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (3, 32767), nullable: (1, 0), tag: None }] };
 
-/// DescribeCluster (API key 60), versions up to 1 in the schema.
-pub static DESCRIBE_CLUSTER: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }] };
+/// DescribeCluster (API key 60), versions up to 2 in the schema.
+pub static DESCRIBE_CLUSTER: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (2, 32767), nullable: (1, 0), tag: None }] };
 
 /// DescribeQuorum (API key 55), versions up to 2 in the schema.
 pub static DESCRIBE_QUORUM: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
@@ -89,8 +89,8 @@ pub static OFFSET_DELETE: Shape = Shape { flexible_from: 32767, fields: &[Field 
 /// ElectLeaders (API key 43), versions up to 2 in the schema.
 pub static ELECT_LEADERS: Shape = Shape { flexible_from: 2, fields: &[Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
-/// AlterPartitionReassignments (API key 45), versions up to 0 in the schema.
-pub static ALTER_PARTITION_REASSIGNMENTS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+/// AlterPartitionReassignments (API key 45), versions up to 1 in the schema.
+pub static ALTER_PARTITION_REASSIGNMENTS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
 /// ListPartitionReassignments (API key 46), versions up to 0 in the schema.
 pub static LIST_PARTITION_REASSIGNMENTS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }] };
@@ -116,8 +116,8 @@ pub static WRITE_TXN_MARKERS: Shape = Shape { flexible_from: 1, fields: &[Field 
 /// DescribeTransactions (API key 65), versions up to 0 in the schema.
 pub static DESCRIBE_TRANSACTIONS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
-/// ListTransactions (API key 66), versions up to 1 in the schema.
-pub static LIST_TRANSACTIONS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(8)), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (1, 32767), nullable: (1, 0), tag: None }] };
+/// ListTransactions (API key 66), versions up to 2 in the schema.
+pub static LIST_TRANSACTIONS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(8)), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (2, 32767), nullable: (2, 32767), tag: None }] };
 
 /// DescribeProducers (API key 61), versions up to 0 in the schema.
 pub static DESCRIBE_PRODUCERS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
