@@ -5,7 +5,8 @@
 #   COMPAT_SUITES="console" bash tests/compat/run.sh
 #
 # Suites (see tests/compat/README.md): librdkafka (its own C test suite, shipped inside the
-# rdkafka-sys crate), librdkafka-cluster (its multi-node tests against three nodes),
+# rdkafka-sys crate), librdkafka-consumer (the same run with the KIP-848 consumer group
+# protocol, TEST_CONSUMER_GROUP_PROTOCOL=consumer), librdkafka-cluster (its multi-node tests against three nodes),
 # rdkafka (the rust-rdkafka crate's integration tests, shipped in its crate
 # package), console (kcat from Debian and kafkajs from npm). Everything comes from the package
 # registries (crates.io, Debian, npm), so this runs on a fresh machine.
@@ -28,7 +29,7 @@ results=$work/results
 rm -rf "$results"
 mkdir -p "$results"
 
-suites=${COMPAT_SUITES:-librdkafka librdkafka-cluster rdkafka rskafka console}
+suites=${COMPAT_SUITES:-librdkafka librdkafka-consumer librdkafka-cluster rdkafka rskafka console}
 # librdkafka tests to run: "all" (default) runs every test of the quick run except those marked
 # [no-run], so a test that starts passing is noticed; "allow" runs only the allow-listed ones
 # (faster, for a quick local check).
@@ -198,43 +199,66 @@ build_librdkafka() {
   librdkafka_build=$build
 }
 
-suite_librdkafka() {
-  log "suite librdkafka: build"
+# run_librdkafka SUITE [VAR=value...]: librdkafka's quick run against one fresh single-node
+# broker, with the extra VAR=value settings in the test-runner's environment; results go to
+# $results/SUITE.tsv and are compared with SUITE.allow. Both single-node suites (librdkafka
+# and librdkafka-consumer) run the same tests with the same skips and broker settings.
+run_librdkafka() {
+  local suite=$1
+  shift
+  log "suite $suite: build"
   build_librdkafka
   local build=$librdkafka_build
 
   # Many tests produce to partitions 0..3 of topics they let the broker auto-create; with the
   # default num.partitions=1, 0012, 0015, 0029, 0054, 0056 and 0057 fail with "Unknown partition".
-  start_broker librdkafka "num.partitions=4"
+  start_broker "$suite" "num.partitions=4"
   printf 'metadata.broker.list=127.0.0.1:%s\n' "$broker_port" >"$build/tests/test.conf"
 
   # Tests marked [no-run] in the skip reasons are never started: a test that times out makes
   # the runner abort every test after it, and the JVM-tool tests only burn minutes failing.
+  # Every single-node suite skips librdkafka's [no-run] tests, plus its own.
   # CI is set whether or not this runs on CI, so a developer machine and CI run the same suite:
   # with CI set the runner triples its timeouts, turns timing asserts into warnings and skips
   # 0055_producer_latency ("not reliable on CI"); CI machines set it themselves.
   # The multi-node tests run in the librdkafka-cluster suite instead.
   local tests_env=(CI=true TESTS_SKIP="$({
     no_run_ids librdkafka
+    [ "$suite" = librdkafka ] || no_run_ids "$suite"
     list_ids librdkafka-cluster.allow
-  } | cut -c1-4 | paste -sd, -)")
+  } | cut -c1-4 | sort -u | paste -sd, -)")
   if [ "$librdkafka_tests" = allow ]; then
     # TESTS is matched by substring against each test's number; list the allowed ones.
-    tests_env+=(TESTS="$(list_ids librdkafka.allow | cut -c1-4 | paste -sd, -)")
+    tests_env+=(TESTS="$(list_ids "$suite.allow" | cut -c1-4 | sort -u | paste -sd, -)")
   fi
-  log "suite librdkafka: run (broker on $broker_port)"
+  log "suite $suite: run (broker on $broker_port)"
   # -Q quick mode, -E no socket-emulation tests, -L no local-only tests, -p2: two at a time.
   # The runner sometimes aborts at exit ("threads still active") after writing its report, so
   # its exit status is not used: the JSON report is the result.
-  rm -f "$build/tests/report.json"
+  local report=$work/$suite-report.json
+  rm -f "$report"
   (cd "$build/tests" &&
-    env "${tests_env[@]}" LD_LIBRARY_PATH=../src:../src-cpp TEST_KAFKA_VERSION=$KAFKA_VERSION_CLAIM TEST_REPORT=report.json \
-      timeout 1800 ./test-runner -Q -E -L -p2 >"$work/librdkafka.log" 2>&1) || true
+    env "${tests_env[@]}" "$@" LD_LIBRARY_PATH=../src:../src-cpp \
+      TEST_KAFKA_VERSION=$KAFKA_VERSION_CLAIM TEST_REPORT="$report" \
+      timeout 1800 ./test-runner -Q -E -L -p2 >"$work/$suite.log" 2>&1) || true
   stop_broker
-  cp "$broker_dir/broker.log" "$work/librdkafka-broker.log"
-  python3 "$compat/librdkafka_report.py" "$build/tests/report.json" "$work/librdkafka.log" \
-    >"$results/librdkafka.tsv"
-  compare librdkafka
+  cp "$broker_dir/broker.log" "$work/$suite-broker.log"
+  python3 "$compat/librdkafka_report.py" "$report" "$work/$suite.log" >"$results/$suite.tsv"
+  compare "$suite"
+}
+
+suite_librdkafka() {
+  run_librdkafka librdkafka
+}
+
+# ---------------------------------------------------------------------------------------------
+# Suite: librdkafka's tests again with the KIP-848 consumer group protocol: test.c sets
+# group.protocol=consumer on every consumer it creates (and leaves out the classic-only
+# session.timeout.ms, heartbeat.interval.ms, partition.assignment.strategy), and the tests
+# that check classic-only behaviour take their consumer-protocol branch or skip themselves.
+
+suite_librdkafka-consumer() {
+  run_librdkafka librdkafka-consumer TEST_CONSUMER_GROUP_PROTOCOL=consumer
 }
 
 # ---------------------------------------------------------------------------------------------

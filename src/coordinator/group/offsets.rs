@@ -92,9 +92,12 @@ pub struct FetchedTopic {
     pub partitions: Vec<FetchedPartition>,
 }
 
-/// Kafka's rule for who may commit: a request that names a member or generation must match
-/// the current ones; an anonymous commit (generation < 0, no member, no instance) is only
-/// accepted while the group has no members.
+/// Kafka's rule for who may commit: a commit outside group management (generation < 0) is
+/// accepted while the group is empty, whatever member id it carries (librdkafka's
+/// consumer-protocol client sends the member id it made up at start even when it only
+/// `assign()`s, as Kafka's `ClassicGroup.validateOffsetCommit` allows); otherwise a request
+/// that names a member or generation must match the current ones, and an anonymous one is
+/// refused while the group has members.
 pub fn validate_commit(
     group: &Group,
     generation_id: i32,
@@ -106,6 +109,9 @@ pub fn validate_commit(
     }
     if let Some(consumer) = group.consumer() {
         return validate_consumer_commit(consumer, generation_id, member_id);
+    }
+    if generation_id < 0 && group.state() == GroupState::Empty {
+        return Ok(());
     }
     let names_member = generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some();
     if names_member {
@@ -126,18 +132,17 @@ pub fn validate_commit(
     Ok(())
 }
 
-/// KIP-848's rule: a member commits with its current member epoch (STALE_MEMBER_EPOCH
-/// otherwise); an anonymous commit is accepted only while the group has no members.
+/// KIP-848's rule (Kafka's `ConsumerGroup.validateOffsetCommit`): a commit with a negative
+/// epoch (admin client, or a consumer that only `assign()`s, whatever member id it sends) is
+/// accepted while the group has no members; otherwise the member must exist
+/// (UNKNOWN_MEMBER_ID) and commit with its current member epoch (STALE_MEMBER_EPOCH).
 fn validate_consumer_commit(
     consumer: &ConsumerGroup,
     member_epoch: i32,
     member_id: &str,
 ) -> Result<(), ResponseError> {
-    if member_id.is_empty() && member_epoch < 0 {
-        return match consumer.member_count() {
-            0 => Ok(()),
-            _ => Err(ResponseError::UnknownMemberId),
-        };
+    if member_epoch < 0 && consumer.member_count() == 0 {
+        return Ok(());
     }
     let member = consumer
         .member(member_id)
@@ -381,4 +386,39 @@ pub fn expire(group: &mut Group, now_ms: i64, retention_ms: i64) -> Vec<Record> 
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::group::config::GroupConfig;
+
+    /// librdkafka with `group.protocol=consumer` makes up its member id at start and sends it
+    /// with epoch -1 when it commits without having joined (assign(), or the legacy consumer
+    /// with broker-stored offsets): accepted by an empty group of either protocol, as Kafka.
+    #[test]
+    fn commits_outside_group_management_may_carry_a_member_id_while_the_group_is_empty() {
+        let classic = Group::new("g", GroupConfig::default(), 0);
+        assert_eq!(
+            validate_commit(&classic, -1, "zYx1-made-up-by-client", None),
+            Ok(())
+        );
+        assert_eq!(validate_commit(&classic, -1, "", None), Ok(()));
+        // A generation still has to match a member.
+        assert_eq!(
+            validate_commit(&classic, 0, "zYx1-made-up-by-client", None),
+            Err(ResponseError::UnknownMemberId)
+        );
+
+        let empty = ConsumerGroup::default();
+        assert_eq!(
+            validate_consumer_commit(&empty, -1, "zYx1-made-up-by-client"),
+            Ok(())
+        );
+        assert_eq!(validate_consumer_commit(&empty, -1, ""), Ok(()));
+        assert_eq!(
+            validate_consumer_commit(&empty, 0, "zYx1-made-up-by-client"),
+            Err(ResponseError::UnknownMemberId)
+        );
+    }
 }
