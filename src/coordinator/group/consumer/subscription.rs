@@ -4,7 +4,8 @@
 //!
 //! Runs on the group coordinator's shard, inside a heartbeat.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use regex::Regex;
 use uuid::Uuid;
@@ -14,16 +15,35 @@ use super::{ConsumerMember, Topics};
 /// Longest regular expression a member may subscribe with; longer ones get INVALID_REGULAR_EXPRESSION.
 pub const MAX_REGEX_LEN: usize = 1_000;
 
+/// Compiled regexes kept per thread (each shard is one), so a heartbeat does not compile its
+/// member's regex again; cleared when full, since a client can make up any number of them.
+const REGEX_CACHE_ENTRIES: usize = 1_024;
+
+thread_local! {
+    static COMPILED: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
+}
+
 /// Compiles a subscription regex for whole-name matching; `None` when it does not parse (or
 /// is too long, or would compile to too large a program).
 pub fn compile(regex: &str) -> Option<Regex> {
     if regex.len() > MAX_REGEX_LEN {
         return None;
     }
-    regex::RegexBuilder::new(&format!("^(?:{regex})$"))
-        .size_limit(1 << 20)
-        .build()
-        .ok()
+    COMPILED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(compiled) = cache.get(regex) {
+            return compiled.clone();
+        }
+        if cache.len() >= REGEX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        let compiled = regex::RegexBuilder::new(&format!("^(?:{regex})$"))
+            .size_limit(1 << 20)
+            .build()
+            .ok();
+        cache.insert(regex.to_owned(), compiled.clone());
+        compiled
+    })
 }
 
 /// The topics `member` subscribes to that exist, by name -> (id, partitions).
