@@ -206,6 +206,29 @@ fn kcat_api_versions_v3_response_is_canonical() {
     );
 }
 
+/// `group.coordinator.rebalance.protocols=classic`: the KIP-848 APIs are not advertised and
+/// `group.version` is finalized at 0, so clients keep to the classic protocol.
+#[test]
+fn without_the_consumer_protocol_its_apis_are_not_advertised() {
+    let broker = Broker::start_with(
+        BrokerOptions::default().with_config("group.coordinator.rebalance.protocols", "classic"),
+    );
+    let mut stream = connect(broker.base_port());
+    stream.write_all(&kcat_frame(0)).expect("send fixture");
+    let mut body = Bytes::from(read_frame(&mut stream));
+    assert_eq!(body.get_i32(), 1);
+    let response = ApiVersionsResponse::decode(&mut body, 3).expect("decode v3 response");
+    let keys: Vec<i16> = response.api_keys.iter().map(|k| k.api_key).collect();
+    assert!(!keys.contains(&68) && !keys.contains(&69), "{keys:?}");
+    assert!(keys.contains(&11), "JoinGroup still served");
+    let group_version = response
+        .finalized_features
+        .iter()
+        .find(|f| f.name.as_str() == "group.version")
+        .map(|f| f.max_version_level);
+    assert_eq!(group_version, Some(0));
+}
+
 #[test]
 fn unsupported_api_versions_version_gets_v0_error_response() {
     let broker = Broker::start();

@@ -13,6 +13,7 @@
 use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
@@ -91,12 +92,33 @@ fn advertised() -> ApiVersionsResponse {
 }
 
 /// The ranges of `SUPPORTED`, with no error: what this broker advertises is what it serves.
+/// Without `consumer` in `group.coordinator.rebalance.protocols`, ConsumerGroupHeartbeat and
+/// ConsumerGroupDescribe are left out and `group.version` is finalized at 0, as Kafka does, so
+/// clients stay on the classic protocol.
 pub async fn handle(
-    _shard: &Rc<Shard>,
+    shard: &Rc<Shard>,
     _ctx: &RequestContext,
     _request: ApiVersionsRequest,
 ) -> ApiVersionsResponse {
-    advertised()
+    let mut response = advertised();
+    if !shard.groups.read(|c| c.config().consumer_protocol_enabled) {
+        without_consumer_protocol(&mut response);
+    }
+    response
+}
+
+fn without_consumer_protocol(response: &mut ApiVersionsResponse) {
+    let kip848 = [
+        ApiKey::ConsumerGroupHeartbeat as i16,
+        ApiKey::ConsumerGroupDescribe as i16,
+    ];
+    response.api_keys.retain(|k| !kip848.contains(&k.api_key));
+    for f in &mut response.finalized_features {
+        if f.name.as_str() == "group.version" {
+            f.min_version_level = 0;
+            f.max_version_level = 0;
+        }
+    }
 }
 
 /// The v0 answer to an ApiVersions request in a version we do not speak.
