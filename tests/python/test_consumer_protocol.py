@@ -21,7 +21,7 @@ import uuid
 
 from confluent_kafka import (Consumer, ConsumerGroupState, ConsumerGroupType, KafkaError,
                              KafkaException, Producer, TopicPartition)
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 PARTITIONS = 6
 TIMEOUT_S = 30
@@ -312,11 +312,21 @@ def test_regex_subscription_picks_up_a_topic_created_later(broker_factory):
         wait_for(lambda: sorted((p, o) for m in members for _, t, p, o in m.consumed
                                 if t == later) == [(p, o) for p in range(4) for o in range(2)],
                  "the new topic's records", members)
-        desc = describe(AdminClient({"bootstrap.servers": broker.bootstrap}), group)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        desc = describe(admin, group)
         assigned = sorted((tp.topic, tp.partition) for m in desc.members
                           for tp in m.assignment.topic_partitions)
         assert assigned == sorted([(first, p) for p in range(PARTITIONS)]
                                   + [(later, p) for p in range(4)])
+
+        # Partitions added to a matched topic are assigned; a deleted topic's are revoked.
+        admin.create_partitions([NewPartitions(later, 6)])[later].result(timeout=TIMEOUT_S)
+        wait_for(lambda: split_evenly(members, later, partitions=6), f"{later}'s new partitions",
+                 members)
+        admin.delete_topics([first])[first].result(timeout=TIMEOUT_S)
+        wait_for(lambda: all(m.partitions(first) == [] for m in members),
+                 f"the deleted {first} revoked", members)
+        assert split_evenly(members, later, partitions=6)
         assert all(not m.errors for m in members), [m.errors for m in members]
         assert_no_overlap(ownership_intervals(log, time.monotonic()))
     finally:
@@ -702,3 +712,30 @@ def test_admin_lists_and_describes_consumer_groups(broker_factory, topic):
     finally:
         classic.close()
         close_all(members)
+
+
+def test_described_assignor_survives_a_restart(broker_factory, topic):
+    """ConsumerGroupDescribe's AssignorName after a restart. Kafka computes it on every
+    describe (ConsumerGroup.asDescribedGroup: the members' preferred server assignor, else the
+    broker's default, the first of group.consumer.assignors), so it never goes blank."""
+    broker = broker_factory(cores=2, config=BROKER_CONFIG)
+    create_topics(broker.bootstrap, [topic])
+    group = f"k848-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    log = Log()
+    m = Member("m0", broker.bootstrap, group, [topic], log)
+    try:
+        wait_for(lambda: len(m.partitions()) == PARTITIONS, "assignment", [m])
+        before = wait_described(admin, group, lambda d: d.state == ConsumerGroupState.STABLE,
+                                "a stable group")
+        assert before.partition_assignor == "uniform"
+        m.close()
+        wait_described(admin, group, lambda d: d.state == ConsumerGroupState.EMPTY, "empty")
+        assert broker.stop() == 0
+        broker.restart()
+        after = wait_described(admin, group, lambda d: d.state == ConsumerGroupState.EMPTY,
+                               "the group after a restart")
+        assert after.partition_assignor == "uniform", (
+            f"assignor {after.partition_assignor!r} after a restart")
+    finally:
+        close_all([m])
