@@ -231,9 +231,10 @@ fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
         .fetch_group_list(Some(group), Duration::from_secs(10))
         .expect("describe group");
     let g = &groups.groups()[0];
-    // (Its protocol, the assignor name, is left out here: after a restart Sluice reports ""
-    // until the next target assignment; see test_consumer_protocol.py.)
     assert_eq!(g.protocol_type(), "consumer");
+    // Rebuilt from __consumer_offsets, the group still names its assignor (Kafka derives it
+    // from the members' choice, else the broker's default).
+    assert_eq!(g.protocol(), "uniform");
     assert_eq!(g.state(), "Stable");
     assert_eq!(g.members().len(), 1);
     drop(c);
