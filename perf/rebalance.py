@@ -62,9 +62,11 @@ GAP_S = (0.5, 5.5)
 PROFILES = {
     "defaults": ({}, {}),
     "tuned": ({"group.initial.rebalance.delay.ms": "0",
-               "group.consumer.heartbeat.interval.ms": "500"}, {}),
+               "group.consumer.heartbeat.interval.ms": "500",
+               "group.consumer.min.heartbeat.interval.ms": "500"}, {}),
     "tuned-hb": ({"group.initial.rebalance.delay.ms": "0",
-                  "group.consumer.heartbeat.interval.ms": "500"},
+                  "group.consumer.heartbeat.interval.ms": "500",
+                  "group.consumer.min.heartbeat.interval.ms": "500"},
                  {"heartbeat.interval.ms": "500"}),
 }
 

@@ -18,10 +18,12 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 const PARTITIONS: i32 = 6;
 
 /// Consumer-group settings: a short heartbeat interval, so a rebalance settles within about a
-/// second, and a short session timeout.
+/// second, and a short session timeout (below Kafka's minimums, which are lowered with them).
 const GROUP_KEYS: &[(&str, &str)] = &[
     ("group.consumer.heartbeat.interval.ms", "500"),
+    ("group.consumer.min.heartbeat.interval.ms", "500"),
     ("group.consumer.session.timeout.ms", "6000"),
+    ("group.consumer.min.session.timeout.ms", "6000"),
 ];
 
 fn start() -> Broker {
@@ -161,7 +163,7 @@ fn consumer_protocol_members_split_and_take_over_after_a_leave() {
         &rest,
         Duration::from_secs(5),
         "take-over after a leave",
-        |a| even_split(a),
+        even_split,
     );
     eprintln!("take-over after a leave: {} ms", took.as_millis());
     let after: Vec<_> = rest.iter().map(|c| assigned(c)).collect();
@@ -217,7 +219,7 @@ fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
         assert_eq!(now[0].len(), 6, "the member lost its partitions");
     });
     assert_eq!(member_id_of(&c), member_id);
-    let listed = committed_with_retry(&c, "k848-resume");
+    let listed = broker_common::committed_with_retry(&c, "k848-resume", PARTITIONS);
     for p in 0..PARTITIONS {
         let e = listed.find_partition("k848-resume", p).expect("listed");
         assert_eq!(
@@ -267,24 +269,6 @@ fn member_id_of(c: &BaseConsumer) -> String {
         let id = std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned();
         rdkafka::bindings::rd_kafka_mem_free(client, raw.cast());
         id
-    }
-}
-
-/// The broker may still be loading its coordinator when the first request arrives.
-fn committed_with_retry(c: &BaseConsumer, topic: &str) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition(topic, p);
-    }
-    let started = Instant::now();
-    loop {
-        match c.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
-            Ok(found) => return found,
-            Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                eprintln!("committed_offsets retry: {e}")
-            }
-            Err(e) => panic!("committed_offsets: {e}"),
-        }
     }
 }
 

@@ -220,7 +220,7 @@ fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
     }
     restart(&mut broker);
     let c = consumer(&bootstrap, group, "range");
-    let committed = committed_with_retry(&c, "resume");
+    let committed = broker_common::committed_with_retry(&c, "resume", PARTITIONS);
     for p in 0..PARTITIONS {
         let e = committed
             .find_partition("resume", p)
@@ -241,25 +241,6 @@ fn committed_offsets_survive(restart: impl FnOnce(&mut Broker), group: &str) {
         }
     }
     assert!(first.values().all(|o| *o == 4), "resumed at {first:?}");
-}
-
-/// The broker may still be starting its coordinator when the first request arrives.
-fn committed_with_retry(c: &BaseConsumer, topic: &str) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition(topic, p);
-    }
-    let started = Instant::now();
-    loop {
-        match c.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
-            Ok(found) => return found,
-            // Generous: CI machines are shared and a cold client can be slow to get metadata.
-            Err(e) if started.elapsed() < Duration::from_secs(60) => {
-                eprintln!("committed_offsets retry: {e}")
-            }
-            Err(e) => panic!("committed_offsets: {e}"),
-        }
-    }
 }
 
 #[test]

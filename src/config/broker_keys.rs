@@ -486,6 +486,54 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
     BrokerKey {
+        name: "group.consumer.min.session.timeout.ms",
+        default: KeyDefault::Value("45000"),
+        doc: "smallest group.consumer.session.timeout.ms allowed",
+        parse: |c, k, v| {
+            set(
+                &mut c.group.consumer.session_timeout_bounds_ms.0,
+                positive(k, v),
+            )
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.max.session.timeout.ms",
+        default: KeyDefault::Value("60000"),
+        doc: "largest group.consumer.session.timeout.ms allowed",
+        parse: |c, k, v| {
+            set(
+                &mut c.group.consumer.session_timeout_bounds_ms.1,
+                positive(k, v),
+            )
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.min.heartbeat.interval.ms",
+        default: KeyDefault::Value("5000"),
+        doc: "smallest group.consumer.heartbeat.interval.ms allowed",
+        parse: |c, k, v| {
+            set(
+                &mut c.group.consumer.heartbeat_interval_bounds_ms.0,
+                positive(k, v),
+            )
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.consumer.max.heartbeat.interval.ms",
+        default: KeyDefault::Value("15000"),
+        doc: "largest group.consumer.heartbeat.interval.ms allowed",
+        parse: |c, k, v| {
+            set(
+                &mut c.group.consumer.heartbeat_interval_bounds_ms.1,
+                positive(k, v),
+            )
+        },
+        ..KEY
+    },
+    BrokerKey {
         name: "group.consumer.assignors",
         default: KeyDefault::Value("uniform,range"),
         doc: "server assignors of consumer groups; the first is the default",

@@ -275,6 +275,14 @@ impl BrokerConfig {
             }
         }
         cluster::apply_listeners(&mut cfg)?;
+        cfg.group
+            .consumer
+            .check()
+            .map_err(|reason| ConfigError::Invalid {
+                key: "group.consumer.session.timeout.ms".into(),
+                value: cfg.group.consumer.session_timeout_ms.to_string(),
+                reason,
+            })?;
         if let Some(dir) = &flags.data_dir {
             cfg.data_dir = dir.clone();
             cfg.from_flags.push("log.dirs");

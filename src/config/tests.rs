@@ -369,3 +369,29 @@ fn listener_mistakes_are_refused_with_the_reason() {
     assert_eq!(cfg.listeners[1].protocol, SecurityProtocol::Ssl);
     assert!(is_sensitive_key("listener.name.external.ssl.keystore.key"));
 }
+
+#[test]
+fn consumer_group_timeouts_are_checked_against_their_bounds() {
+    let parse = |pairs: &[(&str, &str)]| {
+        let props: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        BrokerConfig::from_properties(&props, &Overrides::default(), 1)
+    };
+    let cfg = parse(&[]).expect("Kafka's defaults are consistent");
+    assert_eq!(cfg.group.consumer.session_timeout_ms, 45_000);
+    let low = parse(&[("group.consumer.session.timeout.ms", "6000")]).unwrap_err();
+    assert!(
+        low.to_string()
+            .contains("group.consumer.min.session.timeout.ms"),
+        "{low}"
+    );
+    parse(&[
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.min.session.timeout.ms", "6000"),
+    ])
+    .expect("bounds lowered with it");
+    let slow = parse(&[("group.consumer.heartbeat.interval.ms", "50000")]).unwrap_err();
+    assert!(slow.to_string().contains("heartbeat"), "{slow}");
+}

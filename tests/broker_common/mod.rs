@@ -130,3 +130,28 @@ pub fn coordinator_port(broker: &Broker, key: &str, key_type: i8) -> u16 {
     assert_eq!(found.error_code, 0);
     found.port as u16
 }
+
+/// The committed offsets of partitions 0..`partitions` of `topic`, retried for up to a minute:
+/// the broker may still be loading its group coordinator after a restart, and CI machines are
+/// shared, so a cold client can be slow to get metadata.
+pub fn committed_with_retry(
+    c: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> rdkafka::TopicPartitionList {
+    use rdkafka::consumer::Consumer;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match c.committed_offsets(tpl.clone(), std::time::Duration::from_secs(5)) {
+            Ok(found) => return found,
+            Err(e) if started.elapsed() < std::time::Duration::from_secs(60) => {
+                eprintln!("committed_offsets retry: {e}")
+            }
+            Err(e) => panic!("committed_offsets: {e}"),
+        }
+    }
+}

@@ -26,9 +26,9 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 PARTITIONS = 6
 TIMEOUT_S = 30
 SESSION_TIMEOUT_MS = 6000
-# Small heartbeat interval so a rebalance settles in about a second. Kafka refuses a
+# Small heartbeat interval so a rebalance settles in about a second. As Kafka, Sluice refuses a
 # group.consumer.session.timeout.ms below group.consumer.min.session.timeout.ms (45000 by
-# default); Sluice has no minimum key (unknown keys are ignored), the line is for parity.
+# default) and a heartbeat interval below its minimum (5000), so the minimums come down too.
 BROKER_CONFIG = {
     "group.consumer.heartbeat.interval.ms": "500",
     "group.consumer.session.timeout.ms": str(SESSION_TIMEOUT_MS),

@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 PARTITIONS = 6
 BROKER_CONFIG = {
     "group.consumer.heartbeat.interval.ms": "500",
+    "group.consumer.min.heartbeat.interval.ms": "500",
     "group.initial.rebalance.delay.ms": "0",
 }
 

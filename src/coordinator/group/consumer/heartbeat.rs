@@ -33,6 +33,46 @@ pub struct ConsumerGroupConfig {
     pub assignors: Vec<String>,
     /// `group.consumer.max.size` (Kafka default `Integer.MAX_VALUE`).
     pub max_size: usize,
+    /// `group.consumer.min.session.timeout.ms` and `...max...` (Kafka: 45000, 60000): the
+    /// bounds `session_timeout_ms` is checked against at start-up.
+    pub session_timeout_bounds_ms: (i32, i32),
+    /// `group.consumer.min.heartbeat.interval.ms` and `...max...` (Kafka: 5000, 15000).
+    pub heartbeat_interval_bounds_ms: (i32, i32),
+}
+
+impl ConsumerGroupConfig {
+    /// Kafka's start-up checks: each setting within its bounds, and a heartbeat interval
+    /// shorter than the session timeout. The error names the key and the bound.
+    pub fn check(&self) -> Result<(), String> {
+        let within = |key: &str, value: i32, (min, max): (i32, i32), what: &str| {
+            if value < min || value > max {
+                Err(format!(
+                    "{key}={value} is outside group.consumer.min.{what}.ms={min} .. group.consumer.max.{what}.ms={max}"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        within(
+            "group.consumer.session.timeout.ms",
+            self.session_timeout_ms,
+            self.session_timeout_bounds_ms,
+            "session.timeout",
+        )?;
+        within(
+            "group.consumer.heartbeat.interval.ms",
+            self.heartbeat_interval_ms,
+            self.heartbeat_interval_bounds_ms,
+            "heartbeat.interval",
+        )?;
+        if self.heartbeat_interval_ms >= self.session_timeout_ms {
+            return Err(format!(
+                "group.consumer.heartbeat.interval.ms={} must be below group.consumer.session.timeout.ms={}",
+                self.heartbeat_interval_ms, self.session_timeout_ms
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ConsumerGroupConfig {
@@ -42,6 +82,8 @@ impl Default for ConsumerGroupConfig {
             heartbeat_interval_ms: 5_000,
             assignors: vec![assignor::UNIFORM.to_owned(), assignor::RANGE.to_owned()],
             max_size: usize::MAX,
+            session_timeout_bounds_ms: (45_000, 60_000),
+            heartbeat_interval_bounds_ms: (5_000, 15_000),
         }
     }
 }
