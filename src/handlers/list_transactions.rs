@@ -16,7 +16,8 @@ use crate::handlers::str_bytes;
 use crate::shard::Shard;
 
 /// Versions served: every version the protocol crate has (v2: `transactional_id_pattern`, a
-/// regular expression the whole id must match; one that does not compile is INVALID_REGULAR_EXPRESSION).
+/// regular expression the whole id must match; one that does not compile is
+/// INVALID_REGULAR_EXPRESSION).
 pub const VERSIONS: (i16, i16) = (0, 2);
 
 const STATES: [TxnStatus; 8] = [

@@ -5,8 +5,9 @@
 //! node leads them, with WriteTxnMarkers to the leader when another node does), the check of
 //! a producer's first transactional batch with its coordinator (mailbox, or AddPartitionsToTxn
 //! v4 to another node) or, for a transaction version 2 producer, its implicit add to the
-//! transaction (mailbox, or AddPartitionsToTxn v5 to another node), and the timer task that aborts timed-out transactions and finishes
-//! transactions a crash, a failover or a failed marker left in PrepareCommit/PrepareAbort.
+//! transaction (mailbox, or AddPartitionsToTxn v5 to another node), and the timer task that
+//! aborts timed-out transactions and finishes transactions a crash, a failover or a failed
+//! marker left in PrepareCommit/PrepareAbort.
 //! Lives on one core; an id is served only by the shard leading its `__transaction_state`
 //! partition.
 //!

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::{ConsumerMember, Topics};
 
-/// Longest regular expression a member may subscribe with; longer ones get INVALID_REGULAR_EXPRESSION.
+/// Longest regular expression a member may subscribe with; longer ones get
+/// INVALID_REGULAR_EXPRESSION.
 pub const MAX_REGEX_LEN: usize = 1_000;
 
 /// Compiled regexes kept per thread (each shard is one), so a heartbeat does not compile its
