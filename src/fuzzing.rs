@@ -84,7 +84,8 @@ fn fix_crcs(data: &mut [u8]) {
 }
 
 /// Fuzz entry for the `__consumer_offsets` and `__transaction_state` record codecs and the
-/// consumer subscription: the first byte splits the rest into key and value.
+/// consumer protocol's subscription (topics, owned partitions) and assignment: the first byte
+/// splits the rest into key and value.
 pub fn coordinator_records(data: &[u8]) {
     let [split, rest @ ..] = data else {
         return;
@@ -93,6 +94,8 @@ pub fn coordinator_records(data: &[u8]) {
     let _ = crate::coordinator::group::records::decode_record(key, Some(value));
     let _ = crate::coordinator::group::records::decode_record(key, None);
     let _ = crate::coordinator::group::consumer_protocol::subscription_topics(rest);
+    let _ = crate::coordinator::group::consumer_protocol::owned_partitions(rest);
+    let _ = crate::coordinator::group::consumer_protocol::decode_assignment(rest);
     if let Ok(id) = crate::coordinator::txn::records::decode_key(key) {
         let _ = crate::coordinator::txn::records::decode_value(&id, value);
     }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use common::Broker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
@@ -31,19 +30,7 @@ fn start() -> Broker {
 }
 
 fn produce(bootstrap: &str, topic: &str, per_partition: i32) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("producer");
-    for p in 0..PARTITIONS {
-        for i in 0..per_partition {
-            let value = format!("p{p}-{i}");
-            producer
-                .send(BaseRecord::<(), _>::to(topic).partition(p).payload(&value))
-                .expect("enqueue");
-        }
-    }
-    producer.flush(Duration::from_secs(20)).expect("flush");
+    broker_common::produce_numbered(bootstrap, topic, PARTITIONS, per_partition, &[]);
 }
 
 /// A member speaking the consumer protocol: no session timeout, heartbeat interval or

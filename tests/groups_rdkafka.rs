@@ -15,7 +15,6 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
@@ -33,20 +32,13 @@ fn create_topic(bootstrap: &str, name: &str) {
 
 /// Produces `per_partition` records to every partition; values are "p<partition>-<i>".
 fn produce(bootstrap: &str, topic: &str, per_partition: i32) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "false")
-        .create()
-        .expect("producer");
-    for p in 0..PARTITIONS {
-        for i in 0..per_partition {
-            let value = format!("p{p}-{i}");
-            producer
-                .send(BaseRecord::<(), _>::to(topic).partition(p).payload(&value))
-                .expect("enqueue");
-        }
-    }
-    producer.flush(Duration::from_secs(20)).expect("flush");
+    broker_common::produce_numbered(
+        bootstrap,
+        topic,
+        PARTITIONS,
+        per_partition,
+        &[("enable.idempotence", "false")],
+    );
 }
 
 fn consumer(bootstrap: &str, group: &str, strategy: &str) -> BaseConsumer {

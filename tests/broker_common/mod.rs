@@ -155,3 +155,32 @@ pub fn committed_with_retry(
         }
     }
 }
+
+/// Produces `per_partition` records `p<p>-<i>` to each of partitions 0..`partitions` of
+/// `topic`, with the producer settings `extra` on top of the bootstrap server.
+pub fn produce_numbered(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    per_partition: i32,
+    extra: &[(&str, &str)],
+) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let mut config = rdkafka::config::ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    let producer: BaseProducer = config.create().expect("producer");
+    for p in 0..partitions {
+        for i in 0..per_partition {
+            let value = format!("p{p}-{i}");
+            producer
+                .send(BaseRecord::<(), _>::to(topic).partition(p).payload(&value))
+                .expect("enqueue");
+        }
+    }
+    producer
+        .flush(std::time::Duration::from_secs(20))
+        .expect("flush");
+}

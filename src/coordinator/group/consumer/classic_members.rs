@@ -130,19 +130,16 @@ impl ConsumerGroup {
         now_ms: i64,
     ) -> (JoinResponse, Vec<Record>) {
         let mut records = Vec::new();
-        if req.protocol_type != consumer_protocol::PROTOCOL_TYPE {
-            return (
-                JoinResponse::error(ResponseError::InconsistentGroupProtocol, &req.member_id),
-                records,
-            );
-        }
-        let Some(first) = req.protocols.first() else {
-            return (
-                JoinResponse::error(ResponseError::InconsistentGroupProtocol, &req.member_id),
-                records,
-            );
-        };
-        let Ok(names) = consumer_protocol::subscription_topics(&first.metadata) else {
+        // The member's subscription: a consumer's first protocol, whose metadata must parse.
+        let subscription = req
+            .protocols
+            .first()
+            .filter(|_| req.protocol_type == consumer_protocol::PROTOCOL_TYPE)
+            .and_then(|first| {
+                let names = consumer_protocol::subscription_topics(&first.metadata).ok()?;
+                Some((first, names))
+            });
+        let Some((first, names)) = subscription else {
             return (
                 JoinResponse::error(ResponseError::InconsistentGroupProtocol, &req.member_id),
                 records,

@@ -18,7 +18,11 @@ pub const MAX_REGEX_LEN: usize = 1_000;
 
 /// Compiled regexes kept per thread (each shard is one), so a heartbeat does not compile its
 /// member's regex again; cleared when full, since a client can make up any number of them.
-const REGEX_CACHE_ENTRIES: usize = 1_024;
+/// Each program is at most `REGEX_PROGRAM_BYTES`, so the cache holds at most 64 MiB a shard.
+const REGEX_CACHE_ENTRIES: usize = 64;
+
+/// Largest compiled program of one subscription regex.
+const REGEX_PROGRAM_BYTES: usize = 1 << 20;
 
 thread_local! {
     static COMPILED: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
@@ -39,7 +43,7 @@ pub fn compile(regex: &str) -> Option<Regex> {
             cache.clear();
         }
         let compiled = regex::RegexBuilder::new(&format!("^(?:{regex})$"))
-            .size_limit(1 << 20)
+            .size_limit(REGEX_PROGRAM_BYTES)
             .build()
             .ok();
         cache.insert(regex.to_owned(), compiled.clone());
