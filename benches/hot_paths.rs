@@ -241,6 +241,7 @@ fn fetch_framing(c: &mut Criterion) {
                         position: 0,
                         len: 65536,
                         is_tail: true,
+                        cached: None,
                     }),
                 );
             }

@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 /// A byte range of one open segment file, sent as is (see the module doc).
 pub struct FileRegion {
     /// The segment's file, shared with the segment, so it stays open while a send is in flight.
@@ -18,4 +20,8 @@ pub struct FileRegion {
     pub len: u64,
     /// The range lies in the active segment: the tail, almost surely in the page cache.
     pub is_tail: bool,
+    /// The range's bytes from the partition's tail cache (`sluice.log.io=direct`, where the
+    /// page cache does not hold the newest data): at least `len` bytes from `position`, sent
+    /// from memory instead of the file. `None` in page-cache mode.
+    pub cached: Option<Bytes>,
 }

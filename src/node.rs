@@ -262,6 +262,7 @@ fn spawn_shard(
             };
             let executor = match LocalExecutorBuilder::new(Placement::Fixed(core))
                 .name(&format!("shard-{core}"))
+                .io_memory(crate::storage::direct::DMA_ARENA_BYTES)
                 .make()
             {
                 Ok(executor) => executor,
@@ -409,6 +410,9 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
         tls,
     } = start;
     crate::metrics::install_for_current_shard(core);
+    if config.log_io == crate::storage::LogIoMode::Direct {
+        crate::storage::direct::pre_touch_dma_arena();
+    }
     let shard = Rc::new(Shard::new(core, config.clone(), cluster, shutdown));
     // Every shard connects its mailbox at the same point of start-up; a connect completes
     // once the peer's end connects too.

@@ -316,6 +316,24 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
     BrokerKey {
+        name: "sluice.log.io",
+        default: KeyDefault::Value("page-cache"),
+        doc: "how appends reach the disk: page-cache (default; fetches use sendfile) or direct \
+              (experiment: O_DIRECT appends, fetches of the newest data from memory)",
+        parse: |c, k, v| set(&mut c.log_io, parse_key(k, v)),
+        show: Some(|c| c.log_io.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "sluice.log.direct.cache.bytes",
+        default: KeyDefault::Value("8388608"),
+        doc: "with sluice.log.io=direct: newest appended bytes each partition keeps in memory for \
+              fetches",
+        parse: |c, k, v| set(&mut c.direct_cache_bytes, at_least(k, v, 4096)),
+        show: Some(|c| c.direct_cache_bytes.to_string()),
+        ..KEY
+    },
+    BrokerKey {
         name: "log.cleaner.backoff.ms",
         default: KeyDefault::Value("15000"),
         doc: "how often the cleaner looks for logs to compact",

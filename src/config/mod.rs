@@ -142,6 +142,11 @@ pub struct BrokerConfig {
     /// to the point where the kernel throttles the shard's writes; 0 leaves writeback to the
     /// kernel's own thresholds.
     pub writeback_bytes: u64,
+    /// `sluice.log.io`: appends through the page cache (the default) or O_DIRECT.
+    pub log_io: crate::storage::LogIoMode,
+    /// `sluice.log.direct.cache.bytes`: in direct mode, the newest appended bytes each
+    /// partition keeps in memory to serve fetches.
+    pub direct_cache_bytes: u64,
     /// Topic defaults from `log.*` / `message.*` broker keys.
     pub topic_defaults: TopicDefaults,
     /// Every key the operator set, for DescribeConfigs on the broker resource.

@@ -207,7 +207,11 @@ impl FetchResponseWriter {
             RecordsSource::Bytes(b) => self.buf.put_slice(&b),
             RecordsSource::File(region) => {
                 self.flush_bytes();
-                self.parts.push(Part::File(region));
+                self.parts.push(match region.cached {
+                    // Direct mode's tail cache: sent from memory, shared, not copied here.
+                    Some(bytes) => Part::Bytes(bytes.slice(..region.len as usize)),
+                    None => Part::File(region),
+                });
             }
         }
         match h.diverging_epoch {
@@ -386,6 +390,7 @@ mod tests {
                 position: 10,
                 len: 100,
                 is_tail: true,
+                cached: None,
             }),
         );
         w.end_topic();

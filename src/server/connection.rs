@@ -186,7 +186,12 @@ async fn send_region(stream: &mut Transport, region: &FileRegion) -> Result<(), 
         position,
         len,
         is_tail,
+        cached,
     } = region;
+    if let Some(bytes) = cached {
+        stream.write_all(&bytes[..*len as usize]).await?;
+        return Ok(());
+    }
     let sent = match stream.sendfile_fd() {
         Some(fd) if *is_tail => zero_copy::sendfile_nonblocking(fd, file, *position, *len)?,
         _ => 0,

@@ -26,6 +26,7 @@ use crate::config::BrokerConfig;
 use crate::event::Event;
 use crate::metadata::{Cluster, TopicMeta};
 use crate::shard::request_memory::RequestMemory;
+use crate::storage::direct::SegmentIo;
 use crate::storage::log::{Partition, PartitionLog, partition_dir_name};
 
 /// Why a shard cannot serve a partition; each maps to a Kafka error code.
@@ -297,7 +298,12 @@ impl Shard {
         if report.truncated_bytes > 0 {
             tracing::warn!(topic = %meta.name, partition, truncated_bytes = report.truncated_bytes, "recovery truncated a torn or corrupt tail");
         }
-        let opened = Partition::activate(log, self.config.writeback_bytes).await?;
+        let io = SegmentIo::for_partition(
+            self.config.log_io,
+            self.config.writeback_bytes,
+            self.config.direct_cache_bytes,
+        );
+        let opened = Partition::activate(log, io).await?;
         self.partitions
             .borrow_mut()
             .insert(&meta.name, partition, (meta.id, opened.clone()));

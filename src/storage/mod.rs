@@ -4,6 +4,7 @@
 //! log is owned by exactly one shard.
 
 pub mod cleaner;
+pub mod direct;
 pub mod fd_budget;
 pub mod file_cache;
 pub mod index;
@@ -16,3 +17,5 @@ pub mod segment;
 pub mod txn_index;
 pub mod validate;
 pub mod writeback;
+
+pub use direct::LogIoMode;

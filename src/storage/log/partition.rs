@@ -5,6 +5,8 @@
 //! partition's shard; no borrow of the log is ever held across an await.
 
 #[cfg(test)]
+mod direct_tests;
+#[cfg(test)]
 mod flush_tests;
 #[cfg(test)]
 mod replica_tests;
@@ -18,6 +20,7 @@ use super::{AppendError, AppendInfo, PartitionLog, Watermarks};
 use crate::config::TimestampType;
 use crate::event::Event;
 use crate::protocol::record_batch;
+use crate::storage::direct::SegmentIo;
 use crate::storage::producer_state::SequenceCheck;
 use crate::storage::segment::{AppendInvariant, AppendedBatch, Segment};
 use crate::storage::txn_index::TxnBatch;
@@ -50,6 +53,9 @@ pub struct Partition {
     roll_flushes: Rc<RollFlushes>,
     /// Early writeback of appended pages, so the kernel never throttles the shard.
     writeback: Writeback,
+    /// Page-cache or O_DIRECT appends (with the partition's tail cache), for every writer
+    /// this partition opens.
+    io: SegmentIo,
     /// The leader epoch this replica leads in and stamps into appended batches; -1 on a
     /// single node (batches keep what the client sent) and on a follower.
     leader_epoch: Cell<i32>,
@@ -153,9 +159,9 @@ impl Partition {
         log.epochs.assign(epoch, end);
     }
 
-    /// Wraps a recovered log and opens its active segment's io_uring writer.
-    /// `writeback_bytes` is `sluice.log.writeback.bytes` (0: no early writeback).
-    pub async fn activate(log: PartitionLog, writeback_bytes: u64) -> io::Result<Rc<Self>> {
+    /// Wraps a recovered log and opens its active segment's io_uring writer as `io` says
+    /// (page cache with `sluice.log.writeback.bytes`, or O_DIRECT with a tail cache).
+    pub async fn activate(log: PartitionLog, io: SegmentIo) -> io::Result<Rc<Self>> {
         let synced = log.next_offset;
         let partition = Rc::new(Self {
             log: RefCell::new(log),
@@ -164,11 +170,12 @@ impl Partition {
             sync_in_flight: Cell::new(false),
             sync_done: Event::default(),
             roll_flushes: Rc::default(),
-            writeback: Writeback::new(writeback_bytes),
+            writeback: Writeback::new(io.writeback_bytes()),
             leader_epoch: Cell::new(-1),
+            io,
         });
         let mut active = partition.take_active_for_io();
-        let result = active.attach_writer().await;
+        let result = active.attach_writer(&partition.io).await;
         partition.put_back_active(active);
         result?;
         Ok(partition)
@@ -367,7 +374,7 @@ impl Partition {
             (writer, active.size())
         };
         let meta = std::mem::take(&mut batches.batches);
-        if let Err(e) = write_fully(&writer, batches.bytes, position).await {
+        if let Err(e) = writer.append(batches.bytes, position).await {
             self.log.borrow().undo_partial_write(position);
             return Err(AppendError::Storage(e));
         }
@@ -542,7 +549,7 @@ impl Partition {
             };
             let started = std::time::Instant::now();
             let result = match writer {
-                Some(w) => w.fdatasync().await.map_err(io::Error::from),
+                Some(w) => w.fdatasync().await,
                 None => Ok(()),
             };
             crate::metrics::with_current(|m| m.record_fsync(started.elapsed()));
@@ -563,6 +570,15 @@ impl Partition {
     /// the background: waiting for it here stalled appends for hundreds of milliseconds.
     /// Flushes that must cover it (`flush_through`, shutdown) wait for it instead.
     async fn roll(&self) -> io::Result<()> {
+        let (writer, size) = {
+            let log = self.log.borrow();
+            (log.active().writer(), log.active().size())
+        };
+        if let Some(writer) = writer {
+            // Before the next segment exists: a closed segment must end at its last batch
+            // (start-up trusts closed segments), which a direct writer's padding would break.
+            writer.seal(size).await?;
+        }
         let retired = self.log.borrow_mut().active_mut().retire_writer()?;
         self.roll_flushes
             .pending
@@ -589,7 +605,7 @@ impl Partition {
             (log.dir.clone(), log.next_offset)
         };
         let mut fresh = Segment::create(&dir, base)?;
-        if let Err(e) = fresh.attach_writer().await {
+        if let Err(e) = fresh.attach_writer(&self.io).await {
             // Nothing may stay behind: the next append retries the roll, and a leftover file
             // would fail its create for good (the partition wedged until a restart).
             fresh.discard();
@@ -626,26 +642,4 @@ impl Partition {
 
 fn last_offset_of(m: &BatchMeta) -> i64 {
     m.base_offset + i64::from(m.identity.last_offset_delta)
-}
-
-/// Writes the whole buffer in one io_uring write. A short write on a regular file means the
-/// device is full (or the file too big); it is reported as an error so the caller cuts the
-/// partial bytes and nothing half-written is ever acknowledged.
-async fn write_fully(
-    writer: &glommio::io::BufferedFile,
-    bytes: Vec<u8>,
-    position: u64,
-) -> io::Result<()> {
-    let len = bytes.len();
-    let written = writer
-        .write_at(bytes, position)
-        .await
-        .map_err(io::Error::from)?;
-    if written != len {
-        return Err(io::Error::new(
-            io::ErrorKind::StorageFull,
-            format!("short write: {written} of {len} bytes"),
-        ));
-    }
-    Ok(())
 }

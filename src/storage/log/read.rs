@@ -42,6 +42,7 @@ impl PartitionLog {
                 position: location.position,
                 len,
                 is_tail: *base == active_base,
+                cached: segment.cached(location.position, len),
             }));
         }
         Ok(None)
@@ -98,6 +99,9 @@ impl PartitionLog {
             return Ok(None);
         };
         let len = usize::try_from(slice.len).map_err(io::Error::other)?;
+        if let Some(cached) = &slice.cached {
+            return Ok(Some(cached[..len].to_vec()));
+        }
         let mut buf = vec![0u8; len];
         slice.file.read_exact_at(&mut buf, slice.position)?;
         Ok(Some(buf))

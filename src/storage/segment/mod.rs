@@ -13,7 +13,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 use crate::protocol::record_batch::{self, BatchHeader, BatchView, HEADER_LEN};
+use crate::storage::direct::{SegmentIo, TailCache};
 use crate::storage::file_cache;
 use crate::storage::index::{Index, OffsetEntry, TimeEntry};
 use crate::storage::leader_epochs::LeaderEpochs;
@@ -22,9 +25,11 @@ use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
 
 mod retired;
 mod timestamp;
+mod writer;
 
 pub use retired::RetiredWriter;
 pub use timestamp::TimestampLookup;
+pub use writer::SegmentWriter;
 
 /// File name stem of a segment: the base offset, zero-padded to 20 digits as Kafka does.
 pub fn file_stem(base_offset: i64) -> String {
@@ -113,7 +118,10 @@ pub struct Segment {
     file: Option<Rc<File>>,
     cache_id: u64,
     /// The io_uring writer, present only while this is the active segment.
-    writer: Option<Rc<glommio::io::BufferedFile>>,
+    writer: Option<Rc<SegmentWriter>>,
+    /// In direct mode, the partition's cache of its newest appends: reads of this segment
+    /// look there before the file (the page cache does not hold what O_DIRECT wrote).
+    tail_cache: Option<Rc<TailCache>>,
     /// Bytes fully written and visible to readers.
     size: Cell<u64>,
     /// One past the last offset stored in this segment (== base_offset when empty).
@@ -173,6 +181,7 @@ impl Segment {
             file,
             cache_id: file_cache::new_id(),
             writer: None,
+            tail_cache: None,
             size: Cell::new(size),
             next_offset: base_offset,
             offset_index,
@@ -338,8 +347,27 @@ impl Segment {
 
     fn read_exact_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        self.file()?.read_exact_at(&mut buf, pos)?;
+        self.read_into(&*self.file()?, &mut buf, pos)?;
         Ok(buf)
+    }
+
+    /// Fills `buf` from byte `pos`: from the tail cache when it holds the range (direct
+    /// mode), else a positional read of `file`, this segment's log.
+    fn read_into(&self, file: &File, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        if let Some(cache) = &self.tail_cache
+            && cache.copy_to(self.base_offset, pos, buf)
+        {
+            return Ok(());
+        }
+        file.read_exact_at(buf, pos)
+    }
+
+    /// The `len` bytes at `position` from the tail cache, when it holds all of them (direct
+    /// mode only).
+    pub fn cached(&self, position: u64, len: u64) -> Option<Bytes> {
+        self.tail_cache
+            .as_ref()?
+            .get(self.base_offset, position, len)
     }
 
     /// Records a batch written at the end of this segment: checks that it sits exactly at
@@ -414,14 +442,13 @@ impl Segment {
         self.bytes_since_index_entry += b.size;
     }
 
-    /// Opens the io_uring writer for appends; called when this segment becomes active.
-    pub async fn attach_writer(&mut self) -> io::Result<()> {
-        let writer = glommio::io::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .buffered_open(&self.paths.log)
-            .await
-            .map_err(io::Error::from)?;
+    /// Opens the io_uring writer for appends as `io` says; called when this segment becomes
+    /// active.
+    pub async fn attach_writer(&mut self, io: &SegmentIo) -> io::Result<()> {
+        let writer = SegmentWriter::open(&self.paths.log, self.base_offset, io).await?;
+        if let SegmentIo::Direct(cache) = io {
+            self.tail_cache = Some(cache.clone());
+        }
         self.writer = Some(Rc::new(writer));
         Ok(())
     }
@@ -429,9 +456,10 @@ impl Segment {
     /// Closes the writer when the segment stops being active (after a roll or at shutdown).
     pub async fn detach_writer(&mut self) -> io::Result<()> {
         if let Some(writer) = self.writer.take() {
-            writer.fdatasync().await.map_err(io::Error::from)?;
+            writer.seal(self.size()).await?;
+            writer.fdatasync().await?;
             if let Ok(writer) = Rc::try_unwrap(writer) {
-                writer.close().await.map_err(io::Error::from)?;
+                writer.close().await?;
             }
         }
         self.offset_index.sync()?;
@@ -451,7 +479,7 @@ impl Segment {
     }
 
     /// The active segment's io_uring writer; `None` for a closed (or retired) segment.
-    pub fn writer(&self) -> Option<Rc<glommio::io::BufferedFile>> {
+    pub fn writer(&self) -> Option<Rc<SegmentWriter>> {
         self.writer.clone()
     }
 
@@ -495,6 +523,9 @@ impl Segment {
     pub fn truncate_to(&self, size: u64) -> io::Result<()> {
         self.file()?.set_len(size)?;
         self.size.set(size);
+        if let Some(cache) = &self.tail_cache {
+            cache.cut(self.base_offset, size);
+        }
         Ok(())
     }
 
@@ -512,7 +543,7 @@ impl Segment {
         let mut header = [0u8; 27];
         let file = self.file()?;
         while pos + HEADER_LEN as u64 <= size {
-            file.read_exact_at(&mut header, pos)?;
+            self.read_into(&file, &mut header, pos)?;
             let base = i64::from_be_bytes(header[0..8].try_into().expect("8 bytes"));
             let length = i32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
             let delta = i32::from_be_bytes(header[23..27].try_into().expect("4 bytes"));
@@ -549,7 +580,7 @@ impl Segment {
         let file = self.file()?;
         let mut header = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= size {
-            file.read_exact_at(&mut header, pos)?;
+            self.read_into(&file, &mut header, pos)?;
             let view = BatchView::parse_header(&header).map_err(io::Error::other)?;
             if view.max_timestamp >= timestamp {
                 return Ok(Some(TimestampLookup {
@@ -575,7 +606,7 @@ impl Segment {
         let mut header = [0u8; HEADER_LEN];
         let file = self.file()?;
         while pos + HEADER_LEN as u64 <= size {
-            file.read_exact_at(&mut header, pos)?;
+            self.read_into(&file, &mut header, pos)?;
             let Ok(view) = BatchView::parse_header(&header) else {
                 break;
             };
@@ -597,7 +628,7 @@ impl Segment {
         self.for_each_header(|pos, view| {
             let coordinator_epoch = if view.is_control() && view.producer_id >= 0 {
                 let mut whole = vec![0u8; view.total_size];
-                self.file()?.read_exact_at(&mut whole, pos)?;
+                self.read_into(&*self.file()?, &mut whole, pos)?;
                 crate::protocol::control_batch::marker_info(&whole).map_or(-1, |(_, e)| e)
             } else {
                 -1
@@ -626,7 +657,7 @@ impl Segment {
             }
             let marker = if view.is_control() {
                 let mut whole = vec![0u8; view.total_size];
-                self.file()?.read_exact_at(&mut whole, pos)?;
+                self.read_into(&*self.file()?, &mut whole, pos)?;
                 crate::protocol::control_batch::marker_of(&whole)
             } else {
                 None
@@ -711,6 +742,9 @@ impl Drop for Segment {
     /// closed) closes its cached descriptor at once, so a deleted file's space is freed.
     fn drop(&mut self) {
         file_cache::forget(self.cache_id);
+        if let Some(cache) = &self.tail_cache {
+            cache.forget(self.base_offset);
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub struct RetiredWriter {
     /// Synced and closed at once: the log's durability never depends on opening it again
     /// (which could fail when descriptors are short), and the descriptor is held only for
     /// the fdatasync itself.
-    pub(super) writer: Option<Rc<glommio::io::BufferedFile>>,
+    pub(super) writer: Option<Rc<super::SegmentWriter>>,
     /// The log's indexes, reopened by path for their sync (fdatasync covers a file's dirty
     /// pages whichever descriptor wrote them), so a closed segment keeps no index open while
     /// its sync waits for the blocking pool.
@@ -35,9 +35,9 @@ impl RetiredWriter {
     /// on the append path. An index gone meanwhile (retention, compaction) needs no sync.
     pub async fn flush_and_close(self) -> io::Result<()> {
         if let Some(writer) = self.writer {
-            writer.fdatasync().await.map_err(io::Error::from)?;
+            writer.fdatasync().await?;
             if let Ok(writer) = Rc::try_unwrap(writer) {
-                writer.close().await.map_err(io::Error::from)?;
+                writer.close().await?;
             }
         }
         let slots = INDEX_SYNCS.with(Rc::clone);

@@ -46,6 +46,8 @@ pub struct LabOptions {
     pub skip_sweeps: bool,
     /// Skip memory warming (tests only: the numbers are then not comparable).
     pub no_warm: bool,
+    /// Sweep factors to run besides the baseline; empty: all.
+    pub factors: Vec<String>,
     /// The command line, for the report.
     pub command: String,
 }
@@ -156,7 +158,15 @@ fn run_sweeps(
     } else {
         SweepPlan::full(cpus)
     };
-    let steps = plan.steps();
+    let steps: Vec<_> = plan
+        .steps()
+        .into_iter()
+        .filter(|s| {
+            o.factors.is_empty()
+                || s.factor == "baseline"
+                || o.factors.iter().any(|f| f == s.factor)
+        })
+        .collect();
     let secs = o.duration.as_secs().max(1);
     let cfg = SweepConfig {
         sluice_bin: o.sluice_bin.clone(),
@@ -168,6 +178,7 @@ fn run_sweeps(
         cpus,
         sample_every: Duration::from_millis(250),
         warm: !o.no_warm,
+        settle_s: if o.quick || o.no_warm { 0 } else { 30 },
     };
     log(&format!(
         "sweeps: {} steps, about {:?} each, {:?} of budget left",

@@ -80,6 +80,10 @@ struct RunArgs {
     /// Do not warm memory before steps (faster; numbers not comparable: tests only).
     #[arg(long)]
     no_warm: bool,
+    /// Only these sweep factors besides the baseline (comma-separated, e.g. log_io,flush);
+    /// default: all of them.
+    #[arg(long, value_delimiter = ',')]
+    factors: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -154,6 +158,7 @@ fn run(a: RunArgs) -> Result<(), LabError> {
         // A raw device has no directory for brokers' data.
         skip_sweeps: a.skip_sweeps || raw,
         no_warm: a.no_warm,
+        factors: a.factors,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         data_dir: a.data_dir,
     };

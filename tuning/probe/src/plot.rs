@@ -364,6 +364,12 @@ pub fn factor_value(r: &SweepRow, factor: &str) -> (f64, String) {
         }
         "producers" => (r.producers as f64, r.producers.to_string()),
         "linger_ms" => (r.linger_ms as f64, r.linger_ms.to_string()),
+        "log_io" => {
+            let direct = r.log_io == "direct";
+            let flushed = r.flush != "none";
+            let rank = f64::from(u8::from(flushed) * 2 + u8::from(direct));
+            (rank, crate::sweep::log_io_label(&r.log_io, &r.flush))
+        }
         _ => (0.0, r.label.clone()),
     }
 }
@@ -386,7 +392,7 @@ fn flush_rank(label: &str) -> f64 {
 }
 
 /// The factors that have rows, in plan order.
-pub const FACTORS: [&str; 8] = [
+pub const FACTORS: [&str; 9] = [
     "segment_bytes",
     "flush",
     "writeback_bytes",
@@ -395,6 +401,7 @@ pub const FACTORS: [&str; 8] = [
     "partitions_per_shard",
     "producers",
     "linger_ms",
+    "log_io",
 ];
 
 /// The factor's steps (its own and the baseline), ordered by value: (label, throughput row,

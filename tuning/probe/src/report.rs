@@ -209,7 +209,7 @@ fn header(s: &mut String, d: &RunData<'_>) {
     );
     let _ = writeln!(
         s,
-        "Memory state: before every sweep phase the lab wrote and deleted a file as large as the phase's expected data and synced (column `mem_state` of sweeps.csv), because a VM with free page reporting hands freed memory to the host and re-touching it costs about 10x. Dirty and writeback pages were sampled during every phase (vmstat.csv; `dirty_max_kib`, `writeback_max_kib` in sweeps.csv).\n"
+        "Memory state (column `mem_state` of sweeps.csv): before every throughput phase the lab wrote and deleted a file as large as the phase's expected data and synced, because a VM with free page reporting hands freed memory to the host and re-touching it costs about 10x. Before a latency phase of a full run it synced and left the machine idle for 30 s instead: memory freed right before a latency run is reclaimed by the host a few seconds into it and stalls the broker for up to a second. Dirty and writeback pages were sampled during every phase (vmstat.csv; `dirty_max_kib`, `writeback_max_kib` in sweeps.csv).\n"
     );
 }
 
@@ -657,9 +657,50 @@ pub fn properties_lines(sweeps: &[SweepRow]) -> Vec<String> {
         &|r| (r.partitions / r.shards.max(1) * cores).to_string(),
         "1",
     );
+    out.extend(log_io_lines(sweeps));
     out.push(flush_comment(sweeps));
     out.extend(client_comments(sweeps));
     out
+}
+
+/// `sluice.log.io`: direct only when, without a flush policy, it beats the page cache by
+/// more than the noise (3%) on throughput with no worse p99; the page cache stays otherwise.
+fn log_io_lines(sweeps: &[SweepRow]) -> Vec<String> {
+    let row = |label: &str, phase: &str| {
+        factor_points(sweeps, "log_io")
+            .into_iter()
+            .find(|p| p.0 == label)
+            .and_then(|p| if phase == "throughput" { p.1 } else { p.2 })
+    };
+    let (Some(page), Some(direct)) = (row("page-cache", "throughput"), row("direct", "throughput"))
+    else {
+        return vec![
+            "# log_io: not measured, page-cache kept".into(),
+            "sluice.log.io=page-cache".into(),
+        ];
+    };
+    let p99 = |label| row(label, "latency").map_or(f64::MAX, |r| r.p99_ms);
+    let direct_wins =
+        direct.mb_per_sec > 1.03 * page.mb_per_sec && p99("direct") <= p99("page-cache");
+    vec![
+        format!(
+            "# log_io: direct ran at {} of the page cache's throughput ({:.0} vs {:.0} MB/s), p99 {:.2} vs {:.2} ms open-loop: {}",
+            ratio(direct.mb_per_sec, page.mb_per_sec),
+            direct.mb_per_sec,
+            page.mb_per_sec,
+            p99("direct"),
+            p99("page-cache"),
+            if direct_wins {
+                "direct pays here"
+            } else {
+                "the page cache stays"
+            }
+        ),
+        format!(
+            "sluice.log.io={}",
+            if direct_wins { "direct" } else { "page-cache" }
+        ),
+    ]
 }
 
 /// "N MB/s unpaced, p99 M ms open-loop" for the chosen row.

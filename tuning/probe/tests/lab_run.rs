@@ -68,6 +68,10 @@ fn quick_lab_run_writes_a_well_formed_report() {
     assert!(
         ok.iter().any(|r| r.factor == "segment_bytes")
             && ok.iter().any(|r| r.flush == "flush.messages=1")
+            && ok
+                .iter()
+                .any(|r| r.factor == "log_io" && r.log_io == "direct"),
+        "the quick plan measures segment sizes, a flush policy and the O_DIRECT log"
     );
     common::check_knobs_csv(&run);
     let samples = std::fs::read_to_string(run.join("vmstat.csv")).unwrap();
@@ -81,6 +85,7 @@ fn quick_lab_run_writes_a_well_formed_report() {
         "probe-queue-depth.svg",
         "sweep-segment-bytes.svg",
         "sweep-flush.svg",
+        "sweep-log-io.svg",
         "roofline.svg",
     ] {
         common::check_svg(&run.join(svg));

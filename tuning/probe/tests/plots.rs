@@ -90,6 +90,7 @@ fn full_plan_fixture_draws_every_factor() {
         "partitions-per-shard",
         "producers",
         "linger-ms",
+        "log-io",
     ] {
         let svg = format!("sweep-{f}.svg");
         assert!(names.contains(&svg), "{svg} missing from {names:?}");
@@ -104,6 +105,11 @@ fn full_plan_fixture_draws_every_factor() {
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     common::check_report(&md);
+    assert!(
+        md.contains("# log_io: direct ran at 0.90 of the page cache's throughput")
+            && md.contains("sluice.log.io=page-cache"),
+        "the O_DIRECT A/B is not in the recommendation"
+    );
     assert!(
         md.contains("- linger_ms 50 throughput: skipped (time budget spent)"),
         "skipped step not listed"

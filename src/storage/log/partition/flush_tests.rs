@@ -45,7 +45,12 @@ async fn rolling_partition(dir: &Path) -> Rc<Partition> {
         ..TopicConfig::default()
     };
     let (log, _) = PartitionLog::open(dir.join("t-0"), "t", 0, config).expect("open");
-    Partition::activate(log, 0).await.expect("activate")
+    Partition::activate(
+        log,
+        crate::storage::direct::SegmentIo::PageCache { writeback_bytes: 0 },
+    )
+    .await
+    .expect("activate")
 }
 
 /// Waits (polling on the executor's timer) until `ready` holds; panics after 10 s.
@@ -184,7 +189,12 @@ fn broken_append_invariants_are_refused_without_changing_the_log() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let config = TopicConfig::default();
         let (log, _) = PartitionLog::open(tmp.path().join("t-0"), "t", 0, config).unwrap();
-        let partition = Partition::activate(log, 0).await.expect("activate");
+        let partition = Partition::activate(
+            log,
+            crate::storage::direct::SegmentIo::PageCache { writeback_bytes: 0 },
+        )
+        .await
+        .expect("activate");
         partition
             .append(produced(2), 0, FlushWait::Background)
             .await

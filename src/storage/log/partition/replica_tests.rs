@@ -21,7 +21,12 @@ fn rolling() -> TopicConfig {
 
 async fn open(dir: &Path, config: TopicConfig) -> Rc<Partition> {
     let (log, _) = PartitionLog::open(dir.to_path_buf(), "t", 0, config).expect("open");
-    Partition::activate(log, 0).await.expect("activate")
+    Partition::activate(
+        log,
+        crate::storage::direct::SegmentIo::PageCache { writeback_bytes: 0 },
+    )
+    .await
+    .expect("activate")
 }
 
 async fn append(p: &Rc<Partition>, records: i32) {

@@ -89,7 +89,7 @@ impl Partition {
             .set(self.synced_offset.get().min(fresh.next_offset));
         *self.log.borrow_mut() = fresh;
         let mut active = self.take_active_for_io();
-        let result = active.attach_writer().await;
+        let result = active.attach_writer(&self.io).await;
         self.put_back_active(active);
         result
     }

@@ -1,5 +1,6 @@
 //! Sluice sweeps: one factor at a time away from a baseline (segment size, flush policy,
-//! early writeback, shards, record size, partitions per shard, producers, linger), each step a
+//! early writeback, shards, record size, partitions per shard, producers, linger, and the
+//! page-cache against the O_DIRECT log), each step a
 //! fresh broker loaded by sluice-perf twice: unpaced for throughput, then open-loop at a fixed
 //! byte rate for latency. This module owns the plan and the CSV row; `run` executes it on
 //! the lab's main thread.
@@ -31,6 +32,8 @@ pub struct Knobs {
     pub producers: usize,
     /// Producer `linger.ms`.
     pub linger_ms: u64,
+    /// `sluice.log.io`: page-cache or direct.
+    pub log_io: &'static str,
 }
 
 impl Knobs {
@@ -46,6 +49,7 @@ impl Knobs {
             partitions_per_shard: 1,
             producers: 1,
             linger_ms: 5,
+            log_io: "page-cache",
         }
     }
 
@@ -60,6 +64,7 @@ impl Knobs {
                 "sluice.log.writeback.bytes".to_string(),
                 self.writeback_bytes.to_string(),
             ),
+            ("sluice.log.io".to_string(), self.log_io.to_string()),
         ];
         if let Some(m) = self.flush_messages {
             p.push(("log.flush.interval.messages".into(), m.to_string()));
@@ -85,7 +90,7 @@ impl Knobs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// segment_bytes, flush, writeback_bytes, shards, record_size, partitions_per_shard,
-    /// producers, linger_ms, or baseline.
+    /// producers, linger_ms, log_io, or baseline.
     pub factor: &'static str,
     /// The value, as shown on plots.
     pub label: String,
@@ -112,6 +117,9 @@ pub struct SweepPlan {
     pub producers: Vec<usize>,
     /// Linger values.
     pub linger_ms: Vec<u64>,
+    /// (`sluice.log.io`, flush.messages) pairs: the O_DIRECT experiment against the page
+    /// cache, without and with an fdatasync per message.
+    pub log_io: Vec<(&'static str, Option<u64>)>,
 }
 
 impl SweepPlan {
@@ -138,6 +146,11 @@ impl SweepPlan {
             partitions_per_shard: vec![1, 4, 16],
             producers: vec![1, 2, 4],
             linger_ms: vec![0, 1, 5, 20],
+            log_io: vec![
+                ("direct", None),
+                ("page-cache", Some(1)),
+                ("direct", Some(1)),
+            ],
         }
     }
 
@@ -152,6 +165,7 @@ impl SweepPlan {
             partitions_per_shard: vec![1],
             producers: vec![1],
             linger_ms: vec![5],
+            log_io: vec![("direct", None)],
         }
     }
 
@@ -251,7 +265,23 @@ impl SweepPlan {
                 },
             );
         }
+        for &(mode, flush_messages) in &self.log_io {
+            let k = Knobs {
+                log_io: mode,
+                flush_messages,
+                ..base.clone()
+            };
+            add("log_io", log_io_label(mode, &k.flush_label()), k);
+        }
         steps
+    }
+}
+
+/// `direct`, or `direct, flush.messages=1` when a flush policy is set.
+pub fn log_io_label(mode: &str, flush: &str) -> String {
+    match flush {
+        "none" => mode.to_string(),
+        f => format!("{mode}, {f}"),
     }
 }
 
@@ -281,6 +311,9 @@ pub struct SweepRow {
     pub flush: String,
     /// `sluice.log.writeback.bytes`.
     pub writeback_bytes: u64,
+    /// `sluice.log.io` (runs recorded before the column existed read as page-cache).
+    #[serde(default = "page_cache")]
+    pub log_io: String,
     /// Shards.
     pub shards: u64,
     /// Record value bytes.
@@ -334,6 +367,10 @@ pub struct SweepRow {
     pub note: String,
 }
 
+fn page_cache() -> String {
+    "page-cache".into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +401,28 @@ mod tests {
         let p = k.properties();
         assert!(p.contains(&("log.flush.interval.messages".into(), "1".into())));
         assert_eq!(k.flush_label(), "flush.messages=1");
+        let direct = Knobs {
+            log_io: "direct",
+            ..Knobs::baseline()
+        };
+        assert!(
+            direct
+                .properties()
+                .contains(&("sluice.log.io".into(), "direct".into()))
+        );
+        let steps = SweepPlan::full(2).steps();
+        let labels: Vec<&str> = steps
+            .iter()
+            .filter(|s| s.factor == "log_io")
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "direct",
+                "page-cache, flush.messages=1",
+                "direct, flush.messages=1"
+            ]
+        );
     }
 }

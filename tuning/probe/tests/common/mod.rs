@@ -91,6 +91,10 @@ pub fn check_report(md: &str) -> BTreeMap<String, String> {
             assert!(n >= 1, "{key}={v}");
         }
     }
+    let io = props
+        .get("sluice.log.io")
+        .expect("sluice.log.io recommended");
+    assert!(io == "page-cache" || io == "direct", "sluice.log.io={io}");
     props
 }
 
