@@ -3,6 +3,7 @@
 # issue 12: the restructuring, which must cost nothing).
 #
 #   perf/ab.sh BEFORE_BIN AFTER_BIN [OUT_DIR]
+#   A_CONFIG=a.properties B_CONFIG=b.properties perf/ab.sh BIN BIN [OUT_DIR]   # two settings
 #
 # ROUNDS times (default 3), alternating A, B, A, B, ...: a fresh one-shard broker on core 0
 # (taskset -c 0, data dir on disk), then each step of SCENARIOS (default "produce consume")
@@ -26,6 +27,8 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-15}
 COMPRESSION=${COMPRESSION:-none}
 SCENARIOS=${SCENARIOS:-produce consume}
+A_CONFIG=${A_CONFIG:-}
+B_CONFIG=${B_CONFIG:-}
 PERF=${PERF:-$(dirname "$0")/../target/release/sluice-perf}
 mkdir -p "$OUT"
 TICKS=$(getconf CLK_TCK)
@@ -78,12 +81,14 @@ EOF
 }
 
 run_one() {
-    local label=$1 bin=$2 round=$3
+    local label=$1 bin=$2 round=$3 config=$4
     local port dir pid
+    local extra=()
+    [ -n "$config" ] && extra=(--config "$config")
     port=$(free_port)
     dir=$(mktemp -d /tmp/sluice-ab-data.XXXXXX)
     taskset -c 0 "$bin" serve --data-dir "$dir" --port "$port" --cores 1 \
-        --metrics-addr off 2>"$OUT/broker-$label-$round.log" &
+        --metrics-addr off "${extra[@]}" 2>"$OUT/broker-$label-$round.log" &
     pid=$!
     for _ in $(seq 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && break
@@ -100,8 +105,8 @@ run_one() {
 printf 'label\tround\tscenario\tmsg/s\tMB/s\tbroker_cpu_s\tvalue_GB\tcpu_s_per_GB\tload1_before\n' \
     | tee "$OUT/results.tsv"
 for round in $(seq "$ROUNDS"); do
-    run_one A "$A" "$round"
-    run_one B "$B" "$round"
+    run_one A "$A" "$round" "$A_CONFIG"
+    run_one B "$B" "$round" "$B_CONFIG"
 done
 python3 - "$OUT/results.tsv" <<'EOF'
 import csv, statistics, sys

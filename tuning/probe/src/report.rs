@@ -665,6 +665,8 @@ pub fn properties_lines(sweeps: &[SweepRow]) -> Vec<String> {
 
 /// `sluice.log.io`: direct only when, without a flush policy, it beats the page cache by
 /// more than the noise (3%) on throughput with no worse p99; the page cache stays otherwise.
+/// The sweeps produce only, so the line says what they cannot show: consumers behind the
+/// tail cache read from the disk in direct mode.
 fn log_io_lines(sweeps: &[SweepRow]) -> Vec<String> {
     let row = |label: &str, phase: &str| {
         factor_points(sweeps, "log_io")
@@ -691,7 +693,7 @@ fn log_io_lines(sweeps: &[SweepRow]) -> Vec<String> {
             p99("direct"),
             p99("page-cache"),
             if direct_wins {
-                "direct pays here"
+                "direct pays here for producers; the sweeps do not consume, and in direct mode a consumer behind the tail cache (sluice.log.direct.cache.bytes) reads from the disk instead of the page cache (measure with perf/ab.sh before choosing it)"
             } else {
                 "the page cache stays"
             }
