@@ -4,6 +4,10 @@
 #
 #   perf/ab.sh BEFORE_BIN AFTER_BIN [OUT_DIR]
 #   A_CONFIG=a.properties B_CONFIG=b.properties perf/ab.sh BIN BIN [OUT_DIR]   # two settings
+#   A_CORES=1 B_CORES=2 PARTITIONS=2 perf/ab.sh BIN BIN [OUT_DIR]               # shard counts
+#
+# A broker with N cores runs on CPUs 0..N-1 (the client stays on CPU 1, so with 2 cores it
+# shares one); its topic has PARTITIONS partitions (default 1), spread over the shards.
 #
 # ROUNDS times (default 3), alternating A, B, A, B, ...: a fresh one-shard broker on core 0
 # (taskset -c 0, data dir on disk), then each step of SCENARIOS (default "produce consume")
@@ -29,6 +33,9 @@ COMPRESSION=${COMPRESSION:-none}
 SCENARIOS=${SCENARIOS:-produce consume}
 A_CONFIG=${A_CONFIG:-}
 B_CONFIG=${B_CONFIG:-}
+A_CORES=${A_CORES:-1}
+B_CORES=${B_CORES:-1}
+PARTITIONS=${PARTITIONS:-1}
 PERF=${PERF:-$(dirname "$0")/../target/release/sluice-perf}
 mkdir -p "$OUT"
 TICKS=$(getconf CLK_TCK)
@@ -39,7 +46,7 @@ import socket, random
 while True:
     p = random.randrange(20000, 32000)
     try:
-        for q in (p, p + 1):
+        for q in (p, p + 1, p + 2):
             s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
         print(p); break
     except OSError:
@@ -58,7 +65,7 @@ step() {
     cpu0=$(cpu_seconds "$pid")
     taskset -c 1 "$PERF" --bootstrap-server "127.0.0.1:$port" --scenario "$scenario" \
         --rate max --message-size 1024 --acks all --compression "$COMPRESSION" \
-        --topic ab --warmup-secs "$warmup" --duration-secs "$DURATION" --quiet \
+        --topic ab --partitions "$PARTITIONS" --warmup-secs "$warmup" --duration-secs "$DURATION" --quiet \
         --json "$OUT/perf-$name.json" >"$OUT/perf-$name.txt" 2>&1
     cpu1=$(cpu_seconds "$pid")
     python3 - "$OUT/perf-$name.json" "$label" "$round" "$scenario" "$load" "$cpu0" "$cpu1" \
@@ -81,17 +88,17 @@ EOF
 }
 
 run_one() {
-    local label=$1 bin=$2 round=$3 config=$4
+    local label=$1 bin=$2 round=$3 config=$4 cores=$5
     local port dir pid
     local extra=()
     [ -n "$config" ] && extra=(--config "$config")
     port=$(free_port)
     dir=$(mktemp -d /tmp/sluice-ab-data.XXXXXX)
-    taskset -c 0 "$bin" serve --data-dir "$dir" --port "$port" --cores 1 \
+    taskset -c "0-$((cores - 1))" "$bin" serve --data-dir "$dir" --port "$port" --cores "$cores" \
         --metrics-addr off "${extra[@]}" 2>"$OUT/broker-$label-$round.log" &
     pid=$!
     for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && break
+        (exec 3<>"/dev/tcp/127.0.0.1/$((port + cores))") 2>/dev/null && break
         sleep 0.05
     done
     for scenario in $SCENARIOS; do
@@ -105,8 +112,8 @@ run_one() {
 printf 'label\tround\tscenario\tmsg/s\tMB/s\tbroker_cpu_s\tvalue_GB\tcpu_s_per_GB\tload1_before\n' \
     | tee "$OUT/results.tsv"
 for round in $(seq "$ROUNDS"); do
-    run_one A "$A" "$round" "$A_CONFIG"
-    run_one B "$B" "$round" "$B_CONFIG"
+    run_one A "$A" "$round" "$A_CONFIG" "$A_CORES"
+    run_one B "$B" "$round" "$B_CONFIG" "$B_CORES"
 done
 python3 - "$OUT/results.tsv" <<'EOF'
 import csv, statistics, sys

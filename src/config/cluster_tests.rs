@@ -450,8 +450,8 @@ fn kraft_timeouts_and_sizes_are_read() {
 
 /// Without process.roles the new keys change nothing: the effective settings are those of
 /// before issue 13 (`single_node_effective.txt`, printed by the build before, plus the topic
-/// keys added since: the replication throttles, unclean election and Kafka's inert topic keys)
-/// plus one
+/// keys added since: the replication throttles, unclean election and Kafka's inert topic keys,
+/// and the broker's `sluice.log.io` keys) plus one
 /// default line per new key, and KRaft keys in the file are ignored.
 #[test]
 fn single_node_mode_only_grows_by_the_new_keys_default_lines() {
