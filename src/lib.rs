@@ -58,6 +58,7 @@ pub mod protocol;
 pub mod quota;
 pub mod server;
 pub mod shard;
+pub mod share;
 pub mod storage;
 
 /// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.

@@ -23,6 +23,7 @@ use super::security::{PLAIN_JAAS_KEY, parse_mechanisms};
 use super::{BrokerConfig, ConfigError, invalid, parse_key};
 use crate::acl::authorizer::{ACL_AUTHORIZER, AuthorizerConfig, STANDARD_AUTHORIZER};
 use crate::coordinator::group::consumer::assignor;
+use crate::share::config::AutoOffsetReset;
 
 pub use super::broker_key::{BrokerKey, KeyDefault};
 pub(super) use super::key_values::metrics_addr;
@@ -584,6 +585,71 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         default: KeyDefault::Computed("no limit"),
         doc: "most members of one consumer-protocol group",
         parse: |c, k, v| set(&mut c.group.consumer.max_size, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.session.timeout.ms",
+        default: KeyDefault::Value("45000"),
+        doc: "a share group member that sends no heartbeat for this long is removed",
+        parse: |c, k, v| set(&mut c.group.share.session_timeout_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.heartbeat.interval.ms",
+        default: KeyDefault::Value("5000"),
+        doc: "how often share group members heartbeat",
+        parse: |c, k, v| set(&mut c.group.share.heartbeat_interval_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.record.lock.duration.ms",
+        default: KeyDefault::Value("30000"),
+        doc: "how long a record delivered to a share consumer stays locked to it",
+        parse: |c, k, v| set(&mut c.group.share.record_lock_duration_ms, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.delivery.count.limit",
+        default: KeyDefault::Value("5"),
+        doc: "deliveries after which a share group archives a record instead of redelivering it",
+        parse: |c, k, v| set(&mut c.group.share.delivery_count_limit, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.partition.max.record.locks",
+        default: KeyDefault::Value("2000"),
+        doc: "most records of one partition a share group may have in flight",
+        parse: |c, k, v| {
+            set(
+                &mut c.group.share.partition_max_record_locks,
+                positive(k, v),
+            )
+        },
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.max.size",
+        default: KeyDefault::Value("200"),
+        doc: "most members of one share group",
+        parse: |c, k, v| set(&mut c.group.share.max_size, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.max.share.sessions",
+        default: KeyDefault::Value("2000"),
+        doc: "most share sessions open on one shard",
+        parse: |c, k, v| set(&mut c.group.share.max_share_sessions, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
+        name: "group.share.auto.offset.reset",
+        default: KeyDefault::Value("latest"),
+        doc: "where a share group starts on a partition it has no state for: earliest or latest (Kafka's group config share.auto.offset.reset, broker-wide)",
+        parse: |c, k, v| {
+            c.group.share.auto_offset_reset =
+                AutoOffsetReset::parse(v).ok_or_else(|| invalid(k, v, "earliest or latest"))?;
+            Ok(())
+        },
         ..KEY
     },
     BrokerKey {

@@ -288,6 +288,14 @@ impl BrokerConfig {
                 value: cfg.group.consumer.session_timeout_ms.to_string(),
                 reason,
             })?;
+        cfg.group
+            .share
+            .check()
+            .map_err(|reason| ConfigError::Invalid {
+                key: "group.share.*".into(),
+                value: String::new(),
+                reason,
+            })?;
         if let Some(dir) = &flags.data_dir {
             cfg.data_dir = dir.clone();
             cfg.from_flags.push("log.dirs");

@@ -43,6 +43,11 @@ const FEATURES: &[Feature] = &[
         finalized: 1,
     },
     Feature {
+        name: "share.version",
+        supported: (0, 1),
+        finalized: 1,
+    },
+    Feature {
         name: "transaction.version",
         supported: (0, 2),
         finalized: 2,

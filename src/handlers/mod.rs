@@ -53,6 +53,10 @@ pub mod produce_legacy;
 pub mod request;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -188,6 +192,10 @@ registry! {
         AlterClientQuotas(AlterClientQuotasRequest) => alter_client_quotas::handle, alter_client_quotas::VERSIONS;
         ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) => consumer_group_heartbeat::handle, consumer_group_heartbeat::VERSIONS;
         ConsumerGroupDescribe(ConsumerGroupDescribeRequest) => consumer_group_describe::handle, consumer_group_describe::VERSIONS;
+        ShareGroupHeartbeat(ShareGroupHeartbeatRequest) => share_group_heartbeat::handle, share_group_heartbeat::VERSIONS;
+        ShareGroupDescribe(ShareGroupDescribeRequest) => share_group_describe::handle, share_group_describe::VERSIONS;
+        ShareFetch(ShareFetchRequest) => share_fetch::handle, share_fetch::VERSIONS;
+        ShareAcknowledge(ShareAcknowledgeRequest) => share_acknowledge::handle, share_acknowledge::VERSIONS;
     }
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;

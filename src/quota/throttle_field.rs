@@ -81,6 +81,10 @@ throttled!(
     AlterClientQuotasResponse,
     ConsumerGroupHeartbeatResponse,
     ConsumerGroupDescribeResponse,
+    ShareGroupHeartbeatResponse,
+    ShareGroupDescribeResponse,
+    ShareFetchResponse,
+    ShareAcknowledgeResponse,
 );
 
 unthrottled!(

@@ -109,6 +109,9 @@ pub struct Shard {
     pub replication: crate::shard::replication::Replication,
     /// This shard's client quota sensors and its index of the quota configurations.
     pub quotas: crate::quota::ShardQuotas,
+    /// Share groups' record states of the partitions this shard leads, and the share
+    /// sessions of the members fetching here.
+    pub shares: crate::share::ShardShares,
     /// The way to ask other shards to write markers; set once at start-up.
     pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
 }
@@ -136,6 +139,7 @@ impl Shard {
             replication: crate::shard::replication::Replication::default(),
             request_memory: RequestMemory::new(shard_request_budget(&config)),
             quotas: crate::quota::ShardQuotas::new(config.quota_window),
+            shares: crate::share::ShardShares::default(),
             config,
             cluster,
             partitions: RefCell::new(open_partitions::OpenPartitions::default()),

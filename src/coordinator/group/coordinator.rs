@@ -21,6 +21,7 @@ use super::consumer::{self, ConsumerGroup, Topics};
 use super::consumer_protocol;
 use super::offsets::{self, FetchedTopic, OffsetCommit, TopicErrors, TopicPartitions};
 use super::records::{self, GroupMetadataValue, OffsetCommitKey, Record};
+use super::share::{self, ShareGroup, ShareHeartbeat, ShareHeartbeatAnswer};
 use super::state::{Group, GroupState};
 use super::types::{
     Delivery, GroupDescription, GroupListing, HeartbeatRequest as ClassicHeartbeat, JoinRequest,
@@ -64,6 +65,9 @@ impl Effects {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, Group>,
+    /// Share groups (KIP-932), in the same id space: an id names a classic or consumer group
+    /// or a share group, never both.
+    share_groups: BTreeMap<String, ShareGroup>,
 }
 
 impl GroupCoordinator {
@@ -73,6 +77,7 @@ impl GroupCoordinator {
         Self {
             config,
             groups: BTreeMap::new(),
+            share_groups: BTreeMap::new(),
         }
     }
 
@@ -86,12 +91,55 @@ impl GroupCoordinator {
         self.groups.get(group_id)
     }
 
+    /// The share group `group_id`, if this coordinator holds it.
+    pub fn share_group(&self, group_id: &str) -> Option<&ShareGroup> {
+        self.share_groups.get(group_id)
+    }
+
+    /// Every share group this coordinator holds, ordered by id.
+    pub fn share_groups(&self) -> impl Iterator<Item = &ShareGroup> {
+        self.share_groups.values()
+    }
+
+    /// ShareGroupHeartbeat (KIP-932). The first join creates the group; an id a classic or
+    /// consumer group holds is refused with GROUP_ID_NOT_FOUND (it is not a share group).
+    pub fn share_heartbeat(
+        &mut self,
+        group_id: &str,
+        hb: &ShareHeartbeat,
+        topics: &Topics,
+        now_ms: i64,
+    ) -> Result<ShareHeartbeatAnswer, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        if self.groups.contains_key(group_id) {
+            return Err(ResponseError::GroupIdNotFound);
+        }
+        let config = self.config.share.clone();
+        let group = match self.share_groups.get_mut(group_id) {
+            Some(group) => group,
+            None if hb.member_epoch == consumer::JOIN_EPOCH => self
+                .share_groups
+                .entry(group_id.to_owned())
+                .or_insert_with(|| ShareGroup::new(group_id)),
+            None => return Err(ResponseError::UnknownMemberId),
+        };
+        group.heartbeat(hb, topics, now_ms, &config)
+    }
+
+    /// Whether `group_id` is a share group (classic and consumer requests for it are refused).
+    pub fn is_share_group(&self, group_id: &str) -> bool {
+        self.share_groups.contains_key(group_id)
+    }
+
     /// Forgets the groups `lost` picks, writing nothing: their `__consumer_offsets` partition
     /// moved to another coordinator, which loads them from the log. Returns how many.
     pub fn unload(&mut self, mut lost: impl FnMut(&str) -> bool) -> usize {
-        let before = self.groups.len();
+        let before = self.groups.len() + self.share_groups.len();
         self.groups.retain(|id, _| !lost(id));
-        before - self.groups.len()
+        self.share_groups.retain(|id, _| !lost(id));
+        before - self.groups.len() - self.share_groups.len()
     }
 
     /// Every group this coordinator holds, ordered by group id.
@@ -475,6 +523,16 @@ impl GroupCoordinator {
         let results = group_ids
             .iter()
             .map(|id| {
+                if let Some(share_group) = self.share_groups.get(id) {
+                    let error = match share_group.members.is_empty() {
+                        true => None,
+                        false => Some(ResponseError::NonEmptyGroup),
+                    };
+                    if error.is_none() {
+                        self.share_groups.remove(id);
+                    }
+                    return (id.clone(), error);
+                }
                 let group = self.groups.get(id);
                 let error = match group.map(Group::state) {
                     None | Some(GroupState::Dead) => Some(ResponseError::GroupIdNotFound),
@@ -541,13 +599,27 @@ impl GroupCoordinator {
                     group_type: CLASSIC_GROUP_TYPE,
                 },
             })
+            .chain(self.share_groups.values().map(|g| GroupListing {
+                group_id: g.group_id.clone(),
+                protocol_type: share::SHARE_GROUP_TYPE.to_owned(),
+                state: g.state(),
+                group_type: share::SHARE_GROUP_TYPE,
+            }))
             .filter(|l| type_ok(l.group_type) && state_ok(l.state))
             .collect()
     }
 
     /// Earliest time a group timer is due; call [`GroupCoordinator::tick`] then.
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        self.groups.values().filter_map(deadline_of).min()
+        let shares = self
+            .share_groups
+            .values()
+            .filter_map(ShareGroup::next_deadline_ms);
+        self.groups
+            .values()
+            .filter_map(deadline_of)
+            .chain(shares)
+            .min()
     }
 
     /// Fires all group timers due at `now_ms`.
@@ -558,6 +630,9 @@ impl GroupCoordinator {
             .filter(|g| deadline_of(g).is_some_and(|d| d <= now_ms))
             .map(|g| g.group_id().to_owned())
             .collect();
+        for share_group in self.share_groups.values_mut() {
+            share_group.expire(now_ms);
+        }
         let mut effects = Effects::default();
         for group_id in due {
             effects.extend(self.with_group(&group_id, |g| g.tick(now_ms)));

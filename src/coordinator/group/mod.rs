@@ -26,6 +26,7 @@ pub mod coordinator;
 pub mod member;
 pub mod offsets;
 pub mod records;
+pub mod share;
 pub mod state;
 pub mod types;
 pub mod wire;

@@ -25,7 +25,8 @@ SERVED = [
     "DescribeTransactions", "ListTransactions", "DescribeProducers", "SaslHandshake",
     "SaslAuthenticate", "CreateAcls", "DescribeAcls", "DeleteAcls",
     "DescribeUserScramCredentials", "AlterUserScramCredentials", "DescribeClientQuotas",
-    "AlterClientQuotas", "ConsumerGroupHeartbeat", "ConsumerGroupDescribe",
+    "AlterClientQuotas", "ConsumerGroupHeartbeat", "ConsumerGroupDescribe", "ShareGroupHeartbeat",
+    "ShareGroupDescribe", "ShareFetch", "ShareAcknowledge",
 ]
 
 FIXED = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,

@@ -155,6 +155,18 @@ pub static CONSUMER_GROUP_HEARTBEAT: Shape = Shape { flexible_from: 0, fields: &
 /// ConsumerGroupDescribe (API key 69), versions up to 1 in the schema.
 pub static CONSUMER_GROUP_DESCRIBE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// ShareGroupHeartbeat (API key 76), versions up to 1 in the schema.
+pub static SHARE_GROUP_HEARTBEAT: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Array(&Kind::String), versions: (0, 32767), nullable: (0, 32767), tag: None }] };
+
+/// ShareGroupDescribe (API key 77), versions up to 1 in the schema.
+pub static SHARE_GROUP_DESCRIBE: Shape = Shape { flexible_from: 1, fields: &[Field { kind: Kind::Array(&Kind::String), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (1, 32767), nullable: (1, 0), tag: None }] };
+
+/// ShareFetch (API key 78), versions up to 2 in the schema.
+pub static SHARE_FETCH: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (1, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (2, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 0), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(1)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// ShareAcknowledge (API key 79), versions up to 2 in the schema.
+pub static SHARE_ACKNOWLEDGE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (2, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(1)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// The shape of API `key`'s requests, if Sluice serves it.
 pub fn shape_of(key: i16) -> Option<&'static Shape> {
     match key {
@@ -209,6 +221,10 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         49 => Some(&ALTER_CLIENT_QUOTAS),
         68 => Some(&CONSUMER_GROUP_HEARTBEAT),
         69 => Some(&CONSUMER_GROUP_DESCRIBE),
+        76 => Some(&SHARE_GROUP_HEARTBEAT),
+        77 => Some(&SHARE_GROUP_DESCRIBE),
+        78 => Some(&SHARE_FETCH),
+        79 => Some(&SHARE_ACKNOWLEDGE),
         _ => None,
     }
 }

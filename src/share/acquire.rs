@@ -1,0 +1,153 @@
+//! Handing a partition's records to one member of a share group: find where to read (the
+//! first available record, else the first never delivered), read the batches from the log,
+//! acquire what they hold under a lock, and keep the bytes of every batch with a record
+//! acquired. The client gets whole batches and keeps only the offsets of its acquired ranges.
+//!
+//! Runs on the partition's shard. Tail reads come from the page cache inline, as the fetch
+//! path's copies do; older ranges are read on the blocking pool, so a disk read never
+//! stalls the shard.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::SharePartition;
+use super::partition_state::{AcquiredRange, Acquirer, BatchSpan, Limits};
+use crate::file_region::FileRegion;
+use crate::storage::log::Partition;
+
+/// Byte offset of a batch's length field, and the size of what precedes the length's end.
+const LENGTH_AT: usize = 8;
+const LOG_OVERHEAD: usize = 12;
+/// Byte offsets of a v2 batch's attributes and last offset delta.
+const ATTRIBUTES_AT: usize = 21;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+/// Attribute bit of a control batch.
+const CONTROL_BIT: i16 = 0x20;
+/// Smallest v2 batch header.
+const BATCH_HEADER: usize = 61;
+
+/// What a member got from one partition.
+#[derive(Debug, Default)]
+pub struct Acquired {
+    /// The batches holding acquired records, back to back.
+    pub records: Bytes,
+    /// The acquired offsets.
+    pub ranges: Vec<AcquiredRange>,
+}
+
+/// The request-wide budgets acquisition spends.
+pub struct Budget {
+    /// Records still to hand out (`max_records`).
+    pub records: usize,
+    /// Bytes still to send (`max_bytes`); one batch is always allowed, as in Fetch.
+    pub bytes: u64,
+}
+
+/// Acquires records of `log` for `member`. Expired locks are let go first and records gone
+/// from the log are dropped from the window.
+pub async fn acquire(
+    share: &SharePartition,
+    log: &Partition,
+    member: &Rc<str>,
+    limits: Limits,
+    now_ms: i64,
+    budget: &mut Budget,
+) -> io::Result<Acquired> {
+    let watermarks = log.watermarks();
+    let from = {
+        let mut state = share.state.borrow_mut();
+        state.expire_locks(now_ms, limits);
+        state.advance_to(watermarks.log_start_offset);
+        state.next_candidate(watermarks.high_watermark, limits)
+    };
+    let Some(from) = from else {
+        return Ok(Acquired::default());
+    };
+    if budget.records == 0 {
+        return Ok(Acquired::default());
+    }
+    let region = log.with_log(|l| l.read_upto(from, budget.bytes, watermarks.high_watermark));
+    let Some(region) = region.map_err(|e| io::Error::other(e.to_string()))? else {
+        return Ok(Acquired::default());
+    };
+    let bytes = read_region(region).await?;
+    let mut out = BytesMut::new();
+    let mut ranges = Vec::new();
+    let mut state = share.state.borrow_mut();
+    let acquirer = Acquirer {
+        member,
+        from,
+        now_ms,
+        limits,
+    };
+    for (span, batch) in batches(&bytes) {
+        if budget.records == 0 {
+            break;
+        }
+        let took = state.acquire_batch(span, &acquirer, &mut budget.records, &mut ranges);
+        if took {
+            out.extend_from_slice(batch);
+        }
+    }
+    budget.bytes = budget.bytes.saturating_sub(out.len() as u64);
+    Ok(Acquired {
+        records: out.freeze(),
+        ranges,
+    })
+}
+
+/// The bytes of a log range: the tail cache's, the page cache's inline for the tail, or a
+/// read on the blocking pool for older segments.
+async fn read_region(region: FileRegion) -> io::Result<Bytes> {
+    let len = usize::try_from(region.len).map_err(io::Error::other)?;
+    if let Some(cached) = &region.cached {
+        return Ok(cached.slice(..len.min(cached.len())));
+    }
+    let mut buffer = vec![0u8; len];
+    if region.is_tail {
+        region.file.read_exact_at(&mut buffer, region.position)?;
+        return Ok(Bytes::from(buffer));
+    }
+    let file = region.file.try_clone()?;
+    let position = region.position;
+    glommio::executor()
+        .spawn_blocking(move || file.read_exact_at(&mut buffer, position).map(|()| buffer))
+        .await
+        .map(Bytes::from)
+}
+
+/// The whole batches of a log range with their spans; a cut last batch is left out.
+pub fn batches(bytes: &[u8]) -> impl Iterator<Item = (BatchSpan, &[u8])> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.len() < BATCH_HEADER {
+            return None;
+        }
+        let base = i64::from_be_bytes(rest[..8].try_into().ok()?);
+        let length = i32::from_be_bytes(rest[LENGTH_AT..LENGTH_AT + 4].try_into().ok()?);
+        let total = LOG_OVERHEAD + usize::try_from(length).ok()?;
+        if total < BATCH_HEADER || rest.len() < total {
+            return None;
+        }
+        let attributes =
+            i16::from_be_bytes(rest[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].try_into().ok()?);
+        let delta = i32::from_be_bytes(
+            rest[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+                .try_into()
+                .ok()?,
+        );
+        let (batch, tail) = rest.split_at(total);
+        rest = tail;
+        Some((
+            BatchSpan {
+                base,
+                last: base + i64::from(delta.max(0)),
+                control: attributes & CONTROL_BIT != 0,
+            },
+            batch,
+        ))
+    })
+}

@@ -1,0 +1,167 @@
+//! Share groups' data side (KIP-932): for each partition a share group reads, the state of its
+//! records (which are in flight, locked by whom, delivered how often, acknowledged), kept on
+//! the shard that leads the partition, next to its log; the share sessions of the members
+//! that fetch from this shard; and the state files that let a restart keep every
+//! acknowledgement. Membership and assignment live with the group coordinator
+//! (`coordinator::group::share`).
+//!
+//! - `config`: the `group.share.*` settings.
+//! - `partition_state`: one group's records of one partition (pure).
+//! - `session`: share sessions (pure).
+//! - `state_file`: the durable snapshots (blocking pool).
+//! - `acquire`: reading the log and handing records to a member.
+//! - `requests`: sessions, partitions and acknowledgements as ShareFetch and ShareAcknowledge
+//!   use them.
+//!
+//! Runs on the partition's shard; nothing here is shared with another core.
+
+pub mod acquire;
+pub mod config;
+pub mod partition_state;
+pub mod requests;
+pub mod session;
+pub mod state_file;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use uuid::Uuid;
+
+use crate::event::Event;
+use crate::storage::log::Partition;
+use config::{AutoOffsetReset, ShareGroupConfig};
+use partition_state::{Limits, SharePartitionState};
+use session::Sessions;
+
+/// A share partition's key: group, topic id, partition index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShareKey {
+    /// The share group.
+    pub group: String,
+    /// The topic's id.
+    pub topic_id: Uuid,
+    /// The partition's index.
+    pub partition: i32,
+}
+
+/// One group's state of one partition with its state file.
+pub struct SharePartition {
+    /// The records in flight.
+    pub state: RefCell<SharePartitionState>,
+    file: PathBuf,
+    /// One state-file write at a time, so compaction never races an append.
+    write_permit: glommio::sync::Semaphore,
+    /// The newest version on disk.
+    written: Cell<u64>,
+}
+
+impl SharePartition {
+    /// Writes the newest snapshot unless a write already holds it; returns once a snapshot
+    /// at least as new as the state at the call is in the file.
+    pub async fn persist(&self) -> io::Result<()> {
+        let wanted = self.state.borrow().version();
+        if self.written.get() >= wanted {
+            return Ok(());
+        }
+        let _permit = self
+            .write_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        if self.written.get() >= wanted {
+            return Ok(());
+        }
+        let (version, record) = {
+            let state = self.state.borrow();
+            (
+                state.version(),
+                state_file::encode(state.version(), &state.snapshot()),
+            )
+        };
+        state_file::append(self.file.clone(), record).await?;
+        self.written.set(self.written.get().max(version));
+        Ok(())
+    }
+}
+
+/// The share partitions and sessions of one shard.
+#[derive(Default)]
+pub struct ShardShares {
+    partitions: RefCell<HashMap<ShareKey, Rc<SharePartition>>>,
+    /// The share sessions of members fetching from this shard.
+    pub sessions: RefCell<Sessions>,
+    /// Signalled when records become available again (released, lock expired), so waiting
+    /// share fetches look again.
+    pub released: Event,
+}
+
+impl ShardShares {
+    /// The share partition of `key`, loading its state file or starting it per
+    /// `share.auto.offset.reset` the first time.
+    pub async fn get_or_load(
+        &self,
+        key: &ShareKey,
+        log: &Partition,
+        config: &ShareGroupConfig,
+    ) -> io::Result<Rc<SharePartition>> {
+        if let Some(found) = self.partitions.borrow().get(key) {
+            return Ok(found.clone());
+        }
+        let file = state_file::path_in(&log.with_log(|l| l.dir().to_path_buf()), &key.group);
+        let loaded = state_file::load(file.clone()).await?;
+        let limits = limits(config);
+        let watermarks = log.watermarks();
+        let (state, written) = match loaded {
+            Some((version, snapshot)) => {
+                let mut state = SharePartitionState::restore(&snapshot, limits);
+                state.advance_to(watermarks.log_start_offset);
+                (state, version)
+            }
+            None => {
+                let start = match config.auto_offset_reset {
+                    AutoOffsetReset::Earliest => watermarks.log_start_offset,
+                    AutoOffsetReset::Latest => watermarks.high_watermark,
+                };
+                (SharePartitionState::new(start), 0)
+            }
+        };
+        let mut partitions = self.partitions.borrow_mut();
+        // Another request may have loaded it while this one read the file.
+        let entry = partitions.entry(key.clone()).or_insert_with(|| {
+            Rc::new(SharePartition {
+                state: RefCell::new(state),
+                file,
+                write_permit: glommio::sync::Semaphore::new(1),
+                written: Cell::new(written),
+            })
+        });
+        Ok(entry.clone())
+    }
+
+    /// The share partition of `key` if loaded.
+    pub fn get(&self, key: &ShareKey) -> Option<Rc<SharePartition>> {
+        self.partitions.borrow().get(key).cloned()
+    }
+
+    /// Every loaded share partition of `group`, for describing offsets.
+    pub fn of_group(&self, group: &str) -> Vec<(ShareKey, Rc<SharePartition>)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.group == group)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// The limits of the `group.share.*` settings.
+pub fn limits(config: &ShareGroupConfig) -> Limits {
+    Limits {
+        lock_ms: config.record_lock_duration_ms,
+        delivery_limit: config.delivery_count_limit,
+        max_in_flight: config.partition_max_record_locks,
+    }
+}

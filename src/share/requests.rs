@@ -1,0 +1,212 @@
+//! What ShareFetch and ShareAcknowledge have in common: opening, carrying on and closing the
+//! member's share session, finding a session partition's log and share state, and applying
+//! acknowledgements (written to the state file before the answer leaves).
+//!
+//! Runs on the shard that received the request, which leads the partitions it serves.
+
+use std::rc::Rc;
+
+use super::partition_state::AckError;
+use super::session::{CLOSE_EPOCH, OPEN_EPOCH, Session, SessionPartition};
+use super::{ShareKey, SharePartition, limits};
+use crate::acl::{Operation, ResourceType, enforce};
+use crate::handlers::request::RequestContext;
+use crate::shard::Shard;
+use crate::storage::log::Partition;
+use kafka_protocol::ResponseError;
+
+/// One acknowledgement batch of a request, whichever API carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckBatch {
+    /// First offset.
+    pub first: i64,
+    /// Last offset.
+    pub last: i64,
+    /// One type for the range, or one per offset.
+    pub types: Vec<i8>,
+}
+
+/// Who is asking: the group and member a request names.
+pub struct Caller<'a> {
+    /// The share group.
+    pub group: &'a str,
+    /// The member id.
+    pub member: &'a str,
+}
+
+/// Checks the group and member ids and the group ACL.
+pub fn check_caller<'a>(
+    shard: &Shard,
+    ctx: &RequestContext,
+    group: Option<&'a str>,
+    member: Option<&'a str>,
+) -> Result<Caller<'a>, ResponseError> {
+    let (Some(group), Some(member)) = (group, member) else {
+        return Err(ResponseError::InvalidRequest);
+    };
+    if group.is_empty() || member.is_empty() {
+        return Err(ResponseError::InvalidRequest);
+    }
+    enforce::group(shard, ctx, Operation::Read, group)?;
+    Ok(Caller { group, member })
+}
+
+/// The session step a request's epoch asks for: open (0, replacing an older session, whose
+/// records are released), carry on (checked and advanced), or close (-1, after the request's
+/// acknowledgements). Returns the member's shared name.
+pub async fn enter_session(
+    shard: &Shard,
+    caller: &Caller<'_>,
+    epoch: i32,
+    may_open: bool,
+) -> Result<Rc<str>, ResponseError> {
+    let now = crate::now_ms();
+    let config = &shard.config.group.share;
+    if epoch == OPEN_EPOCH {
+        if !may_open {
+            return Err(ResponseError::InvalidShareSessionEpoch);
+        }
+        let idle_ms = i64::from(config.session_timeout_ms);
+        let ended = shard.shares.sessions.borrow_mut().open(
+            caller.group,
+            caller.member,
+            now,
+            config.max_share_sessions,
+            idle_ms,
+        )?;
+        for (group, session) in ended {
+            release_session(shard, &group, &session).await;
+        }
+    } else if epoch != CLOSE_EPOCH {
+        shard
+            .shares
+            .sessions
+            .borrow_mut()
+            .advance(caller.group, caller.member, epoch, now)?;
+    } else if shard
+        .shares
+        .sessions
+        .borrow_mut()
+        .get_mut(caller.group, caller.member)
+        .is_none()
+    {
+        return Err(ResponseError::ShareSessionNotFound);
+    }
+    Ok(Rc::from(caller.member))
+}
+
+/// Ends the member's session: its records go back to the group.
+pub async fn close_session(shard: &Shard, caller: &Caller<'_>) {
+    let session = shard
+        .shares
+        .sessions
+        .borrow_mut()
+        .close(caller.group, caller.member);
+    if let Some(session) = session {
+        release_session(shard, caller.group, &session).await;
+    }
+}
+
+/// Releases what `session`'s member holds in each of its partitions, persisting the change.
+pub async fn release_session(shard: &Shard, group: &str, session: &Session) {
+    let limits = limits(&shard.config.group.share);
+    for &(topic_id, partition) in &session.partitions {
+        let key = ShareKey {
+            group: group.to_owned(),
+            topic_id,
+            partition,
+        };
+        let Some(share) = shard.shares.get(&key) else {
+            continue;
+        };
+        let changed = share
+            .state
+            .borrow_mut()
+            .release_member(&session.member, limits);
+        if changed {
+            persist_or_log(&share).await;
+            shard.shares.released.notify();
+        }
+    }
+}
+
+/// The log and share state of a session partition, if this shard leads it and the member
+/// may read its topic.
+pub async fn open_partition(
+    shard: &Shard,
+    ctx: &RequestContext,
+    group: &str,
+    (topic_id, index): SessionPartition,
+) -> Result<(Rc<Partition>, Rc<SharePartition>), ResponseError> {
+    let meta = shard
+        .topic_by_id(topic_id)
+        .ok_or(ResponseError::UnknownTopicId)?;
+    if !enforce::allowed(shard, ctx, Operation::Read, ResourceType::Topic, &meta.name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    let log = shard
+        .partition(&meta.name, index)
+        .await
+        .map_err(|e| ResponseError::from(&e))?;
+    let key = ShareKey {
+        group: group.to_owned(),
+        topic_id,
+        partition: index,
+    };
+    let share = shard
+        .shares
+        .get_or_load(&key, &log, &shard.config.group.share)
+        .await
+        .map_err(|e| {
+            tracing::warn!(group, %topic_id, index, error = %e, "share state unreadable");
+            ResponseError::KafkaStorageError
+        })?;
+    Ok((log, share))
+}
+
+/// Applies a partition's acknowledgement batches in order and persists them; the first
+/// refused batch's error is the partition's (the others still apply, as Kafka does).
+pub async fn acknowledge(
+    shard: &Shard,
+    ctx: &RequestContext,
+    caller: &Caller<'_>,
+    partition: SessionPartition,
+    batches: &[AckBatch],
+) -> Result<(), ResponseError> {
+    let (_, share) = open_partition(shard, ctx, caller.group, partition).await?;
+    let limits = limits(&shard.config.group.share);
+    let mut first_error = None;
+    let mut released = false;
+    for batch in batches {
+        let outcome = share.state.borrow_mut().acknowledge(
+            caller.member,
+            batch.first,
+            batch.last,
+            &batch.types,
+            limits,
+        );
+        released |= batch
+            .types
+            .contains(&super::partition_state::ack_type::RELEASE);
+        if let Err(e) = outcome {
+            first_error.get_or_insert(match e {
+                AckError::Malformed => ResponseError::InvalidRequest,
+                AckError::NotAcquired => ResponseError::InvalidRecordState,
+            });
+        }
+    }
+    share.persist().await.map_err(|e| {
+        tracing::warn!(group = caller.group, error = %e, "share state not written");
+        ResponseError::KafkaStorageError
+    })?;
+    if released {
+        shard.shares.released.notify();
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn persist_or_log(share: &SharePartition) {
+    if let Err(e) = share.persist().await {
+        tracing::warn!(error = %e, "share state not written");
+    }
+}
