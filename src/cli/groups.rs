@@ -169,8 +169,21 @@ struct MemberRow {
 
 fn describe(a: DescribeArgs) -> Result<(), CliError> {
     let mut client = a.common.connect()?;
-    let description = client.describe_group(&a.group)?;
-    let committed = client.committed_offsets(&a.group, None)?;
+    let mut description = client.describe_group(&a.group)?;
+    let mut committed = match description.group_type.as_str() {
+        "share" => client.share_group_offsets(&a.group)?,
+        _ => client.committed_offsets(&a.group, None)?,
+    };
+    if description.state == "Dead" && committed.is_empty() {
+        // A share group without members is not held by its coordinator after a restart, but
+        // its start offsets are.
+        let starts = client.share_group_offsets(&a.group).unwrap_or_default();
+        if !starts.is_empty() {
+            description.group_type = "share".into();
+            description.state = "Empty".into();
+            committed = starts;
+        }
+    }
     if description.state == "Dead" && committed.is_empty() {
         return Err(CliError::usage(
             format!("consumer group '{}' does not exist", a.group),
@@ -207,7 +220,7 @@ fn describe(a: DescribeArgs) -> Result<(), CliError> {
             if a.members {
                 print_members(&report.members);
             } else {
-                print_partitions(&report.partitions);
+                print_partitions(&report.partitions, report.group_type == "share");
             }
             Ok(())
         }
@@ -279,7 +292,8 @@ fn dash(v: &Option<impl ToString>) -> String {
 fn print_header(report: &GroupReport) {
     let epochs = match (report.group_epoch, report.assignment_epoch) {
         (Some(group), Some(assignment)) => format!(
-            "  Type: consumer  Epoch: {group}  Assignment epoch: {assignment}  Assignor: {}",
+            "  Type: {}  Epoch: {group}  Assignment epoch: {assignment}  Assignor: {}",
+            report.group_type,
             report.assignor.as_deref().unwrap_or("-")
         ),
         _ => String::new(),
@@ -324,11 +338,17 @@ fn print_members(members: &[MemberRow]) {
     table.print();
 }
 
-fn print_partitions(partitions: &[LagRow]) {
+/// A share group's offset column is its start offset: every record below it is
+/// acknowledged or archived; records from it on may be in flight.
+fn print_partitions(partitions: &[LagRow], share: bool) {
     let mut table = Table::new(&[
         "TOPIC",
         "PARTITION",
-        "CURRENT-OFFSET",
+        if share {
+            "START-OFFSET"
+        } else {
+            "CURRENT-OFFSET"
+        },
         "LOG-END-OFFSET",
         "LAG",
         "CONSUMER-ID",

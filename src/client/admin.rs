@@ -387,6 +387,9 @@ impl Client {
         if let Some(described) = self.describe_consumer_group(coordinator, group)? {
             return Ok(described);
         }
+        if let Some(described) = self.describe_share_group(coordinator, group)? {
+            return Ok(described);
+        }
         let mut request = DescribeGroupsRequest::default();
         request.groups = vec![GroupId(sb(group))];
         let response = self.broker(coordinator)?.send(&request, None)?;

@@ -23,6 +23,7 @@ pub mod quorum;
 pub mod quotas;
 pub mod reassignments;
 pub mod scram;
+pub mod share_groups;
 
 use kafka_protocol::ResponseError;
 

@@ -9,6 +9,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_share_group_offsets;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -19,6 +20,7 @@ pub mod create_topics;
 pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_client_quotas;
@@ -28,6 +30,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_share_group_offsets;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
@@ -196,6 +199,9 @@ registry! {
         ShareGroupDescribe(ShareGroupDescribeRequest) => share_group_describe::handle, share_group_describe::VERSIONS;
         ShareFetch(ShareFetchRequest) => share_fetch::handle, share_fetch::VERSIONS;
         ShareAcknowledge(ShareAcknowledgeRequest) => share_acknowledge::handle, share_acknowledge::VERSIONS;
+        DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest) => describe_share_group_offsets::handle, describe_share_group_offsets::VERSIONS;
+        AlterShareGroupOffsets(AlterShareGroupOffsetsRequest) => alter_share_group_offsets::handle, alter_share_group_offsets::VERSIONS;
+        DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest) => delete_share_group_offsets::handle, delete_share_group_offsets::VERSIONS;
     }
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;

@@ -115,6 +115,18 @@ pub enum ShardRequest {
         /// Add the partition to the transaction (transaction version 2) rather than check it.
         add: bool,
     },
+    /// Set (`Some`) or forget (`None`) a share group's start offset of a partition the asked
+    /// shard leads (AlterShareGroupOffsets, DeleteShareGroupOffsets).
+    ShareReset {
+        /// The share group.
+        group: String,
+        /// The topic's name and id.
+        topic: (String, uuid::Uuid),
+        /// The partition index.
+        partition: i32,
+        /// The new start offset, or `None` to delete the group's state.
+        start: Option<i64>,
+    },
 }
 
 /// The answer: `Ok` or the Kafka error code of the first failure.
@@ -862,6 +874,21 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                 )
                 .await
                 .map_err(|e| e.code()),
+                ShardRequest::ShareReset {
+                    group,
+                    topic: (topic, topic_id),
+                    partition,
+                    start,
+                } => {
+                    let key = crate::share::ShareKey {
+                        group,
+                        topic_id,
+                        partition,
+                    };
+                    crate::share::offsets::reset_local(&shard, &key, &topic, start)
+                        .await
+                        .map_err(|e| e.code())
+                }
             }
         })
     })

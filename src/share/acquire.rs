@@ -57,12 +57,22 @@ pub async fn acquire(
     budget: &mut Budget,
 ) -> io::Result<Acquired> {
     let watermarks = log.watermarks();
-    let from = {
+    let (from, moved) = {
         let mut state = share.state.borrow_mut();
+        let before = state.version();
         state.expire_locks(now_ms, limits);
         state.advance_to(watermarks.log_start_offset);
-        state.next_candidate(watermarks.high_watermark, limits)
+        let moved = state.version() != before;
+        (
+            state.next_candidate(watermarks.high_watermark, limits),
+            moved,
+        )
     };
+    if moved {
+        // Locks ran out (some records archived at the delivery limit) or retention moved the
+        // start: a restart must see it.
+        share.persist().await?;
+    }
     let Some(from) = from else {
         return Ok(Acquired::default());
     };

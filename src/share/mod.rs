@@ -10,6 +10,7 @@
 //! - `session`: share sessions (pure).
 //! - `state_file`: the durable snapshots (blocking pool).
 //! - `acquire`: reading the log and handing records to a member.
+//! - `offsets`: start offsets for the admin APIs (describe, alter, delete).
 //! - `requests`: sessions, partitions and acknowledgements as ShareFetch and ShareAcknowledge
 //!   use them.
 //!
@@ -17,6 +18,7 @@
 
 pub mod acquire;
 pub mod config;
+pub mod offsets;
 pub mod partition_state;
 pub mod requests;
 pub mod session;
@@ -146,14 +148,13 @@ impl ShardShares {
         self.partitions.borrow().get(key).cloned()
     }
 
-    /// Every loaded share partition of `group`, for describing offsets.
-    pub fn of_group(&self, group: &str) -> Vec<(ShareKey, Rc<SharePartition>)> {
+    /// Drops the state of `key` from memory (its file was reset); returns the version it had,
+    /// 0 when none was loaded.
+    pub fn forget(&self, key: &ShareKey) -> u64 {
         self.partitions
-            .borrow()
-            .iter()
-            .filter(|(k, _)| k.group == group)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+            .borrow_mut()
+            .remove(key)
+            .map_or(0, |p| p.state.borrow().version())
     }
 }
 

@@ -189,6 +189,7 @@ pub async fn acknowledge(
             .types
             .contains(&super::partition_state::ack_type::RELEASE);
         if let Err(e) = outcome {
+            tracing::debug!(group = caller.group, member = caller.member, first = batch.first, last = batch.last, types = ?batch.types, error = %e, "acknowledgement refused");
             first_error.get_or_insert(match e {
                 AckError::Malformed => ResponseError::InvalidRequest,
                 AckError::NotAcquired => ResponseError::InvalidRecordState,

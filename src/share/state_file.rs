@@ -113,6 +113,27 @@ pub async fn append(path: PathBuf, record: Vec<u8>) -> io::Result<()> {
         .await
 }
 
+/// Replaces `path` with `record` alone (write, then rename over), on the blocking pool.
+pub async fn replace(path: PathBuf, record: Vec<u8>) -> io::Result<()> {
+    glommio::executor()
+        .spawn_blocking(move || {
+            let tmp = path.with_extension("state.tmp");
+            std::fs::write(&tmp, &record)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+}
+
+/// Removes `path` (gone already is fine), on the blocking pool.
+pub async fn remove(path: PathBuf) -> io::Result<()> {
+    glommio::executor()
+        .spawn_blocking(move || match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+}
+
 fn append_blocking(path: &Path, record: &[u8]) -> io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)

@@ -26,7 +26,8 @@ SERVED = [
     "SaslAuthenticate", "CreateAcls", "DescribeAcls", "DeleteAcls",
     "DescribeUserScramCredentials", "AlterUserScramCredentials", "DescribeClientQuotas",
     "AlterClientQuotas", "ConsumerGroupHeartbeat", "ConsumerGroupDescribe", "ShareGroupHeartbeat",
-    "ShareGroupDescribe", "ShareFetch", "ShareAcknowledge",
+    "ShareGroupDescribe", "ShareFetch", "ShareAcknowledge", "DescribeShareGroupOffsets",
+    "AlterShareGroupOffsets", "DeleteShareGroupOffsets",
 ]
 
 FIXED = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,

@@ -167,6 +167,15 @@ pub static SHARE_FETCH: Shape = Shape { flexible_from: 0, fields: &[Field { kind
 /// ShareAcknowledge (API key 79), versions up to 2 in the schema.
 pub static SHARE_ACKNOWLEDGE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::String, versions: (0, 32767), nullable: (0, 32767), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (2, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(1)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// DescribeShareGroupOffsets (API key 90), versions up to 0 in the schema.
+pub static DESCRIBE_SHARE_GROUP_OFFSETS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Fixed(4)), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (0, 32767), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// AlterShareGroupOffsets (API key 91), versions up to 0 in the schema.
+pub static ALTER_SHARE_GROUP_OFFSETS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// DeleteShareGroupOffsets (API key 92), versions up to 0 in the schema.
+pub static DELETE_SHARE_GROUP_OFFSETS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// The shape of API `key`'s requests, if Sluice serves it.
 pub fn shape_of(key: i16) -> Option<&'static Shape> {
     match key {
@@ -225,6 +234,9 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         77 => Some(&SHARE_GROUP_DESCRIBE),
         78 => Some(&SHARE_FETCH),
         79 => Some(&SHARE_ACKNOWLEDGE),
+        90 => Some(&DESCRIBE_SHARE_GROUP_OFFSETS),
+        91 => Some(&ALTER_SHARE_GROUP_OFFSETS),
+        92 => Some(&DELETE_SHARE_GROUP_OFFSETS),
         _ => None,
     }
 }

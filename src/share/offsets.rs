@@ -1,0 +1,128 @@
+//! A share group's start offsets, as the admin APIs see them: DescribeShareGroupOffsets reads
+//! the state files (the durable truth: every acknowledgement is in them before it is
+//! answered), AlterShareGroupOffsets and DeleteShareGroupOffsets rewrite or remove them on
+//! the shard that leads the partition, dropping the state it holds in memory so the next
+//! ShareFetch starts from the file.
+//!
+//! Reads run on the coordinator's shard (file reads on the blocking pool); a reset runs on
+//! the partition's shard, asked through the mailbox when that is another one.
+
+use std::io;
+use std::path::PathBuf;
+
+use kafka_protocol::ResponseError;
+
+use super::ShareKey;
+use super::partition_state::Snapshot;
+use super::state_file;
+use crate::shard::Shard;
+use crate::storage::log::partition_dir_name;
+
+/// The state file of `group` for a partition of this node.
+fn state_path(shard: &Shard, group: &str, topic: &str, partition: i32) -> PathBuf {
+    let dir = shard
+        .config
+        .data_dir
+        .join(partition_dir_name(topic, partition));
+    state_file::path_in(&dir, group)
+}
+
+/// The group's start offset of `topic`'s `partition`: `None` when the group never read it.
+pub async fn start_offset(
+    shard: &Shard,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> io::Result<Option<i64>> {
+    let path = state_path(shard, group, topic, partition);
+    Ok(state_file::load(path).await?.map(|(_, s)| s.start))
+}
+
+/// Runs on the partition's shard: sets the group's start offset of the partition (`Some`,
+/// AlterShareGroupOffsets) or forgets its state (`None`, DeleteShareGroupOffsets).
+pub async fn reset_local(
+    shard: &Shard,
+    key: &ShareKey,
+    topic: &str,
+    start: Option<i64>,
+) -> Result<(), ResponseError> {
+    let path = state_path(shard, &key.group, topic, key.partition);
+    let dropped = shard.shares.forget(key);
+    let storage = |e: io::Error| {
+        tracing::warn!(group = key.group, topic, error = %e, "share state not reset");
+        ResponseError::KafkaStorageError
+    };
+    let newest = state_file::load(path.clone()).await.map_err(storage)?;
+    let version = newest.map_or(0, |(v, _)| v).max(dropped) + 1;
+    match start {
+        Some(start) => {
+            let record = state_file::encode(
+                version,
+                &Snapshot {
+                    start,
+                    ranges: Vec::new(),
+                },
+            );
+            state_file::replace(path, record).await.map_err(storage)
+        }
+        None => state_file::remove(path).await.map_err(storage),
+    }
+}
+
+/// Sets or forgets the group's start offset of `partition` on the shard that leads it.
+pub async fn reset(
+    shard: &Shard,
+    group: &str,
+    meta: &crate::metadata::TopicMeta,
+    partition: i32,
+    start: Option<i64>,
+) -> Result<(), ResponseError> {
+    let index = usize::try_from(partition).map_err(|_| ResponseError::UnknownTopicOrPartition)?;
+    let core = *meta
+        .partitions
+        .get(index)
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let key = ShareKey {
+        group: group.to_owned(),
+        topic_id: meta.id,
+        partition,
+    };
+    if core == shard.core {
+        return reset_local(shard, &key, &meta.name, start).await;
+    }
+    if core == crate::metadata::NOT_ON_THIS_NODE {
+        return Err(ResponseError::NotLeaderOrFollower);
+    }
+    let mailbox = shard
+        .mailbox
+        .get()
+        .ok_or(ResponseError::CoordinatorNotAvailable)?;
+    let request = crate::shard::txns::ShardRequest::ShareReset {
+        group: group.to_owned(),
+        topic: (meta.name.clone(), meta.id),
+        partition,
+        start,
+    };
+    match mailbox.ask(core, request).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(code)) => {
+            Err(ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError))
+        }
+        Err(_) => Err(ResponseError::CoordinatorNotAvailable),
+    }
+}
+
+/// The admin APIs' checks on a group: coordinated here, a share group (or one only state
+/// files know of, after a restart), and without members when `must_be_empty`.
+pub fn check_group(shard: &Shard, group: &str, must_be_empty: bool) -> Result<(), ResponseError> {
+    crate::shard::groups::check_coordinator(shard, group)?;
+    shard.groups.read(|c| {
+        if c.group(group).is_some() {
+            return Err(ResponseError::GroupIdNotFound);
+        }
+        match c.share_group(group) {
+            Some(g) if must_be_empty && !g.members.is_empty() => Err(ResponseError::NonEmptyGroup),
+            _ => Ok(()),
+        }
+    })
+}
