@@ -1,5 +1,6 @@
 //! DeleteGroups (key 42): removes empty groups this shard coordinates, tombstoning their
-//! metadata and offsets in `__consumer_offsets` before answering.
+//! metadata and offsets in `__consumer_offsets` before answering. A share group's record
+//! states (its state files on the partitions' shards) are removed with it.
 
 use std::rc::Rc;
 
@@ -34,16 +35,21 @@ pub async fn handle(
         }
     }
     let now = crate::now_ms();
+    let shares: Vec<bool> = shard
+        .groups
+        .read(|c| owned.iter().map(|id| c.is_share_group(id)).collect());
     let (deleted, effects) = shard.groups.call(|c| c.delete_groups(&owned, now));
     let stored = groups::apply(shard, effects).await;
-    results.extend(
-        deleted
-            .into_iter()
-            .map(|(id, error)| match (error, stored) {
-                (None, Err(e)) => (id, Some(e)),
-                (error, _) => (id, error),
-            }),
-    );
+    for ((id, error), share) in deleted.into_iter().zip(shares) {
+        let error = match (error, stored) {
+            (None, Err(e)) => Some(e),
+            (error, _) => error,
+        };
+        results.push((
+            id.clone(),
+            delete_share_state(shard, &id, share, error).await,
+        ));
+    }
     let mut response = DeleteGroupsResponse::default();
     response.results = results
         .into_iter()
@@ -55,4 +61,24 @@ pub async fn handle(
         })
         .collect();
     response
+}
+
+/// A deleted share group's record states go too; a group the coordinator does not hold but
+/// state files do (a share group after a restart) is deleted by removing them.
+async fn delete_share_state(
+    shard: &Shard,
+    id: &str,
+    share: bool,
+    error: Option<ResponseError>,
+) -> Option<ResponseError> {
+    let deleted_share = share && error.is_none();
+    let unknown = error == Some(ResponseError::GroupIdNotFound);
+    if !deleted_share && !unknown {
+        return error;
+    }
+    match crate::share::offsets::delete_group_state(shard, id).await {
+        Ok(true) => None,
+        Ok(false) => error,
+        Err(e) => Some(e),
+    }
 }

@@ -126,3 +126,29 @@ pub fn check_group(shard: &Shard, group: &str, must_be_empty: bool) -> Result<()
         }
     })
 }
+
+/// Removes every state file of `group` on this node (DeleteGroups of a share group, also one
+/// only its state files still know of after a restart). Returns whether there was any.
+pub async fn delete_group_state(shard: &Shard, group: &str) -> Result<bool, ResponseError> {
+    let mut found = false;
+    let topics: Vec<_> = shard
+        .topics()
+        .by_name
+        .values()
+        .filter(|t| !t.internal)
+        .cloned()
+        .collect();
+    for meta in topics {
+        for index in 0..i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX) {
+            let exists = start_offset(shard, group, &meta.name, index)
+                .await
+                .map_err(|_| ResponseError::KafkaStorageError)?
+                .is_some();
+            if exists {
+                found = true;
+                reset(shard, group, &meta, index, None).await?;
+            }
+        }
+    }
+    Ok(found)
+}

@@ -172,6 +172,14 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return join_error(token, ResponseError::InvalidGroupId, &req.member_id);
         }
+        if self.share_groups.contains_key(group_id) {
+            // A share group's id: classic members may not join it (Kafka: not a classic group).
+            return join_error(
+                token,
+                ResponseError::InconsistentGroupProtocol,
+                &req.member_id,
+            );
+        }
         let mut leftover = Vec::new();
         let config = self.config.consumer.clone();
         if let Some(group) = self.groups.get_mut(group_id)
@@ -221,6 +229,13 @@ impl GroupCoordinator {
             let response = ConsumerHeartbeatResponse::error(
                 ResponseError::InvalidGroupId,
                 "the group id is empty",
+            );
+            return (response, Effects::default());
+        }
+        if self.share_groups.contains_key(group_id) {
+            let response = ConsumerHeartbeatResponse::error(
+                ResponseError::GroupIdNotFound,
+                format!("group {group_id} is a share group"),
             );
             return (response, Effects::default());
         }

@@ -85,3 +85,32 @@ fn unknown_members_are_refused_leaving_reassigns_and_silence_expires() {
     assert_eq!(g.expire(i64::from(config.session_timeout_ms)), 1);
     assert_eq!(g.state(), "Empty");
 }
+
+#[test]
+fn the_coordinator_keeps_share_and_consumer_ids_apart_and_lists_and_deletes_share_groups() {
+    use crate::coordinator::group::{GroupConfig, GroupCoordinator};
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    c.share_heartbeat("s", &join("a"), &topics(1), 0).unwrap();
+    let consumer_join = crate::coordinator::group::consumer::heartbeat::HeartbeatRequest {
+        member_id: "m".into(),
+        member_epoch: JOIN_EPOCH,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        ..Default::default()
+    };
+    let (answer, _) = c.consumer_heartbeat("s", &consumer_join, &topics(1), 0);
+    assert_eq!(answer.error, Some(ResponseError::GroupIdNotFound));
+    let listed = c.list_groups(&[], &["share".to_owned()]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].group_type, listed[0].state), ("share", "Stable"));
+    let (results, _) = c.delete_groups(&["s".to_owned()], 0);
+    assert_eq!(results[0].1, Some(ResponseError::NonEmptyGroup));
+    let leave = ShareHeartbeat {
+        member_id: "a".into(),
+        member_epoch: LEAVE_EPOCH,
+        ..ShareHeartbeat::default()
+    };
+    c.share_heartbeat("s", &leave, &topics(1), 0).unwrap();
+    let (results, _) = c.delete_groups(&["s".to_owned()], 0);
+    assert_eq!(results[0].1, None);
+    assert!(!c.is_share_group("s"));
+}
