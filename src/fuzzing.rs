@@ -103,6 +103,31 @@ pub fn coordinator_records(data: &[u8]) {
     let _ = crate::protocol::control_batch::decode_marker_key(rest);
 }
 
+/// Fuzz entry for share groups' bytes: a state file (newest intact snapshot, restored within
+/// the in-flight limit, its snapshot re-encoded and read back the same), and a log range as
+/// share acquisition walks its batches.
+pub fn share_state(data: &[u8]) {
+    use crate::share::partition_state::{Limits, SharePartitionState};
+    use crate::share::state_file;
+    let limits = Limits {
+        lock_ms: 1_000,
+        delivery_limit: 5,
+        max_in_flight: 2_000,
+    };
+    if let Some((version, snapshot)) = state_file::decode_newest(data) {
+        let restored = SharePartitionState::restore(&snapshot, limits).snapshot();
+        let again = state_file::decode_newest(&state_file::encode(version, &restored));
+        assert_eq!(
+            again,
+            Some((version, restored)),
+            "a restored snapshot reads back the same"
+        );
+    }
+    for (span, batch) in crate::share::acquire::batches(data) {
+        assert!(span.last >= span.base && !batch.is_empty());
+    }
+}
+
 /// Fuzz entry for start-up recovery: the bytes become a partition's only segment file, which
 /// is then opened (validated, truncated at the first bad batch, indexed) as after a crash.
 pub fn segment_recovery(data: &[u8]) {
@@ -162,8 +187,44 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "controller_frame" => quorum::frame_seeds(),
         "metadata_log_segment" => quorum::log_dir_seeds(),
         "metadata_snapshot" => quorum::snapshot_seeds(),
+        "share_state" => share_state_seeds(),
         _ => Vec::new(),
     }
+}
+
+fn share_state_seeds() -> Vec<Vec<u8>> {
+    use crate::share::partition_state::{
+        STATE_ACKNOWLEDGED, STATE_AVAILABLE, Snapshot, StateRange,
+    };
+    let snapshot = Snapshot {
+        start: 10,
+        ranges: vec![
+            StateRange {
+                first: 10,
+                last: 14,
+                state: STATE_AVAILABLE,
+                deliveries: 2,
+            },
+            StateRange {
+                first: 15,
+                last: 15,
+                state: STATE_ACKNOWLEDGED,
+                deliveries: 1,
+            },
+        ],
+    };
+    let two = [
+        crate::share::state_file::encode(1, &snapshot),
+        crate::share::state_file::encode(
+            2,
+            &Snapshot {
+                start: 16,
+                ranges: Vec::new(),
+            },
+        ),
+    ]
+    .concat();
+    [vec![two], batch_seeds()].concat()
 }
 
 fn request_seeds() -> Vec<Vec<u8>> {

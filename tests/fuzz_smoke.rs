@@ -196,3 +196,8 @@ fn fuzz_metadata_log_segment() {
 fn fuzz_metadata_snapshot() {
     fuzz("metadata_snapshot", sluice::fuzzing::metadata_snapshot);
 }
+
+#[test]
+fn fuzz_share_state() {
+    fuzz("share_state", sluice::fuzzing::share_state);
+}

@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 const INVALID_RECORD_STATE: i16 = 121;
 const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
 const NON_EMPTY_GROUP: i16 = 68;
+const GROUP_MAX_SIZE_REACHED: i16 = 81;
 const ACCEPT: i8 = 1;
 
 fn str(s: &str) -> StrBytes {
@@ -65,6 +66,30 @@ fn share_fetch(
         .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
         .collect();
     (response.error_code, ranges)
+}
+
+/// The partition errors of a first ShareFetch of `partition` by group `group`, waiting for
+/// nothing.
+fn share_fetch_errors(port: u16, group: &str, topic_id: uuid::Uuid, partition: i32) -> Vec<i16> {
+    let mut p = FetchPartition::default();
+    p.partition_index = partition;
+    let mut t = FetchTopic::default();
+    t.topic_id = topic_id;
+    t.partitions = vec![p];
+    let mut request = ShareFetchRequest::default();
+    request.group_id = Some(GroupId(str(group)));
+    request.member_id = Some(str("m"));
+    request.max_records = 1;
+    request.max_bytes = 1 << 20;
+    request.topics = vec![t];
+    let response = call(port, request, 1);
+    assert_eq!(response.error_code, 0);
+    response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.error_code)
+        .collect()
 }
 
 /// A ShareAcknowledge accepting [first, last]; returns (top-level error, partition error).
@@ -209,6 +234,18 @@ fn share_sessions_and_offsets_follow_kafkas_rules() {
         (error, ranges),
         (0, vec![(3, 9, 1)]),
         "reads from the altered offset"
+    );
+
+    // A shard keeps record states of group.share.max.groups (10) groups at most.
+    for i in 1..10 {
+        assert_eq!(
+            share_fetch_errors(port1, &format!("other-{i}"), id, 1),
+            vec![0]
+        );
+    }
+    assert_eq!(
+        share_fetch_errors(port1, "one-too-many", id, 1),
+        vec![GROUP_MAX_SIZE_REACHED]
     );
     let (_, ranges) = share_fetch(port0, group, "c", 0, id, 0);
     assert_eq!(

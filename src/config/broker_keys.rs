@@ -642,6 +642,13 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
     BrokerKey {
+        name: "group.share.max.groups",
+        default: KeyDefault::Value("10"),
+        doc: "most share groups (per coordinator shard, and with record states per shard)",
+        parse: |c, k, v| set(&mut c.group.share.max_groups, positive(k, v)),
+        ..KEY
+    },
+    BrokerKey {
         name: "group.share.auto.offset.reset",
         default: KeyDefault::Value("latest"),
         doc: "where a share group starts on a partition it has no state for: earliest or latest (Kafka's group config share.auto.offset.reset, broker-wide)",

@@ -4,9 +4,10 @@
 //!
 //! From v3 it also lists the cluster's features (KIP-584), as Kafka 4.1 does: each supported
 //! feature's version range, and the finalized level every broker of the cluster runs at.
-//! Clients read two of them: `transaction.version` 2 makes Kafka's Java producer use
-//! transaction version 2 (KIP-890 part 2: EndTxn v5, no AddPartitionsToTxn), and
-//! `group.version` 1 says the broker runs the KIP-848 consumer group protocol.
+//! Clients read three of them: `transaction.version` 2 makes Kafka's Java producer use
+//! transaction version 2 (KIP-890 part 2: EndTxn v5, no AddPartitionsToTxn),
+//! `group.version` 1 says the broker runs the KIP-848 consumer group protocol, and
+//! `share.version` 1 that it serves share groups (KIP-932).
 //! `metadata.version` and `kraft.version` are left out: their levels name Kafka's metadata log
 //! record formats, which Sluice's quorum does not use, and no client decides anything by them.
 

@@ -69,7 +69,10 @@ pub async fn handle(
     let requested = update_session(shard, &caller, &request);
     let mut outcomes: BTreeMap<SessionPartition, PartitionOutcome> = BTreeMap::new();
     for partition in &requested {
-        outcomes.entry(*partition).or_default();
+        let outcome = outcomes.entry(*partition).or_default();
+        if shard.topic_by_id(partition.0).is_none() {
+            outcome.error = Some(ResponseError::UnknownTopicId);
+        }
     }
     for topic in &request.topics {
         for p in &topic.partitions {
@@ -98,8 +101,8 @@ pub async fn handle(
     response(shard, outcomes)
 }
 
-/// Adds the request's partitions to the session and drops its forgotten ones; returns the
-/// partitions the request named.
+/// Adds the request's partitions of existing topics to the session and drops its forgotten
+/// ones; returns the partitions the request named.
 fn update_session(
     shard: &Shard,
     caller: &Caller<'_>,
@@ -112,7 +115,12 @@ fn update_session(
         .collect();
     let mut sessions = shard.shares.sessions.borrow_mut();
     if let Some(session) = sessions.get_mut(caller.group, caller.member) {
-        session.partitions.extend(named.iter().copied());
+        // Only partitions of topics that exist join the session, so its size is bounded by
+        // the partitions there are, whatever a client names.
+        let known = named
+            .iter()
+            .filter(|(id, _)| shard.topic_by_id(*id).is_some());
+        session.partitions.extend(known);
         for forgotten in &request.forgotten_topics_data {
             for p in &forgotten.partitions {
                 session.partitions.remove(&(forgotten.topic_id, *p));

@@ -52,6 +52,10 @@ pub struct ShareGroupConfig {
     /// `group.share.max.share.sessions` (Kafka default 2000): share sessions per broker (per
     /// shard here: each shard is a broker to the clients).
     pub max_share_sessions: usize,
+    /// `group.share.max.groups` (Kafka default 10): share groups per coordinator; a shard also
+    /// keeps record states of at most this many groups, so ShareFetches naming made-up groups
+    /// cannot make it hold (or write files for) more.
+    pub max_groups: usize,
     /// `group.share.auto.offset.reset` (Sluice's broker-wide default of Kafka's group config
     /// `share.auto.offset.reset`, whose default is latest).
     pub auto_offset_reset: AutoOffsetReset,
@@ -67,6 +71,7 @@ impl Default for ShareGroupConfig {
             partition_max_record_locks: 2_000,
             max_size: 200,
             max_share_sessions: 2_000,
+            max_groups: 10,
             auto_offset_reset: AutoOffsetReset::Latest,
         }
     }

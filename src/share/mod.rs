@@ -112,6 +112,9 @@ impl ShardShares {
         if let Some(found) = self.partitions.borrow().get(key) {
             return Ok(found.clone());
         }
+        if !self.has_room_for(&key.group, config.max_groups) {
+            return Err(io::Error::other(TooManyGroups));
+        }
         let file = state_file::path_in(&log.with_log(|l| l.dir().to_path_buf()), &key.group);
         let loaded = state_file::load(file.clone()).await?;
         let limits = limits(config);
@@ -143,6 +146,18 @@ impl ShardShares {
         Ok(entry.clone())
     }
 
+    /// A new group may get record states here: fewer than `max` groups hold some.
+    fn has_room_for(&self, group: &str, max: usize) -> bool {
+        let partitions = self.partitions.borrow();
+        if partitions.keys().any(|k| k.group == group) {
+            return true;
+        }
+        let mut groups: Vec<&str> = partitions.keys().map(|k| k.group.as_str()).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        groups.len() < max
+    }
+
     /// The share partition of `key` if loaded.
     pub fn get(&self, key: &ShareKey) -> Option<Rc<SharePartition>> {
         self.partitions.borrow().get(key).cloned()
@@ -157,6 +172,11 @@ impl ShardShares {
             .map_or(0, |p| p.state.borrow().version())
     }
 }
+
+/// A shard already keeps record states of `group.share.max.groups` groups.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("record states of group.share.max.groups share groups are held already")]
+pub struct TooManyGroups;
 
 /// The limits of the `group.share.*` settings.
 pub fn limits(config: &ShareGroupConfig) -> Limits {

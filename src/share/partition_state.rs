@@ -467,13 +467,19 @@ impl SharePartitionState {
     /// The state a snapshot describes; runs past `max_in_flight` records are cut (a state
     /// file cannot make the broker hold more than the limit).
     pub fn restore(snapshot: &Snapshot, limits: Limits) -> Self {
-        let mut state = Self::new(snapshot.start);
-        let mut expected = snapshot.start;
+        // Offsets are never negative, and the window's end must stay representable.
+        let start = snapshot.start.clamp(0, i64::MAX / 2);
+        let mut state = Self::new(start);
+        let mut expected = start;
         for range in &snapshot.ranges {
-            if range.first != expected || range.last < range.first {
+            let len = range
+                .last
+                .checked_sub(range.first)
+                .and_then(|d| usize::try_from(d).ok())
+                .and_then(|d| d.checked_add(1));
+            let Some(len) = len.filter(|_| range.first == expected) else {
                 break;
-            }
-            let len = usize::try_from(range.last - range.first + 1).unwrap_or(usize::MAX);
+            };
             if state.window.len().saturating_add(len) > limits.max_in_flight {
                 break;
             }

@@ -158,6 +158,11 @@ pub async fn open_partition(
         .get_or_load(&key, &log, &shard.config.group.share)
         .await
         .map_err(|e| {
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<super::TooManyGroups>())
+            {
+                return ResponseError::GroupMaxSizeReached;
+            }
             tracing::warn!(group, %topic_id, index, error = %e, "share state unreadable");
             ResponseError::KafkaStorageError
         })?;

@@ -117,8 +117,10 @@ impl GroupCoordinator {
             return Err(ResponseError::GroupIdNotFound);
         }
         let config = self.config.share.clone();
+        let full = self.share_groups.len() >= config.max_groups;
         let group = match self.share_groups.get_mut(group_id) {
             Some(group) => group,
+            None if full => return Err(ResponseError::GroupMaxSizeReached),
             None if hb.member_epoch == consumer::JOIN_EPOCH => self
                 .share_groups
                 .entry(group_id.to_owned())

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Share-group consumption against a classic consumer group, on the same topic and broker,
+with the same client library (confluent-kafka 2.16 over librdkafka: `ShareConsumer` in its
+default implicit-acknowledgement mode, `Consumer.consume()` in batches of 500), side by side.
+
+    python3 perf/share_vs_classic.py [--records 1000000] [--size 100] [--partitions 4]
+                                      [--rounds 3] [--out DIR]
+
+A fresh release broker (`target/release/sluice`, one shard, `taskset -c 0`) gets the topic
+and the records first; then, ROUNDS times, alternating classic and share, a fresh group
+(classic: auto.offset.reset=earliest; share: group.share.auto.offset.reset=earliest) reads all
+of them from one client process on CPU 1. The data sits in the page cache the produce step
+wrote (memory state: warm), so this measures the broker's fetch and share paths and the
+client, not the disk. Reports records/s per run, the medians and share/classic; writes
+results.json and README.md to --out.
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 29092
+
+
+def wait_port(port, timeout_s=30):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} not accepting")
+
+
+def child(mode, records, group):
+    """Runs in a client process pinned to CPU 1: reads `records` records, prints the rate."""
+    from confluent_kafka import Consumer, ShareConsumer
+    bootstrap = f"127.0.0.1:{PORT}"
+    if mode == "share":
+        c = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group})
+        c.subscribe(["bench"])
+        read = lambda: c.poll(1.0)  # noqa: E731
+    else:
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.subscribe(["bench"])
+        read = lambda: c.consume(500, 1.0)  # noqa: E731
+    got, start = 0, None
+    deadline = time.monotonic() + 300
+    while got < records and time.monotonic() < deadline:
+        batch = read()
+        if batch and start is None:
+            start = time.monotonic()
+        got += sum(1 for m in batch if m.error() is None)
+    elapsed = time.monotonic() - start
+    if mode == "share":
+        c.commit_sync()
+    c.close()
+    print(json.dumps({"mode": mode, "records": got, "seconds": elapsed, "rate": got / elapsed}))
+
+
+def produce(records, size, partitions):
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    bootstrap = f"127.0.0.1:{PORT}"
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
+        [NewTopic("bench", partitions, 1)])["bench"].result(30)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
+                  "queue.buffering.max.messages": 1000000})
+    value = b"x" * size
+    for i in range(records):
+        while True:
+            try:
+                p.produce("bench", value=value, partition=i % partitions)
+                break
+            except BufferError:
+                p.poll(0.05)
+    assert p.flush(120) == 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a.child[0], int(a.child[1]), a.child[2])
+        return
+    data = Path(tempfile.mkdtemp(prefix="sluice-share-bench-"))
+    config = data / "server.properties"
+    config.write_text("group.share.auto.offset.reset=earliest\n")
+    broker = subprocess.Popen(["taskset", "-c", "0", str(ROOT / "target/release/sluice"), "serve",
+                               "--data-dir", str(data / "d"), "--port", str(PORT), "--cores", "1",
+                               "--config", str(config), "--metrics-addr", "off"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = []
+    try:
+        wait_port(PORT)
+        wait_port(PORT + 1)
+        produce(a.records, a.size, a.partitions)
+        for r in range(a.rounds):
+            for mode in ("classic", "share"):
+                out = subprocess.run(["taskset", "-c", "1", sys.executable, __file__, "--child", mode,
+                                      str(a.records), f"bench-{mode}-{uuid.uuid4().hex[:6]}"],
+                                     capture_output=True, text=True, check=True)
+                run = json.loads(out.stdout.strip().splitlines()[-1])
+                run["round"] = r
+                runs.append(run)
+                print(f"round {r} {mode:7s} {run['rate']:>12,.0f} records/s ({run['records']} in {run['seconds']:.2f} s)")
+    finally:
+        broker.kill()
+        broker.wait()
+        shutil.rmtree(data, ignore_errors=True)
+    med = {m: statistics.median(x["rate"] for x in runs if x["mode"] == m) for m in ("classic", "share")}
+    ratio = med["share"] / med["classic"]
+    print(f"median classic {med['classic']:,.0f}/s, share {med['share']:,.0f}/s, share/classic {ratio:.2f}")
+    if a.out:
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        result = {"records": a.records, "size": a.size, "partitions": a.partitions, "runs": runs,
+                  "median": med, "share_over_classic": ratio, "load_before": os.getloadavg()}
+        (out / "results.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
