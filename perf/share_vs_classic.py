@@ -11,8 +11,9 @@ and the records first; then, ROUNDS times, alternating classic and share, a fres
 (classic: auto.offset.reset=earliest; share: group.share.auto.offset.reset=earliest) reads all
 of them from one client process on CPU 1. The data sits in the page cache the produce step
 wrote (memory state: warm), so this measures the broker's fetch and share paths and the
-client, not the disk. Reports records/s per run, the medians and share/classic; writes
-results.json and README.md to --out.
+client, not the disk. Reports records/s per run (from the client's first record to its
+last), the broker's and the client's CPU seconds per run, the medians and share/classic;
+writes results.json to --out. The client's CPU includes its start-up and group join.
 """
 import argparse
 import json
@@ -69,12 +70,18 @@ def child(mode, records, group):
     print(json.dumps({"mode": mode, "records": got, "seconds": elapsed, "rate": got / elapsed}))
 
 
+def cpu_seconds(pid):
+    """utime + stime of process `pid`, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def produce(records, size, partitions):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
     bootstrap = f"127.0.0.1:{PORT}"
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic("bench", partitions, 1)])["bench"].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("bench", partitions, 1)])["bench"].result(30)
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10000,
                   "queue.buffering.max.messages": 1000000})
     value = b"x" * size
@@ -114,25 +121,37 @@ def main():
         produce(a.records, a.size, a.partitions)
         for r in range(a.rounds):
             for mode in ("classic", "share"):
+                broker_before = cpu_seconds(broker.pid)
+                client_before = os.times()
                 out = subprocess.run(["taskset", "-c", "1", sys.executable, __file__, "--child", mode,
                                       str(a.records), f"bench-{mode}-{uuid.uuid4().hex[:6]}"],
                                      capture_output=True, text=True, check=True)
+                client_after = os.times()
                 run = json.loads(out.stdout.strip().splitlines()[-1])
                 run["round"] = r
+                run["broker_cpu_s"] = cpu_seconds(broker.pid) - broker_before
+                run["client_cpu_s"] = ((client_after.children_user + client_after.children_system)
+                                       - (client_before.children_user + client_before.children_system))
                 runs.append(run)
-                print(f"round {r} {mode:7s} {run['rate']:>12,.0f} records/s ({run['records']} in {run['seconds']:.2f} s)")
+                print(f"round {r} {mode:7s} {run['rate']:>12,.0f} records/s ({run['records']} in "
+                      f"{run['seconds']:.2f} s) broker CPU {run['broker_cpu_s']:.2f} s, "
+                      f"client CPU {run['client_cpu_s']:.2f} s")
     finally:
         broker.kill()
         broker.wait()
         shutil.rmtree(data, ignore_errors=True)
     med = {m: statistics.median(x["rate"] for x in runs if x["mode"] == m) for m in ("classic", "share")}
+    cpu = {m: statistics.median(x["broker_cpu_s"] / x["records"] * 1e6 for x in runs if x["mode"] == m)
+           for m in ("classic", "share")}
     ratio = med["share"] / med["classic"]
     print(f"median classic {med['classic']:,.0f}/s, share {med['share']:,.0f}/s, share/classic {ratio:.2f}")
+    print(f"broker CPU per million records: classic {cpu['classic']:.2f} s, share {cpu['share']:.2f} s")
     if a.out:
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         result = {"records": a.records, "size": a.size, "partitions": a.partitions, "runs": runs,
-                  "median": med, "share_over_classic": ratio, "load_before": os.getloadavg()}
+                  "median": med, "broker_cpu_s_per_million": cpu, "share_over_classic": ratio,
+                  "load_after": os.getloadavg()}
         (out / "results.json").write_text(json.dumps(result, indent=2))
 
 

@@ -28,6 +28,8 @@ const LAST_OFFSET_DELTA_AT: usize = 23;
 const CONTROL_BIT: i16 = 0x20;
 /// Smallest v2 batch header.
 const BATCH_HEADER: usize = 61;
+/// Bytes read from the log at a time (always at least one whole batch).
+const READ_CHUNK: u64 = 256 << 10;
 
 /// What a member got from one partition.
 #[derive(Debug, Default)]
@@ -73,36 +75,44 @@ pub async fn acquire(
         // start: a restart must see it.
         share.persist().await?;
     }
-    let Some(from) = from else {
+    let Some(mut from) = from else {
         return Ok(Acquired::default());
     };
-    if budget.records == 0 {
-        return Ok(Acquired::default());
-    }
-    let region = log.with_log(|l| l.read_upto(from, budget.bytes, watermarks.high_watermark));
-    let Some(region) = region.map_err(|e| io::Error::other(e.to_string()))? else {
-        return Ok(Acquired::default());
-    };
-    let bytes = read_region(region).await?;
     let mut out = BytesMut::new();
     let mut ranges = Vec::new();
-    let mut state = share.state.borrow_mut();
-    let acquirer = Acquirer {
-        member,
-        from,
-        now_ms,
-        limits,
-    };
-    for (span, batch) in batches(&bytes) {
-        if budget.records == 0 {
+    // The log is read a chunk at a time: a fetch asks for megabytes (its max_bytes) but
+    // acquires a few hundred records, so reading all it allows would copy mostly bytes that
+    // go nowhere.
+    while budget.records > 0 && budget.bytes > 0 && from < watermarks.high_watermark {
+        let want = budget.bytes.min(READ_CHUNK);
+        let region = log.with_log(|l| l.read_upto(from, want, watermarks.high_watermark));
+        let Some(region) = region.map_err(|e| io::Error::other(e.to_string()))? else {
+            break;
+        };
+        let bytes = read_region(region).await?;
+        let mut state = share.state.borrow_mut();
+        let acquirer = Acquirer {
+            member,
+            from,
+            now_ms,
+            limits,
+        };
+        let mut next = from;
+        for (span, batch) in batches(&bytes) {
+            if budget.records == 0 {
+                break;
+            }
+            if state.acquire_batch(span, &acquirer, &mut budget.records, &mut ranges) {
+                out.extend_from_slice(batch);
+                budget.bytes = budget.bytes.saturating_sub(batch.len() as u64);
+            }
+            next = span.last + 1;
+        }
+        if next == from || state.next_candidate(watermarks.high_watermark, limits).is_none() {
             break;
         }
-        let took = state.acquire_batch(span, &acquirer, &mut budget.records, &mut ranges);
-        if took {
-            out.extend_from_slice(batch);
-        }
+        from = next;
     }
-    budget.bytes = budget.bytes.saturating_sub(out.len() as u64);
     Ok(Acquired {
         records: out.freeze(),
         ranges,
