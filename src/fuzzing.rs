@@ -115,7 +115,7 @@ pub fn share_state(data: &[u8]) {
         max_in_flight: 2_000,
     };
     if let Some((version, snapshot)) = state_file::decode_newest(data) {
-        let restored = SharePartitionState::restore(&snapshot, limits).snapshot();
+        let restored = SharePartitionState::restore(&snapshot, version, limits).snapshot();
         let again = state_file::decode_newest(&state_file::encode(version, &restored));
         assert_eq!(
             again,

@@ -276,6 +276,15 @@ fn share_sessions_and_offsets_follow_kafkas_rules() {
     broker.restart_graceful();
     let coordinator = broker_common::coordinator_port(&broker, group, 0);
     assert_eq!(start_offsets(coordinator, group, topic), vec![(0, 10)]);
+    // Acknowledgements after a restart are written as newer than what the file held.
+    broker_common::produce_numbered(&broker.bootstrap(), topic, 1, 5, &[]);
+    let (port0, _) = broker_common::partition_leader(&broker, topic, 0);
+    let (_, ranges) = share_fetch(port0, group, "e", 0, id, 0);
+    assert_eq!(ranges, vec![(10, 14, 1)]);
+    assert_eq!(share_ack(port0, group, "e", 1, id, 0, (10, 11)), (0, 0));
+    broker.restart_graceful();
+    let coordinator = broker_common::coordinator_port(&broker, group, 0);
+    assert_eq!(start_offsets(coordinator, group, topic), vec![(0, 12)]);
     let mut request = DeleteGroupsRequest::default();
     request.groups_names = vec![GroupId(str(group))];
     assert_eq!(call(coordinator, request, 2).results[0].error_code, 0);

@@ -108,7 +108,11 @@ pub async fn acquire(
             }
             next = span.last + 1;
         }
-        if next == from || state.next_candidate(watermarks.high_watermark, limits).is_none() {
+        if next == from
+            || state
+                .next_candidate(watermarks.high_watermark, limits)
+                .is_none()
+        {
             break;
         }
         from = next;

@@ -121,7 +121,7 @@ impl ShardShares {
         let watermarks = log.watermarks();
         let (state, written) = match loaded {
             Some((version, snapshot)) => {
-                let mut state = SharePartitionState::restore(&snapshot, limits);
+                let mut state = SharePartitionState::restore(&snapshot, version, limits);
                 state.advance_to(watermarks.log_start_offset);
                 (state, version)
             }
@@ -130,20 +130,30 @@ impl ShardShares {
                     AutoOffsetReset::Earliest => watermarks.log_start_offset,
                     AutoOffsetReset::Latest => watermarks.high_watermark,
                 };
-                (SharePartitionState::new(start), 0)
+                // Version 1, unwritten: the start is persisted below, before any record is
+                // handed out, so a restart does not start the group again at a later "latest".
+                (SharePartitionState::initialized(start), 0)
             }
         };
-        let mut partitions = self.partitions.borrow_mut();
-        // Another request may have loaded it while this one read the file.
-        let entry = partitions.entry(key.clone()).or_insert_with(|| {
-            Rc::new(SharePartition {
-                state: RefCell::new(state),
-                file,
-                write_permit: glommio::sync::Semaphore::new(1),
-                written: Cell::new(written),
-            })
-        });
-        Ok(entry.clone())
+        let (share, created) = {
+            let mut partitions = self.partitions.borrow_mut();
+            // Another request may have loaded it while this one read the file.
+            let mut created = false;
+            let entry = partitions.entry(key.clone()).or_insert_with(|| {
+                created = true;
+                Rc::new(SharePartition {
+                    state: RefCell::new(state),
+                    file,
+                    write_permit: glommio::sync::Semaphore::new(1),
+                    written: Cell::new(written),
+                })
+            });
+            (entry.clone(), created)
+        };
+        if created {
+            share.persist().await?;
+        }
+        Ok(share)
     }
 
     /// A new group may get record states here: fewer than `max` groups hold some.

@@ -161,6 +161,15 @@ impl SharePartitionState {
         }
     }
 
+    /// A group starting to read the partition at `start`, with that start not yet persisted
+    /// (version 1 against the file's 0).
+    pub fn initialized(start: i64) -> Self {
+        Self {
+            version: 1,
+            ..Self::new(start)
+        }
+    }
+
     /// The share-partition start offset: every record below it is acknowledged or archived.
     pub fn start_offset(&self) -> i64 {
         self.start
@@ -464,12 +473,16 @@ impl SharePartitionState {
         }
     }
 
-    /// The state a snapshot describes; runs past `max_in_flight` records are cut (a state
-    /// file cannot make the broker hold more than the limit).
-    pub fn restore(snapshot: &Snapshot, limits: Limits) -> Self {
+    /// The state a snapshot of `version` describes, carrying on from that version (so the
+    /// next change is written as newer than anything in the file); runs past `max_in_flight`
+    /// records are cut (a state file cannot make the broker hold more than the limit).
+    pub fn restore(snapshot: &Snapshot, version: u64, limits: Limits) -> Self {
         // Offsets are never negative, and the window's end must stay representable.
         let start = snapshot.start.clamp(0, i64::MAX / 2);
-        let mut state = Self::new(start);
+        let mut state = Self {
+            version,
+            ..Self::new(start)
+        };
         let mut expected = start;
         for range in &snapshot.ranges {
             let len = range

@@ -204,7 +204,12 @@ fn a_closed_session_releases_its_records_and_a_snapshot_restores_the_window() {
         .unwrap();
     assert!(s.release_member("a", LIMITS));
     assert_eq!(s.state_of(5), Some(&RecordState::Available));
-    let restored = SharePartitionState::restore(&s.snapshot(), LIMITS);
+    let restored = SharePartitionState::restore(&s.snapshot(), s.version(), LIMITS);
+    assert_eq!(
+        restored.version(),
+        s.version(),
+        "a restored state carries on from its version"
+    );
     assert_eq!(restored.start_offset(), 5);
     assert_eq!(restored.end_offset(), 10);
     assert_eq!(restored.state_of(8), Some(&RecordState::Acknowledged));
