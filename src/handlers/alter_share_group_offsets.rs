@@ -16,7 +16,7 @@ use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
-use crate::share::offsets;
+use crate::shard::share_offsets;
 
 /// Versions served: v0, as Kafka 4.1.
 pub const VERSIONS: (i16, i16) = (0, 0);
@@ -30,7 +30,7 @@ pub async fn handle(
     let group = request.group_id.0.as_str();
     let mut response = AlterShareGroupOffsetsResponse::default();
     let checked = enforce::group(shard, ctx, Operation::Read, group)
-        .and_then(|()| offsets::check_group(shard, group, true));
+        .and_then(|()| share_offsets::check_group(shard, group, true));
     if let Err(e) = checked {
         response.error_code = e.code();
         response.error_message = Some(str_bytes(e.to_string()));
@@ -58,8 +58,14 @@ pub async fn handle(
                 }
                 Some(_) if p.start_offset < 0 => Err(ResponseError::InvalidRequest),
                 Some(meta) => {
-                    offsets::reset(shard, group, meta, p.partition_index, Some(p.start_offset))
-                        .await
+                    share_offsets::reset(
+                        shard,
+                        group,
+                        meta,
+                        p.partition_index,
+                        Some(p.start_offset),
+                    )
+                    .await
                 }
             };
             let mut answered = PartitionOut::default();

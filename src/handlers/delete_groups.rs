@@ -76,7 +76,7 @@ async fn delete_share_state(
     if !deleted_share && !unknown {
         return error;
     }
-    match crate::share::offsets::delete_group_state(shard, id).await {
+    match crate::shard::share_offsets::delete_group_state(shard, id).await {
         Ok(true) => None,
         Ok(false) => error,
         Err(e) => Some(e),

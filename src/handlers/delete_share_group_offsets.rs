@@ -12,7 +12,7 @@ use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
-use crate::share::offsets;
+use crate::shard::share_offsets;
 
 /// Versions served: v0, as Kafka 4.1.
 pub const VERSIONS: (i16, i16) = (0, 0);
@@ -26,7 +26,7 @@ pub async fn handle(
     let group = request.group_id.0.as_str();
     let mut response = DeleteShareGroupOffsetsResponse::default();
     let checked = enforce::group(shard, ctx, Operation::Delete, group)
-        .and_then(|()| offsets::check_group(shard, group, true));
+        .and_then(|()| share_offsets::check_group(shard, group, true));
     if let Err(e) = checked {
         response.error_code = e.code();
         response.error_message = Some(str_bytes(e.to_string()));
@@ -47,7 +47,7 @@ pub async fn handle(
                 out.topic_id = meta.id;
                 let mut first_error = Ok(());
                 for index in 0..meta.partitions.len() as i32 {
-                    if let Err(e) = offsets::reset(shard, group, &meta, index, None).await {
+                    if let Err(e) = share_offsets::reset(shard, group, &meta, index, None).await {
                         first_error = first_error.and(Err(e));
                     }
                 }

@@ -19,7 +19,7 @@ use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
-use crate::share::offsets;
+use crate::shard::share_offsets;
 
 /// Versions served: v0, as Kafka 4.1.
 pub const VERSIONS: (i16, i16) = (0, 0);
@@ -36,7 +36,7 @@ pub async fn handle(
         let mut out = Group::default();
         out.group_id = asked.group_id.clone();
         let checked = enforce::group(shard, ctx, Operation::Describe, group)
-            .and_then(|()| offsets::check_group(shard, group, false));
+            .and_then(|()| share_offsets::check_group(shard, group, false));
         if let Err(e) = checked {
             out.error_code = e.code();
             out.error_message = Some(str_bytes(e.to_string()));
@@ -96,7 +96,7 @@ async fn describe_topic(
         let mut p = PartitionOut::default();
         p.partition_index = index;
         p.leader_epoch = -1;
-        match offsets::start_offset(shard, group, topic, index).await {
+        match share_offsets::start_offset(shard, group, topic, index).await {
             Ok(Some(start)) => p.start_offset = start,
             Ok(None) if skip_unknown => continue,
             Ok(None) => p.start_offset = -1,

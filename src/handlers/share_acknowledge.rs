@@ -14,7 +14,7 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
-use crate::share::requests::{self, AckBatch};
+use crate::shard::share_requests::{self, AckBatch};
 use crate::share::session::CLOSE_EPOCH;
 
 /// Versions served: v1, as Kafka 4.1+ and librdkafka 2.14+.
@@ -28,12 +28,12 @@ pub async fn handle(
 ) -> ShareAcknowledgeResponse {
     let group = request.group_id.as_ref().map(|g| g.0.as_str());
     let member = request.member_id.as_ref().map(|m| m.as_str());
-    let caller = match requests::check_caller(shard, ctx, group, member) {
+    let caller = match share_requests::check_caller(shard, ctx, group, member) {
         Ok(caller) => caller,
         Err(e) => return error_response(e),
     };
     let epoch = request.share_session_epoch;
-    if let Err(e) = requests::enter_session(shard, &caller, epoch, false).await {
+    if let Err(e) = share_requests::enter_session(shard, &caller, epoch, false).await {
         return error_response(e);
     }
     let mut out = ShareAcknowledgeResponse::default();
@@ -51,7 +51,7 @@ pub async fn handle(
                 })
                 .collect();
             let key = (topic.topic_id, p.partition_index);
-            let result = requests::acknowledge(shard, ctx, &caller, key, &batches).await;
+            let result = share_requests::acknowledge(shard, ctx, &caller, key, &batches).await;
             let mut data = PartitionData::default();
             data.partition_index = p.partition_index;
             data.error_code = result.err().map_or(0, |e| e.code());
@@ -62,7 +62,7 @@ pub async fn handle(
         out.responses.push(answered);
     }
     if epoch == CLOSE_EPOCH {
-        requests::close_session(shard, &caller).await;
+        share_requests::close_session(shard, &caller).await;
     }
     out
 }

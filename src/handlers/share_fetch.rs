@@ -17,8 +17,8 @@ use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
+use crate::shard::share_requests::{self, AckBatch, Caller};
 use crate::share::acquire::{self, Acquired, Budget};
-use crate::share::requests::{self, AckBatch, Caller};
 use crate::share::session::{CLOSE_EPOCH, OPEN_EPOCH, SessionPartition};
 
 /// Versions served: v1, as Kafka 4.1+ and librdkafka 2.14+.
@@ -49,7 +49,7 @@ pub async fn handle(
 ) -> ShareFetchResponse {
     let group = request.group_id.as_ref().map(|g| g.0.as_str());
     let member = request.member_id.as_ref().map(|m| m.as_str());
-    let caller = match requests::check_caller(shard, ctx, group, member) {
+    let caller = match share_requests::check_caller(shard, ctx, group, member) {
         Ok(caller) => caller,
         Err(e) => return error_response(e),
     };
@@ -62,7 +62,7 @@ pub async fn handle(
     if epoch == OPEN_EPOCH && has_acks {
         return error_response(ResponseError::InvalidRequest);
     }
-    let member = match requests::enter_session(shard, &caller, epoch, true).await {
+    let member = match share_requests::enter_session(shard, &caller, epoch, true).await {
         Ok(member) => member,
         Err(e) => return error_response(e),
     };
@@ -89,12 +89,12 @@ pub async fn handle(
                 })
                 .collect();
             let key = (topic.topic_id, p.partition_index);
-            let result = requests::acknowledge(shard, ctx, &caller, key, &batches).await;
+            let result = share_requests::acknowledge(shard, ctx, &caller, key, &batches).await;
             outcomes.entry(key).or_default().ack_error = result.err();
         }
     }
     if epoch == CLOSE_EPOCH {
-        requests::close_session(shard, &caller).await;
+        share_requests::close_session(shard, &caller).await;
     } else {
         fetch(shard, ctx, &caller, &member, &request, &mut outcomes).await;
     }
@@ -161,13 +161,14 @@ async fn fetch(
         let mut holding = false;
         for key in partitions {
             let outcome = outcomes.entry(key).or_default();
-            let (log, share) = match requests::open_partition(shard, ctx, caller.group, key).await {
-                Ok(found) => found,
-                Err(e) => {
-                    outcome.error = Some(e);
-                    continue;
-                }
-            };
+            let (log, share) =
+                match share_requests::open_partition(shard, ctx, caller.group, key).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        outcome.error = Some(e);
+                        continue;
+                    }
+                };
             let now = crate::now_ms();
             match acquire::acquire(&share, &log, member, limits, now, &mut budget).await {
                 Ok(got) if !got.ranges.is_empty() => outcome.acquired = got,

@@ -13,6 +13,8 @@ pub mod offsets_log;
 pub mod open_partitions;
 pub mod replication;
 pub mod request_memory;
+pub mod share_offsets;
+pub mod share_requests;
 pub mod txns;
 
 use std::cell::{Cell, RefCell};

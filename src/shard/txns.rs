@@ -885,7 +885,7 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                         topic_id,
                         partition,
                     };
-                    crate::share::offsets::reset_local(&shard, &key, &topic, start)
+                    crate::shard::share_offsets::reset_local(&shard, &key, &topic, start)
                         .await
                         .map_err(|e| e.code())
                 }

@@ -10,17 +10,15 @@
 //! - `session`: share sessions (pure).
 //! - `state_file`: the durable snapshots (blocking pool).
 //! - `acquire`: reading the log and handing records to a member.
-//! - `offsets`: start offsets for the admin APIs (describe, alter, delete).
-//! - `requests`: sessions, partitions and acknowledgements as ShareFetch and ShareAcknowledge
-//!   use them.
 //!
-//! Runs on the partition's shard; nothing here is shared with another core.
+//! Runs on the partition's shard; nothing here is shared with another core. The wiring to the
+//! shard (sessions and acknowledgements of a request, the admin APIs' resets through the
+//! mailbox) is `shard::share_requests` and `shard::share_offsets`, as `shard::groups` wires
+//! the group coordinator.
 
 pub mod acquire;
 pub mod config;
-pub mod offsets;
 pub mod partition_state;
-pub mod requests;
 pub mod session;
 pub mod state_file;
 

@@ -2,16 +2,17 @@
 //! member's share session, finding a session partition's log and share state, and applying
 //! acknowledgements (written to the state file before the answer leaves).
 //!
-//! Runs on the shard that received the request, which leads the partitions it serves.
+//! Runs on the shard that received the request, which leads the partitions it serves; the
+//! share state itself is `crate::share`'s.
 
 use std::rc::Rc;
 
-use super::partition_state::AckError;
-use super::session::{CLOSE_EPOCH, OPEN_EPOCH, Session, SessionPartition};
-use super::{ShareKey, SharePartition, limits};
 use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
+use crate::share::partition_state::AckError;
+use crate::share::session::{CLOSE_EPOCH, OPEN_EPOCH, Session, SessionPartition};
+use crate::share::{ShareKey, SharePartition, TooManyGroups, limits};
 use crate::storage::log::Partition;
 use kafka_protocol::ResponseError;
 
@@ -158,9 +159,7 @@ pub async fn open_partition(
         .get_or_load(&key, &log, &shard.config.group.share)
         .await
         .map_err(|e| {
-            if e.get_ref()
-                .is_some_and(|inner| inner.is::<super::TooManyGroups>())
-            {
+            if e.get_ref().is_some_and(|inner| inner.is::<TooManyGroups>()) {
                 return ResponseError::GroupMaxSizeReached;
             }
             tracing::warn!(group, %topic_id, index, error = %e, "share state unreadable");
@@ -192,7 +191,7 @@ pub async fn acknowledge(
         );
         released |= batch
             .types
-            .contains(&super::partition_state::ack_type::RELEASE);
+            .contains(&crate::share::partition_state::ack_type::RELEASE);
         if let Err(e) = outcome {
             tracing::debug!(group = caller.group, member = caller.member, first = batch.first, last = batch.last, types = ?batch.types, error = %e, "acknowledgement refused");
             first_error.get_or_insert(match e {

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 
 use kafka_protocol::ResponseError;
 
-use super::ShareKey;
-use super::partition_state::Snapshot;
-use super::state_file;
 use crate::shard::Shard;
+use crate::share::ShareKey;
+use crate::share::partition_state::Snapshot;
+use crate::share::state_file;
 use crate::storage::log::partition_dir_name;
 
 /// The state file of `group` for a partition of this node.
