@@ -23,7 +23,7 @@ use super::security::{PLAIN_JAAS_KEY, parse_mechanisms};
 use super::{BrokerConfig, ConfigError, invalid, parse_key};
 use crate::acl::authorizer::{ACL_AUTHORIZER, AuthorizerConfig, STANDARD_AUTHORIZER};
 use crate::coordinator::group::consumer::assignor;
-use crate::share::config::AutoOffsetReset;
+use crate::coordinator::group::share::config::AutoOffsetReset;
 
 pub use super::broker_key::{BrokerKey, KeyDefault};
 pub(super) use super::key_values::metrics_addr;

@@ -5,7 +5,6 @@
 //! acknowledgement. Membership and assignment live with the group coordinator
 //! (`coordinator::group::share`).
 //!
-//! - `config`: the `group.share.*` settings.
 //! - `partition_state`: one group's records of one partition (pure).
 //! - `session`: share sessions (pure).
 //! - `state_file`: the durable snapshots (blocking pool).
@@ -17,7 +16,6 @@
 //! the group coordinator.
 
 pub mod acquire;
-pub mod config;
 pub mod partition_state;
 pub mod session;
 pub mod state_file;
@@ -30,9 +28,9 @@ use std::rc::Rc;
 
 use uuid::Uuid;
 
+use crate::coordinator::group::share::config::{AutoOffsetReset, ShareGroupConfig};
 use crate::event::Event;
 use crate::storage::log::Partition;
-use config::{AutoOffsetReset, ShareGroupConfig};
 use partition_state::{Limits, SharePartitionState};
 use session::Sessions;
 

@@ -32,7 +32,7 @@ pub struct GroupConfig {
     /// The `group.consumer.*` settings of KIP-848 groups.
     pub consumer: ConsumerGroupConfig,
     /// The `group.share.*` settings of share groups (KIP-932).
-    pub share: crate::share::config::ShareGroupConfig,
+    pub share: crate::coordinator::group::share::config::ShareGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -47,7 +47,7 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4_096,
             consumer_protocol_enabled: true,
             consumer: ConsumerGroupConfig::default(),
-            share: crate::share::config::ShareGroupConfig::default(),
+            share: crate::coordinator::group::share::config::ShareGroupConfig::default(),
         }
     }
 }

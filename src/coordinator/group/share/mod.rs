@@ -10,6 +10,7 @@
 //! run out (the record states themselves are durable, on the partitions' shards).
 
 pub mod assignor;
+pub mod config;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::ResponseError;
 
 use super::consumer::{Assignment, JOIN_EPOCH, LEAVE_EPOCH, Topics};
-use crate::share::config::ShareGroupConfig;
+use config::ShareGroupConfig;
 
 /// ListGroups' type and protocol type of a share group.
 pub const SHARE_GROUP_TYPE: &str = "share";

@@ -1,6 +1,7 @@
 //! Broker settings of share groups (KIP-932), with Kafka's names and defaults. Read by the
 //! group coordinator (membership, on the group's coordinator shard) and by every shard that
-//! leads a partition a share group reads (locks, delivery counts, in-flight limits).
+//! leads a partition a share group reads (`crate::share`: locks, delivery counts, in-flight
+//! limits). Plain data, shared read-only through the broker configuration.
 
 /// Where a share group starts reading a partition it has no state for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
