@@ -165,6 +165,9 @@ async fn fetch(
                 match share_requests::open_partition(shard, ctx, caller.group, key).await {
                     Ok(found) => found,
                     Err(e) => {
+                        if e == ResponseError::UnknownTopicId {
+                            share_requests::drop_deleted_topic(shard, caller, key.0);
+                        }
                         outcome.error = Some(e);
                         continue;
                     }

@@ -215,3 +215,17 @@ async fn persist_or_log(share: &SharePartition) {
         tracing::warn!(error = %e, "share state not written");
     }
 }
+
+/// A session partition whose topic is gone: it leaves the member's session, and the record
+/// states of that topic leave the shard (they would otherwise stay for good).
+pub fn drop_deleted_topic(shard: &Shard, caller: &Caller<'_>, topic_id: uuid::Uuid) {
+    if let Some(session) = shard
+        .shares
+        .sessions
+        .borrow_mut()
+        .get_mut(caller.group, caller.member)
+    {
+        session.partitions.retain(|(id, _)| *id != topic_id);
+    }
+    shard.shares.forget_topic(topic_id);
+}

@@ -169,6 +169,13 @@ impl ShardShares {
         self.partitions.borrow().get(key).cloned()
     }
 
+    /// Drops every state of a deleted topic from memory (its files went with its directory).
+    pub fn forget_topic(&self, topic_id: Uuid) {
+        self.partitions
+            .borrow_mut()
+            .retain(|k, _| k.topic_id != topic_id);
+    }
+
     /// Drops the state of `key` from memory (its file was reset); returns the version it had,
     /// 0 when none was loaded.
     pub fn forget(&self, key: &ShareKey) -> u64 {
