@@ -70,8 +70,14 @@ pub async fn handle(
     let mut outcomes: BTreeMap<SessionPartition, PartitionOutcome> = BTreeMap::new();
     for partition in &requested {
         let outcome = outcomes.entry(*partition).or_default();
-        if shard.topic_by_id(partition.0).is_none() {
-            outcome.error = Some(ResponseError::UnknownTopicId);
+        match shard.topic_by_id(partition.0) {
+            None => outcome.error = Some(ResponseError::UnknownTopicId),
+            Some(meta)
+                if !usize::try_from(partition.1).is_ok_and(|i| i < meta.partitions.len()) =>
+            {
+                outcome.error = Some(ResponseError::UnknownTopicOrPartition);
+            }
+            Some(_) => {}
         }
     }
     for topic in &request.topics {
@@ -115,11 +121,13 @@ fn update_session(
         .collect();
     let mut sessions = shard.shares.sessions.borrow_mut();
     if let Some(session) = sessions.get_mut(caller.group, caller.member) {
-        // Only partitions of topics that exist join the session, so its size is bounded by
-        // the partitions there are, whatever a client names.
-        let known = named
-            .iter()
-            .filter(|(id, _)| shard.topic_by_id(*id).is_some());
+        // Only partitions that exist join the session, so its size is bounded by the
+        // partitions there are, whatever a client names.
+        let known = named.iter().filter(|(id, index)| {
+            shard.topic_by_id(*id).is_some_and(|meta| {
+                usize::try_from(*index).is_ok_and(|i| i < meta.partitions.len())
+            })
+        });
         session.partitions.extend(known);
         for forgotten in &request.forgotten_topics_data {
             for p in &forgotten.partitions {
