@@ -41,14 +41,10 @@ pub async fn handle(
         let mut answered = ShareAcknowledgeTopicResponse::default();
         answered.topic_id = topic.topic_id;
         for p in &topic.partitions {
-            let batches: Vec<AckBatch> = p
+            let batches: Vec<AckBatch<'_>> = p
                 .acknowledgement_batches
                 .iter()
-                .map(|b| AckBatch {
-                    first: b.first_offset,
-                    last: b.last_offset,
-                    types: b.acknowledge_types.clone(),
-                })
+                .map(|b| AckBatch::new(b.first_offset, b.last_offset, &b.acknowledge_types))
                 .collect();
             let key = (topic.topic_id, p.partition_index);
             let result = share_requests::acknowledge(shard, ctx, &caller, key, &batches).await;

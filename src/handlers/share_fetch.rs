@@ -26,8 +26,6 @@ pub const VERSIONS: (i16, i16) = (1, 1);
 
 /// Longest long-poll a client can ask for; bounds how long a request holds a connection.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
-/// How often a waiting fetch looks for locks that ran out while records are held.
-const LOCK_CHECK: Duration = Duration::from_millis(100);
 /// Most records one fetch may acquire, whatever `max_records` asks.
 const MAX_RECORDS_CAP: i32 = 10_000;
 /// Most bytes one fetch may return, whatever `max_bytes` asks.
@@ -85,14 +83,10 @@ pub async fn handle(
             if p.acknowledgement_batches.is_empty() {
                 continue;
             }
-            let batches: Vec<AckBatch> = p
+            let batches: Vec<AckBatch<'_>> = p
                 .acknowledgement_batches
                 .iter()
-                .map(|b| AckBatch {
-                    first: b.first_offset,
-                    last: b.last_offset,
-                    types: b.acknowledge_types.clone(),
-                })
+                .map(|b| AckBatch::new(b.first_offset, b.last_offset, &b.acknowledge_types))
                 .collect();
             let key = (topic.topic_id, p.partition_index);
             let result = share_requests::acknowledge(shard, ctx, &caller, key, &batches).await;
@@ -166,7 +160,8 @@ async fn fetch(
             .get_mut(caller.group, caller.member)
             .map(|s| s.partitions.iter().copied().collect())
             .unwrap_or_default();
-        let mut holding = false;
+        // The earliest lock that runs out while this fetch waits gives its record back.
+        let mut next_lock_ms: Option<i64> = None;
         for key in partitions {
             let outcome = outcomes.entry(key).or_default();
             let (log, share) =
@@ -189,7 +184,8 @@ async fn fetch(
                     outcome.error = Some(ResponseError::KafkaStorageError);
                 }
             }
-            holding |= share.state.borrow().acquired_count() > 0;
+            let lock = share.state.borrow().next_lock_deadline();
+            next_lock_ms = next_lock_ms.into_iter().chain(lock).min();
         }
         let got_any = outcomes.values().any(|o| !o.acquired.ranges.is_empty());
         let now = Instant::now();
@@ -197,8 +193,9 @@ async fn fetch(
             return;
         }
         let mut nap = deadline - now;
-        if holding {
-            nap = nap.min(LOCK_CHECK);
+        if let Some(lock_ms) = next_lock_ms {
+            let until_lock = u64::try_from(lock_ms - crate::now_ms()).unwrap_or(0);
+            nap = nap.min(Duration::from_millis(until_lock + 1));
         }
         let woken = futures_lite::future::or(
             shard.data_arrived.changed_since(seen_data),

@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 
+use crate::file_region::read_off_shard;
 use crate::server::transport::Transport;
 use futures_lite::AsyncWriteExt;
 
@@ -90,16 +91,6 @@ pub fn sendfile_nonblocking(
         }
     }
     Ok(sent)
-}
-
-/// Fills `buffer` from `file` at `position` on a blocking-pool thread and hands it back.
-async fn read_off_shard(file: &File, mut buffer: Vec<u8>, position: u64) -> io::Result<Vec<u8>> {
-    // The thread gets its own descriptor (a dup), so it never depends on the shard keeping
-    // `file` open while it reads.
-    let file = file.try_clone()?;
-    glommio::executor()
-        .spawn_blocking(move || file.read_exact_at(&mut buffer, position).map(|()| buffer))
-        .await
 }
 
 /// Sends a file region by reading it into a pooled buffer and writing it through io_uring.

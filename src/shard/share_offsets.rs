@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use kafka_protocol::ResponseError;
 
 use crate::shard::Shard;
-use crate::share::ShareKey;
 use crate::share::partition_state::Snapshot;
 use crate::share::state_file;
 use crate::storage::log::partition_dir_name;
@@ -42,14 +41,15 @@ pub async fn start_offset(
 /// AlterShareGroupOffsets) or forgets its state (`None`, DeleteShareGroupOffsets).
 pub async fn reset_local(
     shard: &Shard,
-    key: &ShareKey,
-    topic: &str,
+    group: &str,
+    (topic, topic_id): (&str, uuid::Uuid),
+    partition: i32,
     start: Option<i64>,
 ) -> Result<(), ResponseError> {
-    let path = state_path(shard, &key.group, topic, key.partition);
-    let dropped = shard.shares.forget(key);
+    let path = state_path(shard, group, topic, partition);
+    let dropped = shard.shares.forget(group, (topic_id, partition));
     let storage = |e: io::Error| {
-        tracing::warn!(group = key.group, topic, error = %e, "share state not reset");
+        tracing::warn!(group, topic, error = %e, "share state not reset");
         ResponseError::KafkaStorageError
     };
     let newest = state_file::load(path.clone()).await.map_err(storage)?;
@@ -82,13 +82,8 @@ pub async fn reset(
         .partitions
         .get(index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
-    let key = ShareKey {
-        group: group.to_owned(),
-        topic_id: meta.id,
-        partition,
-    };
     if core == shard.core {
-        return reset_local(shard, &key, &meta.name, start).await;
+        return reset_local(shard, group, (&meta.name, meta.id), partition, start).await;
     }
     if core == crate::metadata::NOT_ON_THIS_NODE {
         return Err(ResponseError::NotLeaderOrFollower);

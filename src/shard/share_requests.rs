@@ -12,19 +12,27 @@ use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
 use crate::share::partition_state::AckError;
 use crate::share::session::{CLOSE_EPOCH, OPEN_EPOCH, Session, SessionPartition};
-use crate::share::{ShareKey, SharePartition, TooManyGroups, limits};
+use crate::share::{LoadError, SharePartition, limits};
 use crate::storage::log::Partition;
 use kafka_protocol::ResponseError;
 
-/// One acknowledgement batch of a request, whichever API carried it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckBatch {
+/// One acknowledgement batch of a request, whichever API carried it, borrowed from the
+/// decoded request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckBatch<'a> {
     /// First offset.
     pub first: i64,
     /// Last offset.
     pub last: i64,
     /// One type for the range, or one per offset.
-    pub types: Vec<i8>,
+    pub types: &'a [i8],
+}
+
+impl<'a> AckBatch<'a> {
+    /// The batch of offsets `first..=last` with `types`.
+    pub fn new(first: i64, last: i64, types: &'a [i8]) -> Self {
+        Self { first, last, types }
+    }
 }
 
 /// Who is asking: the group and member a request names.
@@ -112,12 +120,7 @@ pub async fn close_session(shard: &Shard, caller: &Caller<'_>) {
 pub async fn release_session(shard: &Shard, group: &str, session: &Session) {
     let limits = limits(&shard.config.group.share);
     for &(topic_id, partition) in &session.partitions {
-        let key = ShareKey {
-            group: group.to_owned(),
-            topic_id,
-            partition,
-        };
-        let Some(share) = shard.shares.get(&key) else {
+        let Some(share) = shard.shares.get(group, (topic_id, partition)) else {
             continue;
         };
         let changed = share
@@ -149,21 +152,16 @@ pub async fn open_partition(
         .partition(&meta.name, index)
         .await
         .map_err(|e| ResponseError::from(&e))?;
-    let key = ShareKey {
-        group: group.to_owned(),
-        topic_id,
-        partition: index,
-    };
     let share = shard
         .shares
-        .get_or_load(&key, &log, &shard.config.group.share)
+        .get_or_load(group, (topic_id, index), &log, &shard.config.group.share)
         .await
-        .map_err(|e| {
-            if e.get_ref().is_some_and(|inner| inner.is::<TooManyGroups>()) {
-                return ResponseError::GroupMaxSizeReached;
+        .map_err(|e| match e {
+            LoadError::TooManyGroups => ResponseError::GroupMaxSizeReached,
+            LoadError::Io(e) => {
+                tracing::warn!(group, %topic_id, index, error = %e, "share state unreadable");
+                ResponseError::KafkaStorageError
             }
-            tracing::warn!(group, %topic_id, index, error = %e, "share state unreadable");
-            ResponseError::KafkaStorageError
         })?;
     Ok((log, share))
 }
@@ -175,7 +173,7 @@ pub async fn acknowledge(
     ctx: &RequestContext,
     caller: &Caller<'_>,
     partition: SessionPartition,
-    batches: &[AckBatch],
+    batches: &[AckBatch<'_>],
 ) -> Result<(), ResponseError> {
     let (_, share) = open_partition(shard, ctx, caller.group, partition).await?;
     let limits = limits(&shard.config.group.share);
@@ -186,7 +184,7 @@ pub async fn acknowledge(
             caller.member,
             batch.first,
             batch.last,
-            &batch.types,
+            batch.types,
             limits,
         );
         released |= batch

@@ -879,16 +879,15 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     topic: (topic, topic_id),
                     partition,
                     start,
-                } => {
-                    let key = crate::share::ShareKey {
-                        group,
-                        topic_id,
-                        partition,
-                    };
-                    crate::shard::share_offsets::reset_local(&shard, &key, &topic, start)
-                        .await
-                        .map_err(|e| e.code())
-                }
+                } => crate::shard::share_offsets::reset_local(
+                    &shard,
+                    &group,
+                    (&topic, topic_id),
+                    partition,
+                    start,
+                )
+                .await
+                .map_err(|e| e.code()),
             }
         })
     })

@@ -3,19 +3,16 @@
 //! acquire what they hold under a lock, and keep the bytes of every batch with a record
 //! acquired. The client gets whole batches and keeps only the offsets of its acquired ranges.
 //!
-//! Runs on the partition's shard. Tail reads come from the page cache inline, as the fetch
-//! path's copies do; older ranges are read on the blocking pool, so a disk read never
-//! stalls the shard.
+//! Runs on the partition's shard; the log's bytes come through `FileRegion::to_bytes` (tail
+//! inline from the page cache, older ranges on the blocking pool).
 
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
 use super::SharePartition;
 use super::partition_state::{AcquiredRange, Acquirer, BatchSpan, Limits};
-use crate::file_region::FileRegion;
 use crate::storage::log::Partition;
 
 /// Byte offset of a batch's length field, and the size of what precedes the length's end.
@@ -89,7 +86,7 @@ pub async fn acquire(
         let Some(region) = region.map_err(|e| io::Error::other(e.to_string()))? else {
             break;
         };
-        let bytes = read_region(region).await?;
+        let bytes = region.to_bytes().await?;
         let mut state = share.state.borrow_mut();
         let acquirer = Acquirer {
             member,
@@ -121,26 +118,6 @@ pub async fn acquire(
         records: out.freeze(),
         ranges,
     })
-}
-
-/// The bytes of a log range: the tail cache's, the page cache's inline for the tail, or a
-/// read on the blocking pool for older segments.
-async fn read_region(region: FileRegion) -> io::Result<Bytes> {
-    let len = usize::try_from(region.len).map_err(io::Error::other)?;
-    if let Some(cached) = &region.cached {
-        return Ok(cached.slice(..len.min(cached.len())));
-    }
-    let mut buffer = vec![0u8; len];
-    if region.is_tail {
-        region.file.read_exact_at(&mut buffer, region.position)?;
-        return Ok(Bytes::from(buffer));
-    }
-    let file = region.file.try_clone()?;
-    let position = region.position;
-    glommio::executor()
-        .spawn_blocking(move || file.read_exact_at(&mut buffer, position).map(|()| buffer))
-        .await
-        .map(Bytes::from)
 }
 
 /// The whole batches of a log range with their spans; a cut last batch is left out.

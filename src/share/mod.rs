@@ -32,18 +32,7 @@ use crate::coordinator::group::share::config::{AutoOffsetReset, ShareGroupConfig
 use crate::event::Event;
 use crate::storage::log::Partition;
 use partition_state::{Limits, SharePartitionState};
-use session::Sessions;
-
-/// A share partition's key: group, topic id, partition index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ShareKey {
-    /// The share group.
-    pub group: String,
-    /// The topic's id.
-    pub topic_id: Uuid,
-    /// The partition's index.
-    pub partition: i32,
-}
+use session::{SessionPartition, Sessions};
 
 /// One group's state of one partition with its state file.
 pub struct SharePartition {
@@ -88,7 +77,8 @@ impl SharePartition {
 /// The share partitions and sessions of one shard.
 #[derive(Default)]
 pub struct ShardShares {
-    partitions: RefCell<HashMap<ShareKey, Rc<SharePartition>>>,
+    /// By group, then partition: lookups borrow the request's group name.
+    partitions: RefCell<HashMap<String, HashMap<SessionPartition, Rc<SharePartition>>>>,
     /// The share sessions of members fetching from this shard.
     pub sessions: RefCell<Sessions>,
     /// Signalled when records become available again (released, lock expired), so waiting
@@ -96,22 +86,35 @@ pub struct ShardShares {
     pub released: Event,
 }
 
+/// Why a share partition could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The shard keeps record states of `group.share.max.groups` groups already.
+    #[error("record states of group.share.max.groups share groups are held already")]
+    TooManyGroups,
+    /// The state file could not be read or its start written.
+    #[error("share state file: {0}")]
+    Io(#[from] io::Error),
+}
+
 impl ShardShares {
-    /// The share partition of `key`, loading its state file or starting it per
+    /// The share partition of `group` at `at`, loading its state file or starting it per
     /// `share.auto.offset.reset` the first time.
     pub async fn get_or_load(
         &self,
-        key: &ShareKey,
+        group: &str,
+        at: SessionPartition,
         log: &Partition,
         config: &ShareGroupConfig,
-    ) -> io::Result<Rc<SharePartition>> {
-        if let Some(found) = self.partitions.borrow().get(key) {
-            return Ok(found.clone());
+    ) -> Result<Rc<SharePartition>, LoadError> {
+        if let Some(found) = self.get(group, at) {
+            return Ok(found);
         }
-        if !self.has_room_for(&key.group, config.max_groups) {
-            return Err(io::Error::other(TooManyGroups));
+        let groups = self.partitions.borrow().len();
+        if groups >= config.max_groups && !self.partitions.borrow().contains_key(group) {
+            return Err(LoadError::TooManyGroups);
         }
-        let file = state_file::path_in(&log.with_log(|l| l.dir().to_path_buf()), &key.group);
+        let file = state_file::path_in(&log.with_log(|l| l.dir().to_path_buf()), group);
         let loaded = state_file::load(file.clone()).await?;
         let limits = limits(config);
         let watermarks = log.watermarks();
@@ -135,15 +138,19 @@ impl ShardShares {
             let mut partitions = self.partitions.borrow_mut();
             // Another request may have loaded it while this one read the file.
             let mut created = false;
-            let entry = partitions.entry(key.clone()).or_insert_with(|| {
-                created = true;
-                Rc::new(SharePartition {
-                    state: RefCell::new(state),
-                    file,
-                    write_permit: glommio::sync::Semaphore::new(1),
-                    written: Cell::new(written),
-                })
-            });
+            let entry = partitions
+                .entry(group.to_owned())
+                .or_default()
+                .entry(at)
+                .or_insert_with(|| {
+                    created = true;
+                    Rc::new(SharePartition {
+                        state: RefCell::new(state),
+                        file,
+                        write_permit: glommio::sync::Semaphore::new(1),
+                        written: Cell::new(written),
+                    })
+                });
             (entry.clone(), created)
         };
         if created {
@@ -152,44 +159,34 @@ impl ShardShares {
         Ok(share)
     }
 
-    /// A new group may get record states here: fewer than `max` groups hold some.
-    fn has_room_for(&self, group: &str, max: usize) -> bool {
-        let partitions = self.partitions.borrow();
-        if partitions.keys().any(|k| k.group == group) {
-            return true;
-        }
-        let mut groups: Vec<&str> = partitions.keys().map(|k| k.group.as_str()).collect();
-        groups.sort_unstable();
-        groups.dedup();
-        groups.len() < max
-    }
-
-    /// The share partition of `key` if loaded.
-    pub fn get(&self, key: &ShareKey) -> Option<Rc<SharePartition>> {
-        self.partitions.borrow().get(key).cloned()
+    /// The share partition of `group` at `at`, if loaded.
+    pub fn get(&self, group: &str, at: SessionPartition) -> Option<Rc<SharePartition>> {
+        self.partitions.borrow().get(group)?.get(&at).cloned()
     }
 
     /// Drops every state of a deleted topic from memory (its files went with its directory).
     pub fn forget_topic(&self, topic_id: Uuid) {
-        self.partitions
-            .borrow_mut()
-            .retain(|k, _| k.topic_id != topic_id);
+        let mut partitions = self.partitions.borrow_mut();
+        for states in partitions.values_mut() {
+            states.retain(|(id, _), _| *id != topic_id);
+        }
+        partitions.retain(|_, states| !states.is_empty());
     }
 
-    /// Drops the state of `key` from memory (its file was reset); returns the version it had,
-    /// 0 when none was loaded.
-    pub fn forget(&self, key: &ShareKey) -> u64 {
-        self.partitions
-            .borrow_mut()
-            .remove(key)
-            .map_or(0, |p| p.state.borrow().version())
+    /// Drops the state of `group` at `at` from memory (its file was reset); returns the
+    /// version it had, 0 when none was loaded.
+    pub fn forget(&self, group: &str, at: SessionPartition) -> u64 {
+        let mut partitions = self.partitions.borrow_mut();
+        let Some(states) = partitions.get_mut(group) else {
+            return 0;
+        };
+        let version = states.remove(&at).map_or(0, |p| p.state.borrow().version());
+        if states.is_empty() {
+            partitions.remove(group);
+        }
+        version
     }
 }
-
-/// A shard already keeps record states of `group.share.max.groups` groups.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("record states of group.share.max.groups share groups are held already")]
-pub struct TooManyGroups;
 
 /// The limits of the `group.share.*` settings.
 pub fn limits(config: &ShareGroupConfig) -> Limits {

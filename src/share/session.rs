@@ -36,7 +36,10 @@ pub struct Session {
 /// The sessions of one shard.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    by_member: HashMap<(String, String), Session>,
+    /// By group, then member: both levels look up with the request's borrowed names.
+    by_group: HashMap<String, HashMap<String, Session>>,
+    /// Sessions over all groups, for the limit.
+    count: usize,
 }
 
 impl Sessions {
@@ -51,37 +54,48 @@ impl Sessions {
         max: usize,
         idle_ms: i64,
     ) -> Result<Vec<(String, Session)>, ResponseError> {
-        let key = (group.to_owned(), member.to_owned());
         let mut ended = Vec::new();
-        if let Some(old) = self.by_member.remove(&key) {
+        if let Some(old) = self.close(group, member) {
             ended.push((group.to_owned(), old));
         }
-        if self.by_member.len() >= max {
-            let idle: Vec<_> = self
-                .by_member
-                .iter()
-                .filter(|(_, s)| now_ms - s.last_used_ms >= idle_ms)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in idle {
-                if let Some(s) = self.by_member.remove(&k) {
-                    ended.push((k.0, s));
-                }
-            }
-            if self.by_member.len() >= max {
+        if self.count >= max {
+            ended.extend(self.evict_idle(now_ms, idle_ms));
+            if self.count >= max {
                 return Err(ResponseError::ShareSessionLimitReached);
             }
         }
-        self.by_member.insert(
-            key,
-            Session {
-                member: Rc::from(member),
-                next_epoch: 1,
-                partitions: BTreeSet::new(),
-                last_used_ms: now_ms,
-            },
-        );
+        let session = Session {
+            member: Rc::from(member),
+            next_epoch: 1,
+            partitions: BTreeSet::new(),
+            last_used_ms: now_ms,
+        };
+        self.by_group
+            .entry(group.to_owned())
+            .or_default()
+            .insert(member.to_owned(), session);
+        self.count += 1;
         Ok(ended)
+    }
+
+    /// Removes the sessions idle for `idle_ms`, returning them with their groups.
+    fn evict_idle(&mut self, now_ms: i64, idle_ms: i64) -> Vec<(String, Session)> {
+        let mut ended = Vec::new();
+        for (group, members) in &mut self.by_group {
+            let idle: Vec<String> = members
+                .iter()
+                .filter(|(_, s)| now_ms - s.last_used_ms >= idle_ms)
+                .map(|(m, _)| m.clone())
+                .collect();
+            for member in idle {
+                if let Some(s) = members.remove(&member) {
+                    ended.push((group.clone(), s));
+                }
+            }
+        }
+        self.by_group.retain(|_, members| !members.is_empty());
+        self.count -= ended.len();
+        ended
     }
 
     /// Checks a carried-on request's epoch and moves the session to the next one.
@@ -95,8 +109,7 @@ impl Sessions {
         now_ms: i64,
     ) -> Result<&mut Session, ResponseError> {
         let session = self
-            .by_member
-            .get_mut(&(group.to_owned(), member.to_owned()))
+            .get_mut(group, member)
             .ok_or(ResponseError::ShareSessionNotFound)?;
         if epoch != session.next_epoch {
             return Err(ResponseError::InvalidShareSessionEpoch);
@@ -111,24 +124,28 @@ impl Sessions {
 
     /// The session, to change its partitions.
     pub fn get_mut(&mut self, group: &str, member: &str) -> Option<&mut Session> {
-        self.by_member
-            .get_mut(&(group.to_owned(), member.to_owned()))
+        self.by_group.get_mut(group)?.get_mut(member)
     }
 
     /// Ends the session (epoch -1), returning it so its records can be released.
     pub fn close(&mut self, group: &str, member: &str) -> Option<Session> {
-        self.by_member
-            .remove(&(group.to_owned(), member.to_owned()))
+        let members = self.by_group.get_mut(group)?;
+        let session = members.remove(member)?;
+        if members.is_empty() {
+            self.by_group.remove(group);
+        }
+        self.count -= 1;
+        Some(session)
     }
 
     /// How many sessions are open.
     pub fn len(&self) -> usize {
-        self.by_member.len()
+        self.count
     }
 
     /// No session is open.
     pub fn is_empty(&self) -> bool {
-        self.by_member.is_empty()
+        self.count == 0
     }
 }
 

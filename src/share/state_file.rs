@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::partition_state::{Snapshot, StateRange};
+use crate::coordinator::group::share::config::MAX_PARTITION_RECORD_LOCKS;
 
 /// Size past which the file is rewritten with its newest snapshot only.
 pub const COMPACT_AT: u64 = 1 << 20;
@@ -97,12 +98,33 @@ fn decode_one(bytes: &[u8]) -> Option<(u64, Snapshot, &[u8])> {
 /// (or no intact record in it).
 pub async fn load(path: PathBuf) -> io::Result<Option<(u64, Snapshot)>> {
     glommio::executor()
-        .spawn_blocking(move || match std::fs::read(&path) {
+        .spawn_blocking(move || match read_bounded(&path) {
             Ok(bytes) => Ok(decode_newest(&bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         })
         .await
+}
+
+/// The file's bytes, refused before any allocation when it is larger than a state file can
+/// grow ([`COMPACT_AT`] plus one record of the largest window), so a stray file cannot make
+/// the broker read gigabytes.
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    const MAX_RECORD: u64 = (4 + HEADER + RANGE * MAX_PARTITION_RECORD_LOCKS) as u64;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > COMPACT_AT + MAX_RECORD {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is {len} bytes, larger than a share state file grows",
+                path.display()
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Appends `record` to `path` on the blocking pool, rewriting the file with `record` alone

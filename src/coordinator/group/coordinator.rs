@@ -96,11 +96,6 @@ impl GroupCoordinator {
         self.share_groups.get(group_id)
     }
 
-    /// Every share group this coordinator holds, ordered by id.
-    pub fn share_groups(&self) -> impl Iterator<Item = &ShareGroup> {
-        self.share_groups.values()
-    }
-
     /// ShareGroupHeartbeat (KIP-932). The first join creates the group; an id a classic or
     /// consumer group holds is refused with GROUP_ID_NOT_FOUND (it is not a share group).
     pub fn share_heartbeat(

@@ -21,15 +21,11 @@ impl AutoOffsetReset {
             _ => None,
         }
     }
-
-    /// The value as configured.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Earliest => "earliest",
-            Self::Latest => "latest",
-        }
-    }
 }
+
+/// The largest `group.share.partition.max.record.locks` Kafka accepts: no window, and so no
+/// state snapshot, holds more records.
+pub const MAX_PARTITION_RECORD_LOCKS: usize = 10_000;
 
 /// The `group.share.*` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,9 +83,9 @@ impl ShareGroupConfig {
                 self.delivery_count_limit
             ));
         }
-        if !(100..=10_000).contains(&self.partition_max_record_locks) {
+        if !(100..=MAX_PARTITION_RECORD_LOCKS).contains(&self.partition_max_record_locks) {
             return Err(format!(
-                "group.share.partition.max.record.locks={} must be between 100 and 10000",
+                "group.share.partition.max.record.locks={} must be between 100 and {MAX_PARTITION_RECORD_LOCKS}",
                 self.partition_max_record_locks
             ));
         }
