@@ -103,24 +103,35 @@ pub fn coordinator_records(data: &[u8]) {
     let _ = crate::protocol::control_batch::decode_marker_key(rest);
 }
 
-/// Fuzz entry for share groups' bytes: a state file (newest intact snapshot, restored within
-/// the in-flight limit, its snapshot re-encoded and read back the same), and a log range as
-/// share acquisition walks its batches.
+/// Fuzz entry for share groups' bytes: a `__share_group_state` key and value (a decoded
+/// value restored within the in-flight limit, its snapshot re-encoded and read back the
+/// same; a decoded key encodes back to the same bytes), and a log range as share
+/// acquisition walks its batches.
 pub fn share_state(data: &[u8]) {
     use crate::share::partition_state::{Limits, SharePartitionState};
-    use crate::share::state_file;
+    use crate::share::state_record::{self, StoredState};
     let limits = Limits {
         lock_ms: 1_000,
         delivery_limit: 5,
         max_in_flight: 2_000,
     };
-    if let Some((version, snapshot)) = state_file::decode_newest(data) {
-        let restored = SharePartitionState::restore(&snapshot, version, limits).snapshot();
-        let again = state_file::decode_newest(&state_file::encode(version, &restored));
+    if let Some(stored) = state_record::decode_value(data) {
+        let restored = StoredState {
+            snapshot: SharePartitionState::restore(&stored.snapshot, 0, limits).snapshot(),
+            ..stored
+        };
+        let again = state_record::decode_value(&state_record::encode_value(&restored));
         assert_eq!(
             again,
-            Some((version, restored)),
+            Some(restored),
             "a restored snapshot reads back the same"
+        );
+    }
+    if let Some(key) = state_record::decode_key(data) {
+        assert_eq!(
+            state_record::encode_key(&key),
+            data,
+            "a key encodes back the same"
         );
     }
     for (span, batch) in crate::share::acquire::batches(data) {
@@ -213,18 +224,18 @@ fn share_state_seeds() -> Vec<Vec<u8>> {
             },
         ],
     };
-    let two = [
-        crate::share::state_file::encode(1, &snapshot),
-        crate::share::state_file::encode(
-            2,
-            &Snapshot {
-                start: 16,
-                ranges: Vec::new(),
-            },
-        ),
-    ]
-    .concat();
-    [vec![two], batch_seeds()].concat()
+    use crate::share::state_record::{self, StateKey, StoredState};
+    let value = state_record::encode_value(&StoredState {
+        state_epoch: 1,
+        leader_epoch: 2,
+        snapshot,
+    });
+    let key = state_record::encode_key(&StateKey {
+        group: "g".to_owned(),
+        topic_id: uuid::Uuid::from_u128(7),
+        partition: 3,
+    });
+    [vec![value, key], batch_seeds()].concat()
 }
 
 fn request_seeds() -> Vec<Vec<u8>> {

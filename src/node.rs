@@ -435,6 +435,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     // Groups must be loaded before any request can reach them.
     crate::shard::groups::load(&shard).await;
     crate::shard::txns::load(&shard).await;
+    crate::shard::share_state_log::load(&shard).await;
     let timers = glommio::spawn_local(crate::shard::groups::run_timers(shard.clone()));
     let txn_timers = glommio::spawn_local(crate::shard::txns::run_timers(shard.clone()));
     // Cluster mode: fetch the partitions this shard follows, and keep the ISR of those it
@@ -570,6 +571,7 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         shard.reconcile().await;
         crate::shard::groups::follow_leadership(shard).await;
         crate::shard::txns::follow_leadership(shard).await;
+        crate::shard::share_state_log::follow_leadership(shard).await;
         if last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
             last_publish = std::time::Instant::now();
             shard.publish_metrics();
@@ -650,6 +652,10 @@ fn limit_partitions(
         (
             crate::shard::txns::TXN_TOPIC,
             config.transaction_state_num_partitions,
+        ),
+        (
+            crate::shard::share_state_log::SHARE_STATE_TOPIC,
+            config.share_state_num_partitions,
         ),
     ]
     .into_iter()

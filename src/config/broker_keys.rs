@@ -403,6 +403,14 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ..KEY
     },
     BrokerKey {
+        name: "share.coordinator.state.topic.num.partitions",
+        default: KeyDefault::Value("50"),
+        doc: "partitions of __share_group_state when created; fixed afterwards",
+        parse: |c, k, v| set(&mut c.share_state_num_partitions, positive(k, v)),
+        show: Some(|c| c.share_state_num_partitions.to_string()),
+        ..KEY
+    },
+    BrokerKey {
         name: "transaction.max.timeout.ms",
         default: KeyDefault::Value("900000"),
         doc: "largest transaction.timeout.ms a producer may ask for",
@@ -888,6 +896,22 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         doc: "min.insync.replicas of __transaction_state in KRaft mode",
         parse: |c, k, v| set(&mut c.kraft.transaction_min_isr, positive(k, v)),
         show: Some(|c| c.kraft.transaction_min_isr.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "share.coordinator.state.topic.replication.factor",
+        default: KeyDefault::Value("3"),
+        doc: "replicas of __share_group_state in KRaft mode; a single node keeps one",
+        parse: |c, k, v| set(&mut c.kraft.share_state_replication_factor, positive(k, v)),
+        show: Some(|c| c.kraft.share_state_replication_factor.to_string()),
+        ..KEY
+    },
+    BrokerKey {
+        name: "share.coordinator.state.topic.min.isr",
+        default: KeyDefault::Value("2"),
+        doc: "min.insync.replicas of __share_group_state in KRaft mode",
+        parse: |c, k, v| set(&mut c.kraft.share_state_min_isr, positive(k, v)),
+        show: Some(|c| c.kraft.share_state_min_isr.to_string()),
         ..KEY
     },
     BrokerKey {

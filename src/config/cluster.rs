@@ -33,6 +33,8 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
     "replica.lag.time.max.ms",
     "replica.fetch.max.bytes",
     "replica.fetch.response.max.bytes",
@@ -167,6 +169,10 @@ pub struct KraftKeys {
     pub transaction_replication_factor: i16,
     /// `transaction.state.log.min.isr`.
     pub transaction_min_isr: i32,
+    /// `share.coordinator.state.topic.replication.factor`.
+    pub share_state_replication_factor: i16,
+    /// `share.coordinator.state.topic.min.isr`.
+    pub share_state_min_isr: i32,
     /// `replica.lag.time.max.ms`.
     pub replica_lag_time_max_ms: u64,
     /// `replica.fetch.max.bytes`.
@@ -272,6 +278,12 @@ pub struct ClusterConfig {
     pub transaction_replication_factor: i16,
     /// `transaction.state.log.min.isr` (2): `min.insync.replicas` of `__transaction_state`.
     pub transaction_min_isr: i32,
+    /// `share.coordinator.state.topic.replication.factor` (3): replicas of
+    /// `__share_group_state`.
+    pub share_state_replication_factor: i16,
+    /// `share.coordinator.state.topic.min.isr` (2): `min.insync.replicas` of
+    /// `__share_group_state`.
+    pub share_state_min_isr: i32,
     /// How followers replicate partitions from their leaders.
     pub replication: ReplicationConfig,
     /// `broker.rack`: registered with the node, reported to clients in Metadata and
@@ -500,6 +512,8 @@ impl ClusterConfig {
             offsets_replication_factor: k.offsets_replication_factor,
             transaction_replication_factor: k.transaction_replication_factor,
             transaction_min_isr: k.transaction_min_isr,
+            share_state_replication_factor: k.share_state_replication_factor,
+            share_state_min_isr: k.share_state_min_isr,
             replication: ReplicationConfig {
                 lag_time_max: Duration::from_millis(k.replica_lag_time_max_ms),
                 fetch_max_bytes: k.replica_fetch_max_bytes,

@@ -89,6 +89,8 @@ fn the_issue_node_file_parses_for_each_node() {
             offsets_replication_factor: 3,
             transaction_replication_factor: 3,
             transaction_min_isr: 2,
+            share_state_replication_factor: 3,
+            share_state_min_isr: 2,
             replication: ReplicationConfig {
                 lag_time_max: Duration::from_millis(30_000),
                 fetch_max_bytes: 1_048_576,
@@ -451,7 +453,7 @@ fn kraft_timeouts_and_sizes_are_read() {
 /// Without process.roles the new keys change nothing: the effective settings are those of
 /// before issue 13 (`single_node_effective.txt`, printed by the build before, plus the topic
 /// keys added since: the replication throttles, unclean election and Kafka's inert topic keys,
-/// and the broker's `sluice.log.io` keys) plus one
+/// the broker's `sluice.log.io` keys and `share.coordinator.state.topic.num.partitions`) plus one
 /// default line per new key, and KRaft keys in the file are ignored.
 #[test]
 fn single_node_mode_only_grows_by_the_new_keys_default_lines() {

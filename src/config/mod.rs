@@ -164,6 +164,9 @@ pub struct BrokerConfig {
     /// `transaction.state.log.num.partitions`: partitions of `__transaction_state` when it
     /// is created (Kafka default 50). Fixed afterwards: coordinator placement hashes over it.
     pub transaction_state_num_partitions: i32,
+    /// `share.coordinator.state.topic.num.partitions`: partitions of `__share_group_state`
+    /// when it is created (Kafka default 50). Fixed afterwards: state placement hashes over it.
+    pub share_state_num_partitions: i32,
     /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may
     /// ask for (Kafka default 900000).
     pub transaction_max_timeout_ms: i32,

@@ -96,14 +96,14 @@ async fn describe_topic(
         let mut p = PartitionOut::default();
         p.partition_index = index;
         p.leader_epoch = -1;
-        match share_offsets::start_offset(shard, group, topic, index).await {
+        match share_offsets::start_offset(shard, group, &meta, index).await {
             Ok(Some(start)) => p.start_offset = start,
             Ok(None) if skip_unknown => continue,
             Ok(None) => p.start_offset = -1,
             Err(e) => {
-                tracing::warn!(group, topic, error = %e, "share state unreadable");
+                tracing::warn!(group, topic, error = ?e, "share state unreadable");
                 p.start_offset = -1;
-                p.error_code = ResponseError::KafkaStorageError.code();
+                p.error_code = e.code();
             }
         }
         out.partitions.push(p);

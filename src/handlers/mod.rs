@@ -21,6 +21,7 @@ pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_share_group_offsets;
+pub mod delete_share_group_state;
 pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_client_quotas;
@@ -53,6 +54,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod produce_legacy;
+pub mod read_share_group_state;
 pub mod request;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
@@ -62,6 +64,7 @@ pub mod share_group_describe;
 pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_share_group_state;
 pub mod write_txn_markers;
 
 use std::rc::Rc;
@@ -202,6 +205,9 @@ registry! {
         DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest) => describe_share_group_offsets::handle, describe_share_group_offsets::VERSIONS;
         AlterShareGroupOffsets(AlterShareGroupOffsetsRequest) => alter_share_group_offsets::handle, alter_share_group_offsets::VERSIONS;
         DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest) => delete_share_group_offsets::handle, delete_share_group_offsets::VERSIONS;
+        ReadShareGroupState(ReadShareGroupStateRequest) => read_share_group_state::handle, read_share_group_state::VERSIONS;
+        WriteShareGroupState(WriteShareGroupStateRequest) => write_share_group_state::handle, write_share_group_state::VERSIONS;
+        DeleteShareGroupState(DeleteShareGroupStateRequest) => delete_share_group_state::handle, delete_share_group_state::VERSIONS;
     }
     framed {
         Produce(ProduceRequest) => produce::serve, produce::VERSIONS;

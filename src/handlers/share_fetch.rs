@@ -176,7 +176,8 @@ async fn fetch(
                     }
                 };
             let now = crate::now_ms();
-            match acquire::acquire(&share, &log, member, limits, now, &mut budget).await {
+            let link = share_requests::link(shard, caller.group, key);
+            match acquire::acquire((&share, &link), &log, member, limits, now, &mut budget).await {
                 Ok(got) if !got.ranges.is_empty() => outcome.acquired = got,
                 Ok(_) => {}
                 Err(e) => {

@@ -93,6 +93,9 @@ throttled!(
 unthrottled!(
     DescribeQuorumResponse,
     WriteTxnMarkersResponse,
+    ReadShareGroupStateResponse,
+    WriteShareGroupStateResponse,
+    DeleteShareGroupStateResponse,
     SaslHandshakeResponse,
     SaslAuthenticateResponse,
 );

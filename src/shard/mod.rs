@@ -15,6 +15,8 @@ pub mod replication;
 pub mod request_memory;
 pub mod share_offsets;
 pub mod share_requests;
+pub mod share_state;
+pub mod share_state_log;
 pub mod txns;
 
 use std::cell::{Cell, RefCell};
@@ -114,6 +116,8 @@ pub struct Shard {
     /// Share groups' record states of the partitions this shard leads, and the share
     /// sessions of the members fetching here.
     pub shares: crate::share::ShardShares,
+    /// The share-state coordinator of the `__share_group_state` partitions it leads.
+    pub share_states: share_state_log::ShareStates,
     /// The way to ask other shards to write markers; set once at start-up.
     pub mailbox: std::cell::OnceCell<Rc<mailbox::Mailbox<txns::ShardRequest, txns::ShardAnswer>>>,
 }
@@ -142,6 +146,7 @@ impl Shard {
             request_memory: RequestMemory::new(shard_request_budget(&config)),
             quotas: crate::quota::ShardQuotas::new(config.quota_window),
             shares: crate::share::ShardShares::default(),
+            share_states: share_state_log::ShareStates::default(),
             config,
             cluster,
             partitions: RefCell::new(open_partitions::OpenPartitions::default()),

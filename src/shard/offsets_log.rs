@@ -120,25 +120,63 @@ pub async fn append(shard: &Shard, records: &[Record], now_ms: i64) -> Result<()
         by_partition.entry(partition).or_default().push(record);
     }
     for (partition, records) in by_partition {
-        let log = shard.partition(OFFSETS_TOPIC, partition).await?;
-        let max_bytes = log.max_message_bytes();
-        let batch = build_batch(&records, now_ms);
-        let info = log
-            .append(
-                validate_batches(&batch, max_bytes)?,
-                now_ms,
-                FlushWait::Durable,
-            )
-            .await?;
-        replication::acknowledge_internal_append(
+        append_batch(
             shard,
             OFFSETS_TOPIC,
             partition,
-            &log,
-            info.last_offset,
+            &build_batch(&records, now_ms),
+            now_ms,
         )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends one batch this shard built to partition `p` of internal topic `topic`, which
+/// this shard leads, and waits until the in-sync replicas have it (a coordinator's answer
+/// must survive a failover). Shared by the group, transaction and share-state coordinators.
+pub async fn append_batch(
+    shard: &Shard,
+    topic: &str,
+    p: i32,
+    batch: &[u8],
+    now_ms: i64,
+) -> Result<(), OffsetsLogError> {
+    let log = shard.partition(topic, p).await?;
+    let max_bytes = log.max_message_bytes();
+    let info = log
+        .append(
+            validate_batches(batch, max_bytes)?,
+            now_ms,
+            FlushWait::Durable,
+        )
+        .await?;
+    replication::acknowledge_internal_append(shard, topic, p, &log, info.last_offset)
         .await
-        .map_err(OffsetsLogError::NotReplicated)?;
+        .map_err(OffsetsLogError::NotReplicated)
+}
+
+/// Calls `apply` with every whole batch of `log` in offset order, from its start (a
+/// coordinator's replay). A read that ends inside a batch reads that batch again whole.
+pub fn for_each_batch(
+    log: &crate::storage::log::PartitionLog,
+    mut apply: impl FnMut(&BatchView<'_>) -> Result<(), OffsetsLogError>,
+) -> Result<(), OffsetsLogError> {
+    let mut offset = log.watermarks().log_start_offset;
+    while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
+        let mut at = 0;
+        while let Ok(size) = record_batch::total_size(&bytes[at..]) {
+            if at + size > bytes.len() {
+                break;
+            }
+            let view = BatchView::parse_validated(&bytes[at..at + size])?;
+            apply(&view)?;
+            offset = view.last_offset() + 1;
+            at += size;
+        }
+        if at == 0 {
+            break; // `read` returns at least one whole batch; nothing more to apply
+        }
     }
     Ok(())
 }

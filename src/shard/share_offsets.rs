@@ -1,79 +1,47 @@
 //! A share group's start offsets, as the admin APIs see them: DescribeShareGroupOffsets reads
-//! the state files (the durable truth: every acknowledgement is in them before it is
-//! answered), AlterShareGroupOffsets and DeleteShareGroupOffsets rewrite or remove them on
-//! the shard that leads the partition, dropping the state it holds in memory so the next
-//! ShareFetch starts from the file.
+//! the stored states (the durable truth: every acknowledgement is stored before it is
+//! answered), AlterShareGroupOffsets and DeleteShareGroupOffsets replace or delete them in
+//! `__share_group_state` with a new state epoch, which fences writes of the state loaded
+//! before, and drop the state a shard of this node holds in memory so the next ShareFetch
+//! loads the new one. (A leader on another node finds out at its next write, which is
+//! fenced and drops its state.)
 //!
-//! Reads run on the coordinator's shard (file reads on the blocking pool); a reset runs on
-//! the partition's shard, asked through the mailbox when that is another one.
-
-use std::io;
-use std::path::PathBuf;
+//! Runs on the coordinator's shard; the states are reached through `shard::share_state`,
+//! the drop through the mailbox when another core leads the partition.
 
 use kafka_protocol::ResponseError;
 
+use crate::metadata::{NOT_ON_THIS_NODE, TopicMeta};
 use crate::shard::Shard;
+use crate::shard::share_state;
 use crate::share::partition_state::Snapshot;
-use crate::share::state_file;
-use crate::storage::log::partition_dir_name;
+use crate::share::state_record::{StateKey, StoredState};
 
-/// The state file of `group` for a partition of this node.
-fn state_path(shard: &Shard, group: &str, topic: &str, partition: i32) -> PathBuf {
-    let dir = shard
-        .config
-        .data_dir
-        .join(partition_dir_name(topic, partition));
-    state_file::path_in(&dir, group)
-}
-
-/// The group's start offset of `topic`'s `partition`: `None` when the group never read it.
-pub async fn start_offset(
-    shard: &Shard,
-    group: &str,
-    topic: &str,
-    partition: i32,
-) -> io::Result<Option<i64>> {
-    let path = state_path(shard, group, topic, partition);
-    Ok(state_file::load(path).await?.map(|(_, s)| s.start))
-}
-
-/// Runs on the partition's shard: sets the group's start offset of the partition (`Some`,
-/// AlterShareGroupOffsets) or forgets its state (`None`, DeleteShareGroupOffsets).
-pub async fn reset_local(
-    shard: &Shard,
-    group: &str,
-    (topic, topic_id): (&str, uuid::Uuid),
-    partition: i32,
-    start: Option<i64>,
-) -> Result<(), ResponseError> {
-    let path = state_path(shard, group, topic, partition);
-    let dropped = shard.shares.forget(group, (topic_id, partition));
-    let storage = |e: io::Error| {
-        tracing::warn!(group, topic, error = %e, "share state not reset");
-        ResponseError::KafkaStorageError
-    };
-    let newest = state_file::load(path.clone()).await.map_err(storage)?;
-    let version = newest.map_or(0, |(v, _)| v).max(dropped) + 1;
-    match start {
-        Some(start) => {
-            let record = state_file::encode(
-                version,
-                &Snapshot {
-                    start,
-                    ranges: Vec::new(),
-                },
-            );
-            state_file::replace(path, record).await.map_err(storage)
-        }
-        None => state_file::remove(path).await.map_err(storage),
+fn key_of(group: &str, meta: &TopicMeta, partition: i32) -> StateKey {
+    StateKey {
+        group: group.to_owned(),
+        topic_id: meta.id,
+        partition,
     }
 }
 
-/// Sets or forgets the group's start offset of `partition` on the shard that leads it.
+/// The group's start offset of `meta`'s `partition`: `None` when the group never read it.
+pub async fn start_offset(
+    shard: &Shard,
+    group: &str,
+    meta: &TopicMeta,
+    partition: i32,
+) -> Result<Option<i64>, ResponseError> {
+    let stored = share_state::read(shard, &key_of(group, meta, partition), -1).await?;
+    Ok(stored.map(|s| s.snapshot.start))
+}
+
+/// Sets the group's start offset of `partition` (`Some`, AlterShareGroupOffsets) or deletes
+/// its state (`None`, DeleteShareGroupOffsets).
 pub async fn reset(
     shard: &Shard,
     group: &str,
-    meta: &crate::metadata::TopicMeta,
+    meta: &TopicMeta,
     partition: i32,
     start: Option<i64>,
 ) -> Result<(), ResponseError> {
@@ -82,24 +50,46 @@ pub async fn reset(
         .partitions
         .get(index)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    forget_in_memory(shard, group, meta, partition, core).await?;
+    let key = key_of(group, meta, partition);
+    let old = share_state::read(shard, &key, -1).await?;
+    let value = start.map(|start| StoredState {
+        state_epoch: old.as_ref().map_or(0, |o| o.state_epoch.saturating_add(1)),
+        leader_epoch: old.as_ref().map_or(-1, |o| o.leader_epoch),
+        snapshot: Snapshot {
+            start,
+            ranges: Vec::new(),
+        },
+    });
+    share_state::write(shard, &key, value).await
+}
+
+/// Drops the state the partition's shard holds in memory, when that shard is on this node.
+async fn forget_in_memory(
+    shard: &Shard,
+    group: &str,
+    meta: &TopicMeta,
+    partition: i32,
+    core: usize,
+) -> Result<(), ResponseError> {
     if core == shard.core {
-        return reset_local(shard, group, (&meta.name, meta.id), partition, start).await;
+        shard.shares.forget(group, (meta.id, partition));
+        return Ok(());
     }
-    if core == crate::metadata::NOT_ON_THIS_NODE {
-        return Err(ResponseError::NotLeaderOrFollower);
+    if core == NOT_ON_THIS_NODE {
+        return Ok(());
     }
     let mailbox = shard
         .mailbox
         .get()
         .ok_or(ResponseError::CoordinatorNotAvailable)?;
-    let request = crate::shard::txns::ShardRequest::ShareReset {
+    let request = crate::shard::txns::ShardRequest::ShareForget {
         group: group.to_owned(),
-        topic: (meta.name.clone(), meta.id),
+        topic_id: meta.id,
         partition,
-        start,
     };
     match mailbox.ask(core, request).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(code)) => {
             Err(ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError))
         }
@@ -108,7 +98,7 @@ pub async fn reset(
 }
 
 /// The admin APIs' checks on a group: coordinated here, a share group (or one only state
-/// files know of, after a restart), and without members when `must_be_empty`.
+/// states know of, after a restart), and without members when `must_be_empty`.
 pub fn check_group(shard: &Shard, group: &str, must_be_empty: bool) -> Result<(), ResponseError> {
     crate::shard::groups::check_coordinator(shard, group)?;
     shard.groups.read(|c| {
@@ -122,8 +112,8 @@ pub fn check_group(shard: &Shard, group: &str, must_be_empty: bool) -> Result<()
     })
 }
 
-/// Removes every state file of `group` on this node (DeleteGroups of a share group, also one
-/// only its state files still know of after a restart). Returns whether there was any.
+/// Deletes every stored state of `group` (DeleteGroups of a share group, also one only its
+/// stored states still know of after a restart). Returns whether there was any.
 pub async fn delete_group_state(shard: &Shard, group: &str) -> Result<bool, ResponseError> {
     let mut found = false;
     let topics: Vec<_> = shard
@@ -135,10 +125,7 @@ pub async fn delete_group_state(shard: &Shard, group: &str) -> Result<bool, Resp
         .collect();
     for meta in topics {
         for index in 0..i32::try_from(meta.partitions.len()).unwrap_or(i32::MAX) {
-            let exists = start_offset(shard, group, &meta.name, index)
-                .await
-                .map_err(|_| ResponseError::KafkaStorageError)?
-                .is_some();
+            let exists = start_offset(shard, group, &meta, index).await?.is_some();
             if exists {
                 found = true;
                 reset(shard, group, &meta, index, None).await?;

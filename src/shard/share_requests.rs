@@ -10,9 +10,11 @@ use std::rc::Rc;
 use crate::acl::{Operation, ResourceType, enforce};
 use crate::handlers::request::RequestContext;
 use crate::shard::Shard;
+use crate::shard::share_state::Link;
 use crate::share::partition_state::AckError;
 use crate::share::session::{CLOSE_EPOCH, OPEN_EPOCH, Session, SessionPartition};
-use crate::share::{LoadError, SharePartition, limits};
+use crate::share::state_record::StateKey;
+use crate::share::{LoadError, PersistError, SharePartition, limits};
 use crate::storage::log::Partition;
 use kafka_protocol::ResponseError;
 
@@ -128,7 +130,7 @@ pub async fn release_session(shard: &Shard, group: &str, session: &Session) {
             .borrow_mut()
             .release_member(&session.member, limits);
         if changed {
-            persist_or_log(&share).await;
+            persist_or_log(shard, group, (topic_id, partition), &share).await;
             shard.shares.released.notify();
         }
     }
@@ -152,15 +154,21 @@ pub async fn open_partition(
         .partition(&meta.name, index)
         .await
         .map_err(|e| ResponseError::from(&e))?;
+    let leader_epoch = crate::shard::coordinator_moves::leader_epoch(shard, &meta.name, index);
     let share = shard
         .shares
-        .get_or_load(group, (topic_id, index), &log, &shard.config.group.share)
+        .get_or_load(
+            (group, (topic_id, index)),
+            (&log, leader_epoch),
+            &shard.config.group.share,
+            &link(shard, group, (topic_id, index)),
+        )
         .await
         .map_err(|e| match e {
             LoadError::TooManyGroups => ResponseError::GroupMaxSizeReached,
-            LoadError::Io(e) => {
+            LoadError::Persist(e) => {
                 tracing::warn!(group, %topic_id, index, error = %e, "share state unreadable");
-                ResponseError::KafkaStorageError
+                unavailable(e)
             }
         })?;
     Ok((log, share))
@@ -198,19 +206,54 @@ pub async fn acknowledge(
             });
         }
     }
-    share.persist().await.map_err(|e| {
-        tracing::warn!(group = caller.group, error = %e, "share state not written");
-        ResponseError::KafkaStorageError
-    })?;
+    share
+        .persist(&link(shard, caller.group, partition))
+        .await
+        .map_err(|e| {
+            tracing::warn!(group = caller.group, error = %e, "share state not written");
+            unavailable(e)
+        })?;
     if released {
         shard.shares.released.notify();
     }
     first_error.map_or(Ok(()), Err)
 }
 
-async fn persist_or_log(share: &SharePartition) {
-    if let Err(e) = share.persist().await {
-        tracing::warn!(error = %e, "share state not written");
+async fn persist_or_log(shard: &Shard, group: &str, at: SessionPartition, share: &SharePartition) {
+    if let Err(e) = share.persist(&link(shard, group, at)).await {
+        tracing::warn!(group, error = %e, "share state not written");
+    }
+}
+
+/// The link of `group`'s state of partition `at` to its share-state coordinator.
+pub fn link<'a>(
+    shard: &'a Shard,
+    group: &str,
+    (topic_id, partition): SessionPartition,
+) -> Link<'a> {
+    Link {
+        shard,
+        key: StateKey {
+            group: group.to_owned(),
+            topic_id,
+            partition,
+        },
+    }
+}
+
+/// The error a share request's partition gets when its state cannot be read or stored:
+/// the coordinator's own when it is one a client retries, else KAFKA_STORAGE_ERROR.
+fn unavailable(e: PersistError) -> ResponseError {
+    match e.0 {
+        ResponseError::CoordinatorNotAvailable
+        | ResponseError::CoordinatorLoadInProgress
+        | ResponseError::NotCoordinator
+        | ResponseError::FencedLeaderEpoch
+        | ResponseError::FencedStateEpoch
+        | ResponseError::NotEnoughReplicas
+        | ResponseError::NotEnoughReplicasAfterAppend
+        | ResponseError::RequestTimedOut => ResponseError::NotLeaderOrFollower,
+        _ => ResponseError::KafkaStorageError,
     }
 }
 

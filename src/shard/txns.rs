@@ -59,9 +59,6 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 /// Longest the timer task sleeps; also how often unfinished marker jobs are retried.
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
 
-/// Bytes per replay read; a larger batch is still read whole.
-const REPLAY_READ_BYTES: u64 = 1 << 20;
-
 /// The WriteTxnMarkers version sent to other brokers (v1, the only one Kafka 4 keeps).
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 
@@ -115,22 +112,31 @@ pub enum ShardRequest {
         /// Add the partition to the transaction (transaction version 2) rather than check it.
         add: bool,
     },
-    /// Set (`Some`) or forget (`None`) a share group's start offset of a partition the asked
-    /// shard leads (AlterShareGroupOffsets, DeleteShareGroupOffsets).
-    ShareReset {
+    /// Drop a share group's state of a partition the asked shard leads from memory (the
+    /// admin APIs reset it in `__share_group_state`).
+    ShareForget {
         /// The share group.
         group: String,
-        /// The topic's name and id.
-        topic: (String, uuid::Uuid),
+        /// The topic's id.
+        topic_id: uuid::Uuid,
         /// The partition index.
         partition: i32,
-        /// The new start offset, or `None` to delete the group's state.
-        start: Option<i64>,
     },
+    /// A share-state operation for the `__share_group_state` partition the asked shard leads.
+    ShareState(crate::shard::share_state::StateOp),
 }
 
-/// The answer: `Ok` or the Kafka error code of the first failure.
-pub type ShardAnswer = Result<(), i16>;
+/// What a shard answers another: done, or a share state read.
+#[derive(Debug)]
+pub enum ShardReply {
+    /// The request was carried out.
+    Done,
+    /// The state a share-state operation read (`None`: none stored, or a write).
+    ShareState(Option<crate::share::state_record::StoredState>),
+}
+
+/// The answer: a reply or the Kafka error code of the first failure.
+pub type ShardAnswer = Result<ShardReply, i16>;
 
 /// Per-shard transaction state.
 pub struct Txns {
@@ -145,9 +151,10 @@ pub struct Txns {
     timers_changed: Event,
     /// The `__transaction_state` partitions whose ids are loaded here.
     loaded: LoadedPartitions,
-    /// Connections to other nodes' shards: partition leaders (WriteTxnMarkers) and
-    /// coordinators (verification of a transactional batch).
-    links: Links,
+    /// Connections to other nodes' shards: partition leaders (WriteTxnMarkers),
+    /// coordinators (verification of a transactional batch) and share-state coordinators
+    /// (`shard::share_state`).
+    pub links: Links,
 }
 
 impl Txns {
@@ -261,25 +268,13 @@ async fn persist_inner(shard: &Shard, record: TxnRecord) -> Result<(), OffsetsLo
     let id = txn_records::decode_key(&record.key)
         .map_err(|_| OffsetsLogError::Metadata(MetadataError::UnknownTopic(TXN_TOPIC.into())))?;
     let (partition, _) = coordinator_of(shard, &id)?;
-    let log = shard.partition(TXN_TOPIC, partition).await?;
-    let max_bytes = log.max_message_bytes();
     let now = crate::now_ms();
     let record = Record {
         key: record.key,
         value: record.value,
     };
     let batch = offsets_log::build_batch(&[&record], now);
-    let info = log
-        .append(
-            validate_batches(&batch, max_bytes)?,
-            now,
-            FlushWait::Durable,
-        )
-        .await?;
-    replication::acknowledge_internal_append(shard, TXN_TOPIC, partition, &log, info.last_offset)
-        .await
-        .map_err(OffsetsLogError::NotReplicated)?;
-    Ok(())
+    offsets_log::append_batch(shard, TXN_TOPIC, partition, &batch, now).await
 }
 
 /// Where the markers of one transaction go: partitions led by a shard of this node (by core)
@@ -460,7 +455,7 @@ pub async fn ask_shard_to_write(
     commit: bool,
     coordinator_epoch: i32,
     partitions: Vec<(String, i32)>,
-) -> ShardAnswer {
+) -> Result<(), i16> {
     let Some(mailbox) = shard.mailbox.get() else {
         return Err(ResponseError::CoordinatorNotAvailable.code());
     };
@@ -472,7 +467,7 @@ pub async fn ask_shard_to_write(
         partitions,
     };
     match mailbox.ask(owner, request).await {
-        Ok(answer) => answer,
+        Ok(answer) => answer.map(|_| ()),
         Err(e) => {
             tracing::warn!(core = shard.core, owner, error = %e, "marker request to another shard failed");
             Err(ResponseError::CoordinatorNotAvailable.code())
@@ -488,7 +483,7 @@ pub async fn write_local_markers(
     commit: bool,
     coordinator_epoch: i32,
     partitions: &[(String, i32)],
-) -> ShardAnswer {
+) -> Result<(), i16> {
     let now = crate::now_ms();
     let batch = control_batch::coordinator_marker_batch(
         producer_id,
@@ -656,7 +651,7 @@ pub async fn verify_partition(
             add,
         };
         match mailbox.ask(owner, request).await {
-            Ok(answer) => answer.map_err(|code| {
+            Ok(answer) => answer.map(|_| ()).map_err(|code| {
                 ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
             }),
             Err(_) => Err(ResponseError::CoordinatorNotAvailable),
@@ -835,17 +830,16 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     commit,
                     coordinator_epoch,
                     partitions,
-                } => {
-                    write_local_markers(
-                        &shard,
-                        producer_id,
-                        producer_epoch,
-                        commit,
-                        coordinator_epoch,
-                        &partitions,
-                    )
-                    .await
-                }
+                } => write_local_markers(
+                    &shard,
+                    producer_id,
+                    producer_epoch,
+                    commit,
+                    coordinator_epoch,
+                    &partitions,
+                )
+                .await
+                .map(|()| ShardReply::Done),
                 ShardRequest::VerifyPartition {
                     transactional_id,
                     producer_id,
@@ -859,6 +853,7 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     producer_epoch,
                     &partition,
                 )
+                .map(|()| ShardReply::Done)
                 .map_err(|e| e.code()),
                 ShardRequest::VerifyPartition {
                     transactional_id,
@@ -873,21 +868,20 @@ pub fn mailbox_handler(shard: Weak<Shard>) -> Handler<ShardRequest, ShardAnswer>
                     &partition,
                 )
                 .await
+                .map(|()| ShardReply::Done)
                 .map_err(|e| e.code()),
-                ShardRequest::ShareReset {
+                ShardRequest::ShareForget {
                     group,
-                    topic: (topic, topic_id),
+                    topic_id,
                     partition,
-                    start,
-                } => crate::shard::share_offsets::reset_local(
-                    &shard,
-                    &group,
-                    (&topic, topic_id),
-                    partition,
-                    start,
-                )
-                .await
-                .map_err(|e| e.code()),
+                } => {
+                    shard.shares.forget(&group, (topic_id, partition));
+                    Ok(ShardReply::Done)
+                }
+                ShardRequest::ShareState(op) => crate::shard::share_state::run_local(&shard, op)
+                    .await
+                    .map(ShardReply::ShareState)
+                    .map_err(|e| e.code()),
             }
         })
     })
@@ -930,22 +924,10 @@ async fn replay_partition(shard: &Shard, p: i32) -> Result<usize, OffsetsLogErro
     let partition = shard.partition(TXN_TOPIC, p).await?;
     partition.with_log(|log| -> Result<usize, OffsetsLogError> {
         let mut replayed = 0;
-        let mut offset = log.watermarks().log_start_offset;
-        while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
-            let mut at = 0;
-            while let Ok(size) = crate::protocol::record_batch::total_size(&bytes[at..]) {
-                if at + size > bytes.len() {
-                    break;
-                }
-                let view = BatchView::parse_validated(&bytes[at..at + size])?;
-                replayed += replay_batch(shard, &view)?;
-                offset = view.last_offset() + 1;
-                at += size;
-            }
-            if at == 0 {
-                break; // `read` returns at least one whole batch; nothing more to apply
-            }
-        }
+        offsets_log::for_each_batch(log, |view| {
+            replayed += replay_batch(shard, view)?;
+            Ok(())
+        })?;
         Ok(replayed)
     })
 }

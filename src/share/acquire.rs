@@ -11,8 +11,8 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::SharePartition;
 use super::partition_state::{AcquiredRange, Acquirer, BatchSpan, Limits};
+use super::{PersistError, SharePartition, StateLink};
 use crate::storage::log::Partition;
 
 /// Byte offset of a batch's length field, and the size of what precedes the length's end.
@@ -45,16 +45,27 @@ pub struct Budget {
     pub bytes: u64,
 }
 
+/// Why nothing could be acquired.
+#[derive(Debug, thiserror::Error)]
+pub enum AcquireError {
+    /// Reading the log failed.
+    #[error("reading the log: {0}")]
+    Read(#[from] io::Error),
+    /// Expired locks or a moved start could not be stored.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+}
+
 /// Acquires records of `log` for `member`. Expired locks are let go first and records gone
 /// from the log are dropped from the window.
 pub async fn acquire(
-    share: &SharePartition,
+    (share, link): (&SharePartition, &impl StateLink),
     log: &Partition,
     member: &Rc<str>,
     limits: Limits,
     now_ms: i64,
     budget: &mut Budget,
-) -> io::Result<Acquired> {
+) -> Result<Acquired, AcquireError> {
     let watermarks = log.watermarks();
     let (from, moved) = {
         let mut state = share.state.borrow_mut();
@@ -70,7 +81,7 @@ pub async fn acquire(
     if moved {
         // Locks ran out (some records archived at the delivery limit) or retention moved the
         // start: a restart must see it.
-        share.persist().await?;
+        share.persist(link).await?;
     }
     let Some(mut from) = from else {
         return Ok(Acquired::default());

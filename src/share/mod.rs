@@ -7,8 +7,14 @@
 //!
 //! - `partition_state`: one group's records of one partition (pure).
 //! - `session`: share sessions (pure).
-//! - `state_file`: the durable snapshots (blocking pool).
+//! - `state_record`: the records of `__share_group_state`, where the durable state lives.
+//! - `state_store`: the share-state coordinator's memory of those records (pure).
 //! - `acquire`: reading the log and handing records to a member.
+//!
+//! A share partition's state is read and written through a [`StateLink`]: the shard's
+//! implementation (`shard::share_state`) finds the `__share_group_state` partition's leader,
+//! which may be another shard or another node, so the state survives a failover of the
+//! partition it describes.
 //!
 //! Runs on the partition's shard; nothing here is shared with another core. The wiring to the
 //! shard (sessions and acknowledgements of a request, the admin APIs' resets through the
@@ -18,14 +24,14 @@
 pub mod acquire;
 pub mod partition_state;
 pub mod session;
-pub mod state_file;
+pub mod state_record;
+pub mod state_store;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io;
-use std::path::PathBuf;
 use std::rc::Rc;
 
+use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::coordinator::group::share::config::{AutoOffsetReset, ShareGroupConfig};
@@ -33,22 +39,43 @@ use crate::event::Event;
 use crate::storage::log::Partition;
 use partition_state::{Limits, SharePartitionState};
 use session::{SessionPartition, Sessions};
+use state_record::StoredState;
 
-/// One group's state of one partition with its state file.
+/// Why a share partition's state could not be read or written: the Kafka error of the
+/// share-state coordinator, or of reaching it.
+#[derive(Debug, thiserror::Error)]
+#[error("share state not persisted: {0:?}")]
+pub struct PersistError(pub ResponseError);
+
+/// Where one share partition's durable state is read from and written to.
+// Static dispatch on one thread only, so the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait StateLink {
+    /// The stored state, read as the partition's leader in `leader_epoch`.
+    async fn read(&self, leader_epoch: i32) -> Result<Option<StoredState>, PersistError>;
+    /// Replaces the stored state; answers once it is durable as the coordinator promises.
+    async fn write(&self, state: StoredState) -> Result<(), PersistError>;
+}
+
+/// One group's state of one partition.
 pub struct SharePartition {
     /// The records in flight.
     pub state: RefCell<SharePartitionState>,
-    file: PathBuf,
-    /// One state-file write at a time, so compaction never races an append.
+    /// The state epoch it was loaded in (a reset makes a newer one).
+    state_epoch: i32,
+    /// The partition's leader epoch it was loaded in: a state of an older leadership is
+    /// loaded again.
+    pub leader_epoch: i32,
+    /// One write at a time, so writes reach the coordinator in order.
     write_permit: glommio::sync::Semaphore,
-    /// The newest version on disk.
+    /// The newest version written.
     written: Cell<u64>,
 }
 
 impl SharePartition {
-    /// Writes the newest snapshot unless a write already holds it; returns once a snapshot
-    /// at least as new as the state at the call is in the file.
-    pub async fn persist(&self) -> io::Result<()> {
+    /// Writes the newest state unless a write already holds it; returns once a state at
+    /// least as new as the state at the call is stored.
+    pub async fn persist(&self, link: &impl StateLink) -> Result<(), PersistError> {
         let wanted = self.state.borrow().version();
         if self.written.get() >= wanted {
             return Ok(());
@@ -57,18 +84,20 @@ impl SharePartition {
             .write_permit
             .acquire_permit(1)
             .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
+            .map_err(|_| PersistError(ResponseError::CoordinatorNotAvailable))?;
         if self.written.get() >= wanted {
             return Ok(());
         }
-        let (version, record) = {
+        let (version, snapshot) = {
             let state = self.state.borrow();
-            (
-                state.version(),
-                state_file::encode(state.version(), &state.snapshot()),
-            )
+            (state.version(), state.snapshot())
         };
-        state_file::append(self.file.clone(), record).await?;
+        link.write(StoredState {
+            state_epoch: self.state_epoch,
+            leader_epoch: self.leader_epoch,
+            snapshot,
+        })
+        .await?;
         self.written.set(self.written.get().max(version));
         Ok(())
     }
@@ -92,37 +121,42 @@ pub enum LoadError {
     /// The shard keeps record states of `group.share.max.groups` groups already.
     #[error("record states of group.share.max.groups share groups are held already")]
     TooManyGroups,
-    /// The state file could not be read or its start written.
-    #[error("share state file: {0}")]
-    Io(#[from] io::Error),
+    /// The stored state could not be read or the start written.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
 }
 
 impl ShardShares {
-    /// The share partition of `group` at `at`, loading its state file or starting it per
-    /// `share.auto.offset.reset` the first time.
+    /// The share partition of `group` at `at`, loading its stored state or starting it per
+    /// `share.auto.offset.reset` the first time, as the partition's leader in
+    /// `leader_epoch`.
     pub async fn get_or_load(
         &self,
-        group: &str,
-        at: SessionPartition,
-        log: &Partition,
+        (group, at): (&str, SessionPartition),
+        (log, leader_epoch): (&Partition, i32),
         config: &ShareGroupConfig,
+        link: &impl StateLink,
     ) -> Result<Rc<SharePartition>, LoadError> {
         if let Some(found) = self.get(group, at) {
-            return Ok(found);
+            if found.leader_epoch == leader_epoch {
+                return Ok(found);
+            }
+            // Loaded under an earlier leadership of this shard: another leader may have
+            // changed the state meanwhile.
+            self.forget(group, at);
         }
         let groups = self.partitions.borrow().len();
         if groups >= config.max_groups && !self.partitions.borrow().contains_key(group) {
             return Err(LoadError::TooManyGroups);
         }
-        let file = state_file::path_in(&log.with_log(|l| l.dir().to_path_buf()), group);
-        let loaded = state_file::load(file.clone()).await?;
+        let loaded = link.read(leader_epoch).await?;
         let limits = limits(config);
         let watermarks = log.watermarks();
-        let (state, written) = match loaded {
-            Some((version, snapshot)) => {
-                let mut state = SharePartitionState::restore(&snapshot, version, limits);
+        let (state, state_epoch) = match loaded {
+            Some(stored) => {
+                let mut state = SharePartitionState::restore(&stored.snapshot, 0, limits);
                 state.advance_to(watermarks.log_start_offset);
-                (state, version)
+                (state, stored.state_epoch)
             }
             None => {
                 let start = match config.auto_offset_reset {
@@ -136,7 +170,7 @@ impl ShardShares {
         };
         let (share, created) = {
             let mut partitions = self.partitions.borrow_mut();
-            // Another request may have loaded it while this one read the file.
+            // Another request may have loaded it while this one read.
             let mut created = false;
             let entry = partitions
                 .entry(group.to_owned())
@@ -146,15 +180,16 @@ impl ShardShares {
                     created = true;
                     Rc::new(SharePartition {
                         state: RefCell::new(state),
-                        file,
+                        state_epoch,
+                        leader_epoch,
                         write_permit: glommio::sync::Semaphore::new(1),
-                        written: Cell::new(written),
+                        written: Cell::new(0),
                     })
                 });
             (entry.clone(), created)
         };
         if created {
-            share.persist().await?;
+            share.persist(link).await?;
         }
         Ok(share)
     }
@@ -164,7 +199,7 @@ impl ShardShares {
         self.partitions.borrow().get(group)?.get(&at).cloned()
     }
 
-    /// Drops every state of a deleted topic from memory (its files went with its directory).
+    /// Drops every state of a deleted topic from memory.
     pub fn forget_topic(&self, topic_id: Uuid) {
         let mut partitions = self.partitions.borrow_mut();
         for states in partitions.values_mut() {
@@ -173,18 +208,18 @@ impl ShardShares {
         partitions.retain(|_, states| !states.is_empty());
     }
 
-    /// Drops the state of `group` at `at` from memory (its file was reset); returns the
-    /// version it had, 0 when none was loaded.
-    pub fn forget(&self, group: &str, at: SessionPartition) -> u64 {
+    /// Drops the state of `group` at `at` from memory (it was reset, or is reloaded);
+    /// returns whether it was loaded.
+    pub fn forget(&self, group: &str, at: SessionPartition) -> bool {
         let mut partitions = self.partitions.borrow_mut();
         let Some(states) = partitions.get_mut(group) else {
-            return 0;
+            return false;
         };
-        let version = states.remove(&at).map_or(0, |p| p.state.borrow().version());
+        let found = states.remove(&at).is_some();
         if states.is_empty() {
             partitions.remove(group);
         }
-        version
+        found
     }
 }
 

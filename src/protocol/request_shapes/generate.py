@@ -27,7 +27,8 @@ SERVED = [
     "DescribeUserScramCredentials", "AlterUserScramCredentials", "DescribeClientQuotas",
     "AlterClientQuotas", "ConsumerGroupHeartbeat", "ConsumerGroupDescribe", "ShareGroupHeartbeat",
     "ShareGroupDescribe", "ShareFetch", "ShareAcknowledge", "DescribeShareGroupOffsets",
-    "AlterShareGroupOffsets", "DeleteShareGroupOffsets",
+    "AlterShareGroupOffsets", "DeleteShareGroupOffsets", "ReadShareGroupState",
+    "WriteShareGroupState", "DeleteShareGroupState",
 ]
 
 FIXED = {"bool": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "int64": 8,

@@ -176,6 +176,15 @@ pub static ALTER_SHARE_GROUP_OFFSETS: Shape = Shape { flexible_from: 0, fields: 
 /// DeleteShareGroupOffsets (API key 92), versions up to 0 in the schema.
 pub static DELETE_SHARE_GROUP_OFFSETS: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
 
+/// ReadShareGroupState (API key 84), versions up to 0 in the schema.
+pub static READ_SHARE_GROUP_STATE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// WriteShareGroupState (API key 85), versions up to 0 in the schema.
+pub static WRITE_SHARE_GROUP_STATE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(8), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(1), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Fixed(2), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
+/// DeleteShareGroupState (API key 86), versions up to 0 in the schema.
+pub static DELETE_SHARE_GROUP_STATE: Shape = Shape { flexible_from: 0, fields: &[Field { kind: Kind::String, versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(16), versions: (0, 32767), nullable: (1, 0), tag: None }, Field { kind: Kind::Array(&Kind::Struct(&[Field { kind: Kind::Fixed(4), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }])), versions: (0, 32767), nullable: (1, 0), tag: None }] };
+
 /// The shape of API `key`'s requests, if Sluice serves it.
 pub fn shape_of(key: i16) -> Option<&'static Shape> {
     match key {
@@ -237,6 +246,9 @@ pub fn shape_of(key: i16) -> Option<&'static Shape> {
         90 => Some(&DESCRIBE_SHARE_GROUP_OFFSETS),
         91 => Some(&ALTER_SHARE_GROUP_OFFSETS),
         92 => Some(&DELETE_SHARE_GROUP_OFFSETS),
+        84 => Some(&READ_SHARE_GROUP_STATE),
+        85 => Some(&WRITE_SHARE_GROUP_STATE),
+        86 => Some(&DELETE_SHARE_GROUP_STATE),
         _ => None,
     }
 }
