@@ -78,9 +78,10 @@ impl StateLink for Link<'_> {
 
     async fn write(&self, state: StoredState) -> Result<(), PersistError> {
         let written = write(self.shard, &self.key, Some(state)).await;
-        if let Err(ResponseError::FencedLeaderEpoch | ResponseError::FencedStateEpoch) = written {
-            // The state in memory is not the stored one any more (a newer leader, or a
-            // reset): drop it, so the next fetch loads the stored one.
+        if written.is_err() {
+            // The state in memory is ahead of the stored one (changes the caller is told
+            // failed), or behind it (a newer leader wrote, or a reset): drop it, so the next
+            // fetch loads the stored state and a failed acknowledgement is not kept.
             let at = (self.key.topic_id, self.key.partition);
             self.shard.shares.forget(&self.key.group, at);
         }
