@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{TopicDefaults, is_dynamic_broker_key, validate_topic_key};
+use crate::coordinator::group::share::config::check_group_configs;
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
@@ -26,6 +27,7 @@ pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
 
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
@@ -63,9 +65,22 @@ async fn alter_resource(
                 .collect();
             alter_broker(shard, name, validate_only, |c| change(c, &defaults)).await
         }
+        RESOURCE_GROUP => {
+            let defaults = shard
+                .config
+                .group
+                .share
+                .describe_group(None)
+                .into_iter()
+                .map(|(k, v, _)| (k.to_string(), v))
+                .collect();
+            alter_group(shard, name, validate_only, |c| change(c, &defaults)).await
+        }
         other => Err((
             ResponseError::InvalidRequest,
-            format!("resource type {other} has no configs to alter; topics (2) and brokers (4) do"),
+            format!(
+                "resource type {other} has no configs to alter; topics (2), brokers (4) and groups (32) do"
+            ),
         )),
     }
 }
@@ -151,7 +166,39 @@ async fn alter_broker(
     Ok(())
 }
 
-/// ALTER_CONFIGS on the topic, or on the cluster for a broker (Kafka's rule).
+/// Applies `change` to a group's dynamic configs (the `share.*` group configs), checks the
+/// result and stores it. The group need not exist yet, as in Kafka: configs set first apply
+/// from its first member on.
+async fn alter_group(
+    shard: &Shard,
+    name: &StrBytes,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
+    if name.is_empty() {
+        return Err((
+            ResponseError::InvalidGroupId,
+            "the group id is empty".to_string(),
+        ));
+    }
+    let mut configs = shard.cluster.group_configs(name);
+    change(&mut configs)?;
+    check_group_configs(&shard.config.group.share, &configs)
+        .map_err(|e| (ResponseError::InvalidConfig, e))?;
+    if validate_only {
+        return Ok(());
+    }
+    let stored = if shard.cluster.is_clustered() {
+        shard.cluster.propose_group_configs(name, configs).await
+    } else {
+        shard.cluster.set_group_configs(name, configs)
+    };
+    stored.map_err(|e| (e.kafka_error(), e.to_string()))?;
+    tracing::info!(group = %&**name, "group configs changed");
+    Ok(())
+}
+
+/// ALTER_CONFIGS on the topic, on the group, or on the cluster for a broker (Kafka's rule).
 fn authorize(shard: &Shard, ctx: &RequestContext, resource_type: i8, name: &str) -> Outcome {
     crate::handlers::describe_configs::config_access(
         shard,

@@ -1,6 +1,6 @@
 //! DeleteGroups (key 42): removes empty groups this shard coordinates, tombstoning their
 //! metadata and offsets in `__consumer_offsets` before answering. A share group's record
-//! states (its state files on the partitions' shards) are removed with it.
+//! states (its records in `__share_group_state`) are deleted with it.
 
 use std::rc::Rc;
 
@@ -64,7 +64,7 @@ pub async fn handle(
 }
 
 /// A deleted share group's record states go too; a group the coordinator does not hold but
-/// state files do (a share group after a restart) is deleted by removing them.
+/// stored states do (a share group after a restart) is deleted by deleting them.
 async fn delete_share_state(
     shard: &Shard,
     id: &str,

@@ -21,12 +21,15 @@ pub const VERSIONS: (i16, i16) = (1, 4);
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+/// Kafka's `ConfigResource.Type.GROUP`.
+pub(crate) const RESOURCE_GROUP: i8 = 32;
 
 /// Kafka's ConfigSource codes.
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
+const SOURCE_GROUP: i8 = 8;
 
 /// Kafka's ConfigSource code for where a value comes from, as DescribeConfigs and CreateTopics
 /// report it: 1 topic override, 2 dynamic broker config, 4 the config file, 5 default.
@@ -145,6 +148,7 @@ pub(crate) fn config_access(
         RESOURCE_BROKER => enforce::cluster_allowed(shard, ctx, op)
             .then_some(())
             .ok_or(ResponseError::ClusterAuthorizationFailed),
+        RESOURCE_GROUP => enforce::group(shard, ctx, op, name),
         _ => Ok(()),
     }
 }
@@ -188,6 +192,7 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
             )),
         },
         RESOURCE_BROKER => Ok(broker_entries(shard)),
+        RESOURCE_GROUP => Ok(group_entries(shard, &resource.resource_name)),
         other => Err((
             ResponseError::InvalidRequest,
             format!("resource type {other} is not supported"),
@@ -206,6 +211,23 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
         }
     }
     result
+}
+
+/// The `share.*` group configs of `group`: its own where set (GROUP_CONFIG), else the
+/// broker's (DEFAULT_CONFIG), as Kafka describes a group resource.
+fn group_entries(shard: &Shard, group: &str) -> Vec<DescribeConfigsResourceResult> {
+    let configs = shard.cluster.group_configs(group);
+    shard
+        .config
+        .group
+        .share
+        .describe_group(Some(&configs))
+        .into_iter()
+        .map(|(name, value, set)| {
+            let source = if set { SOURCE_GROUP } else { SOURCE_DEFAULT };
+            entry(name, value, source)
+        })
+        .collect()
 }
 
 fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {

@@ -1,8 +1,8 @@
 //! ShareAcknowledge (key 79, KIP-932): a share consumer's acknowledgements outside a fetch
 //! (commitSync, commitAsync, close). Carries on the member's share session (epoch 0 is
 //! refused: acknowledgements need a session) or closes it with epoch -1, releasing whatever
-//! the member still holds. Each partition's acknowledgements are in its state file before
-//! the answer leaves.
+//! the member still holds. Each partition's acknowledgements are stored in
+//! `__share_group_state` before the answer leaves.
 
 use std::rc::Rc;
 

@@ -98,7 +98,8 @@ pub async fn handle(
     } else {
         fetch(shard, ctx, &caller, &member, &request, &mut outcomes).await;
     }
-    response(shard, outcomes)
+    let lock_ms = shard.share_config(caller.group).record_lock_duration_ms;
+    response(lock_ms, outcomes)
 }
 
 /// Adds the request's partitions of existing topics to the session and drops its forgotten
@@ -144,7 +145,7 @@ async fn fetch(
 ) {
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
-    let limits = crate::share::limits(&shard.config.group.share);
+    let limits = crate::share::limits(&shard.share_config(caller.group));
     let mut budget = Budget {
         records: usize::try_from(request.max_records.clamp(1, MAX_RECORDS_CAP)).unwrap_or(1),
         bytes: u64::try_from(request.max_bytes.clamp(1, MAX_BYTES_CAP)).unwrap_or(1),
@@ -208,12 +209,11 @@ async fn fetch(
 }
 
 fn response(
-    shard: &Shard,
+    lock_ms: i64,
     outcomes: BTreeMap<SessionPartition, PartitionOutcome>,
 ) -> ShareFetchResponse {
     let mut out = ShareFetchResponse::default();
-    out.acquisition_lock_timeout_ms =
-        i32::try_from(shard.config.group.share.record_lock_duration_ms).unwrap_or(i32::MAX);
+    out.acquisition_lock_timeout_ms = i32::try_from(lock_ms).unwrap_or(i32::MAX);
     let mut topics: BTreeMap<uuid::Uuid, Vec<PartitionData>> = BTreeMap::new();
     for ((topic_id, index), outcome) in outcomes {
         let mut data = PartitionData::default();

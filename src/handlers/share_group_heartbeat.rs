@@ -31,9 +31,10 @@ pub async fn handle(
     }
     let topics = topics_view(&shard.cluster);
     let now = crate::now_ms();
+    let config = shard.share_config(&group_id);
     match shard
         .groups
-        .call(|c| c.share_heartbeat(&group_id, &heartbeat, &topics, now))
+        .call(|c| c.share_heartbeat(&group_id, &heartbeat, &topics, now, &config))
     {
         Ok(answer) => wire::heartbeat_response(&answer),
         Err(e) => wire::heartbeat_error(e),

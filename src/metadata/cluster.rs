@@ -201,6 +201,9 @@ pub(super) struct PersistedState {
     /// apply to the whole node: its shards are one process sharing one configuration.
     #[serde(default)]
     pub(super) broker_configs: BTreeMap<String, String>,
+    /// Dynamic group configs (IncrementalAlterConfigs on a group resource), by group id.
+    #[serde(default)]
+    pub(super) group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// ACL bindings and SCRAM credentials made with the admin APIs.
     #[serde(default)]
     pub(super) security: super::security::SecurityState,
@@ -272,6 +275,7 @@ impl Cluster {
                 // earlier allocation rather than risk reusing one.
                 producer_id_block_end: 1 << 40,
                 broker_configs: BTreeMap::new(),
+                group_configs: BTreeMap::new(),
                 security: super::security::SecurityState::default(),
             },
             Err(e) => return Err(e.into()),
@@ -581,6 +585,36 @@ impl Cluster {
         let mut state = self.write();
         let mut next = state.clone();
         next.broker_configs = configs;
+        self.commit(&mut state, next)
+    }
+
+    /// The dynamic configs of `group` (empty when it has none).
+    pub fn group_configs(&self, group: &str) -> BTreeMap<String, String> {
+        self.read()
+            .group_configs
+            .get(group)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every group's dynamic configs, by group id (a shard's copy).
+    pub fn all_group_configs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.read().group_configs.clone()
+    }
+
+    /// Replaces one group's dynamic configs (empty: none).
+    pub fn set_group_configs(
+        &self,
+        group: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        let mut state = self.write();
+        let mut next = state.clone();
+        if configs.is_empty() {
+            next.group_configs.remove(group);
+        } else {
+            next.group_configs.insert(group.to_owned(), configs);
+        }
         self.commit(&mut state, next)
     }
 

@@ -127,6 +127,18 @@ pub enum MetaCommand {
         #[serde(default)]
         delete: BTreeSet<String>,
     },
+    /// Sets and removes one group's dynamic configs (IncrementalAlterConfigs on a GROUP
+    /// resource: `share.auto.offset.reset`, ...).
+    AlterGroupConfigs {
+        /// The group id.
+        group: String,
+        /// Keys to set, Kafka key names.
+        #[serde(default)]
+        set: BTreeMap<String, String>,
+        /// Keys to remove; applied after `set`.
+        #[serde(default)]
+        delete: BTreeSet<String>,
+    },
     /// Reserves a block of producer ids for one node (Kafka's AllocateProducerIds); the reply
     /// carries the first id of the block.
     AllocateProducerIds {
@@ -200,6 +212,7 @@ impl MetaCommand {
             Self::CreatePartitions { .. } => "CreatePartitions",
             Self::AlterTopicConfigs { .. } => "AlterTopicConfigs",
             Self::AlterBrokerConfigs { .. } => "AlterBrokerConfigs",
+            Self::AlterGroupConfigs { .. } => "AlterGroupConfigs",
             Self::AllocateProducerIds { .. } => "AllocateProducerIds",
             Self::PartitionChange { .. } => "PartitionChange",
             Self::CreateAcls { .. } => "CreateAcls",

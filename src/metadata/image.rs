@@ -144,6 +144,8 @@ pub struct ClusterImage {
     #[serde(skip)]
     topic_ids: BTreeMap<Uuid, String>,
     broker_configs: BTreeMap<String, String>,
+    /// Dynamic configs by group id.
+    group_configs: BTreeMap<String, BTreeMap<String, String>>,
     next_producer_id: i64,
     /// ACL bindings and SCRAM credentials.
     security: SecurityState,
@@ -156,6 +158,9 @@ struct ImageRepr {
     brokers: BTreeMap<i32, BrokerRegistration>,
     topics: BTreeMap<String, Arc<TopicImage>>,
     broker_configs: BTreeMap<String, String>,
+    /// Absent in snapshots written before group configs existed.
+    #[serde(default)]
+    group_configs: BTreeMap<String, BTreeMap<String, String>>,
     next_producer_id: i64,
     /// Absent in snapshots written before ACLs and SCRAM users existed.
     #[serde(default)]
@@ -171,6 +176,7 @@ impl From<ImageRepr> for ClusterImage {
             topics: r.topics,
             topic_ids,
             broker_configs: r.broker_configs,
+            group_configs: r.group_configs,
             next_producer_id: r.next_producer_id,
             security: r.security,
         }
@@ -310,6 +316,12 @@ impl ClusterImage {
     #[must_use]
     pub fn broker_configs(&self) -> &BTreeMap<String, String> {
         &self.broker_configs
+    }
+
+    /// Dynamic configs by group id.
+    #[must_use]
+    pub fn group_configs(&self) -> &BTreeMap<String, BTreeMap<String, String>> {
+        &self.group_configs
     }
 
     /// ACL bindings and SCRAM credentials.

@@ -127,6 +127,7 @@ impl Cluster {
             let mut state = self.write();
             state.topics = topics;
             state.broker_configs = image.broker_configs().clone();
+            state.group_configs = image.group_configs().clone();
             state.security = image.security().clone();
         }
         let index = image.applied().index;
@@ -328,6 +329,22 @@ impl Cluster {
     ) -> Result<(), MetadataError> {
         let delete = removed_keys(&self.broker_configs(), &configs);
         self.propose(MetaCommand::AlterBrokerConfigs {
+            set: configs,
+            delete,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Replaces one group's dynamic configs through the quorum.
+    pub async fn propose_group_configs(
+        &self,
+        group: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        let delete = removed_keys(&self.group_configs(group), &configs);
+        self.propose(MetaCommand::AlterGroupConfigs {
+            group: group.to_owned(),
             set: configs,
             delete,
         })

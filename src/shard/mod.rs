@@ -53,6 +53,9 @@ type PartitionKey = (String, i32);
 /// A shard's copy of the topics by name.
 type LocalTopics = Rc<TopicIndex>;
 
+/// Dynamic configs by group id.
+type GroupConfigs = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
 /// A shard's copy of every topic, by name and by topic id (Fetch v13+ and the replica
 /// fetcher name topics by id), rebuilt when the node's metadata version moves.
 #[derive(Debug, Default)]
@@ -102,6 +105,9 @@ pub struct Shard {
     /// This shard's copy of the ACL bindings and the metadata version it was taken at, for
     /// the authorizer (retaken once per metadata change, like `topics`).
     acls: RefCell<(u64, Rc<[crate::acl::AclBinding]>)>,
+    /// This shard's copy of the groups' dynamic configs, with the metadata version it was
+    /// taken at.
+    group_configs: RefCell<(u64, Rc<GroupConfigs>)>,
     /// Consumer groups coordinated here (those whose `__consumer_offsets` partition this
     /// shard owns).
     pub groups: groups::Groups,
@@ -159,6 +165,7 @@ impl Shard {
             reconciled_version: Cell::new(0),
             topics: RefCell::new((0, Rc::new(TopicIndex::default()))),
             acls: RefCell::new((0, Rc::from(Vec::new()))),
+            group_configs: RefCell::new((0, Rc::new(GroupConfigs::new()))),
         }
     }
 
@@ -187,6 +194,21 @@ impl Shard {
             *self.acls.borrow_mut() = (version, copy);
         }
         Rc::clone(&self.acls.borrow().1)
+    }
+
+    /// The share-group settings of `group`: the broker's, with the group's own configs
+    /// (IncrementalAlterConfigs on a GROUP resource) over them, from this shard's copy.
+    pub fn share_config(
+        &self,
+        group: &str,
+    ) -> crate::coordinator::group::share::config::ShareGroupConfig {
+        let version = self.cluster.version();
+        if self.group_configs.borrow().0 != version {
+            let copy = Rc::new(self.cluster.all_group_configs());
+            *self.group_configs.borrow_mut() = (version, copy);
+        }
+        let configs = Rc::clone(&self.group_configs.borrow().1);
+        self.config.group.share.for_group(configs.get(group))
     }
 
     fn local_topics(&self) -> LocalTopics {

@@ -1,6 +1,6 @@
 //! What ShareFetch and ShareAcknowledge have in common: opening, carrying on and closing the
 //! member's share session, finding a session partition's log and share state, and applying
-//! acknowledgements (written to the state file before the answer leaves).
+//! acknowledgements (stored in `__share_group_state` before the answer leaves).
 //!
 //! Runs on the shard that received the request, which leads the partitions it serves; the
 //! share state itself is `crate::share`'s.
@@ -120,7 +120,7 @@ pub async fn close_session(shard: &Shard, caller: &Caller<'_>) {
 
 /// Releases what `session`'s member holds in each of its partitions, persisting the change.
 pub async fn release_session(shard: &Shard, group: &str, session: &Session) {
-    let limits = limits(&shard.config.group.share);
+    let limits = limits(&shard.share_config(group));
     for &(topic_id, partition) in &session.partitions {
         let Some(share) = shard.shares.get(group, (topic_id, partition)) else {
             continue;
@@ -160,7 +160,7 @@ pub async fn open_partition(
         .get_or_load(
             (group, (topic_id, index)),
             (&log, leader_epoch),
-            &shard.config.group.share,
+            &shard.share_config(group),
             &link(shard, group, (topic_id, index)),
         )
         .await
@@ -184,7 +184,7 @@ pub async fn acknowledge(
     batches: &[AckBatch<'_>],
 ) -> Result<(), ResponseError> {
     let (_, share) = open_partition(shard, ctx, caller.group, partition).await?;
-    let limits = limits(&shard.config.group.share);
+    let limits = limits(&shard.share_config(caller.group));
     let mut first_error = None;
     let mut released = false;
     for batch in batches {

@@ -1,8 +1,8 @@
 //! Share groups' data side (KIP-932): for each partition a share group reads, the state of its
 //! records (which are in flight, locked by whom, delivered how often, acknowledged), kept on
 //! the shard that leads the partition, next to its log; the share sessions of the members
-//! that fetch from this shard; and the state files that let a restart keep every
-//! acknowledgement. Membership and assignment live with the group coordinator
+//! that fetch from this shard; and the records of `__share_group_state` that let a restart or
+//! a failover keep every acknowledgement. Membership and assignment live with the group coordinator
 //! (`coordinator::group::share`).
 //!
 //! - `partition_state`: one group's records of one partition (pure).

@@ -112,7 +112,7 @@ pub enum AckError {
     NotAcquired,
 }
 
-/// A run of offsets with one durable state, as the state file holds it.
+/// A run of offsets with one durable state, as `__share_group_state` holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateRange {
     /// First offset.
@@ -475,7 +475,7 @@ impl SharePartitionState {
 
     /// The state a snapshot of `version` describes, carrying on from that version (so the
     /// next change is written as newer than anything in the file); runs past `max_in_flight`
-    /// records are cut (a state file cannot make the broker hold more than the limit).
+    /// records are cut (a stored state cannot make the broker hold more than the limit).
     pub fn restore(snapshot: &Snapshot, version: u64, limits: Limits) -> Self {
         // Offsets are never negative, and the window's end must stay representable.
         let start = snapshot.start.clamp(0, i64::MAX / 2);

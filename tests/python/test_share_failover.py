@@ -12,7 +12,8 @@ import time
 import uuid
 
 from confluent_kafka import Producer, ShareConsumer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                   NewTopic, ResourceType)
 
 from conftest import free_port_range, sluice_bin
 
@@ -30,7 +31,6 @@ SETTINGS = [
     "broker.heartbeat.interval.ms=500",
     "broker.session.timeout.ms=3000",
     "replica.lag.time.max.ms=4000",
-    "group.share.auto.offset.reset=earliest",
     "group.share.record.lock.duration.ms=5000",
     "auto.create.topics.enable=false",
 ]
@@ -163,6 +163,11 @@ def test_failovers_of_the_partition_and_of_the_share_state_lose_no_acknowledgeme
         admin = cluster.admin()
         admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(timeout=TIMEOUT_S)
         cluster.wait_for("the topic in sync on three nodes", lambda: cluster.in_sync(topic))
+        # The group starts at the earliest record: its own config, stored through the quorum.
+        entry = ConfigEntry("share.auto.offset.reset", "earliest",
+                            incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[entry])
+        admin.incremental_alter_configs([resource])[resource].result(timeout=TIMEOUT_S)
         produce(cluster.bootstrap, topic)
         tally = Tally()
 

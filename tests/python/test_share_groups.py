@@ -1,7 +1,8 @@
 """Share groups (KIP-932) with confluent-kafka's ShareConsumer (librdkafka's share consumer):
 records of one partition split between members, acknowledgement types and modes, lock
 timeouts, the delivery limit, commits, close with records in flight, and a broker restart that
-keeps every acknowledgement. The stress test kills share consumers (separate processes, kill
+keeps every acknowledgement; group configs (share.auto.offset.reset, ...) through the admin
+client. The stress test kills share consumers (separate processes, kill
 -9) while 100,000 records flow."""
 import json
 import os
@@ -15,7 +16,9 @@ import time
 import uuid
 
 from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                   ConfigSource, NewTopic, ResourceType)
 
 from conftest import sluice_bin
 
@@ -203,6 +206,41 @@ def test_close_with_records_in_flight_hands_them_on_at_once(broker_factory):
     assert time.monotonic() - start < 20, "not held for the 60 s lock"
     assert offsets(rest) == sorted(o for o in offsets(got) if o not in offsets(got[:4]))
     second.close()
+
+
+def test_group_configs_set_where_a_group_starts_and_are_described(broker_factory):
+    # The broker-wide default is Kafka's `latest`; the group's own config says `earliest`.
+    broker = broker_factory(cores=1, config={"group.share.record.lock.duration.ms": LOCK_MS})
+    topic, g = "sq-group-config", group()
+    create_topic(broker.bootstrap, topic)
+    produce(broker.bootstrap, topic, 10)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+
+    def alter(key, value):
+        entry = ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ResourceType.GROUP, g, incremental_configs=[entry])
+        admin.incremental_alter_configs([resource])[resource].result(timeout=TIMEOUT_S)
+
+    alter("share.auto.offset.reset", "earliest")
+    alter("share.record.lock.duration.ms", "15000")
+    for key, value in [("share.auto.offset.reset", "sometimes"),
+                       ("share.record.lock.duration.ms", "100"),
+                       ("share.isolation.level", "read_committed")]:
+        try:
+            alter(key, value)
+            raise AssertionError(f"{key}={value} was accepted")
+        except KafkaException as e:
+            assert e.args[0].name() == "INVALID_CONFIG", e
+    resource = ConfigResource(ResourceType.GROUP, g)
+    described = admin.describe_configs([resource])[resource].result(timeout=TIMEOUT_S)
+    assert described["share.auto.offset.reset"].value == "earliest"
+    assert described["share.auto.offset.reset"].source == ConfigSource.GROUP_CONFIG.value
+    assert described["share.record.lock.duration.ms"].value == "15000"
+    assert described["share.session.timeout.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    c = share_consumer(broker.bootstrap, g, topic)
+    got = collect(c, 10)
+    c.close()
+    assert offsets(got) == list(range(10)), "the group started at the earliest record"
 
 
 def test_a_broker_restart_keeps_every_acknowledgement(broker_factory):

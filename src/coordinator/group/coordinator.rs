@@ -21,6 +21,7 @@ use super::consumer::{self, ConsumerGroup, Topics};
 use super::consumer_protocol;
 use super::offsets::{self, FetchedTopic, OffsetCommit, TopicErrors, TopicPartitions};
 use super::records::{self, GroupMetadataValue, OffsetCommitKey, Record};
+use super::share::config::ShareGroupConfig;
 use super::share::{self, ShareGroup, ShareHeartbeat, ShareHeartbeatAnswer};
 use super::state::{Group, GroupState};
 use super::types::{
@@ -96,14 +97,16 @@ impl GroupCoordinator {
         self.share_groups.get(group_id)
     }
 
-    /// ShareGroupHeartbeat (KIP-932). The first join creates the group; an id a classic or
-    /// consumer group holds is refused with GROUP_ID_NOT_FOUND (it is not a share group).
+    /// ShareGroupHeartbeat (KIP-932), under the group's settings `config` (the broker's with
+    /// the group's own configs over them). The first join creates the group; an id a classic
+    /// or consumer group holds is refused with GROUP_ID_NOT_FOUND (it is not a share group).
     pub fn share_heartbeat(
         &mut self,
         group_id: &str,
         hb: &ShareHeartbeat,
         topics: &Topics,
         now_ms: i64,
+        config: &ShareGroupConfig,
     ) -> Result<ShareHeartbeatAnswer, ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -111,7 +114,6 @@ impl GroupCoordinator {
         if self.groups.contains_key(group_id) {
             return Err(ResponseError::GroupIdNotFound);
         }
-        let config = self.config.share.clone();
         let full = self.share_groups.len() >= config.max_groups;
         let group = match self.share_groups.get_mut(group_id) {
             Some(group) => group,
@@ -122,7 +124,7 @@ impl GroupCoordinator {
                 .or_insert_with(|| ShareGroup::new(group_id)),
             None => return Err(ResponseError::UnknownMemberId),
         };
-        group.heartbeat(hb, topics, now_ms, &config)
+        group.heartbeat(hb, topics, now_ms, config)
     }
 
     /// Whether `group_id` is a share group (classic and consumer requests for it are refused).

@@ -182,6 +182,14 @@ impl ClusterImage {
                 alter(&mut self.broker_configs, set, delete);
                 Ok(Applied::Done)
             }
+            MetaCommand::AlterGroupConfigs { group, set, delete } => {
+                let configs = self.group_configs.entry(group.clone()).or_default();
+                alter(configs, set, delete);
+                if configs.is_empty() {
+                    self.group_configs.remove(group);
+                }
+                Ok(Applied::Done)
+            }
             MetaCommand::AllocateProducerIds { node_id, count } => {
                 self.allocate_producer_ids(*node_id, *count)
             }

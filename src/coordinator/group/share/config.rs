@@ -23,6 +23,22 @@ impl AutoOffsetReset {
     }
 }
 
+/// The group configs of share groups Sluice applies (IncrementalAlterConfigs and
+/// DescribeConfigs on a GROUP resource), Kafka's names.
+pub const GROUP_KEYS: [&str; 5] = [
+    "share.auto.offset.reset",
+    "share.record.lock.duration.ms",
+    "share.session.timeout.ms",
+    "share.heartbeat.interval.ms",
+    "share.isolation.level",
+];
+
+/// Kafka's bounds on the group configs (the defaults of its `group.share.min.*` and
+/// `group.share.max.*` broker keys, which Sluice does not take).
+const LOCK_BOUNDS_MS: (i64, i64) = (15_000, 60_000);
+const SESSION_BOUNDS_MS: (i64, i64) = (45_000, 60_000);
+const HEARTBEAT_BOUNDS_MS: (i64, i64) = (5_000, 15_000);
+
 /// The largest `group.share.partition.max.record.locks` Kafka accepts: no window, and so no
 /// state snapshot, holds more records.
 pub const MAX_PARTITION_RECORD_LOCKS: usize = 10_000;
@@ -96,5 +112,146 @@ impl ShareGroupConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl ShareGroupConfig {
+    /// These broker settings with one group's own configs over them (keys checked when they
+    /// were set; one that does not parse is left at the broker's value).
+    #[must_use]
+    pub fn for_group(&self, group: Option<&std::collections::BTreeMap<String, String>>) -> Self {
+        let mut out = self.clone();
+        let Some(group) = group else {
+            return out;
+        };
+        let number = |key: &str| group.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(reset) = group
+            .get("share.auto.offset.reset")
+            .and_then(|v| AutoOffsetReset::parse(v))
+        {
+            out.auto_offset_reset = reset;
+        }
+        if let Some(ms) = number("share.record.lock.duration.ms") {
+            out.record_lock_duration_ms = ms;
+        }
+        if let Some(ms) = number("share.session.timeout.ms").and_then(|v| i32::try_from(v).ok()) {
+            out.session_timeout_ms = ms;
+        }
+        if let Some(ms) = number("share.heartbeat.interval.ms").and_then(|v| i32::try_from(v).ok())
+        {
+            out.heartbeat_interval_ms = ms;
+        }
+        out
+    }
+
+    /// Each group key with its value for a group with `group` configs, and whether the group
+    /// sets it (else it is the broker's default), for DescribeConfigs.
+    #[must_use]
+    pub fn describe_group(
+        &self,
+        group: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> Vec<(&'static str, String, bool)> {
+        let effective = self.for_group(group);
+        let reset = match effective.auto_offset_reset {
+            AutoOffsetReset::Earliest => "earliest",
+            AutoOffsetReset::Latest => "latest",
+        };
+        let values = [
+            reset.to_owned(),
+            effective.record_lock_duration_ms.to_string(),
+            effective.session_timeout_ms.to_string(),
+            effective.heartbeat_interval_ms.to_string(),
+            "read_uncommitted".to_owned(),
+        ];
+        GROUP_KEYS
+            .iter()
+            .zip(values)
+            .map(|(key, value)| (*key, value, group.is_some_and(|g| g.contains_key(*key))))
+            .collect()
+    }
+}
+
+/// Checks a group's configs after a change: known keys, values within Kafka's bounds, and the
+/// heartbeat below the session timeout. The message says what is wrong.
+pub fn check_group_configs(
+    broker: &ShareGroupConfig,
+    configs: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (key, value) in configs {
+        check_group_key(key, value)?;
+    }
+    let effective = broker.for_group(Some(configs));
+    if effective.heartbeat_interval_ms >= effective.session_timeout_ms {
+        return Err(format!(
+            "share.heartbeat.interval.ms={} must be below share.session.timeout.ms={}",
+            effective.heartbeat_interval_ms, effective.session_timeout_ms
+        ));
+    }
+    Ok(())
+}
+
+fn check_group_key(key: &str, value: &str) -> Result<(), String> {
+    let bounded = |(low, high): (i64, i64)| match value.trim().parse::<i64>() {
+        Ok(v) if (low..=high).contains(&v) => Ok(()),
+        _ => Err(format!(
+            "{key}={value} must be a number of milliseconds between {low} and {high}"
+        )),
+    };
+    match key {
+        "share.auto.offset.reset" => AutoOffsetReset::parse(value).map(|_| ()).ok_or_else(|| {
+            format!("{key}={value} must be earliest or latest (by_duration is not supported)")
+        }),
+        "share.record.lock.duration.ms" => bounded(LOCK_BOUNDS_MS),
+        "share.session.timeout.ms" => bounded(SESSION_BOUNDS_MS),
+        "share.heartbeat.interval.ms" => bounded(HEARTBEAT_BOUNDS_MS),
+        "share.isolation.level" if value.trim() == "read_uncommitted" => Ok(()),
+        "share.isolation.level" => Err(format!(
+            "{key}={value}: only read_uncommitted is supported (transaction markers are never delivered)"
+        )),
+        _ => Err(format!(
+            "{key} is not a group config Sluice applies; the group configs are {}",
+            GROUP_KEYS.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod group_config_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn group_configs_override_the_broker_settings_within_kafkas_bounds() {
+        let broker = ShareGroupConfig::default();
+        let configs = BTreeMap::from([
+            ("share.auto.offset.reset".to_owned(), "earliest".to_owned()),
+            (
+                "share.record.lock.duration.ms".to_owned(),
+                "15000".to_owned(),
+            ),
+        ]);
+        assert_eq!(check_group_configs(&broker, &configs), Ok(()));
+        let group = broker.for_group(Some(&configs));
+        assert_eq!(group.auto_offset_reset, AutoOffsetReset::Earliest);
+        assert_eq!(group.record_lock_duration_ms, 15_000);
+        assert_eq!(group.session_timeout_ms, broker.session_timeout_ms);
+        let described = broker.describe_group(Some(&configs));
+        assert_eq!(
+            described[0],
+            ("share.auto.offset.reset", "earliest".to_owned(), true)
+        );
+        assert_eq!(
+            described[2],
+            ("share.session.timeout.ms", "45000".to_owned(), false)
+        );
+        for (key, value) in [
+            ("share.record.lock.duration.ms", "1000"),
+            ("share.auto.offset.reset", "by_duration:PT1H"),
+            ("share.isolation.level", "read_committed"),
+            ("consumer.session.timeout.ms", "45000"),
+        ] {
+            let bad = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+            assert!(check_group_configs(&broker, &bad).is_err(), "{key}={value}");
+        }
     }
 }

@@ -90,7 +90,8 @@ fn unknown_members_are_refused_leaving_reassigns_and_silence_expires() {
 fn the_coordinator_keeps_share_and_consumer_ids_apart_and_lists_and_deletes_share_groups() {
     use crate::coordinator::group::{GroupConfig, GroupCoordinator};
     let mut c = GroupCoordinator::new(GroupConfig::default());
-    c.share_heartbeat("s", &join("a"), &topics(1), 0).unwrap();
+    c.share_heartbeat("s", &join("a"), &topics(1), 0, &ShareGroupConfig::default())
+        .unwrap();
     let consumer_join = crate::coordinator::group::consumer::heartbeat::HeartbeatRequest {
         member_id: "m".into(),
         member_epoch: JOIN_EPOCH,
@@ -109,7 +110,8 @@ fn the_coordinator_keeps_share_and_consumer_ids_apart_and_lists_and_deletes_shar
         member_epoch: LEAVE_EPOCH,
         ..ShareHeartbeat::default()
     };
-    c.share_heartbeat("s", &leave, &topics(1), 0).unwrap();
+    c.share_heartbeat("s", &leave, &topics(1), 0, &ShareGroupConfig::default())
+        .unwrap();
     let (results, _) = c.delete_groups(&["s".to_owned()], 0);
     assert_eq!(results[0].1, None);
     assert!(!c.is_share_group("s"));
