@@ -68,30 +68,43 @@ impl OffsetsLogError {
 /// The topic's metadata, creating it (compacted, `offsets.topic.num.partitions`
 /// partitions) on first use, as Kafka does when the first group appears.
 pub fn offsets_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
-    if let Some(meta) = shard.cluster.topic(OFFSETS_TOPIC) {
-        return Ok(meta);
-    }
     let configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
     let partitions = shard.config.offsets_topic_num_partitions;
-    if let Some(cluster) = &shard.config.cluster {
-        // Created through the quorum in the background; clients retry meanwhile.
-        return Err(shard.cluster.propose_internal_topic(
-            OFFSETS_TOPIC,
-            partitions,
-            cluster.offsets_replication_factor,
-            configs,
-        ));
+    internal_topic(shard, OFFSETS_TOPIC, partitions, configs, |c| {
+        (c.offsets_replication_factor, None)
+    })
+}
+
+/// Internal topic `name`'s metadata, creating it with `partitions` and `configs` on first
+/// use. In a cluster it is proposed to the quorum with the replication factor and
+/// `min.insync.replicas` that `replication` picks from the cluster settings, and created in
+/// the background: callers get the proposal's error and retry meanwhile.
+pub fn internal_topic(
+    shard: &Shard,
+    name: &'static str,
+    partitions: i32,
+    mut configs: BTreeMap<String, String>,
+    replication: impl FnOnce(&crate::config::ClusterConfig) -> (i16, Option<i32>),
+) -> Result<Arc<TopicMeta>, MetadataError> {
+    if let Some(meta) = shard.cluster.topic(name) {
+        return Ok(meta);
     }
-    match shard
-        .cluster
-        .create_topic(OFFSETS_TOPIC, partitions, configs, false)
-    {
+    if let Some(cluster) = &shard.config.cluster {
+        let (factor, min_isr) = replication(cluster);
+        if let Some(min_isr) = min_isr {
+            configs.insert("min.insync.replicas".to_owned(), min_isr.to_string());
+        }
+        return Err(shard
+            .cluster
+            .propose_internal_topic(name, partitions, factor, configs));
+    }
+    match shard.cluster.create_topic(name, partitions, configs, false) {
         Ok(meta) => Ok(meta),
         // Another shard created it between our look-up and the create.
         Err(MetadataError::TopicExists(_)) => shard
             .cluster
-            .topic(OFFSETS_TOPIC)
-            .ok_or_else(|| MetadataError::UnknownTopic(OFFSETS_TOPIC.to_owned())),
+            .topic(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_owned())),
         Err(e) => Err(e),
     }
 }
@@ -157,7 +170,8 @@ pub async fn append_batch(
 }
 
 /// Calls `apply` with every whole batch of `log` in offset order, from its start (a
-/// coordinator's replay). A read that ends inside a batch reads that batch again whole.
+/// coordinator's replay). A read that ends inside a batch reads that batch again whole; a
+/// batch that cannot be read whole is corrupt.
 pub fn for_each_batch(
     log: &crate::storage::log::PartitionLog,
     mut apply: impl FnMut(&BatchView<'_>) -> Result<(), OffsetsLogError>,
@@ -175,7 +189,12 @@ pub fn for_each_batch(
             at += size;
         }
         if at == 0 {
-            break; // `read` returns at least one whole batch; nothing more to apply
+            // `read` always returns at least one whole batch; an incomplete one is corrupt.
+            let needed = record_batch::total_size(&bytes)?;
+            return Err(OffsetsLogError::Batch(BatchError::Truncated {
+                needed,
+                available: bytes.len(),
+            }));
         }
     }
     Ok(())
@@ -295,35 +314,17 @@ fn replay_log(
     staged: &mut Staged,
     now_ms: i64,
 ) -> Result<usize, OffsetsLogError> {
-    let mut offset = log.watermarks().log_start_offset;
     let mut applied = 0;
-    while let Some(bytes) = log.read_bytes(offset, REPLAY_READ_BYTES)? {
-        let mut at = 0;
-        // The read may end inside a batch; whole batches are applied, the rest re-read.
-        while let Ok(size) = record_batch::total_size(&bytes[at..]) {
-            if at + size > bytes.len() {
-                break;
-            }
-            let view = BatchView::parse_validated(&bytes[at..at + size])?;
-            if view.is_control() {
-                settle_staged(&view, coordinator, staged, now_ms);
-            } else if view.is_transactional() {
-                stage_batch(&view, staged)?;
-            } else {
-                applied += replay_batch(&view, coordinator, now_ms)?;
-            }
-            offset = view.last_offset() + 1;
-            at += size;
+    for_each_batch(log, |view| {
+        if view.is_control() {
+            settle_staged(view, coordinator, staged, now_ms);
+        } else if view.is_transactional() {
+            stage_batch(view, staged)?;
+        } else {
+            applied += replay_batch(view, coordinator, now_ms)?;
         }
-        if at == 0 {
-            // `read` always returns at least one whole batch; an incomplete one is corrupt.
-            let needed = record_batch::total_size(&bytes)?;
-            return Err(OffsetsLogError::Batch(BatchError::Truncated {
-                needed,
-                available: bytes.len(),
-            }));
-        }
-    }
+        Ok(())
+    })?;
     Ok(applied)
 }
 

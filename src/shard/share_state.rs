@@ -23,6 +23,8 @@ use kafka_protocol::messages::{
     DeleteShareGroupStateRequest, ReadShareGroupStateRequest, WriteShareGroupStateRequest,
 };
 
+use kafka_protocol::protocol::{Decodable, HeaderVersion, Request};
+
 use crate::metadata::NOT_ON_THIS_NODE;
 use crate::shard::Shard;
 use crate::shard::share_state_log::{self, read_local, write_local};
@@ -160,19 +162,9 @@ async fn remote(
     leader: i32,
     op: StateOp,
 ) -> Result<Option<StoredState>, ResponseError> {
-    let links = &shard.txns.links;
-    let unreachable = |e: crate::shard::broker_link::LinkError| {
-        links.forget(leader);
-        tracing::warn!(core = shard.core, coordinator = leader, error = %e, "share-state coordinator unreachable");
-        ResponseError::CoordinatorNotAvailable
-    };
     match op {
         StateOp::Read { key, leader_epoch } => {
-            let request = read_request(&key, leader_epoch);
-            let response = links
-                .send(shard, leader, &request, 0, REMOTE_TIMEOUT)
-                .await
-                .map_err(unreachable)?;
+            let response = send(shard, leader, &read_request(&key, leader_epoch)).await?;
             let result = response
                 .results
                 .into_iter()
@@ -189,40 +181,41 @@ async fn remote(
             key,
             value: Some(state),
         } => {
-            let request = write_request(&key, &state);
-            let response = links
-                .send(shard, leader, &request, 0, REMOTE_TIMEOUT)
-                .await
-                .map_err(unreachable)?;
-            let code = response
-                .results
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code)
-                .next()
-                .ok_or(ResponseError::UnknownServerError)?;
-            ok_or(code)
+            let response = send(shard, leader, &write_request(&key, &state)).await?;
+            let codes = response.results.iter().flat_map(|t| &t.partitions);
+            first_code(codes.map(|p| p.error_code))
         }
         StateOp::Write { key, value: None } => {
-            let request = delete_request(&key);
-            let response = links
-                .send(shard, leader, &request, 0, REMOTE_TIMEOUT)
-                .await
-                .map_err(unreachable)?;
-            let code = response
-                .results
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code)
-                .next()
-                .ok_or(ResponseError::UnknownServerError)?;
-            ok_or(code)
+            let response = send(shard, leader, &delete_request(&key)).await?;
+            let codes = response.results.iter().flat_map(|t| &t.partitions);
+            first_code(codes.map(|p| p.error_code))
         }
     }
 }
 
-fn ok_or(code: i16) -> Result<Option<StoredState>, ResponseError> {
-    match code {
+/// Sends one share-state request (v0, the only version) to broker `leader`.
+async fn send<R: Request>(
+    shard: &Shard,
+    leader: i32,
+    request: &R,
+) -> Result<R::Response, ResponseError>
+where
+    R::Response: Decodable + HeaderVersion,
+{
+    let links = &shard.txns.links;
+    links
+        .send(shard, leader, request, 0, REMOTE_TIMEOUT)
+        .await
+        .map_err(|e| {
+            links.forget(leader);
+            tracing::warn!(core = shard.core, coordinator = leader, error = %e, "share-state coordinator unreachable");
+            ResponseError::CoordinatorNotAvailable
+        })
+}
+
+/// The answer of a write or delete of one partition: its error code.
+fn first_code(mut codes: impl Iterator<Item = i16>) -> Result<Option<StoredState>, ResponseError> {
+    match codes.next().ok_or(ResponseError::UnknownServerError)? {
         0 => Ok(None),
         code => Err(error_of(code)),
     }
@@ -286,46 +279,49 @@ fn delete_request(key: &StateKey) -> DeleteShareGroupStateRequest {
 pub fn stored_of_read(
     result: &kafka_protocol::messages::read_share_group_state_response::PartitionResult,
 ) -> StoredState {
-    StoredState {
-        state_epoch: result.state_epoch,
-        leader_epoch: -1,
-        snapshot: Snapshot {
-            start: result.start_offset,
-            ranges: result
-                .state_batches
-                .iter()
-                .map(|b| {
-                    run(
-                        b.first_offset,
-                        b.last_offset,
-                        b.delivery_state,
-                        b.delivery_count,
-                    )
-                })
-                .collect(),
-        },
-    }
+    let runs = result.state_batches.iter();
+    let runs = runs.map(|b| {
+        run(
+            b.first_offset,
+            b.last_offset,
+            b.delivery_state,
+            b.delivery_count,
+        )
+    });
+    stored(result.state_epoch, -1, result.start_offset, runs)
 }
 
 /// The stored state a WriteShareGroupState partition carries.
 pub fn stored_of_write(partition: &WritePartition) -> StoredState {
+    let runs = partition.state_batches.iter();
+    let runs = runs.map(|b| {
+        run(
+            b.first_offset,
+            b.last_offset,
+            b.delivery_state,
+            b.delivery_count,
+        )
+    });
+    stored(
+        partition.state_epoch,
+        partition.leader_epoch,
+        partition.start_offset,
+        runs,
+    )
+}
+
+fn stored(
+    state_epoch: i32,
+    leader_epoch: i32,
+    start: i64,
+    runs: impl Iterator<Item = StateRange>,
+) -> StoredState {
     StoredState {
-        state_epoch: partition.state_epoch,
-        leader_epoch: partition.leader_epoch,
+        state_epoch,
+        leader_epoch,
         snapshot: Snapshot {
-            start: partition.start_offset,
-            ranges: partition
-                .state_batches
-                .iter()
-                .map(|b| {
-                    run(
-                        b.first_offset,
-                        b.last_offset,
-                        b.delivery_state,
-                        b.delivery_count,
-                    )
-                })
-                .collect(),
+            start,
+            ranges: runs.collect(),
         },
     }
 }

@@ -51,38 +51,17 @@ impl Default for ShareStates {
 /// The topic's metadata, creating it (compacted) on first use, as Kafka's share coordinator
 /// does.
 pub fn state_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
-    if let Some(meta) = shard.cluster.topic(SHARE_STATE_TOPIC) {
-        return Ok(meta);
-    }
-    let mut configs = BTreeMap::from([
+    let configs = BTreeMap::from([
         ("cleanup.policy".to_owned(), "compact".to_owned()),
         ("segment.bytes".to_owned(), SEGMENT_BYTES.to_string()),
     ]);
     let partitions = shard.config.share_state_num_partitions;
-    if let Some(cluster) = &shard.config.cluster {
-        configs.insert(
-            "min.insync.replicas".to_owned(),
-            cluster.share_state_min_isr.to_string(),
-        );
-        // Created through the quorum in the background; callers retry meanwhile.
-        return Err(shard.cluster.propose_internal_topic(
-            SHARE_STATE_TOPIC,
-            partitions,
-            cluster.share_state_replication_factor,
-            configs,
-        ));
-    }
-    match shard
-        .cluster
-        .create_topic(SHARE_STATE_TOPIC, partitions, configs, false)
-    {
-        Ok(meta) => Ok(meta),
-        Err(MetadataError::TopicExists(_)) => shard
-            .cluster
-            .topic(SHARE_STATE_TOPIC)
-            .ok_or_else(|| MetadataError::UnknownTopic(SHARE_STATE_TOPIC.to_owned())),
-        Err(e) => Err(e),
-    }
+    offsets_log::internal_topic(shard, SHARE_STATE_TOPIC, partitions, configs, |c| {
+        (
+            c.share_state_replication_factor,
+            Some(c.share_state_min_isr),
+        )
+    })
 }
 
 /// Where `key`'s state lives: its `__share_group_state` partition, with the topic.

@@ -187,36 +187,14 @@ impl Txns {
 
 /// The topic's metadata, creating it (compacted) on first use, as Kafka does.
 pub fn txn_topic(shard: &Shard) -> Result<Arc<TopicMeta>, MetadataError> {
-    if let Some(meta) = shard.cluster.topic(TXN_TOPIC) {
-        return Ok(meta);
-    }
     let configs = BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]);
     let partitions = shard.config.transaction_state_num_partitions;
-    if let Some(cluster) = &shard.config.cluster {
-        // Created through the quorum in the background; clients retry meanwhile.
-        let mut configs = configs;
-        configs.insert(
-            "min.insync.replicas".to_owned(),
-            cluster.transaction_min_isr.to_string(),
-        );
-        return Err(shard.cluster.propose_internal_topic(
-            TXN_TOPIC,
-            partitions,
-            cluster.transaction_replication_factor,
-            configs,
-        ));
-    }
-    match shard
-        .cluster
-        .create_topic(TXN_TOPIC, partitions, configs, false)
-    {
-        Ok(meta) => Ok(meta),
-        Err(MetadataError::TopicExists(_)) => shard
-            .cluster
-            .topic(TXN_TOPIC)
-            .ok_or_else(|| MetadataError::UnknownTopic(TXN_TOPIC.to_owned())),
-        Err(e) => Err(e),
-    }
+    offsets_log::internal_topic(shard, TXN_TOPIC, partitions, configs, |c| {
+        (
+            c.transaction_replication_factor,
+            Some(c.transaction_min_isr),
+        )
+    })
 }
 
 /// The `__transaction_state` partition of `transactional_id` and the core owning it
