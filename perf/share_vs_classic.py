@@ -4,7 +4,7 @@ with the same client library (confluent-kafka 2.16 over librdkafka: `ShareConsum
 default implicit-acknowledgement mode, `Consumer.consume()` in batches of 500), side by side.
 
     python3 perf/share_vs_classic.py [--records 1000000] [--size 100] [--partitions 4]
-                                      [--rounds 3] [--out DIR]
+                                      [--rounds 3] [--out DIR] [--broker PATH]
 
 A fresh release broker (`target/release/sluice`, one shard, `taskset -c 0`) gets the topic
 and the records first; then, ROUNDS times, alternating classic and share, a fresh group
@@ -102,6 +102,9 @@ def main():
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--broker", default=str(ROOT / "target/release/sluice"),
+                    help="the sluice binary to measure (an A/B of two builds runs the script "
+                         "once per binary, alternating)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -110,7 +113,7 @@ def main():
     data = Path(tempfile.mkdtemp(prefix="sluice-share-bench-"))
     config = data / "server.properties"
     config.write_text("group.share.auto.offset.reset=earliest\n")
-    broker = subprocess.Popen(["taskset", "-c", "0", str(ROOT / "target/release/sluice"), "serve",
+    broker = subprocess.Popen(["taskset", "-c", "0", a.broker, "serve",
                                "--data-dir", str(data / "d"), "--port", str(PORT), "--cores", "1",
                                "--config", str(config), "--metrics-addr", "off"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

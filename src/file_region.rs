@@ -37,15 +37,46 @@ impl FileRegion {
         if let Some(cached) = &self.cached {
             return Ok(cached.slice(..len.min(cached.len())));
         }
-        let mut buffer = vec![0u8; len];
         if self.is_tail {
-            self.file.read_exact_at(&mut buffer, self.position)?;
-            return Ok(Bytes::from(buffer));
+            return read_exact_fresh(&self.file, len, self.position).map(Bytes::from);
         }
-        read_off_shard(&self.file, buffer, self.position)
+        let (file, position) = (self.file.try_clone()?, self.position);
+        glommio::executor()
+            .spawn_blocking(move || read_exact_fresh(&file, len, position))
             .await
             .map(Bytes::from)
     }
+}
+
+/// `len` bytes of `file` from `position`, read into a buffer that is not zeroed first: every
+/// byte is written by `pread` before the buffer's length covers it. (Zeroing a fetch's worth
+/// of buffer before overwriting it was 5% of a share-consuming broker's CPU.)
+pub fn read_exact_fresh(file: &File, len: usize, position: u64) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut buffer: Vec<u8> = Vec::with_capacity(len);
+    while buffer.len() < len {
+        let filled = buffer.len();
+        let at = libc::off_t::try_from(position + filled as u64).map_err(io::Error::other)?;
+        let spare = &mut buffer.spare_capacity_mut()[..len - filled];
+        // SAFETY: `spare` is the vector's own unused capacity, valid for `spare.len()` bytes of
+        // writes; pread writes at most that many.
+        let n =
+            unsafe { libc::pread(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len(), at) };
+        match n {
+            n if n > 0 => {
+                // SAFETY: pread initialised the `n` bytes after the current length.
+                unsafe { buffer.set_len(filled + n as usize) }
+            }
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(buffer)
 }
 
 /// Fills `buffer` from `file` at `position` on a blocking-pool thread and hands it back.

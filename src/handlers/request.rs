@@ -89,10 +89,13 @@ pub fn encode_frame<R: Encodable + HeaderVersion>(
     version: i16,
     response: &R,
 ) -> Result<Reply, DispatchError> {
-    let mut buf = BytesMut::with_capacity(128);
-    buf.put_i32(0);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
+    // Sized up front: a response carrying records (ShareFetch) would otherwise grow the
+    // buffer by doubling, copying its records once per step.
+    let size = response.compute_size(version).map_err(encode_error)?;
+    let mut buf = BytesMut::with_capacity(4 + 8 + size);
+    buf.put_i32(0);
     header
         .encode(&mut buf, R::header_version(version))
         .map_err(encode_error)?;
