@@ -295,8 +295,59 @@ fn codecs(c: &mut Criterion) {
     g.finish();
 }
 
+/// The per-request metrics record: the shard's own histogram (thread-local, no lock), against
+/// what it replaced, a mutex-guarded map of histograms locked on every request, alone and
+/// while another thread scrapes (locks the map and reads quantiles, as the exporter does).
+/// All three count the request in the same relaxed atomics.
+fn metrics_record(c: &mut Criterion) {
+    use hdrhistogram::Histogram;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    type Locked = Mutex<BTreeMap<i16, Histogram<u64>>>;
+    fn record_locked(map: &Locked, count: &AtomicU64, elapsed: std::time::Duration) {
+        count.fetch_add(1, Ordering::Relaxed);
+        let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
+        let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+        let h = map
+            .entry(black_box(0))
+            .or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).unwrap());
+        let _ = h.record(micros);
+    }
+    let mut g = c.benchmark_group("metrics_record_request");
+    let metrics = sluice::metrics::ShardMetrics::new(0);
+    let elapsed = std::time::Duration::from_micros(250);
+    g.bench_function("thread_local", |b| {
+        b.iter(|| metrics.record_request(black_box(0), false, black_box(elapsed)))
+    });
+    let locked: Arc<Locked> = Arc::new(Mutex::new(BTreeMap::new()));
+    let count = AtomicU64::new(0);
+    g.bench_function("mutex_map", |b| {
+        b.iter(|| record_locked(&locked, &count, black_box(elapsed)))
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let scraper = {
+        let (locked, stop) = (Arc::clone(&locked), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let map = locked.lock().unwrap_or_else(|p| p.into_inner());
+                for h in map.values() {
+                    black_box([0.5, 0.99, 0.999].map(|q| h.value_at_quantile(q)));
+                }
+            }
+        })
+    };
+    g.bench_function("mutex_map_while_scraped", |b| {
+        b.iter(|| record_locked(&locked, &count, black_box(elapsed)))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = scraper.join();
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    metrics_record,
     batch_validation,
     record_walk,
     varints,

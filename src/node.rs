@@ -574,6 +574,8 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
         crate::shard::share_state_log::follow_leadership(shard).await;
         if last_publish.elapsed() >= METRICS_PUBLISH_INTERVAL {
             last_publish = std::time::Instant::now();
+            // Traffic first, so a published partition gauge never runs ahead of it.
+            crate::metrics::with_current(|m| m.publish_local());
             shard.publish_metrics();
             // The connections' copy-buffer pools belong to the server, not the shard.
             crate::metrics::with_current(|m| m.publish_pools(server::zero_copy::pool_gauge()));

@@ -1,6 +1,10 @@
-//! Metrics: per-shard counters and latency histograms, written only by their own shard
-//! (relaxed atomics and an uncontended lock: no cross-core traffic on the hot path), and a
-//! Prometheus text exporter on a plain thread that reads them. Every shard registers its
+//! Metrics: per-shard counters and latency histograms, written only by their own shard, and a
+//! Prometheus text exporter on a plain thread that reads them. On the request path a shard
+//! takes no lock: counters are relaxed atomics, and the latency and fsync histograms and the
+//! per-topic traffic are recorded into the shard thread's own copy ([`LocalRecords`]), added
+//! to the shared one once a second by the housekeeping loop ([`ShardMetrics::publish_local`]),
+//! which is the only time the shard takes those locks (the exporter's reads lag by at most a
+//! second). Every shard registers its
 //! [`ShardMetrics`] at start-up and reaches it through a thread-local, so storage and
 //! handlers can count without plumbing.
 
@@ -162,6 +166,28 @@ pub struct ShardMetrics {
     pools: Mutex<PoolGauge>,
 }
 
+/// What a shard records per request and per flush, on its own thread, until the next
+/// [`ShardMetrics::publish_local`] adds it to the shared copy.
+struct LocalRecords {
+    latency_us: BTreeMap<i16, Histogram<u64>>,
+    fsync_us: Option<Histogram<u64>>,
+    topics: BTreeMap<String, TopicTraffic>,
+    /// Something was recorded since the last publish.
+    changed: bool,
+}
+
+thread_local! {
+    // A const initialiser: no lazy-initialisation check on every request.
+    static LOCAL: std::cell::RefCell<LocalRecords> = const {
+        std::cell::RefCell::new(LocalRecords {
+            latency_us: BTreeMap::new(),
+            fsync_us: None,
+            topics: BTreeMap::new(),
+            changed: false,
+        })
+    };
+}
+
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 60 s at 3 significant digits; the bounds are constants, so this cannot fail.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
@@ -213,10 +239,44 @@ impl ShardMetrics {
             self.errors[slot].fetch_add(1, Ordering::Relaxed);
         }
         let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
-        let _ = lock(&self.latency_us)
-            .entry(api_key)
-            .or_insert_with(new_histogram)
-            .record(micros);
+        LOCAL.with_borrow_mut(|l| {
+            let _ = l
+                .latency_us
+                .entry(api_key)
+                .or_insert_with(new_histogram)
+                .record(micros);
+            l.changed = true;
+        });
+    }
+
+    /// Adds what this thread recorded since the last call to the shared histograms and
+    /// totals the exporter reads, and starts the thread's copy afresh. The shard's
+    /// housekeeping loop calls it once a second; nothing else on the shard takes these locks.
+    pub fn publish_local(&self) {
+        LOCAL.with_borrow_mut(|l| {
+            if !l.changed {
+                return;
+            }
+            let mut latency = lock(&self.latency_us);
+            for (key, local) in &mut l.latency_us {
+                let shared = latency.entry(*key).or_insert_with(new_histogram);
+                let _ = shared.add(&*local);
+                local.reset();
+            }
+            drop(latency);
+            if let Some(local) = &mut l.fsync_us {
+                let _ = lock(&self.fsync_us).add(&*local);
+                local.reset();
+            }
+            let mut topics = lock(&self.topics);
+            for (topic, t) in std::mem::take(&mut l.topics) {
+                let total = topics.entry(topic).or_default();
+                total.bytes_in += t.bytes_in;
+                total.messages_in += t.messages_in;
+                total.bytes_out += t.bytes_out;
+            }
+            l.changed = false;
+        });
     }
 
     /// Counts a connection accepted past the limits (raises the `sluice_connections` gauge).
@@ -247,20 +307,26 @@ impl ShardMetrics {
     /// Counts one partition flush and records its fdatasync latency (clamped to 1 µs..60 s).
     pub fn record_fsync(&self, elapsed: Duration) {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        let _ = lock(&self.fsync_us).record((elapsed.as_micros() as u64).clamp(1, 60_000_000));
+        let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
+        LOCAL.with_borrow_mut(|l| {
+            let _ = l.fsync_us.get_or_insert_with(new_histogram).record(micros);
+            l.changed = true;
+        });
     }
 
     /// Adds to `topic`'s totals: a partition's Produce append (`bytes_in`, `messages_in`) or a
     /// Fetch response's record bytes for it (`bytes_out`).
     pub fn add_topic_traffic(&self, topic: &str, bytes_in: u64, messages_in: u64, bytes_out: u64) {
-        let mut topics = lock(&self.topics);
-        let t = match topics.get_mut(topic) {
-            Some(t) => t,
-            None => topics.entry(topic.to_string()).or_default(),
-        };
-        t.bytes_in += bytes_in;
-        t.messages_in += messages_in;
-        t.bytes_out += bytes_out;
+        LOCAL.with_borrow_mut(|l| {
+            let t = match l.topics.get_mut(topic) {
+                Some(t) => t,
+                None => l.topics.entry(topic.to_string()).or_default(),
+            };
+            t.bytes_in += bytes_in;
+            t.messages_in += messages_in;
+            t.bytes_out += bytes_out;
+            l.changed = true;
+        });
     }
 
     /// Replaces the shard's partition gauges (from housekeeping, once a second).

@@ -38,12 +38,14 @@ def test_metrics_count_produce_and_fetch_traffic(broker_factory, topic):
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
         assert r.read() == b"ok\n"
-    # Partition gauges are published once a second: wait until this partition's shows all five.
+    # Partition gauges, latency histograms and topic traffic are published once a second:
+    # wait until this partition's gauge shows all five and the fetch's bytes are counted.
     import time
     deadline = time.monotonic() + 10
     text = scrape(port)
     published = re.compile(rf'^sluice_log_end_offset\{{.*topic="{topic}",partition="0"\}} 5$', re.M)
-    while not published.search(text) and time.monotonic() < deadline:
+    fetched = re.compile(rf'^sluice_topic_bytes_out_total\{{.*topic="{topic}".*\}} [1-9]', re.M)
+    while not (published.search(text) and fetched.search(text)) and time.monotonic() < deadline:
         time.sleep(0.1)
         text = scrape(port)
     assert value(text, "sluice_topic_messages_in_total", topic=topic) == 5
