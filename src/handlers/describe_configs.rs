@@ -22,7 +22,7 @@ pub const VERSIONS: (i16, i16) = (1, 4);
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 /// Kafka's `ConfigResource.Type.GROUP`.
-pub(crate) const RESOURCE_GROUP: i8 = 32;
+const RESOURCE_GROUP: i8 = 32;
 
 /// Kafka's ConfigSource codes.
 const SOURCE_TOPIC: i8 = 1;
