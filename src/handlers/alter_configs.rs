@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{TopicDefaults, is_dynamic_broker_key, validate_topic_key};
-use crate::coordinator::group::share::config::check_group_configs;
+use crate::coordinator::group::share::config::{GroupConfigError, check_group_configs};
 use crate::handlers::request::RequestContext;
 use crate::handlers::str_bytes;
 use crate::shard::Shard;
@@ -183,8 +183,10 @@ async fn alter_group(
     }
     let mut configs = shard.cluster.group_configs(name);
     change(&mut configs)?;
-    check_group_configs(&shard.config.group.share, &configs)
-        .map_err(|e| (ResponseError::InvalidConfig, e))?;
+    check_group_configs(&shard.config.group.share, &configs).map_err(|e| match e {
+        GroupConfigError::Unsupported(m) => (ResponseError::InvalidRequest, m),
+        GroupConfigError::Invalid(m) => (ResponseError::InvalidConfig, m),
+    })?;
     if validate_only {
         return Ok(());
     }

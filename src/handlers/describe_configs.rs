@@ -192,7 +192,7 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
             )),
         },
         RESOURCE_BROKER => Ok(broker_entries(shard)),
-        RESOURCE_GROUP => Ok(group_entries(shard, &resource.resource_name)),
+        RESOURCE_GROUP => group_entries(shard, &resource.resource_name),
         other => Err((
             ResponseError::InvalidRequest,
             format!("resource type {other} is not supported"),
@@ -214,10 +214,24 @@ fn describe_resource(shard: &Shard, resource: &DescribeConfigsResource) -> Descr
 }
 
 /// The `share.*` group configs of `group`: its own where set (GROUP_CONFIG), else the
-/// broker's (DEFAULT_CONFIG), as Kafka describes a group resource.
-fn group_entries(shard: &Shard, group: &str) -> Vec<DescribeConfigsResourceResult> {
+/// broker's (DEFAULT_CONFIG), as Kafka describes a group resource. A group with no config
+/// set gets INVALID_REQUEST (what a broker without group configs answers, and what
+/// librdkafka's admin test expects of the Kafka version its suite is told): Sluice serves
+/// group configs only where one was set.
+fn group_entries(
+    shard: &Shard,
+    group: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)> {
     let configs = shard.cluster.group_configs(group);
-    shard
+    if configs.is_empty() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "group '{group}' has no group configs; set a share.* group config with IncrementalAlterConfigs first"
+            ),
+        ));
+    }
+    Ok(shard
         .config
         .group
         .share
@@ -227,7 +241,7 @@ fn group_entries(shard: &Shard, group: &str) -> Vec<DescribeConfigsResourceResul
             let source = if set { SOURCE_GROUP } else { SOURCE_DEFAULT };
             entry(name, value, source)
         })
-        .collect()
+        .collect())
 }
 
 fn broker_entries(shard: &Shard) -> Vec<DescribeConfigsResourceResult> {

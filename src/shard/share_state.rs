@@ -119,9 +119,23 @@ pub async fn write(
 
 /// Runs `op` where the key's `__share_group_state` partition is led.
 async fn route(shard: &Shard, op: StateOp) -> Result<Option<StoredState>, ResponseError> {
-    let key = match &op {
-        StateOp::Read { key, .. } | StateOp::Write { key, .. } => key,
+    let (key, creates) = match &op {
+        StateOp::Read { key, .. } | StateOp::Write { key, value: None } => (key, false),
+        StateOp::Write {
+            key,
+            value: Some(_),
+        } => (key, true),
     };
+    if !creates
+        && shard
+            .cluster
+            .topic(share_state_log::SHARE_STATE_TOPIC)
+            .is_none()
+    {
+        // No state was ever stored: nothing to read or delete, and no reason to create the
+        // topic (in a cluster that would answer COORDINATOR_NOT_AVAILABLE until it exists).
+        return Ok(None);
+    }
     let (p, meta) = share_state_log::partition_of(shard, key)?;
     let index = usize::try_from(p).unwrap_or(usize::MAX);
     let core = *meta

@@ -156,7 +156,9 @@ pub fn batches(bytes: &[u8]) -> impl Iterator<Item = (BatchSpan, &[u8])> {
         Some((
             BatchSpan {
                 base,
-                last: base + i64::from(delta.max(0)),
+                // Saturating: a corrupt range may name a base near i64::MAX (found by the
+                // share_state fuzz target).
+                last: base.saturating_add(i64::from(delta.max(0))),
                 control: attributes & CONTROL_BIT != 0,
             },
             batch,

@@ -42,6 +42,7 @@ CONFIG = {
     # The internal topics' partitions count against the limit (reserved until created).
     "offsets.topic.num.partitions": "2",
     "transaction.state.log.num.partitions": "2",
+    "share.coordinator.state.topic.num.partitions": "2",
 }
 
 
@@ -152,13 +153,13 @@ def test_partitions_past_the_fd_limit_are_refused_up_front(limited):
 
     ok = create(admin, "fits", 100)
     assert ok["error_code"] == 0, ok
-    # 147 - 100 - 4 reserved for the internal topics leaves 43.
+    # 147 - 100 - 6 reserved for the internal topics leaves 41.
     over = admin.create_partitions({"fits": 150}, raise_errors=False)
     result = over.results[0]
     assert result.error_code == POLICY_VIOLATION, result
     assert "RLIMIT_NOFILE" in result.error_message
-    assert create(admin, "too-many", 44)["error_code"] == POLICY_VIOLATION
-    assert create(admin, "last", 43)["error_code"] == 0
+    assert create(admin, "too-many", 42)["error_code"] == POLICY_VIOLATION
+    assert create(admin, "last", 41)["error_code"] == 0
     admin.close()
     # The node is full: auto-creation is refused the same way.
     assert auto_create_error(broker.shard_port(0), "auto-created") == POLICY_VIOLATION
@@ -168,7 +169,7 @@ def test_partitions_past_the_fd_limit_are_refused_up_front(limited):
     broker.restart()
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     described = admin.describe_topics(["fits", "last"])
-    assert [len(t["partitions"]) for t in described] == [100, 43]
+    assert [len(t["partitions"]) for t in described] == [100, 41]
     admin.close()
     assert "OFFLINE" not in broker.logs()
 

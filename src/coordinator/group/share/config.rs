@@ -171,21 +171,39 @@ impl ShareGroupConfig {
     }
 }
 
+/// Why a group's configs were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupConfigError {
+    /// A class of group configs Sluice does not serve (the consumer group and streams
+    /// configs): INVALID_REQUEST, as from a broker without group configs.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A share group config with a value out of bounds, or an unknown key: INVALID_CONFIG.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Checks a group's configs after a change: known keys, values within Kafka's bounds, and the
 /// heartbeat below the session timeout. The message says what is wrong.
 pub fn check_group_configs(
     broker: &ShareGroupConfig,
     configs: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
+) -> Result<(), GroupConfigError> {
     for (key, value) in configs {
-        check_group_key(key, value)?;
+        if key.starts_with("consumer.") || key.starts_with("streams.") {
+            return Err(GroupConfigError::Unsupported(format!(
+                "{key}: consumer and streams group configs are not supported; the group configs Sluice applies are {}",
+                GROUP_KEYS.join(", ")
+            )));
+        }
+        check_group_key(key, value).map_err(GroupConfigError::Invalid)?;
     }
     let effective = broker.for_group(Some(configs));
     if effective.heartbeat_interval_ms >= effective.session_timeout_ms {
-        return Err(format!(
+        return Err(GroupConfigError::Invalid(format!(
             "share.heartbeat.interval.ms={} must be below share.session.timeout.ms={}",
             effective.heartbeat_interval_ms, effective.session_timeout_ms
-        ));
+        )));
     }
     Ok(())
 }
@@ -248,10 +266,20 @@ mod group_config_tests {
             ("share.record.lock.duration.ms", "1000"),
             ("share.auto.offset.reset", "by_duration:PT1H"),
             ("share.isolation.level", "read_committed"),
-            ("consumer.session.timeout.ms", "45000"),
+            ("share.no.such.key", "1"),
         ] {
             let bad = BTreeMap::from([(key.to_owned(), value.to_owned())]);
-            assert!(check_group_configs(&broker, &bad).is_err(), "{key}={value}");
+            let refused = check_group_configs(&broker, &bad);
+            assert!(
+                matches!(refused, Err(GroupConfigError::Invalid(_))),
+                "{key}={value}"
+            );
         }
+        // Consumer group configs are a class Sluice does not serve (as a broker without
+        // group configs answers, which librdkafka's 0081_admin expects of a 3.9 broker).
+        let consumer =
+            BTreeMap::from([("consumer.session.timeout.ms".to_owned(), "50000".to_owned())]);
+        let refused = check_group_configs(&broker, &consumer);
+        assert!(matches!(refused, Err(GroupConfigError::Unsupported(_))));
     }
 }
