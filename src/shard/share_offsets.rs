@@ -32,7 +32,7 @@ pub async fn start_offset(
     meta: &TopicMeta,
     partition: i32,
 ) -> Result<Option<i64>, ResponseError> {
-    let stored = share_state::read(shard, &key_of(group, meta, partition), -1).await?;
+    let stored = share_state::read(shard, key_of(group, meta, partition), -1).await?;
     Ok(stored.map(|s| s.snapshot.start))
 }
 
@@ -52,7 +52,7 @@ pub async fn reset(
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
     forget_in_memory(shard, group, meta, partition, core).await?;
     let key = key_of(group, meta, partition);
-    let old = share_state::read(shard, &key, -1).await?;
+    let old = share_state::read(shard, key.clone(), -1).await?;
     let value = start.map(|start| StoredState {
         state_epoch: old.as_ref().map_or(0, |o| o.state_epoch.saturating_add(1)),
         leader_epoch: old.as_ref().map_or(-1, |o| o.leader_epoch),
@@ -61,7 +61,7 @@ pub async fn reset(
             ranges: Vec::new(),
         },
     });
-    share_state::write(shard, &key, value).await
+    share_state::write(shard, key, value).await
 }
 
 /// Drops the state the partition's shard holds in memory, when that shard is on this node.

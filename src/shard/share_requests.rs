@@ -13,7 +13,6 @@ use crate::shard::Shard;
 use crate::shard::share_state::Link;
 use crate::share::partition_state::AckError;
 use crate::share::session::{CLOSE_EPOCH, OPEN_EPOCH, Session, SessionPartition};
-use crate::share::state_record::StateKey;
 use crate::share::{LoadError, PersistError, SharePartition, limits};
 use crate::storage::log::Partition;
 use kafka_protocol::ResponseError;
@@ -154,7 +153,11 @@ pub async fn open_partition(
         .partition(&meta.name, index)
         .await
         .map_err(|e| ResponseError::from(&e))?;
-    let leader_epoch = crate::shard::coordinator_moves::leader_epoch(shard, &meta.name, index);
+    // The partition's leader epoch from the metadata already looked up (0 on a single node).
+    let leader_epoch = usize::try_from(index)
+        .ok()
+        .and_then(|i| meta.leadership.get(i))
+        .map_or(0, |l| l.leader_epoch);
     let share = shard
         .shares
         .get_or_load(
@@ -226,19 +229,8 @@ async fn persist_or_log(shard: &Shard, group: &str, at: SessionPartition, share:
 }
 
 /// The link of `group`'s state of partition `at` to its share-state coordinator.
-pub fn link<'a>(
-    shard: &'a Shard,
-    group: &str,
-    (topic_id, partition): SessionPartition,
-) -> Link<'a> {
-    Link {
-        shard,
-        key: StateKey {
-            group: group.to_owned(),
-            topic_id,
-            partition,
-        },
-    }
+pub fn link<'a>(shard: &'a Shard, group: &'a str, at: SessionPartition) -> Link<'a> {
+    Link { shard, group, at }
 }
 
 /// The error a share request's partition gets when its state cannot be read or stored:

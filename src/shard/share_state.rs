@@ -63,29 +63,41 @@ pub async fn run_local(shard: &Shard, op: StateOp) -> Result<Option<StoredState>
     }
 }
 
-/// One share partition's link to its coordinator.
+/// One share partition's link to its coordinator. It borrows the group's name: a fetch makes
+/// one per partition, and only a read or a write (not every fetch) needs an owned key.
 pub struct Link<'a> {
     /// The asking shard.
     pub shard: &'a Shard,
-    /// The share partition.
-    pub key: StateKey,
+    /// The share group.
+    pub group: &'a str,
+    /// The partition: topic id and index.
+    pub at: (uuid::Uuid, i32),
+}
+
+impl Link<'_> {
+    fn key(&self) -> StateKey {
+        StateKey {
+            group: self.group.to_owned(),
+            topic_id: self.at.0,
+            partition: self.at.1,
+        }
+    }
 }
 
 impl StateLink for Link<'_> {
     async fn read(&self, leader_epoch: i32) -> Result<Option<StoredState>, PersistError> {
-        read(self.shard, &self.key, leader_epoch)
+        read(self.shard, self.key(), leader_epoch)
             .await
             .map_err(PersistError)
     }
 
     async fn write(&self, state: StoredState) -> Result<(), PersistError> {
-        let written = write(self.shard, &self.key, Some(state)).await;
+        let written = write(self.shard, self.key(), Some(state)).await;
         if written.is_err() {
             // The state in memory is ahead of the stored one (changes the caller is told
             // failed), or behind it (a newer leader wrote, or a reset): drop it, so the next
             // fetch loads the stored state and a failed acknowledgement is not kept.
-            let at = (self.key.topic_id, self.key.partition);
-            self.shard.shares.forget(&self.key.group, at);
+            self.shard.shares.forget(self.group, self.at);
         }
         written.map_err(PersistError)
     }
@@ -94,26 +106,20 @@ impl StateLink for Link<'_> {
 /// The stored state of `key`, wherever its coordinator is.
 pub async fn read(
     shard: &Shard,
-    key: &StateKey,
+    key: StateKey,
     leader_epoch: i32,
 ) -> Result<Option<StoredState>, ResponseError> {
-    let op = StateOp::Read {
-        key: key.clone(),
-        leader_epoch,
-    };
+    let op = StateOp::Read { key, leader_epoch };
     route(shard, op).await
 }
 
 /// Stores or deletes (`None`) the state of `key`, wherever its coordinator is.
 pub async fn write(
     shard: &Shard,
-    key: &StateKey,
+    key: StateKey,
     value: Option<StoredState>,
 ) -> Result<(), ResponseError> {
-    let op = StateOp::Write {
-        key: key.clone(),
-        value,
-    };
+    let op = StateOp::Write { key, value };
     route(shard, op).await.map(|_| ())
 }
 

@@ -110,6 +110,11 @@ pub async fn write_local(
     let (p, meta) = partition_of(shard, &key)?;
     check(shard, p, &meta)?;
     if let Some(state) = &value {
+        // What a replay would refuse is not stored: a peer's WriteShareGroupState may carry
+        // any number of runs.
+        if state.snapshot.ranges.len() > state_record::MAX_RANGES {
+            return Err(ResponseError::InvalidRequest);
+        }
         let store = shard.share_states.store.borrow();
         store.check_write(p, &key, state).map_err(|e| match e {
             WriteRefused::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,

@@ -20,7 +20,7 @@ const VALUE_HEADER: usize = 2 + 4 + 4 + 8 + 4;
 const RANGE: usize = 8 + 8 + 1 + 2;
 /// Most runs a value holds: a window of `MAX_PARTITION_RECORD_LOCKS` records alternates
 /// states at worst once per record.
-const MAX_RANGES: usize = MAX_PARTITION_RECORD_LOCKS;
+pub const MAX_RANGES: usize = MAX_PARTITION_RECORD_LOCKS;
 
 /// Which share partition a record is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
