@@ -1,6 +1,8 @@
 //! A single-threaded "something changed" signal: a generation counter plus the wakers of
-//! the tasks waiting for it to move. Long-polling fetches wait on their shard's event and
-//! produce signals it; both run on the same core, so no atomics or locks are needed.
+//! the tasks waiting for it to move. Each partition has one: its appends and high-watermark
+//! moves signal it, and a long-polling fetch waits on the events of the partitions it reads
+//! (any of them), so a produce wakes only the fetches it can satisfy. Waiters and signallers
+//! run on the partition's core, so no atomics or locks are needed.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -41,6 +43,44 @@ impl Event {
     pub fn changed_since(&self, seen: u64) -> Changed<'_> {
         Changed { event: self, seen }
     }
+
+    /// Registers the task's waker unless it is there already (one per task keeps the list
+    /// bounded by the tasks of the shard, however often each one waits).
+    fn register(&self, waker: &Waker) {
+        let mut waiters = self.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+}
+
+/// Completes once any of the events' generations differs from the one seen with it: a
+/// fetch's wait on the partitions it reads. With no events it never completes (the caller's
+/// deadline ends the wait).
+pub fn any_changed<'a>(seen: impl IntoIterator<Item = (&'a Event, u64)>) -> AnyChanged<'a> {
+    AnyChanged {
+        seen: seen.into_iter().collect(),
+    }
+}
+
+/// Future of [`any_changed`].
+pub struct AnyChanged<'a> {
+    seen: Vec<(&'a Event, u64)>,
+}
+
+impl Future for AnyChanged<'_> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.seen.iter().any(|(e, g)| e.generation.get() != *g) {
+            return Poll::Ready(());
+        }
+        // A waker left behind in the events that did not fire is dropped at their next
+        // signal (a spurious wake-up of a task that has moved on is harmless).
+        for (event, _) in &self.seen {
+            event.register(cx.waker());
+        }
+        Poll::Pending
+    }
 }
 
 /// Future of [`Event::changed_since`]: ready once the event's generation differs from the
@@ -57,12 +97,8 @@ impl Future for Changed<'_> {
             return Poll::Ready(());
         }
         // A connection task waits many times between notifications (each long-poll that
-        // times out leaves its waker behind); keep one waker per task so the list stays
-        // bounded by the number of connections.
-        let mut waiters = self.event.waiters.borrow_mut();
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
-        }
+        // times out leaves its waker behind); one waker per task keeps the list bounded.
+        self.event.register(cx.waker());
         Poll::Pending
     }
 }
@@ -78,5 +114,27 @@ mod tests {
         event.notify();
         futures_lite::future::block_on(event.changed_since(seen));
         assert_eq!(event.generation(), seen + 1);
+    }
+
+    #[test]
+    fn any_changed_completes_on_the_one_that_moved() {
+        let (a, b) = (Event::default(), Event::default());
+        let seen = [(&a, a.generation()), (&b, b.generation())];
+        b.notify();
+        futures_lite::future::block_on(any_changed(seen));
+    }
+
+    #[test]
+    fn any_changed_waits_while_nothing_moved() {
+        let (a, b) = (Event::default(), Event::default());
+        let mut wait = Box::pin(any_changed([(&a, a.generation()), (&b, b.generation())]));
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            std::task::Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = Context::from_waker(&waker);
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert!(a.has_waiters() && b.has_waiters());
+        a.notify();
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
     }
 }

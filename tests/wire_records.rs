@@ -9,7 +9,7 @@ mod wire_common;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{Broker, BrokerOptions, unique_topic};
+use common::{Broker, BrokerOptions, metric, metrics_addr, unique_topic};
 use kafka_protocol::messages::{
     ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
     ProduceResponse, TopicName,
@@ -318,6 +318,56 @@ fn fetch_serves_produced_batch_bytes_and_long_polls() {
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_millis(3_000),
         "empty long-poll took {waited:?} for max_wait_ms 1000"
+    );
+}
+
+/// A long poll waits on the partitions it reads: appends elsewhere on the same shard do not
+/// wake it (each would make it read all its partitions again), an append to its own does.
+#[test]
+fn a_long_poll_is_woken_by_its_own_partition_only() {
+    let metrics = metrics_addr();
+    let broker = Broker::start_with(
+        BrokerOptions::default()
+            .with_cores(1)
+            .with_config("sluice.metrics.addr", &metrics),
+    );
+    let (quiet, busy) = (unique_topic("quiet"), unique_topic("busy"));
+    let mut client = Client::connect(broker.base_port());
+    leader_of(&mut client, &quiet);
+    leader_of(&mut client, &busy);
+    let port = broker.base_port();
+    let producer = {
+        let (quiet, busy) = (quiet.clone(), busy.clone());
+        std::thread::spawn(move || {
+            let mut c = Client::connect(port);
+            std::thread::sleep(Duration::from_millis(300));
+            for i in 0..30 {
+                let batch = record_batch(&[(b"k", b"elsewhere")], 1_700_000_000_000 + i);
+                assert_eq!(produce(&mut c, &busy, batch).0, NONE);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            let batch = record_batch(&[(b"k", b"here")], 1_700_000_000_100);
+            produce(&mut c, &quiet, batch)
+        })
+    };
+    let before = metric(&metrics, "sluice_fetch_wakeups_total");
+    let started = std::time::Instant::now();
+    let (error, high, records) = fetch(&mut client, &quiet, 0, 10_000);
+    let waited = started.elapsed();
+    assert_eq!(producer.join().expect("producer thread"), (NONE, 0));
+    assert_eq!((error, high), (NONE, 1));
+    assert!(
+        records.is_some_and(|r| !r.is_empty()),
+        "the record produced"
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "the fetch waited {waited:?}: not woken by its own partition"
+    );
+    let wakeups = metric(&metrics, "sluice_fetch_wakeups_total") - before;
+    assert_eq!(
+        wakeups, 1,
+        "30 appends to another partition woke the long poll"
     );
 }
 

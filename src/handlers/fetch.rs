@@ -153,9 +153,9 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
     loop {
-        let seen = shard.data_arrived.generation();
         let stopping = shard.shutdown_event.generation();
-        let (plan, bytes, answer_now) = plan_reads(shard, ctx, &request).await;
+        let mut watched = Vec::with_capacity(request.topics.len());
+        let (plan, bytes, answer_now) = plan_reads(shard, ctx, &request, &mut watched).await;
         let now = Instant::now();
         if bytes >= request.min_bytes.max(0) as u64
             || answer_now
@@ -165,20 +165,37 @@ pub async fn handle(shard: &Rc<Shard>, ctx: &RequestContext, request: FetchReque
             note_high_watermarks_sent(shard, &plan);
             return encode(ctx, &request, plan);
         }
-        // Wake on new data, on the deadline, or when shutdown begins (answer now, don't
-        // hold the drain for a whole max_wait_ms).
-        let woken = futures_lite::future::or(
-            shard.data_arrived.changed_since(seen),
-            shard.shutdown_event.changed_since(stopping),
-        );
-        futures_lite::future::or(woken, glommio::timer::sleep(deadline - now)).await;
+        // Wake on new data in a partition read, on the deadline, or when shutdown begins
+        // (answer now, don't hold the drain for a whole max_wait_ms).
+        let data =
+            crate::event::any_changed(watched.iter().map(|w| (w.partition.arrived(), w.seen)));
+        let woken = futures_lite::future::or(data, shard.shutdown_event.changed_since(stopping));
+        let early = async {
+            woken.await;
+            true
+        };
+        let on_time = async {
+            glommio::timer::sleep(deadline - now).await;
+            false
+        };
+        if futures_lite::future::or(early, on_time).await {
+            crate::metrics::with_current(|m| m.fetch_woken());
+        }
     }
+}
+
+/// A partition a fetch read, with its event's generation from before the read: what the
+/// long poll waits on.
+struct Watched {
+    partition: Rc<Partition>,
+    seen: u64,
 }
 
 async fn plan_reads(
     shard: &Rc<Shard>,
     ctx: &RequestContext,
     request: &FetchRequest,
+    watched: &mut Vec<Watched>,
 ) -> (Vec<TopicPlan>, u64, bool) {
     let version = ctx.version;
     let mut budget = request.max_bytes.max(0) as u64;
@@ -219,7 +236,7 @@ async fn plan_reads(
                     version,
                     client_rack: &request.rack_id,
                 };
-                plan_partition(shard, &name, p, read, &mut budget).await
+                plan_partition(shard, &name, p, read, (&mut budget, watched)).await
             } else {
                 error_plan(p.partition, ResponseError::UnknownTopicId)
             };
@@ -307,12 +324,18 @@ async fn plan_partition(
     topic: &str,
     p: &FetchPartition,
     read: Read<'_>,
-    budget: &mut u64,
+    (budget, watched): (&mut u64, &mut Vec<Watched>),
 ) -> PartitionPlan {
     let (partition, role) = match lookup(shard, topic, p.partition, read).await {
         Ok(found) => found,
         Err(e) => return error_plan(p.partition, e),
     };
+    // Taken before anything of the log is read, and no await until the read below: an
+    // append after this point moves the generation, so the wait cannot miss it.
+    watched.push(Watched {
+        seen: partition.arrived().generation(),
+        partition: partition.clone(),
+    });
     let epoch_check = match role {
         Role::Leader => check_leader_epoch(&partition, p.current_leader_epoch),
         Role::Follower { leader_epoch } => compare_epochs(p.current_leader_epoch, leader_epoch),

@@ -85,7 +85,6 @@ pub async fn handle(
     let acks = request.acks;
     let acks_valid = matches!(acks, -1..=1);
     let mut response = ProduceResponse::default();
-    let mut appended = false;
     let mut awaiting: Vec<AwaitingReplicas> = Vec::new();
     // Authorization as in Kafka: WRITE on the transactional id (if any), then per topic.
     let txn_denied = request.transactional_id.as_ref().is_some_and(|id| {
@@ -137,13 +136,9 @@ pub async fn handle(
             } else {
                 failure(data.index, ResponseError::InvalidRequiredAcks, None)
             };
-            appended |= result.error_code == 0;
             out.partition_responses.push(result);
         }
         response.responses.push(out);
-    }
-    if appended {
-        shard.data_arrived.notify();
     }
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     wait_for_replicas(shard, awaiting, timeout, &mut response).await;

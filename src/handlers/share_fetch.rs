@@ -151,7 +151,6 @@ async fn fetch(
         bytes: u64::try_from(request.max_bytes.clamp(1, MAX_BYTES_CAP)).unwrap_or(1),
     };
     loop {
-        let seen_data = shard.data_arrived.generation();
         let seen_released = shard.shares.released.generation();
         let stopping = shard.shutdown_event.generation();
         let partitions: Vec<SessionPartition> = shard
@@ -163,6 +162,7 @@ async fn fetch(
             .unwrap_or_default();
         // The earliest lock that runs out while this fetch waits gives its record back.
         let mut next_lock_ms: Option<i64> = None;
+        let mut watched = Vec::with_capacity(partitions.len());
         for key in partitions {
             let outcome = outcomes.entry(key).or_default();
             let (log, share) =
@@ -176,6 +176,8 @@ async fn fetch(
                         continue;
                     }
                 };
+            // Before the read: an append from here on wakes the wait below.
+            watched.push((log.arrived().generation(), log.clone()));
             let now = crate::now_ms();
             let link = share_requests::link(shard, caller.group, key);
             match acquire::acquire((&share, &link), &log, member, limits, now, &mut budget).await {
@@ -199,10 +201,10 @@ async fn fetch(
             let until_lock = u64::try_from(lock_ms - crate::now_ms()).unwrap_or(0);
             nap = nap.min(Duration::from_millis(until_lock + 1));
         }
-        let woken = futures_lite::future::or(
-            shard.data_arrived.changed_since(seen_data),
-            shard.shares.released.changed_since(seen_released),
-        );
+        let data =
+            crate::event::any_changed(watched.iter().map(|(seen, log)| (log.arrived(), *seen)));
+        let woken =
+            futures_lite::future::or(data, shard.shares.released.changed_since(seen_released));
         let woken = futures_lite::future::or(woken, shard.shutdown_event.changed_since(stopping));
         futures_lite::future::or(woken, glommio::timer::sleep(nap)).await;
     }

@@ -334,6 +334,16 @@ fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         out,
         shards,
         (
+            "sluice_fetch_wakeups_total",
+            "counter",
+            "Long-polling fetches woken before max_wait_ms to read again: new data or a high-watermark move in a partition they read, or shutdown.",
+        ),
+        |s| s.fetch_wakeups.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
             "sluice_sasl_authentication_failures_total",
             "counter",
             "Connections closed for bad SASL credentials.",

@@ -147,6 +147,8 @@ pub struct ShardMetrics {
     pub connections_refused: AtomicU64,
     /// Connections closed for idling or for sending a frame too slowly.
     pub connections_timed_out: AtomicU64,
+    /// Long-polling fetches woken before their deadline to look at their partitions again.
+    pub fetch_wakeups: AtomicU64,
     /// Connections refused for bad SASL credentials.
     pub sasl_failures: AtomicU64,
     /// TLS connections refused: failed handshake or a certificate mapped to no principal.
@@ -212,6 +214,7 @@ impl ShardMetrics {
             tls_failures: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             connections_timed_out: AtomicU64::new(0),
+            fetch_wakeups: AtomicU64::new(0),
             request_memory_free: AtomicI64::new(-1),
             partitions_offline: AtomicI64::new(0),
             segment_files: Mutex::default(),
@@ -302,6 +305,11 @@ impl ShardMetrics {
     /// Counts a connection closed for idling or for sending a frame too slowly.
     pub fn connection_timed_out(&self) {
         self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a long-polling fetch woken before its deadline.
+    pub fn fetch_woken(&self) {
+        self.fetch_wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one partition flush and records its fdatasync latency (clamped to 1 µs..60 s).

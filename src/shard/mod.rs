@@ -1,5 +1,5 @@
 //! A shard: the per-core state of one glommio executor. It owns the partitions placed on its
-//! core (opened lazily or at start-up), the long-poll wake-up for its fetches, and the
+//! core (opened lazily or at start-up; each partition carries the event its long polls wait on), and the
 //! reconcile loop that applies control-plane changes (deleted topics, config changes) to its
 //! own partitions, and (`replication/`) the replication of the partitions it leads or follows in
 //! a cluster. Everything here is `!Send` and lives on exactly one core.
@@ -67,7 +67,14 @@ pub struct TopicIndex {
 }
 
 impl TopicIndex {
+    /// Copies each topic rather than sharing the node's `Arc`s: every produce and fetch
+    /// clones the topic it looks up, and a reference count shared by all cores would bounce
+    /// its cache line between the shards serving the same topic.
     fn of(topics: Vec<Arc<TopicMeta>>) -> Self {
+        let topics: Vec<Arc<TopicMeta>> = topics
+            .iter()
+            .map(|t| Arc::new(TopicMeta::clone(t)))
+            .collect();
         let by_id = topics.iter().map(|t| (t.id, Arc::clone(t))).collect();
         let by_name = topics.into_iter().map(|t| (t.name.clone(), t)).collect();
         Self { by_name, by_id }
@@ -88,8 +95,6 @@ pub struct Shard {
     /// Partitions whose last open failed (clients get KAFKA_STORAGE_ERROR; every request
     /// tries again), published as `sluice_partitions_offline`.
     offline: RefCell<HashSet<PartitionKey>>,
-    /// Signalled after every append on this shard; long-polling fetches wait on it.
-    pub data_arrived: Event,
     /// Signalled once when shutdown begins; accept loops and idle connections wait on it.
     pub shutdown_event: Event,
     shutdown: Arc<AtomicBool>,
@@ -158,7 +163,6 @@ impl Shard {
             partitions: RefCell::new(open_partitions::OpenPartitions::default()),
             opening: RefCell::new(HashSet::new()),
             offline: RefCell::new(HashSet::new()),
-            data_arrived: Event::default(),
             shutdown_event: Event::default(),
             shutdown,
             in_flight: Cell::new(0),

@@ -502,7 +502,6 @@ pub async fn write_local_markers(
             crate::shard::groups::settle_txn_offsets(shard, producer_id, commit);
         }
     }
-    shard.data_arrived.notify();
     Ok(())
 }
 

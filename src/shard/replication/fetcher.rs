@@ -319,15 +319,11 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
         }
         return true;
     }
-    let mut appended = false;
-    if let Some(records) = p.records.filter(|r| !r.is_empty()) {
-        match append(&replica, &records).await {
-            Ok(()) => appended = true,
-            Err(e) => {
-                tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
-                return false;
-            }
-        }
+    if let Some(records) = p.records.filter(|r| !r.is_empty())
+        && let Err(e) = append(&replica, &records).await
+    {
+        tracing::error!(topic, partition = p.partition_index, error = %e, "appending replicated records failed");
+        return false;
     }
     let hw_moved = replica.with_log_mut(|log| {
         let hw = p.high_watermark.min(log.log_end_offset());
@@ -341,8 +337,9 @@ async fn apply_partition(shard: &Rc<Shard>, topic: &str, p: PartitionData) -> bo
     });
     // Consumers long-polling this follower (KIP-392) read up to the high watermark, and
     // read_committed ones to the LSO, which a replicated marker can move: wake them.
-    if appended || hw_moved {
-        shard.data_arrived.notify();
+    // (The append itself has woken them for the records.)
+    if hw_moved {
+        replica.arrived().notify();
     }
     true
 }

@@ -110,7 +110,7 @@ fn update_high_watermark(
             .is_some_and(|hw| log.set_high_watermark(hw))
     });
     if moved {
-        shard.data_arrived.notify();
+        partition.arrived().notify();
     }
 }
 
@@ -262,7 +262,7 @@ pub async fn wait_for_replicas(
 ) -> Result<(), ResponseError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let seen = shard.data_arrived.generation();
+        let seen = partition.arrived().generation();
         let meta = shard
             .topic(topic)
             .ok_or(ResponseError::NotLeaderOrFollower)?;
@@ -287,7 +287,7 @@ pub async fn wait_for_replicas(
         // least every 100 ms.
         let tick = (deadline - now).min(Duration::from_millis(100));
         futures_lite::future::or(
-            shard.data_arrived.changed_since(seen),
+            partition.arrived().changed_since(seen),
             glommio::timer::sleep(tick),
         )
         .await;
@@ -312,9 +312,6 @@ pub async fn acknowledge_internal_append(
     if shard.config.cluster.is_none() {
         return Ok(());
     }
-    // Followers in a long poll fetch the new records now, not at their poll's end: the
-    // wait below is for them.
-    shard.data_arrived.notify();
     leader_appended(shard, topic, index, partition);
     let replicated = shard
         .topic(topic)

@@ -59,6 +59,9 @@ pub struct Partition {
     /// The leader epoch this replica leads in and stamps into appended batches; -1 on a
     /// single node (batches keep what the client sent) and on a follower.
     leader_epoch: Cell<i32>,
+    /// Signalled by every append and by whoever moves the high watermark: what a
+    /// long-polling fetch of this partition waits for.
+    arrived: Event,
 }
 
 /// Count of rolled segments still being flushed in the background, and their wake-up.
@@ -144,6 +147,12 @@ impl Partition {
         self.log.borrow().in_transaction(producer_id)
     }
 
+    /// What readers of this partition wait on: every append signals it, and the replication
+    /// code signals it when the high watermark moves.
+    pub fn arrived(&self) -> &Event {
+        &self.arrived
+    }
+
     /// The leader epoch this replica stamps into appends (-1: none).
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.get()
@@ -172,6 +181,7 @@ impl Partition {
             roll_flushes: Rc::default(),
             writeback: Writeback::new(io.writeback_bytes()),
             leader_epoch: Cell::new(-1),
+            arrived: Event::default(),
             io,
         });
         let mut active = partition.take_active_for_io();
@@ -394,6 +404,8 @@ impl Partition {
                     .after_append(&file, active.base_offset, active.size());
             }
         }
+        // Fetches long-polling this partition (consumers, followers) can read it now.
+        self.arrived.notify();
         let flush_due = self.flush_due(batches.record_count, now_ms);
         Ok((info, flush_due))
     }
