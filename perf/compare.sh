@@ -7,9 +7,18 @@
 # rdkafka_performance, then end-to-end latency at half of Sluice's peak produce rate.
 # Everything lands in perf/runs/<date>-<host>/ (commands, versions, kernel, CPU, raw output).
 #
+# Memory state: this VM hands memory the guest frees back to its host within seconds, and
+# touching it again costs ~10x (a 2 GiB dd into the page cache: ~350 MB/s cold, ~3.9 GB/s warm).
+# So every throughput step that writes runs "warm": a file of WARM_MB is written and deleted right
+# before it. rdkafka_performance's produce also runs once "cold" (COLD_SETTLE_SECS after memory
+# was freed) and is reported apart. The dd page-cache rate, cold and warm, is recorded next to
+# iperf3 as the other limit. Latency steps run settled, never right after a warm-up (a freed
+# warm-up is reclaimed seconds later and stalls allocations). Plots: sluice-plot RUN_DIR.
+#
 # Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION LAT_LINGER_MS LAT_SETTLE_SECS BROKER_CPU
-#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT; SLUICE_BIN
-#                                         and SLUICE_NOTE for a broker built elsewhere)
+#                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT WARM_MB
+#                                         COLD_SETTLE_SECS; SLUICE_BIN and SLUICE_NOTE for a
+#                                         broker built elsewhere)
 #
 # Not `set -e`: a broker that fails a request is a result to record, not a reason to stop.
 set -uo pipefail
@@ -31,6 +40,10 @@ LAT_LINGER_MS=${LAT_LINGER_MS:-1}
 # rdkafka_performance has no duration flag: it sends a count (2 GB of 1 KiB records).
 RDK_COUNT=${RDK_COUNT:-2000000}
 IPERF_SECS=${IPERF_SECS:-10}
+# At least the data of the rdkafka_performance steps (RDK_COUNT x 1 KiB = 2 GB); sluice-perf's
+# unpaced produce writes more than this in its window, so its later seconds may run cold.
+WARM_MB=${WARM_MB:-4096}
+COLD_SETTLE_SECS=${COLD_SETTLE_SECS:-30}
 TANSU_VERSION_WANTED=0.6.0
 CALFKIT_VERSION=0.1.2
 
@@ -69,7 +82,7 @@ install_deps() {
 
 build_tools() {
   say "build"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p sluice-perf) || exit 1
+  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p sluice-perf --bins) || exit 1
   SP=$TARGET/release/sluice-perf
   SLUICE=${SLUICE_BIN:-$TARGET/release/sluice}
   # SLUICE_BIN: a broker built elsewhere (e.g. from another worktree); else build this repo's.
@@ -87,7 +100,8 @@ record_env() {
   say "environment"
   {
     echo "command: $0 $*"
-    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE"
+    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE WARM_MB=$WARM_MB COLD_SETTLE_SECS=$COLD_SETTLE_SECS"
+    echo "memory state: throughput steps warm ($WARM_MB MiB written and deleted right before each writing step); rdkafka_performance produce also cold (after ${COLD_SETTLE_SECS}s settled); latency steps settled"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host: $host"
     echo "kernel: $(uname -srvm)"
@@ -219,6 +233,32 @@ stop_broker() {
 
 sp() { run taskset -c "$LOAD_CPU" timeout 600 "$SP" --bootstrap-server "127.0.0.1:$PORT" "$@"; }
 
+# A file of $1 MiB written into the page cache (on the broker's core) and deleted; prints the
+# dd rate. Right afterwards, that much memory is warm for whatever writes next.
+dd_page_cache() {
+  local f rate
+  f=$(mktemp "${TMPDIR:-/tmp}/sluice-compare-dd.XXXXXX")
+  rate=$(taskset -c "$BROKER_CPU" dd if=/dev/zero of="$f" bs=1M count="$1" 2>&1 | awk -F', ' '/copied/ {print $NF}')
+  rm -f "$f"
+  echo "$rate"
+}
+
+warm_memory() {
+  echo "warm memory: $WARM_MB MiB written and deleted at $(dd_page_cache "$WARM_MB")"
+}
+
+# The page cache's write rate, cold then warm: next to iperf3, the limit a produce step cannot
+# beat on this VM (page-cache.txt, read by summarize.py).
+page_cache_rate() {
+  say "page-cache write rate (dd, $WARM_MB MiB, on core $BROKER_CPU)"
+  log_cmd taskset -c "$BROKER_CPU" dd if=/dev/zero of=FILE bs=1M count="$WARM_MB"
+  sleep "$COLD_SETTLE_SECS"
+  {
+    echo "cold: $(dd_page_cache "$WARM_MB")"
+    echo "warm: $(dd_page_cache "$WARM_MB")"
+  } | tee "$RUN_DIR/page-cache.txt"
+}
+
 # CPU ticks (user+system) used so far by the broker, and by the whole machine (busy, not idle).
 broker_ticks() { sed 's/.*) //' "/proc/$BPID/stat" | awk '{print $12 + $13}'; }
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
@@ -244,7 +284,8 @@ step() {
 # Produce and consume throughput of broker $1 with both clients.
 throughput() {
   local b=$1
-  say "$b: sluice-perf produce, unpaced, acks=all, ${MSG_SIZE} B"
+  say "$b: sluice-perf produce, unpaced, acks=all, ${MSG_SIZE} B (warm)"
+  warm_memory
   step "$b sluice-perf produce" \
     sp --scenario produce --rate max --acks all --message-size "$MSG_SIZE" --topic "sp-$b" \
     --warmup-secs "$WARMUP" --duration-secs "$DURATION" --json "$RUN_DIR/$b-sp-produce.json" --quiet
@@ -252,8 +293,16 @@ throughput() {
   step "$b sluice-perf consume" \
     sp --scenario consume --from start --topic "sp-$b" --warmup-secs 0 --duration-secs 120 \
     --json "$RUN_DIR/$b-sp-consume.json" --quiet
-  say "$b: rdkafka_performance produce ($RDK_COUNT records)"
+  say "$b: rdkafka_performance produce ($RDK_COUNT records), cold (${COLD_SETTLE_SECS}s settled)"
+  sp --topic "rkcold-$b" --create-only
+  sleep "$COLD_SETTLE_SECS"
+  step "$b rdkafka_performance produce cold" \
+    run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rkcold-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
+    -a -1 -c "$RDK_COUNT" -u >"$RUN_DIR/$b-rk-produce-cold.txt" 2>&1
+  tail -3 "$RUN_DIR/$b-rk-produce-cold.txt"
+  say "$b: rdkafka_performance produce ($RDK_COUNT records), warm"
   sp --topic "rk-$b" --create-only
+  warm_memory
   step "$b rdkafka_performance produce" \
     run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
     -a -1 -c "$RDK_COUNT" -u >"$RUN_DIR/$b-rk-produce.txt" 2>&1
@@ -320,6 +369,7 @@ main() {
   record_env "$@"
   wait_quiet
   iperf
+  page_cache_rate
 
   say "Sluice (disk, 1 core)"
   if start_sluice; then
@@ -348,6 +398,8 @@ main() {
 
   say "summary"
   python3 "$HERE/summarize.py" "$RUN_DIR" | tee "$RUN_DIR/summary.md"
+  say "plots"
+  run "$TARGET/release/sluice-plot" "$RUN_DIR"
 }
 
 main "$@"

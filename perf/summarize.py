@@ -32,13 +32,9 @@ def sp_rate(run_dir, broker, what):
     return d["mb_per_sec"], d["msgs_per_sec"]
 
 
-def rk_rate(run_dir, broker, what):
-    """(MB/s, msg/s) from the last row of an rdkafka_performance -u table, or None.
-
-    Producer columns: elapsed msgs bytes rtt dr dr_m/s dr_MB/s ...; consumer: elapsed msgs
-    bytes rtt m/s MB/s ...: the header names the columns, so read them by name.
-    """
-    path = os.path.join(run_dir, f"{broker}-rk-{what}.txt")
+def rk_last_row(run_dir, name):
+    """The last row of an rdkafka_performance -u table as a dict by column name, or None."""
+    path = os.path.join(run_dir, name)
     try:
         lines = open(path, errors="replace").read().splitlines()
     except OSError:
@@ -52,6 +48,16 @@ def rk_rate(run_dir, broker, what):
             header = cells
         elif header and len(cells) == len(header):
             last = dict(zip(header, cells))
+    return last
+
+
+def rk_rate(run_dir, broker, what, suffix=""):
+    """(MB/s, msg/s) from the last row of an rdkafka_performance -u table, or None.
+
+    Producer columns: elapsed msgs bytes rtt dr dr_m/s dr_MB/s ...; consumer: elapsed msgs
+    bytes rtt m/s MB/s ...: the header names the columns, so read them by name.
+    """
+    last = rk_last_row(run_dir, f"{broker}-rk-{what}{suffix}.txt")
     if not last:
         return None
     mb, msgs = ("dr_MB/s", "dr_m/s") if what == "produce" else ("MB/s", "m/s")
@@ -78,19 +84,54 @@ def iperf_mb(run_dir):
         return None
 
 
+def step_gb(run_dir, label):
+    """Record-value GB a cpu.csv step moved (all of it, warm-up included, as its CPU counts),
+    or None: rdkafka_performance from its table, sluice-perf from its per-second timeline."""
+    broker, _, rest = label.partition(" ")
+    if rest.startswith("rdkafka_performance"):
+        what = "produce" if "produce" in rest else "consume"
+        suffix = "-cold" if rest.endswith("cold") else ""
+        last = rk_last_row(run_dir, f"{broker}-rk-{what}{suffix}.txt")
+        try:
+            return int(last["bytes"]) / 1e9
+        except (TypeError, KeyError, ValueError):
+            return None
+    if rest.startswith("sluice-perf"):
+        what = rest.split()[-1]
+        rec = load_json(os.path.join(run_dir, f"{broker}-sp-{what}.json"))
+        try:
+            field = "produced_bytes" if what == "produce" else "consumed_bytes"
+            return sum(s[field] for s in rec["runs"][0]["timeline"]) / 1e9 or None
+        except (TypeError, KeyError, IndexError):
+            return None
+    return None
+
+
 def cpu_table(run_dir):
     """Broker CPU per step from cpu.csv: on 2 cores the clients usually saturate first, so the
-    broker's CPU share is the fairer efficiency comparison."""
+    broker's CPU share, and its CPU per GB moved, are the fairer efficiency comparisons."""
     path = os.path.join(run_dir, "cpu.csv")
     if not os.path.exists(path):
         return []
     rows = [line.split(",") for line in open(path).read().splitlines()[1:] if line]
     out = ["", "CPU per step (broker pinned to one core; 'rest' = clients and anything else, of 2 cores):", "",
-           "| step | wall s | broker CPU s | broker core busy | rest CPU s |", "|---|---|---|---|---|"]
+           "| step | wall s | broker CPU s | broker core busy | rest CPU s | GB moved | broker CPU s per GB |",
+           "|---|---|---|---|---|---|---|"]
     for label, wall, broker, rest in rows:
         busy = float(broker) / float(wall) * 100 if float(wall) > 0 else 0
-        out.append(f"| {label} | {wall} | {broker} | {busy:.0f}% | {rest} |")
+        gb = step_gb(run_dir, label)
+        per_gb = float(broker) / gb if gb else None
+        out.append(f"| {label} | {wall} | {broker} | {busy:.0f}% | {rest} | {fmt(gb, '{:.2f}')} "
+                   f"| {fmt(per_gb, '{:.2f}')} |")
     return out
+
+
+def page_cache(run_dir):
+    """The dd page-cache write rates ('cold: ...', 'warm: ...'), or None."""
+    path = os.path.join(run_dir, "page-cache.txt")
+    if not os.path.exists(path):
+        return None
+    return "; ".join(open(path).read().split("\n")).strip("; ")
 
 
 def fmt(x, spec="{:.1f}"):
@@ -108,6 +149,9 @@ def main(run_dir):
         out += ["```", open(env).read().rstrip(), "```", ""]
     bw = iperf_mb(run_dir)
     out.append(f"iperf3 loopback: {fmt(bw)} MB/s")
+    dd = page_cache(run_dir)
+    if dd:
+        out.append(f"page-cache write rate (dd): {dd}")
     out.append("")
     out.append("| broker | client | produce MB/s | produce msg/s | consume MB/s | consume msg/s |")
     out.append("|---|---|---|---|---|---|")
@@ -121,6 +165,13 @@ def main(run_dir):
                 f"| {b} | {client} | {fmt(p and p[0])} | {fmt(p and p[1], '{:.0f}')} "
                 f"| {fmt(c and c[0])} | {fmt(c and c[1], '{:.0f}')} |"
             )
+    cold = [(b, rk_rate(run_dir, b, "produce", "-cold")) for b in BROKERS]
+    if any(r for _, r in cold):
+        out.append("")
+        out.append("rdkafka_performance produce with cold memory (the table above is warm):")
+        out.append("")
+        for b, r in cold:
+            out.append(f"- {b}: {fmt(r and r[0])} MB/s, {fmt(r and r[1], '{:.0f}')} msg/s")
     out.append("")
     basis = open(os.path.join(run_dir, "latency-rate.txt")).read().strip() if os.path.exists(
         os.path.join(run_dir, "latency-rate.txt")) else "latency rate: unknown"

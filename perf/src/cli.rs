@@ -76,9 +76,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     pub batch_size: usize,
 
-    /// Producer linger.ms.
-    #[arg(long, default_value_t = 5)]
-    pub linger_ms: u64,
+    /// Producer linger.ms (librdkafka takes fractions, e.g. 0.2).
+    #[arg(long, default_value_t = 5.0)]
+    pub linger_ms: f64,
 
     /// Seconds of load before measuring starts (not recorded).
     #[arg(long, default_value_t = 2)]

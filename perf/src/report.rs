@@ -106,6 +106,21 @@ pub struct RunReport {
     pub consume: Option<Direction>,
     /// Records without this tool's timestamp header (consume only).
     pub foreign_records: u64,
+    /// Each second of the run (warm-up and drain included), for throughput-over-time plots.
+    pub timeline: Vec<Second>,
+}
+
+/// What one second of a run moved (record values, as the throughput figures count them).
+#[derive(Serialize, Debug, Clone)]
+pub struct Second {
+    /// Seconds since the run started, at the end of this second.
+    pub t_s: f64,
+    /// "warmup", "measure" or "drain".
+    pub phase: &'static str,
+    pub produced_msgs: u64,
+    pub produced_bytes: u64,
+    pub consumed_msgs: u64,
+    pub consumed_bytes: u64,
 }
 
 impl RunReport {

@@ -15,7 +15,7 @@ use crate::cli::{Args, Rate, Scenario, StartAt};
 use crate::consume::{self, LatencyOf};
 use crate::payload::RecordMaker;
 use crate::produce::{self, Schedule, SenderOutcome};
-use crate::report::{Direction, RunReport};
+use crate::report::{Direction, RunReport, Second};
 use crate::stats::{Recorder, Window, ms};
 
 /// A consumer that has seen nothing new for this long after the producers finished is done.
@@ -38,6 +38,8 @@ struct Shared {
     consumed: Arc<Recorder>,
     /// Tells consumers to stop.
     stop_consumers: AtomicBool,
+    /// What each second of the run moved, for the report's timeline.
+    timeline: std::sync::Mutex<Vec<Second>>,
 }
 
 pub async fn run_rate(plan: Arc<Plan>, rate: Rate) -> anyhow::Result<RunReport> {
@@ -50,16 +52,15 @@ pub async fn run_rate(plan: Arc<Plan>, rate: Rate) -> anyhow::Result<RunReport> 
         produced: Arc::default(),
         consumed: Arc::default(),
         stop_consumers: AtomicBool::new(false),
+        timeline: std::sync::Mutex::default(),
     });
-    let ticker = (!args.quiet).then(|| tokio::spawn(progress(plan.clone(), shared.clone())));
+    let ticker = tokio::spawn(progress(plan.clone(), shared.clone()));
     let work = {
         let (plan, shared) = (plan.clone(), shared.clone());
         tokio::task::spawn_blocking(move || run_clients(&plan, &shared, rate))
     };
     let outcome = work.await.context("client threads panicked")??;
-    if let Some(t) = ticker {
-        t.abort();
-    }
+    ticker.abort();
     Ok(build_report(&plan, &shared, rate, outcome))
 }
 
@@ -285,10 +286,12 @@ fn build_report(plan: &Plan, shared: &Shared, rate: Rate, outcome: Outcome) -> R
         produce,
         consume,
         foreign_records: shared.consumed.foreign.load(Ordering::Relaxed),
+        timeline: std::mem::take(&mut *shared.timeline.lock().expect("timeline lock poisoned")),
     }
 }
 
-/// Prints one line a second: phase, rates over the last second, latency of the last second.
+/// Once a second: notes what the second moved in the timeline and (unless quiet) prints a
+/// line with the phase, the rates and the latency of the last second.
 async fn progress(plan: Arc<Plan>, shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
@@ -312,6 +315,22 @@ async fn progress(plan: Arc<Plan>, shared: Arc<Shared>) {
             c.total_msgs.load(Ordering::Relaxed),
             c.total_bytes.load(Ordering::Relaxed),
         );
+        shared
+            .timeline
+            .lock()
+            .expect("timeline lock poisoned")
+            .push(Second {
+                t_s: (now - w.start).as_secs_f64(),
+                phase,
+                produced_msgs: cur.0 - last.0,
+                produced_bytes: cur.1 - last.1,
+                consumed_msgs: cur.2 - last.2,
+                consumed_bytes: cur.3 - last.3,
+            });
+        if plan.args.quiet {
+            last = cur;
+            continue;
+        }
         let mut line = format!("[{:>4}s {phase:<7}]", (now - w.start).as_secs());
         if plan.args.scenario != Scenario::Consume {
             line += &interval_part("prod", cur.0 - last.0, cur.1 - last.1, p);
