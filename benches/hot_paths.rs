@@ -345,8 +345,54 @@ fn metrics_record(c: &mut Criterion) {
     g.finish();
 }
 
+/// Reading a 1 MiB produce frame in the broker's read steps (4 KiB, then as much as has
+/// arrived, up to 1 MiB), each step's bytes copied in as a socket read would: into a new
+/// buffer grown and zeroed step by step (as before the pool), and into one from the shard's
+/// frame pool, given back when the frame is dropped.
+fn frame_buffers(c: &mut Criterion) {
+    const LEN: usize = 1 << 20;
+    let source = vec![7u8; LEN];
+    let steps = {
+        let (mut read, mut steps) = (0usize, Vec::new());
+        while read < LEN {
+            let step = (LEN - read).min(read.clamp(4 << 10, 1 << 20));
+            steps.push(step);
+            read += step;
+        }
+        steps
+    };
+    let mut g = c.benchmark_group("frame_read_1MiB");
+    g.throughput(Throughput::Bytes(LEN as u64));
+    g.bench_function("fresh_buffer", |b| {
+        b.iter(|| {
+            let mut body: Vec<u8> = Vec::new();
+            for step in &steps {
+                let filled = body.len();
+                body.reserve_exact(*step);
+                body.resize(filled + step, 0);
+                body[filled..].copy_from_slice(&source[filled..filled + step]);
+            }
+            black_box(Bytes::from(body))
+        })
+    });
+    g.bench_function("pooled_buffer", |b| {
+        b.iter(|| {
+            let mut body = sluice::server::frame_pool::take();
+            for step in &steps {
+                let filled = body.filled();
+                body.room(*step)
+                    .copy_from_slice(&source[filled..filled + step]);
+                body.advance(*step);
+            }
+            black_box(body.freeze())
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    frame_buffers,
     metrics_record,
     batch_validation,
     record_walk,

@@ -39,6 +39,10 @@ LAT_DURATION=${LAT_DURATION:-20}
 LAT_LINGER_MS=${LAT_LINGER_MS:-1}
 # rdkafka_performance has no duration flag: it sends a count (2 GB of 1 KiB records).
 RDK_COUNT=${RDK_COUNT:-2000000}
+# rdkafka_performance sets linger.ms=1000 for itself, so its last partial batch waited up to a
+# second and that wait was in the step's time (the last ~244 records arrived 0.1-0.6 s after
+# the rest, for both brokers). librdkafka's default, 5 ms, as sluice-perf uses.
+RDK_LINGER_MS=${RDK_LINGER_MS:-5}
 IPERF_SECS=${IPERF_SECS:-10}
 # At least the data of the rdkafka_performance steps (RDK_COUNT x 1 KiB = 2 GB); sluice-perf's
 # unpaced produce writes more than this in its window, so its later seconds may run cold.
@@ -100,7 +104,7 @@ record_env() {
   say "environment"
   {
     echo "command: $0 $*"
-    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE WARM_MB=$WARM_MB COLD_SETTLE_SECS=$COLD_SETTLE_SECS"
+    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT RDK_LINGER_MS=$RDK_LINGER_MS BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE WARM_MB=$WARM_MB COLD_SETTLE_SECS=$COLD_SETTLE_SECS"
     echo "memory state: throughput steps warm ($WARM_MB MiB written and deleted right before each writing step); rdkafka_performance produce also cold (after ${COLD_SETTLE_SECS}s settled); latency steps settled"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host: $host"
@@ -298,14 +302,14 @@ throughput() {
   sleep "$COLD_SETTLE_SECS"
   step "$b rdkafka_performance produce cold" \
     run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rkcold-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
-    -a -1 -c "$RDK_COUNT" -u >"$RUN_DIR/$b-rk-produce-cold.txt" 2>&1
+    -a -1 -c "$RDK_COUNT" -X linger.ms="$RDK_LINGER_MS" -u >"$RUN_DIR/$b-rk-produce-cold.txt" 2>&1
   tail -3 "$RUN_DIR/$b-rk-produce-cold.txt"
   say "$b: rdkafka_performance produce ($RDK_COUNT records), warm"
   sp --topic "rk-$b" --create-only
   warm_memory
   step "$b rdkafka_performance produce" \
     run taskset -c "$LOAD_CPU" timeout 600 "$RDK" -P -t "rk-$b" -p 0 -b "127.0.0.1:$PORT" -s "$MSG_SIZE" \
-    -a -1 -c "$RDK_COUNT" -u >"$RUN_DIR/$b-rk-produce.txt" 2>&1
+    -a -1 -c "$RDK_COUNT" -X linger.ms="$RDK_LINGER_MS" -u >"$RUN_DIR/$b-rk-produce.txt" 2>&1
   tail -3 "$RUN_DIR/$b-rk-produce.txt"
   say "$b: rdkafka_performance consume from start"
   step "$b rdkafka_performance consume" \

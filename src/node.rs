@@ -578,7 +578,13 @@ async fn housekeeping_until_shutdown(shard: &Rc<Shard>) {
             crate::metrics::with_current(|m| m.publish_local());
             shard.publish_metrics();
             // The connections' copy-buffer pools belong to the server, not the shard.
-            crate::metrics::with_current(|m| m.publish_pools(server::zero_copy::pool_gauge()));
+            let (frame_buffers, frame_buffer_bytes) = server::frame_pool::gauge();
+            let pools = crate::metrics::PoolGauge {
+                frame_buffers,
+                frame_buffer_bytes,
+                ..server::zero_copy::pool_gauge()
+            };
+            crate::metrics::with_current(|m| m.publish_pools(pools));
         }
         shard.flush_overdue(crate::now_ms()).await;
         if last_hw_checkpoint.elapsed() >= HW_CHECKPOINT_INTERVAL {

@@ -155,6 +155,11 @@ fn render_pools(out: &mut String, shards: &[Arc<ShardMetrics>]) {
             "sluice_pool_buffers{{shard=\"{core}\",pool=\"fetch_copy\"}} {}",
             p.copy_buffers
         );
+        let _ = writeln!(
+            out,
+            "sluice_pool_buffers{{shard=\"{core}\",pool=\"request_frame\"}} {}",
+            p.frame_buffers
+        );
     }
     header(
         out,
@@ -167,6 +172,11 @@ fn render_pools(out: &mut String, shards: &[Arc<ShardMetrics>]) {
             out,
             "sluice_pool_bytes{{shard=\"{core}\",pool=\"fetch_copy\"}} {}",
             p.copy_buffer_bytes
+        );
+        let _ = writeln!(
+            out,
+            "sluice_pool_bytes{{shard=\"{core}\",pool=\"request_frame\"}} {}",
+            p.frame_buffer_bytes
         );
     }
 }

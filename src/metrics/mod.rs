@@ -130,6 +130,10 @@ pub struct PoolGauge {
     pub copy_buffers: usize,
     /// Total capacity of those buffers in bytes.
     pub copy_buffer_bytes: usize,
+    /// Request-frame buffers waiting for reuse (`server/frame_pool.rs`).
+    pub frame_buffers: usize,
+    /// Total capacity of those buffers in bytes.
+    pub frame_buffer_bytes: usize,
 }
 
 /// One shard's counters, latency histograms and published gauges: written by its own shard

@@ -10,6 +10,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::server::frame_pool;
 use crate::server::transport::Transport;
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
@@ -166,19 +167,17 @@ async fn read_body(
     len: usize,
 ) -> Result<(Bytes, Reservation), FrameError> {
     let mut reservation = shard.request_memory.empty();
-    let mut body: Vec<u8> = Vec::new();
-    while body.len() < len {
-        let step = next_step(body.len(), len);
+    let mut body = frame_pool::take();
+    while body.filled() < len {
+        let step = next_step(body.filled(), len);
         shard
             .request_memory
             .grow(&mut reservation, step as u64)
             .await?;
-        let filled = body.len();
-        body.reserve_exact(step);
-        body.resize(filled + step, 0);
-        stream.read_exact(&mut body[filled..]).await?;
+        stream.read_exact(body.room(step)).await?;
+        body.advance(step);
     }
-    Ok((Bytes::from(body), reservation))
+    Ok((body.freeze(), reservation))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod connection;
 pub mod dispatch;
 pub mod frame;
+pub mod frame_pool;
 pub mod limits;
 pub mod sasl;
 pub mod tls;

@@ -28,6 +28,7 @@ pub fn pool_gauge() -> crate::metrics::PoolGauge {
         crate::metrics::PoolGauge {
             copy_buffers: pool.len(),
             copy_buffer_bytes: pool.iter().map(Vec::capacity).sum(),
+            ..crate::metrics::PoolGauge::default()
         }
     })
 }
