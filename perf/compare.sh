@@ -329,7 +329,7 @@ settle_page_cache() {
   echo "page cache settled: $((before / 1024)) MiB dirty before sync, $(awk '/^Dirty:/{print int($2/1024)}' /proc/meminfo) MiB after"
   # A latency step right after the previous broker exits shows 60-130 ms stalls that a pause
   # mostly removes (perf/runs/2026-11-22-vm-latency-notes.md); both brokers get the same pause.
-  sleep "${LAT_SETTLE_SECS:-15}"
+  sleep "${LAT_SETTLE_SECS:-30}"
 }
 
 # End-to-end latency (due send time -> consumed) of broker $1 at rate $2 msgs/s.
