@@ -41,16 +41,28 @@ impl Event {
     /// Completes once the generation differs from `seen`. Taking the generation before
     /// checking for data and waiting on it afterwards closes the lost-wake-up window.
     pub fn changed_since(&self, seen: u64) -> Changed<'_> {
-        Changed { event: self, seen }
+        Changed {
+            event: self,
+            seen,
+            registered: None,
+        }
     }
 
-    /// Registers the task's waker unless it is there already (one per task keeps the list
-    /// bounded by the tasks of the shard, however often each one waits).
+    /// Registers the task's waker unless it is there already (one per task, however often
+    /// it waits).
     fn register(&self, waker: &Waker) {
         let mut waiters = self.waiters.borrow_mut();
         if !waiters.iter().any(|w| w.will_wake(waker)) {
             waiters.push(waker.clone());
         }
+    }
+
+    /// Removes the task's waker: a wait that ended another way (its deadline, another event)
+    /// must not leave it behind. A waker keeps its task's memory alive, and an event that is
+    /// never signalled (an idle partition, the shutdown event) would otherwise collect one
+    /// per connection that ever waited on it.
+    fn unregister(&self, waker: &Waker) {
+        self.waiters.borrow_mut().retain(|w| !w.will_wake(waker));
     }
 }
 
@@ -60,46 +72,66 @@ impl Event {
 pub fn any_changed<'a>(seen: impl IntoIterator<Item = (&'a Event, u64)>) -> AnyChanged<'a> {
     AnyChanged {
         seen: seen.into_iter().collect(),
+        registered: None,
     }
 }
 
-/// Future of [`any_changed`].
+/// Future of [`any_changed`]; takes its waker out of every event when dropped.
 pub struct AnyChanged<'a> {
     seen: Vec<(&'a Event, u64)>,
+    registered: Option<Waker>,
 }
 
 impl Future for AnyChanged<'_> {
     type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.seen.iter().any(|(e, g)| e.generation.get() != *g) {
             return Poll::Ready(());
         }
-        // A waker left behind in the events that did not fire is dropped at their next
-        // signal (a spurious wake-up of a task that has moved on is harmless).
         for (event, _) in &self.seen {
             event.register(cx.waker());
         }
+        self.registered = Some(cx.waker().clone());
         Poll::Pending
     }
 }
 
+impl Drop for AnyChanged<'_> {
+    fn drop(&mut self) {
+        if let Some(waker) = &self.registered {
+            for (event, _) in &self.seen {
+                event.unregister(waker);
+            }
+        }
+    }
+}
+
 /// Future of [`Event::changed_since`]: ready once the event's generation differs from the
-/// one seen; while pending it keeps one waker per task in the event.
+/// one seen; while pending it keeps one waker per task in the event, and takes it out when
+/// dropped.
 pub struct Changed<'a> {
     event: &'a Event,
     seen: u64,
+    registered: Option<Waker>,
 }
 
 impl Future for Changed<'_> {
     type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.event.generation.get() != self.seen {
             return Poll::Ready(());
         }
-        // A connection task waits many times between notifications (each long-poll that
-        // times out leaves its waker behind); one waker per task keeps the list bounded.
         self.event.register(cx.waker());
+        self.registered = Some(cx.waker().clone());
         Poll::Pending
+    }
+}
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        if let Some(waker) = &self.registered {
+            self.event.unregister(waker);
+        }
     }
 }
 
@@ -136,5 +168,24 @@ mod tests {
         assert!(a.has_waiters() && b.has_waiters());
         a.notify();
         assert!(wait.as_mut().poll(&mut cx).is_ready());
+        drop(wait);
+        assert!(
+            !b.has_waiters(),
+            "the event that did not fire kept the waker"
+        );
+    }
+
+    #[test]
+    fn a_wait_given_up_leaves_no_waker() {
+        let event = Event::default();
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            std::task::Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = Context::from_waker(&waker);
+        let mut wait = Box::pin(event.changed_since(event.generation()));
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert!(event.has_waiters());
+        drop(wait);
+        assert!(!event.has_waiters());
     }
 }
