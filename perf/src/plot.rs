@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (1000, 600);
@@ -180,24 +181,7 @@ fn draw_latency(out: &Path, series: &[Series]) -> anyhow::Result<()> {
         .y_desc("latency (ms)")
         .x_label_formatter(&percentile_label)
         .draw()?;
-    for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                color.stroke_width(2),
-            ))?
-            .label(s.name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    draw_lines(&mut chart, series, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(())
 }
@@ -222,6 +206,21 @@ fn draw_throughput(out: &Path, series: &[Series]) -> anyhow::Result<()> {
         .x_desc("seconds since the step started")
         .y_desc("MB/s")
         .draw()?;
+    draw_lines(&mut chart, series, SeriesLabelPosition::UpperRight)?;
+    root.present()?;
+    Ok(())
+}
+
+/// One line per series, each in its own colour, and the legend at `legend_at`.
+fn draw_lines<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    series: &[Series],
+    legend_at: SeriesLabelPosition,
+) -> anyhow::Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
@@ -236,11 +235,10 @@ fn draw_throughput(out: &Path, series: &[Series]) -> anyhow::Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend_at)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }
 
