@@ -255,12 +255,10 @@ fn index_lookup(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut index = Index::<OffsetEntry>::open(&dir.path().join("0.index")).unwrap();
     for i in 0..100_000u32 {
-        index
-            .append(OffsetEntry {
-                relative_offset: i * 16,
-                position: i * 4096,
-            })
-            .unwrap();
+        index.append(OffsetEntry {
+            relative_offset: i * 16,
+            position: i * 4096,
+        });
     }
     c.bench_function("index/floor_in_100k_entries", |b| {
         let mut key = 0i64;

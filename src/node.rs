@@ -443,6 +443,10 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     let replica_fetcher =
         glommio::spawn_local(crate::shard::replication::fetcher::run(shard.clone()));
     let isr_checks = glommio::spawn_local(crate::shard::replication::run_isr_checks(shard.clone()));
+    let probed = shard.clone();
+    let stall_probe = glommio::spawn_local(async move {
+        crate::shard::stall_probe::run(|| !probed.is_shutting_down()).await
+    });
     let accepts: Vec<_> = listeners
         .into_iter()
         .map(|(listener, socket)| {
@@ -471,6 +475,7 @@ async fn shard_main(start: ShardStart, mailbox_ends: MailboxEnds) {
     txn_timers.await;
     replica_fetcher.await;
     isr_checks.await;
+    stall_probe.await;
     drain_in_flight(&shard).await;
     shard.close_all().await;
     tracing::info!(core, "shard stopped");

@@ -290,6 +290,70 @@ fn render_latency(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {
     }
 }
 
+/// The stall probe's figures (`shard/stall_probe.rs`): wake-ups, stalls over 1 ms and over
+/// 20 ms, the longest, and quantiles of the stalls themselves.
+fn render_stalls(out: &mut String, shards: &[Arc<ShardMetrics>]) {
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_shard_stall_probes_total",
+            "counter",
+            "Wake-ups of the shard's 1 ms stall probe.",
+        ),
+        |s| s.stall_probes.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_shard_stalls_total",
+            "counter",
+            "Stall-probe wake-ups that ran over 1 ms late: the shard thread was held (a blocking call, a long task, or the kernel running something else on its core).",
+        ),
+        |s| s.stalls.load(Ordering::Relaxed) as i64,
+    );
+    per_shard(
+        out,
+        shards,
+        (
+            "sluice_shard_long_stalls_total",
+            "counter",
+            "Stall-probe wake-ups that ran over 20 ms late.",
+        ),
+        |s| s.long_stalls.load(Ordering::Relaxed) as i64,
+    );
+    header(
+        out,
+        "sluice_shard_stall_seconds",
+        "summary",
+        "How late the stall probe ran, over the wake-ups more than 1 ms late; max is the longest since start-up.",
+    );
+    for s in shards {
+        let h = lock(&s.stall_us);
+        for q in [0.5, 0.99] {
+            let v = h.value_at_quantile(q) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "sluice_shard_stall_seconds{{shard=\"{}\",quantile=\"{q}\"}} {v}",
+                s.core
+            );
+        }
+        let max = s.stall_max_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "sluice_shard_stall_seconds{{shard=\"{}\",quantile=\"1\"}} {max}",
+            s.core
+        );
+        let _ = writeln!(
+            out,
+            "sluice_shard_stall_seconds_count{{shard=\"{}\"}} {}",
+            s.core,
+            s.stalls.load(Ordering::Relaxed)
+        );
+    }
+}
+
 /// One sample per shard of a metric read by `value`, under its HELP/TYPE header.
 fn per_shard(
     out: &mut String,
@@ -340,6 +404,7 @@ fn render_shard_gauges(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         ),
         |s| s.connections_timed_out.load(Ordering::Relaxed) as i64,
     );
+    render_stalls(out, shards);
     per_shard(
         out,
         shards,

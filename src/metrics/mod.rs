@@ -153,6 +153,14 @@ pub struct ShardMetrics {
     pub connections_timed_out: AtomicU64,
     /// Long-polling fetches woken before their deadline to look at their partitions again.
     pub fetch_wakeups: AtomicU64,
+    /// Stall-probe wake-ups ([`crate::shard::stall_probe`]) since start-up.
+    pub stall_probes: AtomicU64,
+    /// Of those, the ones late by more than [`crate::shard::stall_probe::STALL`].
+    pub stalls: AtomicU64,
+    /// Of those, the ones late by more than [`crate::shard::stall_probe::LONG_STALL`].
+    pub long_stalls: AtomicU64,
+    /// The longest stall-probe lateness seen, in microseconds.
+    pub stall_max_us: AtomicU64,
     /// Connections refused for bad SASL credentials.
     pub sasl_failures: AtomicU64,
     /// TLS connections refused: failed handshake or a certificate mapped to no principal.
@@ -165,6 +173,7 @@ pub struct ShardMetrics {
     segment_files: Mutex<CacheStats>,
     latency_us: Mutex<BTreeMap<i16, Histogram<u64>>>,
     fsync_us: Mutex<Histogram<u64>>,
+    stall_us: Mutex<Histogram<u64>>,
     topics: Mutex<BTreeMap<String, TopicTraffic>>,
     partitions: Mutex<Vec<PartitionGauge>>,
     committed: Mutex<Vec<CommittedOffset>>,
@@ -177,6 +186,7 @@ pub struct ShardMetrics {
 struct LocalRecords {
     latency_us: BTreeMap<i16, Histogram<u64>>,
     fsync_us: Option<Histogram<u64>>,
+    stall_us: Option<Histogram<u64>>,
     topics: BTreeMap<String, TopicTraffic>,
     /// Something was recorded since the last publish.
     changed: bool,
@@ -188,6 +198,7 @@ thread_local! {
         std::cell::RefCell::new(LocalRecords {
             latency_us: BTreeMap::new(),
             fsync_us: None,
+            stall_us: None,
             topics: BTreeMap::new(),
             changed: false,
         })
@@ -219,11 +230,16 @@ impl ShardMetrics {
             connections_refused: AtomicU64::new(0),
             connections_timed_out: AtomicU64::new(0),
             fetch_wakeups: AtomicU64::new(0),
+            stall_probes: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+            long_stalls: AtomicU64::new(0),
+            stall_max_us: AtomicU64::new(0),
             request_memory_free: AtomicI64::new(-1),
             partitions_offline: AtomicI64::new(0),
             segment_files: Mutex::default(),
             latency_us: Mutex::new(BTreeMap::new()),
             fsync_us: Mutex::new(new_histogram()),
+            stall_us: Mutex::new(new_histogram()),
             topics: Mutex::new(BTreeMap::new()),
             partitions: Mutex::new(Vec::new()),
             committed: Mutex::new(Vec::new()),
@@ -275,6 +291,10 @@ impl ShardMetrics {
                 let _ = lock(&self.fsync_us).add(&*local);
                 local.reset();
             }
+            if let Some(local) = &mut l.stall_us {
+                let _ = lock(&self.stall_us).add(&*local);
+                local.reset();
+            }
             let mut topics = lock(&self.topics);
             for (topic, t) in std::mem::take(&mut l.topics) {
                 let total = topics.entry(topic).or_default();
@@ -322,6 +342,26 @@ impl ShardMetrics {
         let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
         LOCAL.with_borrow_mut(|l| {
             let _ = l.fsync_us.get_or_insert_with(new_histogram).record(micros);
+            l.changed = true;
+        });
+    }
+
+    /// One stall-probe wake-up, `late` after it was due (see [`crate::shard::stall_probe`]).
+    /// Only the over-1 ms ones reach the histogram, so it stays cheap at 1,000 a second.
+    pub fn record_stall_probe(&self, late: Duration) {
+        use crate::shard::stall_probe::{LONG_STALL, STALL};
+        self.stall_probes.fetch_add(1, Ordering::Relaxed);
+        if late <= STALL {
+            return;
+        }
+        self.stalls.fetch_add(1, Ordering::Relaxed);
+        if late > LONG_STALL {
+            self.long_stalls.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = (late.as_micros() as u64).clamp(1, 60_000_000);
+        self.stall_max_us.fetch_max(micros, Ordering::Relaxed);
+        LOCAL.with_borrow_mut(|l| {
+            let _ = l.stall_us.get_or_insert_with(new_histogram).record(micros);
             l.changed = true;
         });
     }

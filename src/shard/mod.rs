@@ -17,6 +17,7 @@ pub mod share_offsets;
 pub mod share_requests;
 pub mod share_state;
 pub mod share_state_log;
+pub mod stall_probe;
 pub mod txns;
 
 use std::cell::{Cell, RefCell};

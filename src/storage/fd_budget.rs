@@ -4,9 +4,9 @@
 //! partition it accepted can always be opened again after a restart.
 //!
 //! Every open partition holds [`FDS_PER_PARTITION`] descriptors (its active segment's
-//! `.log` as a reader handle and as the io_uring writer, `.index`, `.timeindex`); closed
-//! segments hold none of their own and go through the per-shard cache
-//! ([`crate::storage::file_cache`]). Of the soft limit (raised to the hard limit first):
+//! `.log` as a reader handle and as the io_uring writer, and its `.index` and `.timeindex`
+//! as io_uring writers); closed segments hold none of their own and go through the
+//! per-shard cache ([`crate::storage::file_cache`]). Of the soft limit (raised to the hard limit first):
 //! a fixed reserve for the process and each shard (stdio, lock, rings, eventfds,
 //! listeners, short-lived opens such as checkpoints and index rewrites), then a quarter of
 //! the rest for client connections and descriptors in flight (files a fetch still holds

@@ -1,8 +1,13 @@
 //! Sparse offset (`.index`) and time (`.timeindex`) indexes of one segment, in Kafka's
 //! on-disk format: fixed-size big-endian entries relative to the segment's base offset.
-//! Entries live in memory for lookups and are appended to the file as they are added.
-//! Only the active segment keeps its index files open (appends); a closed segment releases
-//! them after loading, and a rare rewrite reopens the file for the write only.
+//! Entries live in memory for lookups; an append only adds to memory, and the entries not
+//! yet in the file (the *unwritten tail*) are taken out in one piece and written by the
+//! segment: through the shard's io_uring ring while the segment is active
+//! ([`crate::storage::segment::IndexRing`]), with a plain write where blocking is allowed
+//! (start-up recovery, the cleaner). The file is a cache of the log: recovery validates it and
+//! rebuilds what is missing, so a tail lost in a crash costs a longer scan, never a wrong
+//! answer. Only the active segment keeps its index files open; a closed segment releases them
+//! after loading, and a rare rewrite reopens the file for the write only.
 //! Owned by the segment, on the shard that owns the partition.
 //!
 //! `.index` entry: relative offset u32, file position u32 (8 bytes).
@@ -79,6 +84,8 @@ impl IndexEntry for TimeEntry {
 /// An index file and its entries in memory.
 pub struct Index<E: IndexEntry> {
     entries: Vec<E>,
+    /// How many of `entries` (a prefix) are in the file or on their way to it.
+    written: usize,
     path: PathBuf,
     /// Open while the segment is active; `None` after [`Index::release_file`].
     file: Option<File>,
@@ -110,6 +117,7 @@ impl<E: IndexEntry> Index<E> {
             entries.push(entry);
         }
         let mut index = Self {
+            written: entries.len(),
             entries,
             path: path.to_path_buf(),
             file: Some(file),
@@ -130,15 +138,45 @@ impl<E: IndexEntry> Index<E> {
         self.entries.last().copied()
     }
 
-    /// Appends one entry to memory and to the file (a page-cache write of 8-12 bytes).
-    /// The in-memory entry is kept even if the file write fails (a full disk): lookups stay
-    /// right, and recovery validates and rebuilds the file's entries after a restart.
-    pub fn append(&mut self, entry: E) -> io::Result<()> {
-        let mut buf = [0u8; 16];
-        entry.encode(&mut buf[..E::SIZE]);
+    /// Appends one entry to memory only; it joins the unwritten tail (see the module doc).
+    pub fn append(&mut self, entry: E) {
         self.entries.push(entry);
-        let mut file = self.file()?;
-        file.write_all(&buf[..E::SIZE])
+    }
+
+    /// Entries not yet handed to the file.
+    pub fn unwritten_len(&self) -> usize {
+        self.entries.len() - self.written
+    }
+
+    /// Takes the unwritten tail: its byte position in the file and its encoded entries, or
+    /// `None` when the file has them all. The entries count as written from here on; the
+    /// caller writes the bytes (a failed write is only warned about: recovery rebuilds them).
+    pub fn take_unwritten(&mut self) -> Option<IndexTail> {
+        if self.written == self.entries.len() {
+            return None;
+        }
+        let position = (self.written * E::SIZE) as u64;
+        let mut bytes = vec![0u8; self.unwritten_len() * E::SIZE];
+        for (entry, chunk) in self.entries[self.written..]
+            .iter()
+            .zip(bytes.chunks_exact_mut(E::SIZE))
+        {
+            entry.encode(chunk);
+        }
+        self.written = self.entries.len();
+        Some(IndexTail { position, bytes })
+    }
+
+    /// Writes the unwritten tail with a blocking positional write, for the places allowed to
+    /// block (start-up recovery, the cleaner, a follower's truncation).
+    pub fn write_unwritten(&mut self) -> io::Result<()> {
+        match self.take_unwritten() {
+            Some(tail) => {
+                use std::os::unix::fs::FileExt;
+                self.file()?.write_all_at(&tail.bytes, tail.position)
+            }
+            None => Ok(()),
+        }
     }
 
     /// The open file, or (for a closed segment) a handle opened for this one write at the
@@ -176,6 +214,7 @@ impl<E: IndexEntry> Index<E> {
         let n = self.entries.iter().take_while(|e| keep(e)).count();
         if n != self.entries.len() {
             self.entries.truncate(n);
+            self.written = self.written.min(n);
             self.rewrite()?;
         }
         Ok(())
@@ -191,7 +230,10 @@ impl<E: IndexEntry> Index<E> {
         file.set_len(0)?;
         use std::io::{Seek, SeekFrom};
         file.seek(SeekFrom::Start(0))?;
-        file.write_all(&buf)
+        file.write_all(&buf)?;
+        drop(file);
+        self.written = self.entries.len();
+        Ok(())
     }
 
     /// The last entry whose key is at most `key`.
@@ -204,6 +246,15 @@ impl<E: IndexEntry> Index<E> {
     pub fn sync(&self) -> io::Result<()> {
         self.file()?.sync_data()
     }
+}
+
+/// Encoded entries that belong at `position` of an index file (see [`Index::take_unwritten`]).
+#[derive(Debug)]
+pub struct IndexTail {
+    /// Byte position in the file.
+    pub position: u64,
+    /// The encoded entries.
+    pub bytes: Vec<u8>,
 }
 
 /// An index file borrowed from the index, or opened for a single operation.
@@ -250,9 +301,11 @@ mod tests {
             idx.append(OffsetEntry {
                 relative_offset: i * 10,
                 position: i * 4096,
-            })
-            .unwrap();
+            });
         }
+        assert_eq!(idx.unwritten_len(), 10);
+        idx.write_unwritten().unwrap();
+        assert_eq!(idx.unwritten_len(), 0);
         drop(idx);
         let idx = Index::<OffsetEntry>::open(&path).unwrap();
         assert_eq!(idx.entries().len(), 10);
@@ -278,14 +331,17 @@ mod tests {
             position: i * 100,
         };
         let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
-        idx.append(entry(1)).unwrap();
+        idx.append(entry(1));
+        idx.write_unwritten().unwrap();
         idx.release_file();
         assert!(idx.file.is_none());
-        idx.append(entry(2)).unwrap();
+        idx.append(entry(2));
+        idx.write_unwritten().unwrap();
         idx.truncate_while(|e| e.relative_offset < 2).unwrap();
         assert!(idx.file.is_none(), "the rewrite did not keep a descriptor");
         idx.keep_file_open().unwrap();
-        idx.append(entry(3)).unwrap();
+        idx.append(entry(3));
+        idx.write_unwritten().unwrap();
         let reloaded = Index::<OffsetEntry>::open(&path).unwrap();
         assert_eq!(reloaded.entries(), &[entry(1), entry(3)]);
     }
@@ -298,13 +354,12 @@ mod tests {
         idx.append(TimeEntry {
             timestamp: 5,
             relative_offset: 1,
-        })
-        .unwrap();
+        });
         idx.append(TimeEntry {
             timestamp: 9,
             relative_offset: 3,
-        })
-        .unwrap();
+        });
+        idx.write_unwritten().unwrap();
         drop(idx);
         let mut raw = std::fs::read(&path).unwrap();
         raw.extend_from_slice(&[0u8; 12 * 3]);
@@ -314,5 +369,30 @@ mod tests {
         assert_eq!(idx.entries().len(), 2);
         assert_eq!(idx.floor(8).unwrap().relative_offset, 1);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+    }
+
+    /// The tail is taken once, from where the file ends, and a truncation below it makes the
+    /// next tail start at the cut.
+    #[test]
+    fn the_unwritten_tail_starts_where_the_file_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let entry = |i: u32| OffsetEntry {
+            relative_offset: i,
+            position: i * 100,
+        };
+        let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
+        idx.append(entry(1));
+        idx.append(entry(2));
+        let tail = idx.take_unwritten().expect("two unwritten entries");
+        assert_eq!((tail.position, tail.bytes.len()), (0, 16));
+        assert!(idx.take_unwritten().is_none(), "taken once");
+        idx.append(entry(3));
+        let tail = idx.take_unwritten().expect("one unwritten entry");
+        assert_eq!((tail.position, tail.bytes.len()), (16, 8));
+        idx.truncate_while(|e| e.relative_offset < 2).unwrap();
+        idx.append(entry(5));
+        let tail = idx.take_unwritten().expect("the entry after the cut");
+        assert_eq!(tail.position, 8, "written right after the kept entry");
     }
 }

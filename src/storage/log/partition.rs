@@ -404,10 +404,25 @@ impl Partition {
                     .after_append(&file, active.base_offset, active.size());
             }
         }
+        self.write_index_tails_if_due();
         // Fetches long-polling this partition (consumers, followers) can read it now.
         self.arrived.notify();
         let flush_due = self.flush_due(batches.record_count, now_ms);
         Ok((info, flush_due))
+    }
+
+    /// Once a batch of index entries has gathered, writes them through the ring in the
+    /// background (the index file is a cache: a failure only warns, recovery rebuilds it).
+    fn write_index_tails_if_due(&self) {
+        let Some((ring, tails)) = self.log.borrow_mut().active_mut().index_tails_due() else {
+            return;
+        };
+        glommio::spawn_local(async move {
+            if let Err(e) = ring.write(tails).await {
+                tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
+            }
+        })
+        .detach();
     }
 
     /// Idempotent producers: a retried batch already in the log is answered with its original

@@ -23,10 +23,13 @@ use crate::storage::leader_epochs::LeaderEpochs;
 use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
 
+mod index_ring;
 mod retired;
 mod timestamp;
 mod writer;
 
+use index_ring::write_tail_blocking;
+pub use index_ring::{IndexRing, IndexTails};
 pub use retired::RetiredWriter;
 pub use timestamp::TimestampLookup;
 pub use writer::SegmentWriter;
@@ -119,6 +122,8 @@ pub struct Segment {
     cache_id: u64,
     /// The io_uring writer, present only while this is the active segment.
     writer: Option<Rc<SegmentWriter>>,
+    /// The io_uring writer of the index files, alongside `writer`.
+    index_ring: Option<Rc<IndexRing>>,
     /// In direct mode, the partition's cache of its newest appends: reads of this segment
     /// look there before the file (the page cache does not hold what O_DIRECT wrote).
     tail_cache: Option<Rc<TailCache>>,
@@ -181,6 +186,7 @@ impl Segment {
             file,
             cache_id: file_cache::new_id(),
             writer: None,
+            index_ring: None,
             tail_cache: None,
             size: Cell::new(size),
             next_offset: base_offset,
@@ -275,6 +281,9 @@ impl Segment {
         if truncated > 0 {
             self.file()?.set_len(self.size.get())?;
         }
+        // Recovery may block (start-up, the cleaner): the rebuilt entries go straight out.
+        self.offset_index.write_unwritten()?;
+        self.time_index.write_unwritten()?;
         Ok(RecoveryReport {
             truncated_bytes: truncated,
             batches_scanned: batches,
@@ -414,28 +423,21 @@ impl Segment {
             || self.bytes_since_index_entry >= index_interval_bytes
         {
             let relative = (b.last_offset - self.base_offset) as u32;
-            // Index files are a cache of the log (recovery rebuilds them): a failed index
-            // write must not fail an append whose batch is already on disk.
-            let entry = OffsetEntry {
+            // Memory only: the entries reach the files in batches (`index_tails_due`).
+            self.offset_index.append(OffsetEntry {
                 relative_offset: relative,
                 position: b.position as u32,
-            };
-            if let Err(e) = self.offset_index.append(entry) {
-                tracing::warn!(error = %e, "offset index write failed; it will be rebuilt");
-            }
+            });
             let time_is_newer = self
                 .time_index
                 .last()
                 .is_none_or(|t| self.max_timestamp > t.timestamp);
             if time_is_newer && self.max_timestamp >= 0 {
                 let rel = (self.offset_of_max_timestamp - self.base_offset) as u32;
-                let entry = TimeEntry {
+                self.time_index.append(TimeEntry {
                     timestamp: self.max_timestamp,
                     relative_offset: rel,
-                };
-                if let Err(e) = self.time_index.append(entry) {
-                    tracing::warn!(error = %e, "time index write failed; it will be rebuilt");
-                }
+                });
             }
             self.bytes_since_index_entry = 0;
         }
@@ -446,11 +448,55 @@ impl Segment {
     /// active.
     pub async fn attach_writer(&mut self, io: &SegmentIo) -> io::Result<()> {
         let writer = SegmentWriter::open(&self.paths.log, self.base_offset, io).await?;
+        let ring = IndexRing::open(&self.paths.index, &self.paths.time_index).await?;
         if let SegmentIo::Direct(cache) = io {
             self.tail_cache = Some(cache.clone());
         }
         self.writer = Some(Rc::new(writer));
+        self.index_ring = Some(Rc::new(ring));
+        // The ring's descriptors take the place of the plain ones: a partition still holds
+        // four (`fd_budget::FDS_PER_PARTITION`); a rare rewrite or sync opens its own.
+        self.offset_index.release_file();
+        self.time_index.release_file();
         Ok(())
+    }
+
+    /// Takes the index entries not yet written (see [`crate::storage::index`]).
+    pub fn take_index_tails(&mut self) -> IndexTails {
+        IndexTails {
+            offsets: self.offset_index.take_unwritten(),
+            times: self.time_index.take_unwritten(),
+        }
+    }
+
+    /// The index entries to write through the ring, once a batch of them has gathered in
+    /// the active segment; the caller writes them in the background.
+    pub fn index_tails_due(&mut self) -> Option<(Rc<IndexRing>, IndexTails)> {
+        if self.offset_index.unwritten_len() < IndexRing::TAIL_BATCH {
+            return None;
+        }
+        let ring = self.index_ring.clone()?;
+        Some((ring, self.take_index_tails()))
+    }
+
+    /// Writes the unwritten index entries through the ring after every earlier write of
+    /// them, then closes the ring's files; with no ring, a blocking write.
+    async fn finish_index_writes(&mut self) -> io::Result<()> {
+        let tails = self.take_index_tails();
+        match self.index_ring.take() {
+            Some(ring) => {
+                let written = ring.write(tails).await;
+                let closed = match Rc::try_unwrap(ring) {
+                    Ok(ring) => ring.close().await,
+                    Err(_) => Ok(()), // a background write still holds it; its drop closes
+                };
+                written.and(closed)
+            }
+            None => {
+                write_tail_blocking(&self.paths.index, tails.offsets)?;
+                write_tail_blocking(&self.paths.time_index, tails.times)
+            }
+        }
     }
 
     /// Closes the writer when the segment stops being active (after a roll or at shutdown).
@@ -462,6 +508,7 @@ impl Segment {
                 writer.close().await?;
             }
         }
+        self.finish_index_writes().await?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }
@@ -472,6 +519,8 @@ impl Segment {
     pub fn retire_writer(&mut self) -> io::Result<RetiredWriter> {
         let retired = RetiredWriter {
             writer: self.writer.take(),
+            index_ring: self.index_ring.take(),
+            index_tails: self.take_index_tails(),
             index_paths: [self.paths.index.clone(), self.paths.time_index.clone()],
         };
         self.release_files();

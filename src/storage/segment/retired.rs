@@ -1,5 +1,5 @@
-//! A rolled segment's last duty: its log is fdatasync'ed and closed through io_uring, then its
-//! indexes are synced on the shard's blocking pool, a few at a time. Runs in the background
+//! A rolled segment's last duty: its log is fdatasync'ed and closed through io_uring, its
+//! last index entries are written through the ring, then its indexes are synced on the shard's blocking pool, a few at a time. Runs in the background
 //! on the partition's shard after a roll; flushes that must cover it wait for it.
 
 use std::fs::File;
@@ -23,6 +23,10 @@ pub struct RetiredWriter {
     /// (which could fail when descriptors are short), and the descriptor is held only for
     /// the fdatasync itself.
     pub(super) writer: Option<Rc<super::SegmentWriter>>,
+    /// The ring writer of its index files, for their last entries.
+    pub(super) index_ring: Option<Rc<super::IndexRing>>,
+    /// Index entries not yet written when the segment was rolled.
+    pub(super) index_tails: super::IndexTails,
     /// The log's indexes, reopened by path for their sync (fdatasync covers a file's dirty
     /// pages whichever descriptor wrote them), so a closed segment keeps no index open while
     /// its sync waits for the blocking pool.
@@ -40,6 +44,17 @@ impl RetiredWriter {
                 writer.close().await?;
             }
         }
+        let tails = self.index_tails;
+        let blocking_tails = match self.index_ring {
+            Some(ring) => {
+                ring.write(tails).await?;
+                if let Ok(ring) = Rc::try_unwrap(ring) {
+                    ring.close().await?;
+                }
+                super::IndexTails::default()
+            }
+            None => tails,
+        };
         let slots = INDEX_SYNCS.with(Rc::clone);
         let _slot = slots
             .acquire_permit(1)
@@ -47,7 +62,11 @@ impl RetiredWriter {
             .map_err(|e| io::Error::other(e.to_string()))?;
         let paths = self.index_paths;
         glommio::executor()
-            .spawn_blocking(move || paths.iter().try_for_each(|p| sync_path(p)))
+            .spawn_blocking(move || {
+                super::write_tail_blocking(&paths[0], blocking_tails.offsets)?;
+                super::write_tail_blocking(&paths[1], blocking_tails.times)?;
+                paths.iter().try_for_each(|p| sync_path(p))
+            })
             .await
     }
 }

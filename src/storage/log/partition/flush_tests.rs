@@ -234,3 +234,55 @@ fn broken_append_invariants_are_refused_without_changing_the_log() {
         assert!(partition.log.borrow().size_bytes() > size);
     });
 }
+
+/// Index entries of the active segment reach the `.index` file through the ring a batch at
+/// a time, never one `write(2)` per append, and every one of them is in the file after a
+/// roll or a close.
+#[test]
+fn index_entries_reach_the_file_in_batches_and_all_by_close() {
+    use crate::storage::segment::SegmentPaths;
+    const ENTRY: u64 = 8;
+    let batch = crate::storage::segment::IndexRing::TAIL_BATCH as u64;
+    glommio::LocalExecutor::default().run(async {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let config = TopicConfig {
+            index_interval_bytes: 1, // an index entry for every batch
+            ..TopicConfig::default()
+        };
+        let dir = tmp.path().join("t-0");
+        let (log, _) = PartitionLog::open(dir.clone(), "t", 0, config).unwrap();
+        let partition = Partition::activate(
+            log,
+            crate::storage::direct::SegmentIo::PageCache { writeback_bytes: 0 },
+        )
+        .await
+        .expect("activate");
+        let index = SegmentPaths::new(&dir, 0).index;
+        let file_len = || std::fs::metadata(&index).map(|m| m.len()).unwrap_or(0);
+        for _ in 0..batch - 1 {
+            partition
+                .append(produced(1), 0, FlushWait::Background)
+                .await
+                .expect("append");
+        }
+        assert_eq!(file_len(), 0, "no entry is written before a batch gathers");
+        partition
+            .append(produced(1), 0, FlushWait::Background)
+            .await
+            .expect("append");
+        until("the first batch of entries", || file_len() == batch * ENTRY).await;
+        for _ in 0..3 {
+            partition
+                .append(produced(1), 0, FlushWait::Background)
+                .await
+                .expect("append");
+        }
+        assert_eq!(
+            file_len(),
+            batch * ENTRY,
+            "the next batch is still gathering"
+        );
+        partition.close().await.expect("close");
+        assert_eq!(file_len(), (batch + 3) * ENTRY, "close writes the rest");
+    });
+}
