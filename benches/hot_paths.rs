@@ -269,6 +269,48 @@ fn index_lookup(c: &mut Criterion) {
     });
 }
 
+/// Where a fetch finds its first batch in the active segment: an offset among the newest
+/// batches comes from the segment's directory of recent batches (no system call); an older
+/// one goes through the sparse index and a `pread` of each batch header it scans past.
+fn batch_position(c: &mut Criterion) {
+    use sluice::storage::segment::{AppendedBatch, Segment};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut segment = Segment::create(dir.path(), 0).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment.paths().log)
+        .unwrap();
+    // 1,000 batches of 10 records of 100 bytes (~1.2 KiB each): an index entry every ~4.
+    for i in 0..1_000i64 {
+        let mut batch = BatchBuilder {
+            last_offset_delta: 9,
+            record_count: 10,
+            ..Default::default()
+        }
+        .build(&vec![0u8; 1_000]);
+        batch[..8].copy_from_slice(&(i * 10).to_be_bytes());
+        file.write_all(&batch).unwrap();
+        let appended = AppendedBatch {
+            base_offset: i * 10,
+            last_offset: i * 10 + 9,
+            max_timestamp: 0,
+            position: segment.size(),
+            size: batch.len() as u64,
+        };
+        segment.record_append(appended, 4096).unwrap();
+    }
+    let mut g = c.benchmark_group("segment/position_of");
+    // The last batch: in the directory. An offset in the middle: index floor plus a scan.
+    g.bench_function("newest_batch", |b| {
+        b.iter(|| segment.position_of(black_box(9_995)).unwrap())
+    });
+    g.bench_function("older_batch_by_pread", |b| {
+        b.iter(|| segment.position_of(black_box(5_035)).unwrap())
+    });
+    g.finish();
+}
+
 fn codecs(c: &mut Criterion) {
     let mut section = BytesMut::new();
     for i in 0..1024u32 {
@@ -398,6 +440,7 @@ criterion_group!(
     produce_decode,
     fetch_framing,
     index_lookup,
+    batch_position,
     codecs
 );
 criterion_main!(benches);

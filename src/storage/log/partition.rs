@@ -495,6 +495,7 @@ impl Partition {
                 m.max_timestamp
             };
             let appended = AppendedBatch {
+                base_offset: m.base_offset,
                 last_offset: last_offset_of(m),
                 max_timestamp,
                 position: position + m.start as u64,

@@ -24,12 +24,14 @@ use crate::storage::producer_state::{BatchIdentity, ProducerStates};
 use crate::storage::txn_index::{AbortedTxn, TxnBatch, TxnIndex};
 
 mod index_ring;
+mod recent;
 mod retired;
 mod timestamp;
 mod writer;
 
 use index_ring::write_tail_blocking;
 pub use index_ring::{IndexRing, IndexTails};
+use recent::RecentBatches;
 pub use retired::RetiredWriter;
 pub use timestamp::TimestampLookup;
 pub use writer::SegmentWriter;
@@ -99,6 +101,8 @@ pub enum AppendInvariant {
 /// Summary of one appended batch, used to maintain the indexes.
 #[derive(Debug, Clone, Copy)]
 pub struct AppendedBatch {
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
     /// Offset of the batch's last record.
     pub last_offset: i64,
     /// The batch's max timestamp in ms, as stored (LogAppendTime already stamped).
@@ -134,6 +138,8 @@ pub struct Segment {
     offset_index: Index<OffsetEntry>,
     time_index: Index<TimeEntry>,
     bytes_since_index_entry: u64,
+    /// The active segment's batches from its last index entry on (reads without a pread).
+    recent: RecentBatches,
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
     /// Wall-clock time of the first append, for `segment.ms` rolls.
@@ -193,6 +199,7 @@ impl Segment {
             offset_index,
             time_index,
             bytes_since_index_entry: 0,
+            recent: RecentBatches::default(),
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
             first_append_ms: None,
@@ -223,6 +230,7 @@ impl Segment {
     /// through the shard's descriptor cache. Readers holding the file keep it open.
     fn release_files(&mut self) {
         self.file = None;
+        self.recent.clear();
         self.offset_index.release_file();
         self.time_index.release_file();
     }
@@ -264,6 +272,7 @@ impl Segment {
                 break;
             };
             let appended = AppendedBatch {
+                base_offset: view.base_offset(),
                 last_offset: view.last_offset(),
                 max_timestamp: view.max_timestamp(),
                 position: pos,
@@ -419,9 +428,15 @@ impl Segment {
             self.max_timestamp = b.max_timestamp;
             self.offset_of_max_timestamp = b.last_offset;
         }
-        if self.offset_index.entries().is_empty()
-            || self.bytes_since_index_entry >= index_interval_bytes
-        {
+        let indexed = self.offset_index.entries().is_empty()
+            || self.bytes_since_index_entry >= index_interval_bytes;
+        let location = BatchLocation {
+            position: b.position,
+            size: b.size,
+            base_offset: b.base_offset,
+        };
+        self.recent.note(location, b.last_offset, indexed);
+        if indexed {
             let relative = (b.last_offset - self.base_offset) as u32;
             // Memory only: the entries reach the files in batches (`index_tails_due`).
             self.offset_index.append(OffsetEntry {
@@ -581,6 +596,9 @@ impl Segment {
     /// File position of the batch that contains `offset`, scanning forward from the sparse
     /// index entry at or before it. `None` when the offset is past this segment's data.
     pub fn position_of(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
+        if let Some(found) = self.recent.find(offset) {
+            return Ok(found);
+        }
         let size = self.size.get();
         let mut pos = self
             .offset_index
@@ -824,5 +842,67 @@ mod tests {
         std::fs::remove_dir(&paths.index).unwrap();
         let seg = Segment::create(tmp.path(), 5).expect("a retry succeeds");
         assert!(seg.is_empty() && paths.log.exists());
+    }
+
+    /// Batches of 1..=7 records with a gap of 2 offsets after every fifth (as compaction
+    /// leaves), written to the file and recorded as appends.
+    fn segment_with_batches(dir: &Path, interval: u64) -> Segment {
+        use crate::protocol::record_batch::BatchBuilder;
+        use std::io::Write;
+        let mut seg = Segment::create(dir, 0).unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&seg.paths.log)
+            .unwrap();
+        let mut base = 0i64;
+        for i in 0..300i64 {
+            let records = (i % 7 + 1) as i32;
+            let mut batch = BatchBuilder {
+                last_offset_delta: records - 1,
+                record_count: records,
+                ..Default::default()
+            }
+            .build(&vec![0u8; 40 * records as usize]);
+            batch[..8].copy_from_slice(&base.to_be_bytes());
+            file.write_all(&batch).unwrap();
+            let appended = AppendedBatch {
+                base_offset: base,
+                last_offset: base + i64::from(records) - 1,
+                max_timestamp: 0,
+                position: seg.size(),
+                size: batch.len() as u64,
+            };
+            seg.record_append(appended, interval).unwrap();
+            base += i64::from(records) + if i % 5 == 4 { 2 } else { 0 };
+        }
+        seg
+    }
+
+    /// The directory of recent batches answers exactly as the index and a scan of the file
+    /// do, for every offset, gaps and the end included.
+    #[test]
+    fn the_recent_batches_answer_as_the_file_scan_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut seg = segment_with_batches(tmp.path(), 4096);
+        let end = seg.next_offset();
+        let (mut from_memory, mut served) = (Vec::new(), 0);
+        for offset in 0..end + 3 {
+            served += usize::from(seg.recent.find(offset).is_some());
+            from_memory.push(seg.position_of(offset).unwrap());
+        }
+        assert!(
+            served > 20,
+            "the directory served the newest offsets ({served})"
+        );
+        seg.recent.clear();
+        for offset in 0..end + 3 {
+            let scanned = seg.position_of(offset).unwrap();
+            let remembered = from_memory[offset as usize];
+            assert_eq!(
+                scanned.map(|l| (l.position, l.size, l.base_offset)),
+                remembered.map(|l| (l.position, l.size, l.base_offset)),
+                "offset {offset}"
+            );
+        }
     }
 }
