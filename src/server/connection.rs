@@ -178,8 +178,9 @@ async fn write_reply(stream: &mut Transport, reply: Reply) -> Result<(), Connect
     Ok(())
 }
 
-/// Sends a file region: sendfile straight from the page cache when it is the log's tail
-/// (almost surely cached), else a copy that reads ahead (the data may be cold on disk).
+/// Sends a file region: with sendfile when all its pages are in the page cache, else with a
+/// copy that reads it off the shard (the data may be cold on disk). On a kernel that cannot
+/// say what is cached (before 6.5), the log's tail is taken as cached, as it almost surely is.
 async fn send_region(stream: &mut Transport, region: &FileRegion) -> Result<(), ConnectionError> {
     let FileRegion {
         file,
@@ -192,12 +193,12 @@ async fn send_region(stream: &mut Transport, region: &FileRegion) -> Result<(), 
         stream.write_all(&bytes[..*len as usize]).await?;
         return Ok(());
     }
-    let sent = match stream.sendfile_fd() {
-        Some(fd) if *is_tail => zero_copy::sendfile_nonblocking(fd, file, *position, *len)?,
-        _ => 0,
-    };
-    if sent < *len {
-        zero_copy::copy_region(stream, file, position + sent, len - sent, !is_tail).await?;
+    let in_cache = zero_copy::in_page_cache(file, *position, *len).unwrap_or(*is_tail);
+    match stream.sendfile_fd() {
+        Some(fd) if in_cache => {
+            zero_copy::sendfile_region(stream, fd, file, *position, *len).await?;
+        }
+        _ => zero_copy::copy_region(stream, file, *position, *len, !in_cache).await?,
     }
     Ok(())
 }
