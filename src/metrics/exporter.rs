@@ -299,7 +299,7 @@ fn render_stalls(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         (
             "sluice_shard_stall_probes_total",
             "counter",
-            "Wake-ups of the shard's 1 ms stall probe.",
+            "Wake-ups of the shard's stall probe (every 1 ms while it serves requests, every 100 ms after a second without one).",
         ),
         |s| s.stall_probes.load(Ordering::Relaxed) as i64,
     );

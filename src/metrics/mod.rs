@@ -188,6 +188,9 @@ struct LocalRecords {
     fsync_us: Option<Histogram<u64>>,
     stall_us: Option<Histogram<u64>>,
     topics: BTreeMap<String, TopicTraffic>,
+    /// Requests this thread has recorded since it started (never reset): the stall probe
+    /// watches it to tell a busy shard from an idle one.
+    requests: u64,
     /// Something was recorded since the last publish.
     changed: bool,
 }
@@ -200,6 +203,7 @@ thread_local! {
             fsync_us: None,
             stall_us: None,
             topics: BTreeMap::new(),
+            requests: 0,
             changed: false,
         })
     };
@@ -263,6 +267,7 @@ impl ShardMetrics {
         }
         let micros = (elapsed.as_micros() as u64).clamp(1, 60_000_000);
         LOCAL.with_borrow_mut(|l| {
+            l.requests += 1;
             let _ = l
                 .latency_us
                 .entry(api_key)
@@ -424,6 +429,12 @@ pub fn install_for_current_shard(core: usize) -> Arc<ShardMetrics> {
     lock(registry()).push(metrics.clone());
     CURRENT.with(|c| *c.borrow_mut() = Some(metrics.clone()));
     metrics
+}
+
+/// Requests recorded on this thread since it started: the stall probe watches it to tell a
+/// busy shard from an idle one.
+pub fn requests_recorded_here() -> u64 {
+    LOCAL.with_borrow(|l| l.requests)
 }
 
 /// Runs `f` with this thread's shard metrics, if a shard runs here (tests may not have one).
