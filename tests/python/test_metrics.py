@@ -97,3 +97,27 @@ def test_metrics_show_group_lag_io_uring_file_io_and_pools(broker_factory, topic
     # The pool may be empty (sendfile served everything); its gauges are there either way.
     value(text, "sluice_pool_buffers", pool="fetch_copy")
     value(text, "sluice_pool_bytes", pool="fetch_copy")
+
+
+def test_the_stall_probe_sees_a_held_shard(broker_factory):
+    """A shard thread held for 300 ms (the whole broker stopped with SIGSTOP, as a blocking
+    call or a preempted core would hold it) shows as a long stall of at least 200 ms."""
+    import os
+    import signal
+    import time
+    port = free_port_range(1)
+    broker = broker_factory(cores=1, config={"sluice.metrics.addr": f"127.0.0.1:{port}"})
+    text = scrape(port)
+    assert value(text, "sluice_shard_stall_probes_total", shard="0") > 0
+    before = value(text, "sluice_shard_long_stalls_total", shard="0")
+    os.kill(broker.proc.pid, signal.SIGSTOP)
+    time.sleep(0.3)
+    os.kill(broker.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while value(scrape(port), "sluice_shard_long_stalls_total", shard="0") == before:
+        assert time.monotonic() < deadline, "the stall was not seen"
+        time.sleep(0.1)
+    text = scrape(port)
+    assert value(text, "sluice_shard_stalls_total", shard="0") >= 1
+    # The probe wakes at least every 100 ms, so it ran at least 200 ms late.
+    assert value(text, "sluice_shard_stall_seconds", shard="0", quantile="1") >= 0.2
