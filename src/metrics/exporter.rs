@@ -11,6 +11,8 @@ use kafka_protocol::messages::ApiKey;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use hdrhistogram::Histogram;
+
 use super::{CommittedOffset, ShardMetrics, all_shards, lock};
 
 /// Starts the exporter thread; returns an error if the address cannot be bound.
@@ -272,22 +274,34 @@ fn render_latency(out: &mut String, shards: &[std::sync::Arc<ShardMetrics>]) {
         "fdatasync latency of partition flushes.",
     );
     for s in shards {
-        let h = lock(&s.fsync_us);
-        for q in [0.5, 0.99] {
-            let v = h.value_at_quantile(q) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "sluice_fsync_latency_seconds{{shard=\"{}\",quantile=\"{q}\"}} {v}",
-                s.core
-            );
-        }
-        let _ = writeln!(
+        let count = s.fsyncs.load(Ordering::Relaxed);
+        shard_summary(
             out,
-            "sluice_fsync_latency_seconds_count{{shard=\"{}\"}} {}",
+            "sluice_fsync_latency_seconds",
             s.core,
-            s.fsyncs.load(Ordering::Relaxed)
+            &lock(&s.fsync_us),
+            None,
+            count,
         );
     }
+}
+
+/// One shard's samples of a summary: its p50 and p99 in seconds (from a histogram of
+/// microseconds), `max_us` as quantile 1 when given, and its count.
+fn shard_summary(
+    out: &mut String,
+    name: &str,
+    core: usize,
+    h: &Histogram<u64>,
+    max_us: Option<u64>,
+    count: u64,
+) {
+    let quantiles = [0.5, 0.99].map(|q| (q, h.value_at_quantile(q)));
+    for (q, us) in quantiles.into_iter().chain(max_us.map(|m| (1.0, m))) {
+        let v = us as f64 / 1e6;
+        let _ = writeln!(out, "{name}{{shard=\"{core}\",quantile=\"{q}\"}} {v}");
+    }
+    let _ = writeln!(out, "{name}_count{{shard=\"{core}\"}} {count}");
 }
 
 /// The stall probe's figures (`shard/stall_probe.rs`): wake-ups, stalls over 1 ms and over
@@ -330,26 +344,16 @@ fn render_stalls(out: &mut String, shards: &[Arc<ShardMetrics>]) {
         "How late the stall probe ran, over the wake-ups more than 1 ms late; max is the longest since start-up.",
     );
     for s in shards {
+        let max = s.stall_max_us.load(Ordering::Relaxed);
+        let count = s.stalls.load(Ordering::Relaxed);
         let h = lock(&s.stall_us);
-        for q in [0.5, 0.99] {
-            let v = h.value_at_quantile(q) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "sluice_shard_stall_seconds{{shard=\"{}\",quantile=\"{q}\"}} {v}",
-                s.core
-            );
-        }
-        let max = s.stall_max_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
+        shard_summary(
             out,
-            "sluice_shard_stall_seconds{{shard=\"{}\",quantile=\"1\"}} {max}",
-            s.core
-        );
-        let _ = writeln!(
-            out,
-            "sluice_shard_stall_seconds_count{{shard=\"{}\"}} {}",
+            "sluice_shard_stall_seconds",
             s.core,
-            s.stalls.load(Ordering::Relaxed)
+            &h,
+            Some(max),
+            count,
         );
     }
 }

@@ -292,6 +292,13 @@ impl std::io::Seek for FileRef<'_> {
 mod tests {
     use super::*;
 
+    fn entry(i: u32) -> OffsetEntry {
+        OffsetEntry {
+            relative_offset: i,
+            position: i * 100,
+        }
+    }
+
     #[test]
     fn append_reload_and_floor() {
         let dir = tempfile::tempdir().unwrap();
@@ -326,10 +333,6 @@ mod tests {
     fn a_released_index_writes_through_a_short_lived_handle() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
-        let entry = |i: u32| OffsetEntry {
-            relative_offset: i,
-            position: i * 100,
-        };
         let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
         idx.append(entry(1));
         idx.write_unwritten().unwrap();
@@ -377,10 +380,6 @@ mod tests {
     fn the_unwritten_tail_starts_where_the_file_ends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
-        let entry = |i: u32| OffsetEntry {
-            relative_offset: i,
-            position: i * 100,
-        };
         let mut idx = Index::<OffsetEntry>::open(&path).unwrap();
         idx.append(entry(1));
         idx.append(entry(2));
