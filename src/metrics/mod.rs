@@ -155,9 +155,9 @@ pub struct ShardMetrics {
     pub fetch_wakeups: AtomicU64,
     /// Stall-probe wake-ups ([`crate::shard::stall_probe`]) since start-up.
     pub stall_probes: AtomicU64,
-    /// Of those, the ones late by more than [`crate::shard::stall_probe::STALL`].
+    /// Of those, the ones late by more than [`STALL`].
     pub stalls: AtomicU64,
-    /// Of those, the ones late by more than [`crate::shard::stall_probe::LONG_STALL`].
+    /// Of those, the ones late by more than [`LONG_STALL`].
     pub long_stalls: AtomicU64,
     /// The longest stall-probe lateness seen, in microseconds.
     pub stall_max_us: AtomicU64,
@@ -208,6 +208,13 @@ thread_local! {
         })
     };
 }
+
+/// Stall-probe lateness counted as a stall (`sluice_shard_stalls_total`).
+pub const STALL: Duration = Duration::from_millis(1);
+
+/// Stall-probe lateness counted as a long stall (`sluice_shard_long_stalls_total`): the
+/// performance targets allow none over 20 ms.
+pub const LONG_STALL: Duration = Duration::from_millis(20);
 
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 60 s at 3 significant digits; the bounds are constants, so this cannot fail.
@@ -354,7 +361,6 @@ impl ShardMetrics {
     /// One stall-probe wake-up, `late` after it was due (see [`crate::shard::stall_probe`]).
     /// Only the over-1 ms ones reach the histogram, so it stays cheap at 1,000 a second.
     pub fn record_stall_probe(&self, late: Duration) {
-        use crate::shard::stall_probe::{LONG_STALL, STALL};
         self.stall_probes.fetch_add(1, Ordering::Relaxed);
         if late <= STALL {
             return;

@@ -27,14 +27,9 @@ pub const IDLE_PERIOD: Duration = Duration::from_millis(100);
 /// How long without a request makes the shard idle.
 const IDLE_AFTER: Duration = Duration::from_secs(1);
 
-/// Lateness the probe reports as a stall.
-pub const STALL: Duration = Duration::from_millis(1);
-
-/// Lateness the performance targets forbid outright.
-pub const LONG_STALL: Duration = Duration::from_millis(20);
-
 /// Wakes every [`PERIOD`] (every [`IDLE_PERIOD`] once no request arrived for a second)
-/// until `running` says stop, recording each wake-up's lateness through [`crate::metrics`].
+/// until `running` says stop, recording each wake-up's lateness through [`crate::metrics`]
+/// (which counts those over [`crate::metrics::STALL`] and [`crate::metrics::LONG_STALL`]).
 pub async fn run(running: impl Fn() -> bool) {
     let mut seen = crate::metrics::requests_recorded_here();
     let mut last_busy = Instant::now();
