@@ -500,12 +500,14 @@ impl Segment {
         let tails = self.take_index_tails();
         match self.index_ring.take() {
             Some(ring) => {
-                let written = ring.write(tails).await;
-                let closed = match Rc::try_unwrap(ring) {
+                // A cache of the log, as in `RetiredWriter`: a failed write only warns.
+                if let Err(e) = ring.write(tails).await {
+                    tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
+                }
+                match Rc::try_unwrap(ring) {
                     Ok(ring) => ring.close().await,
                     Err(_) => Ok(()), // a background write still holds it; its drop closes
-                };
-                written.and(closed)
+                }
             }
             None => {
                 write_tail_blocking(&self.paths.index, tails.offsets)?;

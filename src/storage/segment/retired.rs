@@ -1,6 +1,7 @@
 //! A rolled segment's last duty: its log is fdatasync'ed and closed through io_uring, its
-//! last index entries are written through the ring, then its indexes are synced on the shard's blocking pool, a few at a time. Runs in the background
-//! on the partition's shard after a roll; flushes that must cover it wait for it.
+//! last index entries are written through the ring, then its indexes are synced on the
+//! shard's blocking pool, a few at a time. Runs in the background on the partition's shard
+//! after a roll; flushes that must cover it wait for it.
 
 use std::fs::File;
 use std::io;
@@ -47,7 +48,11 @@ impl RetiredWriter {
         let tails = self.index_tails;
         let blocking_tails = match self.index_ring {
             Some(ring) => {
-                ring.write(tails).await?;
+                // The index files are a cache of the log (recovery rebuilds them): a failed
+                // write of their last entries must not fail the flush of the log itself.
+                if let Err(e) = ring.write(tails).await {
+                    tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
+                }
                 if let Ok(ring) = Rc::try_unwrap(ring) {
                     ring.close().await?;
                 }
