@@ -5,6 +5,7 @@
 #   perf/ab.sh BEFORE_BIN AFTER_BIN [OUT_DIR]
 #   A_CONFIG=a.properties B_CONFIG=b.properties perf/ab.sh BIN BIN [OUT_DIR]   # two settings
 #   A_CORES=1 B_CORES=2 PARTITIONS=2 perf/ab.sh BIN BIN [OUT_DIR]               # shard counts
+#   A_DATA_ROOT=/tmp B_DATA_ROOT=/mnt/xfs perf/ab.sh BIN BIN [OUT_DIR]            # filesystems
 #
 # A broker with N cores runs on CPUs 0..N-1 (the client stays on CPU 1, so with 2 cores it
 # shares one); its topic has PARTITIONS partitions (default 1), spread over the shards.
@@ -36,6 +37,9 @@ B_CONFIG=${B_CONFIG:-}
 A_CORES=${A_CORES:-1}
 B_CORES=${B_CORES:-1}
 PARTITIONS=${PARTITIONS:-1}
+# Where each side's data dir is made (a directory on the filesystem to measure).
+A_DATA_ROOT=${A_DATA_ROOT:-/tmp}
+B_DATA_ROOT=${B_DATA_ROOT:-/tmp}
 PERF=${PERF:-$(dirname "$0")/../target/release/sluice-perf}
 mkdir -p "$OUT"
 TICKS=$(getconf CLK_TCK)
@@ -88,12 +92,12 @@ EOF
 }
 
 run_one() {
-    local label=$1 bin=$2 round=$3 config=$4 cores=$5
+    local label=$1 bin=$2 round=$3 config=$4 cores=$5 root=$6
     local port dir pid
     local extra=()
     [ -n "$config" ] && extra=(--config "$config")
     port=$(free_port)
-    dir=$(mktemp -d /tmp/sluice-ab-data.XXXXXX)
+    dir=$(mktemp -d "$root/sluice-ab-data.XXXXXX")
     taskset -c "0-$((cores - 1))" "$bin" serve --data-dir "$dir" --port "$port" --cores "$cores" \
         --metrics-addr off "${extra[@]}" 2>"$OUT/broker-$label-$round.log" &
     pid=$!
@@ -112,8 +116,8 @@ run_one() {
 printf 'label\tround\tscenario\tmsg/s\tMB/s\tbroker_cpu_s\tvalue_GB\tcpu_s_per_GB\tload1_before\n' \
     | tee "$OUT/results.tsv"
 for round in $(seq "$ROUNDS"); do
-    run_one A "$A" "$round" "$A_CONFIG" "$A_CORES"
-    run_one B "$B" "$round" "$B_CONFIG" "$B_CORES"
+    run_one A "$A" "$round" "$A_CONFIG" "$A_CORES" "$A_DATA_ROOT"
+    run_one B "$B" "$round" "$B_CONFIG" "$B_CORES" "$B_DATA_ROOT"
 done
 python3 - "$OUT/results.tsv" <<'EOF'
 import csv, statistics, sys

@@ -8,7 +8,8 @@
 # (data dir on disk), SETTLE seconds of rest (default 30: this VM reclaims freed memory in
 # the seconds after a run, which stalls the next one), then sluice-perf's e2e scenario on
 # CPU 1 at RATE msg/s (default 200000) of 1 KiB records, acks=all, linger LINGER_MS (default 1),
-# 3 s warm-up and DURATION s (default 15) measured; then a scrape of the broker's metrics.
+# 3 s warm-up and DURATION s (default 15) measured, plus PERF_ARGS (e.g. `--client-prop
+# socket.nagle.disable=true`); then a scrape of the broker's metrics.
 # Memory state: settled (not warmed). Writes OUT_DIR/results.tsv and the raw outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ for round in $(seq 1 "$ROUNDS"); do
     c0=$(awk '{print $14 + $15}' /proc/$broker/stat)
     taskset -c 1 "$TARGET/release/sluice-perf" --bootstrap-server 127.0.0.1:$PORT --scenario e2e \
       --rate "$RATE" --acks all --linger-ms "$LINGER_MS" --warmup-secs 3 --duration-secs "$DURATION" \
-      --from tail --topic stalls --quiet >"$OUT/perf-$name-$round.txt" 2>&1
+      --from tail --topic stalls --quiet ${PERF_ARGS:-} >"$OUT/perf-$name-$round.txt" 2>&1
     c1=$(awk '{print $14 + $15}' /proc/$broker/stat)
     sleep 1.2 # the shard publishes its histograms once a second
     curl -s 127.0.0.1:$METRICS/metrics >"$OUT/metrics-$name-$round.txt"

@@ -106,6 +106,7 @@ pub fn run(config: BrokerConfig) -> Result<(), StartError> {
     // the mask and the signals reach only the signal thread.
     let signals = block_shutdown_signals();
     let _lock = DirLock::acquire(&config.data_dir)?;
+    crate::storage::filesystem::note_at_start(&config.data_dir, config.log_io);
     raise_memlock_limit();
     let budget = descriptor_budget(&config)?;
     let cluster = match &config.cluster {

@@ -108,6 +108,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub sluice_cores: usize,
 
+    /// The client: `rdkafka` (librdkafka, what applications use) or `wire` (this tool's own
+    /// lean Kafka protocol client, one thread per connection: measures the broker without a
+    /// client library's thread hand-offs; produce and e2e scenarios, paced rate, no
+    /// compression, single-node brokers).
+    #[arg(long, value_enum, default_value_t = Client::Rdkafka)]
+    pub client: Client,
+
     /// Extra librdkafka properties for every client, `key=value` (repeatable).
     #[arg(long = "client-prop", value_name = "KEY=VALUE")]
     pub client_props: Vec<String>,
@@ -157,6 +164,20 @@ impl Args {
             && min > max
         {
             bail!("--size-dist uniform:MIN-MAX needs MIN <= MAX");
+        }
+        if self.client == Client::Wire {
+            if self.scenario == Scenario::Consume {
+                bail!("--client wire measures produce and e2e (its consumer starts at the tail)");
+            }
+            if self.rate == Rate::Max || self.sweep.iter().flatten().any(|r| *r == Rate::Max) {
+                bail!("--client wire needs a paced --rate (it is an open-loop latency client)");
+            }
+            if self.compression != "none" {
+                bail!("--client wire sends uncompressed batches: drop --compression");
+            }
+            if !self.client_props.is_empty() {
+                bail!("--client-prop configures librdkafka, not --client wire");
+            }
         }
         self.client_props()?;
         Ok(())
@@ -285,6 +306,13 @@ impl FromStr for KeyDist {
     }
 }
 
+/// Which client library drives the load (`--client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
+pub enum Client {
+    Rdkafka,
+    Wire,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Acks {
     Zero,
@@ -299,6 +327,15 @@ impl Acks {
             Acks::Zero => "0",
             Acks::One => "1",
             Acks::All => "all",
+        }
+    }
+
+    /// The `acks` field of a Produce request.
+    pub fn as_wire(&self) -> i16 {
+        match self {
+            Acks::Zero => 0,
+            Acks::One => 1,
+            Acks::All => -1,
         }
     }
 }

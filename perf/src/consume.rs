@@ -102,7 +102,12 @@ pub fn run_consumer(
     Instant::now()
 }
 
-fn record_arrival(rec: &Recorder, window: &Window, latency_of: LatencyOf, payload: &[u8]) {
+pub(crate) fn record_arrival(
+    rec: &Recorder,
+    window: &Window,
+    latency_of: LatencyOf,
+    payload: &[u8],
+) {
     let now = Instant::now();
     let in_window = window.contains(now);
     let latency = match read_stamp(payload) {

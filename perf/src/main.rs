@@ -18,6 +18,7 @@ mod produce;
 mod report;
 mod run;
 mod stats;
+mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,6 +99,7 @@ async fn prepare(args: Args, bootstrap: &str) -> anyhow::Result<Plan> {
     eprintln!("topic: {topic} ({} partitions)", partitions.len());
     Ok(Plan {
         args,
+        bootstrap: bootstrap.to_string(),
         base,
         topic,
         partitions,

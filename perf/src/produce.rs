@@ -113,7 +113,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// Due time of this thread's `i`-th message; `None` when unpaced.
-    fn due(&self, window: &Window, i: u64) -> Option<Instant> {
+    pub(crate) fn due(&self, window: &Window, i: u64) -> Option<Instant> {
         match self.rate {
             Rate::Max => None,
             Rate::PerSec(r) => {
@@ -124,7 +124,7 @@ impl Schedule {
     }
 
     /// Messages of this thread due in `[from_i, end)`.
-    fn remaining(&self, window: &Window, from_i: u64) -> u64 {
+    pub(crate) fn remaining(&self, window: &Window, from_i: u64) -> u64 {
         match self.rate {
             Rate::Max => 0,
             Rate::PerSec(r) => {

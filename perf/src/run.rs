@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rdkafka::ClientConfig;
 
-use crate::cli::{Args, Rate, Scenario, StartAt};
+use crate::cli::{Args, Client, Rate, Scenario, StartAt};
 use crate::consume::{self, LatencyOf};
 use crate::payload::RecordMaker;
 use crate::produce::{self, Schedule, SenderOutcome};
@@ -24,6 +24,8 @@ const CONSUMER_IDLE_END: Duration = Duration::from_secs(3);
 /// Everything a run needs that does not change between rates.
 pub struct Plan {
     pub args: Args,
+    /// The broker's address (the wire client talks to it alone).
+    pub bootstrap: String,
     pub base: ClientConfig,
     pub topic: String,
     pub partitions: Vec<i32>,
@@ -78,7 +80,9 @@ fn run_clients(plan: &Plan, shared: &Arc<Shared>, rate: Rate) -> anyhow::Result<
     let consuming = args.scenario != Scenario::Produce;
     let stop_at_eof = args.scenario == Scenario::Consume && args.from == StartAt::Start;
     std::thread::scope(|scope| {
-        let consumers = if consuming {
+        let consumers = if consuming && args.client == Client::Wire {
+            vec![start_wire_consumer(scope, plan, shared)]
+        } else if consuming {
             start_consumers(scope, plan, shared, stop_at_eof)?
         } else {
             Vec::new()
@@ -157,6 +161,36 @@ fn start_consumers<'s>(
     Ok(handles)
 }
 
+fn wire_target(plan: &Plan) -> crate::wire::Target<'_> {
+    crate::wire::Target {
+        bootstrap: &plan.bootstrap,
+        topic: &plan.topic,
+        partitions: &plan.partitions,
+    }
+}
+
+/// The wire client's one consumer thread (all partitions, from their ends). A failure ends
+/// it early; it is counted as an error and printed, so the report shows it.
+fn start_wire_consumer<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    plan: &'s Plan,
+    shared: &'s Arc<Shared>,
+) -> ConsumerHandle<'s> {
+    scope.spawn(move || {
+        crate::wire::run_consumer(
+            wire_target(plan),
+            &shared.consumed,
+            &shared.window,
+            &shared.stop_consumers,
+        )
+        .unwrap_or_else(|e| {
+            shared.consumed.error();
+            eprintln!("wire consumer: {e:#}");
+            Instant::now()
+        })
+    })
+}
+
 /// Runs all producers to the end of the window, then drains them. Returns the summed sender
 /// outcome and the deliveries still outstanding at the end of the drain.
 fn run_producers(
@@ -165,8 +199,26 @@ fn run_producers(
     rate: Rate,
 ) -> anyhow::Result<(SenderOutcome, u64)> {
     let args = &plan.args;
-    let cfg = produce::producer_config(&plan.base, args);
     let drain = Duration::from_secs(args.drain_secs);
+    if args.client == Client::Wire {
+        let schedules = (0..args.producers)
+            .map(|k| Schedule {
+                index: k as u64,
+                of: args.producers as u64,
+                rate,
+                drain,
+            })
+            .collect();
+        return crate::wire::run_producers(
+            args,
+            wire_target(plan),
+            &shared.produced,
+            &shared.window,
+            schedules,
+            &plan.stop,
+        );
+    }
+    let cfg = produce::producer_config(&plan.base, args);
     let mut producers = Vec::new();
     for k in 0..args.producers {
         producers.push(produce::create(

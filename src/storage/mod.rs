@@ -7,6 +7,7 @@ pub mod cleaner;
 pub mod direct;
 pub mod fd_budget;
 pub mod file_cache;
+pub mod filesystem;
 pub mod index;
 pub mod leader_epochs;
 pub mod lock;
