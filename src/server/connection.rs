@@ -204,11 +204,34 @@ async fn send_region(stream: &mut Transport, region: &FileRegion) -> Result<(), 
 }
 
 async fn send_parts(stream: &mut Transport, parts: Vec<Part>) -> Result<(), ConnectionError> {
-    for part in parts {
+    let mut parts = parts.into_iter().peekable();
+    while let Some(part) = parts.next() {
         match part {
-            Part::Bytes(bytes) => stream.write_all(&bytes).await?,
+            Part::Bytes(bytes) => {
+                // Bytes right before record data (a fetch's headers) are held back to leave in
+                // the same segment as the data's first bytes: one transmit and one wake-up of
+                // the client instead of two. The data that follows is written without the
+                // hint, which sends both.
+                let more = matches!(parts.peek(), Some(Part::File(r)) if r.len > 0);
+                send_bytes(stream, &bytes, more).await?;
+            }
             Part::File(region) => send_region(stream, &region).await?,
         }
     }
+    Ok(())
+}
+
+/// Writes `bytes`; with `more_follows` on a plain socket, first tries one non-blocking send
+/// with `MSG_MORE` (whatever it could not take goes the usual way, which sends at once).
+async fn send_bytes(
+    stream: &mut Transport,
+    bytes: &[u8],
+    more_follows: bool,
+) -> Result<(), ConnectionError> {
+    let sent = match stream.sendfile_fd() {
+        Some(fd) if more_follows => zero_copy::send_with_more(fd, bytes),
+        _ => 0,
+    };
+    stream.write_all(&bytes[sent..]).await?;
     Ok(())
 }

@@ -28,6 +28,19 @@ impl Transport {
             Transport::Tls(_) => None,
         }
     }
+
+    /// Bytes that have arrived on a plain socket and wait to be read (`FIONREAD`); 0 on TLS,
+    /// where what arrived is ciphertext, or if the call fails. The frame reader reads that
+    /// much in one step instead of growing its steps one read at a time.
+    pub fn bytes_arrived(&self) -> usize {
+        let Transport::Plain(s) = self else {
+            return 0;
+        };
+        let mut arrived: libc::c_int = 0;
+        // SAFETY: FIONREAD on a socket we own writes one c_int through the pointer.
+        let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut arrived) };
+        if rc < 0 { 0 } else { arrived.max(0) as usize }
+    }
 }
 
 impl AsyncRead for Transport {

@@ -66,6 +66,18 @@ impl Drop for NonBlockingGuard {
     }
 }
 
+/// One non-blocking `send` of `bytes` with `MSG_MORE`: the kernel holds them (up to a full
+/// segment) until the next write without the flag. Returns how many bytes it took; 0 when
+/// the socket is full or the call fails (the caller's ordinary write then sends them, or
+/// reports the error).
+pub fn send_with_more(fd: RawFd, bytes: &[u8]) -> usize {
+    let flags = libc::MSG_MORE | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: send(2) reads `bytes.len()` bytes from a live slice; `fd` is the connection's
+    // socket, owned by the caller for the duration of the call.
+    let sent = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
+    usize::try_from(sent).unwrap_or(0)
+}
+
 /// How far one non-blocking sendfile round got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Round {
@@ -329,5 +341,34 @@ mod tests {
         let got = reader.join().unwrap_or_else(|_| panic!("reader failed"));
         assert_eq!(got.len(), expected);
         assert!(got == data[3..], "bytes arrived out of place");
+    }
+
+    /// A header held back with MSG_MORE and the region after it arrive whole and in order.
+    #[test]
+    fn a_header_sent_with_more_goes_out_with_the_region() {
+        let (file, data) = patterned_file(64 << 10);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let header = b"fetch response header".to_vec();
+        let expected = header.len() + data.len();
+        let reader = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut got = vec![0u8; expected];
+            socket.read_exact(&mut got).unwrap();
+            got
+        });
+        let (sent_header, len) = (header.clone(), data.len() as u64);
+        glommio::LocalExecutor::default().run(async move {
+            let stream = glommio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let mut transport = Transport::Plain(stream);
+            let fd = transport.sendfile_fd().unwrap();
+            assert_eq!(send_with_more(fd, &sent_header), sent_header.len());
+            sendfile_region(&mut transport, fd, file.as_file(), 0, len)
+                .await
+                .unwrap();
+        });
+        let got = reader.join().unwrap_or_else(|_| panic!("reader failed"));
+        assert!(got[..header.len()] == header[..] && got[header.len()..] == data[..]);
     }
 }
