@@ -17,8 +17,12 @@
 #
 # Usage: perf/compare.sh            (env: DURATION WARMUP RDK_COUNT LAT_DURATION LAT_LINGER_MS LAT_SETTLE_SECS BROKER_CPU
 #                                         LOAD_CPU RUN_DIR CARGO_TARGET_DIR QUIET_WAIT WARM_MB
-#                                         COLD_SETTLE_SECS; SLUICE_BIN and SLUICE_NOTE for a
-#                                         broker built elsewhere)
+#                                         COLD_SETTLE_SECS WIRE_LINGER_MS DATA_ROOT; SLUICE_BIN and
+#                                         SLUICE_NOTE for a broker built elsewhere)
+#
+# DATA_ROOT: the directory under which Sluice's data dir is made (default $TMPDIR or /tmp);
+# point it at an XFS mount to measure Sluice as deployed (see README: ext4 hands every append
+# to an io_uring worker thread). Its filesystem is recorded in env.txt.
 #
 # Not `set -e`: a broker that fails a request is a result to record, not a reason to stop.
 set -uo pipefail
@@ -37,6 +41,12 @@ LAT_DURATION=${LAT_DURATION:-20}
 # percentile. 1 ms still batches ~160 records per request at half peak; 0 sends so many tiny
 # requests that the broker saturates. Same setting for every broker.
 LAT_LINGER_MS=${LAT_LINGER_MS:-1}
+# Each latency step runs twice: with librdkafka (sluice-perf's default client, linger
+# LAT_LINGER_MS) and with sluice-perf's own lean protocol client (`--client wire`, linger
+# WIRE_LINGER_MS), which measures the broker without librdkafka's thread hand-offs on the
+# shared client core. 0.3 ms: a produce-ack under 1 ms cannot happen with a 1 ms linger.
+WIRE_LINGER_MS=${WIRE_LINGER_MS:-0.3}
+DATA_ROOT=${DATA_ROOT:-${TMPDIR:-/tmp}}
 # rdkafka_performance has no duration flag: it sends a count (2 GB of 1 KiB records).
 RDK_COUNT=${RDK_COUNT:-2000000}
 # rdkafka_performance sets linger.ms=1000 for itself, so its last partial batch waited up to a
@@ -104,14 +114,14 @@ record_env() {
   say "environment"
   {
     echo "command: $0 $*"
-    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT RDK_LINGER_MS=$RDK_LINGER_MS BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE WARM_MB=$WARM_MB COLD_SETTLE_SECS=$COLD_SETTLE_SECS"
+    echo "env: DURATION=$DURATION WARMUP=$WARMUP LAT_DURATION=$LAT_DURATION LAT_LINGER_MS=$LAT_LINGER_MS RDK_COUNT=$RDK_COUNT RDK_LINGER_MS=$RDK_LINGER_MS BROKER_CPU=$BROKER_CPU LOAD_CPU=$LOAD_CPU MSG_SIZE=$MSG_SIZE WARM_MB=$WARM_MB COLD_SETTLE_SECS=$COLD_SETTLE_SECS WIRE_LINGER_MS=$WIRE_LINGER_MS DATA_ROOT=$DATA_ROOT"
     echo "memory state: throughput steps warm ($WARM_MB MiB written and deleted right before each writing step); rdkafka_performance produce also cold (after ${COLD_SETTLE_SECS}s settled); latency steps settled"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "host: $host"
     echo "kernel: $(uname -srvm)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
     echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
-    echo "disk of data dir: $(df -h "${TMPDIR:-/tmp}" | awk 'NR==2 {print $1, $2}')"
+    echo "disk of data dir: $(df -h "$DATA_ROOT" | awk 'NR==2 {print $1, $2}') ($DATA_ROOT, $(stat -f -c %T "$DATA_ROOT"))"
     echo "perf tools commit: $(git -C "$ROOT" rev-parse HEAD 2>/dev/null) $(git -C "$ROOT" status --porcelain | grep -q . && echo '(dirty)')"
     echo "sluice binary: $SLUICE ($("$SLUICE" --version 2>&1 | head -1))"
     if [[ -n ${SLUICE_NOTE:-} ]]; then
@@ -210,7 +220,7 @@ start_tansu() {
 start_sluice() {
   [[ -x $SLUICE ]] || { echo "no sluice binary at $SLUICE"; return 1; }
   PORT=$(free_port_pair)
-  DATA=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compare.XXXXXX")
+  DATA=$(mktemp -d "$DATA_ROOT/sluice-compare.XXXXXX")
   local cmd=(taskset -c "$BROKER_CPU" "$SLUICE" serve --data-dir "$DATA" --port "$PORT" --cores 1)
   log_cmd "${cmd[@]}"
   "${cmd[@]}" >>"$RUN_DIR/sluice.log" 2>&1 &
@@ -341,6 +351,12 @@ latency() {
     sp --scenario e2e --rate "$rate" --acks all --message-size "$MSG_SIZE" --topic "lat-$b" \
     --linger-ms "$LAT_LINGER_MS" --from tail --warmup-secs "$WARMUP" --duration-secs "$LAT_DURATION" \
     --json "$RUN_DIR/$b-latency.json" --hgrm-dir "$RUN_DIR/hgrm-$b" --quiet
+  say "$b: e2e latency at $rate msg/s, wire client"
+  settle_page_cache
+  step "$b e2e latency wire" \
+    sp --client wire --scenario e2e --rate "$rate" --acks all --message-size "$MSG_SIZE" --topic "latw-$b" \
+    --linger-ms "$WIRE_LINGER_MS" --warmup-secs "$WARMUP" --duration-secs "$LAT_DURATION" \
+    --json "$RUN_DIR/$b-latency-wire.json" --hgrm-dir "$RUN_DIR/hgrm-$b-wire" --quiet
 }
 
 # Half of Sluice's peak produce rate; Tansu's if Sluice has no result (said so in the summary).

@@ -69,8 +69,8 @@ def rk_rate(run_dir, broker, what, suffix=""):
         return None
 
 
-def latency(run_dir, broker):
-    rec = load_json(os.path.join(run_dir, f"{broker}-latency.json"))
+def latency(run_dir, broker, suffix=""):
+    rec = load_json(os.path.join(run_dir, f"{broker}-latency{suffix}.json"))
     if not rec or not rec.get("runs"):
         return None
     return rec["runs"][0]
@@ -177,20 +177,28 @@ def main(run_dir):
         os.path.join(run_dir, "latency-rate.txt")) else "latency rate: unknown"
     out.append(f"End-to-end latency, due send time -> consumed, acks=all ({basis}):")
     out.append("")
-    out.append("| broker | achieved msg/s | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | produce p99 ms |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("Client `rdkafka` is librdkafka through sluice-perf; `wire` is sluice-perf's own protocol client "
+               "(`--client wire`), with its linger in env.txt (WIRE_LINGER_MS).")
+    out.append("")
+    out.append("| broker | client | achieved msg/s | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | produce-ack p50 ms | produce-ack p99 ms |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for b in BROKERS:
-        r = latency(run_dir, b)
-        c = r and r.get("consume")
-        p = r and r.get("produce")
-        if not c or not c["latency"]["count"]:
-            out.append(f"| {b} | - | - | - | - | - | - | - | - |")
-            continue
-        l = c["latency"]
-        out.append(
-            f"| {b} | {c['msgs_per_sec']:.0f} | {l['p50_ms']:.2f} | {l['p90_ms']:.2f} | {l['p99_ms']:.2f} "
-            f"| {l['p999_ms']:.2f} | {l['p9999_ms']:.2f} | {l['max_ms']:.2f} | {fmt(p and p['latency']['p99_ms'], '{:.2f}')} |"
-        )
+        for client, suffix in (("rdkafka", ""), ("wire", "-wire")):
+            r = latency(run_dir, b, suffix)
+            if r is None and suffix:
+                continue  # a run from before the wire client
+            c = r and r.get("consume")
+            p = r and r.get("produce")
+            if not c or not c["latency"]["count"]:
+                out.append(f"| {b} | {client} | - | - | - | - | - | - | - | - | - |")
+                continue
+            l = c["latency"]
+            pl = p and p["latency"]
+            out.append(
+                f"| {b} | {client} | {c['msgs_per_sec']:.0f} | {l['p50_ms']:.2f} | {l['p90_ms']:.2f} | {l['p99_ms']:.2f} "
+                f"| {l['p999_ms']:.2f} | {l['p9999_ms']:.2f} | {l['max_ms']:.2f} "
+                f"| {fmt(pl and pl['p50_ms'], '{:.2f}')} | {fmt(pl and pl['p99_ms'], '{:.2f}')} |"
+            )
     out.append("")
     out.append("Ratios:")
     for client in ("sluice-perf", "rdkafka_performance"):
