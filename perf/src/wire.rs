@@ -59,20 +59,33 @@ impl Conn {
         })
     }
 
-    /// Writes one request (header v1 + `body`); returns its correlation id.
-    fn send(&mut self, api_key: i16, version: i16, body: &[u8]) -> io::Result<i32> {
+    /// Starts a request frame: room for its size (set by `send_frame`) and header v1.
+    /// Returns the frame, to which the caller appends the body, and its correlation id.
+    fn start_frame(&mut self, api_key: i16, version: i16, capacity: usize) -> (Vec<u8>, i32) {
         let correlation = self.next_correlation;
         self.next_correlation = self.next_correlation.wrapping_add(1);
-        let mut head = Vec::with_capacity(16 + CLIENT_ID.len());
-        let size = 2 + 2 + 4 + 2 + CLIENT_ID.len() + body.len();
-        put_i32(&mut head, size as i32);
-        put_i16(&mut head, api_key);
-        put_i16(&mut head, version);
-        put_i32(&mut head, correlation);
-        put_str(&mut head, CLIENT_ID);
-        // One write for the whole request: two would cost a second system call and segment.
-        head.extend_from_slice(body);
-        self.stream.write_all(&head)?;
+        let mut frame = Vec::with_capacity(16 + CLIENT_ID.len() + capacity);
+        put_i32(&mut frame, 0); // size
+        put_i16(&mut frame, api_key);
+        put_i16(&mut frame, version);
+        put_i32(&mut frame, correlation);
+        put_str(&mut frame, CLIENT_ID);
+        (frame, correlation)
+    }
+
+    /// Sets the frame's size and writes it in one call (two would cost a second system
+    /// call and segment).
+    fn send_frame(&mut self, mut frame: Vec<u8>) -> io::Result<()> {
+        let size = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&size.to_be_bytes());
+        self.stream.write_all(&frame)
+    }
+
+    /// Writes one request (header v1 + `body`); returns its correlation id.
+    fn send(&mut self, api_key: i16, version: i16, body: &[u8]) -> io::Result<i32> {
+        let (mut frame, correlation) = self.start_frame(api_key, version, body.len());
+        frame.extend_from_slice(body);
+        self.send_frame(frame)?;
         Ok(correlation)
     }
 
@@ -127,60 +140,91 @@ fn put_varint(b: &mut Vec<u8>, v: i64) {
     b.push(z as u8);
 }
 
-/// An uncompressed v2 record batch of `records` (key, value), stamped `timestamp_ms`.
-fn encode_batch(records: &[(Option<Vec<u8>>, Vec<u8>)], timestamp_ms: i64) -> Vec<u8> {
-    let mut body = Vec::with_capacity(records.iter().map(|(_, v)| v.len() + 16).sum());
-    for (delta, (key, value)) in records.iter().enumerate() {
-        let mut rec = Vec::with_capacity(value.len() + 16);
-        rec.push(0); // attributes
-        put_varint(&mut rec, 0); // timestamp delta
-        put_varint(&mut rec, delta as i64);
-        match key {
-            Some(k) => {
-                put_varint(&mut rec, k.len() as i64);
-                rec.extend_from_slice(k);
-            }
-            None => put_varint(&mut rec, -1),
-        }
-        put_varint(&mut rec, value.len() as i64);
-        rec.extend_from_slice(value);
-        put_varint(&mut rec, 0); // headers
-        put_varint(&mut body, rec.len() as i64);
-        body.extend_from_slice(&rec);
-    }
-    // From attributes to the end: what the CRC covers.
-    let mut tail = Vec::with_capacity(body.len() + 40);
-    put_i16(&mut tail, 0); // attributes: no compression, create time
-    put_i32(&mut tail, records.len() as i32 - 1); // last offset delta
-    put_i64(&mut tail, timestamp_ms);
-    put_i64(&mut tail, timestamp_ms);
-    put_i64(&mut tail, -1); // producer id
-    put_i16(&mut tail, -1); // producer epoch
-    put_i32(&mut tail, -1); // base sequence
-    put_i32(&mut tail, records.len() as i32);
-    tail.extend_from_slice(&body);
-    let mut batch = Vec::with_capacity(tail.len() + 21);
-    put_i64(&mut batch, 0); // base offset: the broker assigns it
-    put_i32(&mut batch, (4 + 1 + 4 + tail.len()) as i32); // batch length
-    put_i32(&mut batch, -1); // partition leader epoch
-    batch.push(2); // magic
-    batch.extend_from_slice(&crc32c::crc32c(&tail).to_be_bytes());
-    batch.extend_from_slice(&tail);
-    batch
+/// Bytes of `v` as a zig-zag varint.
+fn varint_len(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - z.leading_zeros() as usize).max(1).div_ceil(7)
 }
 
-fn produce_body(topic: &str, partition: i32, acks: i16, batch: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(batch.len() + 64);
-    put_i16(&mut b, -1); // transactional id: null
-    put_i16(&mut b, acks);
-    put_i32(&mut b, 30_000); // timeout ms
-    put_i32(&mut b, 1);
-    put_str(&mut b, topic);
-    put_i32(&mut b, 1);
-    put_i32(&mut b, partition);
-    put_i32(&mut b, batch.len() as i32);
-    b.extend_from_slice(batch);
-    b
+/// An uncompressed v2 record batch written in place at the end of a request: each record
+/// goes straight from the record maker into the frame (one copy), and `finish` fills in the
+/// lengths, the count and the CRC.
+struct BatchWriter {
+    /// Where the batch starts in the buffer.
+    start: usize,
+    records: i32,
+}
+
+impl BatchWriter {
+    /// Writes a batch header stamped `timestamp_ms` at the end of `buf`.
+    fn begin(buf: &mut Vec<u8>, timestamp_ms: i64) -> Self {
+        let start = buf.len();
+        put_i64(buf, 0); // base offset: the broker assigns it
+        put_i32(buf, 0); // batch length, set by `finish`
+        put_i32(buf, -1); // partition leader epoch
+        buf.push(2); // magic
+        put_i32(buf, 0); // CRC, set by `finish`
+        put_i16(buf, 0); // attributes: no compression, create time
+        put_i32(buf, 0); // last offset delta, set by `finish`
+        put_i64(buf, timestamp_ms);
+        put_i64(buf, timestamp_ms);
+        put_i64(buf, -1); // producer id
+        put_i16(buf, -1); // producer epoch
+        put_i32(buf, -1); // base sequence
+        put_i32(buf, 0); // record count, set by `finish`
+        Self { start, records: 0 }
+    }
+
+    /// Appends one record (no headers, timestamp delta 0).
+    fn push(&mut self, buf: &mut Vec<u8>, key: Option<&[u8]>, value: &[u8]) {
+        let delta = i64::from(self.records);
+        let key_len = key.map_or(-1, |k| k.len() as i64);
+        let len = 1
+            + varint_len(0)
+            + varint_len(delta)
+            + varint_len(key_len)
+            + key.map_or(0, <[u8]>::len)
+            + varint_len(value.len() as i64)
+            + value.len()
+            + varint_len(0);
+        put_varint(buf, len as i64);
+        buf.push(0); // attributes
+        put_varint(buf, 0); // timestamp delta
+        put_varint(buf, delta);
+        put_varint(buf, key_len);
+        buf.extend_from_slice(key.unwrap_or_default());
+        put_varint(buf, value.len() as i64);
+        buf.extend_from_slice(value);
+        put_varint(buf, 0); // headers
+        self.records += 1;
+    }
+
+    /// Fills in the batch length, last offset delta, record count and CRC (which covers
+    /// the attributes to the end, as a broker checks it).
+    fn finish(self, buf: &mut [u8]) {
+        let s = self.start;
+        let length = (buf.len() - s - 12) as i32;
+        buf[s + 8..s + 12].copy_from_slice(&length.to_be_bytes());
+        buf[s + 23..s + 27].copy_from_slice(&(self.records - 1).to_be_bytes());
+        buf[s + 57..s + 61].copy_from_slice(&self.records.to_be_bytes());
+        let crc = crc32c::crc32c(&buf[s + 21..]);
+        buf[s + 17..s + 21].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+/// The body of a Produce v7 request up to its one partition's records; returns where the
+/// records' length goes (set once the batch is written).
+fn begin_produce(frame: &mut Vec<u8>, topic: &str, partition: i32, acks: i16) -> usize {
+    put_i16(frame, -1); // transactional id: null
+    put_i16(frame, acks);
+    put_i32(frame, 30_000); // timeout ms
+    put_i32(frame, 1);
+    put_str(frame, topic);
+    put_i32(frame, 1);
+    put_i32(frame, partition);
+    let records_len_at = frame.len();
+    put_i32(frame, 0);
+    records_len_at
 }
 
 // ---- decoding ----
@@ -364,7 +408,12 @@ impl Sender<'_> {
             }
             wait_until(first_due + self.linger);
             let now = Instant::now();
-            let mut records = Vec::new();
+            let partition = self.partitions[batches % self.partitions.len()];
+            batches += 1;
+            let (mut frame, correlation) = self.conn.start_frame(PRODUCE, 7, self.batch_size);
+            let records_len_at = begin_produce(&mut frame, self.topic, partition, self.acks);
+            let mut batch =
+                BatchWriter::begin(&mut frame, (window.unix_ns(now) / 1_000_000) as i64);
             let mut pending = Vec::new();
             let mut bytes = 0;
             while let Some(due) = sched.due(window, i) {
@@ -377,15 +426,14 @@ impl Sender<'_> {
                     due,
                     value_len: value.len(),
                 });
-                records.push((key.map(<[u8]>::to_vec), value.to_vec()));
+                batch.push(&mut frame, key, value);
                 i += 1;
             }
-            let partition = self.partitions[batches % self.partitions.len()];
-            batches += 1;
-            let batch = encode_batch(&records, (window.unix_ns(now) / 1_000_000) as i64);
-            let body = produce_body(self.topic, partition, self.acks, &batch);
+            batch.finish(&mut frame);
+            let records_len = (frame.len() - records_len_at - 4) as i32;
+            frame[records_len_at..records_len_at + 4].copy_from_slice(&records_len.to_be_bytes());
             out.sent += pending.len() as u64;
-            let correlation = self.conn.send(PRODUCE, 7, &body)?;
+            self.conn.send_frame(frame)?;
             if self.acks != 0 {
                 self.in_flight
                     .send(InFlight {
@@ -620,6 +668,17 @@ fn read_batches(
 mod tests {
     use super::*;
 
+    /// A batch of `records` (key, value), stamped `timestamp_ms`, as the sender writes it.
+    fn encode_batch(records: &[(Option<Vec<u8>>, Vec<u8>)], timestamp_ms: i64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut batch = BatchWriter::begin(&mut buf, timestamp_ms);
+        for (key, value) in records {
+            batch.push(&mut buf, key.as_deref(), value);
+        }
+        batch.finish(&mut buf);
+        buf
+    }
+
     #[test]
     fn a_batch_reads_back_as_written() {
         let records = vec![
@@ -667,6 +726,7 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(Cursor { buf: &b }.varint().unwrap(), v);
+            assert_eq!(varint_len(v), b.len(), "{v}");
         }
     }
 }

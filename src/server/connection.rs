@@ -209,9 +209,8 @@ async fn send_parts(stream: &mut Transport, parts: Vec<Part>) -> Result<(), Conn
         match part {
             Part::Bytes(bytes) => {
                 // Bytes right before record data (a fetch's headers) are held back to leave in
-                // the same segment as the data's first bytes: one transmit and one wake-up of
-                // the client instead of two. The data that follows is written without the
-                // hint, which sends both.
+                // the same segment as the data's first bytes rather than in one of their own.
+                // The data that follows is written without the hint, which sends both.
                 let more = matches!(parts.peek(), Some(Part::File(r)) if r.len > 0);
                 send_bytes(stream, &bytes, more).await?;
             }

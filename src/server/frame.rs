@@ -82,10 +82,19 @@ const MAX_STEP: usize = 1 << 20;
 /// the bytes it sent plus 4 KiB. Reading everything that waits in one step keeps a produce
 /// request that arrived whole to one read (it was about five, with the steps doubling).
 fn next_step(received: usize, len: usize, arrived: usize) -> usize {
-    let ahead = received
-        .clamp(FIRST_STEP, MAX_STEP)
-        .max(arrived.min(MAX_STEP));
+    let ahead = doubling_step(received).max(arrived.min(MAX_STEP));
     (len - received).min(ahead)
+}
+
+/// The step without knowing what arrived: as many bytes as were read, within the bounds.
+fn doubling_step(received: usize) -> usize {
+    received.clamp(FIRST_STEP, MAX_STEP)
+}
+
+/// Whether knowing what arrived could make the next step larger (else skip the FIONREAD).
+fn worth_asking_what_arrived(received: usize, len: usize) -> bool {
+    let doubling = doubling_step(received);
+    len - received > doubling && doubling < MAX_STEP
 }
 
 /// What ended the wait for a frame's first byte.
@@ -174,9 +183,7 @@ async fn read_body(
     let mut reservation = shard.request_memory.empty();
     let mut body = frame_pool::take();
     while body.filled() < len {
-        // One FIONREAD per step, skipped when the step covers the rest anyway.
-        let doubling = body.filled().clamp(FIRST_STEP, MAX_STEP);
-        let arrived = if len - body.filled() > doubling && doubling < MAX_STEP {
+        let arrived = if worth_asking_what_arrived(body.filled(), len) {
             stream.bytes_arrived()
         } else {
             0

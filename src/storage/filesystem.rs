@@ -6,7 +6,7 @@
 //! non-blocking buffered write), so io_uring hands every append to an io-wq worker thread,
 //! which runs on the shard's core and competes with it. Measured (`perf/runs/2026-12-07-xfs`):
 //! about 1,060 hand-offs per GB produced on ext4 against 220 on XFS, and a quarter less broker
-//! CPU per GB on XFS (median of 5 rounds, 0.52 against 0.68 s), throughput within noise. Kafka's
+//! CPU per GB on XFS (median of 5 rounds, 0.50 against 0.66 s), throughput within noise. Kafka's
 //! documentation recommends XFS too.
 
 use std::ffi::CString;

@@ -417,12 +417,7 @@ impl Partition {
         let Some((ring, tails)) = self.log.borrow_mut().active_mut().index_tails_due() else {
             return;
         };
-        glommio::spawn_local(async move {
-            if let Err(e) = ring.write(tails).await {
-                tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
-            }
-        })
-        .detach();
+        glommio::spawn_local(async move { ring.write(tails).await }).detach();
     }
 
     /// Idempotent producers: a retried batch already in the log is answered with its original

@@ -50,8 +50,16 @@ impl IndexRing {
         })
     }
 
-    /// Writes `tails` once every earlier write of this segment has landed.
-    pub async fn write(&self, tails: IndexTails) -> io::Result<()> {
+    /// Writes `tails` once every earlier write of this segment has landed. The index files
+    /// are a cache of the log (recovery rebuilds what is missing), so a failed write only
+    /// warns: it must fail neither an append nor the flush of the log around it.
+    pub async fn write(&self, tails: IndexTails) {
+        if let Err(e) = self.write_in_turn(tails).await {
+            tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
+        }
+    }
+
+    async fn write_in_turn(&self, tails: IndexTails) -> io::Result<()> {
         let _turn = self
             .turn
             .acquire_permit(1)

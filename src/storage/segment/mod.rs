@@ -500,10 +500,7 @@ impl Segment {
         let tails = self.take_index_tails();
         match self.index_ring.take() {
             Some(ring) => {
-                // A cache of the log, as in `RetiredWriter`: a failed write only warns.
-                if let Err(e) = ring.write(tails).await {
-                    tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
-                }
+                ring.write(tails).await;
                 match Rc::try_unwrap(ring) {
                     Ok(ring) => ring.close().await,
                     Err(_) => Ok(()), // a background write still holds it; its drop closes

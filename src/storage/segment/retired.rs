@@ -48,11 +48,7 @@ impl RetiredWriter {
         let tails = self.index_tails;
         let blocking_tails = match self.index_ring {
             Some(ring) => {
-                // The index files are a cache of the log (recovery rebuilds them): a failed
-                // write of their last entries must not fail the flush of the log itself.
-                if let Err(e) = ring.write(tails).await {
-                    tracing::warn!(error = %e, "index write failed; recovery rebuilds the entries");
-                }
+                ring.write(tails).await;
                 if let Ok(ring) = Rc::try_unwrap(ring) {
                     ring.close().await?;
                 }
